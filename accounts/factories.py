@@ -1,0 +1,49 @@
+import factory
+
+from accounts.models import SellerProfile, User
+
+DEFAULT_PASSWORD = "correct-horse-battery-9"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"user{n}@example.com")
+    full_name = factory.Faker("name")
+    password = factory.PostGenerationMethodCall("set_password", DEFAULT_PASSWORD)
+
+    @factory.post_generation
+    def _save_password(obj, create, extracted, **kwargs):
+        if create:
+            obj.save()
+
+
+class StaffFactory(UserFactory):
+    is_staff = True
+    is_superuser = True
+
+
+class SellerProfileFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SellerProfile
+
+    user = factory.SubFactory(UserFactory)
+    display_name = factory.Faker("company")
+    bio = factory.Faker("paragraph")
+    country = "US"
+    default_currency = "usd"
+
+
+class SellerFactory(UserFactory):
+    """A user who sells: a seller profile and a store."""
+
+    @factory.post_generation
+    def seller(obj, create, extracted, **kwargs):
+        if not create:
+            return
+        from marketplace.factories import StoreFactory
+
+        SellerProfileFactory(user=obj, **kwargs)
+        StoreFactory(owner=obj)

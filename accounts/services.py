@@ -1,0 +1,111 @@
+"""Every write to users and seller profiles."""
+
+from django.conf import settings
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+
+from accounts.models import SellerProfile, User
+from marketplace.audit import audit_record
+from marketplace.errors import ValidationFailed
+
+SELLER_PROFILE_FIELDS = ("display_name", "bio", "country", "default_currency")
+
+
+@transaction.atomic
+def user_signup(*, email, password, full_name=""):
+    email = (email or "").strip().lower()
+    errors = {}
+    try:
+        validate_email(email)
+    except ValidationError:
+        errors["email"] = "Enter a valid email address."
+    if not errors and User.objects.filter(email__iexact=email).exists():
+        errors["email"] = "An account with this email already exists. Log in instead."
+    candidate = User(email=email, full_name=full_name)
+    try:
+        password_validation.validate_password(password, user=candidate)
+    except ValidationError as exc:
+        errors["password"] = list(exc.messages)
+    if errors:
+        raise ValidationFailed(errors)
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(email=email, password=password, full_name=full_name)
+    except IntegrityError as exc:  # two sign-ups with one email racing
+        raise ValidationFailed({"email": "An account with this email already exists."}) from exc
+    audit_record(action="user.signed_up", actor=user, target=user, after={"email": email})
+    return user
+
+
+def _validate_seller_fields(values):
+    errors = {}
+    if "display_name" in values and not (values["display_name"] or "").strip():
+        errors["display_name"] = "Give buyers a name to know you by."
+    country = values.get("country")
+    if country is not None and (len(country) != 2 or not country.isalpha()):
+        errors["country"] = "Use a two-letter country code, e.g. US."
+    currency = values.get("default_currency")
+    if currency is not None and currency.lower() not in settings.BAZAAR_CURRENCIES:
+        allowed = ", ".join(c.upper() for c in settings.BAZAAR_CURRENCIES)
+        errors["default_currency"] = f"Choose one of: {allowed}."
+    if errors:
+        raise ValidationFailed(errors)
+
+
+@transaction.atomic
+def seller_onboard(*, user, display_name, country, default_currency, bio="", store_name=""):
+    """Make a user a seller: a seller profile and their store, in one step."""
+    from marketplace.services import store_create
+
+    if SellerProfile.objects.filter(user=user).exists():
+        raise ValidationFailed({"display_name": "You are already a seller."})
+    values = {
+        "display_name": display_name,
+        "country": (country or "").upper(),
+        "default_currency": (default_currency or "").lower(),
+        "bio": bio or "",
+    }
+    _validate_seller_fields(values)
+    profile = SellerProfile.objects.create(user=user, **values)
+    store_create(owner=user, name=store_name or display_name, description=bio or "", actor=user)
+    audit_record(
+        action="seller.onboarded", actor=user, target=profile, after={"display_name": display_name}
+    )
+    return profile
+
+
+@transaction.atomic
+def seller_profile_update(*, profile, actor, **fields):
+    unknown = set(fields) - set(SELLER_PROFILE_FIELDS)
+    if unknown:
+        raise ValidationFailed(dict.fromkeys(unknown, "This field cannot be changed."))
+    if "country" in fields:
+        fields["country"] = (fields["country"] or "").upper()
+    if "default_currency" in fields:
+        fields["default_currency"] = (fields["default_currency"] or "").lower()
+    _validate_seller_fields(fields)
+    before = {k: getattr(profile, k) for k in fields}
+    for key, value in fields.items():
+        setattr(profile, key, value)
+    profile.save()
+    audit_record(
+        action="seller.profile_updated", actor=actor, target=profile, before=before, after=fields
+    )
+    return profile
+
+
+@transaction.atomic
+def user_update(*, user, actor, full_name):
+    before = {"full_name": user.full_name}
+    user.full_name = (full_name or "").strip()
+    user.save(update_fields=["full_name"])
+    audit_record(
+        action="user.updated",
+        actor=actor,
+        target=user,
+        before=before,
+        after={"full_name": user.full_name},
+    )
+    return user

@@ -1,0 +1,97 @@
+import factory
+from django.utils import timezone
+
+from accounts.factories import SellerFactory, SellerProfileFactory, StaffFactory, UserFactory
+from marketplace.models import (
+    AuditEntry,
+    Category,
+    Listing,
+    ListingImage,
+    ListingKind,
+    ListingStatus,
+    Store,
+)
+
+__all__ = [
+    "UserFactory",
+    "StaffFactory",
+    "SellerFactory",
+    "SellerProfileFactory",
+    "CategoryFactory",
+    "StoreFactory",
+    "ListingFactory",
+    "ServiceListingFactory",
+    "ListingImageFactory",
+    "AuditEntryFactory",
+]
+
+
+class CategoryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Category
+        django_get_or_create = ("slug",)
+
+    name = factory.Sequence(lambda n: f"Category {n}")
+    slug = factory.Sequence(lambda n: f"category-{n}")
+    description = factory.Faker("sentence")
+
+
+class StoreFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Store
+
+    owner = factory.SubFactory(UserFactory)
+    name = factory.Sequence(lambda n: f"Store {n}")
+    slug = factory.Sequence(lambda n: f"store-{n}")
+    tagline = factory.Faker("catch_phrase")
+    description = factory.Faker("paragraph")
+    about = factory.Faker("paragraph")
+    contact_email = factory.LazyAttribute(lambda o: o.owner.email)
+
+
+class ListingFactory(factory.django.DjangoModelFactory):
+    """An approved product by default (what buyers see); pass status= for others."""
+
+    class Meta:
+        model = Listing
+
+    store = factory.LazyFunction(lambda: SellerFactory().store)
+    category = factory.SubFactory(CategoryFactory)
+    kind = ListingKind.PRODUCT
+    title = factory.Sequence(lambda n: f"Handmade thing {n}")
+    description = factory.Faker("paragraph")
+    price_cents = 2500
+    currency = "usd"
+    stock = 10
+    status = ListingStatus.APPROVED
+    submitted_at = factory.LazyFunction(timezone.now)
+    reviewed_at = factory.LazyAttribute(
+        lambda o: (
+            timezone.now() if o.status in (ListingStatus.APPROVED, ListingStatus.REJECTED) else None
+        )
+    )
+
+
+class ServiceListingFactory(ListingFactory):
+    kind = ListingKind.SERVICE
+    stock = None
+    duration_minutes = 60
+
+
+class ListingImageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ListingImage
+
+    listing = factory.SubFactory(ListingFactory)
+    image = factory.django.ImageField(width=64, height=64, color="teal")
+    alt_text = factory.Faker("sentence", nb_words=4)
+
+
+class AuditEntryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AuditEntry
+
+    action = "listing.created"
+    actor = factory.SubFactory(UserFactory)
+    target = factory.SubFactory(ListingFactory)
+    target_id = factory.LazyAttribute(lambda o: str(o.target.pk))

@@ -1,0 +1,74 @@
+"""One FilterSet for browsing listings, used by the browse pages and the API alike."""
+
+import django_filters
+from django.conf import settings
+from django.db.models import Q
+
+from marketplace.models import Category, ListingKind, Store
+from marketplace.money import MoneyError, to_minor_units
+
+SORTS = {
+    "newest": ("-created_at", "-id"),
+    "oldest": ("created_at", "id"),
+    "price_asc": ("price_cents", "id"),
+    "price_desc": ("-price_cents", "-id"),
+    "title": ("title", "id"),
+}
+
+
+class ListingFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="filter_q", label="Search")
+    category = django_filters.ModelChoiceFilter(
+        queryset=Category.objects.all(), to_field_name="slug", empty_label="All categories"
+    )
+    kind = django_filters.ChoiceFilter(choices=ListingKind.choices, empty_label="Any kind")
+    store = django_filters.ModelChoiceFilter(
+        queryset=Store.objects.all(), to_field_name="slug", label="Store"
+    )
+    currency = django_filters.ChoiceFilter(
+        choices=[(c, c.upper()) for c in settings.BAZAAR_CURRENCIES], empty_label="Any currency"
+    )
+    # Prices are typed in major units ("12.50") and compared in the listing's minor units.
+    min_price = django_filters.NumberFilter(
+        method="filter_min_price", label="Min price", min_value=0
+    )
+    max_price = django_filters.NumberFilter(
+        method="filter_max_price", label="Max price", min_value=0
+    )
+    sort = django_filters.ChoiceFilter(
+        method="filter_sort",
+        label="Sort by",
+        empty_label=None,
+        choices=[
+            ("newest", "Newest"),
+            ("oldest", "Oldest"),
+            ("price_asc", "Price: low to high"),
+            ("price_desc", "Price: high to low"),
+            ("title", "Title"),
+        ],
+    )
+
+    def filter_q(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        for word in value.split()[:10]:
+            queryset = queryset.filter(Q(title__icontains=word) | Q(description__icontains=word))
+        return queryset
+
+    def _cents(self, value):
+        currency = self.form.cleaned_data.get("currency") or settings.BAZAAR_DEFAULT_CURRENCY
+        try:
+            return to_minor_units(value, currency)
+        except MoneyError:
+            # Finer than a cent: compare on the rounded-down cent rather than fail a search.
+            return int(value * 100)
+
+    def filter_min_price(self, queryset, name, value):
+        return queryset.filter(price_cents__gte=self._cents(value))
+
+    def filter_max_price(self, queryset, name, value):
+        return queryset.filter(price_cents__lte=self._cents(value))
+
+    def filter_sort(self, queryset, name, value):
+        return queryset.order_by(*SORTS.get(value, SORTS["newest"]))

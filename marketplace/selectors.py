@@ -1,0 +1,63 @@
+"""Reads of the catalogue that views, the API and other apps need."""
+
+from django.db.models import Count, Prefetch, Q
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+
+from marketplace.models import Category, Listing, ListingImage, ListingStatus, Store
+
+
+def _with_related(queryset):
+    # Every list renders store, category and the first image: fetch them in fixed queries.
+    return queryset.select_related("store", "category").prefetch_related(
+        Prefetch("images", queryset=ListingImage.objects.order_by("position", "id"))
+    )
+
+
+def listing_public_queryset():
+    """Listings buyers may see: approved ones only."""
+    return _with_related(Listing.objects.approved())
+
+
+def listing_public_get(*, pk):
+    return get_object_or_404(listing_public_queryset(), pk=pk)
+
+
+def listing_visible_get(*, pk, user):
+    """A listing page: public when approved; its seller and staff see it in any status."""
+    listing = get_object_or_404(_with_related(Listing.objects.all()), pk=pk)
+    if listing.status == ListingStatus.APPROVED:
+        return listing
+    if user.is_authenticated and (user.is_staff or listing.store.owner_id == user.pk):
+        return listing
+    raise Http404("No such listing.")
+
+
+def listings_for_seller(*, user):
+    """Every listing of the user's store, any status; empty for a non-seller."""
+    return _with_related(Listing.objects.filter(store__owner=user)).order_by("-updated_at", "-id")
+
+
+def listing_for_seller_get(*, user, pk):
+    """The seller's own listing, or 404: someone else's listing does not exist for them."""
+    return get_object_or_404(listings_for_seller(user=user), pk=pk)
+
+
+def category_list():
+    return Category.objects.annotate(
+        listing_count=Count("listings", filter=Q(listings__status=ListingStatus.APPROVED))
+    ).order_by("position", "name")
+
+
+def store_list():
+    return Store.objects.annotate(
+        listing_count=Count("listings", filter=Q(listings__status=ListingStatus.APPROVED))
+    ).order_by("name")
+
+
+def store_public_get(*, slug):
+    return get_object_or_404(store_list(), slug=slug)
+
+
+def store_for_owner(*, user):
+    return Store.objects.filter(owner=user).first() if user.is_authenticated else None

@@ -1,0 +1,348 @@
+"""Every write to the catalogue: stores, listings and their images.
+
+Each function is a transaction. Status changes lock the listing row, check the move against
+LISTING_TRANSITIONS and return quietly when the change already happened, so a double click or a
+retried request is harmless.
+"""
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from marketplace.audit import audit_record
+from marketplace.errors import InvalidTransition, NotAllowed, ValidationFailed
+from marketplace.models import (
+    LISTING_TRANSITIONS,
+    Category,
+    Listing,
+    ListingImage,
+    ListingKind,
+    ListingStatus,
+    Store,
+)
+
+# Editing these on an approved listing sends it back to review: buyers must not see unreviewed
+# text. Price and stock are operational and change without review.
+REVIEWED_FIELDS = ("title", "description", "category", "kind", "duration_minutes")
+EDITABLE_FIELDS = (
+    "title",
+    "description",
+    "category",
+    "kind",
+    "price_cents",
+    "currency",
+    "stock",
+    "duration_minutes",
+)
+STORE_EDITABLE_FIELDS = (
+    "name",
+    "tagline",
+    "description",
+    "about",
+    "contact_email",
+    "contact_phone",
+    "support_url",
+    "logo",
+)
+
+
+# --- Stores -------------------------------------------------------------------------------------
+
+
+def unique_store_slug(name, *, exclude_pk=None):
+    base = slugify(name)[:90] or "store"
+    slug, n = base, 1
+    taken = Store.objects.exclude(pk=exclude_pk).filter(slug__startswith=base)
+    existing = set(taken.values_list("slug", flat=True))
+    while slug in existing:
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+@transaction.atomic
+def store_create(*, owner, name, actor=None, **fields):
+    if Store.objects.filter(owner=owner).exists():
+        raise ValidationFailed({"name": "You already have a store."})
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed({"name": "Give your store a name."})
+    unknown = set(fields) - set(STORE_EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationFailed(dict.fromkeys(unknown, "This field cannot be set."))
+    store = Store.objects.create(owner=owner, name=name, slug=unique_store_slug(name), **fields)
+    audit_record(
+        action="store.created", actor=actor or owner, target=store, after={"name": store.name}
+    )
+    return store
+
+
+@transaction.atomic
+def store_update(*, store, actor, **fields):
+    unknown = set(fields) - set(STORE_EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationFailed(dict.fromkeys(unknown, "This field cannot be changed."))
+    if "name" in fields and not (fields["name"] or "").strip():
+        raise ValidationFailed({"name": "Give your store a name."})
+    before = {k: str(getattr(store, k)) for k in fields}
+    for key, value in fields.items():
+        setattr(store, key, value)
+    store.save()
+    audit_record(
+        action="store.updated",
+        actor=actor,
+        target=store,
+        before=before,
+        after={k: str(getattr(store, k)) for k in fields},
+    )
+    return store
+
+
+# --- Listings -----------------------------------------------------------------------------------
+
+
+def _validate_listing(values):
+    """Check a listing's fields together; raise ValidationFailed with every problem found."""
+    errors = {}
+    kind = values.get("kind")
+    if kind not in ListingKind.values:
+        errors["kind"] = "Choose product or service."
+    if not (values.get("title") or "").strip():
+        errors["title"] = "A listing needs a title."
+    if not (values.get("description") or "").strip():
+        errors["description"] = "Describe what the buyer gets."
+    price = values.get("price_cents")
+    if not isinstance(price, int) or isinstance(price, bool) or price < 1:
+        errors["price_cents"] = "The price must be a whole number of cents, at least 1."
+    elif price > 100_000_000:
+        errors["price_cents"] = "The price cannot exceed 1,000,000.00."
+    currency = (values.get("currency") or "").lower()
+    if currency not in settings.BAZAAR_CURRENCIES:
+        allowed = ", ".join(c.upper() for c in settings.BAZAAR_CURRENCIES)
+        errors["currency"] = f"Choose one of: {allowed}."
+    stock = values.get("stock")
+    duration = values.get("duration_minutes")
+    if kind == ListingKind.SERVICE:
+        if stock is not None:
+            errors["stock"] = "Services have no stock; leave it empty."
+        if not duration or duration < 1:
+            errors["duration_minutes"] = "Say how many minutes the service takes."
+    elif kind == ListingKind.PRODUCT:
+        if duration is not None:
+            errors["duration_minutes"] = "Products have no duration; leave it empty."
+        if stock is not None and stock < 0:
+            errors["stock"] = "Stock cannot be negative."
+    category = values.get("category")
+    if category is not None and not isinstance(category, Category):
+        errors["category"] = "Choose a category from the list."
+    if errors:
+        raise ValidationFailed(errors)
+
+
+@transaction.atomic
+def listing_create(*, store, actor, **fields):
+    if store.owner_id != actor.pk:
+        raise NotAllowed("You can only add listings to your own store.")
+    unknown = set(fields) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationFailed(dict.fromkeys(unknown, "This field cannot be set."))
+    values = {"stock": None, "duration_minutes": None, "category": None, **fields}
+    values["currency"] = values.get("currency") or store.owner.seller_profile.default_currency
+    values["currency"] = values["currency"].lower()
+    _validate_listing(values)
+    listing = Listing.objects.create(store=store, status=ListingStatus.DRAFT, **values)
+    audit_record(
+        action="listing.created", actor=actor, target=listing, after={"title": listing.title}
+    )
+    return listing
+
+
+@transaction.atomic
+def listing_update(*, listing, actor, **fields):
+    listing = Listing.objects.select_for_update().get(pk=listing.pk)
+    if listing.store.owner_id != actor.pk:
+        raise NotAllowed("You can only edit your own listings.")
+    if listing.status == ListingStatus.ARCHIVED:
+        raise InvalidTransition("Restore this listing before editing it.")
+    unknown = set(fields) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationFailed(dict.fromkeys(unknown, "This field cannot be changed."))
+    if "currency" in fields and fields["currency"]:
+        fields["currency"] = fields["currency"].lower()
+    values = {f: getattr(listing, f) for f in EDITABLE_FIELDS} | fields
+    _validate_listing(values)
+    changed = {f for f in fields if getattr(listing, f) != fields[f]}
+    if not changed:
+        return listing
+    before = {f: _plain(getattr(listing, f)) for f in changed}
+    for key in changed:
+        setattr(listing, key, fields[key])
+    if listing.status == ListingStatus.APPROVED and changed & set(REVIEWED_FIELDS):
+        listing.status = ListingStatus.PENDING_REVIEW
+        listing.submitted_at = timezone.now()
+    listing.save()
+    audit_record(
+        action="listing.updated",
+        actor=actor,
+        target=listing,
+        before=before,
+        after={f: _plain(getattr(listing, f)) for f in changed} | {"status": listing.status},
+    )
+    return listing
+
+
+def _plain(value):
+    return value.pk if hasattr(value, "pk") else value
+
+
+def _transition(listing, *, to, actor, action, **changes):
+    """Move a listing to `to` under a row lock. Already there: return quietly."""
+    listing = Listing.objects.select_for_update().get(pk=listing.pk)
+    if listing.status == to:
+        return listing, False
+    if to not in LISTING_TRANSITIONS[listing.status]:
+        raise InvalidTransition(
+            f"A listing that is {listing.get_status_display().lower()} cannot become "
+            f"{ListingStatus(to).label.lower()}."
+        )
+    before = {"status": listing.status}
+    listing.status = to
+    for key, value in changes.items():
+        setattr(listing, key, value)
+    listing.save()
+    audit_record(
+        action=action,
+        actor=actor,
+        target=listing,
+        before=before,
+        after={"status": to} | {k: _plain(v) for k, v in changes.items()},
+    )
+    return listing, True
+
+
+@transaction.atomic
+def listing_submit(*, listing, actor):
+    """The seller asks staff to review the listing."""
+    if listing.store.owner_id != actor.pk:
+        raise NotAllowed("You can only submit your own listings.")
+    listing, _ = _transition(
+        listing,
+        to=ListingStatus.PENDING_REVIEW,
+        actor=actor,
+        action="listing.submitted",
+        submitted_at=timezone.now(),
+        rejection_reason="",
+    )
+    return listing
+
+
+@transaction.atomic
+def listing_withdraw(*, listing, actor):
+    """The seller takes a listing back out of review to keep editing it."""
+    if listing.store.owner_id != actor.pk:
+        raise NotAllowed("You can only withdraw your own listings.")
+    if listing.status not in (ListingStatus.PENDING_REVIEW, ListingStatus.DRAFT):
+        raise InvalidTransition("Only a listing waiting for review can be withdrawn.")
+    listing, _ = _transition(
+        listing, to=ListingStatus.DRAFT, actor=actor, action="listing.withdrawn"
+    )
+    return listing
+
+
+def _require_staff(actor):
+    if not (actor and actor.is_staff):
+        raise NotAllowed("Only staff can review listings.")
+
+
+@transaction.atomic
+def listing_approve(*, listing, actor):
+    _require_staff(actor)
+    listing, _ = _transition(
+        listing,
+        to=ListingStatus.APPROVED,
+        actor=actor,
+        action="listing.approved",
+        reviewed_at=timezone.now(),
+        reviewed_by=actor,
+        rejection_reason="",
+    )
+    return listing
+
+
+@transaction.atomic
+def listing_reject(*, listing, actor, reason):
+    _require_staff(actor)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed({"reason": "Tell the seller why the listing was rejected."})
+    listing, _ = _transition(
+        listing,
+        to=ListingStatus.REJECTED,
+        actor=actor,
+        action="listing.rejected",
+        reviewed_at=timezone.now(),
+        reviewed_by=actor,
+        rejection_reason=reason,
+    )
+    return listing
+
+
+@transaction.atomic
+def listing_archive(*, listing, actor):
+    if listing.store.owner_id != actor.pk and not actor.is_staff:
+        raise NotAllowed("You can only archive your own listings.")
+    listing, _ = _transition(
+        listing, to=ListingStatus.ARCHIVED, actor=actor, action="listing.archived"
+    )
+    return listing
+
+
+@transaction.atomic
+def listing_restore(*, listing, actor):
+    """Bring an archived listing back as a draft; it must be reviewed again to go public."""
+    if listing.store.owner_id != actor.pk:
+        raise NotAllowed("You can only restore your own listings.")
+    if listing.status != ListingStatus.ARCHIVED:
+        raise InvalidTransition("Only an archived listing can be restored.")
+    listing, _ = _transition(
+        listing, to=ListingStatus.DRAFT, actor=actor, action="listing.restored"
+    )
+    return listing
+
+
+@transaction.atomic
+def listing_image_add(*, listing, actor, image, alt_text=""):
+    if listing.store.owner_id != actor.pk:
+        raise NotAllowed("You can only add images to your own listings.")
+    if listing.images.count() >= settings.BAZAAR_MAX_LISTING_IMAGES:
+        raise ValidationFailed(
+            {"image": f"A listing has at most {settings.BAZAAR_MAX_LISTING_IMAGES} images."}
+        )
+    if image.size > settings.BAZAAR_MAX_IMAGE_BYTES:
+        limit_mb = settings.BAZAAR_MAX_IMAGE_BYTES // (1024 * 1024)
+        raise ValidationFailed({"image": f"Images can be at most {limit_mb} MB."})
+    position = listing.images.count()
+    listing_image = ListingImage.objects.create(
+        listing=listing, image=image, alt_text=alt_text or listing.title, position=position
+    )
+    audit_record(
+        action="listing.image_added",
+        actor=actor,
+        target=listing,
+        after={"image": listing_image.image.name},
+    )
+    return listing_image
+
+
+@transaction.atomic
+def listing_image_remove(*, listing_image, actor):
+    listing = listing_image.listing
+    if listing.store.owner_id != actor.pk and not actor.is_staff:
+        raise NotAllowed("You can only remove images from your own listings.")
+    name = listing_image.image.name
+    listing_image.delete()
+    transaction.on_commit(lambda: listing_image.image.storage.delete(name))
+    audit_record(
+        action="listing.image_removed", actor=actor, target=listing, before={"image": name}
+    )

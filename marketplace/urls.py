@@ -1,0 +1,23 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+
+from marketplace.health import health
+
+admin.site.site_header = "Bazaar back office"
+admin.site.site_title = "Bazaar admin"
+admin.site.index_title = "Back office"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("health/", health, name="health"),
+    path("api/v1/", include("marketplace.api_urls")),
+    path("accounts/", include("accounts.urls")),
+    path("", include("marketplace.web_urls")),
+]
+
+if settings.DEBUG:
+    from django.conf.urls.static import static
+
+    # Listing images and store logos are public catalogue media.
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
