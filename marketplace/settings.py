@@ -165,6 +165,10 @@ if AWS_STORAGE_BUCKET_NAME:
 else:
     _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
 
+# Outside production, WhiteNoise serves straight from the app and project static folders.
+WHITENOISE_USE_FINDERS = not IS_PRODUCTION
+WHITENOISE_AUTOREFRESH = DEBUG
+
 STORAGES = {
     "default": _default_storage,
     "staticfiles": {

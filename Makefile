@@ -1,0 +1,55 @@
+# The two commands: `make run` (set up and serve the marketplace) and `make test` (set up and run
+# every check). Both create .venv and install what they need on a fresh machine.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint format migrate seed worker shell clean help
+
+help:
+	@echo "make run    set up and serve Bazaar on http://$(HOST):$(PORT) with a Celery worker and beat"
+	@echo "make test   set up and run ruff, the migration check and the whole test suite"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.run-deps: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.test-deps: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.run-deps
+
+migrate: $(VENV)/.run-deps
+	$(BIN)/python manage.py migrate --noinput
+
+seed: migrate
+	$(BIN)/python manage.py seed_demo
+
+run: seed
+	HOST=$(HOST) PORT=$(PORT) $(BIN)/python bin/run_dev.py
+
+test: $(VENV)/.test-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DJANGO_SETTINGS_MODULE=marketplace.settings_test $(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.test-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.test-deps
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+shell: $(VENV)/.run-deps
+	$(BIN)/python manage.py shell
+
+clean:
+	rm -rf $(VENV) var db.sqlite3 .pytest_cache .ruff_cache
