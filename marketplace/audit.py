@@ -1,6 +1,15 @@
+import json
+
 from django.contrib.contenttypes.models import ContentType
+from django.core.serializers.json import DjangoJSONEncoder
 
 from marketplace.models import AuditEntry
+
+
+def _json_safe(values):
+    # Transitions record timestamps (submitted_at, reviewed_at); the JSON column only takes plain
+    # values, so datetimes, dates and decimals are stored as their ISO/str forms.
+    return json.loads(json.dumps(values or {}, cls=DjangoJSONEncoder))
 
 
 def audit_record(*, action, actor, target, before=None, after=None):
@@ -10,6 +19,6 @@ def audit_record(*, action, actor, target, before=None, after=None):
         actor=actor if getattr(actor, "pk", None) else None,
         target_type=ContentType.objects.get_for_model(target),
         target_id=str(target.pk),
-        before=before or {},
-        after=after or {},
+        before=_json_safe(before),
+        after=_json_safe(after),
     )
