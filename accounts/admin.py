@@ -1,0 +1,197 @@
+from django import forms
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.auth import admin as auth_admin
+from django.contrib.auth import forms as auth_forms
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import SellerProfile, User
+from marketplace.audit import audit_record
+
+# Changing these decides who can sign in and what they may do: keep a trail of who changed them.
+ACCESS_FIELDS = ("is_active", "is_staff", "is_superuser")
+
+
+class UserCreationForm(auth_forms.BaseUserCreationForm):
+    """Email and password twice; emails are stored lower-case and unique whatever their case."""
+
+    class Meta:
+        model = User
+        fields = ("email", "full_name")
+
+    def clean_email(self):
+        email = (self.cleaned_data.get("email") or "").strip().lower()
+        if User.objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError(_("An account with this email already exists."))
+        return email
+
+
+class UserChangeForm(auth_forms.UserChangeForm):
+    class Meta:
+        model = User
+        fields = "__all__"
+
+    def clean_email(self):
+        email = (self.cleaned_data.get("email") or "").strip().lower()
+        others = User.objects.filter(email__iexact=email).exclude(pk=self.instance.pk)
+        if others.exists():
+            raise forms.ValidationError(_("An account with this email already exists."))
+        return email
+
+
+@admin.register(User)
+class UserAdmin(auth_admin.UserAdmin):
+    form = UserChangeForm
+    add_form = UserCreationForm
+    fieldsets = (
+        (None, {"fields": ("email", "password")}),
+        (_("Personal info"), {"fields": ("full_name", "language")}),
+        (
+            _("Permissions"),
+            {
+                "fields": (
+                    "is_active",
+                    "is_staff",
+                    "is_superuser",
+                    "groups",
+                    "user_permissions",
+                )
+            },
+        ),
+        (_("Important dates"), {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = (
+        (
+            None,
+            {
+                "classes": ("wide",),
+                "fields": ("email", "full_name", "password1", "password2"),
+            },
+        ),
+    )
+    list_display = (
+        "email",
+        "full_name",
+        "is_staff",
+        "is_active",
+        "date_joined",
+        "seller",
+    )
+    list_filter = ("is_staff", "is_superuser", "is_active", "groups")
+    search_fields = ("email", "full_name")
+    ordering = ("email",)
+    readonly_fields = ("last_login", "date_joined")
+    # The "is seller" column reads the reverse one-to-one; join it instead of one query per row.
+    list_select_related = ("seller_profile",)
+
+    @admin.display(boolean=True, description=_("seller"), ordering="seller_profile")
+    def seller(self, obj):
+        return obj.is_seller
+
+    def save_model(self, request, obj, form, change):
+        before = {}
+        if change:
+            before = dict(User.objects.filter(pk=obj.pk).values(*ACCESS_FIELDS).first() or {})
+        super().save_model(request, obj, form, change)
+        if not change:
+            audit_record(
+                action="user.created_by_staff",
+                actor=request.user,
+                target=obj,
+                after={"email": obj.email, **{f: getattr(obj, f) for f in ACCESS_FIELDS}},
+            )
+            return
+        changed = [f for f in ACCESS_FIELDS if before.get(f) != getattr(obj, f)]
+        if changed:
+            audit_record(
+                action="user.access_changed",
+                actor=request.user,
+                target=obj,
+                before={f: before.get(f) for f in changed},
+                after={f: getattr(obj, f) for f in changed},
+            )
+
+
+class SellerProfileForm(forms.ModelForm):
+    class Meta:
+        model = SellerProfile
+        fields = ("commission_bps",)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        default = settings.BAZAAR_COMMISSION_BPS
+        self.fields["commission_bps"].help_text = _(
+            "Commission override in basis points: 1000 = 10%%, 250 = 2.5%%. Leave empty to "
+            "use the platform default (currently %(bps)s bps = %(percent)s%%). Applies to "
+            "orders placed after the change."
+        ) % {"bps": default, "percent": f"{default / 100:g}"}
+
+
+@admin.register(SellerProfile)
+class SellerProfileAdmin(admin.ModelAdmin):
+    """Staff set a seller's commercial terms; the public profile belongs to the seller.
+
+    Sellers are made by onboarding (accounts.services.seller_onboard), which also opens their
+    store, so the admin does not add profiles; deleting one would leave a store without a seller.
+    """
+
+    form = SellerProfileForm
+    list_display = (
+        "display_name",
+        "user",
+        "country",
+        "default_currency",
+        "commission_bps",
+        "effective_commission",
+        "created_at",
+    )
+    list_filter = ("country", "default_currency")
+    search_fields = ("display_name", "user__email", "user__full_name")
+    list_select_related = ("user",)
+    ordering = ("display_name",)
+    fields = (
+        "user",
+        "display_name",
+        "bio",
+        "country",
+        "default_currency",
+        "commission_bps",
+        "effective_commission",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = (
+        "user",
+        "display_name",
+        "bio",
+        "country",
+        "default_currency",
+        "effective_commission",
+        "created_at",
+        "updated_at",
+    )
+
+    @admin.display(description=_("effective commission"))
+    def effective_commission(self, obj):
+        bps = obj.effective_commission_bps
+        source = _("override") if obj.commission_bps is not None else _("platform default")
+        return f"{bps / 100:g}% ({source})"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        before = SellerProfile.objects.filter(pk=obj.pk).values_list("commission_bps", flat=True)
+        before_bps = before.first()
+        super().save_model(request, obj, form, change)
+        if before_bps != obj.commission_bps:
+            audit_record(
+                action="seller.commission_changed",
+                actor=request.user,
+                target=obj,
+                before={"commission_bps": before_bps},
+                after={"commission_bps": obj.commission_bps},
+            )
