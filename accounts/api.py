@@ -1,0 +1,154 @@
+"""Account endpoints: API tokens, sign-up, the signed-in user and their seller profile.
+
+Thin views: parse with an Input serializer, call one service, render with an Output serializer.
+Domain errors raised by the services become 4xx in marketplace.api_errors.
+"""
+
+from django.contrib.auth import authenticate
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.authtoken.models import Token
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from accounts.serializers import (
+    MeOutputSerializer,
+    MeUpdateInputSerializer,
+    SellerOnboardInputSerializer,
+    SellerProfileOutputSerializer,
+    SellerProfileUpdateInputSerializer,
+    SignupInputSerializer,
+    SignupOutputSerializer,
+    TokenObtainInputSerializer,
+    TokenOutputSerializer,
+)
+from accounts.services import seller_onboard, seller_profile_update, user_signup, user_update
+
+BAD_CREDENTIALS = "Unable to log in with that email and password."
+NOT_A_SELLER = "You are not a seller yet. POST to /api/v1/me/seller-profile/ to become one."
+
+
+class _AnonymousAuthApi(APIView):
+    """Endpoints that hand out credentials: no session (so no CSRF dance), throttled."""
+
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+    throttle_classes = (ScopedRateThrottle,)
+    throttle_scope = "auth"
+
+
+class TokenObtainApi(_AnonymousAuthApi):
+    """Send the token in every request as `Authorization: Token <token>`. The same token comes
+    back on every login until it is revoked."""
+
+    @extend_schema(
+        operation_id="auth_token_obtain",
+        tags=["auth"],
+        summary="Exchange email and password for an API token",
+        request=TokenObtainInputSerializer,
+        responses={200: TokenOutputSerializer, 400: OpenApiResponse(description="Bad credentials")},
+    )
+    def post(self, request):
+        data = TokenObtainInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(
+            request,
+            username=data.validated_data["email"].strip(),
+            password=data.validated_data["password"],
+        )
+        if user is None:  # also inactive users: ModelBackend refuses them
+            raise serializers.ValidationError({"non_field_errors": [BAD_CREDENTIALS]})
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response(TokenOutputSerializer({"token": token.key}).data)
+
+
+class SignupApi(_AnonymousAuthApi):
+    """Create a buyer account. To sell, POST to /api/v1/me/seller-profile/ afterwards."""
+
+    @extend_schema(
+        operation_id="auth_signup",
+        tags=["auth"],
+        summary="Create an account and receive its API token",
+        request=SignupInputSerializer,
+        responses={201: SignupOutputSerializer, 400: OpenApiResponse(description="Field errors")},
+    )
+    def post(self, request):
+        data = SignupInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = user_signup(**data.validated_data)
+        token, _ = Token.objects.get_or_create(user=user)
+        body = SignupOutputSerializer({"user": user, "token": token.key}).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class MeApi(APIView):
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema(operation_id="me_retrieve", tags=["me"], responses=MeOutputSerializer)
+    def get(self, request):
+        return Response(MeOutputSerializer(request.user).data)
+
+    @extend_schema(
+        operation_id="me_update",
+        tags=["me"],
+        request=MeUpdateInputSerializer,
+        responses=MeOutputSerializer,
+    )
+    def patch(self, request):
+        data = MeUpdateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = user_update(user=request.user, actor=request.user, **data.validated_data)
+        return Response(MeOutputSerializer(user).data)
+
+
+class SellerProfileApi(APIView):
+    permission_classes = (IsAuthenticated,)
+
+    def _profile(self, request):
+        profile = getattr(request.user, "seller_profile", None)
+        if profile is None:
+            raise NotFound(NOT_A_SELLER)
+        return profile
+
+    @extend_schema(
+        operation_id="me_seller_profile_retrieve",
+        tags=["me"],
+        responses={
+            200: SellerProfileOutputSerializer,
+            404: OpenApiResponse(description=NOT_A_SELLER),
+        },
+    )
+    def get(self, request):
+        return Response(SellerProfileOutputSerializer(self._profile(request)).data)
+
+    @extend_schema(
+        operation_id="me_seller_profile_create",
+        tags=["me"],
+        summary="Become a seller: a seller profile and a store",
+        request=SellerOnboardInputSerializer,
+        responses={201: SellerProfileOutputSerializer},
+    )
+    def post(self, request):
+        data = SellerOnboardInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        profile = seller_onboard(user=request.user, **data.validated_data)
+        return Response(SellerProfileOutputSerializer(profile).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        operation_id="me_seller_profile_update",
+        tags=["me"],
+        request=SellerProfileUpdateInputSerializer,
+        responses={
+            200: SellerProfileOutputSerializer,
+            404: OpenApiResponse(description=NOT_A_SELLER),
+        },
+    )
+    def patch(self, request):
+        profile = self._profile(request)
+        data = SellerProfileUpdateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        profile = seller_profile_update(profile=profile, actor=request.user, **data.validated_data)
+        return Response(SellerProfileOutputSerializer(profile).data)

@@ -1,0 +1,109 @@
+"""API shapes for accounts: one Input serializer per write (parsing and type checks only; the
+rules live in accounts.services) and Output serializers for what the API returns."""
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from accounts.models import SellerProfile, User
+
+# --- Input --------------------------------------------------------------------------------------
+
+
+class TokenObtainInputSerializer(serializers.Serializer):
+    email = serializers.CharField(max_length=254, trim_whitespace=True)
+    password = serializers.CharField(
+        max_length=128, trim_whitespace=False, write_only=True, style={"input_type": "password"}
+    )
+
+
+class SignupInputSerializer(serializers.Serializer):
+    # The service checks the address and the password rules; here only the types.
+    email = serializers.CharField(max_length=254)
+    password = serializers.CharField(
+        max_length=128, trim_whitespace=False, write_only=True, style={"input_type": "password"}
+    )
+    full_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+
+
+class MeUpdateInputSerializer(serializers.Serializer):
+    full_name = serializers.CharField(max_length=150, allow_blank=True)
+
+
+class SellerOnboardInputSerializer(serializers.Serializer):
+    display_name = serializers.CharField(max_length=100)
+    country = serializers.CharField(max_length=2, help_text="ISO 3166-1 alpha-2, e.g. US.")
+    default_currency = serializers.CharField(max_length=3, help_text="ISO 4217, e.g. usd.")
+    bio = serializers.CharField(required=False, allow_blank=True, default="")
+    store_name = serializers.CharField(
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Name of the store to open; the display name when empty.",
+    )
+
+
+class SellerProfileUpdateInputSerializer(serializers.Serializer):
+    # commission_bps is absent on purpose: the marketplace sets it, sellers cannot.
+    display_name = serializers.CharField(max_length=100, required=False)
+    country = serializers.CharField(max_length=2, required=False)
+    default_currency = serializers.CharField(max_length=3, required=False)
+    bio = serializers.CharField(required=False, allow_blank=True)
+
+
+# --- Output -------------------------------------------------------------------------------------
+
+
+class SellerProfileOutputSerializer(serializers.ModelSerializer):
+    effective_commission_bps = serializers.IntegerField(
+        read_only=True, help_text="The commission that applies: the override or the default."
+    )
+    store_slug = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SellerProfile
+        fields = (
+            "display_name",
+            "bio",
+            "country",
+            "default_currency",
+            "commission_bps",
+            "effective_commission_bps",
+            "store_slug",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields = fields
+
+    def get_store_slug(self, profile) -> str | None:
+        store = getattr(profile.user, "store", None)
+        return store.slug if store else None
+
+
+class MeOutputSerializer(serializers.ModelSerializer):
+    is_seller = serializers.BooleanField(read_only=True)
+    seller_profile = serializers.SerializerMethodField()
+    store_slug = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = ("id", "email", "full_name", "is_seller", "seller_profile", "store_slug")
+        read_only_fields = fields
+
+    @extend_schema_field(SellerProfileOutputSerializer(allow_null=True))
+    def get_seller_profile(self, user):
+        profile = getattr(user, "seller_profile", None)
+        return SellerProfileOutputSerializer(profile).data if profile else None
+
+    def get_store_slug(self, user) -> str | None:
+        store = getattr(user, "store", None)
+        return store.slug if store else None
+
+
+class SignupOutputSerializer(serializers.Serializer):
+    user = MeOutputSerializer(read_only=True)
+    token = serializers.CharField(read_only=True)
+
+
+class TokenOutputSerializer(serializers.Serializer):
+    token = serializers.CharField(read_only=True)

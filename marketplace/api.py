@@ -1,0 +1,323 @@
+"""Catalogue endpoints: categories, stores, public listings and the seller's own listings.
+
+Thin views: reads come from marketplace.selectors, every write is one call to a service in
+marketplace.services, and domain errors become 400/403/409 in marketplace.api_errors.
+"""
+
+import base64
+import hashlib
+import re
+
+import django_filters
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from drf_spectacular.views import SpectacularSwaggerSplitView
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
+from rest_framework.response import Response
+
+from marketplace import selectors, services
+from marketplace.filters import ListingFilter
+from marketplace.models import Listing, ListingStatus
+from marketplace.serializers import (
+    CategoryOutputSerializer,
+    ListingImageInputSerializer,
+    ListingImageOutputSerializer,
+    ListingInputSerializer,
+    ListingOutputSerializer,
+    SellerListingOutputSerializer,
+    StoreOutputSerializer,
+    StoreUpdateInputSerializer,
+)
+
+BECOME_A_SELLER = (
+    "Only sellers can manage listings. Become a seller first: "
+    "POST /api/v1/me/seller-profile/ with your display name, country and currency."
+)
+
+
+# --- Permissions --------------------------------------------------------------------------------
+
+
+class IsSeller(BasePermission):
+    """A signed-in user with a seller profile and a store; anyone else is told how to become one."""
+
+    message = BECOME_A_SELLER
+
+    def has_permission(self, request, view):
+        user = request.user
+        return bool(user and user.is_authenticated and user.is_seller and hasattr(user, "store"))
+
+
+class IsStoreOwnerOrReadOnly(BasePermission):
+    message = "You can only edit your own store."
+
+    def has_object_permission(self, request, view, obj):
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return True
+        return obj.owner_id == request.user.pk
+
+
+# --- Categories ---------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Categories, with how many approved listings each has"),
+    retrieve=extend_schema(summary="One category"),
+)
+class CategoryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    permission_classes = (AllowAny,)
+    serializer_class = CategoryOutputSerializer
+    filter_backends = ()
+    lookup_field = "slug"
+    lookup_value_regex = r"[-\w]+"
+
+    def get_queryset(self):
+        return selectors.category_list()
+
+    def get_object(self):
+        return get_object_or_404(self.get_queryset(), slug=self.kwargs["slug"])
+
+
+# --- Stores -------------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Stores"),
+    retrieve=extend_schema(summary="One store"),
+)
+class StoreViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    permission_classes = (IsStoreOwnerOrReadOnly,)
+    serializer_class = StoreOutputSerializer
+    filter_backends = ()
+    parser_classes = (JSONParser, MultiPartParser, FormParser)
+    lookup_field = "slug"
+    lookup_value_regex = r"[-\w]+"
+    http_method_names = ("get", "patch", "head", "options")
+
+    def get_queryset(self):
+        return selectors.store_list()
+
+    def get_object(self):
+        store = selectors.store_public_get(slug=self.kwargs["slug"])
+        self.check_object_permissions(self.request, store)
+        return store
+
+    def get_permissions(self):
+        if self.action == "partial_update":
+            return [IsAuthenticated(), IsStoreOwnerOrReadOnly()]
+        return super().get_permissions()
+
+    @extend_schema(
+        summary="Edit your store (its owner only)",
+        request=StoreUpdateInputSerializer,
+        responses={
+            200: StoreOutputSerializer,
+            403: OpenApiResponse(description="Not your store"),
+        },
+    )
+    def partial_update(self, request, slug=None):
+        store = self.get_object()
+        data = StoreUpdateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.store_update(store=store, actor=request.user, **data.validated_data)
+        # Re-read for the annotated listing count.
+        store = selectors.store_public_get(slug=store.slug)
+        return Response(self.get_serializer(store).data)
+
+
+# --- Public listings ----------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Approved listings: search, filter, sort"),
+    retrieve=extend_schema(summary="One approved listing"),
+)
+class ListingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    permission_classes = (AllowAny,)
+    serializer_class = ListingOutputSerializer
+    filterset_class = ListingFilter
+    lookup_value_regex = r"\d+"
+    queryset = Listing.objects.none()  # for the schema; requests use the selector
+
+    def get_queryset(self):
+        return selectors.listing_public_queryset()
+
+    def get_object(self):
+        return selectors.listing_public_get(pk=self.kwargs["pk"])
+
+
+# --- The seller's own listings ------------------------------------------------------------------
+
+
+class SellerListingFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=ListingStatus.choices)
+
+    class Meta:
+        model = Listing
+        fields = ("status",)
+
+
+def _transition_schema(summary):
+    return extend_schema(
+        summary=summary,
+        request=None,
+        responses={
+            200: SellerListingOutputSerializer,
+            409: OpenApiResponse(description="The listing's status does not allow this move"),
+        },
+    )
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Your listings, in every status"),
+    retrieve=extend_schema(summary="One of your listings"),
+)
+class SellerListingViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Listings of the signed-in seller's store. Another seller's listing does not exist here
+    (404). There is no DELETE: archive a listing instead, so orders keep their history."""
+
+    permission_classes = (IsAuthenticated, IsSeller)
+    serializer_class = SellerListingOutputSerializer
+    filterset_class = SellerListingFilter
+    lookup_value_regex = r"\d+"
+    http_method_names = ("get", "post", "patch", "delete", "head", "options")
+    queryset = Listing.objects.none()  # for the schema; requests use the selector
+
+    def get_queryset(self):
+        return selectors.listings_for_seller(user=self.request.user)
+
+    def get_object(self):
+        return selectors.listing_for_seller_get(user=self.request.user, pk=self.kwargs["pk"])
+
+    def _render(self, listing, status_code=status.HTTP_200_OK):
+        return Response(self.get_serializer(listing).data, status=status_code)
+
+    @extend_schema(
+        summary="Create a listing (as a draft)",
+        request=ListingInputSerializer,
+        responses={201: SellerListingOutputSerializer},
+    )
+    def create(self, request):
+        data = ListingInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        listing = services.listing_create(
+            store=request.user.store, actor=request.user, **data.validated_data
+        )
+        return self._render(listing, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Edit a listing; editing reviewed text sends an approved listing back to review",
+        request=ListingInputSerializer,
+        responses={
+            200: SellerListingOutputSerializer,
+            409: OpenApiResponse(description="Archived listings cannot be edited"),
+        },
+    )
+    def partial_update(self, request, pk=None):
+        listing = self.get_object()
+        data = ListingInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        listing = services.listing_update(
+            listing=listing, actor=request.user, **data.validated_data
+        )
+        return self._render(listing)
+
+    @_transition_schema("Submit a listing for review")
+    @action(detail=True, methods=["post"])
+    def submit(self, request, pk=None):
+        listing = services.listing_submit(listing=self.get_object(), actor=request.user)
+        return self._render(listing)
+
+    @_transition_schema("Take a listing back out of review, to keep editing it")
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request, pk=None):
+        listing = services.listing_withdraw(listing=self.get_object(), actor=request.user)
+        return self._render(listing)
+
+    @_transition_schema("Archive a listing: hidden from buyers, kept for history")
+    @action(detail=True, methods=["post"])
+    def archive(self, request, pk=None):
+        listing = services.listing_archive(listing=self.get_object(), actor=request.user)
+        return self._render(listing)
+
+    @_transition_schema("Restore an archived listing as a draft")
+    @action(detail=True, methods=["post"])
+    def restore(self, request, pk=None):
+        listing = services.listing_restore(listing=self.get_object(), actor=request.user)
+        return self._render(listing)
+
+    @extend_schema(
+        summary="Add an image to a listing (multipart upload)",
+        request={"multipart/form-data": ListingImageInputSerializer},
+        responses={201: ListingImageOutputSerializer},
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="images",
+        parser_classes=(MultiPartParser, FormParser),
+    )
+    def images(self, request, pk=None):
+        listing = self.get_object()
+        data = ListingImageInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        listing_image = services.listing_image_add(
+            listing=listing, actor=request.user, **data.validated_data
+        )
+        body = ListingImageOutputSerializer(listing_image, context={"request": request}).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Remove an image from a listing",
+        request=None,
+        parameters=[OpenApiParameter("image_id", OpenApiTypes.INT, OpenApiParameter.PATH)],
+        responses={204: None},
+    )
+    @action(detail=True, methods=["delete"], url_path=r"images/(?P<image_id>\d+)")
+    def image_remove(self, request, pk=None, image_id=None):
+        listing_image = get_object_or_404(self.get_object().images, pk=image_id)
+        services.listing_image_remove(listing_image=listing_image, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- OpenAPI schema and its documentation pages -------------------------------------------------
+
+
+def _allow_own_inline_styles(response):
+    """Let the page's own fixed <style> blocks through the Content-Security-Policy by their hash,
+    rather than allowing every inline style."""
+    blocks = re.findall(r"<style>(.*?)</style>", response.content.decode(), flags=re.S)
+    hashes = [
+        f"'sha256-{base64.b64encode(hashlib.sha256(b.encode()).digest()).decode()}'" for b in blocks
+    ]
+    if hashes:
+        response._csp_update = {"style-src": hashes}
+    return response
+
+
+class ApiDocsView(SpectacularSwaggerSplitView):
+    """Swagger UI with its start-up script served as a file (?script), not inline: the strict
+    Content-Security-Policy refuses inline scripts. Its assets come from the sidecar in /static/."""
+
+    url_name = "api-schema"
+
+    @extend_schema(exclude=True)
+    def get(self, request, *args, **kwargs):
+        response = super().get(request, *args, **kwargs)
+        response.add_post_render_callback(_allow_own_inline_styles)
+        return response

@@ -1,0 +1,166 @@
+"""API shapes for the catalogue.
+
+Input serializers parse and check types only (an integer is an integer, a category slug names a
+category); the marketplace's rules live in marketplace.services and come back as field errors.
+Output serializers render what the selectors fetched: they must not trigger queries per row.
+"""
+
+from rest_framework import serializers
+
+from marketplace.models import Category, Listing, ListingImage, ListingKind, Store
+
+# --- Output -------------------------------------------------------------------------------------
+
+
+class CategoryOutputSerializer(serializers.ModelSerializer):
+    listing_count = serializers.IntegerField(
+        read_only=True, help_text="Approved listings in this category."
+    )
+
+    class Meta:
+        model = Category
+        fields = ("slug", "name", "description", "position", "listing_count")
+        read_only_fields = fields
+
+
+class CategoryRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Category
+        fields = ("slug", "name")
+        read_only_fields = fields
+
+
+class StoreRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Store
+        fields = ("slug", "name")
+        read_only_fields = fields
+
+
+class StoreOutputSerializer(serializers.ModelSerializer):
+    listing_count = serializers.IntegerField(
+        read_only=True, help_text="Approved listings in this store."
+    )
+    logo = serializers.ImageField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Store
+        fields = (
+            "slug",
+            "name",
+            "tagline",
+            "description",
+            "about",
+            "contact_email",
+            "contact_phone",
+            "support_url",
+            "logo",
+            "listing_count",
+            "created_at",
+        )
+        read_only_fields = fields
+
+
+class ListingImageOutputSerializer(serializers.ModelSerializer):
+    url = serializers.ImageField(source="image", read_only=True)
+
+    class Meta:
+        model = ListingImage
+        fields = ("id", "url", "alt_text", "position")
+        read_only_fields = fields
+
+
+class ListingOutputSerializer(serializers.ModelSerializer):
+    """A listing as buyers see it."""
+
+    price_display = serializers.CharField(
+        read_only=True, help_text='The price formatted for people, e.g. "US$12.50".'
+    )
+    in_stock = serializers.BooleanField(read_only=True)
+    store = StoreRefSerializer(read_only=True)
+    category = CategoryRefSerializer(read_only=True, allow_null=True)
+    images = ListingImageOutputSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Listing
+        fields = (
+            "id",
+            "title",
+            "description",
+            "kind",
+            "price_cents",
+            "currency",
+            "price_display",
+            "stock",
+            "in_stock",
+            "duration_minutes",
+            "store",
+            "category",
+            "images",
+            "created_at",
+        )
+        read_only_fields = fields
+
+
+class SellerListingOutputSerializer(ListingOutputSerializer):
+    """A listing as its seller sees it: with its review status."""
+
+    class Meta(ListingOutputSerializer.Meta):
+        fields = (
+            *ListingOutputSerializer.Meta.fields,
+            "status",
+            "rejection_reason",
+            "submitted_at",
+            "reviewed_at",
+            "updated_at",
+        )
+        read_only_fields = fields
+
+
+# --- Input --------------------------------------------------------------------------------------
+
+
+class ListingInputSerializer(serializers.Serializer):
+    """Create (all required fields) or PATCH (partial) a listing. Rules such as "a service needs
+    a duration" or "the price is at least 1 cent" are the service's to enforce."""
+
+    kind = serializers.ChoiceField(choices=ListingKind.choices)
+    title = serializers.CharField(max_length=140)
+    description = serializers.CharField()
+    price_cents = serializers.IntegerField(
+        help_text="Price in the currency's minor units (cents): 1250 is 12.50."
+    )
+    currency = serializers.CharField(
+        max_length=3,
+        required=False,
+        help_text="ISO 4217 code, e.g. usd. Defaults to the seller's default currency.",
+    )
+    category = serializers.SlugRelatedField(
+        slug_field="slug",
+        queryset=Category.objects.all(),
+        required=False,
+        allow_null=True,
+        error_messages={"does_not_exist": "Choose a category from the list."},
+    )
+    stock = serializers.IntegerField(
+        required=False, allow_null=True, help_text="Products only; empty means not tracked."
+    )
+    duration_minutes = serializers.IntegerField(
+        required=False, allow_null=True, help_text="Services only: how long the work takes."
+    )
+
+
+class ListingImageInputSerializer(serializers.Serializer):
+    image = serializers.ImageField()
+    alt_text = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class StoreUpdateInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, required=False)
+    tagline = serializers.CharField(max_length=160, required=False, allow_blank=True)
+    description = serializers.CharField(required=False, allow_blank=True)
+    about = serializers.CharField(required=False, allow_blank=True)
+    contact_email = serializers.EmailField(required=False, allow_blank=True)
+    contact_phone = serializers.CharField(max_length=40, required=False, allow_blank=True)
+    support_url = serializers.URLField(max_length=200, required=False, allow_blank=True)
+    logo = serializers.ImageField(required=False)
