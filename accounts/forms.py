@@ -1,0 +1,75 @@
+"""Forms of the account pages. They parse input; accounts.services decides what is allowed."""
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm
+
+from marketplace.forms import currency_choices
+
+
+class LoginForm(AuthenticationForm):
+    username = forms.EmailField(
+        label="Email",
+        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
+    )
+
+
+class SignupForm(forms.Form):
+    email = forms.EmailField(widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    full_name = forms.CharField(
+        max_length=150, widget=forms.TextInput(attrs={"autocomplete": "name"})
+    )
+    password1 = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="At least 8 characters; not only digits and not a common password.",
+    )
+    password2 = forms.CharField(
+        label="Password again",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    # Service field -> form field, for errors raised by accounts.services.user_signup.
+    SERVICE_FIELD_MAP = {"password": "password1"}
+
+    def clean(self):
+        cleaned = super().clean()
+        first, second = cleaned.get("password1"), cleaned.get("password2")
+        if first and second and first != second:
+            self.add_error("password2", "The two passwords are not the same.")
+        return cleaned
+
+
+class ProfileForm(forms.Form):
+    full_name = forms.CharField(
+        max_length=150, required=False, widget=forms.TextInput(attrs={"autocomplete": "name"})
+    )
+
+
+class SellerOnboardForm(forms.Form):
+    display_name = forms.CharField(
+        max_length=100, help_text="The name buyers see on your listings and messages."
+    )
+    store_name = forms.CharField(
+        max_length=100, required=False, help_text="Empty: the same as your display name."
+    )
+    country = forms.CharField(
+        max_length=2,
+        min_length=2,
+        help_text="Two-letter code of the country you sell from, e.g. US, DE, GB.",
+        widget=forms.TextInput(attrs={"autocomplete": "country", "size": 4}),
+    )
+    default_currency = forms.ChoiceField(
+        choices=currency_choices, help_text="New listings start in this currency."
+    )
+    bio = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="A few words about you and what you sell.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["default_currency"].initial = settings.BAZAAR_DEFAULT_CURRENCY

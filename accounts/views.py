@@ -1,0 +1,79 @@
+"""Account pages: sign up, profile, becoming a seller. Log in/out and passwords are Django's."""
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from accounts import services
+from accounts.forms import ProfileForm, SellerOnboardForm, SignupForm
+from marketplace.errors import DomainError, ValidationFailed
+from marketplace.forms import add_domain_errors
+from marketplace.views import safe_next_url
+
+
+def _posted(request):
+    # Not `request.POST or None`: an empty POST must still be validated (and show its errors).
+    return request.POST if request.method == "POST" else None
+
+
+def signup(request):
+    next_url = safe_next_url(request, reverse("home"))
+    if request.user.is_authenticated:
+        return redirect(next_url)
+    form = SignupForm(_posted(request))
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.user_signup(
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password1"],
+                full_name=form.cleaned_data["full_name"],
+            )
+        except ValidationFailed as exc:
+            add_domain_errors(form, exc, SignupForm.SERVICE_FIELD_MAP)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, "Welcome to Bazaar! Your account is ready.")
+            return redirect(next_url)
+    return render(request, "registration/signup.html", {"form": form, "next": next_url})
+
+
+@login_required
+def account(request):
+    form = ProfileForm(_posted(request), initial={"full_name": request.user.full_name})
+    if request.method == "POST" and form.is_valid():
+        services.user_update(
+            user=request.user, actor=request.user, full_name=form.cleaned_data["full_name"]
+        )
+        messages.success(request, "Your profile was saved.")
+        return redirect("account")
+    return render(request, "accounts/account.html", {"form": form})
+
+
+@login_required
+def seller_onboard(request):
+    if request.user.is_seller:
+        messages.info(request, "You are already a seller.")
+        return redirect("seller-dashboard")
+    form = SellerOnboardForm(_posted(request), initial={"display_name": request.user.full_name})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.seller_onboard(
+                user=request.user,
+                display_name=data["display_name"],
+                store_name=data["store_name"],
+                country=data["country"],
+                default_currency=data["default_currency"],
+                bio=data["bio"],
+            )
+        except ValidationFailed as exc:
+            # The store's name is checked by store_create, which calls it "name".
+            add_domain_errors(form, exc, {"name": "store_name"})
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, "Your store is open. Add your first listing.")
+            return redirect("seller-dashboard")
+    return render(request, "accounts/seller_onboard.html", {"form": form})

@@ -1,0 +1,152 @@
+"""Forms of the catalogue pages. They parse input; the services decide what is allowed."""
+
+from decimal import Decimal
+
+from django import forms
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+
+from marketplace.models import Category, ListingKind
+from marketplace.money import MoneyError, from_minor_units, to_minor_units
+
+
+def add_domain_errors(form, exc, field_map=None):
+    """Show a ValidationFailed's messages next to the fields they belong to.
+
+    `field_map` renames service fields to form fields (e.g. price_cents -> price). A message for
+    a field the form does not have becomes a form-wide error rather than being lost.
+    """
+    field_map = field_map or {}
+    for name, messages in exc.errors.items():
+        target = field_map.get(name, name)
+        form.add_error(target if target in form.fields else None, list(messages))
+
+
+def currency_choices():
+    return [(c, c.upper()) for c in settings.BAZAAR_CURRENCIES]
+
+
+class ListingForm(forms.Form):
+    """A listing as a seller types it: the price in major units ("12.50"), not cents."""
+
+    title = forms.CharField(max_length=140)
+    kind = forms.ChoiceField(
+        choices=ListingKind.choices,
+        initial=ListingKind.PRODUCT,
+        help_text="A product has stock; a service has a duration.",
+    )
+    category = forms.ModelChoiceField(
+        queryset=Category.objects.all(), required=False, empty_label="No category"
+    )
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}))
+    price = forms.DecimalField(
+        min_value=Decimal("0"),
+        max_digits=12,
+        help_text="In the listing's currency, e.g. 12.50.",
+        widget=forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal"}),
+    )
+    currency = forms.ChoiceField(choices=currency_choices)
+    stock = forms.IntegerField(
+        required=False,
+        min_value=0,
+        help_text="Products only. Leave empty if you do not count stock.",
+    )
+    duration_minutes = forms.IntegerField(
+        required=False,
+        min_value=1,
+        label="Duration (minutes)",
+        help_text="Services only: how long the work takes.",
+    )
+
+    # Service field -> form field, for errors raised by the catalogue services.
+    SERVICE_FIELD_MAP = {"price_cents": "price"}
+
+    @classmethod
+    def initial_for(cls, listing):
+        return {
+            "title": listing.title,
+            "kind": listing.kind,
+            "category": listing.category_id,
+            "description": listing.description,
+            "price": from_minor_units(listing.price_cents, listing.currency),
+            "currency": listing.currency,
+            "stock": listing.stock,
+            "duration_minutes": listing.duration_minutes,
+        }
+
+    def clean(self):
+        cleaned = super().clean()
+        price, currency = cleaned.get("price"), cleaned.get("currency")
+        if price is not None and currency:
+            try:
+                cleaned["price_cents"] = to_minor_units(price, currency)
+            except MoneyError as exc:
+                self.add_error("price", str(exc))
+        return cleaned
+
+    def listing_fields(self):
+        """The cleaned values, named as listing_create / listing_update take them."""
+        data = self.cleaned_data
+        return {
+            "title": data["title"],
+            "kind": data["kind"],
+            "category": data["category"],
+            "description": data["description"],
+            "price_cents": data["price_cents"],
+            "currency": data["currency"],
+            "stock": data["stock"],
+            "duration_minutes": data["duration_minutes"],
+        }
+
+
+class ListingImageForm(forms.Form):
+    image = forms.ImageField(help_text="JPEG, PNG, GIF or WebP.")
+    alt_text = forms.CharField(
+        max_length=200,
+        required=False,
+        label="Description of the image",
+        help_text="For people who cannot see it. Empty: the listing's title.",
+    )
+
+
+class StoreForm(forms.Form):
+    name = forms.CharField(max_length=100, label="Store name")
+    tagline = forms.CharField(max_length=160, required=False)
+    description = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Shown on your store's home page.",
+    )
+    about = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text="Shown on your store's About page.",
+    )
+    contact_email = forms.EmailField(required=False)
+    contact_phone = forms.CharField(max_length=40, required=False, label="Contact phone")
+    support_url = forms.URLField(required=False, label="Support website", assume_scheme="https")
+    logo = forms.ImageField(required=False)
+
+    FIELDS = (
+        "name",
+        "tagline",
+        "description",
+        "about",
+        "contact_email",
+        "contact_phone",
+        "support_url",
+    )
+
+    @classmethod
+    def initial_for(cls, store):
+        return {name: getattr(store, name) for name in (*cls.FIELDS, "logo")}
+
+    def store_fields(self):
+        """The cleaned values for store_update; the logo only when it was replaced or cleared."""
+        fields = {name: self.cleaned_data[name] for name in self.FIELDS}
+        logo = self.cleaned_data.get("logo")
+        if logo is False:  # the "clear" box was ticked
+            fields["logo"] = ""
+        elif isinstance(logo, UploadedFile):
+            fields["logo"] = logo
+        return fields

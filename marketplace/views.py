@@ -1,0 +1,336 @@
+"""Server-rendered catalogue pages: browsing, listing and store pages, the seller dashboard.
+
+Views parse input, call one service (or selector) and render. Domain errors become form errors
+next to the field they concern, or a message; bad input never becomes a 500.
+"""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from marketplace import selectors, services
+from marketplace.errors import DomainError, ValidationFailed
+from marketplace.filters import ListingFilter
+from marketplace.forms import ListingForm, ListingImageForm, StoreForm, add_domain_errors
+from marketplace.models import Category, ListingStatus
+
+HOME_LISTINGS = 8
+STORE_HOME_LISTINGS = 8
+FILTER_PARAMS = ("q", "category", "kind", "currency", "min_price", "max_price")
+
+
+def safe_next_url(request, default):
+    """The `next` parameter when it points back into this site, else `default`."""
+    candidate = request.POST.get("next") or request.GET.get("next")
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return default
+
+
+def paginate(request, queryset):
+    # get_page() turns a missing, malformed or too-large page number into a real page.
+    return Paginator(queryset, settings.BAZAAR_PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+# --- Browsing -----------------------------------------------------------------------------------
+
+
+def home(request):
+    listings = selectors.listing_public_queryset().order_by("-created_at", "-id")[:HOME_LISTINGS]
+    return render(
+        request,
+        "marketplace/home.html",
+        {"listings": listings, "categories": selectors.category_list()},
+    )
+
+
+def _browse(request, *, queryset, category=None):
+    filterset = ListingFilter(request.GET, queryset=queryset)
+    if category is not None:
+        # The page already says which category; a second category picker would contradict it.
+        filterset.filters.pop("category")
+    page_obj = paginate(request, filterset.qs)
+    filtered = any(request.GET.get(name) for name in FILTER_PARAMS)
+    return render(
+        request,
+        "marketplace/listing_list.html",
+        {
+            "filter_form": filterset.form,
+            "page_obj": page_obj,
+            "listings": page_obj.object_list,
+            "category": category,
+            "query": request.GET.get("q", "").strip(),
+            "filtered": filtered,
+        },
+    )
+
+
+def listing_list(request):
+    return _browse(request, queryset=selectors.listing_public_queryset())
+
+
+def category_detail(request, slug):
+    category = get_object_or_404(Category, slug=slug)
+    queryset = selectors.listing_public_queryset().filter(category=category)
+    return _browse(request, queryset=queryset, category=category)
+
+
+def listing_detail(request, pk):
+    listing = selectors.listing_visible_get(pk=pk, user=request.user)
+    return render(
+        request,
+        "marketplace/listing_detail.html",
+        {
+            "listing": listing,
+            "images": listing.images.all(),
+            "is_owner": request.user.is_authenticated and listing.store.owner_id == request.user.pk,
+        },
+    )
+
+
+# --- Store pages --------------------------------------------------------------------------------
+
+
+def _store_page(slug, tab):
+    store = selectors.store_public_get(slug=slug)
+    return store, {"store": store, "store_tab": tab}
+
+
+def store_home(request, slug):
+    store, context = _store_page(slug, "home")
+    context["listings"] = selectors.listing_public_queryset().filter(store=store)[
+        :STORE_HOME_LISTINGS
+    ]
+    return render(request, "marketplace/store_home.html", context)
+
+
+def store_products(request, slug):
+    store, context = _store_page(slug, "products")
+    page_obj = paginate(request, selectors.listing_public_queryset().filter(store=store))
+    context.update(page_obj=page_obj, listings=page_obj.object_list)
+    return render(request, "marketplace/store_products.html", context)
+
+
+def store_about(request, slug):
+    _, context = _store_page(slug, "about")
+    return render(request, "marketplace/store_about.html", context)
+
+
+def store_contact(request, slug):
+    _, context = _store_page(slug, "contact")
+    return render(request, "marketplace/store_contact.html", context)
+
+
+# --- Seller dashboard ---------------------------------------------------------------------------
+
+
+def _seller_store_or_none(request):
+    if not request.user.is_seller:
+        return None
+    return selectors.store_for_owner(user=request.user)
+
+
+def _become_seller_first(request):
+    messages.info(request, "Set up your seller profile and store first.")
+    return redirect("seller-onboard")
+
+
+@login_required
+def seller_dashboard(request):
+    store = _seller_store_or_none(request)
+    if store is None:
+        return render(request, "marketplace/seller_dashboard.html", {"store": None})
+    page_obj = paginate(request, selectors.listings_for_seller(user=request.user))
+    return render(
+        request,
+        "marketplace/seller_dashboard.html",
+        {"store": store, "page_obj": page_obj, "listings": page_obj.object_list},
+    )
+
+
+def _save_listing(request, form, save):
+    """Run `save` (a service call) and, if asked, submit the listing for review.
+
+    Returns the listing, or None when the service refused; its messages are then on the form.
+    """
+    try:
+        listing = save(**form.listing_fields())
+    except ValidationFailed as exc:
+        add_domain_errors(form, exc, ListingForm.SERVICE_FIELD_MAP)
+        return None
+    except DomainError as exc:
+        form.add_error(None, exc.message)
+        return None
+    if "submit_for_review" in request.POST and listing.status in (
+        ListingStatus.DRAFT,
+        ListingStatus.REJECTED,
+    ):
+        try:
+            listing = services.listing_submit(listing=listing, actor=request.user)
+        except DomainError as exc:
+            messages.error(request, f"“{listing.title}” was saved but not submitted: {exc.message}")
+            return listing
+    if listing.status == ListingStatus.PENDING_REVIEW:
+        messages.success(request, f"“{listing.title}” was saved. It is waiting for review.")
+    else:
+        messages.success(request, f"“{listing.title}” was saved.")
+    return listing
+
+
+@login_required
+def seller_listing_create(request):
+    store = _seller_store_or_none(request)
+    if store is None:
+        return _become_seller_first(request)
+    if request.method == "POST":
+        form = ListingForm(request.POST)
+        if form.is_valid():
+            listing = _save_listing(
+                request,
+                form,
+                lambda **fields: services.listing_create(store=store, actor=request.user, **fields),
+            )
+            if listing is not None:
+                return redirect("seller-dashboard")
+    else:
+        form = ListingForm(initial={"currency": request.user.seller_profile.default_currency})
+    return render(
+        request,
+        "marketplace/seller_listing_form.html",
+        {"form": form, "listing": None, "store": store},
+    )
+
+
+@login_required
+def seller_listing_edit(request, pk):
+    listing = selectors.listing_for_seller_get(user=request.user, pk=pk)
+    if request.method == "POST":
+        form = ListingForm(request.POST)
+        if form.is_valid():
+            saved = _save_listing(
+                request,
+                form,
+                lambda **fields: services.listing_update(
+                    listing=listing, actor=request.user, **fields
+                ),
+            )
+            if saved is not None:
+                return redirect("seller-dashboard")
+    else:
+        form = ListingForm(initial=ListingForm.initial_for(listing))
+    return render(
+        request,
+        "marketplace/seller_listing_form.html",
+        {"form": form, "listing": listing, "store": listing.store},
+    )
+
+
+def _listing_action(service, done):
+    """A POST-only button on the dashboard that moves one of the seller's listings."""
+
+    @login_required
+    @require_POST
+    def view(request, pk):
+        listing = selectors.listing_for_seller_get(user=request.user, pk=pk)
+        try:
+            service(listing=listing, actor=request.user)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, done.format(title=listing.title))
+        return redirect(safe_next_url(request, reverse("seller-dashboard")))
+
+    return view
+
+
+seller_listing_submit = _listing_action(
+    services.listing_submit, "“{title}” was submitted for review."
+)
+seller_listing_withdraw = _listing_action(
+    services.listing_withdraw, "“{title}” was withdrawn from review and is a draft again."
+)
+seller_listing_archive = _listing_action(
+    services.listing_archive, "“{title}” was archived. Buyers no longer see it."
+)
+seller_listing_restore = _listing_action(
+    services.listing_restore, "“{title}” was restored as a draft."
+)
+
+
+@login_required
+def seller_listing_images(request, pk):
+    listing = selectors.listing_for_seller_get(user=request.user, pk=pk)
+    if request.method == "POST":
+        form = ListingImageForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                services.listing_image_add(
+                    listing=listing,
+                    actor=request.user,
+                    image=form.cleaned_data["image"],
+                    alt_text=form.cleaned_data["alt_text"],
+                )
+            except ValidationFailed as exc:
+                add_domain_errors(form, exc)
+            except DomainError as exc:
+                form.add_error(None, exc.message)
+            else:
+                messages.success(request, "The image was added.")
+                return redirect("seller-listing-images", pk=listing.pk)
+    else:
+        form = ListingImageForm()
+    return render(
+        request,
+        "marketplace/seller_listing_images.html",
+        {
+            "listing": listing,
+            "store": listing.store,
+            "images": listing.images.all(),
+            "form": form,
+            "max_images": settings.BAZAAR_MAX_LISTING_IMAGES,
+        },
+    )
+
+
+@login_required
+@require_POST
+def seller_listing_image_delete(request, pk, image_pk):
+    listing = selectors.listing_for_seller_get(user=request.user, pk=pk)
+    listing_image = get_object_or_404(listing.images.all(), pk=image_pk)
+    try:
+        services.listing_image_remove(listing_image=listing_image, actor=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "The image was removed.")
+    return redirect("seller-listing-images", pk=listing.pk)
+
+
+@login_required
+def seller_store_edit(request):
+    store = _seller_store_or_none(request)
+    if store is None:
+        return _become_seller_first(request)
+    initial = StoreForm.initial_for(store)
+    if request.method == "POST":
+        form = StoreForm(request.POST, request.FILES, initial=initial)
+        if form.is_valid():
+            try:
+                services.store_update(store=store, actor=request.user, **form.store_fields())
+            except ValidationFailed as exc:
+                add_domain_errors(form, exc)
+            except DomainError as exc:
+                form.add_error(None, exc.message)
+            else:
+                messages.success(request, "Your store was updated.")
+                return redirect("seller-store-edit")
+    else:
+        form = StoreForm(initial=initial)
+    return render(request, "marketplace/seller_store_form.html", {"form": form, "store": store})
