@@ -7,6 +7,7 @@ retried request is harmless.
 
 from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -21,6 +22,7 @@ from marketplace.models import (
     ListingStatus,
     Store,
 )
+from notifications.services import notify, notify_staff
 
 # Editing these on an approved listing sends it back to review: buyers must not see unreviewed
 # text. Price and stock are operational and change without review.
@@ -75,11 +77,22 @@ def store_create(*, owner, name, actor=None, **fields):
     audit_record(
         action="store.created", actor=actor or owner, target=store, after={"name": store.name}
     )
+    notify(
+        owner,
+        "store.created",
+        {
+            "store_name": store.name,
+            "store_slug": store.slug,
+            "action_url": store.get_absolute_url(),
+        },
+    )
     return store
 
 
 @transaction.atomic
 def store_update(*, store, actor, **fields):
+    if store.owner_id != actor.pk and not actor.is_staff:
+        raise NotAllowed("You can only edit your own store.")
     unknown = set(fields) - set(STORE_EDITABLE_FIELDS)
     if unknown:
         raise ValidationFailed(dict.fromkeys(unknown, "This field cannot be changed."))
@@ -226,7 +239,7 @@ def listing_submit(*, listing, actor):
     """The seller asks staff to review the listing."""
     if listing.store.owner_id != actor.pk:
         raise NotAllowed("You can only submit your own listings.")
-    listing, _ = _transition(
+    listing, changed = _transition(
         listing,
         to=ListingStatus.PENDING_REVIEW,
         actor=actor,
@@ -234,7 +247,21 @@ def listing_submit(*, listing, actor):
         submitted_at=timezone.now(),
         rejection_reason="",
     )
+    if changed:
+        notify_staff(
+            "listing.submitted",
+            _listing_context(listing)
+            | {"action_url": reverse("admin:marketplace_listing_change", args=[listing.pk])},
+        )
     return listing
+
+
+def _listing_context(listing):
+    return {
+        "listing_id": listing.pk,
+        "listing_title": listing.title,
+        "store_name": listing.store.name,
+    }
 
 
 @transaction.atomic
@@ -258,7 +285,7 @@ def _require_staff(actor):
 @transaction.atomic
 def listing_approve(*, listing, actor):
     _require_staff(actor)
-    listing, _ = _transition(
+    listing, changed = _transition(
         listing,
         to=ListingStatus.APPROVED,
         actor=actor,
@@ -267,6 +294,12 @@ def listing_approve(*, listing, actor):
         reviewed_by=actor,
         rejection_reason="",
     )
+    if changed:
+        notify(
+            listing.store.owner,
+            "listing.approved",
+            _listing_context(listing) | {"action_url": listing.get_absolute_url()},
+        )
     return listing
 
 
@@ -276,7 +309,7 @@ def listing_reject(*, listing, actor, reason):
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed({"reason": "Tell the seller why the listing was rejected."})
-    listing, _ = _transition(
+    listing, changed = _transition(
         listing,
         to=ListingStatus.REJECTED,
         actor=actor,
@@ -285,6 +318,16 @@ def listing_reject(*, listing, actor, reason):
         reviewed_by=actor,
         rejection_reason=reason,
     )
+    if changed:
+        notify(
+            listing.store.owner,
+            "listing.rejected",
+            _listing_context(listing)
+            | {
+                "reason": reason,
+                "action_url": reverse("seller-listing-edit", kwargs={"pk": listing.pk}),
+            },
+        )
     return listing
 
 

@@ -13,6 +13,7 @@ urlpatterns = [
     path("health/", health, name="health"),
     path("api/v1/", include("marketplace.api_urls")),
     path("accounts/", include("accounts.urls")),
+    path("notifications/", include("notifications.urls")),
     path("", include("marketplace.web_urls")),
 ]
 
