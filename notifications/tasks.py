@@ -1,5 +1,6 @@
 from celery import shared_task
 from django.conf import settings
+from django.db import OperationalError
 
 from notifications import services
 
@@ -9,7 +10,7 @@ def send_email_delivery(self, delivery_id):
     """Send one queued email; retry with backoff, then record the failure for staff."""
     try:
         services.email_delivery_send(delivery_id=delivery_id)
-    except services.EmailSendFailed as exc:
+    except (services.EmailSendFailed, OperationalError) as exc:
         if self.request.retries >= settings.NOTIFICATIONS_EMAIL_MAX_RETRIES:
             services.email_delivery_fail(delivery_id=delivery_id, error=str(exc))
             return "failed"
