@@ -6,6 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+SITE_URL ?= http://$(HOST):$(PORT)
+export SITE_URL
 
 .PHONY: run test lint format migrate seed worker shell clean help
 
@@ -30,6 +32,8 @@ migrate: $(VENV)/.run-deps
 
 seed: migrate
 	$(BIN)/python manage.py seed_demo
+	@# Without a Stripe key the offline sandbox stands in for Stripe: register its webhooks.
+	@if [ -z "$$STRIPE_SECRET_KEY" ]; then $(BIN)/python manage.py stripe_sandbox setup; fi
 
 run: seed
 	HOST=$(HOST) PORT=$(PORT) $(BIN)/python bin/run_dev.py

@@ -11,3 +11,37 @@ def _media_root(settings, tmp_path):
 @pytest.fixture
 def api_client():
     return APIClient()
+
+
+@pytest.fixture(autouse=True)
+def _no_real_stripe_without_a_key(monkeypatch):
+    """Tests talk to the offline sandbox. A call that would reach the real Stripe fails loudly,
+    unless STRIPE_TEST_SECRET_KEY is set for the contract tests."""
+    import os
+
+    import stripe
+
+    if os.environ.get("STRIPE_TEST_SECRET_KEY"):
+        return
+
+    def refuse(self, method, url, *args, **kwargs):
+        raise AssertionError(
+            f"A test tried to reach the real Stripe ({method.upper()} {url}) without "
+            "STRIPE_TEST_SECRET_KEY. Use the sandbox (marketplace.stripe_client)."
+        )
+
+    monkeypatch.setattr(stripe.RequestsClient, "request", refuse)
+
+
+@pytest.fixture
+def stripe_sandbox(db):
+    """The offline Stripe with Bazaar's webhook endpoints registered (events reach /stripe/...).
+
+    Deliveries happen after commit: wrap actions in django_capture_on_commit_callbacks(execute=True)
+    or use transactional_db. Returns stripe_sandbox.control (clock, held/duplicated deliveries).
+    """
+    from marketplace.stripe_webhooks import ensure_webhook_endpoints
+    from stripe_sandbox import control
+
+    ensure_webhook_endpoints("http://testserver")
+    return control

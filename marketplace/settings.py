@@ -52,6 +52,13 @@ SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 STRIPE_SECRET_KEY = _required_in_production("STRIPE_SECRET_KEY", "")
 STRIPE_PUBLISHABLE_KEY = _required_in_production("STRIPE_PUBLISHABLE_KEY", "")
 STRIPE_WEBHOOK_SECRET = _required_in_production("STRIPE_WEBHOOK_SECRET", "")
+# Pinned: the sandbox speaks this version and shared/stripe-openapi holds its spec.
+STRIPE_API_VERSION = env.str("STRIPE_API_VERSION", default="2024-04-10")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+# No Stripe key outside production: the offline sandbox answers every Stripe call.
+STRIPE_SANDBOX = not STRIPE_SECRET_KEY and not IS_PRODUCTION
+STRIPE_SANDBOX_WEBHOOK_DELIVERY = env.str("STRIPE_SANDBOX_WEBHOOK_DELIVERY", default="inprocess")
 
 if _MISSING:
     raise ImproperlyConfigured(
@@ -74,6 +81,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "djstripe",
     "accounts",
     "marketplace",
     "escrow",
@@ -81,6 +89,8 @@ INSTALLED_APPS = [
     "payouts",
     "notifications",
 ]
+if STRIPE_SANDBOX:
+    INSTALLED_APPS.append("stripe_sandbox")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -261,6 +271,17 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# --- dj-stripe: mirrors Stripe objects and verifies webhooks ------------------------------------
+STRIPE_LIVE_MODE = env.bool("STRIPE_LIVE_MODE", default=False)
+_stripe_key_for_djstripe = STRIPE_SECRET_KEY or "sk_test_BazaarOfflineSandbox0000"
+if STRIPE_LIVE_MODE:
+    STRIPE_LIVE_SECRET_KEY = _stripe_key_for_djstripe
+else:
+    STRIPE_TEST_SECRET_KEY = _stripe_key_for_djstripe
+DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+DJSTRIPE_USE_NATIVE_JSONFIELD = True
+STRIPE_WEBHOOK_TASK_MAX_RETRIES = env.int("STRIPE_WEBHOOK_TASK_MAX_RETRIES", default=5)
+
 # --- Marketplace --------------------------------------------------------------------------------
 BAZAAR_DEFAULT_CURRENCY = env.str("BAZAAR_DEFAULT_CURRENCY", default="usd").lower()
 BAZAAR_CURRENCIES = [
@@ -301,4 +322,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # The stripe SDK logs every request at INFO; keep its warnings only.
+    "loggers": {"stripe": {"level": "WARNING"}},
 }

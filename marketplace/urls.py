@@ -14,8 +14,13 @@ urlpatterns = [
     path("api/v1/", include("marketplace.api_urls")),
     path("accounts/", include("accounts.urls")),
     path("notifications/", include("notifications.urls")),
+    path("stripe/", include("marketplace.stripe_urls")),
     path("", include("marketplace.web_urls")),
 ]
+
+if settings.STRIPE_SANDBOX:
+    # The sandbox's stand-ins for Stripe's hosted pages (onboarding, checkout) and its controls.
+    urlpatterns.insert(0, path("stripe-sandbox/", include("stripe_sandbox.urls")))
 
 if settings.DEBUG:
     from django.conf.urls.static import static

@@ -1,0 +1,69 @@
+"""What tests and people use to steer the sandbox: the clock and webhook delivery.
+
+with control.webhooks_held():          # events are recorded but not sent
+    ... act ...
+control.deliver(pending, times=2)      # send (and resend) in any order you like
+control.advance_clock(days=2)          # funds settle, payouts arrive
+"""
+
+from contextlib import contextmanager
+
+from stripe_sandbox import core, delivery
+from stripe_sandbox.models import SandboxWebhookDelivery
+
+HOLD = "hold_webhooks"
+
+
+@contextmanager
+def webhooks_held():
+    """Record deliveries without sending them; send them later with deliver()."""
+    core.set_switch(HOLD, True)
+    try:
+        yield
+    finally:
+        core.set_switch(HOLD, False)
+
+
+def hold_webhooks(on=True):
+    core.set_switch(HOLD, on)
+
+
+def pending_deliveries(event_type=None):
+    """Deliveries not yet accepted by their endpoint, oldest first."""
+    rows = list(
+        SandboxWebhookDelivery.objects.exclude(status=SandboxWebhookDelivery.Status.DELIVERED)
+    )
+    if event_type:
+        rows = [row for row in rows if core.get_any(row.event_id)["type"] == event_type]
+    return rows
+
+
+def deliver(deliveries, *, times=1):
+    """Send each delivery `times` times, in the order given. Returns the HTTP statuses."""
+    statuses = []
+    for row in deliveries:
+        for _ in range(times):
+            statuses.append(delivery.send(row.pk))
+    return statuses
+
+
+def deliver_pending(*, reverse=False, times=1):
+    rows = pending_deliveries()
+    return deliver(list(reversed(rows)) if reverse else rows, times=times)
+
+
+def events(event_type=None, *, account=None):
+    """Events the sandbox has emitted, oldest first."""
+    found = core.find("event", account=account)
+    if event_type:
+        found = [event for event in found if event["type"] == event_type]
+    return list(reversed(found))
+
+
+def advance_clock(*, days=0, hours=0, minutes=0, seconds=0):
+    total = ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+    return core.clock_advance(total)
+
+
+def now():
+    return core.now()

@@ -1,0 +1,360 @@
+"""What every sandbox resource shares: ids, the clock, object storage, lists, events and balance
+transactions. Resource modules (stripe_sandbox/resources/) build Stripe's objects with these."""
+
+import secrets
+import string
+import time
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import F
+
+from stripe_sandbox.errors import InvalidRequest, ResourceMissing
+from stripe_sandbox.models import SandboxClock, SandboxObject, SandboxSwitch, SandboxWebhookDelivery
+
+# The API version the sandbox speaks; shared/stripe-openapi holds Stripe's spec for it.
+API_VERSION = "2024-04-10"
+PLATFORM = ""  # the `account` of objects that live on the platform itself
+
+_ALPHABET = string.ascii_letters + string.digits
+
+# Human names Stripe uses in "No such ..." messages, by id prefix.
+KIND_BY_PREFIX = {
+    "acct": "account",
+    "cus": "customer",
+    "pm": "payment_method",
+    "pi": "payment_intent",
+    "ch": "charge",
+    "py": "charge",
+    "txn": "balance_transaction",
+    "cs": "checkout.session",
+    "re": "refund",
+    "pyr": "refund",
+    "tr": "transfer",
+    "trr": "transfer_reversal",
+    "fee": "application_fee",
+    "fr": "fee_refund",
+    "po": "payout",
+    "dp": "dispute",
+    "evt": "event",
+    "we": "webhook_endpoint",
+    "ba": "bank_account",
+}
+
+
+def new_id(prefix, length=24):
+    return f"{prefix}_{''.join(secrets.choice(_ALPHABET) for _ in range(length))}"
+
+
+# --- Clock --------------------------------------------------------------------------------------
+
+
+def clock_offset():
+    clock = SandboxClock.objects.order_by("pk").first()
+    return clock.offset_seconds if clock else 0
+
+
+def now():
+    """The sandbox's current time, in Unix seconds (Stripe's `created`)."""
+    return int(time.time()) + clock_offset()
+
+
+def clock_advance(seconds):
+    """Move the sandbox clock forward and let everything that fell due happen."""
+    if seconds < 0:
+        raise ValueError("The sandbox clock only moves forward.")
+    with transaction.atomic():
+        clock, _ = SandboxClock.objects.select_for_update().get_or_create(pk=1)
+        clock.offset_seconds = F("offset_seconds") + int(seconds)
+        clock.save(update_fields=["offset_seconds"])
+    tick()
+    return now()
+
+
+_TICKS = []
+
+
+def on_tick(fn):
+    """Register fn(now) to run whenever the clock is looked at: settle funds, pay payouts..."""
+    _TICKS.append(fn)
+    return fn
+
+
+def tick():
+    current = now()
+    for fn in _TICKS:
+        with transaction.atomic():
+            fn(current)
+
+
+# --- Requests -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Req:
+    """One API call as a handler sees it."""
+
+    method: str
+    path: str
+    params: dict
+    account: str = PLATFORM  # the Stripe-Account header, or the platform
+    idempotency_key: str = ""
+    request_id: str = field(default_factory=lambda: new_id("req", 14))
+    api_key: str = ""
+
+    def validate(self, spec):
+        from stripe_sandbox.params import validate
+
+        spec = {"expand": _EXPAND, **spec}
+        values = validate(self.params, spec)
+        values.pop("expand", None)
+        return values
+
+
+def _expand_spec():
+    from stripe_sandbox.params import EXPAND
+
+    return EXPAND
+
+
+class _LazyExpand:
+    def check(self, value, name):
+        return _expand_spec().check(value, name)
+
+    required = False
+
+
+_EXPAND = _LazyExpand()
+
+
+# --- Objects ------------------------------------------------------------------------------------
+
+
+def save(obj, *, account=PLATFORM):
+    """Create or replace a Stripe object; returns it."""
+    SandboxObject.objects.update_or_create(
+        stripe_id=obj["id"],
+        defaults={
+            "object_type": obj["object"],
+            "account": account,
+            "created": obj.get("created") or now(),
+            "data": obj,
+        },
+    )
+    return obj
+
+
+def get(stripe_id, *, kind, account=None, param="id", lock=False):
+    """An object of `kind` by id, as seen from `account` (None: anywhere). 404 otherwise."""
+    queryset = SandboxObject.objects.filter(stripe_id=stripe_id, object_type=kind)
+    if account is not None:
+        queryset = queryset.filter(account=account)
+    if lock:
+        queryset = queryset.select_for_update()
+    row = queryset.first()
+    if row is None:
+        raise ResourceMissing(
+            kind.split(".")[-1] if kind != "checkout.session" else kind, stripe_id, param=param
+        )
+    return row.data
+
+
+def get_any(stripe_id):
+    """Any object by id, wherever it lives (for expand and for the sandbox's own pages)."""
+    row = SandboxObject.objects.filter(stripe_id=stripe_id).first()
+    if row is None:
+        prefix = stripe_id.split("_", 1)[0]
+        raise ResourceMissing(KIND_BY_PREFIX.get(prefix, "object"), stripe_id)
+    return row.data
+
+
+def account_of(stripe_id):
+    row = SandboxObject.objects.filter(stripe_id=stripe_id).only("account").first()
+    return row.account if row else None
+
+
+def find(kind, *, account=None, **match):
+    """Objects of `kind` whose top-level fields equal `match`, newest first (small sets)."""
+    queryset = SandboxObject.objects.filter(object_type=kind)
+    if account is not None:
+        queryset = queryset.filter(account=account)
+    for key, value in match.items():
+        queryset = queryset.filter(**{f"data__{key}": value})
+    return [row.data for row in queryset.order_by("-created", "-id")]
+
+
+def list_response(req, kind, *, url, account, filters=None, predicate=None):
+    """Stripe's list object with limit / starting_after / ending_before, newest first."""
+    params = req.params
+    limit = int(params.get("limit", 10))
+    queryset = SandboxObject.objects.filter(object_type=kind, account=account)
+    for key, value in (filters or {}).items():
+        if value is not None:
+            queryset = queryset.filter(**{f"data__{key}": value})
+    created = params.get("created")
+    if isinstance(created, dict):
+        for op in ("gt", "gte", "lt", "lte"):
+            if op in created:
+                queryset = queryset.filter(**{f"created__{op}": int(created[op])})
+    elif created not in (None, ""):
+        queryset = queryset.filter(created=int(created))
+    rows = list(queryset.order_by("-created", "-id").values_list("stripe_id", "data"))
+    if predicate:
+        rows = [(sid, data) for sid, data in rows if predicate(data)]
+    ids = [sid for sid, _ in rows]
+    if params.get("starting_after"):
+        cursor = params["starting_after"]
+        if cursor not in ids:
+            raise ResourceMissing(kind.split(".")[-1], cursor, param="starting_after")
+        rows = rows[ids.index(cursor) + 1 :]
+        page = rows[:limit]
+        has_more = len(rows) > limit
+    elif params.get("ending_before"):
+        cursor = params["ending_before"]
+        if cursor not in ids:
+            raise ResourceMissing(kind.split(".")[-1], cursor, param="ending_before")
+        before = rows[: ids.index(cursor)]
+        page = before[-limit:]
+        has_more = len(before) > limit
+    else:
+        page = rows[:limit]
+        has_more = len(rows) > limit
+    return {"object": "list", "data": [data for _, data in page], "has_more": has_more, "url": url}
+
+
+def embedded_list(url, items=()):
+    items = list(items)
+    return {
+        "object": "list",
+        "data": items,
+        "has_more": False,
+        "total_count": len(items),
+        "url": url,
+    }
+
+
+# --- Events -------------------------------------------------------------------------------------
+
+
+def emit(req, event_type, obj, *, account=PLATFORM, previous_attributes=None):
+    """Record the event Stripe would send and queue its webhook deliveries after commit."""
+    event = {
+        "id": new_id("evt"),
+        "object": "event",
+        "api_version": API_VERSION,
+        "created": now(),
+        "data": {"object": obj},
+        "livemode": False,
+        "pending_webhooks": 0,
+        "request": {
+            "id": req.request_id if req else None,
+            "idempotency_key": (req.idempotency_key or None) if req else None,
+        },
+        "type": event_type,
+    }
+    if previous_attributes is not None:
+        event["data"]["previous_attributes"] = previous_attributes
+    if account:
+        event["account"] = account
+    endpoints = [
+        endpoint
+        for endpoint in find("webhook_endpoint")
+        if endpoint.get("status") == "enabled"
+        and bool(endpoint.get("application")) == bool(account)
+        and ("*" in endpoint["enabled_events"] or event_type in endpoint["enabled_events"])
+    ]
+    event["pending_webhooks"] = len(endpoints)
+    save(event, account=account)
+    deliveries = [
+        SandboxWebhookDelivery.objects.create(
+            event_id=event["id"], endpoint_id=endpoint["id"], url=endpoint["url"]
+        )
+        for endpoint in endpoints
+    ]
+    if deliveries and not switch("hold_webhooks"):
+        from stripe_sandbox.tasks import deliver_webhook
+
+        for delivery in deliveries:
+            transaction.on_commit(lambda pk=delivery.pk: deliver_webhook.delay(pk))
+    return event
+
+
+def switch(name):
+    return SandboxSwitch.objects.filter(name=name, on=True).exists()
+
+
+def set_switch(name, on):
+    SandboxSwitch.objects.update_or_create(name=name, defaults={"on": on})
+
+
+# --- Money --------------------------------------------------------------------------------------
+
+SETTLEMENT_DAYS = 2  # card funds become available two days after the charge, as in test mode
+
+
+def card_fee(amount, currency):
+    """Stripe's standard card pricing: 2.9% + 30 (minor units); zero-decimal currencies pay 2.9%."""
+    from marketplace.money import currency_exponent
+
+    fixed = 30 if currency_exponent(currency) == 2 else 0
+    return (amount * 29 + 500) // 1000 + fixed
+
+
+def balance_transaction(
+    *,
+    account,
+    amount,
+    currency,
+    type,
+    source,
+    fee=0,
+    fee_details=(),
+    available_on=None,
+    description=None,
+    reporting_category=None,
+):
+    created = now()
+    txn = {
+        "id": new_id("txn"),
+        "object": "balance_transaction",
+        "amount": amount,
+        "available_on": available_on if available_on is not None else created,
+        "created": created,
+        "currency": currency,
+        "description": description,
+        "exchange_rate": None,
+        "fee": fee,
+        "fee_details": list(fee_details),
+        "net": amount - fee,
+        "reporting_category": reporting_category or type,
+        "source": source,
+        "status": "available" if (available_on or created) <= created else "pending",
+        "type": type,
+    }
+    return save(txn, account=account)
+
+
+def balance_of(account):
+    """{'available': {cur: n}, 'pending': {cur: n}} from the account's balance transactions."""
+    current = now()
+    available, pending = {}, {}
+    for row in SandboxObject.objects.filter(object_type="balance_transaction", account=account):
+        txn = row.data
+        bucket = available if txn["available_on"] <= current else pending
+        bucket[txn["currency"]] = bucket.get(txn["currency"], 0) + txn["net"]
+    return {"available": available, "pending": pending}
+
+
+@on_tick
+def _settle_balance_transactions(current):
+    """Pending balance transactions whose available_on passed become available."""
+    rows = SandboxObject.objects.filter(object_type="balance_transaction", data__status="pending")
+    for row in rows.select_for_update():
+        if row.data["available_on"] <= current:
+            row.data["status"] = "available"
+            row.save(update_fields=["data"])
+
+
+def require(condition, message, param=None):
+    if not condition:
+        raise InvalidRequest(message, param=param)

@@ -1,0 +1,76 @@
+"""Webhook delivery: sign each event exactly as Stripe does and POST it to the endpoint.
+
+Delivery goes through Django's own request handler in-process by default (no network needed, the
+real webhook view and its signature check run), or over HTTP when
+STRIPE_SANDBOX_WEBHOOK_DELIVERY=http.
+"""
+
+import hashlib
+import hmac
+import json
+import time
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import transaction
+
+from stripe_sandbox import core
+from stripe_sandbox.models import SandboxWebhookDelivery
+
+
+def sign(payload, secret, timestamp=None):
+    """Stripe-Signature: t=<unix>,v1=HMAC-SHA256(secret, "<t>.<payload>")."""
+    timestamp = int(timestamp if timestamp is not None else time.time())
+    signed = f"{timestamp}.{payload}".encode()
+    signature = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={signature}"
+
+
+def send(delivery_id):
+    """Send one delivery now (held or not). Returns the HTTP status the endpoint answered."""
+    delivery = SandboxWebhookDelivery.objects.get(pk=delivery_id)
+    event = core.get_any(delivery.event_id)
+    endpoint = core.get_any(delivery.endpoint_id)
+    payload = json.dumps(event, indent=2)
+    # Stripe signs with the real time, not the sandbox clock: the receiver checks freshness.
+    headers = {
+        "Stripe-Signature": sign(payload, endpoint["secret"]),
+        "Content-Type": "application/json",
+    }
+    status, text = _post(delivery.url, payload, headers)
+    with transaction.atomic():
+        delivery = SandboxWebhookDelivery.objects.select_for_update().get(pk=delivery_id)
+        delivery.attempts += 1
+        delivery.last_status_code = status
+        delivery.last_response = text[:2000]
+        delivery.status = (
+            SandboxWebhookDelivery.Status.DELIVERED
+            if 200 <= status < 300
+            else SandboxWebhookDelivery.Status.FAILED
+        )
+        delivery.save()
+    return status
+
+
+def _post(url, payload, headers):
+    mode = getattr(settings, "STRIPE_SANDBOX_WEBHOOK_DELIVERY", "inprocess")
+    if mode == "http":
+        import requests
+
+        try:
+            response = requests.post(url, data=payload.encode(), headers=headers, timeout=10)
+        except requests.RequestException as exc:
+            return 599, f"{type(exc).__name__}: {exc}"
+        return response.status_code, response.text
+    from django.test import Client
+
+    parts = urlsplit(url)
+    client = Client(raise_request_exception=False, HTTP_HOST=parts.netloc or "127.0.0.1")
+    response = client.post(
+        parts.path,
+        data=payload,
+        content_type="application/json",
+        headers={"Stripe-Signature": headers["Stripe-Signature"]},
+        secure=parts.scheme == "https",
+    )
+    return response.status_code, response.content.decode(errors="replace")

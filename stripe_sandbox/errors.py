@@ -1,0 +1,54 @@
+"""Stripe's error shapes (https://stripe.com/docs/api/errors)."""
+
+
+class StripeSandboxError(Exception):
+    status = 400
+    type = "invalid_request_error"
+
+    def __init__(self, message, *, param=None, code=None, **extra):
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+        self.extra = extra
+
+    def body(self, request_id):
+        error = {"type": self.type, "message": self.message, "request_log_url": ""}
+        if self.param:
+            error["param"] = self.param
+        if self.code:
+            error["code"] = self.code
+        error.update(self.extra)
+        error["request_log_url"] = f"https://dashboard.stripe.com/test/logs/{request_id}"
+        return {"error": error}
+
+
+class InvalidRequest(StripeSandboxError):
+    pass
+
+
+class ResourceMissing(StripeSandboxError):
+    status = 404
+
+    def __init__(self, kind, object_id, param="id"):
+        super().__init__(f"No such {kind}: '{object_id}'", param=param, code="resource_missing")
+
+
+class AuthenticationError(StripeSandboxError):
+    status = 401
+    type = "invalid_request_error"
+
+
+class IdempotencyError(StripeSandboxError):
+    status = 400
+    type = "idempotency_error"
+
+
+class CardError(StripeSandboxError):
+    status = 402
+    type = "card_error"
+
+
+class PermissionError_(StripeSandboxError):
+    status = 403
+    type = "invalid_request_error"
