@@ -74,7 +74,7 @@ def client():
 
 
 def idempotency_key(record, action):
-    """'escrow-release-42-transfer': derived from our own row, so a retry never moves money twice."""
+    """'escrow-release-42-transfer': made from our own row, so a retry never moves money twice."""
     label = record._meta.label_lower.replace(".", "-")
     return f"{label}-{record.pk}-{action}"
 
