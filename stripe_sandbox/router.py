@@ -47,6 +47,12 @@ class Respond(Exception):
         self.error = error
 
 
+def _platform_account_id():
+    from stripe_sandbox.resources.accounts import PLATFORM_ACCOUNT_ID
+
+    return PLATFORM_ACCOUNT_ID
+
+
 def _headers_lower(headers):
     return {k.lower(): v for k, v in (headers or {}).items()}
 
@@ -64,6 +70,9 @@ def handle(method, url, headers, body):
         req.params = decode(parts.query if method in ("GET", "DELETE") else raw)
         req.api_key = _api_key(headers)
         req.account = headers.get("stripe-account", "") or core.PLATFORM
+        if req.account == _platform_account_id():
+            # Stripe-Account naming the platform's own id (dj-stripe sends it) is the platform.
+            req.account = core.PLATFORM
         req.idempotency_key = headers.get("idempotency-key", "")
         handler, path_params = _resolve(method, path)
         if req.account:
