@@ -1,11 +1,11 @@
 from django import forms
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth import admin as auth_admin
 from django.contrib.auth import forms as auth_forms
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import SellerProfile, User
+from accounts.models import ConnectedAccount, SellerProfile, User
 from marketplace.audit import audit_record
 
 # Changing these decides who can sign in and what they may do: keep a trail of who changed them.
@@ -195,3 +195,70 @@ class SellerProfileAdmin(admin.ModelAdmin):
                 before={"commission_bps": before_bps},
                 after={"commission_bps": obj.commission_bps},
             )
+
+
+@admin.register(ConnectedAccount)
+class ConnectedAccountAdmin(admin.ModelAdmin):
+    """Sellers' Stripe Connect accounts, read-only: Stripe is the truth and webhooks keep these
+    rows current. "Refresh from Stripe" reads the account again now."""
+
+    list_display = (
+        "stripe_account_id",
+        "seller_profile",
+        "charges_enabled",
+        "payouts_enabled",
+        "details_submitted",
+        "disabled_reason",
+        "current_deadline",
+        "stripe_updated_at",
+    )
+    list_filter = ("charges_enabled", "payouts_enabled", "details_submitted", "disabled_reason")
+    search_fields = (
+        "stripe_account_id",
+        "seller_profile__display_name",
+        "seller_profile__user__email",
+    )
+    list_select_related = ("seller_profile",)
+    ordering = ("-created_at",)
+    actions = ("refresh_from_stripe",)
+    readonly_fields = (
+        "seller_profile",
+        "stripe_account_id",
+        "charges_enabled",
+        "payouts_enabled",
+        "details_submitted",
+        "requirements_currently_due",
+        "requirements_past_due",
+        "requirements_eventually_due",
+        "disabled_reason",
+        "current_deadline",
+        "capabilities",
+        "business_profile",
+        "stripe_updated_at",
+        "created_at",
+        "updated_at",
+    )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description=_("Refresh from Stripe"))
+    def refresh_from_stripe(self, request, queryset):
+        from accounts.connect import connect_account_refresh
+        from marketplace.stripe_client import StripeUnavailable
+
+        done, failed = 0, []
+        for connected in queryset:
+            try:
+                connect_account_refresh(stripe_account_id=connected.stripe_account_id)
+            except StripeUnavailable as exc:
+                failed.append(f"{connected.stripe_account_id}: {exc.message}")
+            else:
+                done += 1
+        if done:
+            self.message_user(request, _("Refreshed %(n)d account(s) from Stripe.") % {"n": done})
+        for problem in failed:
+            self.message_user(request, problem, level=messages.ERROR)

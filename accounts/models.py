@@ -94,3 +94,42 @@ class SellerProfile(models.Model):
         if self.commission_bps is None:
             return settings.BAZAAR_COMMISSION_BPS
         return self.commission_bps
+
+
+class ConnectedAccount(models.Model):
+    """A seller's Stripe Connect Express account: where their money goes.
+
+    A mirror of Stripe's account object (Stripe is the source of truth). accounts.connect keeps
+    it current from `account.updated` webhooks, always from a fresh retrieval and never from an
+    older snapshot than the one stored (`stripe_updated_at`).
+    """
+
+    seller_profile = models.OneToOneField(
+        SellerProfile, on_delete=models.CASCADE, related_name="connected_account"
+    )
+    stripe_account_id = models.CharField(max_length=255, unique=True)
+    # Buyers can pay this seller (Stripe accepts charges for the account).
+    charges_enabled = models.BooleanField(default=False)
+    # Stripe can pay out the seller's balance to their bank account.
+    payouts_enabled = models.BooleanField(default=False)
+    # The seller finished Stripe's onboarding form at least once.
+    details_submitted = models.BooleanField(default=False)
+    requirements_currently_due = models.JSONField(default=list, blank=True)
+    requirements_past_due = models.JSONField(default=list, blank=True)
+    requirements_eventually_due = models.JSONField(default=list, blank=True)
+    # Why Stripe disabled the account (e.g. "requirements.past_due"); blank when it is not.
+    disabled_reason = models.CharField(max_length=100, blank=True)
+    # When what is currently due must be given, or charges stop.
+    current_deadline = models.DateTimeField(null=True, blank=True)
+    capabilities = models.JSONField(default=dict, blank=True)
+    business_profile = models.JSONField(default=dict, blank=True)
+    # When the mirrored Stripe state was read; an older read never overwrites a newer one.
+    stripe_updated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.stripe_account_id} ({self.seller_profile})"

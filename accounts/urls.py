@@ -1,7 +1,7 @@
 """Account pages, mounted at /accounts/. Django's auth views run with Bazaar's templates."""
 
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from accounts import views
 from accounts.forms import LoginForm
@@ -20,6 +20,7 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("become-a-seller/", views.seller_onboard, name="seller-onboard"),
+    path("connect/", include("accounts.connect_urls")),
     path(
         "password/change/",
         auth_views.PasswordChangeView.as_view(),

@@ -24,6 +24,7 @@ urlpatterns = [
     path("auth/signup/", SignupApi.as_view(), name="api-auth-signup"),
     path("me/", MeApi.as_view(), name="api-me"),
     path("me/seller-profile/", SellerProfileApi.as_view(), name="api-me-seller-profile"),
+    path("seller/connect/", include("accounts.connect_api")),
     path("notifications/", include("notifications.api_urls")),
     path("", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -84,6 +84,20 @@ EVENTS = {
             title=_("Your store “{store_name}” is open"),
             message=_("Add listings and submit them for review to start selling."),
         ),
+        Event(
+            code="connect.ready",
+            level=Level.SUCCESS,
+            label=_("I can take payments and receive payouts"),
+            title=_("You can now take payments and get paid"),
+            message=_("Stripe verified your details. Buyers can pay you and payouts are on."),
+        ),
+        Event(
+            code="connect.action_required",
+            level=Level.WARNING,
+            label=_("Stripe needs something from me to pay me"),
+            title=_("Stripe needs more information"),
+            message=_("{summary} Fix it on Stripe from your payouts page."),
+        ),
     ]
 }
 
