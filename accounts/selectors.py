@@ -22,6 +22,27 @@ def seller_can_accept_payments(user):
     ).exists()
 
 
+def connected_account_id_for(user):
+    """The seller's Stripe account id (acct_...), or "" when they have none."""
+    if user is None or not getattr(user, "pk", None):
+        return ""
+    return (
+        ConnectedAccount.objects.filter(seller_profile__user_id=user.pk)
+        .values_list("stripe_account_id", flat=True)
+        .first()
+        or ""
+    )
+
+
+def seller_can_withdraw(user):
+    """True when Stripe pays out to the seller's bank (payouts enabled)."""
+    if user is None or not getattr(user, "pk", None):
+        return False
+    return ConnectedAccount.objects.filter(
+        seller_profile__user_id=user.pk, payouts_enabled=True
+    ).exists()
+
+
 def connected_account_for(user):
     """The seller's ConnectedAccount, or None (also for users who do not sell)."""
     if user is None or not getattr(user, "pk", None):

@@ -98,6 +98,55 @@ EVENTS = {
             title=_("Stripe needs more information"),
             message=_("{summary} Fix it on Stripe from your payouts page."),
         ),
+        Event(
+            code="order.funded",
+            level=Level.SUCCESS,
+            label=_("A buyer paid for an order (seller)"),
+            title=_("New paid order: “{listing_title}”"),
+            message=_("The buyer paid {amount}. Bazaar holds it until the order is approved."),
+        ),
+        Event(
+            code="order.paid",
+            level=Level.SUCCESS,
+            label=_("My payment went through (buyer)"),
+            title=_("Payment received for “{listing_title}”"),
+            message=_("Bazaar holds your {amount} safely until you approve the delivery."),
+        ),
+        Event(
+            code="order.payment_failed",
+            level=Level.ERROR,
+            label=_("My payment failed (buyer)"),
+            title=_("Your payment for “{listing_title}” did not go through"),
+            message=_("{reason} Your order is still open: try again with another card."),
+        ),
+        Event(
+            code="order.delivered",
+            level=Level.INFO,
+            label=_("A seller delivered my order (buyer)"),
+            title=_("“{listing_title}” was delivered"),
+            message=_("Check it and approve it. If you do nothing, payment is released on {deadline}."),
+        ),
+        Event(
+            code="order.release_reminder",
+            level=Level.WARNING,
+            label=_("An order releases its payment soon (buyer)"),
+            title=_("Payment for “{listing_title}” is released soon"),
+            message=_("Approve the order or raise a problem before {deadline}."),
+        ),
+        Event(
+            code="order.approved",
+            level=Level.SUCCESS,
+            label=_("A buyer approved my delivery (seller)"),
+            title=_("The buyer approved “{listing_title}”"),
+            message=_("The payment is on its way to your Stripe balance."),
+        ),
+        Event(
+            code="order.released",
+            level=Level.SUCCESS,
+            label=_("Money was released to me (seller)"),
+            title=_("{amount} released for “{listing_title}”"),
+            message=_("The money is on your Stripe balance.{payouts_note}"),
+        ),
     ]
 }
 
