@@ -1,1 +1,263 @@
-"""Models of the escrow app arrive with its issue; the app is installed from the start."""
+"""Escrow: the buyer's payment held by the platform, its release to the seller, and the ledger.
+
+Payments and releases are rows with their own state; an order's escrow totals are derived from
+them and from the append-only ledger, never stored twice.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from marketplace.money import format_money
+
+
+class StripeCustomer(models.Model):
+    """A buyer's Stripe Customer, made once and reused for every payment."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stripe_customer"
+    )
+    stripe_customer_id = models.CharField(max_length=80, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return self.stripe_customer_id
+
+
+class PaymentStatus(models.TextChoices):
+    PENDING = "pending", "Pending"  # checkout session / payment intent created; buyer paying
+    SUCCEEDED = "succeeded", "Succeeded"  # Stripe confirmed the charge: the money is held
+    FAILED = "failed", "Failed"  # the last attempt was declined; the buyer may try again
+    CANCELED = "canceled", "Canceled"  # abandoned (session expired, order closed)
+
+
+class EscrowPayment(models.Model):
+    """One attempt to pay an order: a Checkout Session (web) or a PaymentIntent (API)."""
+
+    class Kind(models.TextChoices):
+        CHECKOUT = "checkout", "Stripe Checkout"
+        PAYMENT_INTENT = "payment_intent", "Payment intent (mobile)"
+
+    order = models.ForeignKey(
+        "marketplace.Order", on_delete=models.PROTECT, related_name="payments"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    stripe_checkout_session_id = models.CharField(
+        max_length=255, unique=True, null=True, blank=True
+    )
+    stripe_payment_intent_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    stripe_charge_id = models.CharField(max_length=255, blank=True)
+    amount_cents = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    stripe_fee_cents = models.PositiveIntegerField(null=True, blank=True)
+    receipt_url = models.URLField(max_length=500, blank=True)
+    status = models.CharField(
+        max_length=12, choices=PaymentStatus.choices, default=PaymentStatus.PENDING
+    )
+    failure_message = models.CharField(max_length=300, blank=True)
+    client_secret = models.CharField(max_length=255, blank=True)
+    client_key = models.CharField(max_length=255, blank=True)  # the API's Idempotency-Key
+    created_at = models.DateTimeField(auto_now_add=True)
+    succeeded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order"],
+                condition=models.Q(status="succeeded"),
+                name="one_successful_payment_per_order",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} for order {self.order_id} ({self.status})"
+
+    @property
+    def amount_display(self):
+        return format_money(self.amount_cents, self.currency)
+
+
+class ReleaseStatus(models.TextChoices):
+    PENDING = "pending", "Pending"  # decided; the transfer to the seller is being made
+    TRANSFERRED = "transferred", "Transferred"  # Stripe made the transfer to the seller
+    FAILED = "failed", "Failed"  # Stripe refused the transfer; staff can retry (same key)
+
+
+class ReleaseTrigger(models.TextChoices):
+    BUYER = "buyer", "Buyer approved"
+    AUTO = "auto", "Review window ended"
+    STAFF = "staff", "Staff released"
+
+
+class EscrowRelease(models.Model):
+    """Money leaving escrow for the seller: gross minus commission, as one Stripe Transfer."""
+
+    order = models.OneToOneField(
+        "marketplace.Order", on_delete=models.PROTECT, related_name="release"
+    )
+    trigger = models.CharField(max_length=10, choices=ReleaseTrigger.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    gross_cents = models.PositiveIntegerField()
+    commission_cents = models.PositiveIntegerField()
+    # The part of Stripe's fee passed to the seller (0 when the platform bears it).
+    fee_passed_on_cents = models.PositiveIntegerField(default=0)
+    transfer_cents = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    destination_account = models.CharField(max_length=80)
+    source_charge = models.CharField(max_length=255)
+    stripe_transfer_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    status = models.CharField(
+        max_length=12, choices=ReleaseStatus.choices, default=ReleaseStatus.PENDING
+    )
+    failure_message = models.CharField(max_length=300, blank=True)
+    amount_reversed_cents = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    transferred_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(
+                    gross_cents=models.F("commission_cents")
+                    + models.F("fee_passed_on_cents")
+                    + models.F("transfer_cents")
+                ),
+                name="release_gross_is_commission_fee_and_transfer",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Release of order {self.order_id} ({self.status})"
+
+    @property
+    def transfer_display(self):
+        return format_money(self.transfer_cents, self.currency)
+
+
+class TransferReversal(models.Model):
+    """Money Stripe moved back from the seller's account (a transfer reversal)."""
+
+    release = models.ForeignKey(EscrowRelease, on_delete=models.PROTECT, related_name="reversals")
+    stripe_reversal_id = models.CharField(max_length=255, unique=True)
+    amount_cents = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return self.stripe_reversal_id
+
+
+class LedgerAccount:
+    """The ledger's accounts. Debits are positive amounts, credits negative."""
+
+    STRIPE_BALANCE = "stripe_balance"  # asset: money on the platform's Stripe balance
+    BUYER_FUNDS_HELD = "buyer_funds_held"  # liability: buyers' money in escrow
+    PLATFORM_COMMISSION = "platform_commission"  # revenue
+    STRIPE_FEES = "stripe_fees"  # expense: Stripe's processing fees
+    STRIPE_FEES_RECOVERED = "stripe_fees_recovered"  # fees passed on to sellers
+    TRANSFER_REVERSALS = "transfer_reversals"  # money pulled back from sellers, to be settled
+    REFUNDS = "refunds"  # money returned to buyers
+
+    @staticmethod
+    def seller_payable(seller_id):
+        return f"seller_payable:{seller_id}"
+
+
+class LedgerEntryQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("Ledger entries are append-only.")
+
+    def delete(self):
+        raise TypeError("Ledger entries are append-only.")
+
+
+class LedgerEntry(models.Model):
+    """One line of a balanced, append-only double-entry booking."""
+
+    transaction_id = models.UUIDField(default=uuid.uuid4, db_index=True)
+    order = models.ForeignKey(
+        "marketplace.Order",
+        on_delete=models.PROTECT,
+        related_name="ledger_entries",
+        null=True,
+        blank=True,
+    )
+    account = models.CharField(max_length=80, db_index=True)
+    amount_cents = models.BigIntegerField()  # debit > 0, credit < 0
+    currency = models.CharField(max_length=3)
+    memo = models.CharField(max_length=200)
+    # The Stripe object the booking follows (charge, transfer, reversal), for reconciliation.
+    stripe_object_id = models.CharField(max_length=255, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = LedgerEntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name_plural = "ledger entries"
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(amount_cents=0), name="ledger_no_zero_lines"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.account} {self.amount_cents:+d} {self.currency}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise TypeError("Ledger entries are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("Ledger entries are append-only.")
+
+    @property
+    def debit_cents(self):
+        return self.amount_cents if self.amount_cents > 0 else 0
+
+    @property
+    def credit_cents(self):
+        return -self.amount_cents if self.amount_cents < 0 else 0
+
+
+class ReconciliationRun(models.Model):
+    """One comparison of our ledger with Stripe's records."""
+
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    orders_checked = models.PositiveIntegerField(default=0)
+    difference_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self):
+        return (
+            f"Reconciliation {self.started_at:%Y-%m-%d %H:%M} ({self.difference_count} differences)"
+        )
+
+
+class ReconciliationDifference(models.Model):
+    """Something our ledger and Stripe disagree on, for staff to explain."""
+
+    run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="differences")
+    order = models.ForeignKey(
+        "marketplace.Order", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    kind = models.CharField(max_length=60)
+    stripe_object_id = models.CharField(max_length=255, blank=True)
+    ours_cents = models.BigIntegerField(null=True, blank=True)
+    stripe_cents = models.BigIntegerField(null=True, blank=True)
+    message = models.TextField()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"{self.kind}: {self.message[:60]}"

@@ -195,3 +195,117 @@ class AuditEntry(models.Model):
 
     def __str__(self):
         return f"{self.action} on {self.target_type.model} {self.target_id}"
+
+
+class OrderStatus(models.TextChoices):
+    PENDING_PAYMENT = "pending_payment", "Awaiting payment"  # stock reserved; buyer has not paid
+    FUNDED = "funded", "Paid, held in escrow"  # the platform holds the buyer's money
+    DELIVERED = (
+        "delivered",
+        "Delivered, in review",
+    )  # seller delivered; buyer reviews until deadline
+    RELEASED = "released", "Completed"  # money released to the seller minus commission
+    CANCELLED = "cancelled", "Cancelled"  # called off before payment; stock returned
+    EXPIRED = "expired", "Expired"  # not paid in time; stock returned
+
+
+# The one place that says which order moves are allowed. A payment that arrives after an order
+# expired or was cancelled still funds it: money received is never ignored.
+ORDER_TRANSITIONS = {
+    OrderStatus.PENDING_PAYMENT: {
+        OrderStatus.FUNDED,
+        OrderStatus.CANCELLED,
+        OrderStatus.EXPIRED,
+    },
+    OrderStatus.FUNDED: {OrderStatus.DELIVERED, OrderStatus.RELEASED},
+    OrderStatus.DELIVERED: {OrderStatus.RELEASED},
+    OrderStatus.RELEASED: set(),
+    OrderStatus.CANCELLED: {OrderStatus.FUNDED},
+    OrderStatus.EXPIRED: {OrderStatus.FUNDED},
+}
+
+
+class Order(models.Model):
+    buyer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders_placed"
+    )
+    seller = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders_received"
+    )
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="orders")
+    listing = models.ForeignKey(Listing, on_delete=models.PROTECT, related_name="orders")
+    # Snapshots: what the buyer agreed to, whatever happens to the listing later.
+    listing_title = models.CharField(max_length=140)
+    listing_kind = models.CharField(max_length=10, choices=ListingKind.choices)
+    unit_price_cents = models.PositiveIntegerField()
+    quantity = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
+    total_cents = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    commission_bps = models.PositiveIntegerField()
+    commission_fixed_cents = models.PositiveIntegerField(default=0)
+    commission_min_cents = models.PositiveIntegerField(default=0)
+    commission_cents = models.PositiveIntegerField()
+    stripe_fee_payer = models.CharField(max_length=10, default="platform")
+    status = models.CharField(
+        max_length=20, choices=OrderStatus.choices, default=OrderStatus.PENDING_PAYMENT
+    )
+    payment_error = models.CharField(max_length=300, blank=True)
+    stock_reserved = models.BooleanField(default=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    funded_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    delivery_note = models.TextField(blank=True)
+    review_deadline = models.DateTimeField(null=True, blank=True)
+    reminder_sent_at = models.DateTimeField(null=True, blank=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    # The API client's Idempotency-Key for creating this order, so a retry returns it.
+    client_key = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["buyer", "-created_at"]),
+            models.Index(fields=["seller", "-created_at"]),
+            models.Index(fields=["status", "review_deadline"]),
+            models.Index(fields=["status", "expires_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(total_cents=models.F("unit_price_cents") * models.F("quantity")),
+                name="order_total_is_price_times_quantity",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(commission_cents__lte=models.F("total_cents")),
+                name="order_commission_within_total",
+            ),
+            models.UniqueConstraint(
+                fields=["buyer", "client_key"],
+                condition=~models.Q(client_key=""),
+                name="order_client_key_per_buyer",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Order #{self.pk} {self.listing_title}"
+
+    def get_absolute_url(self):
+        return reverse("order-detail", kwargs={"pk": self.pk})
+
+    @property
+    def total_display(self):
+        return format_money(self.total_cents, self.currency)
+
+    @property
+    def commission_display(self):
+        return format_money(self.commission_cents, self.currency)
+
+    @property
+    def seller_gets_cents(self):
+        return self.total_cents - self.commission_cents
+
+    @property
+    def transfer_group(self):
+        return f"order-{self.pk}"

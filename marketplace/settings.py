@@ -225,6 +225,26 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celery" / "beat-schedule")
 # The one beat schedule; periodic jobs are listed here and shown in README.
 CELERY_BEAT_SCHEDULE = {
+    "escrow-auto-release": {
+        "task": "escrow.tasks.auto_release_due_orders",
+        "schedule": env.int("ESCROW_JOB_INTERVAL_SECONDS", default=300),
+    },
+    "escrow-release-reminders": {
+        "task": "escrow.tasks.send_release_reminders",
+        "schedule": env.int("ESCROW_JOB_INTERVAL_SECONDS", default=300),
+    },
+    "escrow-expire-unpaid-orders": {
+        "task": "escrow.tasks.expire_unpaid_orders",
+        "schedule": env.int("ESCROW_JOB_INTERVAL_SECONDS", default=300),
+    },
+    "escrow-retry-failed-transfers": {
+        "task": "escrow.tasks.retry_failed_transfers",
+        "schedule": 3600,
+    },
+    "escrow-daily-reconciliation": {
+        "task": "escrow.tasks.reconcile_with_stripe",
+        "schedule": crontab(hour=3, minute=30),
+    },
     "notifications-daily-digest": {
         "task": "notifications.tasks.send_email_digests",
         "schedule": crontab(hour=env.int("NOTIFICATIONS_DIGEST_HOUR", default=7), minute=0),
@@ -288,6 +308,13 @@ BAZAAR_CURRENCIES = [
     c.lower() for c in env.list("BAZAAR_CURRENCIES", default=["usd", "eur", "gbp"])
 ]
 BAZAAR_COMMISSION_BPS = env.int("BAZAAR_COMMISSION_BPS", default=1000)
+BAZAAR_COMMISSION_FIXED_CENTS = env.int("BAZAAR_COMMISSION_FIXED_CENTS", default=0)
+BAZAAR_COMMISSION_MIN_CENTS = env.int("BAZAAR_COMMISSION_MIN_CENTS", default=0)
+# Who bears Stripe's processing fee: "platform" (out of the commission) or "seller".
+BAZAAR_STRIPE_FEE_PAYER = env.str("BAZAAR_STRIPE_FEE_PAYER", default="platform")
+BAZAAR_REVIEW_WINDOW_DAYS = env.int("BAZAAR_REVIEW_WINDOW_DAYS", default=14)
+BAZAAR_RELEASE_REMINDER_HOURS = env.int("BAZAAR_RELEASE_REMINDER_HOURS", default=48)
+BAZAAR_PAYMENT_EXPIRY_MINUTES = env.int("BAZAAR_PAYMENT_EXPIRY_MINUTES", default=60)
 BAZAAR_PAGE_SIZE = env.int("BAZAAR_PAGE_SIZE", default=24)
 BAZAAR_MAX_LISTING_IMAGES = env.int("BAZAAR_MAX_LISTING_IMAGES", default=8)
 BAZAAR_MAX_IMAGE_BYTES = env.int("BAZAAR_MAX_IMAGE_BYTES", default=5 * 1024 * 1024)

@@ -1,0 +1,143 @@
+"""The escrow's main flow end to end, through the real stripe SDK and the sandbox."""
+
+import pytest
+from django.core import mail
+
+from escrow import ledger, services
+from escrow.models import (
+    EscrowPayment,
+    EscrowRelease,
+    LedgerAccount,
+    LedgerEntry,
+    PaymentStatus,
+    ReleaseStatus,
+    ReleaseTrigger,
+)
+from escrow.tests.conftest import pay_on_checkout_page
+from marketplace import orders
+from marketplace.models import OrderStatus
+from marketplace.stripe_client import client as stripe
+
+pytestmark = pytest.mark.django_db
+
+SUCCESS = "http://testserver/orders/done?session={CHECKOUT_SESSION_ID}"
+CANCEL = "http://testserver/orders/cancelled"
+
+
+def checkout(client, order, buyer, card="4242 4242 4242 4242"):
+    _, url = services.checkout_start(
+        order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
+    )
+    return pay_on_checkout_page(client, url, card)
+
+
+def test_fund_deliver_approve_transfers_the_right_amount_to_the_right_account(
+    client, seller, listing, buyer, django_capture_on_commit_callbacks
+):
+    order = orders.order_create(buyer=buyer, listing_id=listing.pk, quantity=2)
+    assert order.total_cents == 5000
+    assert order.commission_cents == 500  # platform default 10%
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = checkout(client, order, buyer)
+    assert response.status_code == 302
+    assert response["Location"].startswith("http://testserver/orders/done?session=cs_")
+
+    order.refresh_from_db()
+    assert order.status == OrderStatus.FUNDED
+    payment = EscrowPayment.objects.get(order=order, status=PaymentStatus.SUCCEEDED)
+    assert payment.receipt_url
+    charge = stripe().v1.charges.retrieve(
+        payment.stripe_charge_id, params={"expand": ["balance_transaction"]}
+    )
+    assert charge.amount == 5000
+    assert charge.transfer_group == f"order-{order.pk}"
+    assert payment.stripe_fee_cents == charge.balance_transaction.fee
+
+    with django_capture_on_commit_callbacks(execute=True):
+        orders.order_deliver(order=order, actor=seller, note="Shipped, tracking 123")
+        decided = services.release(order=order, trigger=ReleaseTrigger.BUYER, actor=buyer)
+
+    assert decided.status == ReleaseStatus.TRANSFERRED
+    transfer = stripe().v1.transfers.retrieve(decided.stripe_transfer_id)
+    account_id = seller.seller_profile.connected_account.stripe_account_id
+    assert transfer.destination == account_id
+    assert transfer.amount == 4500
+    assert transfer.source_transaction == payment.stripe_charge_id
+    assert transfer.transfer_group == f"order-{order.pk}"
+    order.refresh_from_db()
+    assert order.status == OrderStatus.RELEASED
+    assert ledger.order_total(order) == 0
+    assert ledger.balance(LedgerAccount.BUYER_FUNDS_HELD, order=order) == 0
+    assert ledger.balance(LedgerAccount.PLATFORM_COMMISSION, order=order) == -500
+    assert ledger.balance(LedgerAccount.seller_payable(seller.pk), order=order) == 0
+    assert ledger.balance(LedgerAccount.STRIPE_FEES, order=order) == payment.stripe_fee_cents
+    assert any("released" in m.subject for m in mail.outbox)
+
+
+def test_a_declined_card_leaves_the_order_payable_and_says_why(
+    client, seller, listing, buyer, django_capture_on_commit_callbacks
+):
+    order = orders.order_create(buyer=buyer, listing_id=listing.pk)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        page = checkout(client, order, buyer, card="4000 0000 0000 0002")
+
+    assert page.status_code == 200
+    assert "declined" in page.content.decode().lower()
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PENDING_PAYMENT
+    assert "declined" in order.payment_error.lower()
+    assert not LedgerEntry.objects.filter(order=order).exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        checkout(client, order, buyer)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.FUNDED
+    assert order.payment_error == ""
+
+
+def test_webhooks_delivered_twice_and_reversed_fund_once(
+    client, seller, listing, buyer, stripe_sandbox, django_capture_on_commit_callbacks
+):
+    order = orders.order_create(buyer=buyer, listing_id=listing.pk)
+    with stripe_sandbox.webhooks_held():
+        checkout(client, order, buyer)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PENDING_PAYMENT  # the redirect alone proves nothing
+
+    with django_capture_on_commit_callbacks(execute=True):
+        stripe_sandbox.deliver(list(reversed(stripe_sandbox.pending_deliveries())), times=2)
+
+    order.refresh_from_db()
+    assert order.status == OrderStatus.FUNDED
+    assert (
+        LedgerEntry.objects.filter(order=order, account=LedgerAccount.BUYER_FUNDS_HELD).count() == 1
+    )
+    assert ledger.order_total(order) == 0
+
+
+def test_auto_release_after_the_review_window(
+    client, seller, listing, buyer, stripe_sandbox, django_capture_on_commit_callbacks
+):
+    from escrow.tasks import auto_release_due_orders, send_release_reminders
+
+    order = orders.order_create(buyer=buyer, listing_id=listing.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        checkout(client, order, buyer)
+    with django_capture_on_commit_callbacks(execute=True):
+        orders.order_deliver(order=order, actor=seller)
+    assert auto_release_due_orders.delay().get() == 0
+
+    stripe_sandbox.advance_clock(days=13)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert send_release_reminders.delay().get() == 1
+        assert send_release_reminders.delay().get() == 0
+    stripe_sandbox.advance_clock(days=1, minutes=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert auto_release_due_orders.delay().get() == 1
+
+    decided = EscrowRelease.objects.get(order=order)
+    assert decided.trigger == ReleaseTrigger.AUTO
+    assert decided.status == ReleaseStatus.TRANSFERRED
+    assert stripe().v1.transfers.retrieve(decided.stripe_transfer_id).amount == 2250
