@@ -176,7 +176,6 @@ def _destination_payment(*, transfer_id, account, amount, currency, available_on
         "receipt_number": None,
         "receipt_url": None,
         "refunded": False,
-        "refunds": core.embedded_list(f"/v1/charges/{payment_id}/refunds"),
         "review": None,
         "shipping": None,
         "source_transfer": transfer_id,
@@ -416,9 +415,6 @@ def _refund_destination_payment(*, transfer, reversal_id, amount):
     core.save(refund, account=account)
     payment["amount_refunded"] += amount
     payment["refunded"] = payment["amount_refunded"] >= payment["amount"]
-    refunds = payment["refunds"]
-    refunds["data"].insert(0, refund)
-    refunds["total_count"] = len(refunds["data"])
     core.save(payment, account=account)
     return refund
 
