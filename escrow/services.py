@@ -254,7 +254,7 @@ def _record_success(*, payment_id, intent_id, charge_id, fee, receipt_url):
     order = Order.objects.select_for_update().get(pk=order_id)
     payment = EscrowPayment.objects.select_for_update().get(pk=payment_id)
     if payment.status == PaymentStatus.SUCCEEDED:
-        return payment
+        return payment  # booked already: as the payment, or as a second one to refund
     already_paid = order.payments.filter(status=PaymentStatus.SUCCEEDED).exists()
     payment.stripe_payment_intent_id = intent_id
     payment.stripe_charge_id = charge_id
@@ -360,6 +360,11 @@ def _release_decide(*, order_id, trigger, actor):
     order = Order.objects.select_for_update().get(pk=order_id)
     existing = EscrowRelease.objects.filter(order=order).first()
     if existing:
+        # Already released (by whoever won the race): quiet, but only for someone allowed to ask.
+        if trigger == ReleaseTrigger.BUYER and (actor is None or actor.pk != order.buyer_id):
+            raise NotAllowed("Only the buyer can approve this order.")
+        if trigger == ReleaseTrigger.STAFF and (actor is None or not actor.is_staff):
+            raise NotAllowed("Only staff can release escrow directly.")
         return existing
     _check_release_allowed(order, trigger, actor)
     payment = order.payments.get(status=PaymentStatus.SUCCEEDED)

@@ -26,6 +26,7 @@ urlpatterns = [
     path("me/seller-profile/", SellerProfileApi.as_view(), name="api-me-seller-profile"),
     path("seller/connect/", include("accounts.connect_api")),
     path("notifications/", include("notifications.api_urls")),
+    path("orders/", include("escrow.api_urls")),
     path("", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", ApiDocsView.as_view(), name="api-docs"),

@@ -1,0 +1,324 @@
+"""Orders for mobile clients, mounted at /api/v1/orders/.
+
+POST /api/v1/orders/                 order a listing (Idempotency-Key: a retry returns the order)
+GET  /api/v1/orders/                 your orders, as buyer and as seller (?role=, ?status=)
+GET  /api/v1/orders/{id}/            one of your orders
+POST /api/v1/orders/{id}/pay/        a PaymentIntent to confirm with Stripe's mobile SDK (buyer)
+POST /api/v1/orders/{id}/deliver/    the seller says it is delivered; the review window starts
+POST /api/v1/orders/{id}/approve/    the buyer approves: the escrow is released to the seller
+POST /api/v1/orders/{id}/cancel/     the buyer calls off an unpaid order
+GET  /api/v1/orders/ledger/          the seller's ledger lines and totals per currency
+
+Thin views: every write is one call to marketplace.orders or escrow.services, whose domain
+errors become 400/403/409 in marketplace.api_errors. An order is visible to its buyer and its
+seller only: anyone else gets a 404, so ids cannot be probed. An order is funded only when
+Stripe's webhook confirms the payment, never because a client says it paid.
+
+The seller's ledger comes from escrow.selectors (the same reads as the ledger page, so the app
+and the page show the same figures). The order reads are this module's own: the API's list
+fetches the receipt and release with every row, which the pages' selectors do not.
+"""
+
+from django.db.models import OuterRef, Q, Subquery, Value
+from django.db.models.functions import NullIf
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from escrow import selectors, services
+from escrow.models import EscrowPayment, PaymentStatus, ReleaseTrigger
+from escrow.serializers import (
+    LedgerPageOutputSerializer,
+    OrderCreateInputSerializer,
+    OrderDeliverInputSerializer,
+    OrderListQuerySerializer,
+    OrderOutputSerializer,
+    PaymentIntentOutputSerializer,
+)
+from marketplace import orders, stripe_client
+from marketplace.errors import NotAllowed, ValidationFailed
+from marketplace.models import Order
+
+TAGS = ["orders"]
+ORDER_NOT_FOUND = "You have no order with this id."
+NOT_A_SELLER = "Only sellers have a ledger. POST to /api/v1/me/seller-profile/ to become one."
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY_MAX_LENGTH = 255  # Stripe's limit, and our columns' width
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    name=IDEMPOTENCY_KEY_HEADER,
+    type=OpenApiTypes.STR,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "A unique key you make for this request (a UUID), at most 255 characters. Retrying "
+        "with the same key (after a timeout or a lost connection) returns the same result "
+        "instead of doing it twice, with the same status code."
+    ),
+)
+
+# --- Reads --------------------------------------------------------------------------------------
+
+
+def _orders_for(*, user, role=None, status=None):
+    """The orders `user` takes part in, newest first, with what the API shows fetched in the
+    same query: the store, the release, and the receipt of the successful payment."""
+    if role == "buying":
+        scope = Q(buyer=user)
+    elif role == "selling":
+        scope = Q(seller=user)
+    else:
+        scope = Q(buyer=user) | Q(seller=user)
+    receipt = EscrowPayment.objects.filter(
+        order=OuterRef("pk"), status=PaymentStatus.SUCCEEDED
+    ).values("receipt_url")[:1]
+    queryset = (
+        Order.objects.filter(scope)
+        .select_related("store", "release")
+        .annotate(receipt_url=NullIf(Subquery(receipt), Value("")))
+        .order_by("-created_at", "-id")
+    )
+    if status:
+        queryset = queryset.filter(status=status)
+    return queryset
+
+
+def _order_get(*, user, pk):
+    """One order of `user`'s; 404 for anyone who is neither its buyer nor its seller."""
+    order = _orders_for(user=user).filter(pk=pk).first()
+    if order is None:
+        raise NotFound(ORDER_NOT_FOUND)
+    return order
+
+
+# --- Helpers ------------------------------------------------------------------------------------
+
+
+def _idempotency_key(request):
+    key = request.headers.get(IDEMPOTENCY_KEY_HEADER, "").strip()
+    if len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
+        raise ValidationFailed(
+            {IDEMPOTENCY_KEY_HEADER: f"At most {IDEMPOTENCY_KEY_MAX_LENGTH} characters."}
+        )
+    return key
+
+
+def _require_buyer(order, user, message):
+    # The services check this too, but return an already-made result (an existing release, a
+    # payment found by key) before they look at who asks; the other party must not get it.
+    if order.buyer_id != user.pk:
+        raise NotAllowed(message)
+
+
+def _transition_schema(summary, description, *, request=None, extra=None):
+    return extend_schema(
+        tags=TAGS,
+        summary=summary,
+        description=description,
+        request=request,
+        responses={
+            200: OrderOutputSerializer,
+            403: OpenApiResponse(description="You are not the party who can do this"),
+            404: OpenApiResponse(description=ORDER_NOT_FOUND),
+            409: OpenApiResponse(description="The order's status does not allow this move"),
+            **(extra or {}),
+        },
+    )
+
+
+# --- Orders -------------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(
+        tags=TAGS,
+        summary="Your orders, as buyer and as seller, newest first",
+        parameters=[OrderListQuerySerializer],
+    ),
+    retrieve=extend_schema(
+        tags=TAGS,
+        summary="One of your orders",
+        responses={200: OrderOutputSerializer, 404: OpenApiResponse(description=ORDER_NOT_FOUND)},
+    ),
+)
+class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    permission_classes = (IsAuthenticated,)
+    serializer_class = OrderOutputSerializer
+    filter_backends = ()
+    lookup_value_regex = r"\d+"
+    queryset = Order.objects.none()  # for the schema; requests use _orders_for()
+
+    def get_queryset(self):
+        return _orders_for(user=self.request.user)
+
+    def get_object(self):
+        return _order_get(user=self.request.user, pk=self.kwargs["pk"])
+
+    def _render(self, order, status_code=status.HTTP_200_OK):
+        # Re-read: the service's copy lacks the receipt and release fetched for the output.
+        order = _order_get(user=self.request.user, pk=order.pk)
+        return Response(self.get_serializer(order).data, status=status_code)
+
+    def list(self, request, *args, **kwargs):
+        query = OrderListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        queryset = _orders_for(user=request.user, **query.validated_data)
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(
+        tags=TAGS,
+        summary="Order a listing",
+        description=(
+            "Reserves the stock and snapshots the price and the platform's commission. The "
+            "order waits for payment (POST /api/v1/orders/{id}/pay/) until it expires.\n\n"
+            "With an Idempotency-Key header, a retry with the same key returns the order the "
+            "first request made, with the same 201 response; the same key with a different "
+            "listing or quantity is a 400."
+        ),
+        parameters=[IDEMPOTENCY_KEY],
+        request=OrderCreateInputSerializer,
+        responses={
+            201: OrderOutputSerializer,
+            400: OpenApiResponse(
+                description="Field errors: the listing is not available or is yours, the "
+                "quantity is not a whole number from 1 to 100 or more than is in stock"
+            ),
+        },
+    )
+    def create(self, request):
+        key = _idempotency_key(request)
+        data = OrderCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        listing_id = data.validated_data["listing"]
+        quantity = data.validated_data["quantity"]
+        order = orders.order_create(
+            buyer=request.user, listing_id=listing_id, quantity=quantity, client_key=key
+        )
+        if order.listing_id != listing_id or order.quantity != quantity:
+            # Stripe's rule: a key stands for one request; reusing it for another is a mistake.
+            raise ValidationFailed(
+                {
+                    IDEMPOTENCY_KEY_HEADER: f"This key was already used for order #{order.pk} "
+                    "with a different listing or quantity. Use a new key for a new order."
+                }
+            )
+        return self._render(order, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        tags=TAGS,
+        summary="Pay for your order: a PaymentIntent for Stripe's mobile SDK (buyer only)",
+        description=(
+            "Returns the PaymentIntent's client_secret and the publishable key: confirm the "
+            "payment with Stripe's SDK on the device. The order becomes funded only when "
+            "Stripe's webhook confirms the payment; poll GET /api/v1/orders/{id}/.\n\n"
+            "While the order is unpaid, asking again returns the same PaymentIntent (also after "
+            "a declined card: confirm it again with another card). With an Idempotency-Key "
+            "header a retry returns the intent the first request made."
+        ),
+        parameters=[IDEMPOTENCY_KEY],
+        request=None,
+        responses={
+            200: PaymentIntentOutputSerializer,
+            403: OpenApiResponse(description="Only the buyer can pay"),
+            404: OpenApiResponse(description=ORDER_NOT_FOUND),
+            409: OpenApiResponse(description="The order is not awaiting payment (or expired)"),
+            503: OpenApiResponse(description="Stripe could not be reached; nothing was charged"),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def pay(self, request, pk=None):
+        key = _idempotency_key(request)
+        order = self.get_object()
+        _require_buyer(order, request.user, "Only the buyer can pay for this order.")
+        payment = services.payment_intent_start(order=order, buyer=request.user, client_key=key)
+        body = {
+            "payment_intent_id": payment.stripe_payment_intent_id,
+            "client_secret": payment.client_secret,
+            "publishable_key": stripe_client.publishable_key(),
+            "amount_cents": payment.amount_cents,
+            "currency": payment.currency,
+            "status": "succeeded" if payment.status == PaymentStatus.SUCCEEDED else "pending",
+            "payment_error": payment.failure_message,
+        }
+        return Response(PaymentIntentOutputSerializer(body).data)
+
+    @_transition_schema(
+        "Mark your order delivered (seller only)",
+        "Starts the buyer's review window; when it ends, the money is released automatically.",
+        request=OrderDeliverInputSerializer,
+    )
+    @action(detail=True, methods=["post"])
+    def deliver(self, request, pk=None):
+        order = self.get_object()
+        data = OrderDeliverInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        order = orders.order_deliver(order=order, actor=request.user, **data.validated_data)
+        return self._render(order)
+
+    @_transition_schema(
+        "Approve the delivery: release the money to the seller (buyer only)",
+        "The seller receives the total minus the platform's commission as a Stripe transfer. "
+        "Approving again returns the order as it is.",
+    )
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        order = self.get_object()
+        _require_buyer(order, request.user, "Only the buyer can approve this order.")
+        services.release(order=order, trigger=ReleaseTrigger.BUYER, actor=request.user)
+        return self._render(order)
+
+    @_transition_schema(
+        "Cancel your unpaid order (buyer only)",
+        "Only an order that is not paid yet can be cancelled; its stock returns to the listing.",
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        order = orders.order_cancel(order=self.get_object(), actor=request.user)
+        return self._render(order)
+
+    @extend_schema(
+        tags=TAGS,
+        summary="Your ledger as a seller: lines and totals per currency",
+        description=(
+            "The lines of your account in Bazaar's double-entry ledger, newest first: a "
+            "release credits it (Bazaar owes you the order's share), the transfer to your "
+            "Stripe account debits it. `seller_amount_cents` is a line from your side: "
+            "positive when money became yours, negative when it left for your Stripe account. "
+            "`totals` covers all your orders, not only this page."
+        ),
+        parameters=[
+            OpenApiParameter("page", OpenApiTypes.INT, OpenApiParameter.QUERY),
+            OpenApiParameter("page_size", OpenApiTypes.INT, OpenApiParameter.QUERY),
+        ],
+        responses={
+            200: LedgerPageOutputSerializer,
+            403: OpenApiResponse(description=NOT_A_SELLER),
+        },
+    )
+    @action(detail=False, methods=["get"])
+    def ledger(self, request):
+        user = request.user
+        if not user.is_seller:
+            raise PermissionDenied(NOT_A_SELLER)
+        page = self.paginate_queryset(selectors.seller_ledger_lines(seller=user))
+        totals = selectors.seller_ledger_totals(
+            seller=user, default_currency=user.seller_profile.default_currency
+        )
+        body = {
+            "count": self.paginator.page.paginator.count,
+            "next": self.paginator.get_next_link(),
+            "previous": self.paginator.get_previous_link(),
+            "totals": totals,
+            "results": page,
+        }
+        return Response(LedgerPageOutputSerializer(body).data)

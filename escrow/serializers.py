@@ -1,0 +1,265 @@
+"""API shapes for orders, their payment and the seller's ledger.
+
+Input serializers parse and check types only (an id is an integer, a note is text); the rules of
+ordering and escrow live in marketplace.orders and escrow.services and come back as field errors.
+Output serializers render what escrow.api's reads fetched in one query: nothing here may query
+per row.
+"""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from escrow.models import EscrowRelease, LedgerEntry
+from marketplace import clock
+from marketplace.models import Order, OrderStatus
+from marketplace.money import format_money
+from marketplace.serializers import StoreRefSerializer
+
+# The largest id a database primary key can hold: a larger number names no listing, and must be a
+# 400 rather than an overflow deep in the database driver.
+MAX_ID = 2**63 - 1
+
+ROLE_BUYER = "buyer"
+ROLE_SELLER = "seller"
+
+
+# --- Input --------------------------------------------------------------------------------------
+
+
+class OrderCreateInputSerializer(serializers.Serializer):
+    listing = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="The id of an approved listing.",
+        error_messages={
+            "min_value": "This listing is not available.",
+            "max_value": "This listing is not available.",
+        },
+    )
+    quantity = serializers.IntegerField(
+        required=False,
+        default=1,
+        help_text="How many to order (1 to 100). Defaults to 1.",
+    )
+
+
+class OrderDeliverInputSerializer(serializers.Serializer):
+    note = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=5000,
+        help_text="What was delivered and how: tracking number, link, instructions.",
+    )
+
+
+class OrderListQuerySerializer(serializers.Serializer):
+    role = serializers.ChoiceField(
+        choices=[("buying", "Orders you placed"), ("selling", "Orders placed with your store")],
+        required=False,
+        help_text="buying: orders you placed; selling: orders placed with your store. "
+        "Both when left out.",
+    )
+    status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)
+
+
+# --- Output -------------------------------------------------------------------------------------
+
+
+class OrderListingRefSerializer(serializers.Serializer):
+    """The listing as the buyer ordered it (its title is the snapshot taken at ordering)."""
+
+    id = serializers.IntegerField(source="listing_id", read_only=True)
+    title = serializers.CharField(source="listing_title", read_only=True)
+
+
+class OrderReleaseOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = EscrowRelease
+        fields = ("transfer_cents", "status")
+        read_only_fields = fields
+
+
+class OrderOutputSerializer(serializers.ModelSerializer):
+    """An order as its buyer or its seller sees it."""
+
+    # Needs `request` in the context (the caller's role). Rows come from escrow.api._orders_for(),
+    # which fetches the store, the release and the receipt with the order.
+
+    status_display = serializers.CharField(source="get_status_display", read_only=True)
+    listing = OrderListingRefSerializer(source="*", read_only=True)
+    store = StoreRefSerializer(read_only=True)
+    role = serializers.SerializerMethodField(
+        help_text="Your part in this order: buyer (you placed it) or seller (your store sells)."
+    )
+    total_display = serializers.CharField(
+        read_only=True, help_text='The total formatted for people, e.g. "US$25.00".'
+    )
+    seller_gets_cents = serializers.IntegerField(
+        read_only=True, help_text="The total minus the platform's commission."
+    )
+    seconds_until_release = serializers.SerializerMethodField(
+        help_text="While the order is delivered: seconds left in the buyer's review window, "
+        "after which the money is released to the seller automatically. Null otherwise."
+    )
+    receipt_url = serializers.URLField(
+        read_only=True,
+        allow_null=True,
+        help_text="Stripe's receipt of the successful payment; null until the order is paid.",
+    )
+    release = OrderReleaseOutputSerializer(
+        read_only=True,
+        allow_null=True,
+        help_text="The transfer of the money to the seller; null until the escrow is released.",
+    )
+
+    class Meta:
+        model = Order
+        fields = (
+            "id",
+            "status",
+            "status_display",
+            "listing",
+            "store",
+            "role",
+            "quantity",
+            "unit_price_cents",
+            "total_cents",
+            "currency",
+            "total_display",
+            "commission_cents",
+            "commission_bps",
+            "seller_gets_cents",
+            "payment_error",
+            "funded_at",
+            "delivered_at",
+            "delivery_note",
+            "review_deadline",
+            "seconds_until_release",
+            "released_at",
+            "receipt_url",
+            "release",
+            "created_at",
+        )
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=[ROLE_BUYER, ROLE_SELLER]))
+    def get_role(self, order):
+        user = self.context["request"].user
+        return ROLE_BUYER if order.buyer_id == user.pk else ROLE_SELLER
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True, min_value=0))
+    def get_seconds_until_release(self, order):
+        if order.status != OrderStatus.DELIVERED or order.review_deadline is None:
+            return None
+        # The sandbox's clock is read from the database: once per response, not once per row
+        # (the context dict is shared by every row of a list).
+        if "now" not in self.context:
+            self.context["now"] = clock.now()
+        left = (order.review_deadline - self.context["now"]).total_seconds()
+        return max(0, int(left))
+
+
+class PaymentIntentOutputSerializer(serializers.Serializer):
+    """What Stripe's mobile SDK needs to confirm the payment on the phone."""
+
+    payment_intent_id = serializers.CharField(help_text="Stripe's PaymentIntent id (pi_...).")
+    client_secret = serializers.CharField(
+        help_text="Hand this to Stripe's SDK (PaymentSheet / confirmPayment). Do not store it."
+    )
+    publishable_key = serializers.CharField(help_text="The Stripe publishable key to use.")
+    amount_cents = serializers.IntegerField()
+    currency = serializers.CharField()
+    status = serializers.ChoiceField(
+        choices=[("pending", "Pending"), ("succeeded", "Succeeded")],
+        help_text="pending until Stripe's webhook confirms the payment: the order is funded only "
+        "then. Poll GET /api/v1/orders/{id}/ for status funded.",
+    )
+    payment_error = serializers.CharField(
+        allow_blank=True,
+        help_text="Why the last attempt with this intent was declined; empty if none was.",
+    )
+
+
+class LedgerEntryOutputSerializer(serializers.ModelSerializer):
+    """One line of your account in the ledger (rows from escrow.selectors.seller_ledger_lines)."""
+
+    order = serializers.IntegerField(source="order_id", read_only=True, allow_null=True)
+    amount_cents = serializers.IntegerField(
+        read_only=True, help_text="As booked: debits positive, credits negative."
+    )
+    seller_amount_cents = serializers.IntegerField(
+        read_only=True,
+        help_text="From your side: positive when money became yours (a release), negative when "
+        "it left for your Stripe account (a transfer).",
+    )
+    seller_amount_display = serializers.SerializerMethodField()
+
+    class Meta:
+        model = LedgerEntry
+        fields = (
+            "id",
+            "transaction_id",
+            "order",
+            "account",
+            "amount_cents",
+            "seller_amount_cents",
+            "currency",
+            "seller_amount_display",
+            "memo",
+            "stripe_object_id",
+            "created_at",
+        )
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_seller_amount_display(self, entry):
+        sign = "-" if entry.seller_amount_cents < 0 else ""
+        return sign + format_money(abs(entry.seller_amount_cents), entry.currency)
+
+
+class LedgerTotalsOutputSerializer(serializers.Serializer):
+    """Your money in one currency (escrow.selectors.seller_ledger_totals, as on the ledger page)."""
+
+    currency = serializers.CharField()
+    held_cents = serializers.IntegerField(
+        help_text="Your share (after commission) of paid orders still held in escrow."
+    )
+    released_cents = serializers.IntegerField(
+        help_text="Released from escrow and transferred to your Stripe account."
+    )
+    commission_paid_cents = serializers.IntegerField(
+        source="commission_cents", help_text="Bazaar's commission on your released orders."
+    )
+    transferring_cents = serializers.IntegerField(
+        help_text="Released, but the transfer to your Stripe account has not gone through yet."
+    )
+    reversed_cents = serializers.IntegerField(
+        help_text="Pulled back from your Stripe account after a transfer."
+    )
+    held_display = serializers.SerializerMethodField()
+    released_display = serializers.SerializerMethodField()
+    commission_paid_display = serializers.SerializerMethodField()
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_held_display(self, totals):
+        return format_money(totals.held_cents, totals.currency)
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_released_display(self, totals):
+        return format_money(totals.released_cents, totals.currency)
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_commission_paid_display(self, totals):
+        return format_money(totals.commission_cents, totals.currency)
+
+
+class LedgerPageOutputSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    totals = LedgerTotalsOutputSerializer(
+        many=True, help_text="One row per currency, over all your orders (not only this page)."
+    )
+    results = LedgerEntryOutputSerializer(many=True)
