@@ -253,7 +253,7 @@ def _record_success(*, payment_id, intent_id, charge_id, fee, receipt_url):
     order_id = EscrowPayment.objects.values_list("order_id", flat=True).get(pk=payment_id)
     order = Order.objects.select_for_update().get(pk=order_id)
     payment = EscrowPayment.objects.select_for_update().get(pk=payment_id)
-    if payment.status == PaymentStatus.SUCCEEDED:
+    if payment.succeeded_at is not None:
         return payment  # booked already: as the payment, or as a second one to refund
     already_paid = order.payments.filter(status=PaymentStatus.SUCCEEDED).exists()
     payment.stripe_payment_intent_id = intent_id

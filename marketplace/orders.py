@@ -50,7 +50,7 @@ def order_create(*, buyer, listing_id, quantity=1, client_key=""):
     if quantity > MAX_QUANTITY:
         raise ValidationFailed({"quantity": f"Order at most {MAX_QUANTITY} at a time."})
     listing = (
-        Listing.objects.select_for_update()
+        Listing.objects.select_for_update(of=("self",))
         .select_related("store__owner__seller_profile")
         .filter(pk=listing_id)
         .first()
