@@ -375,3 +375,6 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+from marketplace import order_admin  # noqa: E402,F401

@@ -1,0 +1,646 @@
+"""The escrow back office: payments, releases, the ledger and reconciliation with Stripe.
+
+Everything here is read-only: money rows are written by escrow.services in step with Stripe, and
+the ledger is append-only. Staff act through actions that call the same services a buyer's or a
+job's action does (release, retry a transfer, reconcile), and read the outcome in a message.
+The Order admin (marketplace/order_admin.py) uses the release helpers below.
+"""
+
+import logging
+
+from django.contrib import admin, messages
+from django.db.models import Q, Sum
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from escrow import services
+from escrow.models import (
+    EscrowPayment,
+    EscrowRelease,
+    LedgerAccount,
+    LedgerEntry,
+    ReconciliationDifference,
+    ReconciliationRun,
+    ReleaseStatus,
+    ReleaseTrigger,
+    StripeCustomer,
+    TransferReversal,
+)
+from escrow.reconcile import DifferenceKind, reconcile
+from marketplace.errors import DomainError
+from marketplace.money import format_money
+from marketplace.stripe_client import StripeUnavailable
+
+logger = logging.getLogger(__name__)
+
+# Past this many accounts in the totals table, the sellers' payables are shown as one line.
+LEDGER_TOTALS_MAX_ROWS = 40
+
+
+# --- Shared pieces ------------------------------------------------------------------------------
+
+
+def order_link(order_id):
+    """A link to the order's admin page, built from the id alone (no query per row)."""
+    if not order_id:
+        return "-"
+    url = reverse("admin:marketplace_order_change", args=[order_id])
+    return format_html('<a href="{}">Order #{}</a>', url, order_id)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written by escrow's services in step with Stripe: people look, never edit."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyTabularInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def can_move_escrow(request):
+    """Staff who may change orders may release escrow and retry transfers."""
+    return request.user.is_staff and request.user.has_perm("marketplace.change_order")
+
+
+def _problem(modeladmin, request, order_id, exc):
+    """A refusal becomes a warning next to the order; anything else an error, logged."""
+    if isinstance(exc, DomainError | StripeUnavailable):
+        modeladmin.message_user(request, f"Order #{order_id}: {exc.message}", messages.WARNING)
+        return
+    logger.exception("Admin escrow action failed for order %s", order_id)
+    modeladmin.message_user(
+        request,
+        f"Order #{order_id}: something went wrong ({exc.__class__.__name__}); nothing more was "
+        "done for it. The error is logged.",
+        messages.ERROR,
+    )
+
+
+def _transfer_failed(modeladmin, request, release):
+    modeladmin.message_user(
+        request,
+        f"Order #{release.order_id}: Stripe refused the transfer to the seller: "
+        f"{release.failure_message or 'no reason given'} Retry it with “Retry the transfer to "
+        "the seller”.",
+        messages.WARNING,
+    )
+
+
+def release_orders(modeladmin, request, order_ids):
+    """Staff release: services.release(trigger=STAFF) for each order, one outcome each."""
+    from marketplace.models import Order
+
+    already = set(
+        EscrowRelease.objects.filter(order_id__in=order_ids).values_list("order_id", flat=True)
+    )
+    released = 0
+    for order in Order.objects.filter(pk__in=order_ids).order_by("pk"):
+        if order.pk in already:
+            modeladmin.message_user(
+                request, f"Order #{order.pk} was already released.", messages.INFO
+            )
+            continue
+        try:
+            decided = services.release(
+                order=order, trigger=ReleaseTrigger.STAFF, actor=request.user
+            )
+        except Exception as exc:  # one order's refusal must not stop the others, nor be a 500
+            _problem(modeladmin, request, order.pk, exc)
+            continue
+        if decided.status == ReleaseStatus.TRANSFERRED:
+            released += 1
+        else:
+            _transfer_failed(modeladmin, request, decided)
+    if released:
+        modeladmin.message_user(
+            request,
+            ngettext(
+                "Released the escrow of %(count)d order to its seller.",
+                "Released the escrow of %(count)d orders to their sellers.",
+                released,
+            )
+            % {"count": released},
+            messages.SUCCESS,
+        )
+    return released
+
+
+def retry_transfers(modeladmin, request, order_ids):
+    """services.release_transfer for each order whose release is pending or failed."""
+    releases = {
+        r.order_id: r
+        for r in EscrowRelease.objects.filter(order_id__in=order_ids).only(
+            "pk", "order_id", "status"
+        )
+    }
+    retried = 0
+    for order_id in sorted(order_ids):
+        decided = releases.get(order_id)
+        if decided is None:
+            modeladmin.message_user(
+                request,
+                f"Order #{order_id} has not been released: there is no transfer to retry.",
+                messages.WARNING,
+            )
+            continue
+        if decided.status == ReleaseStatus.TRANSFERRED:
+            modeladmin.message_user(
+                request,
+                f"Order #{order_id}: the transfer to the seller was already made.",
+                messages.INFO,
+            )
+            continue
+        try:
+            decided = services.release_transfer(release_id=decided.pk)
+        except Exception as exc:
+            _problem(modeladmin, request, order_id, exc)
+            continue
+        if decided.status == ReleaseStatus.TRANSFERRED:
+            retried += 1
+        else:
+            _transfer_failed(modeladmin, request, decided)
+    if retried:
+        modeladmin.message_user(
+            request,
+            ngettext(
+                "Made %(count)d transfer to the seller.",
+                "Made %(count)d transfers to the sellers.",
+                retried,
+            )
+            % {"count": retried},
+            messages.SUCCESS,
+        )
+    return retried
+
+
+# --- Stripe customers ---------------------------------------------------------------------------
+
+
+@admin.register(StripeCustomer)
+class StripeCustomerAdmin(ReadOnlyAdmin):
+    list_display = ("stripe_customer_id", "user", "created_at")
+    search_fields = ("=stripe_customer_id", "user__email", "user__full_name")
+    list_select_related = ("user",)
+    fields = ("user", "stripe_customer_id", "created_at")
+    readonly_fields = fields
+
+
+# --- Payments -----------------------------------------------------------------------------------
+
+PAYMENT_FIELDS = (
+    "order_link",
+    "kind",
+    "status",
+    "amount",
+    "fee",
+    "stripe_checkout_session_id",
+    "stripe_payment_intent_id",
+    "stripe_charge_id",
+    "receipt",
+    "failure_message",
+    "created_at",
+    "succeeded_at",
+)
+
+
+class PaymentDisplay:
+    @admin.display(description=_("order"), ordering="order_id")
+    def order_link(self, obj):
+        return order_link(obj.order_id)
+
+    @admin.display(description=_("amount"), ordering="amount_cents")
+    def amount(self, obj):
+        return format_money(obj.amount_cents, obj.currency)
+
+    @admin.display(description=_("Stripe fee"))
+    def fee(self, obj):
+        if obj.stripe_fee_cents is None:
+            return "-"
+        return format_money(obj.stripe_fee_cents, obj.currency)
+
+    @admin.display(description=_("receipt"))
+    def receipt(self, obj):
+        if not obj.receipt_url:
+            return "-"
+        return format_html('<a href="{}" rel="noopener">Stripe receipt</a>', obj.receipt_url)
+
+
+@admin.register(EscrowPayment)
+class EscrowPaymentAdmin(PaymentDisplay, ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "order_link",
+        "kind",
+        "amount",
+        "status",
+        "fee",
+        "stripe_payment_intent_id",
+        "stripe_charge_id",
+        "created_at",
+    )
+    list_filter = ("status", "kind", "currency")
+    search_fields = (
+        "=order__id",
+        "=stripe_checkout_session_id",
+        "=stripe_payment_intent_id",
+        "=stripe_charge_id",
+        "order__buyer__email",
+    )
+    date_hierarchy = "created_at"
+    # client_secret is left out on purpose: it lets whoever holds it confirm the payment.
+    fields = PAYMENT_FIELDS
+    readonly_fields = PAYMENT_FIELDS
+
+
+# --- Releases and reversals ---------------------------------------------------------------------
+
+RELEASE_FIELDS = (
+    "order_link",
+    "trigger",
+    "actor",
+    "status",
+    "gross",
+    "commission",
+    "fee_passed_on",
+    "transfer",
+    "amount_reversed",
+    "destination_account",
+    "source_charge",
+    "stripe_transfer_id",
+    "failure_message",
+    "created_at",
+    "transferred_at",
+)
+
+
+class ReleaseDisplay:
+    @admin.display(description=_("order"), ordering="order_id")
+    def order_link(self, obj):
+        return order_link(obj.order_id)
+
+    @admin.display(description=_("gross"), ordering="gross_cents")
+    def gross(self, obj):
+        return format_money(obj.gross_cents, obj.currency)
+
+    @admin.display(description=_("commission"), ordering="commission_cents")
+    def commission(self, obj):
+        return format_money(obj.commission_cents, obj.currency)
+
+    @admin.display(description=_("Stripe fee passed on"))
+    def fee_passed_on(self, obj):
+        return format_money(obj.fee_passed_on_cents, obj.currency)
+
+    @admin.display(description=_("transfer"), ordering="transfer_cents")
+    def transfer(self, obj):
+        return format_money(obj.transfer_cents, obj.currency)
+
+    @admin.display(description=_("reversed"))
+    def amount_reversed(self, obj):
+        return format_money(obj.amount_reversed_cents, obj.currency)
+
+
+class TransferReversalInline(ReadOnlyTabularInline):
+    model = TransferReversal
+    fields = ("stripe_reversal_id", "amount", "created_at")
+    readonly_fields = fields
+
+    @admin.display(description=_("amount"))
+    def amount(self, obj):
+        return format_money(obj.amount_cents, obj.currency)
+
+
+@admin.register(EscrowRelease)
+class EscrowReleaseAdmin(ReleaseDisplay, ReadOnlyAdmin):
+    list_display = (
+        "order_link",
+        "trigger",
+        "gross",
+        "commission",
+        "transfer",
+        "destination_account",
+        "stripe_transfer_id",
+        "status",
+        "created_at",
+    )
+    list_filter = ("status", "trigger", "currency")
+    search_fields = (
+        "=order__id",
+        "=stripe_transfer_id",
+        "=destination_account",
+        "order__seller__email",
+    )
+    date_hierarchy = "created_at"
+    fields = RELEASE_FIELDS
+    readonly_fields = RELEASE_FIELDS
+    inlines = (TransferReversalInline,)
+    actions = ("retry_transfer",)
+
+    def has_escrow_permission(self, request):
+        return can_move_escrow(request)
+
+    @admin.action(description=_("Retry the transfer to the seller"), permissions=["escrow"])
+    def retry_transfer(self, request, queryset):
+        retry_transfers(self, request, list(queryset.values_list("order_id", flat=True)))
+
+
+@admin.register(TransferReversal)
+class TransferReversalAdmin(ReadOnlyAdmin):
+    list_display = ("stripe_reversal_id", "order_link", "amount", "created_at")
+    search_fields = ("=stripe_reversal_id", "=release__stripe_transfer_id", "=release__order__id")
+    list_select_related = ("release",)
+    fields = ("stripe_reversal_id", "release", "amount", "created_at")
+    readonly_fields = fields
+
+    @admin.display(description=_("order"))
+    def order_link(self, obj):
+        return order_link(obj.release.order_id)
+
+    @admin.display(description=_("amount"), ordering="amount_cents")
+    def amount(self, obj):
+        return format_money(obj.amount_cents, obj.currency)
+
+
+# --- The ledger ---------------------------------------------------------------------------------
+
+SELLER_PAYABLES = "seller_payable"
+LEDGER_ACCOUNTS = [
+    (LedgerAccount.STRIPE_BALANCE, _("Stripe balance")),
+    (LedgerAccount.BUYER_FUNDS_HELD, _("Buyer funds held (escrow)")),
+    (LedgerAccount.PLATFORM_COMMISSION, _("Platform commission")),
+    (LedgerAccount.STRIPE_FEES, _("Stripe fees")),
+    (LedgerAccount.STRIPE_FEES_RECOVERED, _("Stripe fees recovered")),
+    (LedgerAccount.TRANSFER_REVERSALS, _("Transfer reversals")),
+    (LedgerAccount.REFUNDS, _("Refunds")),
+    (SELLER_PAYABLES, _("Seller payables (all sellers)")),
+]
+
+
+class LedgerAccountFilter(admin.SimpleListFilter):
+    """The platform's accounts, all sellers' payables at once, or one exact account
+    (?account=seller_payable:12, as the totals table links it)."""
+
+    title = _("account")
+    parameter_name = "account"
+
+    def lookups(self, request, model_admin):
+        return LEDGER_ACCOUNTS
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        if value == SELLER_PAYABLES:
+            return queryset.filter(account__startswith=LedgerAccount.seller_payable(""))
+        return queryset.filter(account=value)
+
+
+def ledger_totals(queryset):
+    """Debits, credits and balance per account and currency of the entries in `queryset`,
+    plus the per-currency sum of everything (zero when the books balance)."""
+    rows = list(
+        queryset.order_by()
+        .values("account", "currency")
+        .annotate(
+            debits=Sum("amount_cents", filter=Q(amount_cents__gt=0), default=0),
+            credits=Sum("amount_cents", filter=Q(amount_cents__lt=0), default=0),
+            balance=Sum("amount_cents"),
+        )
+        .order_by("account", "currency")
+    )
+    if len(rows) > LEDGER_TOTALS_MAX_ROWS:
+        merged = {}
+        for row in rows:
+            account = row["account"]
+            if account.startswith(LedgerAccount.seller_payable("")):
+                account = SELLER_PAYABLES
+            into = merged.setdefault(
+                (account, row["currency"]),
+                {"account": account, "currency": row["currency"]}
+                | {"debits": 0, "credits": 0, "balance": 0},
+            )
+            for name in ("debits", "credits", "balance"):
+                into[name] += row[name]
+        rows = list(merged.values())
+    sums = {}
+    for row in rows:
+        currency = row["currency"]
+        sums[currency] = sums.get(currency, 0) + row["balance"]
+        row["filter_url"] = "?" + urlencode({LedgerAccountFilter.parameter_name: row["account"]})
+        if row["account"] == SELLER_PAYABLES:
+            row["account"] = f"{SELLER_PAYABLES}:* (all sellers)"
+        row["debits_display"] = format_money(row["debits"], currency)
+        row["credits_display"] = format_money(-row["credits"], currency)
+        row["balance_display"] = format_money(row["balance"], currency)
+    books = [
+        {
+            "currency": currency.upper(),
+            "sum": format_money(total, currency),
+            "balanced": total == 0,
+        }
+        for currency, total in sorted(sums.items())
+    ]
+    return rows, books
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(ReadOnlyAdmin):
+    """The books. Filter by account and currency; the totals above the list are of every entry
+    the filters select (all pages)."""
+
+    change_list_template = "admin/escrow/ledgerentry/change_list.html"
+    list_display = (
+        "created_at",
+        "transaction",
+        "order_link",
+        "account",
+        "debit",
+        "credit",
+        "memo",
+        "stripe_object_id",
+    )
+    list_filter = (LedgerAccountFilter, "currency")
+    search_fields = ("=account", "=order__id", "=stripe_object_id", "=transaction_id", "memo")
+    date_hierarchy = "created_at"
+    fields = (
+        "transaction_id",
+        "order_link",
+        "account",
+        "debit",
+        "credit",
+        "currency",
+        "memo",
+        "stripe_object_id",
+        "created_at",
+    )
+    readonly_fields = fields
+    list_per_page = 100
+
+    @admin.display(description=_("transaction"))
+    def transaction(self, obj):
+        return str(obj.transaction_id)[:8]
+
+    @admin.display(description=_("order"), ordering="order_id")
+    def order_link(self, obj):
+        return order_link(obj.order_id)
+
+    @admin.display(description=_("debit"))
+    def debit(self, obj):
+        return format_money(obj.debit_cents, obj.currency) if obj.debit_cents else ""
+
+    @admin.display(description=_("credit"))
+    def credit(self, obj):
+        return format_money(obj.credit_cents, obj.currency) if obj.credit_cents else ""
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context=extra_context)
+        context = getattr(response, "context_data", None)
+        if context and "cl" in context:
+            rows, books = ledger_totals(context["cl"].queryset)
+            context["ledger_totals"] = rows
+            context["ledger_books"] = books
+        return response
+
+
+# --- Reconciliation -----------------------------------------------------------------------------
+
+
+class ReconciliationDifferenceInline(ReadOnlyTabularInline):
+    model = ReconciliationDifference
+    fields = (
+        "kind_label",
+        "order_link",
+        "stripe_object_id",
+        "ours_cents",
+        "stripe_cents",
+        "message",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("kind"))
+    def kind_label(self, obj):
+        return _kind_label(obj.kind)
+
+    @admin.display(description=_("order"))
+    def order_link(self, obj):
+        return order_link(obj.order_id)
+
+
+def _kind_label(kind):
+    try:
+        return DifferenceKind(kind).label
+    except ValueError:
+        return kind
+
+
+@admin.register(ReconciliationRun)
+class ReconciliationRunAdmin(ReadOnlyAdmin):
+    """Runs of escrow.reconcile (daily job, `manage.py reconcile`, or the button here)."""
+
+    change_list_template = "admin/escrow/reconciliationrun/change_list.html"
+    list_display = ("started_at", "finished_at", "orders_checked", "difference_count", "result")
+    date_hierarchy = "started_at"
+    fields = ("started_at", "finished_at", "orders_checked", "difference_count")
+    readonly_fields = fields
+    inlines = (ReconciliationDifferenceInline,)
+
+    @admin.display(description=_("result"), boolean=True)
+    def result(self, obj):
+        if obj.finished_at is None:
+            return None
+        return obj.difference_count == 0
+
+    def has_run_permission(self, request):
+        return request.user.is_staff and request.user.has_perm("escrow.add_reconciliationrun")
+
+    def get_urls(self):
+        return [
+            path(
+                "run/",
+                self.admin_site.admin_view(self.run_view),
+                name="escrow_reconciliationrun_run",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_run": self.has_run_permission(request)}
+        return super().changelist_view(request, extra_context=extra_context)
+
+    def run_view(self, request):
+        """POST: run a reconciliation now and open its page."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        changelist = reverse("admin:escrow_reconciliationrun_changelist")
+        if not self.has_run_permission(request):
+            self.message_user(request, _("You may not run a reconciliation."), messages.ERROR)
+            return HttpResponseRedirect(changelist)
+        run = reconcile()
+        count = run.difference_count
+        self.message_user(
+            request,
+            ngettext(
+                "Reconciliation finished: %(orders)d orders checked, %(count)d difference.",
+                "Reconciliation finished: %(orders)d orders checked, %(count)d differences.",
+                count,
+            )
+            % {"orders": run.orders_checked, "count": count},
+            messages.SUCCESS if count == 0 else messages.WARNING,
+        )
+        return HttpResponseRedirect(reverse("admin:escrow_reconciliationrun_change", args=[run.pk]))
+
+
+@admin.register(ReconciliationDifference)
+class ReconciliationDifferenceAdmin(ReadOnlyAdmin):
+    list_display = (
+        "run",
+        "kind_label",
+        "order_link",
+        "stripe_object_id",
+        "ours_cents",
+        "stripe_cents",
+        "message",
+    )
+    list_filter = ("kind",)
+    search_fields = ("=order__id", "=stripe_object_id", "message")
+    list_select_related = ("run",)
+    fields = (
+        "run",
+        "kind",
+        "order_link",
+        "stripe_object_id",
+        "ours_cents",
+        "stripe_cents",
+        "message",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("kind"), ordering="kind")
+    def kind_label(self, obj):
+        return _kind_label(obj.kind)
+
+    @admin.display(description=_("order"), ordering="order_id")
+    def order_link(self, obj):
+        return order_link(obj.order_id)

@@ -1,0 +1,578 @@
+"""The escrow back office through the admin's HTTP interface, as a member of staff uses it.
+
+Money moves through the real flow (sandbox checkout page, webhooks, Stripe transfers); lists that
+only need rows use the factories.
+"""
+
+import pytest
+import stripe
+from django.contrib import messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth.models import Permission
+from django.contrib.messages import get_messages
+from django.urls import reverse
+
+from accounts.factories import StaffFactory
+from escrow import services
+from escrow.factories import (
+    EscrowPaymentFactory,
+    EscrowReleaseFactory,
+    LedgerEntryFactory,
+    OrderFactory,
+    ReconciliationDifferenceFactory,
+    ReconciliationRunFactory,
+    StripeCustomerFactory,
+    TransferReversalFactory,
+    ledger_pair,
+)
+from escrow.models import (
+    EscrowRelease,
+    LedgerAccount,
+    LedgerEntry,
+    PaymentStatus,
+    ReconciliationRun,
+    ReleaseStatus,
+    ReleaseTrigger,
+)
+from escrow.tests.conftest import pay_on_checkout_page
+from marketplace import orders
+from marketplace.models import AuditEntry, OrderStatus
+from marketplace.stripe_client import client as stripe_client
+from stripe_sandbox.transport import SandboxHTTPClient
+
+pytestmark = pytest.mark.django_db
+
+ORDERS_URL = reverse("admin:marketplace_order_changelist")
+SUCCESS = "http://testserver/orders/done?session={CHECKOUT_SESSION_ID}"
+CANCEL = "http://testserver/orders/cancelled"
+
+
+@pytest.fixture
+def staff():
+    return StaffFactory()
+
+
+@pytest.fixture
+def capture(django_capture_on_commit_callbacks):
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+def funded_order(client, listing, buyer, capture):
+    order = orders.order_create(buyer=buyer, listing_id=listing.pk)
+    with capture():
+        _, url = services.checkout_start(
+            order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
+        )
+        pay_on_checkout_page(client, url)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.FUNDED
+    return order
+
+
+def transfers_of(order):
+    listed = stripe_client().v1.transfers.list(params={"transfer_group": f"order-{order.pk}"})
+    return list(listed.auto_paging_iter())
+
+
+def run_action(client, action, orders_, url=ORDERS_URL):
+    """Run an admin action and follow to the page that shows its messages."""
+    data = {"action": action, ACTION_CHECKBOX_NAME: [str(o.pk) for o in orders_], "index": 0}
+    response = client.post(url, data, follow=True)
+    assert response.redirect_chain, "the action should redirect back to the list"
+    return response
+
+
+def texts_at(response, level):
+    """The messages a person sees on this page (followed) or on the next one (redirect)."""
+    shown = response.context["messages"] if response.context else None
+    if shown is None:
+        shown = get_messages(response.wsgi_request)
+    return [str(m) for m in shown if m.level == level]
+
+
+def stripe_down(monkeypatch):
+    def refuse(self, *args, **kwargs):
+        raise stripe.APIConnectionError("Network is unreachable")
+
+    monkeypatch.setattr(SandboxHTTPClient, "request", refuse)
+    monkeypatch.setattr(SandboxHTTPClient, "_sleep_time_seconds", lambda self, n: 0)
+
+
+# --- Release escrow now -------------------------------------------------------------------------
+
+
+def test_release_escrow_now_on_a_funded_order_makes_exactly_one_transfer(
+    client, seller, listing, buyer, staff, capture
+):
+    order = funded_order(client, listing, buyer, capture)
+    client.force_login(staff)
+
+    with capture():
+        response = run_action(client, "release_escrow_now", [order])
+
+    assert response.status_code == 200
+    assert texts_at(response, messages.SUCCESS) == ["Released the escrow of 1 order to its seller."]
+    order.refresh_from_db()
+    assert order.status == OrderStatus.RELEASED
+    decided = EscrowRelease.objects.get(order=order)
+    assert (decided.trigger, decided.actor, decided.status) == (
+        ReleaseTrigger.STAFF,
+        staff,
+        ReleaseStatus.TRANSFERRED,
+    )
+    [transfer] = transfers_of(order)
+    assert transfer.id == decided.stripe_transfer_id
+    assert transfer.amount == 2250
+    assert transfer.destination == seller.seller_profile.connected_account.stripe_account_id
+    assert AuditEntry.objects.filter(action="order.released_by_staff", actor=staff).count() == 1
+
+    # Clicking again (a second tab, a double click) moves no more money.
+    with capture():
+        again = run_action(client, "release_escrow_now", [order])
+    assert texts_at(again, messages.INFO) == [f"Order #{order.pk} was already released."]
+    assert texts_at(again, messages.SUCCESS) == []
+    assert len(transfers_of(order)) == 1
+
+
+def test_release_escrow_now_on_an_unfunded_order_warns_and_changes_nothing(
+    client, seller, listing, buyer, staff, capture
+):
+    order = orders.order_create(buyer=buyer, listing_id=listing.pk)
+    audit_before = AuditEntry.objects.count()
+    client.force_login(staff)
+
+    with capture():
+        response = run_action(client, "release_escrow_now", [order])
+
+    assert response.status_code == 200
+    [warning] = texts_at(response, messages.WARNING)
+    assert (
+        warning
+        == f"Order #{order.pk}: An order that is awaiting payment holds no money to release."
+    )
+    assert texts_at(response, messages.SUCCESS) == []
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PENDING_PAYMENT
+    assert not EscrowRelease.objects.exists()
+    assert not LedgerEntry.objects.exists()
+    assert AuditEntry.objects.count() == audit_before
+    assert transfers_of(order) == []
+
+
+def test_release_reports_each_order_of_a_mixed_selection(
+    client, seller, listing, buyer, staff, capture
+):
+    funded = funded_order(client, listing, buyer, capture)
+    unpaid = orders.order_create(buyer=buyer, listing_id=listing.pk)
+    client.force_login(staff)
+
+    with capture():
+        response = client.post(
+            ORDERS_URL,
+            {
+                "action": "release_escrow_now",
+                ACTION_CHECKBOX_NAME: [funded.pk, unpaid.pk],
+                "index": 0,
+            },
+            follow=True,
+        )
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Released the escrow of 1 order to its seller." in html
+    assert f"Order #{unpaid.pk}: An order that is awaiting payment" in html
+    assert len(transfers_of(funded)) == 1
+
+
+def test_a_transfer_refused_during_release_is_reported_then_retried(
+    client, seller, listing, buyer, staff, capture, monkeypatch
+):
+    order = funded_order(client, listing, buyer, capture)
+    client.force_login(staff)
+
+    with monkeypatch.context() as patch:
+        stripe_down(patch)
+        response = run_action(client, "release_escrow_now", [order])
+    [warning] = texts_at(response, messages.WARNING)
+    assert f"Order #{order.pk}: Stripe refused the transfer to the seller" in warning
+    assert "could not be reached" in warning
+    assert EscrowRelease.objects.get(order=order).status == ReleaseStatus.FAILED
+    assert transfers_of(order) == []
+
+    with capture():
+        retried = run_action(client, "retry_transfer", [order])
+
+    assert texts_at(retried, messages.SUCCESS) == ["Made 1 transfer to the seller."]
+    decided = EscrowRelease.objects.get(order=order)
+    assert decided.status == ReleaseStatus.TRANSFERRED
+    [transfer] = transfers_of(order)
+    assert transfer.id == decided.stripe_transfer_id
+
+
+def test_retry_says_why_there_is_nothing_to_retry(client, seller, listing, buyer, staff, capture):
+    unreleased = funded_order(client, listing, buyer, capture)
+    done = funded_order(client, listing, buyer, capture)
+    with capture():
+        services.release(order=done, trigger=ReleaseTrigger.STAFF, actor=staff)
+    client.force_login(staff)
+
+    response = run_action(client, "retry_transfer", [unreleased, done])
+
+    assert texts_at(response, messages.WARNING) == [
+        f"Order #{unreleased.pk} has not been released: there is no transfer to retry."
+    ]
+    assert texts_at(response, messages.INFO) == [
+        f"Order #{done.pk}: the transfer to the seller was already made."
+    ]
+    assert len(transfers_of(done)) == 1
+
+
+def test_retry_from_the_releases_list(client, seller, listing, buyer, staff, capture, monkeypatch):
+    order = funded_order(client, listing, buyer, capture)
+    with monkeypatch.context() as patch:
+        stripe_down(patch)
+        decided = services.release(order=order, trigger=ReleaseTrigger.STAFF, actor=staff)
+    assert decided.status == ReleaseStatus.FAILED
+    client.force_login(staff)
+
+    with capture():
+        response = client.post(
+            reverse("admin:escrow_escrowrelease_changelist"),
+            {"action": "retry_transfer", ACTION_CHECKBOX_NAME: [decided.pk], "index": 0},
+        )
+
+    assert texts_at(response, messages.SUCCESS) == ["Made 1 transfer to the seller."]
+    assert len(transfers_of(order)) == 1
+
+
+def test_staff_who_may_only_look_get_no_escrow_actions(client):
+    viewer = StaffFactory(is_superuser=False)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_order"))
+    order = OrderFactory(funded=True)
+    client.force_login(viewer)
+
+    page = client.get(ORDERS_URL)
+    response = client.post(
+        ORDERS_URL,
+        {"action": "release_escrow_now", ACTION_CHECKBOX_NAME: [order.pk], "index": 0},
+    )
+
+    assert page.status_code == 200
+    assert "release_escrow_now" not in page.content.decode()
+    assert response.status_code == 200  # the list again: the action is not offered
+    order.refresh_from_db()
+    assert order.status == OrderStatus.FUNDED
+    assert not EscrowRelease.objects.exists()
+
+
+# --- Order pages --------------------------------------------------------------------------------
+
+
+def test_the_order_page_shows_its_money_and_timeline(
+    client, seller, listing, buyer, staff, capture
+):
+    order = funded_order(client, listing, buyer, capture)
+    with capture():
+        orders.order_deliver(order=order, actor=seller, note="Posted")
+        decided = services.release(order=order, trigger=ReleaseTrigger.BUYER, actor=buyer)
+    TransferReversalFactory(
+        release=decided, stripe_reversal_id="trr_shown", amount_cents=300, currency="usd"
+    )
+    client.force_login(staff)
+
+    response = client.get(reverse("admin:marketplace_order_change", args=[order.pk]))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    payment = order.payments.get(status=PaymentStatus.SUCCEEDED)
+    assert payment.stripe_charge_id in html  # payments inline
+    assert decided.stripe_transfer_id in html  # release inline
+    assert "US$22.50" in html  # the transfer
+    assert "buyer_funds_held" in html and "platform_commission" in html  # ledger lines
+    for action in ("order.created", "order.funded", "order.delivered", "order.approved"):
+        assert action in html  # timeline
+    assert "trr_shown" in html and "US$3.00" in html  # reversals
+    assert 'name="_save"' not in html  # read-only: nothing to save
+
+
+def test_orders_are_searchable_by_id_title_and_emails(client, staff):
+    mug = OrderFactory(listing__title="Blue mug", buyer__email="ann@example.com")
+    vase = OrderFactory(listing__title="Tall vase")
+    client.force_login(staff)
+
+    def found(query):
+        response = client.get(ORDERS_URL, {"q": query})
+        return set(response.context["cl"].result_list)
+
+    assert found("mug") == {mug}
+    assert found(str(vase.pk)) == {vase}
+    assert found(f"#{mug.pk}") == {mug}
+    assert found("ann@example.com") == {mug}
+    assert found(vase.seller.email) == {vase}
+
+
+def test_orders_filter_by_status_and_currency(client, staff):
+    funded = OrderFactory(funded=True)
+    euro = OrderFactory(listing__currency="eur")
+    client.force_login(staff)
+
+    by_status = client.get(ORDERS_URL, {"status__exact": "funded"})
+    by_currency = client.get(ORDERS_URL, {"currency__exact": "eur"})
+
+    assert list(by_status.context["cl"].result_list) == [funded]
+    assert list(by_currency.context["cl"].result_list) == [euro]
+
+
+def make_orders(count):
+    for i in range(count):
+        release = EscrowReleaseFactory()
+        EscrowPaymentFactory(order=release.order)
+        if i % 3 == 0:
+            OrderFactory(funded=True)
+
+
+@pytest.mark.parametrize("count", [3, 30])
+def test_the_orders_list_takes_the_same_queries_for_3_or_30(
+    client, staff, count, django_assert_max_num_queries
+):
+    make_orders(count)
+    client.force_login(staff)
+
+    with django_assert_max_num_queries(8):
+        response = client.get(ORDERS_URL)
+
+    assert response.status_code == 200
+    assert len(response.context["cl"].result_list) == count + (count + 2) // 3
+    assert "Transferred" in response.content.decode()
+
+
+# --- Escrow pages -------------------------------------------------------------------------------
+
+
+def escrow_rows(count):
+    for _ in range(count):
+        release = EscrowReleaseFactory()
+        EscrowPaymentFactory(order=release.order)
+        TransferReversalFactory(release=release)
+        ledger_pair(order=release.order, amount_cents=2500)
+        ledger_pair(
+            order=release.order,
+            debit=LedgerAccount.BUYER_FUNDS_HELD,
+            credit=LedgerAccount.seller_payable(release.order.seller_id),
+            amount_cents=2250,
+        )
+        StripeCustomerFactory(user=release.order.buyer)
+        ReconciliationDifferenceFactory(order=release.order)
+
+
+ESCROW_MODELS = [
+    "stripecustomer",
+    "escrowpayment",
+    "escrowrelease",
+    "transferreversal",
+    "ledgerentry",
+    "reconciliationrun",
+    "reconciliationdifference",
+]
+
+
+@pytest.mark.parametrize("model", ESCROW_MODELS)
+@pytest.mark.parametrize("count", [3, 30])
+def test_every_escrow_list_renders_with_flat_queries(
+    client, staff, model, count, django_assert_max_num_queries
+):
+    escrow_rows(count)
+    client.force_login(staff)
+
+    with django_assert_max_num_queries(10):
+        response = client.get(reverse(f"admin:escrow_{model}_changelist"))
+
+    assert response.status_code == 200
+    assert response.context["cl"].result_count >= count
+
+
+@pytest.mark.parametrize("model", ESCROW_MODELS)
+def test_every_escrow_page_renders_read_only(client, staff, model):
+    escrow_rows(1)
+    client.force_login(staff)
+    from django.apps import apps
+
+    obj = apps.get_model("escrow", model).objects.first()
+
+    page = client.get(reverse(f"admin:escrow_{model}_change", args=[obj.pk]))
+    add = client.get(reverse(f"admin:escrow_{model}_add"))
+    delete = client.get(reverse(f"admin:escrow_{model}_delete", args=[obj.pk]))
+
+    assert page.status_code == 200
+    assert 'name="_save"' not in page.content.decode()
+    assert add.status_code == 403
+    assert delete.status_code == 403
+
+
+def test_the_escrow_app_index_and_payment_page_hide_the_client_secret(client, staff):
+    payment = EscrowPaymentFactory(client_secret="pi_123_secret_hush")
+    client.force_login(staff)
+
+    index = client.get(reverse("admin:app_list", args=["escrow"]))
+    page = client.get(reverse("admin:escrow_escrowpayment_change", args=[payment.pk]))
+
+    assert index.status_code == 200
+    assert page.status_code == 200
+    assert payment.stripe_charge_id in page.content.decode()
+    assert "secret_hush" not in page.content.decode()
+
+
+# --- The ledger ---------------------------------------------------------------------------------
+
+LEDGER_URL = reverse("admin:escrow_ledgerentry_changelist")
+
+
+def totals_of(response):
+    return {
+        (row["account"], row["currency"]): (row["debits"], row["credits"], row["balance"])
+        for row in response.context["ledger_totals"]
+    }
+
+
+def test_the_ledger_shows_totals_per_account_of_everything_filtered(client, staff):
+    order = OrderFactory(funded=True)
+    ledger_pair(order=order, amount_cents=2500)  # stripe_balance / buyer_funds_held
+    ledger_pair(
+        order=order,
+        debit=LedgerAccount.STRIPE_FEES,
+        credit=LedgerAccount.STRIPE_BALANCE,
+        amount_cents=103,
+    )
+    euro = OrderFactory(funded=True, listing__currency="eur")
+    ledger_pair(order=euro, amount_cents=900)
+    client.force_login(staff)
+
+    everything = client.get(LEDGER_URL)
+    balance_only = client.get(LEDGER_URL, {"account": LedgerAccount.STRIPE_BALANCE})
+    euros = client.get(LEDGER_URL, {"currency__exact": "eur"})
+
+    assert totals_of(everything) == {
+        ("buyer_funds_held", "eur"): (0, -900, -900),
+        ("buyer_funds_held", "usd"): (0, -2500, -2500),
+        ("stripe_balance", "eur"): (900, 0, 900),
+        ("stripe_balance", "usd"): (2500, -103, 2397),
+        ("stripe_fees", "usd"): (103, 0, 103),
+    }
+    html = everything.content.decode()
+    assert "US$23.97" in html and "€9.00" in html
+    assert "The lines balance." in html
+    assert totals_of(balance_only) == {
+        ("stripe_balance", "eur"): (900, 0, 900),
+        ("stripe_balance", "usd"): (2500, -103, 2397),
+    }
+    assert "The lines do not balance" in balance_only.content.decode()
+    assert set(totals_of(euros)) == {("buyer_funds_held", "eur"), ("stripe_balance", "eur")}
+
+
+def test_the_ledger_filters_all_seller_payables_or_one(client, staff):
+    first, second = OrderFactory(funded=True), OrderFactory(funded=True)
+    for order, amount in ((first, 100), (second, 250)):
+        ledger_pair(
+            order=order,
+            debit=LedgerAccount.BUYER_FUNDS_HELD,
+            credit=LedgerAccount.seller_payable(order.seller_id),
+            amount_cents=amount,
+        )
+    client.force_login(staff)
+
+    payables = client.get(LEDGER_URL, {"account": "seller_payable"})
+    one = client.get(LEDGER_URL, {"account": LedgerAccount.seller_payable(second.seller_id)})
+
+    assert payables.context["cl"].result_count == 2
+    assert sum(row[2] for row in totals_of(payables).values()) == -350
+    assert totals_of(one) == {
+        (LedgerAccount.seller_payable(second.seller_id), "usd"): (0, -250, -250)
+    }
+    assert f"?account=seller_payable%3A{second.seller_id}" in payables.content.decode()
+
+
+def test_the_ledger_cannot_be_edited_through_the_admin(client, staff):
+    line = LedgerEntryFactory()
+    client.force_login(staff)
+
+    response = client.post(
+        reverse("admin:escrow_ledgerentry_change", args=[line.pk]),
+        {"amount_cents": 1, "account": "refunds"},
+    )
+
+    assert response.status_code == 403
+    line.refresh_from_db()
+    assert (line.amount_cents, line.account) == (1000, LedgerAccount.STRIPE_BALANCE)
+
+
+# --- Reconciliation -----------------------------------------------------------------------------
+
+RUNS_URL = reverse("admin:escrow_reconciliationrun_changelist")
+RUN_NOW_URL = reverse("admin:escrow_reconciliationrun_run")
+
+
+def test_run_reconciliation_now_runs_and_opens_the_run(
+    client, seller, listing, buyer, staff, capture
+):
+    order = funded_order(client, listing, buyer, capture)
+    client.force_login(staff)
+
+    listing_page = client.get(RUNS_URL)
+    healthy = client.post(RUN_NOW_URL)
+    LedgerEntry.objects.bulk_create(
+        [
+            LedgerEntry(
+                order=order,
+                account=LedgerAccount.REFUNDS,
+                amount_cents=40,
+                currency="usd",
+                memo="By hand",
+            )
+        ]
+    )
+    unhealthy = client.post(RUN_NOW_URL, follow=True)
+
+    assert "Run reconciliation now" in listing_page.content.decode()
+    first, second = ReconciliationRun.objects.order_by("pk")
+    assert healthy.status_code == 302
+    assert healthy["Location"] == reverse("admin:escrow_reconciliationrun_change", args=[first.pk])
+    assert texts_at(healthy, messages.SUCCESS) == [
+        "Reconciliation finished: 1 orders checked, 0 differences."
+    ]
+    assert second.difference_count == 2
+    html = unhealthy.content.decode()
+    assert "Reconciliation finished: 1 orders checked, 2 differences." in html
+    assert "Order&#x27;s ledger lines do not sum to zero" in html
+    assert f"Order #{order.pk}" in html
+
+
+def test_run_reconciliation_now_takes_a_post_and_permission(client, staff):
+    viewer = StaffFactory(is_superuser=False)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_reconciliationrun"))
+    client.force_login(staff)
+    assert client.get(RUN_NOW_URL).status_code == 405
+
+    client.force_login(viewer)
+    page = client.get(RUNS_URL)
+    refused = client.post(RUN_NOW_URL)
+
+    assert "Run reconciliation now" not in page.content.decode()
+    assert refused.status_code == 302
+    assert texts_at(refused, messages.ERROR) == ["You may not run a reconciliation."]
+    assert not ReconciliationRun.objects.exists()
+
+
+def test_a_run_page_lists_its_differences(client, staff):
+    run = ReconciliationRunFactory(difference_count=2)
+    first = ReconciliationDifferenceFactory(run=run, message="First thing off")
+    ReconciliationDifferenceFactory(run=run, order=None, kind="unknown_transfer", message="Stray")
+    client.force_login(staff)
+
+    response = client.get(reverse("admin:escrow_reconciliationrun_change", args=[run.pk]))
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "First thing off" in html and "Stray" in html
+    assert "Transfer amount differs" in html
+    assert "Transfer on Stripe that Bazaar does not know" in html
+    assert reverse("admin:marketplace_order_change", args=[first.order_id]) in html
