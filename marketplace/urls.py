@@ -15,6 +15,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("notifications/", include("notifications.urls")),
     path("stripe/", include("marketplace.stripe_urls")),
+    path("", include("marketplace.order_urls")),
     path("", include("marketplace.web_urls")),
 ]
 

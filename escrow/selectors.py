@@ -1,0 +1,216 @@
+"""Reads the order and ledger pages need: an order's timeline, buyers' and sellers' order lists,
+a seller's ledger lines and their totals.
+
+Every list is one query with its related rows joined (select_related), and the totals are a
+fixed number of grouped aggregates, so a page costs the same however many orders it shows.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import F, Q, Sum
+from django.shortcuts import get_object_or_404
+
+from escrow.models import (
+    EscrowPayment,
+    EscrowRelease,
+    LedgerAccount,
+    LedgerEntry,
+    PaymentStatus,
+    ReleaseStatus,
+)
+from marketplace.models import AuditEntry, Order, OrderStatus
+
+# Orders whose money the platform holds for the seller right now.
+HELD_STATUSES = (OrderStatus.FUNDED, OrderStatus.DELIVERED)
+
+
+# --- Orders -------------------------------------------------------------------------------------
+
+
+def orders_for_buyer(*, user):
+    """The orders a user placed, newest first."""
+    return (
+        Order.objects.filter(buyer_id=user.pk)
+        .select_related("store", "seller")
+        .order_by("-created_at", "-id")
+    )
+
+
+def orders_for_seller(*, user):
+    """The orders a seller received, newest first, with their release (if any) joined."""
+    return (
+        Order.objects.filter(seller_id=user.pk)
+        .select_related("buyer", "store", "release")
+        .order_by("-created_at", "-id")
+    )
+
+
+def order_for_participant_get(*, user, pk):
+    """An order its buyer or its seller may see; 404 for everyone else (staff use the admin)."""
+    if not getattr(user, "is_authenticated", False):
+        return get_object_or_404(Order.objects.none(), pk=pk)
+    queryset = Order.objects.filter(Q(buyer_id=user.pk) | Q(seller_id=user.pk)).select_related(
+        "buyer", "seller", "store", "listing", "release"
+    )
+    return get_object_or_404(queryset, pk=pk)
+
+
+def order_release(order):
+    """The order's EscrowRelease, or None (works whether or not it was select_related)."""
+    return getattr(order, "release", None)
+
+
+@dataclass(frozen=True)
+class OrderPayments:
+    latest: EscrowPayment | None  # the most recent attempt, whatever its outcome
+    succeeded: EscrowPayment | None  # the payment that funded the order (receipt), if any
+
+    @property
+    def receipt_url(self):
+        return self.succeeded.receipt_url if self.succeeded else ""
+
+
+def order_payments(order):
+    """The order's payment attempts, summarised for its page (one query)."""
+    attempts = list(EscrowPayment.objects.filter(order_id=order.pk).order_by("-created_at", "-id"))
+    succeeded = next((p for p in attempts if p.status == PaymentStatus.SUCCEEDED), None)
+    return OrderPayments(latest=attempts[0] if attempts else None, succeeded=succeeded)
+
+
+# --- Timeline -----------------------------------------------------------------------------------
+
+# Audit action -> (what happened, in the marketplace's words; tone of the dot on the timeline).
+TIMELINE_WORDS = {
+    "order.created": ("Order placed", "info"),
+    "order.funded": ("Payment received and held in escrow", "success"),
+    "order.delivered": ("Marked as delivered", "info"),
+    "order.approved": ("Buyer approved; payment released to the seller", "success"),
+    "order.auto_released": ("Review window ended; payment released to the seller", "success"),
+    "order.released_by_staff": ("Bazaar released the payment to the seller", "success"),
+    "order.cancelled": ("Order cancelled", "muted"),
+    "order.expired": ("Order expired before it was paid", "muted"),
+}
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    at: datetime
+    action: str
+    title: str
+    tone: str
+    actor_role: str  # "buyer", "seller", "staff" or "bazaar" (automatic)
+
+    @property
+    def actor_label(self):
+        return {
+            "buyer": "Buyer",
+            "seller": "Seller",
+            "staff": "Bazaar staff",
+            "bazaar": "Bazaar",
+        }[self.actor_role]
+
+
+def _actor_role(entry, order):
+    if entry.actor_id is None:
+        return "bazaar"
+    if entry.actor_id == order.buyer_id:
+        return "buyer"
+    if entry.actor_id == order.seller_id:
+        return "seller"
+    return "staff"
+
+
+def order_timeline(order):
+    """What happened to the order, oldest first, from its audit entries (one query)."""
+    entries = AuditEntry.objects.filter(
+        target_type=ContentType.objects.get_for_model(Order), target_id=str(order.pk)
+    ).order_by("created_at", "id")
+    events = []
+    for entry in entries:
+        title, tone = TIMELINE_WORDS.get(
+            entry.action,
+            (entry.action.split(".", 1)[-1].replace("_", " ").capitalize(), "info"),
+        )
+        events.append(
+            TimelineEvent(
+                at=entry.created_at,
+                action=entry.action,
+                title=title,
+                tone=tone,
+                actor_role=_actor_role(entry, order),
+            )
+        )
+    return events
+
+
+# --- A seller's ledger --------------------------------------------------------------------------
+
+
+def seller_ledger_lines(*, seller):
+    """The lines of the seller's payable account, newest first.
+
+    A release credits the account (Bazaar owes the seller the order's share); the transfer to the
+    seller's Stripe account debits it. `seller_amount_cents` is the line seen from the seller's
+    side: positive when money became theirs, negative when it left for their Stripe account.
+    """
+    return (
+        LedgerEntry.objects.filter(account=LedgerAccount.seller_payable(seller.pk))
+        .select_related("order", "order__release")
+        .annotate(seller_amount_cents=-F("amount_cents"))
+        .order_by("-created_at", "-id")
+    )
+
+
+@dataclass(frozen=True)
+class SellerTotals:
+    currency: str
+    held_cents: int = 0  # the seller's share of paid orders still in escrow
+    released_cents: int = 0  # transferred to the seller's Stripe account
+    commission_cents: int = 0  # Bazaar's commission on released orders
+    transferring_cents: int = 0  # released, but the transfer has not gone through yet
+    reversed_cents: int = 0  # pulled back from the seller's account after a transfer
+
+
+def seller_ledger_totals(*, seller, default_currency="usd"):
+    """Held / released / commission per currency (two grouped queries).
+
+    With no orders at all, one row of zeros in `default_currency`, so the page still says so.
+    """
+    rows = {}
+
+    def row(currency):
+        return rows.setdefault(currency, {"currency": currency})
+
+    held = (
+        Order.objects.filter(seller_id=seller.pk, status__in=HELD_STATUSES)
+        .values("currency")
+        .annotate(total=Sum(F("total_cents") - F("commission_cents")))
+        .order_by()
+    )
+    for item in held:
+        row(item["currency"])["held_cents"] = item["total"] or 0
+
+    transferred = Q(status=ReleaseStatus.TRANSFERRED)
+    releases = (
+        EscrowRelease.objects.filter(order__seller_id=seller.pk)
+        .values("currency")
+        .annotate(
+            released=Sum("transfer_cents", filter=transferred),
+            commission=Sum("commission_cents"),
+            transferring=Sum("transfer_cents", filter=~transferred),
+            reversed=Sum("amount_reversed_cents"),
+        )
+        .order_by()
+    )
+    for item in releases:
+        target = row(item["currency"])
+        target["released_cents"] = item["released"] or 0
+        target["commission_cents"] = item["commission"] or 0
+        target["transferring_cents"] = item["transferring"] or 0
+        target["reversed_cents"] = item["reversed"] or 0
+
+    if not rows:
+        row(default_currency)
+    return [SellerTotals(**rows[currency]) for currency in sorted(rows)]

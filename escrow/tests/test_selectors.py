@@ -1,0 +1,237 @@
+"""Reads behind the order and ledger pages: timelines, order lists, a seller's ledger and totals."""
+
+import pytest
+from django.db import transaction
+from django.http import Http404
+
+from accounts.factories import SellerFactory, StaffFactory, UserFactory
+from escrow import ledger, selectors, services
+from escrow.models import EscrowRelease, LedgerAccount, ReleaseStatus, ReleaseTrigger
+from escrow.tests.conftest import pay_on_checkout_page
+from marketplace import orders
+from marketplace.factories import ListingFactory
+from marketplace.models import Order, OrderStatus
+
+pytestmark = pytest.mark.django_db
+
+
+def make_order(
+    seller, buyer, *, status=OrderStatus.FUNDED, total=2500, commission=250, currency="usd"
+):
+    """An order row in a given state, with the ledger lines and release that state implies.
+
+    Built directly (not through Stripe) so lists can hold many of them cheaply.
+    """
+    listing = ListingFactory(store=seller.store, price_cents=total, currency=currency)
+    order = Order.objects.create(
+        buyer=buyer,
+        seller=seller,
+        store=seller.store,
+        listing=listing,
+        listing_title=listing.title,
+        listing_kind=listing.kind,
+        unit_price_cents=total,
+        quantity=1,
+        total_cents=total,
+        currency=currency,
+        commission_bps=1000,
+        commission_cents=commission,
+        status=status,
+    )
+    if status == OrderStatus.RELEASED:
+        release_order(order, transferred=True)
+    return order
+
+
+def release_order(order, *, transferred=True):
+    transfer = order.total_cents - order.commission_cents
+    release = EscrowRelease.objects.create(
+        order=order,
+        trigger=ReleaseTrigger.BUYER,
+        gross_cents=order.total_cents,
+        commission_cents=order.commission_cents,
+        transfer_cents=transfer,
+        currency=order.currency,
+        destination_account="acct_test",
+        source_charge=f"ch_{order.pk}",
+        status=ReleaseStatus.TRANSFERRED if transferred else ReleaseStatus.FAILED,
+        stripe_transfer_id=f"tr_{order.pk}" if transferred else None,
+    )
+    payable = LedgerAccount.seller_payable(order.seller_id)
+    with transaction.atomic():
+        ledger.post(
+            order=order,
+            currency=order.currency,
+            memo=f"Escrow of order #{order.pk} released (buyer approved)",
+            lines=[
+                (LedgerAccount.BUYER_FUNDS_HELD, order.total_cents),
+                (LedgerAccount.PLATFORM_COMMISSION, -order.commission_cents),
+                (payable, -transfer),
+            ],
+        )
+        if transferred:
+            ledger.post(
+                order=order,
+                currency=order.currency,
+                memo=f"Transfer to the seller for order #{order.pk}",
+                lines=[(payable, transfer), (LedgerAccount.STRIPE_BALANCE, -transfer)],
+            )
+    return release
+
+
+# --- Totals -------------------------------------------------------------------------------------
+
+
+def test_totals_split_held_released_and_commission_per_currency():
+    seller, buyer = SellerFactory(), UserFactory()
+    make_order(seller, buyer, status=OrderStatus.FUNDED, total=2500, commission=250)
+    make_order(seller, buyer, status=OrderStatus.DELIVERED, total=1000, commission=100)
+    make_order(seller, buyer, status=OrderStatus.PENDING_PAYMENT, total=9900, commission=990)
+    make_order(seller, buyer, status=OrderStatus.CANCELLED, total=9900, commission=990)
+    make_order(seller, buyer, status=OrderStatus.RELEASED, total=4000, commission=400)
+    failed = make_order(seller, buyer, status=OrderStatus.FUNDED, total=2000, commission=200)
+    Order.objects.filter(pk=failed.pk).update(status=OrderStatus.RELEASED)
+    release_order(failed, transferred=False)
+    make_order(
+        seller, buyer, status=OrderStatus.RELEASED, total=3000, commission=300, currency="eur"
+    )
+    # Another seller's money is not this seller's.
+    make_order(SellerFactory(), buyer, status=OrderStatus.RELEASED, total=7777, commission=777)
+
+    totals = selectors.seller_ledger_totals(seller=seller)
+
+    assert [t.currency for t in totals] == ["eur", "usd"]
+    eur, usd = totals
+    assert usd.held_cents == 2250 + 900
+    assert usd.released_cents == 3600
+    assert usd.transferring_cents == 1800
+    assert usd.commission_cents == 400 + 200
+    assert (eur.held_cents, eur.released_cents, eur.commission_cents) == (0, 2700, 300)
+
+
+def test_totals_of_a_seller_without_orders_are_zero_in_their_currency():
+    totals = selectors.seller_ledger_totals(seller=SellerFactory(), default_currency="gbp")
+    assert totals == [selectors.SellerTotals(currency="gbp")]
+
+
+def test_totals_cost_the_same_queries_for_3_and_30_orders(django_assert_num_queries):
+    seller, buyer = SellerFactory(), UserFactory()
+    for _ in range(3):
+        make_order(seller, buyer, status=OrderStatus.RELEASED)
+    with django_assert_num_queries(2):
+        selectors.seller_ledger_totals(seller=seller)
+    for _ in range(27):
+        make_order(seller, buyer, status=OrderStatus.RELEASED)
+    with django_assert_num_queries(2):
+        totals = selectors.seller_ledger_totals(seller=seller)
+    assert totals[0].released_cents == 30 * 2250
+
+
+# --- Ledger lines -------------------------------------------------------------------------------
+
+
+def test_ledger_lines_are_the_sellers_payable_account_seen_from_their_side():
+    seller, buyer = SellerFactory(), UserFactory()
+    order = make_order(seller, buyer, status=OrderStatus.RELEASED)
+    make_order(SellerFactory(), buyer, status=OrderStatus.RELEASED)
+
+    lines = list(selectors.seller_ledger_lines(seller=seller))
+
+    assert [(line.order_id, line.seller_amount_cents) for line in lines] == [
+        (order.pk, -2250),  # newest first: the transfer to their Stripe account
+        (order.pk, 2250),  # the release that made the money theirs
+    ]
+    assert {line.account for line in lines} == {LedgerAccount.seller_payable(seller.pk)}
+
+
+def test_ledger_lines_join_their_order_and_release(django_assert_num_queries):
+    seller, buyer = SellerFactory(), UserFactory()
+    for _ in range(5):
+        make_order(seller, buyer, status=OrderStatus.RELEASED)
+    with django_assert_num_queries(1):
+        lines = list(selectors.seller_ledger_lines(seller=seller))
+        commissions = {line.order.release.commission_cents for line in lines}
+    assert len(lines) == 10
+    assert commissions == {250}
+
+
+# --- Orders -------------------------------------------------------------------------------------
+
+
+def test_order_lists_are_scoped_and_newest_first(django_assert_num_queries):
+    seller, buyer, other = SellerFactory(), UserFactory(), UserFactory()
+    first = make_order(seller, buyer)
+    second = make_order(seller, buyer, status=OrderStatus.RELEASED)
+    make_order(seller, other)
+    make_order(SellerFactory(), buyer)
+
+    with django_assert_num_queries(1):
+        bought = list(selectors.orders_for_buyer(user=buyer))
+        stores = [order.store.name for order in bought]
+    assert len(bought) == 3 and len(stores) == 3
+    assert [o.pk for o in bought][1:] == [second.pk, first.pk]
+
+    with django_assert_num_queries(1):
+        sold = list(selectors.orders_for_seller(user=seller))
+        details = [(order.buyer.email, selectors.order_release(order)) for order in sold]
+    assert [o.pk for o in sold][1:] == [second.pk, first.pk]
+    assert details[1][1].transfer_cents == 2250
+    assert details[2][1] is None
+
+
+def test_an_order_exists_only_for_its_buyer_and_seller():
+    seller, buyer = SellerFactory(), UserFactory()
+    order = make_order(seller, buyer)
+    assert selectors.order_for_participant_get(user=buyer, pk=order.pk) == order
+    assert selectors.order_for_participant_get(user=seller, pk=order.pk) == order
+    for outsider in (UserFactory(), StaffFactory(), SellerFactory()):
+        with pytest.raises(Http404):
+            selectors.order_for_participant_get(user=outsider, pk=order.pk)
+
+
+# --- Timeline -----------------------------------------------------------------------------------
+
+
+def test_timeline_tells_the_whole_story_from_the_audit_entries(
+    client, seller, listing, buyer, django_capture_on_commit_callbacks, django_assert_num_queries
+):
+    order = orders.order_create(buyer=buyer, listing_id=listing.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        _, url = services.checkout_start(
+            order=order,
+            buyer=buyer,
+            success_url="http://testserver/done?s={CHECKOUT_SESSION_ID}",
+            cancel_url="http://testserver/",
+        )
+        pay_on_checkout_page(client, url)
+    with django_capture_on_commit_callbacks(execute=True):
+        orders.order_deliver(order=order, actor=seller, note="Posted")
+        services.release(order=order, trigger=ReleaseTrigger.BUYER, actor=buyer)
+
+    with django_assert_num_queries(1):
+        timeline = selectors.order_timeline(order)
+
+    assert [(e.action, e.actor_role) for e in timeline] == [
+        ("order.created", "buyer"),
+        ("order.funded", "bazaar"),
+        ("order.delivered", "seller"),
+        ("order.approved", "buyer"),
+    ]
+    assert timeline[1].title == "Payment received and held in escrow"
+    assert timeline[3].tone == "success"
+    assert [e.at for e in timeline] == sorted(e.at for e in timeline)
+
+
+def test_timeline_of_an_order_without_events_is_empty_and_unknown_actions_are_readable():
+    from marketplace.audit import audit_record
+
+    seller, buyer = SellerFactory(), UserFactory()
+    order = make_order(seller, buyer)
+    assert selectors.order_timeline(order) == []
+    audit_record(action="order.refund_requested", actor=StaffFactory(), target=order)
+    (event,) = selectors.order_timeline(order)
+    assert (event.title, event.actor_role, event.actor_label) == (
+        "Refund requested",
+        "staff",
+        "Bazaar staff",
+    )
