@@ -65,6 +65,13 @@ def stripe_customer_for(user):
     return record.stripe_customer_id
 
 
+def _customer_or_unavailable(user):
+    try:
+        return stripe_customer_for(user)
+    except StripeUnavailable as exc:
+        raise PaymentUnavailable(exc.message) from exc
+
+
 # --- Paying -------------------------------------------------------------------------------------
 
 
@@ -92,7 +99,7 @@ def _payment_metadata(order, payment):
 def checkout_start(*, order, buyer, success_url, cancel_url):
     """Web checkout: a Stripe Checkout Session for the order. Returns (payment, session url)."""
     order = _payable_order(order, buyer)
-    customer = stripe_customer_for(buyer)
+    customer = _customer_or_unavailable(buyer)
     payment = EscrowPayment.objects.create(
         order=order,
         kind=EscrowPayment.Kind.CHECKOUT,
@@ -157,7 +164,7 @@ def payment_intent_start(*, order, buyer, client_key=""):
     )
     if open_intent:
         return open_intent  # a declined intent can be confirmed again with another card
-    customer = stripe_customer_for(buyer)
+    customer = _customer_or_unavailable(buyer)
     payment = EscrowPayment.objects.create(
         order=order,
         kind=EscrowPayment.Kind.PAYMENT_INTENT,
@@ -294,7 +301,7 @@ def payment_failed(*, payment_intent_id, message, metadata=None):
     with transaction.atomic():
         Order.objects.select_for_update().get(pk=payment.order_id)
         payment = EscrowPayment.objects.select_for_update().get(pk=payment.pk)
-        if payment.status == PaymentStatus.SUCCEEDED:
+        if payment.status == PaymentStatus.SUCCEEDED or payment.succeeded_at is not None:
             return payment  # an older failure arriving after the success changes nothing
         payment.status = PaymentStatus.FAILED
         payment.failure_message = (message or "The payment was declined.")[:300]
@@ -326,8 +333,10 @@ def release(*, order, trigger, actor=None):
     release per order make exactly one of them decide; the Transfer's idempotency key (from the
     release row) makes retries of the Stripe call harmless.
     """
-    decided = _release_decide(order_id=order.pk, trigger=trigger, actor=actor)
-    if decided.status == ReleaseStatus.PENDING:
+    decided, created = _release_decide(order_id=order.pk, trigger=trigger, actor=actor)
+    # Only the caller that decided makes the transfer; the others leave an interrupted one to
+    # that caller and the retry job, so racing callers never send Stripe parallel requests.
+    if created and decided.status == ReleaseStatus.PENDING:
         release_transfer(release_id=decided.pk)
         decided.refresh_from_db()
     return decided
@@ -365,7 +374,7 @@ def _release_decide(*, order_id, trigger, actor):
             raise NotAllowed("Only the buyer can approve this order.")
         if trigger == ReleaseTrigger.STAFF and (actor is None or not actor.is_staff):
             raise NotAllowed("Only staff can release escrow directly.")
-        return existing
+        return existing, False
     _check_release_allowed(order, trigger, actor)
     payment = order.payments.get(status=PaymentStatus.SUCCEEDED)
     from accounts.selectors import connected_account_id_for
@@ -434,7 +443,7 @@ def _release_decide(*, order_id, trigger, actor):
                 "action_url": order.get_absolute_url(),
             },
         )
-    return decided
+    return decided, True
 
 
 def release_transfer(*, release_id):

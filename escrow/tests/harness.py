@@ -1,0 +1,220 @@
+"""What escrow's property and concurrency tests share: on-commit capture that can be used many
+times in one test, Stripe faults at the HTTP layer, and the escrow's invariants as one checker.
+
+`escrow_violations()` returns the broken invariants as sentences (an empty list when the escrow
+is healthy), so a failing test says what went wrong, not only that something did.
+"""
+
+import json
+from contextlib import contextmanager
+from urllib.parse import urlsplit
+
+from django.db import DEFAULT_DB_ALIAS
+from django.db.models import Sum
+from django.test import TestCase
+
+from escrow import ledger
+from escrow.models import (
+    EscrowPayment,
+    EscrowRelease,
+    LedgerAccount,
+    LedgerEntry,
+    PaymentStatus,
+    ReleaseStatus,
+    StripeCustomer,
+)
+from marketplace.models import Order, OrderStatus
+from marketplace.stripe_client import client as stripe
+
+HOLDING = {OrderStatus.FUNDED, OrderStatus.DELIVERED, OrderStatus.RELEASED}
+BOOKED = {PaymentStatus.SUCCEEDED, PaymentStatus.CANCELED}  # money received and booked
+
+
+# --- After-commit work (webhook deliveries, Celery tasks) ---------------------------------------
+
+
+@contextmanager
+def run_on_commit_callbacks(using=DEFAULT_DB_ALIAS):
+    """Run the on-commit callbacks registered inside the block when it ends, as a commit would.
+
+    The same as pytest-django's django_capture_on_commit_callbacks(execute=True), usable any
+    number of times in one test (and in every example of a hypothesis test). Callbacks that a
+    callback registers run too, so a delivery's Celery task is processed.
+    """
+    with TestCase.captureOnCommitCallbacks(using=using, execute=True) as callbacks:
+        yield callbacks
+
+
+# --- Stripe faults at the HTTP layer ------------------------------------------------------------
+
+
+class TransferFaults:
+    """Makes POST /v1/transfers fail the way a network or Stripe outage does.
+
+    mode None: normal. "down": Stripe answers 500 and does nothing. "lost_response": Stripe makes
+    the transfer, then the answer is lost (our process sees a 500): the case a crash between the
+    Stripe call and our write produces. Both say `stripe-should-retry: false`, so the SDK gives up
+    at once (no retry sleeps).
+    """
+
+    def __init__(self, handle):
+        self.handle = handle
+        self.mode = None
+        self.lost = 0  # transfers made whose answer we lost
+
+    def __call__(self, method, url, headers, body):
+        if self.mode and method.upper() == "POST" and urlsplit(url).path == "/v1/transfers":
+            if self.mode == "lost_response":
+                _, status, _ = self.handle(method, url, headers, body)
+                self.lost += status == 200
+            error = {"error": {"type": "api_error", "message": f"Test fault: {self.mode}."}}
+            return json.dumps(error), 500, {"stripe-should-retry": "false"}
+        return self.handle(method, url, headers, body)
+
+
+def install_transfer_faults(monkeypatch):
+    from stripe_sandbox import transport
+
+    faults = TransferFaults(transport.handle)
+    monkeypatch.setattr(transport, "handle", faults)
+    return faults
+
+
+# --- Stripe's view of an order ------------------------------------------------------------------
+
+
+def stripe_transfers_for(order):
+    """Every Stripe Transfer made for the order (its transfer_group), across pages."""
+    listed = stripe().v1.transfers.list(
+        params={"transfer_group": f"order-{order.pk}", "limit": 100}
+    )
+    return list(listed.auto_paging_iter())
+
+
+def stripe_succeeded_intents(buyer):
+    """The buyer's PaymentIntents that Stripe says succeeded (money on the platform)."""
+    customer = StripeCustomer.objects.filter(user=buyer).first()
+    if customer is None:
+        return []
+    listed = stripe().v1.payment_intents.list(
+        params={"customer": customer.stripe_customer_id, "limit": 100}
+    )
+    return [pi for pi in listed.auto_paging_iter() if pi.status == "succeeded"]
+
+
+# --- The invariants -----------------------------------------------------------------------------
+
+
+def escrow_violations(orders, *, sellers=(), strict_transfers=True):
+    """Check the escrow's invariants for `orders`; returns what is broken (empty when healthy).
+
+    strict_transfers: with no lost Stripe answers, an order's Stripe transfers are exactly its
+    release's transfer once transferred and nothing before. Without it (a transfer's answer was
+    lost on the way back), Stripe may already hold that one transfer while our release still
+    says failed: at most one transfer, never more than the release's amount.
+    """
+    problems = []
+    unbalanced = (
+        LedgerEntry.objects.values("transaction_id")
+        .annotate(total=Sum("amount_cents"))
+        .exclude(total=0)
+    )
+    for row in unbalanced:
+        problems.append(f"ledger transaction {row['transaction_id']} sums to {row['total']}")
+
+    for order in orders:
+        order = Order.objects.get(pk=order.pk)
+        tag = f"order #{order.pk} ({order.status})"
+        total = ledger.order_total(order)
+        if total:
+            problems.append(f"{tag}: ledger lines sum to {total}")
+        payments = list(EscrowPayment.objects.filter(order=order))
+        succeeded = [p for p in payments if p.status == PaymentStatus.SUCCEEDED]
+        releases = list(EscrowRelease.objects.filter(order=order))
+        if len(succeeded) > 1:
+            problems.append(f"{tag}: {len(succeeded)} succeeded payments")
+        if len(releases) > 1:
+            problems.append(f"{tag}: {len(releases)} releases")
+        if (order.status in HOLDING) != bool(succeeded):
+            problems.append(f"{tag}: {len(succeeded)} succeeded payments for this status")
+        if (order.status == OrderStatus.RELEASED) != bool(releases):
+            problems.append(f"{tag}: {len(releases)} releases for this status")
+
+        # Each payment Stripe took is booked once, and only those.
+        booked = [p for p in payments if p.succeeded_at is not None]
+        for payment in payments:
+            if payment.succeeded_at is not None and payment.status not in BOOKED:
+                problems.append(
+                    f"{tag}: payment {payment.pk} took the buyer's money but says {payment.status}"
+                )
+            bookings = (
+                LedgerEntry.objects.filter(
+                    order=order, account=LedgerAccount.BUYER_FUNDS_HELD, amount_cents__lt=0
+                )
+                .filter(stripe_object_id=payment.stripe_charge_id or "-")
+                .count()
+            )
+            expected = 1 if payment.succeeded_at is not None else 0
+            if bookings != expected:
+                problems.append(
+                    f"{tag}: payment {payment.pk} ({payment.status}) booked {bookings} times"
+                )
+        held = ledger.balance(LedgerAccount.BUYER_FUNDS_HELD, order=order)
+        expected_held = -sum(p.amount_cents for p in booked)
+
+        release = releases[0] if releases else None
+        if release is not None:
+            expected_held += release.gross_cents
+            funded = succeeded[0].amount_cents if succeeded else 0
+            if release.gross_cents > funded:
+                problems.append(f"{tag}: released {release.gross_cents} > funded {funded}")
+            parts = release.transfer_cents + release.commission_cents
+            if parts + release.fee_passed_on_cents != release.gross_cents:
+                problems.append(f"{tag}: release parts do not add up to its gross")
+        if held != expected_held:
+            problems.append(f"{tag}: buyer_funds_held is {held}, expected {expected_held}")
+
+        # Stripe: no action moves money twice.
+        transfers = stripe_transfers_for(order)
+        moved = sum(t.amount for t in transfers)
+        transferred = release is not None and release.status == ReleaseStatus.TRANSFERRED
+        if transferred:
+            if moved != release.transfer_cents or len(transfers) > 1:
+                problems.append(
+                    f"{tag}: Stripe moved {moved} in {len(transfers)} transfers, the release "
+                    f"says {release.transfer_cents}"
+                )
+            if transfers and release.stripe_transfer_id != transfers[0].id:
+                problems.append(f"{tag}: the release names another transfer than Stripe's")
+        elif strict_transfers or release is None:
+            if moved:
+                problems.append(f"{tag}: Stripe moved {moved} before the release was recorded")
+        elif len(transfers) > 1 or moved > release.transfer_cents:
+            problems.append(f"{tag}: Stripe moved {moved} in {len(transfers)} transfers")
+
+    for seller in sellers:
+        not_transferred = EscrowRelease.objects.filter(order__seller=seller).exclude(
+            status=ReleaseStatus.TRANSFERRED
+        )
+        owed = not_transferred.aggregate(total=Sum("transfer_cents"))["total"] or 0
+        payable = ledger.balance(LedgerAccount.seller_payable(seller.pk))
+        if payable != -owed:
+            problems.append(
+                f"seller {seller.pk}: seller_payable is {payable}, expected {-owed} "
+                "(0 once every transfer is done)"
+            )
+    return problems
+
+
+def unrecorded_payments(buyer):
+    """Stripe took the buyer's money but Bazaar has not booked it (check once webhooks are in)."""
+    problems = []
+    for intent in stripe_succeeded_intents(buyer):
+        payment_id = (intent.metadata or {}).get("bazaar_payment_id", "")
+        payment = EscrowPayment.objects.filter(pk=int(payment_id) if payment_id else 0).first()
+        if payment is None or payment.status not in BOOKED:
+            state = payment.status if payment else "missing"
+            problems.append(f"payment intent {intent.id} succeeded; our payment is {state}")
+        elif payment.stripe_payment_intent_id != intent.id:
+            problems.append(f"payment {payment.pk} names another intent than {intent.id}")
+    return problems

@@ -1,0 +1,163 @@
+"""Races on one order, with real row locks (PostgreSQL only).
+
+Buyer approval, the auto-release job and staff release start together from many threads: exactly
+one release is decided and exactly one Stripe Transfer is made. Stripe's success webhooks and a
+retrying job confirming the same payment at once: the money is booked once.
+
+Each thread has its own database connection (Django's are per thread), so these tests commit for
+real (`transaction=True`) and every thread closes its connection when it is done. SQLite has no
+row locks (select_for_update is a no-op there and writers lock the whole file), so the tests skip
+on it; CI runs them on PostgreSQL (DATABASE_URL).
+"""
+
+import threading
+import traceback
+
+import pytest
+from django.db import connection
+
+from accounts.factories import StaffFactory
+from escrow import ledger, services, tasks
+from escrow.models import (
+    EscrowPayment,
+    EscrowRelease,
+    LedgerAccount,
+    LedgerEntry,
+    PaymentStatus,
+    ReleaseStatus,
+    ReleaseTrigger,
+)
+from escrow.tests import harness
+from escrow.tests.conftest import pay_on_checkout_page
+from marketplace import orders
+from marketplace.errors import DomainError
+from marketplace.models import AuditEntry, OrderStatus
+from marketplace.stripe_client import client as stripe
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        connection.vendor != "postgresql",
+        reason="Needs PostgreSQL's row locks (set DATABASE_URL): SQLite ignores "
+        "select_for_update and serialises every writer, so these races cannot happen there.",
+    ),
+]
+
+THREADS = 8
+SUCCESS = "http://testserver/orders/done?session={CHECKOUT_SESSION_ID}"
+CANCEL = "http://testserver/orders/cancelled"
+
+
+def race(*actions):
+    """Run the actions in threads that start together; returns (outcomes, crashes).
+
+    An outcome is the action's result or the DomainError it raised (a legal answer); a crash is
+    any other exception, with its traceback.
+    """
+    barrier = threading.Barrier(len(actions))
+    outcomes, crashes = [None] * len(actions), []
+
+    def run(i, action):
+        try:
+            barrier.wait(timeout=30)
+            outcomes[i] = action()
+        except DomainError as exc:
+            outcomes[i] = exc
+        except BaseException:
+            crashes.append(traceback.format_exc())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, a)) for i, a in enumerate(actions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "a thread is stuck (deadlock?)"
+    return outcomes, crashes
+
+
+def funded_order(client, buyer, listing):
+    order = orders.order_create(buyer=buyer, listing_id=listing.pk, quantity=2)
+    _, url = services.checkout_start(
+        order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
+    )
+    assert pay_on_checkout_page(client, url).status_code == 302
+    order.refresh_from_db()
+    assert order.status == OrderStatus.FUNDED  # webhooks are delivered at each commit here
+    return order
+
+
+def test_approve_auto_release_and_staff_release_racing_release_once(
+    client, seller, listing, buyer, stripe_sandbox
+):
+    staff = StaffFactory()
+    order = funded_order(client, buyer, listing)
+    orders.order_deliver(order=order, actor=seller, note="Sent")
+    stripe_sandbox.advance_clock(days=15)  # the review window is over: the job may release too
+
+    contenders = [
+        lambda: services.release(order=order, trigger=ReleaseTrigger.BUYER, actor=buyer),
+        lambda: tasks.auto_release_due_orders.delay().result,  # no .get(): see race()
+        lambda: services.release(order=order, trigger=ReleaseTrigger.STAFF, actor=staff),
+    ]
+    outcomes, crashes = race(*(contenders[i % 3] for i in range(THREADS)))
+
+    assert not crashes, "\n".join(crashes)
+    decided = EscrowRelease.objects.get(order=order)
+    assert decided.status == ReleaseStatus.TRANSFERRED
+    assert decided.failure_message == ""  # a loser's failed retry never overwrites the outcome
+    assert decided.transfer_cents == 4500
+    transfers = harness.stripe_transfers_for(order)
+    assert [(t.id, t.amount) for t in transfers] == [(decided.stripe_transfer_id, 4500)]
+    order.refresh_from_db()
+    assert order.status == OrderStatus.RELEASED
+    assert ledger.order_total(order) == 0
+    assert ledger.balance(LedgerAccount.BUYER_FUNDS_HELD, order=order) == 0
+    assert ledger.balance(LedgerAccount.seller_payable(seller.pk)) == 0
+    releases_booked = LedgerEntry.objects.filter(
+        order=order, account=LedgerAccount.PLATFORM_COMMISSION
+    )
+    assert releases_booked.count() == 1
+    released = AuditEntry.objects.filter(
+        target_id=str(order.pk),
+        action__in=["order.approved", "order.auto_released", "order.released_by_staff"],
+    )
+    assert released.count() == 1
+    assert harness.escrow_violations([order], sellers=[seller]) == []
+    # Every thread that got an answer got the one release (or the job's count / a refusal).
+    for outcome in outcomes:
+        if isinstance(outcome, EscrowRelease):
+            assert outcome.pk == decided.pk
+
+
+def test_the_same_payment_confirmed_at_once_is_booked_once(
+    client, seller, listing, buyer, stripe_sandbox
+):
+    order = orders.order_create(buyer=buyer, listing_id=listing.pk)
+    payment = services.payment_intent_start(order=order, buyer=buyer)
+    with stripe_sandbox.webhooks_held():  # Bazaar learns of it only from the racing threads
+        intent = stripe().v1.payment_intents.confirm(
+            payment.stripe_payment_intent_id, params={"payment_method": "pm_card_visa"}
+        )
+    assert intent.status == "succeeded"
+
+    outcomes, crashes = race(
+        *(lambda: services.payment_confirm(payment_intent_id=intent.id) for _ in range(THREADS))
+    )
+
+    assert not crashes, "\n".join(crashes)
+    assert [p.status for p in EscrowPayment.objects.filter(order=order)] == [
+        PaymentStatus.SUCCEEDED
+    ]
+    fundings = LedgerEntry.objects.filter(order=order, account=LedgerAccount.BUYER_FUNDS_HELD)
+    assert [e.amount_cents for e in fundings] == [-2500]
+    order.refresh_from_db()
+    assert order.status == OrderStatus.FUNDED
+    assert AuditEntry.objects.filter(target_id=str(order.pk), action="order.funded").count() == 1
+    assert ledger.order_total(order) == 0
+
+    # Stripe's own webhooks (three for this payment), each twice, change nothing more.
+    stripe_sandbox.deliver(stripe_sandbox.pending_deliveries(), times=2)
+    assert LedgerEntry.objects.filter(order=order).count() == 3
+    assert harness.escrow_violations([order], sellers=[seller]) == []
