@@ -124,7 +124,9 @@ EVENTS = {
             level=Level.INFO,
             label=_("A seller delivered my order (buyer)"),
             title=_("“{listing_title}” was delivered"),
-            message=_("Check it and approve it. If you do nothing, payment is released on {deadline}."),
+            message=_(
+                "Check it and approve it. If you do nothing, payment is released on {deadline}."
+            ),
         ),
         Event(
             code="order.release_reminder",
