@@ -104,3 +104,15 @@ def test_seed_demo_fills_in_around_existing_data():
 
     assert User.objects.filter(email__iexact="maya@bazaar.local").count() == 1
     assert User.objects.get(email="maya@bazaar.local").is_seller
+
+
+def test_with_the_sandbox_demo_sellers_can_take_payments_at_once(stripe_sandbox):
+    from accounts.models import User
+    from accounts.selectors import seller_can_accept_payments
+
+    call_command("seed_demo", stdout=StringIO())
+    call_command("seed_demo", stdout=StringIO())
+
+    sellers = [u for u in User.objects.all() if u.is_seller]
+    assert len(sellers) == 3
+    assert all(seller_can_accept_payments(s) for s in sellers)

@@ -10,6 +10,7 @@ Every demo account signs in with the password DEMO_PASSWORD ("bazaar-demo-123").
 import io
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -399,7 +400,28 @@ class Command(BaseCommand):
                 self._user(spec.email, spec.full_name)
             for index, spec in enumerate(LISTINGS):
                 self._listing(spec, index, sellers[spec.seller], categories, staff)
+        if settings.STRIPE_SANDBOX:
+            for spec in SELLERS:
+                self._connect(sellers[spec.key], spec)
         self._report()
+
+    def _connect(self, seller, spec):
+        """With the offline sandbox, finish each demo seller's Stripe onboarding so buyers can
+        pay them straight away (with real Stripe, sellers onboard themselves)."""
+        from accounts.connect import connect_account_refresh, connect_onboarding_link
+        from accounts.selectors import seller_can_accept_payments
+        from stripe_sandbox.demo import complete_onboarding
+
+        if seller_can_accept_payments(seller):
+            return
+        connected, url = connect_onboarding_link(
+            seller_profile=seller.seller_profile,
+            return_url=settings.SITE_URL + "/accounts/connect/return/",
+            refresh_url=settings.SITE_URL + "/accounts/connect/refresh/",
+        )
+        complete_onboarding(url, business_name=spec.store_name, support_email=spec.email)
+        connect_account_refresh(stripe_account_id=connected.stripe_account_id)
+        self.created["connected accounts"] = self.created.get("connected accounts", 0) + 1
 
     # --- people ---------------------------------------------------------------------------------
 
