@@ -22,3 +22,39 @@ def audit_record(*, action, actor, target, before=None, after=None):
         before=_json_safe(before),
         after=_json_safe(after),
     )
+
+
+def plain(value):
+    """A model instance as its pk, anything else as it is (for audit before/after)."""
+    return value.pk if hasattr(value, "pk") else value
+
+
+def audited_transition(obj, *, to, allowed, actor, action, **changes):
+    """Move a row (already locked by the caller) to status `to` if `allowed` says so.
+
+    `allowed` maps each status to the statuses it may become. Returns (obj, moved): already at
+    `to` is a quiet (obj, False), so a repeated request or webhook is harmless.
+    """
+    from marketplace.errors import InvalidTransition
+
+    if obj.status == to:
+        return obj, False
+    if to not in allowed[obj.status]:
+        labels = dict(type(obj)._meta.get_field("status").choices)
+        raise InvalidTransition(
+            f"A{'n' if type(obj).__name__[0] in 'AEIOU' else ''} {type(obj).__name__.lower()} "
+            f"that is {obj.get_status_display().lower()} cannot become {labels[to].lower()}."
+        )
+    before = {"status": obj.status}
+    obj.status = to
+    for key, value in changes.items():
+        setattr(obj, key, value)
+    obj.save()
+    audit_record(
+        action=action,
+        actor=actor,
+        target=obj,
+        before=before,
+        after={"status": str(to)} | {k: plain(v) for k, v in changes.items()},
+    )
+    return obj, True

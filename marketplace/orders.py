@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from marketplace import clock
-from marketplace.audit import audit_record
+from marketplace.audit import audit_record, audited_transition
 from marketplace.errors import InvalidTransition, NotAllowed, ValidationFailed
 from marketplace.models import (
     ORDER_TRANSITIONS,
@@ -115,26 +115,9 @@ def _lock(order):
 
 def _move(order, *, to, actor, action, **changes):
     """Move a locked order to `to`; (order, True) when it moved, (order, False) if already there."""
-    if order.status == to:
-        return order, False
-    if to not in ORDER_TRANSITIONS[OrderStatus(order.status)]:
-        raise InvalidTransition(
-            f"An order that is {order.get_status_display().lower()} cannot become "
-            f"{OrderStatus(to).label.lower()}."
-        )
-    before = {"status": order.status}
-    order.status = to
-    for key, value in changes.items():
-        setattr(order, key, value)
-    order.save()
-    audit_record(
-        action=action,
-        actor=actor,
-        target=order,
-        before=before,
-        after={"status": to} | {k: str(v) for k, v in changes.items()},
+    return audited_transition(
+        order, to=to, allowed=ORDER_TRANSITIONS, actor=actor, action=action, **changes
     )
-    return order, True
 
 
 def _return_stock(order):

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
-from marketplace.audit import audit_record
+from marketplace.audit import audit_record, audited_transition, plain
 from marketplace.errors import InvalidTransition, NotAllowed, ValidationFailed
 from marketplace.models import (
     LISTING_TRANSITIONS,
@@ -188,7 +188,7 @@ def listing_update(*, listing, actor, **fields):
     changed = {f for f in fields if getattr(listing, f) != fields[f]}
     if not changed:
         return listing
-    before = {f: _plain(getattr(listing, f)) for f in changed}
+    before = {f: plain(getattr(listing, f)) for f in changed}
     for key in changed:
         setattr(listing, key, fields[key])
     if listing.status == ListingStatus.APPROVED and changed & set(REVIEWED_FIELDS):
@@ -200,38 +200,17 @@ def listing_update(*, listing, actor, **fields):
         actor=actor,
         target=listing,
         before=before,
-        after={f: _plain(getattr(listing, f)) for f in changed} | {"status": listing.status},
+        after={f: plain(getattr(listing, f)) for f in changed} | {"status": listing.status},
     )
     return listing
-
-
-def _plain(value):
-    return value.pk if hasattr(value, "pk") else value
 
 
 def _transition(listing, *, to, actor, action, **changes):
     """Move a listing to `to` under a row lock. Already there: return quietly."""
     listing = Listing.objects.select_for_update().get(pk=listing.pk)
-    if listing.status == to:
-        return listing, False
-    if to not in LISTING_TRANSITIONS[listing.status]:
-        raise InvalidTransition(
-            f"A listing that is {listing.get_status_display().lower()} cannot become "
-            f"{ListingStatus(to).label.lower()}."
-        )
-    before = {"status": listing.status}
-    listing.status = to
-    for key, value in changes.items():
-        setattr(listing, key, value)
-    listing.save()
-    audit_record(
-        action=action,
-        actor=actor,
-        target=listing,
-        before=before,
-        after={"status": to} | {k: _plain(v) for k, v in changes.items()},
+    return audited_transition(
+        listing, to=to, allowed=LISTING_TRANSITIONS, actor=actor, action=action, **changes
     )
-    return listing, True
 
 
 @transaction.atomic
