@@ -42,6 +42,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False, help_text="Can sign in to the admin.")
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    # When the person last had Bazaar open (the bell polls while a tab is visible), to the
+    # minute: someone online sees new messages in the page and is not emailed about them.
+    last_seen_at = models.DateTimeField(null=True, blank=True)
 
     objects = UserManager()
 

@@ -8,7 +8,8 @@ disabled_reason into sentences a seller can act on.
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.utils import formats
+from django.conf import settings
+from django.utils import formats, timezone
 
 from accounts.models import ConnectedAccount
 
@@ -245,3 +246,11 @@ def connect_status_for(user):
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_seller:
         return None
     return connect_status(connected=connected_account_for(user))
+
+
+def user_is_online(user):
+    """True when the person had Bazaar open within the last MESSAGING_ONLINE_SECONDS."""
+    seen = getattr(user, "last_seen_at", None)
+    if seen is None:
+        return False
+    return (timezone.now() - seen).total_seconds() < settings.MESSAGING_ONLINE_SECONDS

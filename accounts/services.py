@@ -1,10 +1,14 @@
 """Every write to users and seller profiles."""
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from accounts.models import SellerProfile, User
 from marketplace.audit import audit_record
@@ -109,3 +113,19 @@ def user_update(*, user, actor, full_name):
         after={"full_name": user.full_name},
     )
     return user
+
+
+SEEN_RESOLUTION = timedelta(seconds=60)
+
+
+def user_seen(*, user):
+    """Record that `user` has Bazaar open now. At most one write a minute per person."""
+    if not getattr(user, "pk", None):
+        return
+    now = timezone.now()
+    if user.last_seen_at and now - user.last_seen_at < SEEN_RESOLUTION:
+        return
+    User.objects.filter(pk=user.pk).filter(
+        Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=now - SEEN_RESOLUTION)
+    ).update(last_seen_at=now)
+    user.last_seen_at = now

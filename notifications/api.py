@@ -16,6 +16,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.services import user_seen
 from marketplace.errors import ValidationFailed
 from notifications import selectors, services
 from notifications.models import Notification
@@ -82,6 +83,8 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     )
     @action(detail=False, methods=["get"], url_path="unread-count")
     def unread_count(self, request):
+        # The bell polls this only while a tab is visible: the person is online.
+        user_seen(user=request.user)
         count = selectors.notification_unread_count(user=request.user)
         return _no_store(Response(UnreadCountOutputSerializer({"unread_count": count}).data))
 

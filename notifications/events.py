@@ -149,6 +149,15 @@ EVENTS = {
             title=_("{amount} released for “{listing_title}”"),
             message=_("The money is on your Stripe balance.{payouts_note}"),
         ),
+        Event(
+            code="message.received",
+            level=Level.INFO,
+            label=_("Someone sends me a message"),
+            title=_("New message from {sender_name}"),
+            message=_("{subject}: “{preview}”"),
+            # Not emailed while the person is online; one per conversation until they read it.
+            low_priority=True,
+        ),
     ]
 }
 

@@ -44,10 +44,11 @@ def email_mode_for(*, user, event):
     return pref.email_mode if pref else event.default_email
 
 
-def notify(user, event_code, context=None):
+def notify(user, event_code, context=None, *, email=True):
     """Tell `user` that `event_code` happened. Returns the in-app Notification.
 
     `context` must be JSON-serialisable; `action_url` in it is where the notification leads.
+    `email=False` keeps it in-app only this time (say, the person is online and sees it there).
     """
     event = get_event(event_code)
     context = dict(context or {})
@@ -55,7 +56,8 @@ def notify(user, event_code, context=None):
         values = _SafeContext(context)
         title = str(event.title).format_map(values)[:200]
         message = str(event.message).format_map(values)
-    mode = email_mode_for(user=user, event=event) if user.is_active and user.email else "off"
+    wants_email = email and user.is_active and user.email
+    mode = email_mode_for(user=user, event=event) if wants_email else EmailMode.OFF
     notification = Notification.objects.create(
         recipient=user,
         event_code=event.code,
@@ -102,6 +104,14 @@ def notification_mark_read(*, user, notification_id):
         notification.read_at = timezone.now()
         notification.save(update_fields=["is_read", "read_at"])
     return notification
+
+
+@transaction.atomic
+def notifications_mark_read_for(*, user, event_code, action_url):
+    """Mark read the notifications that lead to `action_url` (the person went there anyway)."""
+    return Notification.objects.filter(
+        recipient=user, event_code=event_code, action_url=action_url, is_read=False
+    ).update(is_read=True, read_at=timezone.now())
 
 
 @transaction.atomic
