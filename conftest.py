@@ -6,6 +6,13 @@ from rest_framework.test import APIClient
 def _media_root(settings, tmp_path):
     """Uploaded files of each test land in its own temporary folder."""
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "attachments": {
+            "BACKEND": "messaging.storage.PrivateFileStorage",
+            "OPTIONS": {"location": tmp_path / "attachments"},
+        },
+    }
 
 
 @pytest.fixture

@@ -120,6 +120,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "marketplace.context_processors.site",
                 "notifications.context_processors.notifications",
+                "messaging.context_processors.messaging",
             ],
         },
     },
@@ -175,6 +176,12 @@ if AWS_STORAGE_BUCKET_NAME:
     # Private bucket: no ACLs, every URL presigned and short-lived.
     AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default=None)
     AWS_S3_REGION_NAME = env.str("AWS_S3_REGION_NAME", default=None)
+    if IS_PRODUCTION and not AWS_S3_REGION_NAME and not AWS_S3_ENDPOINT_URL:
+        # A SigV4 presigned URL only works when signed for the bucket's own region.
+        raise ImproperlyConfigured(
+            "With AWS_STORAGE_BUCKET_NAME set, production needs AWS_S3_REGION_NAME (the "
+            "bucket's region): presigned URLs are signed for it. See README.md."
+        )
     AWS_DEFAULT_ACL = None
     AWS_QUERYSTRING_AUTH = True
     AWS_QUERYSTRING_EXPIRE = env.int("AWS_QUERYSTRING_EXPIRE", default=300)
@@ -187,8 +194,37 @@ else:
 WHITENOISE_USE_FINDERS = not IS_PRODUCTION
 WHITENOISE_AUTOREFRESH = DEBUG
 
+# --- Message attachments ------------------------------------------------------------------------
+# Private: never under MEDIA_URL. Served only through access-checked views that redirect to a
+# short-lived signed URL (S3 presigned, or a signed link to our own file view locally).
+MESSAGING_ATTACHMENTS_ROOT = Path(
+    env.str("MESSAGING_ATTACHMENTS_ROOT", default=str(VAR_DIR / "attachments"))
+)
+MESSAGING_ATTACHMENT_URL_EXPIRY = env.int("MESSAGING_ATTACHMENT_URL_EXPIRY", default=300)
+MESSAGING_ATTACHMENT_MAX_BYTES = env.int("MESSAGING_ATTACHMENT_MAX_BYTES", default=16 * 1024 * 1024)
+MESSAGING_ATTACHMENT_MAX_FILES = env.int("MESSAGING_ATTACHMENT_MAX_FILES", default=5)
+# Direct-to-storage uploads (mobile) must be confirmed within this many seconds.
+MESSAGING_UPLOAD_URL_EXPIRY = env.int("MESSAGING_UPLOAD_URL_EXPIRY", default=900)
+# Contact details before payment are always flagged for staff; with this on, such a message is
+# also withheld from the other side until staff clear it.
+MESSAGING_BLOCK_CONTACT_DETAILS = env.bool("MESSAGING_BLOCK_CONTACT_DETAILS", default=False)
+# Someone who had Bazaar open this recently sees new messages in the page: no email for them.
+MESSAGING_ONLINE_SECONDS = 300
+if AWS_STORAGE_BUCKET_NAME:
+    _attachments_storage = {
+        "BACKEND": "messaging.storage.PrivateS3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("MESSAGING_ATTACHMENTS_BUCKET", default=AWS_STORAGE_BUCKET_NAME),
+            "location": "attachments",
+            "querystring_expire": MESSAGING_ATTACHMENT_URL_EXPIRY,
+        },
+    }
+else:
+    _attachments_storage = {"BACKEND": "messaging.storage.PrivateFileStorage"}
+
 STORAGES = {
     "default": _default_storage,
+    "attachments": _attachments_storage,
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -244,6 +280,10 @@ CELERY_BEAT_SCHEDULE = {
     "escrow-daily-reconciliation": {
         "task": "escrow.tasks.reconcile_with_stripe",
         "schedule": crontab(hour=3, minute=30),
+    },
+    "messaging-purge-stale-uploads": {
+        "task": "messaging.tasks.purge_stale_uploads",
+        "schedule": 3600,
     },
     "notifications-daily-digest": {
         "task": "notifications.tasks.send_email_digests",

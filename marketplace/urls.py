@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/v1/", include("marketplace.api_urls")),
     path("accounts/", include("accounts.urls")),
     path("notifications/", include("notifications.urls")),
+    path("messages/", include("messaging.urls")),
     path("stripe/", include("marketplace.stripe_urls")),
     path("", include("marketplace.order_urls")),
     path("", include("marketplace.web_urls")),

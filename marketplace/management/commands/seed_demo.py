@@ -400,6 +400,7 @@ class Command(BaseCommand):
                 self._user(spec.email, spec.full_name)
             for index, spec in enumerate(LISTINGS):
                 self._listing(spec, index, sellers[spec.seller], categories, staff)
+            self._conversation()
         if settings.STRIPE_SANDBOX:
             for spec in SELLERS:
                 self._connect(sellers[spec.key], spec)
@@ -506,6 +507,39 @@ class Command(BaseCommand):
         elif spec.status == REJECTED:
             services.listing_reject(listing=listing, actor=staff, reason=spec.rejection_reason)
         self.created["listings"] += 1
+
+    # --- messages -------------------------------------------------------------------------------
+
+    def _conversation(self):
+        """A buyer's question with an attachment and the seller's answer, so the inbox and the
+        unread badge have something to show."""
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        from messaging.services import inquiry_send, message_send
+
+        buyer = User.objects.get(email__iexact=BUYERS[0].email)
+        if buyer.conversations_as_buyer.exists():
+            return
+        listing = Listing.objects.filter(status=ListingStatus.APPROVED).order_by("pk").first()
+        if listing is None:
+            return
+        sketch = SimpleUploadedFile(
+            "shelf-measurements.txt",
+            b"Shelf: 80 cm wide, 24 cm deep.\nWould two of these fit side by side?\n",
+            content_type="text/plain",
+        )
+        question = inquiry_send(
+            listing=listing,
+            buyer=buyer,
+            body="Hi! Would this fit on my shelf? I attached the measurements.",
+            files=[sketch],
+        )
+        message_send(
+            conversation=question.conversation,
+            sender=listing.store.owner,
+            body="Thanks for asking. Yes, two fit side by side with a little room to spare.",
+        )
+        self.created["conversations"] = 1
 
     # --- output ---------------------------------------------------------------------------------
 

@@ -1,0 +1,99 @@
+"""Attachment downloads, and the local stand-in for S3's signed URLs (files kept on disk).
+
+`attachment_download` is where pages and clients send people: it checks access and redirects.
+The signed views trust nothing but the signature: a link minted by `messaging.storage` after
+that check, valid until it expires. They serve and accept files the way S3 does for a presigned
+GET and a presigned POST, so pages and mobile clients work the same on both backends.
+"""
+
+from django.contrib.auth.decorators import login_required
+from django.core import signing
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import redirect
+from django.utils.http import content_disposition_header
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from messaging import selectors, services
+from messaging.models import Attachment
+from messaging.storage import (
+    DOWNLOAD_SALT,
+    UPLOAD_SALT,
+    LinkExpired,
+    PrivateFileStorage,
+    attachment_storage,
+    read_signed,
+)
+
+
+@login_required
+@require_GET
+def attachment_download(request, pk):
+    """The one door to an attachment: check who asks, then redirect to a fresh short-lived URL.
+
+    Someone outside the conversation gets a 404 and never a URL. Staff reach files from the
+    admin (`?staff=1`), which needs the permission to view attachments.
+    """
+    try:
+        if request.GET.get("staff"):
+            attachment = selectors.attachment_for_staff(user=request.user, pk=pk)
+        else:
+            attachment = selectors.attachment_for(user=request.user, pk=pk)
+    except Attachment.DoesNotExist:
+        raise Http404("No such file.") from None
+    response = redirect(services.attachment_download_url(attachment=attachment))
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _refused(status, text):
+    return HttpResponse(text, status=status, content_type="text/plain; charset=utf-8")
+
+
+def _local_storage():
+    storage = attachment_storage()
+    return storage if isinstance(storage, PrivateFileStorage) else None
+
+
+@require_GET
+def signed_file(request, token):
+    storage = _local_storage()
+    if storage is None:
+        return _refused(404, "Not found.")
+    try:
+        payload = read_signed(token, salt=DOWNLOAD_SALT)
+    except signing.BadSignature:
+        return _refused(403, "This link is not valid.")
+    except LinkExpired:
+        return _refused(403, "This link has expired. Go back to the conversation and try again.")
+    if not storage.exists(payload["k"]):
+        return _refused(404, "This file is no longer available.")
+    response = FileResponse(storage.open(payload["k"], "rb"), content_type=payload["t"])
+    response["Content-Disposition"] = content_disposition_header(True, payload["n"])
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@csrf_exempt  # authorised by the signed URL, like a presigned POST to S3
+@require_POST
+def signed_upload(request, token):
+    storage = _local_storage()
+    if storage is None:
+        return _refused(404, "Not found.")
+    try:
+        payload = read_signed(token, salt=UPLOAD_SALT)
+    except signing.BadSignature:
+        return _refused(403, "This upload link is not valid.")
+    except LinkExpired:
+        return _refused(403, "This upload link has expired. Ask for a new one.")
+    upload = request.FILES.get("file")
+    if upload is None:
+        return _refused(400, "Send the file in a form field named “file”.")
+    if not 1 <= upload.size <= payload["m"]:
+        # S3 answers EntityTooLarge / EntityTooSmall for a policy's content-length-range.
+        return _refused(400, f"The file must be between 1 and {payload['m']} bytes.")
+    if storage.exists(payload["k"]):
+        return _refused(409, "This upload link was already used.")
+    storage.save(payload["k"], upload)
+    return HttpResponse(status=204)
