@@ -26,11 +26,17 @@ from marketplace.forms import add_domain_errors
 from marketplace.models import OrderStatus
 from marketplace.order_forms import OrderCreateForm, OrderDeliverForm
 from marketplace.stripe_client import StripeUnavailable
+from messaging import selectors as messaging_selectors
+from messaging import services as messaging_services
+from messaging.forms import MessageForm
+from messaging.views import mark_seen, messages_window, other_party_name
 
 # The success page asks for the order's status this often, this many times, before it gives up
 # and says the confirmation is taking longer than usual.
 STATUS_POLL_SECONDS = 2
 STATUS_POLL_TRIES = 30
+# The order room shows the newest messages of the order's conversation; the rest are on its page.
+ORDER_ROOM_MESSAGES = 20
 
 
 def _absolute(path):
@@ -106,6 +112,13 @@ def _order_context(request, order, *, deliver_form=None):
     if is_seller and order.status == OrderStatus.RELEASED:
         connect = connect_status_for(user)
     payments = escrow_selectors.order_payments(order)
+    # Opened the first time either side looks; read back through the scoped selector, which
+    # loads the listing and store the message list needs.
+    conversation = messaging_services.conversation_for_order(order=order)
+    conversation = messaging_selectors.conversation_for(user=user, pk=conversation.pk)
+    conversation_messages, has_earlier = messages_window(
+        conversation=conversation, user=user, limit=ORDER_ROOM_MESSAGES
+    )
     return {
         "order": order,
         "is_buyer": is_buyer,
@@ -120,6 +133,12 @@ def _order_context(request, order, *, deliver_form=None):
         "deliver_form": deliver_form or OrderDeliverForm(),
         "connect": connect,
         "payouts_paused": connect is not None and not connect.can_receive_payouts,
+        "conversation": conversation,
+        "conversation_messages": conversation_messages,
+        "conversation_has_earlier": has_earlier,
+        "other_party": other_party_name(conversation, user),
+        "message_form": MessageForm(),
+        "message_next": order.get_absolute_url() + "#messages",
     }
 
 
@@ -127,7 +146,13 @@ def _order_context(request, order, *, deliver_form=None):
 @require_GET
 def order_detail(request, pk):
     order = _order(request, pk)
-    return render(request, "marketplace/order_detail.html", _order_context(request, order))
+    context = _order_context(request, order)
+    mark_seen(
+        conversation=context["conversation"],
+        user=request.user,
+        shown=context["conversation_messages"],
+    )
+    return render(request, "marketplace/order_detail.html", context)
 
 
 @login_required

@@ -710,9 +710,10 @@ def test_seller_dashboard_query_count_is_flat(
     client.force_login(seller)
 
     # session, user, seller profile, store + count, page of listings, their images, plus the
-    # signed-in top bar's notification bell (unread count and latest notifications) and the
-    # Stripe payouts status panel (the seller's connected account).
-    with django_assert_max_num_queries(10):
+    # signed-in top bar's notification bell (unread count and latest notifications) and
+    # Messages badge (unread total), and the Stripe payouts status panel (the seller's connected
+    # account).
+    with django_assert_max_num_queries(11):
         response = client.get(reverse("seller-dashboard"))
 
     assert response.status_code == 200

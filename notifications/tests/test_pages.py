@@ -109,8 +109,8 @@ def test_a_page_with_the_bell_runs_the_same_queries_however_many_notifications(
     NotificationFactory.create_batch(rows, recipient=user)
 
     # session, user, the event preferences, the top bar's seller check, the bell's count and
-    # latest five
-    with django_assert_max_num_queries(6):
+    # latest five, the Messages badge's unread total
+    with django_assert_max_num_queries(7):
         response = signed_in.get(PREFERENCES)
 
     assert f"Notifications, {rows} unread" in html(response)
@@ -189,8 +189,8 @@ def test_list_query_count_stays_flat(signed_in, user, rows, django_assert_max_nu
     NotificationFactory.create_batch(rows, recipient=user)
 
     # session, user, page count, page rows, the top bar's seller check, the bell's count and
-    # latest five
-    with django_assert_max_num_queries(7):
+    # latest five, the Messages badge's unread total
+    with django_assert_max_num_queries(8):
         response = signed_in.get(LIST)
 
     assert len(response.context["notifications"]) == min(rows, 20)
