@@ -27,6 +27,7 @@ urlpatterns = [
     path("seller/connect/", include("accounts.connect_api")),
     path("notifications/", include("notifications.api_urls")),
     path("orders/", include("escrow.api_urls")),
+    path("", include("messaging.api_urls")),
     path("", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", ApiDocsView.as_view(), name="api-docs"),
