@@ -6,16 +6,14 @@ the rules (allowed status moves, audit entries, row locks) are the same whoever 
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.db.models import Count, Q
-from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
-from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from marketplace import services
+from marketplace.admin_actions import reason_confirmation
 from marketplace.errors import DomainError
 from marketplace.models import (
     AuditEntry,
@@ -309,22 +307,14 @@ class ListingAdmin(admin.ModelAdmin):
                 reason=form.cleaned_data["reason"],
             )
             return None
-        opts = self.model._meta
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Reject listings"),
-            "subtitle": None,
-            "opts": opts,
-            "app_label": opts.app_label,
-            "queryset": queryset.select_related("store"),
-            "form": form,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "objects_name": capfirst(opts.verbose_name_plural),
-            "media": self.media,
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(
-            request, "admin/marketplace/listing/reject_confirmation.html", context
+        return reason_confirmation(
+            self,
+            request,
+            queryset.select_related("store"),
+            form=form,
+            title=_("Reject listings"),
+            action_name="reject_listings",
+            template="admin/marketplace/listing/reject_confirmation.html",
         )
 
     @admin.action(description=_("Archive selected listings"), permissions=["change"])

@@ -12,21 +12,20 @@ import logging
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, OuterRef, Q
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
-from django.utils.text import Truncator, capfirst
+from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from escrow.admin import ReadOnlyAdmin, ReadOnlyTabularInline, order_link
+from marketplace.admin_actions import reason_confirmation
 from marketplace.errors import DomainError, ValidationFailed
 from messaging import contact_details, selectors, services
 from messaging.files import human_size
@@ -632,20 +631,12 @@ class AttachmentAdmin(ReadOnlyAdmin):
         if form.is_bound and form.is_valid():
             remove_attachments(self, request, queryset, form.cleaned_data["reason"])
             return None
-        opts = self.model._meta
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Remove files"),
-            "subtitle": None,
-            "opts": opts,
-            "app_label": opts.app_label,
-            "queryset": queryset.select_related("conversation__listing", "uploaded_by"),
-            "form": form,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "objects_name": capfirst(opts.verbose_name_plural),
-            "media": self.media,
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(
-            request, "admin/messaging/attachment/remove_confirmation.html", context
+        return reason_confirmation(
+            self,
+            request,
+            queryset.select_related("conversation__listing", "uploaded_by"),
+            form=form,
+            title=_("Remove files"),
+            action_name="remove_files",
+            template="admin/messaging/attachment/remove_confirmation.html",
         )

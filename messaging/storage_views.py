@@ -50,22 +50,35 @@ def _refused(status, text):
     return HttpResponse(text, status=status, content_type="text/plain; charset=utf-8")
 
 
-def _local_storage():
+class _Refused(Exception):
+    def __init__(self, status, text):
+        super().__init__(text)
+        self.response = _refused(status, text)
+
+
+def _open_link(token, *, salt, expired):
+    """(local storage, payload) of a signed link; raises _Refused with the answer otherwise."""
     storage = attachment_storage()
-    return storage if isinstance(storage, PrivateFileStorage) else None
+    if not isinstance(storage, PrivateFileStorage):
+        raise _Refused(404, "Not found.")  # on S3 these links are never minted
+    try:
+        return storage, read_signed(token, salt=salt)
+    except signing.BadSignature:
+        raise _Refused(403, "This link is not valid.") from None
+    except LinkExpired:
+        raise _Refused(403, expired) from None
 
 
 @require_GET
 def signed_file(request, token):
-    storage = _local_storage()
-    if storage is None:
-        return _refused(404, "Not found.")
     try:
-        payload = read_signed(token, salt=DOWNLOAD_SALT)
-    except signing.BadSignature:
-        return _refused(403, "This link is not valid.")
-    except LinkExpired:
-        return _refused(403, "This link has expired. Go back to the conversation and try again.")
+        storage, payload = _open_link(
+            token,
+            salt=DOWNLOAD_SALT,
+            expired="This link has expired. Go back to the conversation and try again.",
+        )
+    except _Refused as refused:
+        return refused.response
     if not storage.exists(payload["k"]):
         return _refused(404, "This file is no longer available.")
     response = FileResponse(storage.open(payload["k"], "rb"), content_type=payload["t"])
@@ -78,15 +91,12 @@ def signed_file(request, token):
 @csrf_exempt  # authorised by the signed URL, like a presigned POST to S3
 @require_POST
 def signed_upload(request, token):
-    storage = _local_storage()
-    if storage is None:
-        return _refused(404, "Not found.")
     try:
-        payload = read_signed(token, salt=UPLOAD_SALT)
-    except signing.BadSignature:
-        return _refused(403, "This upload link is not valid.")
-    except LinkExpired:
-        return _refused(403, "This upload link has expired. Ask for a new one.")
+        storage, payload = _open_link(
+            token, salt=UPLOAD_SALT, expired="This upload link has expired. Ask for a new one."
+        )
+    except _Refused as refused:
+        return refused.response
     upload = request.FILES.get("file")
     if upload is None:
         return _refused(400, "Send the file in a form field named “file”.")

@@ -32,6 +32,7 @@ from messaging.models import (
     SenderRole,
 )
 from messaging.storage import attachment_storage
+from messaging.tests.samples import EXE, PDF
 from notifications.models import Notification
 
 pytestmark = pytest.mark.django_db
@@ -40,9 +41,6 @@ CONVERSATIONS_URL = reverse("admin:messaging_conversation_changelist")
 MESSAGES_URL = reverse("admin:messaging_message_changelist")
 ATTACHMENTS_URL = reverse("admin:messaging_attachment_changelist")
 EVENT = "message.received"
-PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n%%EOF\n"
-# A Windows program's DOS header: what a disguised executable starts with.
-EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + bytes(112)
 
 
 @pytest.fixture

@@ -21,12 +21,9 @@ from marketplace.errors import ValidationFailed
 from messaging import services
 from messaging.factories import ConversationFactory
 from messaging.models import Attachment, AttachmentState, Message
+from messaging.tests.samples import EXE, PDF
 
 pytestmark = pytest.mark.django_db
-
-PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n%%EOF\n"
-# A Windows program's DOS header: what a disguised executable starts with.
-EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + bytes(112)
 
 
 @pytest.fixture

@@ -41,6 +41,7 @@ from messaging.models import (
     SenderRole,
 )
 from messaging.storage import attachment_storage
+from messaging.tests.samples import EXE, PDF
 from notifications.events import EmailMode
 from notifications.models import EmailDelivery, Notification
 from notifications.services import preference_set
@@ -50,10 +51,6 @@ pytestmark = pytest.mark.django_db
 EVENT = "message.received"
 
 # --- Files --------------------------------------------------------------------------------------
-
-PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n%%EOF\n"
-# A Windows program's DOS header: what a disguised executable starts with.
-EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + bytes(112)
 
 
 def _png():

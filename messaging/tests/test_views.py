@@ -26,12 +26,10 @@ from messaging.factories import (
 )
 from messaging.models import Attachment, AttachmentState, Conversation, Message, SenderRole
 from messaging.storage import attachment_storage
+from messaging.tests.samples import EXE, PDF
 
 pytestmark = pytest.mark.django_db
 
-PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n%%EOF\n"
-# A Windows program's DOS header: what a disguised executable starts with.
-EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + bytes(112)
 CONTACT = "Email me at jo@example.com and we can sort it out"
 
 INBOX = reverse("messaging:inbox")
