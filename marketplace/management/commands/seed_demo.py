@@ -539,7 +539,7 @@ class Command(BaseCommand):
             sender=listing.store.owner,
             body="Thanks for asking. Yes, two fit side by side with a little room to spare.",
         )
-        self.created["conversations"] = 1
+        self.created["demo conversation"] = 1
 
     # --- output ---------------------------------------------------------------------------------
 
