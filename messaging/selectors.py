@@ -4,10 +4,26 @@ Someone who is not in a conversation gets DoesNotExist (a 404 to them), never a 
 exists. A message held for staff review is visible to its sender only.
 """
 
-from django.db.models import Count, F, IntegerField, OuterRef, Prefetch, Q, Subquery, Value
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import Coalesce
 
-from messaging.models import Attachment, AttachmentState, Conversation, Message
+from messaging.models import (
+    Attachment,
+    AttachmentState,
+    Conversation,
+    ConversationKind,
+    Message,
+)
 
 
 def _visible_to(user):
@@ -30,6 +46,12 @@ def conversations_for(*, user):
     newest = Message.objects.filter(conversation=OuterRef("pk")).filter(_visible_to(user))
     return (
         Conversation.objects.filter(participants__user=user)
+        # An inquiry whose only messages are held has nothing for the seller to see yet, not
+        # even that the buyer wrote (last_message_at is set only by a delivered message).
+        .exclude(
+            Q(kind=ConversationKind.INQUIRY, seller=user, last_message_at__isnull=True),
+            Exists(Message.objects.filter(conversation=OuterRef("pk"), held=True)),
+        )
         # Same join as the filter above: this person's own seat.
         .annotate(my_last_read_id=F("participants__last_read_id"))
         .annotate(

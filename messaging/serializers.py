@@ -126,7 +126,7 @@ class ParticipantOutputSerializer(PersonRefSerializer):
 def _person(conversation, role):
     if role == ParticipantRole.SELLER:
         return {"name": conversation.listing.store.name, "role": role}
-    return {"name": conversation.buyer.get_full_name(), "role": role}
+    return {"name": services.buyer_name(conversation.buyer), "role": role}
 
 
 def _preview(body):

@@ -212,6 +212,13 @@ def _new_key(conversation):
     return f"c{conversation.pk}/{uuid.uuid4().hex}"
 
 
+def _upload_key(conversation):
+    # Keys handed out for direct uploads live apart under incoming/: S3 cannot refuse a second
+    # POST of a still-valid form after the file was sent (copied away) or refused, so a bucket
+    # lifecycle rule on incoming/ expires whatever lands there (see README).
+    return f"incoming/c{conversation.pk}/{uuid.uuid4().hex}"
+
+
 def _post(conversation, sender, role, body, files, upload_ids):
     body = (body or "").strip()
     files = list(files or ())
@@ -236,8 +243,12 @@ def _post(conversation, sender, role, body, files, upload_ids):
 
     storage = attachment_storage()
     stored_keys = []
+    committed = []
     try:
         with transaction.atomic():
+            # The first commit callback: once it ran, the files belong to a saved message, and
+            # a later callback's failure (a broker, S3) must not delete them.
+            transaction.on_commit(lambda: committed.append(True))
             uploads = _claim_uploads(conversation, sender, upload_ids, stored_keys)
             message = Message.objects.create(
                 conversation=conversation,
@@ -249,6 +260,8 @@ def _post(conversation, sender, role, body, files, upload_ids):
                 held=held,
             )
             for upload, name, file_type in checked:
+                # Stored with the type we detected, not the one the client claimed.
+                upload.content_type = file_type.content_type
                 key = storage.save(_new_key(conversation), upload)
                 stored_keys.append(key)
                 Attachment.objects.create(
@@ -265,9 +278,10 @@ def _post(conversation, sender, role, body, files, upload_ids):
                 attachment.message = message
                 attachment.state = AttachmentState.ATTACHED
                 attachment.save(update_fields=["message", "state"])
-            Participant.objects.filter(conversation=conversation, user=sender).update(
-                last_read_id=message.pk, last_read_at=timezone.now()
-            )
+            # Never backwards: the other side's newer message may have been read meanwhile.
+            Participant.objects.filter(
+                conversation=conversation, user=sender, last_read_id__lt=message.pk
+            ).update(last_read_id=message.pk, last_read_at=timezone.now())
             # Answering is reading: the bell stops pointing at what they just answered.
             notifications_mark_read_for(
                 user=sender, event_code=MESSAGE_EVENT, action_url=conversation.get_absolute_url()
@@ -275,8 +289,9 @@ def _post(conversation, sender, role, body, files, upload_ids):
             if not held:
                 _deliver(message)
     except BaseException:
-        for key in stored_keys:
-            storage.delete(key)
+        if not committed:
+            for key in stored_keys:
+                storage.delete(key)
         raise
     return message
 
@@ -321,7 +336,7 @@ def _claim_uploads(conversation, sender, upload_ids, stored_keys):
         except _BadUpload:
             storage.delete(handed_out)
             raise
-        transaction.on_commit(lambda key=handed_out: storage.delete(key))
+        transaction.on_commit(lambda key=handed_out: storage.delete(key), robust=True)
     return uploads
 
 
@@ -371,7 +386,12 @@ def sender_name(message):
         return "Bazaar staff"
     if message.sender_role == SenderRole.SELLER:
         return message.conversation.listing.store.name
-    return message.sender.get_full_name()
+    return buyer_name(message.sender)
+
+
+def buyer_name(user):
+    """A buyer as a seller sees them: their name, never their email (a contact detail)."""
+    return user.full_name.strip() or "A Bazaar buyer"
 
 
 def _preview(message):
@@ -452,7 +472,7 @@ def upload_start(*, conversation, user, filename, size):
     attachment = Attachment.objects.create(
         conversation=conversation,
         uploaded_by=user,
-        key=_new_key(conversation),
+        key=_upload_key(conversation),
         name=name,
         size=size,
         state=AttachmentState.PENDING,
@@ -514,9 +534,13 @@ def uploads_purge_stale(*, older_than=STALE_UPLOAD_AGE):
         state__in=[AttachmentState.PENDING, AttachmentState.UPLOADED], created_at__lt=cutoff
     )
     for attachment in stale.iterator():
-        storage.delete(attachment.key)
-        attachment.delete()
-        purged += 1
+        # Checked again at delete time: a send may have attached it since the snapshot.
+        deleted, _ = Attachment.objects.filter(
+            pk=attachment.pk, state__in=[AttachmentState.PENDING, AttachmentState.UPLOADED]
+        ).delete()
+        if deleted:
+            storage.delete(attachment.key)
+            purged += 1
     return purged
 
 
@@ -585,6 +609,11 @@ def message_review(*, message, staff, verdict):
         locked.held = False
     locked.save(update_fields=["review", "reviewed_by", "reviewed_at", "held"])
     if deliver:
+        # Its id is older than what the other side may have read meanwhile: put it back in
+        # their unread (with what follows it), or it lands mid-thread with no badge.
+        Participant.objects.filter(
+            conversation_id=locked.conversation_id, last_read_id__gte=locked.pk
+        ).exclude(user_id=locked.sender_id).update(last_read_id=locked.pk - 1)
         _deliver(locked)
     audit_record(
         action=f"messaging.message.{verdict}",

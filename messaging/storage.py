@@ -40,6 +40,8 @@ class PrivateS3Storage(S3Storage):
 
     default_acl = None
     querystring_auth = True
+    # Never a custom (CDN) domain: its URLs would not be signed by S3.
+    custom_domain = None
     # boto presigns with SigV2 in older regions unless told; S3 buckets made since 2020 refuse it.
     signature_version = "s3v4"
     file_overwrite = False

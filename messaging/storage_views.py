@@ -15,7 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from messaging import selectors, services
-from messaging.models import Attachment
+from messaging.models import Attachment, AttachmentState
 from messaging.storage import (
     DOWNLOAD_SALT,
     UPLOAD_SALT,
@@ -97,13 +97,23 @@ def signed_upload(request, token):
         )
     except _Refused as refused:
         return refused.response
+    # Refused before Django reads a byte of an oversized body (64 KiB leaves room for the form).
+    if int(request.META.get("CONTENT_LENGTH") or 0) > payload["m"] + 64 * 1024:
+        return _refused(400, f"The file must be between 1 and {payload['m']} bytes.")
+    # Only into a key still waiting for its file: not one already filled, sent (its bytes were
+    # copied away) or given up on, which would leave bytes that nothing tracks.
+    waiting = Attachment.objects.filter(key=payload["k"], state=AttachmentState.PENDING)
+    if storage.exists(payload["k"]) or not waiting.exists():
+        return _refused(409, "This upload link was already used.")
     upload = request.FILES.get("file")
     if upload is None:
         return _refused(400, "Send the file in a form field named “file”.")
     if not 1 <= upload.size <= payload["m"]:
         # S3 answers EntityTooLarge / EntityTooSmall for a policy's content-length-range.
         return _refused(400, f"The file must be between 1 and {payload['m']} bytes.")
-    if storage.exists(payload["k"]):
+    saved = storage.save(payload["k"], upload)
+    if saved != payload["k"]:
+        # A concurrent POST won the key; ours landed under another name: drop it.
+        storage.delete(saved)
         return _refused(409, "This upload link was already used.")
-    storage.save(payload["k"], upload)
     return HttpResponse(status=204)

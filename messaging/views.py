@@ -41,7 +41,7 @@ def other_party_name(conversation, user):
     """Who the person is talking to: the store for the buyer, the buyer for the seller."""
     if conversation.buyer_id == user.pk:
         return conversation.listing.store.name
-    return conversation.buyer.get_full_name()
+    return services.buyer_name(conversation.buyer)
 
 
 def messages_window(*, conversation, user, limit=MESSAGES_SHOWN, before=None):

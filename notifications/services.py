@@ -88,9 +88,21 @@ def notify_staff(event_code, context=None):
 
 
 def _queue_delivery(delivery_id):
+    transaction.on_commit(lambda: _enqueue(delivery_id))
+
+
+def _enqueue(delivery_id):
+    """Hand an email to the worker. The change that raised it is committed by now, so a broker
+    outage must not turn it into an error: the delivery is marked failed for staff to retry."""
     from notifications.tasks import send_email_delivery
 
-    transaction.on_commit(lambda: send_email_delivery.delay(delivery_id))
+    try:
+        send_email_delivery.delay(delivery_id)
+    except Exception as exc:
+        logger.exception("Could not queue email delivery %s", delivery_id)
+        EmailDelivery.objects.filter(pk=delivery_id, status=EmailDelivery.Status.QUEUED).update(
+            status=EmailDelivery.Status.FAILED, last_error=f"Could not queue it: {exc}"[:2000]
+        )
 
 
 # --- Reading and tidying ------------------------------------------------------------------------

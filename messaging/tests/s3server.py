@@ -122,9 +122,14 @@ class StrictS3Middleware:
                 {},
             )
 
+        conditions = policy.get("conditions", [])
+        refusal = StrictS3Middleware._field_refusal(fields, conditions)
+        if refusal:
+            return ("403 Forbidden", "AccessDenied", f"Invalid according to Policy: {refusal}", {})
+
         upload = files.get("file")
         size = len(upload.read()) if upload is not None else 0
-        for condition in policy.get("conditions", []):
+        for condition in conditions:
             if isinstance(condition, list) and condition[0].lower() == "content-length-range":
                 low, high = int(condition[1]), int(condition[2])
                 if size > high:
@@ -141,6 +146,27 @@ class StrictS3Middleware:
                         "Your proposed upload is smaller than the minimum allowed size",
                         {"ProposedSize": size, "MinSizeAllowed": low},
                     )
+        return None
+
+    @staticmethod
+    def _field_refusal(fields, conditions):
+        """S3's rules for a POST's form fields: each exact-match condition must hold, and no
+        field may be sent that the policy does not name (except the signature's own)."""
+        exact = {}
+        named = set()
+        for condition in conditions:
+            if isinstance(condition, dict):
+                exact.update({k.lower(): v for k, v in condition.items()})
+            elif isinstance(condition, list) and condition[0].lower() in ("eq", "starts-with"):
+                named.add(condition[1].lstrip("$").lower())
+        for name, expected in exact.items():
+            if name != "bucket" and fields.get(name) != expected:
+                return f'Policy Condition failed: ["eq", "${name}", "{expected}"]'
+        signature = {"policy", "x-amz-signature", "awsaccesskeyid", "signature", "file"}
+        allowed = named | set(exact) | signature
+        extra = [n for n in fields if n not in allowed and not n.startswith("x-ignore-")]
+        if extra:
+            return f"Extra input fields: {extra[0]}"
         return None
 
 

@@ -364,7 +364,9 @@ def test_a_held_message_is_shown_to_its_sender_only(conversation, buyer, seller,
     assert response.json()["held"] is True
     assert response.json()["warning"] == services.BLOCKED_MESSAGE
     assert [m["held"] for m in buyer.get(messages_url(conversation)).json()["results"]] == [True]
-    assert seller.get(messages_url(conversation)).json()["results"] == []
+    # A first question that is held does not even tell the seller the conversation exists.
+    assert seller.get(messages_url(conversation)).status_code == 404
+    assert seller.get(BASE).json()["results"] == []
     assert seller.get(UNREAD).json() == {"unread_total": 0}
 
 
@@ -863,3 +865,61 @@ def test_the_schema_documents_every_messaging_endpoint(api_client):
     listing = {p["name"] for p in paths[BASE + "{id}/messages/"]["get"]["parameters"]}
     assert {"cursor", "limit"} <= listing
     assert "direct upload" in paths[BASE + "{id}/uploads/"]["post"]["description"]
+
+
+def test_an_upload_form_cannot_be_used_again_after_the_file_was_sent(
+    conversation, buyer, django_capture_on_commit_callbacks
+):
+    started = start_upload(buyer, conversation)
+    assert post_bytes(started["upload"], "scan.pdf", PDF).status_code == 204
+    with django_capture_on_commit_callbacks(execute=True):
+        sent = buyer.post(
+            messages_url(conversation), {"upload_ids": [started["id"]]}, format="json"
+        )
+    assert sent.status_code == 201
+    files_after_send = stored_files()
+
+    again = post_bytes(started["upload"], "scan.pdf", EXE)
+
+    # Nothing may land where no row tracks it (and nothing replaces the sent file).
+    assert again.status_code == 409
+    assert stored_files() == files_after_send
+
+
+def test_an_upload_form_cannot_be_used_again_after_the_file_was_refused(conversation, buyer):
+    started = start_upload(buyer, conversation, "invoice.pdf", len(EXE))
+    post_bytes(started["upload"], "invoice.pdf", EXE)
+    assert buyer.post(confirm_url(conversation, started["id"])).status_code == 400
+
+    assert post_bytes(started["upload"], "invoice.pdf", EXE).status_code == 409
+    assert stored_files() == []
+
+
+def test_an_oversized_direct_upload_is_refused_before_it_is_read(conversation, buyer, settings):
+    settings.MESSAGING_ATTACHMENT_MAX_BYTES = 100
+    started = start_upload(buyer, conversation, "big.pdf", 100)
+    path = local_path(started["upload"]["url"])
+
+    response = APIClient().generic(
+        "POST",
+        path,
+        b"x",
+        content_type="multipart/form-data; boundary=x",
+        CONTENT_LENGTH=str(10 * 1024 * 1024),
+    )
+
+    assert response.status_code == 400
+    assert stored_files() == []
+
+
+def test_a_buyer_without_a_name_is_never_shown_by_email(conversation, buyer, seller):
+    conversation.buyer.full_name = ""
+    conversation.buyer.save()
+    buyer.post(messages_url(conversation), {"body": "Hello"}, format="json")
+
+    listed = seller.get(BASE).json()["results"][0]
+    (message,) = seller.get(messages_url(conversation)).json()["results"]
+
+    assert listed["other_party"]["name"] == "A Bazaar buyer"
+    assert message["sender"]["name"] == "A Bazaar buyer"
+    assert conversation.buyer.email not in seller.get(BASE).content.decode()

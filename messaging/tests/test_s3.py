@@ -385,3 +385,17 @@ def test_posting_the_upload_form_again_after_sending_cannot_change_the_sent_file
     sent = message.attachments.get()
     url = download_location(client, conversation.seller, sent)
     assert requests.get(url).content == PDF
+
+
+def test_the_upload_policy_fixes_the_key_and_takes_no_other_fields(s3_attachments, conversation):
+    attachment, form = start_upload(conversation)
+    # Handed-out keys live under incoming/, which a bucket lifecycle rule expires.
+    assert attachment.key.startswith("incoming/")
+
+    moved = dict(form, fields=form["fields"] | {"key": "attachments/c1/chosen-by-client"})
+    typed = dict(form, fields=form["fields"] | {"Content-Type": "text/html"})
+
+    assert post_upload(moved, PDF).status_code == 403
+    assert post_upload(typed, PDF).status_code == 403
+    assert s3_attachments.keys() == []
+    assert post_upload(form, PDF).status_code == 204

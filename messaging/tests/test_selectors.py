@@ -13,7 +13,7 @@ from messaging.factories import (
     MessageFactory,
     OrderConversationFactory,
 )
-from messaging.models import Attachment, AttachmentState, Conversation, Participant
+from messaging.models import Attachment, AttachmentState, Conversation, Message, Participant
 from messaging.tests.test_services import CONTACT, PDF, put_in_storage, start, upload
 
 pytestmark = pytest.mark.django_db
@@ -159,8 +159,21 @@ def test_the_inbox_lists_only_my_conversations_newest_first(settings):
 
 
 def test_the_inbox_preview_skips_messages_held_from_me(conversation, held_message):
-    assert [c.last_body for c in selectors.conversations_for(user=conversation.seller)] == [None]
-    assert [c.last_body for c in selectors.conversations_for(user=conversation.buyer)] == [CONTACT]
+    send(conversation, conversation.seller, "Welcome!")
+    send(conversation, conversation.buyer, "Thanks")
+    Message.objects.filter(body="Thanks").update(held=True)  # a later message, held too
+
+    assert [c.last_body for c in selectors.conversations_for(user=conversation.seller)] == [
+        "Welcome!"
+    ]
+    assert [c.last_body for c in selectors.conversations_for(user=conversation.buyer)] == ["Thanks"]
+
+
+def test_an_inquiry_with_only_held_messages_is_hidden_from_the_seller(conversation, held_message):
+    assert list(selectors.conversations_for(user=conversation.seller)) == []
+    with pytest.raises(Conversation.DoesNotExist):
+        selectors.conversation_for(user=conversation.seller, pk=conversation.pk)
+    assert [c.pk for c in selectors.conversations_for(user=conversation.buyer)] == [conversation.pk]
 
 
 def test_held_messages_are_not_unread_to_the_recipient(conversation, held_message):

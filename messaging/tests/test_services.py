@@ -583,9 +583,8 @@ def test_blocking_holds_a_flagged_message_from_the_other_side(conversation, sett
     assert visible_ids(conversation, conversation.seller) == []
     assert notifications_for(conversation.seller) == []
     assert selectors.unread_total(user=conversation.seller) == 0
-    (row,) = selectors.conversations_for(user=conversation.seller)
-    assert row.unread_count == 0
-    assert row.last_body is None
+    # Nothing else was said yet: the seller does not even learn that the buyer wrote.
+    assert list(selectors.conversations_for(user=conversation.seller)) == []
     assert services.flag_warning(message) == services.BLOCKED_MESSAGE
     conversation.refresh_from_db()
     assert conversation.last_message_at is None
@@ -1263,3 +1262,67 @@ def test_a_removed_attachments_reason_is_cut_to_fit(conversation, staff):
     removed = services.attachment_remove(attachment=attachment, staff=staff, reason="x" * 400)
 
     assert len(removed.removed_reason) == 300
+
+
+# --- After commit -------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broker_outage_after_commit_keeps_the_message_and_its_files(monkeypatch):
+    from notifications import tasks as notification_tasks
+
+    conversation = ConversationFactory()
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(notification_tasks.send_email_delivery, "delay", broker_down)
+
+    # Committed for real (transaction=True): the email is queued after commit and fails there.
+    message = services.message_send(
+        conversation=conversation,
+        sender=conversation.buyer,
+        body="The brief",
+        files=[upload("brief.pdf", PDF)],
+    )
+
+    attachment = message.attachments.get()
+    assert attachment_storage().exists(attachment.key)
+    assert stored_files() == [attachment.key]
+    # The email is not lost: it waits, failed, for staff to retry it from the admin.
+    delivery = EmailDelivery.objects.get(recipient=conversation.seller)
+    assert delivery.status == EmailDelivery.Status.FAILED
+    assert "broker unreachable" in delivery.last_error
+
+
+# --- Read pointers ------------------------------------------------------------------------------
+
+
+def test_sending_never_moves_my_read_pointer_backwards(conversation):
+    # As if, during a slow upload of mine, the other side's newer message arrived and I read it
+    # in another tab: my pointer is already past the id my message got.
+    ahead = 10**9
+    Participant.objects.filter(conversation=conversation, user=conversation.buyer).update(
+        last_read_id=ahead
+    )
+
+    services.message_send(conversation=conversation, sender=conversation.buyer, body="A")
+
+    seat = Participant.objects.get(conversation=conversation, user=conversation.buyer)
+    assert seat.last_read_id == ahead
+
+
+def test_a_cleared_message_counts_as_unread_even_after_newer_ones_were_read(
+    conversation, settings, staff
+):
+    settings.MESSAGING_BLOCK_CONTACT_DETAILS = True
+    held = services.message_send(conversation=conversation, sender=conversation.buyer, body=CONTACT)
+    services.message_send(conversation=conversation, sender=conversation.buyer, body="Hello?")
+    services.conversation_mark_read(conversation=conversation, user=conversation.seller)
+
+    services.message_review(message=held, staff=staff, verdict=Review.CLEARED)
+
+    assert selectors.unread_total(user=conversation.seller) == 2
+    services.conversation_mark_read(conversation=conversation, user=conversation.seller)
+    assert selectors.unread_total(user=conversation.seller) == 0
+    assert all(n.is_read for n in notifications_for(conversation.seller))
