@@ -10,9 +10,6 @@ row locks (select_for_update is a no-op there and writers lock the whole file), 
 on it; CI runs them on PostgreSQL (DATABASE_URL).
 """
 
-import threading
-import traceback
-
 import pytest
 from django.db import connection
 
@@ -30,9 +27,9 @@ from escrow.models import (
 from escrow.tests import harness
 from escrow.tests.conftest import pay_on_checkout_page
 from marketplace import orders
-from marketplace.errors import DomainError
 from marketplace.models import AuditEntry, OrderStatus
 from marketplace.stripe_client import client as stripe
+from tests.concurrency import race
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -46,35 +43,6 @@ pytestmark = [
 THREADS = 8
 SUCCESS = "http://testserver/orders/done?session={CHECKOUT_SESSION_ID}"
 CANCEL = "http://testserver/orders/cancelled"
-
-
-def race(*actions):
-    """Run the actions in threads that start together; returns (outcomes, crashes).
-
-    An outcome is the action's result or the DomainError it raised (a legal answer); a crash is
-    any other exception, with its traceback.
-    """
-    barrier = threading.Barrier(len(actions))
-    outcomes, crashes = [None] * len(actions), []
-
-    def run(i, action):
-        try:
-            barrier.wait(timeout=30)
-            outcomes[i] = action()
-        except DomainError as exc:
-            outcomes[i] = exc
-        except BaseException:
-            crashes.append(traceback.format_exc())
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, a)) for i, a in enumerate(actions)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a thread is stuck (deadlock?)"
-    return outcomes, crashes
 
 
 def funded_order(client, buyer, listing):

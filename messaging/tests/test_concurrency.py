@@ -9,9 +9,6 @@ Each thread has its own database connection, so these tests commit for real
 writers and ignores row locks, so the race cannot happen there; CI runs these on PostgreSQL.
 """
 
-import threading
-import traceback
-
 import pytest
 from django.db import connection
 
@@ -21,6 +18,7 @@ from marketplace.errors import DomainError
 from marketplace.factories import ListingFactory
 from messaging import selectors, services
 from messaging.models import Conversation, ConversationKind, Message, Participant
+from tests.concurrency import race
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -32,35 +30,6 @@ pytestmark = [
 ]
 
 THREADS = 8
-
-
-def race(*actions):
-    """Run the actions in threads that start together; returns (outcomes, crashes).
-
-    An outcome is the action's result or the DomainError it raised; a crash is any other
-    exception (an IntegrityError that escaped, a deadlock), with its traceback.
-    """
-    barrier = threading.Barrier(len(actions))
-    outcomes, crashes = [None] * len(actions), []
-
-    def run(i, action):
-        try:
-            barrier.wait(timeout=30)
-            outcomes[i] = action()
-        except DomainError as exc:
-            outcomes[i] = exc
-        except BaseException:
-            crashes.append(traceback.format_exc())
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, a)) for i, a in enumerate(actions)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a thread is stuck (deadlock?)"
-    return outcomes, crashes
 
 
 def seats_of(conversation):
