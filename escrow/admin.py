@@ -65,10 +65,11 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class ReadOnlyTabularInline(admin.TabularInline):
+class ReadOnlyInlineMixin:
+    """An inline of rows services write: shown, never added, changed or deleted by hand."""
+
     extra = 0
     can_delete = False
-    show_change_link = False
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -78,6 +79,14 @@ class ReadOnlyTabularInline(admin.TabularInline):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ReadOnlyTabularInline(ReadOnlyInlineMixin, admin.TabularInline):
+    show_change_link = False
+
+
+class ReadOnlyStackedInline(ReadOnlyInlineMixin, admin.StackedInline):
+    pass
 
 
 def can_move_escrow(request):

@@ -15,6 +15,8 @@ from django.utils.translation import gettext_lazy as _
 
 from escrow.admin import (
     PaymentDisplay,
+    ReadOnlyInlineMixin,
+    ReadOnlyStackedInline,
     ReadOnlyTabularInline,
     ReleaseDisplay,
     can_move_escrow,
@@ -24,20 +26,6 @@ from escrow.admin import (
 from escrow.models import EscrowPayment, EscrowRelease, LedgerEntry, TransferReversal
 from marketplace.models import AuditEntry, Order
 from marketplace.money import format_money
-
-
-class ReadOnlyStackedInline(admin.StackedInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class EscrowPaymentInline(PaymentDisplay, ReadOnlyTabularInline):
@@ -107,29 +95,18 @@ class LedgerEntryInline(ReadOnlyTabularInline):
         return str(obj.transaction_id)[:8]
 
 
-class OrderAuditInline(GenericTabularInline):
+class OrderAuditInline(ReadOnlyInlineMixin, GenericTabularInline):
     """The order's timeline: every state change, who made it, before and after."""
 
     model = AuditEntry
     ct_field = "target_type"
     ct_fk_field = "target_id"
     verbose_name_plural = _("timeline (audit entries)")
-    extra = 0
-    can_delete = False
     fields = ("created_at", "action", "actor", "before", "after")
     readonly_fields = fields
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("actor").order_by("created_at", "id")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 ORDER_READONLY = (
