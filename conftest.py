@@ -34,7 +34,7 @@ def _no_real_stripe_without_a_key(monkeypatch):
     def refuse(self, method, url, *args, **kwargs):
         raise AssertionError(
             f"A test tried to reach the real Stripe ({method.upper()} {url}) without "
-            "STRIPE_TEST_SECRET_KEY. Use the sandbox (marketplace.stripe_client)."
+            "STRIPE_TEST_SECRET_KEY. Use the sandbox (core.stripe_client)."
         )
 
     monkeypatch.setattr(stripe.RequestsClient, "request", refuse)
@@ -47,7 +47,7 @@ def stripe_sandbox(db):
     Deliveries happen after commit: wrap actions in django_capture_on_commit_callbacks(execute=True)
     or use transactional_db. Returns stripe_sandbox.control (clock, held/duplicated deliveries).
     """
-    from marketplace.stripe_webhooks import ensure_webhook_endpoints
+    from core.stripe_webhooks import ensure_webhook_endpoints
     from stripe_sandbox import control
 
     ensure_webhook_endpoints("http://testserver")

@@ -1,7 +1,7 @@
 """Account endpoints: API tokens, sign-up, the signed-in user and their seller profile.
 
 Thin views: parse with an Input serializer, call one service, render with an Output serializer.
-Domain errors raised by the services become 4xx in marketplace.api_errors.
+Domain errors raised by the services become 4xx in core.api_errors.
 """
 
 from django.contrib.auth import authenticate

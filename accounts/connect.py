@@ -1,7 +1,7 @@
 """Stripe Connect Express for sellers: create the account, send the seller through Stripe's hosted
 onboarding, and mirror what Stripe says about the account.
 
-Every Stripe call goes through marketplace.stripe_client. Stripe's errors reach callers as
+Every Stripe call goes through core.stripe_client. Stripe's errors reach callers as
 StripeUnavailable (with a message a seller can act on) or DomainError (a Bazaar rule said no).
 
 Ordering: `account.updated` webhooks arrive late, twice, or out of order. The handler never trusts
@@ -21,9 +21,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import ConnectedAccount, SellerProfile
-from marketplace import stripe_client
-from marketplace.audit import audit_record
-from marketplace.errors import DomainError
+from core import stripe_client
+from core.audit import audit_record
+from core.errors import DomainError
 
 logger = logging.getLogger(__name__)
 

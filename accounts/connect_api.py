@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 
 from accounts.connect import connect_login_link, connect_onboarding_link
 from accounts.selectors import connect_status, connected_account_for
-from marketplace.stripe_client import StripeUnavailable
+from core.errors import StripeUnavailable
 
 NOT_A_SELLER = "You are not a seller yet. POST to /api/v1/me/seller-profile/ to become one."
 

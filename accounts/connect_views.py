@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.connect import NotOnboarded, connect_login_link, connect_onboarding_link
 from accounts.selectors import connect_status_for
-from marketplace.stripe_client import StripeUnavailable
+from core.errors import StripeUnavailable
 
 NOT_A_SELLER = "Open your store first; then set up payouts with Stripe."
 RETURN_CHECKS = 6  # the return page looks again this many times (5 s apart) for Stripe's word

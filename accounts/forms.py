@@ -4,7 +4,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 
-from marketplace.forms import currency_choices
+from core.forms import currency_choices
 
 
 class LoginForm(AuthenticationForm):

@@ -11,8 +11,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import SellerProfile, User
-from marketplace.audit import audit_record
-from marketplace.errors import ValidationFailed
+from core.audit import audit_record
+from core.errors import ValidationFailed
 
 SELLER_PROFILE_FIELDS = ("display_name", "bio", "country", "default_currency")
 

@@ -8,9 +8,9 @@ from django.urls import reverse
 
 from accounts import services
 from accounts.forms import ProfileForm, SellerOnboardForm, SignupForm
-from marketplace.errors import DomainError, ValidationFailed
-from marketplace.forms import add_domain_errors
-from marketplace.views import safe_next_url
+from core.errors import DomainError, ValidationFailed
+from core.forms import add_domain_errors
+from core.http import safe_next_url
 
 
 def _posted(request):

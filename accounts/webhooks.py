@@ -10,7 +10,7 @@ import logging
 from djstripe.event_handlers import djstripe_receiver
 
 from accounts.connect import connect_account_refresh
-from marketplace.stripe_client import StripeUnavailable
+from core.errors import StripeUnavailable
 
 logger = logging.getLogger(__name__)
 

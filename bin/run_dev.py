@@ -22,7 +22,7 @@ def main():
         [
             str(BIN / "celery"),
             "-A",
-            "marketplace",
+            "config",
             "worker",
             "--beat",
             "--loglevel=INFO",

@@ -10,7 +10,7 @@ POST /api/v1/orders/{id}/cancel/     the buyer calls off an unpaid order
 GET  /api/v1/orders/ledger/          the seller's ledger lines and totals per currency
 
 Thin views: every write is one call to marketplace.orders or escrow.services, whose domain
-errors become 400/403/409 in marketplace.api_errors. An order is visible to its buyer and its
+errors become 400/403/409 in core.api_errors. An order is visible to its buyer and its
 seller only: anyone else gets a 404, so ids cannot be probed. An order is funded only when
 Stripe's webhook confirms the payment, never because a client says it paid.
 
@@ -34,8 +34,10 @@ from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from core import stripe_client
+from core.errors import NotAllowed, ValidationFailed
 from escrow import selectors, services
-from escrow.models import EscrowPayment, PaymentStatus, ReleaseTrigger
+from escrow.models import EscrowPayment, Order, PaymentStatus, ReleaseTrigger
 from escrow.serializers import (
     LedgerPageOutputSerializer,
     OrderCreateInputSerializer,
@@ -44,9 +46,6 @@ from escrow.serializers import (
     OrderOutputSerializer,
     PaymentIntentOutputSerializer,
 )
-from marketplace import orders, stripe_client
-from marketplace.errors import NotAllowed, ValidationFailed
-from marketplace.models import Order
 
 TAGS = ["orders"]
 ORDER_NOT_FOUND = "You have no order with this id."
@@ -201,7 +200,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         data.is_valid(raise_exception=True)
         listing_id = data.validated_data["listing"]
         quantity = data.validated_data["quantity"]
-        order = orders.order_create(
+        order = services.order_create(
             buyer=request.user, listing_id=listing_id, quantity=quantity, client_key=key
         )
         if order.listing_id != listing_id or order.quantity != quantity:
@@ -262,7 +261,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         order = self.get_object()
         data = OrderDeliverInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        order = orders.order_deliver(order=order, actor=request.user, **data.validated_data)
+        order = services.order_deliver(order=order, actor=request.user, **data.validated_data)
         return self._render(order)
 
     @_transition_schema(
@@ -274,7 +273,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def approve(self, request, pk=None):
         order = self.get_object()
         _require_buyer(order, request.user, "Only the buyer can approve this order.")
-        services.release(order=order, trigger=ReleaseTrigger.BUYER, actor=request.user)
+        services.escrow_release(order=order, trigger=ReleaseTrigger.BUYER, actor=request.user)
         return self._render(order)
 
     @_transition_schema(
@@ -283,7 +282,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
-        order = orders.order_cancel(order=self.get_object(), actor=request.user)
+        order = services.order_cancel(order=self.get_object(), actor=request.user)
         return self._render(order)
 
     @extend_schema(

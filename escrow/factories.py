@@ -19,6 +19,8 @@ from escrow.models import (
     EscrowRelease,
     LedgerAccount,
     LedgerEntry,
+    Order,
+    OrderStatus,
     PaymentStatus,
     ReconciliationDifference,
     ReconciliationRun,
@@ -29,7 +31,6 @@ from escrow.models import (
 )
 from escrow.reconcile import DifferenceKind
 from marketplace.factories import ListingFactory
-from marketplace.models import Order, OrderStatus
 
 __all__ = [
     "StripeCustomerFactory",

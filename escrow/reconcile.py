@@ -15,7 +15,7 @@ Checks, in order:
 - per seller and currency: what the ledger credited to them on transferred releases, less the
   reversals we booked, is what Stripe's transfers to their account add up to.
 
-Stripe is read with auto-pagination, all through marketplace.stripe_client. When Stripe cannot be
+Stripe is read with auto-pagination, all through core.stripe_client. When Stripe cannot be
 reached the run records a "stripe_unreachable" difference and goes on with the ledger-only
 checks: it never raises.
 """
@@ -28,21 +28,21 @@ from django.db import models, transaction
 from django.db.models import Min, Q, Sum
 from django.utils import timezone
 
+from core import stripe_client
+from core.errors import StripeUnavailable
+from core.money import format_money
 from escrow.models import (
     EscrowPayment,
     EscrowRelease,
     LedgerAccount,
     LedgerEntry,
+    Order,
     PaymentStatus,
     ReconciliationDifference,
     ReconciliationRun,
     ReleaseStatus,
     TransferReversal,
 )
-from marketplace import stripe_client
-from marketplace.models import Order
-from marketplace.money import format_money
-from marketplace.stripe_client import StripeUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -12,15 +12,17 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import F, Q, Sum
 from django.shortcuts import get_object_or_404
 
+from core.models import AuditEntry
 from escrow.models import (
     EscrowPayment,
     EscrowRelease,
     LedgerAccount,
     LedgerEntry,
+    Order,
+    OrderStatus,
     PaymentStatus,
     ReleaseStatus,
 )
-from marketplace.models import AuditEntry, Order, OrderStatus
 
 # Orders whose money the platform holds for the seller right now.
 HELD_STATUSES = (OrderStatus.FUNDED, OrderStatus.DELIVERED)

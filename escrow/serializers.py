@@ -10,10 +10,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from escrow.models import EscrowRelease, LedgerEntry
-from marketplace import clock
-from marketplace.models import Order, OrderStatus
-from marketplace.money import format_money
+from core import clock
+from core.money import format_money
+from escrow.models import EscrowRelease, LedgerEntry, Order, OrderStatus
 from marketplace.serializers import StoreRefSerializer
 
 # The largest id a database primary key can hold: a larger number names no listing, and must be a

@@ -3,14 +3,14 @@
 from celery import shared_task
 from django.conf import settings
 
+from core import clock
 from escrow import services
-from marketplace import clock, orders
-from marketplace.models import Order, OrderStatus
+from escrow.models import Order, OrderStatus
 
 
 @shared_task
 def auto_release_due_orders():
-    return services.auto_release_due()
+    return services.escrow_release_due()
 
 
 @shared_task
@@ -25,7 +25,7 @@ def send_release_reminders():
         review_deadline__lte=soon,
         review_deadline__gt=clock.now(),
     ).values_list("pk", flat=True)
-    return sum(1 for pk in list(due) if orders.order_mark_reminded(order_id=pk)[1])
+    return sum(1 for pk in list(due) if services.order_remind(order_id=pk)[1])
 
 
 @shared_task
@@ -35,13 +35,13 @@ def expire_unpaid_orders():
         status=OrderStatus.PENDING_PAYMENT, expires_at__lte=clock.now()
     ).values_list("pk", flat=True)
     return sum(
-        1 for pk in list(due) if orders.order_expire(order_id=pk).status == OrderStatus.EXPIRED
+        1 for pk in list(due) if services.order_expire(order_id=pk).status == OrderStatus.EXPIRED
     )
 
 
 @shared_task
 def retry_failed_transfers():
-    return services.retry_failed_transfers()
+    return services.release_transfers_retry()
 
 
 @shared_task

@@ -16,7 +16,7 @@ def on_checkout_session_completed(sender, event, **kwargs):
     session = _object(event)
     if session.get("mode") != "payment" or session.get("payment_status") != "paid":
         return
-    services.checkout_completed(
+    services.payment_checkout_complete(
         session_id=session["id"],
         payment_intent_id=session.get("payment_intent"),
         metadata=session.get("metadata"),
@@ -39,7 +39,7 @@ def on_charge_succeeded(sender, event, **kwargs):
 def on_payment_intent_failed(sender, event, **kwargs):
     intent = _object(event)
     error = intent.get("last_payment_error") or {}
-    services.payment_failed(
+    services.payment_fail(
         payment_intent_id=intent["id"],
         message=error.get("message") or "The payment was declined.",
         metadata=intent.get("metadata"),
@@ -49,14 +49,14 @@ def on_payment_intent_failed(sender, event, **kwargs):
 @djstripe_receiver("transfer.created")
 def on_transfer_created(sender, event, **kwargs):
     transfer = _object(event)
-    services.transfer_created(transfer_id=transfer["id"], metadata=transfer.get("metadata"))
+    services.release_transfer_record(transfer_id=transfer["id"], metadata=transfer.get("metadata"))
 
 
 @djstripe_receiver("transfer.reversed")
 def on_transfer_reversed(sender, event, **kwargs):
     transfer = _object(event)
     reversals = (transfer.get("reversals") or {}).get("data") or []
-    services.transfer_reversed(
+    services.release_reversals_record(
         transfer_id=transfer["id"],
         reversals=[(r["id"], r["amount"], r["currency"]) for r in reversals],
     )

@@ -7,23 +7,15 @@ the rules (allowed status moves, audit entries, row locks) are the same whoever 
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q
-from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from core.admin import reason_confirmation
+from core.errors import DomainError
+from core.money import format_money
 from marketplace import services
-from marketplace.admin_actions import reason_confirmation
-from marketplace.errors import DomainError
-from marketplace.models import (
-    AuditEntry,
-    Category,
-    Listing,
-    ListingImage,
-    ListingStatus,
-    Store,
-)
-from marketplace.money import format_money
+from marketplace.models import Category, Listing, ListingImage, ListingStatus, Store
 
 # --- Categories ---------------------------------------------------------------------------------
 
@@ -327,44 +319,3 @@ class ListingAdmin(admin.ModelAdmin):
             target=ListingStatus.ARCHIVED,
             verb=_("Archived"),
         )
-
-
-# --- Audit trail --------------------------------------------------------------------------------
-
-
-@admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
-    """Append-only: staff read the trail, nobody edits or deletes it."""
-
-    list_display = ("created_at", "action", "actor", "target_link")
-    list_filter = ("action", "target_type")
-    search_fields = ("action", "actor__email", "target_id")
-    list_select_related = ("actor", "target_type")
-    date_hierarchy = "created_at"
-    fields = ("created_at", "action", "actor", "target_link", "before", "after")
-    readonly_fields = fields
-
-    @admin.display(description=_("target"))
-    def target_link(self, obj):
-        # Built from the content type and id alone: no query per row for the target itself.
-        label = f"{obj.target_type.model} #{obj.target_id}"
-        try:
-            url = reverse(
-                f"admin:{obj.target_type.app_label}_{obj.target_type.model}_change",
-                args=[obj.target_id],
-            )
-        except NoReverseMatch:
-            return label
-        return format_html('<a href="{}">{}</a>', url, label)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-from marketplace import order_admin  # noqa: E402,F401

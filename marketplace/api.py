@@ -1,12 +1,8 @@
 """Catalogue endpoints: categories, stores, public listings and the seller's own listings.
 
 Thin views: reads come from marketplace.selectors, every write is one call to a service in
-marketplace.services, and domain errors become 400/403/409 in marketplace.api_errors.
+marketplace.services, and domain errors become 400/403/409 in core.api_errors.
 """
-
-import base64
-import hashlib
-import re
 
 import django_filters
 from django.shortcuts import get_object_or_404
@@ -17,7 +13,6 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from drf_spectacular.views import SpectacularSwaggerSplitView
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -293,31 +288,3 @@ class SellerListingViewSet(
         listing_image = get_object_or_404(self.get_object().images, pk=image_id)
         services.listing_image_remove(listing_image=listing_image, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-# --- OpenAPI schema and its documentation pages -------------------------------------------------
-
-
-def _allow_own_inline_styles(response):
-    """Let the page's own fixed <style> blocks through the Content-Security-Policy by their hash,
-    rather than allowing every inline style."""
-    blocks = re.findall(r"<style>(.*?)</style>", response.content.decode(), flags=re.S)
-    hashes = [
-        f"'sha256-{base64.b64encode(hashlib.sha256(b.encode()).digest()).decode()}'" for b in blocks
-    ]
-    if hashes:
-        response._csp_update = {"style-src": hashes}
-    return response
-
-
-class ApiDocsView(SpectacularSwaggerSplitView):
-    """Swagger UI with its start-up script served as a file (?script), not inline: the strict
-    Content-Security-Policy refuses inline scripts. Its assets come from the sidecar in /static/."""
-
-    url_name = "api-schema"
-
-    @extend_schema(exclude=True)
-    def get(self, request, *args, **kwargs):
-        response = super().get(request, *args, **kwargs)
-        response.add_post_render_callback(_allow_own_inline_styles)
-        return response

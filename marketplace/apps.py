@@ -4,8 +4,3 @@ from django.apps import AppConfig
 class MarketplaceConfig(AppConfig):
     name = "marketplace"
     default_auto_field = "django.db.models.BigAutoField"
-
-    def ready(self):
-        from marketplace import stripe_client
-
-        stripe_client.configure()

@@ -2,15 +2,8 @@ import factory
 from django.utils import timezone
 
 from accounts.factories import SellerFactory, SellerProfileFactory, StaffFactory, UserFactory
-from marketplace.models import (
-    AuditEntry,
-    Category,
-    Listing,
-    ListingImage,
-    ListingKind,
-    ListingStatus,
-    Store,
-)
+from core.models import AuditEntry
+from marketplace.models import Category, Listing, ListingImage, ListingKind, ListingStatus, Store
 
 __all__ = [
     "UserFactory",

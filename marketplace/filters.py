@@ -4,8 +4,8 @@ import django_filters
 from django.conf import settings
 from django.db.models import Q
 
+from core.money import MoneyError, to_minor_units
 from marketplace.models import Category, ListingKind, Store
-from marketplace.money import MoneyError, to_minor_units
 
 SORTS = {
     "newest": ("-created_at", "-id"),

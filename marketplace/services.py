@@ -11,8 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
-from marketplace.audit import audit_record, audited_transition, plain
-from marketplace.errors import InvalidTransition, NotAllowed, ValidationFailed
+from core.audit import audit_record, audited_transition, plain
+from core.errors import InvalidTransition, NotAllowed, ValidationFailed
 from marketplace.models import (
     LISTING_TRANSITIONS,
     Category,

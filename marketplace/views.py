@@ -10,28 +10,19 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from core.errors import DomainError, ValidationFailed
+from core.forms import add_domain_errors
+from core.http import safe_next_url
 from marketplace import selectors, services
-from marketplace.errors import DomainError, ValidationFailed
 from marketplace.filters import ListingFilter
-from marketplace.forms import ListingForm, ListingImageForm, StoreForm, add_domain_errors
+from marketplace.forms import ListingForm, ListingImageForm, StoreForm
 from marketplace.models import Category, ListingStatus
 
 HOME_LISTINGS = 8
 STORE_HOME_LISTINGS = 8
 FILTER_PARAMS = ("q", "category", "kind", "currency", "min_price", "max_price")
-
-
-def safe_next_url(request, default):
-    """The `next` parameter when it points back into this site, else `default`."""
-    candidate = request.POST.get("next") or request.GET.get("next")
-    if candidate and url_has_allowed_host_and_scheme(
-        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return candidate
-    return default
 
 
 def paginate(request, queryset):

@@ -24,9 +24,9 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from core.admin import reason_confirmation
+from core.errors import DomainError, ValidationFailed
 from escrow.admin import ReadOnlyAdmin, ReadOnlyTabularInline, order_link
-from marketplace.admin_actions import reason_confirmation
-from marketplace.errors import DomainError, ValidationFailed
 from messaging import contact_details, selectors, services
 from messaging.files import human_size
 from messaging.models import (

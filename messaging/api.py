@@ -15,7 +15,7 @@ GET  /api/v1/attachments/{uuid}/download/             302 to that URL
 
 Thin views: reads come from messaging.selectors, scoped to the person asking, so someone outside
 a conversation gets a 404 (never a 403) and ids cannot be probed; every write is one call to
-messaging.services, whose domain errors become 400/403 in marketplace.api_errors.
+messaging.services, whose domain errors become 400/403 in core.api_errors.
 """
 
 import uuid
@@ -41,8 +41,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.services import user_seen
+from core.errors import ValidationFailed
 from escrow.selectors import order_for_participant_get
-from marketplace.errors import ValidationFailed
 from marketplace.selectors import listing_public_queryset
 from messaging import selectors, services
 from messaging.models import Attachment, Conversation, ConversationKind

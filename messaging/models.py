@@ -25,7 +25,7 @@ class Conversation(models.Model):
         "marketplace.Listing", on_delete=models.PROTECT, related_name="conversations"
     )
     order = models.OneToOneField(
-        "marketplace.Order",
+        "escrow.Order",
         on_delete=models.PROTECT,
         related_name="conversation",
         null=True,

@@ -14,8 +14,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.selectors import user_is_online
-from marketplace.audit import audit_record
-from marketplace.errors import NotAllowed, ValidationFailed
+from core.audit import audit_record
+from core.errors import NotAllowed, ValidationFailed
 from marketplace.models import ListingStatus
 from messaging import contact_details
 from messaging.files import HEAD_BYTES, FileRejected, check_file, human_size

@@ -15,9 +15,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.services import user_seen
+from core.errors import DomainError, ValidationFailed
+from core.forms import add_domain_errors
 from marketplace import selectors as catalogue_selectors
-from marketplace.errors import DomainError, ValidationFailed
-from marketplace.forms import add_domain_errors
 from marketplace.models import ListingStatus
 from messaging import selectors, services
 from messaging.files import human_size

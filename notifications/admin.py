@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from marketplace.errors import DomainError
+from core.errors import DomainError
 from notifications import services
 from notifications.models import EmailDelivery, Notification, NotificationPreference
 

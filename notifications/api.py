@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.services import user_seen
-from marketplace.errors import ValidationFailed
+from core.errors import ValidationFailed
 from notifications import selectors, services
 from notifications.models import Notification
 from notifications.serializers import (

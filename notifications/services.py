@@ -14,7 +14,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from marketplace.errors import ValidationFailed
+from core.errors import ValidationFailed
 from notifications.events import EVENTS, EmailMode, get_event
 from notifications.models import EmailDelivery, Notification, NotificationPreference
 

@@ -15,7 +15,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from marketplace.errors import ValidationFailed
+from core.errors import ValidationFailed
 from notifications import selectors, services
 from notifications.events import EVENTS
 from notifications.forms import PreferencesForm

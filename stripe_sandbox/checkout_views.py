@@ -11,7 +11,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from marketplace.money import format_money
+from core.money import format_money
 from stripe_sandbox import core
 from stripe_sandbox.errors import ResourceMissing
 from stripe_sandbox.resources import payments

@@ -5,9 +5,11 @@ import secrets
 import string
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
 from stripe_sandbox.errors import InvalidRequest, ResourceMissing
 from stripe_sandbox.models import SandboxClock, SandboxObject, SandboxSwitch, SandboxWebhookDelivery
@@ -57,6 +59,13 @@ def clock_offset():
 def now():
     """The sandbox's current time, in Unix seconds (Stripe's `created`)."""
     return int(time.time()) + clock_offset()
+
+
+def current_datetime():
+    """The sandbox's current time as an aware datetime: a clock source for the host project
+    (settings.BAZAAR_CLOCK = "stripe_sandbox.core.current_datetime"), so its deadlines move
+    when the sandbox's clock is advanced."""
+    return timezone.now() + timedelta(seconds=clock_offset())
 
 
 def clock_advance(seconds):
@@ -294,7 +303,7 @@ SETTLEMENT_DAYS = 2  # card funds become available two days after the charge, as
 
 def card_fee(amount, currency):
     """Stripe's standard card pricing: 2.9% + 30 (minor units); zero-decimal currencies pay 2.9%."""
-    from marketplace.money import currency_exponent
+    from core.money import currency_exponent
 
     fixed = 30 if currency_exponent(currency) == 2 else 0
     return (amount * 29 + 500) // 1000 + fixed

@@ -16,7 +16,7 @@ from accounts import connect
 from accounts.factories import SellerFactory, StaffFactory, UserFactory
 from accounts.models import ConnectedAccount
 from accounts.selectors import connect_status, seller_can_accept_payments
-from marketplace import stripe_client
+from core import stripe_client
 
 pytestmark = pytest.mark.django_db
 

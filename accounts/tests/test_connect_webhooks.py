@@ -16,7 +16,8 @@ from accounts.factories import SellerFactory
 from accounts.models import ConnectedAccount
 from accounts.selectors import seller_can_accept_payments
 from accounts.tests.test_connect import fill_onboarding, onboard_seller, stripe_account
-from marketplace.models import AuditEntry, Store
+from core.models import AuditEntry
+from marketplace.models import Store
 from notifications.models import Notification
 from stripe_sandbox import core
 from stripe_sandbox.delivery import sign
@@ -277,7 +278,7 @@ def test_the_genuine_delivery_is_accepted(client, held_update, django_capture_on
 def test_an_account_bazaar_does_not_know_is_ignored(
     stripe_sandbox, django_capture_on_commit_callbacks
 ):
-    from marketplace.stripe_client import client as stripe_client
+    from core.stripe_client import client as stripe_client
 
     account = stripe_client().v1.accounts.create(
         params={

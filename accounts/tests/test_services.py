@@ -4,8 +4,9 @@ from django.contrib.auth import authenticate
 from accounts.factories import SellerFactory, UserFactory
 from accounts.models import SellerProfile, User
 from accounts.services import seller_onboard, seller_profile_update, user_signup, user_update
-from marketplace.errors import ValidationFailed
-from marketplace.models import AuditEntry, Store
+from core.errors import ValidationFailed
+from core.models import AuditEntry
+from marketplace.models import Store
 
 pytestmark = pytest.mark.django_db
 

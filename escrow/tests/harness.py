@@ -13,18 +13,19 @@ from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Sum
 from django.test import TestCase
 
+from core.stripe_client import client as stripe
 from escrow import ledger
 from escrow.models import (
     EscrowPayment,
     EscrowRelease,
     LedgerAccount,
     LedgerEntry,
+    Order,
+    OrderStatus,
     PaymentStatus,
     ReleaseStatus,
     StripeCustomer,
 )
-from marketplace.models import Order, OrderStatus
-from marketplace.stripe_client import client as stripe
 
 HOLDING = {OrderStatus.FUNDED, OrderStatus.DELIVERED, OrderStatus.RELEASED}
 BOOKED = {PaymentStatus.SUCCEEDED, PaymentStatus.CANCELED}  # money received and booked

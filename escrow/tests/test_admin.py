@@ -13,6 +13,8 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from accounts.factories import StaffFactory
+from core.models import AuditEntry
+from core.stripe_client import client as stripe_client
 from escrow import services
 from escrow.factories import (
     EscrowPaymentFactory,
@@ -29,20 +31,18 @@ from escrow.models import (
     EscrowRelease,
     LedgerAccount,
     LedgerEntry,
+    OrderStatus,
     PaymentStatus,
     ReconciliationRun,
     ReleaseStatus,
     ReleaseTrigger,
 )
-from escrow.tests.conftest import pay_on_checkout_page
-from marketplace import orders
-from marketplace.models import AuditEntry, OrderStatus
-from marketplace.stripe_client import client as stripe_client
+from escrow.testing import pay_on_checkout_page
 from stripe_sandbox.transport import SandboxHTTPClient
 
 pytestmark = pytest.mark.django_db
 
-ORDERS_URL = reverse("admin:marketplace_order_changelist")
+ORDERS_URL = reverse("admin:escrow_order_changelist")
 SUCCESS = "http://testserver/orders/done?session={CHECKOUT_SESSION_ID}"
 CANCEL = "http://testserver/orders/cancelled"
 
@@ -58,9 +58,9 @@ def capture(django_capture_on_commit_callbacks):
 
 
 def funded_order(client, listing, buyer, capture):
-    order = orders.order_create(buyer=buyer, listing_id=listing.pk)
+    order = services.order_create(buyer=buyer, listing_id=listing.pk)
     with capture():
-        _, url = services.checkout_start(
+        _, url = services.payment_checkout_start(
             order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
         )
         pay_on_checkout_page(client, url)
@@ -137,7 +137,7 @@ def test_release_escrow_now_on_a_funded_order_makes_exactly_one_transfer(
 def test_release_escrow_now_on_an_unfunded_order_warns_and_changes_nothing(
     client, seller, listing, buyer, staff, capture
 ):
-    order = orders.order_create(buyer=buyer, listing_id=listing.pk)
+    order = services.order_create(buyer=buyer, listing_id=listing.pk)
     audit_before = AuditEntry.objects.count()
     client.force_login(staff)
 
@@ -163,7 +163,7 @@ def test_release_reports_each_order_of_a_mixed_selection(
     client, seller, listing, buyer, staff, capture
 ):
     funded = funded_order(client, listing, buyer, capture)
-    unpaid = orders.order_create(buyer=buyer, listing_id=listing.pk)
+    unpaid = services.order_create(buyer=buyer, listing_id=listing.pk)
     client.force_login(staff)
 
     with capture():
@@ -213,7 +213,7 @@ def test_retry_says_why_there_is_nothing_to_retry(client, seller, listing, buyer
     unreleased = funded_order(client, listing, buyer, capture)
     done = funded_order(client, listing, buyer, capture)
     with capture():
-        services.release(order=done, trigger=ReleaseTrigger.STAFF, actor=staff)
+        services.escrow_release(order=done, trigger=ReleaseTrigger.STAFF, actor=staff)
     client.force_login(staff)
 
     response = run_action(client, "retry_transfer", [unreleased, done])
@@ -231,7 +231,7 @@ def test_retry_from_the_releases_list(client, seller, listing, buyer, staff, cap
     order = funded_order(client, listing, buyer, capture)
     with monkeypatch.context() as patch:
         stripe_down(patch)
-        decided = services.release(order=order, trigger=ReleaseTrigger.STAFF, actor=staff)
+        decided = services.escrow_release(order=order, trigger=ReleaseTrigger.STAFF, actor=staff)
     assert decided.status == ReleaseStatus.FAILED
     client.force_login(staff)
 
@@ -273,14 +273,14 @@ def test_the_order_page_shows_its_money_and_timeline(
 ):
     order = funded_order(client, listing, buyer, capture)
     with capture():
-        orders.order_deliver(order=order, actor=seller, note="Posted")
-        decided = services.release(order=order, trigger=ReleaseTrigger.BUYER, actor=buyer)
+        services.order_deliver(order=order, actor=seller, note="Posted")
+        decided = services.escrow_release(order=order, trigger=ReleaseTrigger.BUYER, actor=buyer)
     TransferReversalFactory(
         release=decided, stripe_reversal_id="trr_shown", amount_cents=300, currency="usd"
     )
     client.force_login(staff)
 
-    response = client.get(reverse("admin:marketplace_order_change", args=[order.pk]))
+    response = client.get(reverse("admin:escrow_order_change", args=[order.pk]))
 
     assert response.status_code == 200
     html = response.content.decode()
@@ -575,4 +575,4 @@ def test_a_run_page_lists_its_differences(client, staff):
     assert "First thing off" in html and "Stray" in html
     assert "Transfer amount differs" in html
     assert "Transfer on Stripe that Bazaar does not know" in html
-    assert reverse("admin:marketplace_order_change", args=[first.order_id]) in html
+    assert reverse("admin:escrow_order_change", args=[first.order_id]) in html

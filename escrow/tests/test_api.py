@@ -7,12 +7,12 @@ from django.conf import settings
 from rest_framework.authtoken.models import Token
 
 from accounts.factories import SellerFactory, UserFactory
+from core import stripe_client
 from escrow import ledger
-from escrow.models import EscrowPayment, LedgerAccount
-from escrow.tests.conftest import onboard
-from marketplace import stripe_client
+from escrow.models import EscrowPayment, LedgerAccount, Order, OrderStatus
+from escrow.testing import onboard
 from marketplace.factories import ListingFactory
-from marketplace.models import Listing, ListingStatus, Order, OrderStatus
+from marketplace.models import Listing, ListingStatus
 
 pytestmark = pytest.mark.django_db
 

@@ -14,22 +14,22 @@ import pytest
 from django.db import connection
 
 from accounts.factories import StaffFactory
+from core.models import AuditEntry
+from core.stripe_client import client as stripe
+from core.testing import race
 from escrow import ledger, services, tasks
 from escrow.models import (
     EscrowPayment,
     EscrowRelease,
     LedgerAccount,
     LedgerEntry,
+    OrderStatus,
     PaymentStatus,
     ReleaseStatus,
     ReleaseTrigger,
 )
+from escrow.testing import pay_on_checkout_page
 from escrow.tests import harness
-from escrow.tests.conftest import pay_on_checkout_page
-from marketplace import orders
-from marketplace.models import AuditEntry, OrderStatus
-from marketplace.stripe_client import client as stripe
-from tests.concurrency import race
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -46,8 +46,8 @@ CANCEL = "http://testserver/orders/cancelled"
 
 
 def funded_order(client, buyer, listing):
-    order = orders.order_create(buyer=buyer, listing_id=listing.pk, quantity=2)
-    _, url = services.checkout_start(
+    order = services.order_create(buyer=buyer, listing_id=listing.pk, quantity=2)
+    _, url = services.payment_checkout_start(
         order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
     )
     assert pay_on_checkout_page(client, url).status_code == 302
@@ -61,13 +61,13 @@ def test_approve_auto_release_and_staff_release_racing_release_once(
 ):
     staff = StaffFactory()
     order = funded_order(client, buyer, listing)
-    orders.order_deliver(order=order, actor=seller, note="Sent")
+    services.order_deliver(order=order, actor=seller, note="Sent")
     stripe_sandbox.advance_clock(days=15)  # the review window is over: the job may release too
 
     contenders = [
-        lambda: services.release(order=order, trigger=ReleaseTrigger.BUYER, actor=buyer),
+        lambda: services.escrow_release(order=order, trigger=ReleaseTrigger.BUYER, actor=buyer),
         lambda: tasks.auto_release_due_orders.delay().result,  # no .get(): see race()
-        lambda: services.release(order=order, trigger=ReleaseTrigger.STAFF, actor=staff),
+        lambda: services.escrow_release(order=order, trigger=ReleaseTrigger.STAFF, actor=staff),
     ]
     outcomes, crashes = race(*(contenders[i % 3] for i in range(THREADS)))
 
@@ -102,7 +102,7 @@ def test_approve_auto_release_and_staff_release_racing_release_once(
 def test_the_same_payment_confirmed_at_once_is_booked_once(
     client, seller, listing, buyer, stripe_sandbox
 ):
-    order = orders.order_create(buyer=buyer, listing_id=listing.pk)
+    order = services.order_create(buyer=buyer, listing_id=listing.pk)
     payment = services.payment_intent_start(order=order, buyer=buyer)
     with stripe_sandbox.webhooks_held():  # Bazaar learns of it only from the racing threads
         intent = stripe().v1.payment_intents.confirm(

@@ -5,9 +5,8 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from escrow import factories, ledger
-from escrow.models import LedgerAccount, LedgerEntry, ReleaseStatus
+from escrow.models import LedgerAccount, LedgerEntry, OrderStatus, ReleaseStatus
 from marketplace.factories import ListingFactory
-from marketplace.models import OrderStatus
 
 pytestmark = pytest.mark.django_db
 

@@ -3,20 +3,19 @@
 import pytest
 from django.core import mail
 
+from core.stripe_client import client as stripe
 from escrow import ledger, services
 from escrow.models import (
     EscrowPayment,
     EscrowRelease,
     LedgerAccount,
     LedgerEntry,
+    OrderStatus,
     PaymentStatus,
     ReleaseStatus,
     ReleaseTrigger,
 )
-from escrow.tests.conftest import pay_on_checkout_page
-from marketplace import orders
-from marketplace.models import OrderStatus
-from marketplace.stripe_client import client as stripe
+from escrow.testing import pay_on_checkout_page
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +24,7 @@ CANCEL = "http://testserver/orders/cancelled"
 
 
 def checkout(client, order, buyer, card="4242 4242 4242 4242"):
-    _, url = services.checkout_start(
+    _, url = services.payment_checkout_start(
         order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
     )
     return pay_on_checkout_page(client, url, card)
@@ -34,7 +33,7 @@ def checkout(client, order, buyer, card="4242 4242 4242 4242"):
 def test_fund_deliver_approve_transfers_the_right_amount_to_the_right_account(
     client, seller, listing, buyer, django_capture_on_commit_callbacks
 ):
-    order = orders.order_create(buyer=buyer, listing_id=listing.pk, quantity=2)
+    order = services.order_create(buyer=buyer, listing_id=listing.pk, quantity=2)
     assert order.total_cents == 5000
     assert order.commission_cents == 500  # platform default 10%
 
@@ -55,8 +54,8 @@ def test_fund_deliver_approve_transfers_the_right_amount_to_the_right_account(
     assert payment.stripe_fee_cents == charge.balance_transaction.fee
 
     with django_capture_on_commit_callbacks(execute=True):
-        orders.order_deliver(order=order, actor=seller, note="Shipped, tracking 123")
-        decided = services.release(order=order, trigger=ReleaseTrigger.BUYER, actor=buyer)
+        services.order_deliver(order=order, actor=seller, note="Shipped, tracking 123")
+        decided = services.escrow_release(order=order, trigger=ReleaseTrigger.BUYER, actor=buyer)
 
     assert decided.status == ReleaseStatus.TRANSFERRED
     transfer = stripe().v1.transfers.retrieve(decided.stripe_transfer_id)
@@ -78,7 +77,7 @@ def test_fund_deliver_approve_transfers_the_right_amount_to_the_right_account(
 def test_a_declined_card_leaves_the_order_payable_and_says_why(
     client, seller, listing, buyer, django_capture_on_commit_callbacks
 ):
-    order = orders.order_create(buyer=buyer, listing_id=listing.pk)
+    order = services.order_create(buyer=buyer, listing_id=listing.pk)
 
     with django_capture_on_commit_callbacks(execute=True):
         page = checkout(client, order, buyer, card="4000 0000 0000 0002")
@@ -100,7 +99,7 @@ def test_a_declined_card_leaves_the_order_payable_and_says_why(
 def test_webhooks_delivered_twice_and_reversed_fund_once(
     client, seller, listing, buyer, stripe_sandbox, django_capture_on_commit_callbacks
 ):
-    order = orders.order_create(buyer=buyer, listing_id=listing.pk)
+    order = services.order_create(buyer=buyer, listing_id=listing.pk)
     with stripe_sandbox.webhooks_held():
         checkout(client, order, buyer)
     order.refresh_from_db()
@@ -122,11 +121,11 @@ def test_auto_release_after_the_review_window(
 ):
     from escrow.tasks import auto_release_due_orders, send_release_reminders
 
-    order = orders.order_create(buyer=buyer, listing_id=listing.pk)
+    order = services.order_create(buyer=buyer, listing_id=listing.pk)
     with django_capture_on_commit_callbacks(execute=True):
         checkout(client, order, buyer)
     with django_capture_on_commit_callbacks(execute=True):
-        orders.order_deliver(order=order, actor=seller)
+        services.order_deliver(order=order, actor=seller)
     assert auto_release_due_orders.delay().get() == 0
 
     stripe_sandbox.advance_clock(days=13)

@@ -15,7 +15,7 @@ examples of 12 steps rarely got past the payment (measured: most runs had no rel
 per-order stories make every example reach the release race while hypothesis still chooses,
 interleaves, drops (when shrinking) and reorders every step.
 
-The rules: a marketplace.errors.DomainError is a legal answer to an action, as are the declines
+The rules: a core.errors.DomainError is a legal answer to an action, as are the declines
 Stripe gives the buyer's phone; any other exception fails the test. After every step
 `harness.escrow_violations` checks: every ledger transaction and every order's lines sum to
 zero; at most one succeeded payment and one release per order; released <= funded; every
@@ -67,13 +67,12 @@ from hypothesis import HealthCheck, given, note
 from hypothesis import strategies as st
 
 from accounts.factories import StaffFactory
+from core.errors import DomainError
+from core.stripe_client import client as stripe
 from escrow import services, tasks
 from escrow.models import EscrowRelease, PaymentStatus, ReleaseStatus, ReleaseTrigger
+from escrow.testing import pay_on_checkout_page
 from escrow.tests import harness
-from escrow.tests.conftest import pay_on_checkout_page
-from marketplace import orders
-from marketplace.errors import DomainError
-from marketplace.stripe_client import client as stripe
 from stripe_sandbox import control
 
 pytestmark = pytest.mark.django_db
@@ -239,7 +238,7 @@ class Marketplace:
     # --- the people ---
 
     def buyer_orders(self, step):
-        self.orders[step.order] = orders.order_create(
+        self.orders[step.order] = services.order_create(
             buyer=self.buyer, listing_id=self.listing.pk, quantity=step.detail
         )
 
@@ -254,7 +253,7 @@ class Marketplace:
     def _pay_on_checkout_page(self, order, card, page):
         opened = self.checkout_urls.setdefault(order.pk, [])
         if page == "new" or not opened:
-            _, url = services.checkout_start(
+            _, url = services.payment_checkout_start(
                 order=order, buyer=self.buyer, success_url=SUCCESS, cancel_url=CANCEL
             )
             opened.append(url)
@@ -278,18 +277,18 @@ class Marketplace:
             hypothesis.event("the phone confirms an intent that already succeeded")
 
     def buyer_cancels(self, step):
-        orders.order_cancel(order=self.orders[step.order], actor=self.buyer)
+        services.order_cancel(order=self.orders[step.order], actor=self.buyer)
 
     def seller_delivers(self, step):
-        orders.order_deliver(order=self.orders[step.order], actor=self.seller, note="Sent")
+        services.order_deliver(order=self.orders[step.order], actor=self.seller, note="Sent")
 
     def buyer_approves(self, step):
         order = self.orders[step.order]
-        services.release(order=order, trigger=ReleaseTrigger.BUYER, actor=self.buyer)
+        services.escrow_release(order=order, trigger=ReleaseTrigger.BUYER, actor=self.buyer)
 
     def staff_releases(self, step):
         order = self.orders[step.order]
-        services.release(order=order, trigger=ReleaseTrigger.STAFF, actor=self.staff)
+        services.escrow_release(order=order, trigger=ReleaseTrigger.STAFF, actor=self.staff)
 
     # --- the world ---
 

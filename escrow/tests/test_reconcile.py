@@ -13,12 +13,14 @@ from django.db import transaction
 from django.db.models import F
 
 from accounts.models import ConnectedAccount
+from core.stripe_client import client as stripe_client
 from escrow import ledger, services
 from escrow.models import (
     EscrowPayment,
     EscrowRelease,
     LedgerAccount,
     LedgerEntry,
+    OrderStatus,
     PaymentStatus,
     ReconciliationRun,
     ReleaseStatus,
@@ -26,10 +28,7 @@ from escrow.models import (
 )
 from escrow.reconcile import DifferenceKind as K
 from escrow.reconcile import reconcile
-from escrow.tests.conftest import pay_on_checkout_page
-from marketplace import orders
-from marketplace.models import OrderStatus
-from marketplace.stripe_client import client as stripe_client
+from escrow.testing import pay_on_checkout_page
 from stripe_sandbox.transport import SandboxHTTPClient
 
 pytestmark = pytest.mark.django_db
@@ -44,9 +43,9 @@ def capture(django_capture_on_commit_callbacks):
 
 
 def funded_order(client, listing, buyer, capture, quantity=1):
-    order = orders.order_create(buyer=buyer, listing_id=listing.pk, quantity=quantity)
+    order = services.order_create(buyer=buyer, listing_id=listing.pk, quantity=quantity)
     with capture():
-        _, url = services.checkout_start(
+        _, url = services.payment_checkout_start(
             order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
         )
         pay_on_checkout_page(client, url)
@@ -58,8 +57,8 @@ def funded_order(client, listing, buyer, capture, quantity=1):
 def released_order(client, seller, listing, buyer, capture, quantity=1):
     order = funded_order(client, listing, buyer, capture, quantity)
     with capture():
-        orders.order_deliver(order=order, actor=seller, note="Posted")
-        decided = services.release(order=order, trigger=ReleaseTrigger.BUYER, actor=buyer)
+        services.order_deliver(order=order, actor=seller, note="Posted")
+        decided = services.escrow_release(order=order, trigger=ReleaseTrigger.BUYER, actor=buyer)
     assert decided.status == ReleaseStatus.TRANSFERRED
     return order
 
@@ -84,7 +83,7 @@ def test_a_healthy_marketplace_reconciles_with_no_differences(
 ):
     released = released_order(client, seller, listing, buyer, capture, quantity=2)
     held = funded_order(client, listing, buyer, capture)
-    orders.order_create(buyer=buyer, listing_id=listing.pk)  # unpaid: nothing to check
+    services.order_create(buyer=buyer, listing_id=listing.pk)  # unpaid: nothing to check
 
     run = reconcile()
 
@@ -339,13 +338,13 @@ def test_a_transfer_stripe_made_that_its_release_lost_is_found(
 def test_a_failed_release_is_not_a_difference_with_stripe(client, seller, listing, buyer, capture):
     order = funded_order(client, listing, buyer, capture)
     with capture():
-        orders.order_deliver(order=order, actor=seller)
+        services.order_deliver(order=order, actor=seller)
     # The seller's account is gone on Stripe's side: the transfer is refused.
     ConnectedAccount.objects.filter(seller_profile__user=seller).update(
         stripe_account_id="acct_gone"
     )
     with capture():
-        decided = services.release(order=order, trigger=ReleaseTrigger.BUYER, actor=buyer)
+        decided = services.escrow_release(order=order, trigger=ReleaseTrigger.BUYER, actor=buyer)
     assert decided.status == ReleaseStatus.FAILED
 
     run = reconcile()

@@ -1,82 +1,19 @@
 """Reads behind the order and ledger pages: timelines, order lists, a seller's ledger and totals."""
 
 import pytest
-from django.db import transaction
 from django.http import Http404
 
 from accounts.factories import SellerFactory, StaffFactory, UserFactory
-from escrow import ledger, selectors, services
-from escrow.models import EscrowRelease, LedgerAccount, ReleaseStatus, ReleaseTrigger
-from escrow.tests.conftest import pay_on_checkout_page
-from marketplace import orders
-from marketplace.factories import ListingFactory
-from marketplace.models import Order, OrderStatus
+from escrow import selectors, services
+from escrow.models import (
+    LedgerAccount,
+    Order,
+    OrderStatus,
+    ReleaseTrigger,
+)
+from escrow.testing import make_order, pay_on_checkout_page, release_order
 
 pytestmark = pytest.mark.django_db
-
-
-def make_order(
-    seller, buyer, *, status=OrderStatus.FUNDED, total=2500, commission=250, currency="usd"
-):
-    """An order row in a given state, with the ledger lines and release that state implies.
-
-    Built directly (not through Stripe) so lists can hold many of them cheaply.
-    """
-    listing = ListingFactory(store=seller.store, price_cents=total, currency=currency)
-    order = Order.objects.create(
-        buyer=buyer,
-        seller=seller,
-        store=seller.store,
-        listing=listing,
-        listing_title=listing.title,
-        listing_kind=listing.kind,
-        unit_price_cents=total,
-        quantity=1,
-        total_cents=total,
-        currency=currency,
-        commission_bps=1000,
-        commission_cents=commission,
-        status=status,
-    )
-    if status == OrderStatus.RELEASED:
-        release_order(order, transferred=True)
-    return order
-
-
-def release_order(order, *, transferred=True):
-    transfer = order.total_cents - order.commission_cents
-    release = EscrowRelease.objects.create(
-        order=order,
-        trigger=ReleaseTrigger.BUYER,
-        gross_cents=order.total_cents,
-        commission_cents=order.commission_cents,
-        transfer_cents=transfer,
-        currency=order.currency,
-        destination_account="acct_test",
-        source_charge=f"ch_{order.pk}",
-        status=ReleaseStatus.TRANSFERRED if transferred else ReleaseStatus.FAILED,
-        stripe_transfer_id=f"tr_{order.pk}" if transferred else None,
-    )
-    payable = LedgerAccount.seller_payable(order.seller_id)
-    with transaction.atomic():
-        ledger.post(
-            order=order,
-            currency=order.currency,
-            memo=f"Escrow of order #{order.pk} released (buyer approved)",
-            lines=[
-                (LedgerAccount.BUYER_FUNDS_HELD, order.total_cents),
-                (LedgerAccount.PLATFORM_COMMISSION, -order.commission_cents),
-                (payable, -transfer),
-            ],
-        )
-        if transferred:
-            ledger.post(
-                order=order,
-                currency=order.currency,
-                memo=f"Transfer to the seller for order #{order.pk}",
-                lines=[(payable, transfer), (LedgerAccount.STRIPE_BALANCE, -transfer)],
-            )
-    return release
 
 
 # --- Totals -------------------------------------------------------------------------------------
@@ -195,9 +132,9 @@ def test_an_order_exists_only_for_its_buyer_and_seller():
 def test_timeline_tells_the_whole_story_from_the_audit_entries(
     client, seller, listing, buyer, django_capture_on_commit_callbacks, django_assert_num_queries
 ):
-    order = orders.order_create(buyer=buyer, listing_id=listing.pk)
+    order = services.order_create(buyer=buyer, listing_id=listing.pk)
     with django_capture_on_commit_callbacks(execute=True):
-        _, url = services.checkout_start(
+        _, url = services.payment_checkout_start(
             order=order,
             buyer=buyer,
             success_url="http://testserver/done?s={CHECKOUT_SESSION_ID}",
@@ -205,8 +142,8 @@ def test_timeline_tells_the_whole_story_from_the_audit_entries(
         )
         pay_on_checkout_page(client, url)
     with django_capture_on_commit_callbacks(execute=True):
-        orders.order_deliver(order=order, actor=seller, note="Posted")
-        services.release(order=order, trigger=ReleaseTrigger.BUYER, actor=buyer)
+        services.order_deliver(order=order, actor=seller, note="Posted")
+        services.escrow_release(order=order, trigger=ReleaseTrigger.BUYER, actor=buyer)
 
     with django_assert_num_queries(1):
         timeline = selectors.order_timeline(order)
@@ -223,7 +160,7 @@ def test_timeline_tells_the_whole_story_from_the_audit_entries(
 
 
 def test_timeline_of_an_order_without_events_is_empty_and_unknown_actions_are_readable():
-    from marketplace.audit import audit_record
+    from core.audit import audit_record
 
     seller, buyer = SellerFactory(), UserFactory()
     order = make_order(seller, buyer)

@@ -10,6 +10,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from accounts.models import User
+from core.models import AuditEntry
 from marketplace import services
 from marketplace.factories import (
     AuditEntryFactory,
@@ -20,7 +21,7 @@ from marketplace.factories import (
     StaffFactory,
     UserFactory,
 )
-from marketplace.models import AuditEntry, Category, Listing, ListingImage, ListingStatus
+from marketplace.models import Category, Listing, ListingImage, ListingStatus
 
 S = ListingStatus
 LISTINGS_URL = reverse("admin:marketplace_listing_changelist")
@@ -311,16 +312,16 @@ def test_listings_cannot_be_added_or_deleted_in_the_admin(staff_client):
 
 def test_audit_entries_cannot_be_added_changed_or_deleted(staff_client):
     entry = AuditEntryFactory(action="listing.approved")
-    change_url = reverse("admin:marketplace_auditentry_change", args=[entry.pk])
+    change_url = reverse("admin:core_auditentry_change", args=[entry.pk])
 
-    assert staff_client.get(reverse("admin:marketplace_auditentry_add")).status_code == 403
+    assert staff_client.get(reverse("admin:core_auditentry_add")).status_code == 403
     page = staff_client.get(change_url)
     assert page.status_code == 200  # viewable
     assert 'name="action"' not in page.content.decode()
     assert staff_client.post(change_url, {"action": "forged"}).status_code == 403
-    delete_url = reverse("admin:marketplace_auditentry_delete", args=[entry.pk])
+    delete_url = reverse("admin:core_auditentry_delete", args=[entry.pk])
     assert staff_client.post(delete_url, {"post": "yes"}).status_code == 403
-    changelist = staff_client.get(reverse("admin:marketplace_auditentry_changelist"))
+    changelist = staff_client.get(reverse("admin:core_auditentry_changelist"))
     assert "delete_selected" not in changelist.content.decode()
     entry.refresh_from_db()
     assert entry.action == "listing.approved"
@@ -329,7 +330,7 @@ def test_audit_entries_cannot_be_added_changed_or_deleted(staff_client):
 def test_audit_changelist_filters_by_action(staff_client):
     AuditEntryFactory(action="listing.approved")
     AuditEntryFactory(action="listing.rejected")
-    url = reverse("admin:marketplace_auditentry_changelist")
+    url = reverse("admin:core_auditentry_changelist")
 
     response = staff_client.get(url, {"action": "listing.rejected"})
 
@@ -526,7 +527,7 @@ CHANGELISTS = [
     "marketplace_category",
     "marketplace_store",
     "marketplace_listing",
-    "marketplace_auditentry",
+    "core_auditentry",
 ]
 
 
@@ -588,7 +589,7 @@ def _make_rows(name, count):
     elif name == "marketplace_category":
         for category in CategoryFactory.create_batch(count):
             ListingFactory(category=category)
-    elif name == "marketplace_auditentry":
+    elif name == "core_auditentry":
         AuditEntryFactory.create_batch(count)
 
 
@@ -600,7 +601,7 @@ QUERY_BOUNDS = {
     "marketplace_category": 7,
     "marketplace_store": 9,
     "marketplace_listing": 8,
-    "marketplace_auditentry": 11,
+    "core_auditentry": 11,
 }
 
 

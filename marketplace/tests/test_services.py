@@ -7,8 +7,9 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
+from core.errors import InvalidTransition, NotAllowed, ValidationFailed
+from core.models import AuditEntry
 from marketplace import services
-from marketplace.errors import InvalidTransition, NotAllowed, ValidationFailed
 from marketplace.factories import (
     CategoryFactory,
     ListingFactory,
@@ -20,7 +21,6 @@ from marketplace.factories import (
 )
 from marketplace.models import (
     LISTING_TRANSITIONS,
-    AuditEntry,
     Listing,
     ListingImage,
     ListingKind,

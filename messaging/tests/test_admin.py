@@ -14,8 +14,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from accounts.factories import StaffFactory, UserFactory
+from core.models import AuditEntry
 from escrow.factories import OrderFactory
-from marketplace.models import AuditEntry
 from messaging import selectors, services
 from messaging.factories import (
     AttachmentFactory,
@@ -155,7 +155,7 @@ def test_the_conversation_list_counts_messages_and_flags(staff_client):
     html = response.content.decode()
     assert f"Order #{order.pk}: Blue mug" in html
     assert "1 (1 waiting)" in html
-    assert reverse("admin:marketplace_order_change", args=[order.pk]) in html
+    assert reverse("admin:escrow_order_change", args=[order.pk]) in html
 
 
 def test_conversations_filter_by_flagged_messages_and_kind(staff_client):

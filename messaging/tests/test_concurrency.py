@@ -13,12 +13,12 @@ import pytest
 from django.db import connection
 
 from accounts.factories import UserFactory
+from core.errors import DomainError
+from core.testing import race
 from escrow.factories import OrderFactory
-from marketplace.errors import DomainError
 from marketplace.factories import ListingFactory
 from messaging import selectors, services
 from messaging.models import Conversation, ConversationKind, Message, Participant
-from tests.concurrency import race
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

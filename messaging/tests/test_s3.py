@@ -17,7 +17,7 @@ from django.shortcuts import resolve_url
 from django.urls import reverse
 
 from accounts.factories import UserFactory
-from marketplace.errors import ValidationFailed
+from core.errors import ValidationFailed
 from messaging import services
 from messaging.factories import ConversationFactory
 from messaging.models import Attachment, AttachmentState, Message

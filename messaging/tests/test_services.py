@@ -18,10 +18,11 @@ from django.utils import timezone
 
 from accounts.factories import StaffFactory, UserFactory
 from accounts.models import User
+from core.errors import NotAllowed, ValidationFailed
+from core.models import AuditEntry
 from escrow.factories import OrderFactory
-from marketplace.errors import NotAllowed, ValidationFailed
 from marketplace.factories import ListingFactory
-from marketplace.models import AuditEntry, ListingStatus
+from marketplace.models import ListingStatus
 from messaging import selectors, services
 from messaging.factories import (
     AttachmentFactory,

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.factories import StaffFactory
-from marketplace.celery import app as celery_app
+from config.celery import app as celery_app
 from messaging import services, tasks
 from messaging.factories import ConversationFactory
 from messaging.models import Attachment, AttachmentState

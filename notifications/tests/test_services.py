@@ -5,7 +5,7 @@ from django.core import mail, signing
 from django.db import transaction
 
 from accounts.factories import StaffFactory, UserFactory
-from marketplace.celery import app as celery_app
+from config.celery import app as celery_app
 from notifications import services
 from notifications.events import EVENTS, EmailMode
 from notifications.models import EmailDelivery, Notification, NotificationPreference

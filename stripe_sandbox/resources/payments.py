@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 
-from marketplace.money import format_money
+from core.money import format_money
 from stripe_sandbox import core
 from stripe_sandbox.errors import CardError, InvalidRequest, ResourceMissing, StripeSandboxError
 from stripe_sandbox.params import (

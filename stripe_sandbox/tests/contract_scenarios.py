@@ -1,7 +1,7 @@
 """The two Stripes the contract scenarios run against, and the setup that differs between them.
 
 - "sandbox": the real stripe SDK with the offline sandbox as its HTTP layer
-  (marketplace.stripe_client.client()).
+  (core.stripe_client.client()).
 - "stripe": a StripeClient with STRIPE_TEST_SECRET_KEY, talking to Stripe's test mode.
 
 Only setup may differ by backend (how time passes, how long Stripe takes to verify an account);
@@ -81,7 +81,7 @@ def make_backend(name):
             name=STRIPE,
             client=stripe.StripeClient(key, stripe_version=settings.STRIPE_API_VERSION),
         )
-    from marketplace import stripe_client
+    from core import stripe_client
 
     return Backend(name=SANDBOX, client=stripe_client.client())
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from marketplace.stripe_client import client
+from stripe_sandbox.testing import client
 from stripe_sandbox import core
 from stripe_sandbox.resources.accounts import account_template
 

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 import stripe
 
-from marketplace.stripe_client import client as stripe_client
+from stripe_sandbox.testing import client as stripe_client
 from stripe_sandbox.resources.accounts import PLATFORM_ACCOUNT_ID
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ import pytest
 import stripe
 from django.test import Client
 
-from marketplace import stripe_client
+from core import stripe_client
 from stripe_sandbox import control, core
 
 pytestmark = pytest.mark.django_db

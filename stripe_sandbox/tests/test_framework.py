@@ -3,7 +3,8 @@
 import pytest
 import stripe
 
-from marketplace.stripe_client import SANDBOX_SECRET_KEY, client
+from stripe_sandbox.testing import SECRET_KEY as SANDBOX_SECRET_KEY
+from stripe_sandbox.testing import client
 from stripe_sandbox.models import SandboxIdempotencyKey
 from stripe_sandbox.params import decode
 

@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import stripe
 
-from marketplace import stripe_client
-from marketplace.stripe_client import SANDBOX_SECRET_KEY
+from core import stripe_client
+from stripe_sandbox.testing import SECRET_KEY as SANDBOX_SECRET_KEY
 from stripe_sandbox import control, core
 from stripe_sandbox.router import handle
 

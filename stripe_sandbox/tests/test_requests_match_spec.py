@@ -324,7 +324,7 @@ def test_the_checker_catches_what_stripe_would_refuse(request_, expected):
 def test_the_recorder_sees_both_bazaars_client_and_dj_stripes(stripe_requests):
     import stripe
 
-    from marketplace import stripe_client
+    from core import stripe_client
 
     stripe_client.client().v1.customers.create(params={"email": "a@example.com"})
     stripe.Customer.list(api_key=stripe_client.secret_key(), limit=3)
@@ -339,7 +339,7 @@ def test_the_recorder_sees_both_bazaars_client_and_dj_stripes(stripe_requests):
 def test_a_request_under_another_api_version_is_reported(stripe_requests):
     import stripe
 
-    from marketplace import stripe_client
+    from core import stripe_client
 
     stripe.Customer.list(api_key=stripe_client.secret_key(), stripe_version="2020-08-27")
 
@@ -417,20 +417,18 @@ def test_escrow_checkout_and_release_send_only_valid_requests(
 ):
     from accounts.factories import UserFactory
     from escrow import services
-    from escrow.models import ReleaseStatus, ReleaseTrigger
-    from escrow.tests.conftest import pay_on_checkout_page
-    from marketplace import orders
+    from escrow.models import OrderStatus, ReleaseStatus, ReleaseTrigger
+    from escrow.testing import pay_on_checkout_page
     from marketplace.factories import ListingFactory
-    from marketplace.models import OrderStatus
 
     seller = onboarded_seller
     listing = ListingFactory(store=seller.store, price_cents=2500, currency="usd", stock=5)
     buyer = UserFactory(email="buyer@example.com")
-    order = orders.order_create(buyer=buyer, listing_id=listing.pk, quantity=2)
+    order = services.order_create(buyer=buyer, listing_id=listing.pk, quantity=2)
     stripe_requests.requests.clear()  # from here on: the escrow's requests only
 
     with django_capture_on_commit_callbacks(execute=True):
-        _, url = services.checkout_start(
+        _, url = services.payment_checkout_start(
             order=order,
             buyer=buyer,
             success_url="http://testserver/orders/done?session={CHECKOUT_SESSION_ID}",
@@ -442,8 +440,8 @@ def test_escrow_checkout_and_release_send_only_valid_requests(
     assert order.status == OrderStatus.FUNDED
 
     with django_capture_on_commit_callbacks(execute=True):
-        orders.order_deliver(order=order, actor=seller)
-        decided = services.release(order=order, trigger=ReleaseTrigger.BUYER, actor=buyer)
+        services.order_deliver(order=order, actor=seller)
+        decided = services.escrow_release(order=order, trigger=ReleaseTrigger.BUYER, actor=buyer)
     assert decided.status == ReleaseStatus.TRANSFERRED
 
     operations = stripe_requests.operations()
@@ -465,14 +463,14 @@ def test_escrow_mobile_payment_sends_only_valid_requests(
     stripe_requests, onboarded_seller, django_capture_on_commit_callbacks
 ):
     from accounts.factories import UserFactory
+    from core import stripe_client
     from escrow import services
-    from marketplace import orders, stripe_client
+    from escrow.models import OrderStatus
     from marketplace.factories import ListingFactory
-    from marketplace.models import OrderStatus
 
     listing = ListingFactory(store=onboarded_seller.store, price_cents=1800, currency="usd")
     buyer = UserFactory(email="phone@example.com")
-    order = orders.order_create(buyer=buyer, listing_id=listing.pk)
+    order = services.order_create(buyer=buyer, listing_id=listing.pk)
     stripe_requests.requests.clear()
 
     payment = services.payment_intent_start(order=order, buyer=buyer, client_key="app-1")

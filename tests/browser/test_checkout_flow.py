@@ -13,10 +13,9 @@ from django.urls import reverse
 
 from accounts.factories import DEFAULT_PASSWORD, SellerFactory, UserFactory
 from accounts.selectors import seller_can_accept_payments
-from escrow.models import EscrowRelease, ReleaseStatus
-from escrow.tests.conftest import onboard
+from escrow.models import EscrowRelease, Order, OrderStatus, ReleaseStatus
+from escrow.testing import onboard
 from marketplace.factories import ListingFactory
-from marketplace.models import Order, OrderStatus
 
 pytestmark = pytest.mark.browser
 
@@ -26,7 +25,7 @@ TITLE = "Speckled stoneware mug"
 @pytest.fixture
 def shop(live_server, transactional_db, client, settings):
     """A seller who can take payments (webhooks reach the live server) and one listing."""
-    from marketplace.stripe_webhooks import ensure_webhook_endpoints
+    from core.stripe_webhooks import ensure_webhook_endpoints
 
     settings.SITE_URL = live_server.url
     ensure_webhook_endpoints(live_server.url)

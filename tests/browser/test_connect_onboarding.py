@@ -28,7 +28,7 @@ def test_seller_onboards_on_stripe_and_becomes_able_to_sell(
 ):
     from playwright.sync_api import expect
 
-    from marketplace.stripe_webhooks import ensure_webhook_endpoints
+    from core.stripe_webhooks import ensure_webhook_endpoints
 
     url = live_server.url
     settings.SITE_URL = url

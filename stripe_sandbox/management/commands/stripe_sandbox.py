@@ -26,7 +26,7 @@ class Command(BaseCommand):
         if not settings.STRIPE_SANDBOX:
             raise CommandError("STRIPE_SECRET_KEY is set: Bazaar talks to Stripe, not the sandbox.")
         if action == "setup":
-            from marketplace.stripe_webhooks import ensure_webhook_endpoints
+            from core.stripe_webhooks import ensure_webhook_endpoints
 
             for endpoint in ensure_webhook_endpoints(options["base_url"]):
                 kind = "Connect" if endpoint.application else "platform"

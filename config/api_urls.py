@@ -1,0 +1,34 @@
+"""The REST API, mounted at /api/v1/. Its OpenAPI schema is at schema/, browsable at docs/."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.routers import SimpleRouter
+
+from accounts.api import MeApi, SellerProfileApi, SignupApi, TokenObtainApi
+from config.api_docs import ApiDocsView
+from marketplace.api import (
+    CategoryViewSet,
+    ListingViewSet,
+    SellerListingViewSet,
+    StoreViewSet,
+)
+
+router = SimpleRouter()
+router.register("categories", CategoryViewSet, basename="api-category")
+router.register("stores", StoreViewSet, basename="api-store")
+router.register("listings", ListingViewSet, basename="api-listing")
+router.register("seller/listings", SellerListingViewSet, basename="api-seller-listing")
+
+urlpatterns = [
+    path("auth/token/", TokenObtainApi.as_view(), name="api-auth-token"),
+    path("auth/signup/", SignupApi.as_view(), name="api-auth-signup"),
+    path("me/", MeApi.as_view(), name="api-me"),
+    path("me/seller-profile/", SellerProfileApi.as_view(), name="api-me-seller-profile"),
+    path("seller/connect/", include("accounts.connect_api")),
+    path("notifications/", include("notifications.api_urls")),
+    path("orders/", include("escrow.api_urls")),
+    path("", include("messaging.api_urls")),
+    path("", include(router.urls)),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", ApiDocsView.as_view(), name="api-docs"),
+]

@@ -1,0 +1,568 @@
+"""`python manage.py seed_demo`: a small, fixed marketplace to click through.
+
+The data goes through the same services a person's actions would (sign-up, seller onboarding,
+listing create/submit, staff review), so it obeys the marketplace's rules and leaves an audit
+trail. Running it again finds what is already there and creates nothing new.
+
+Every demo account signs in with the password DEMO_PASSWORD ("bazaar-demo-123").
+"""
+
+import io
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils.text import slugify
+from PIL import Image, ImageDraw, ImageFont
+
+from accounts.models import User
+from accounts.services import seller_onboard, user_signup
+from core.money import to_minor_units
+from marketplace import services
+from marketplace.models import Category, Listing, ListingKind, ListingStatus
+
+DEMO_PASSWORD = "bazaar-demo-123"
+STAFF_EMAIL = "admin@bazaar.local"
+
+CATEGORIES = [
+    # slug, name, description
+    ("ceramics", "Ceramics & Pottery", "Hand-thrown and hand-built pieces for table and home."),
+    ("woodwork", "Woodwork", "Boards, bowls and furniture made from solid wood."),
+    ("art-prints", "Art & Prints", "Original artwork and limited-edition prints."),
+    ("home-living", "Home & Living", "Textiles, lighting and small things for the home."),
+    ("lessons", "Lessons & Workshops", "Learn a craft from the people who make things."),
+    ("design-services", "Design Services", "Logos, illustration and branding, made to order."),
+]
+
+
+@dataclass(frozen=True)
+class SellerSpec:
+    key: str
+    email: str
+    full_name: str
+    display_name: str
+    store_name: str
+    country: str
+    currency: str
+    bio: str
+    tagline: str
+    about: str
+
+
+SELLERS = [
+    SellerSpec(
+        key="maya",
+        email="maya@bazaar.local",
+        full_name="Maya Okafor",
+        display_name="Maya Okafor",
+        store_name="Okafor Ceramics",
+        country="US",
+        currency="usd",
+        bio="Stoneware made one piece at a time in a small studio in Portland.",
+        tagline="Stoneware for everyday tables",
+        about="I have been throwing pots for twelve years. Everything is food safe and fired "
+        "to cone 6 in an electric kiln.",
+    ),
+    SellerSpec(
+        key="lukas",
+        email="lukas@bazaar.local",
+        full_name="Lukas Brandt",
+        display_name="Lukas Brandt",
+        store_name="Brandt Woodworks",
+        country="DE",
+        currency="eur",
+        bio="Boards, bowls and small furniture from local oak, walnut and cherry.",
+        tagline="Solid wood, made to last",
+        about="A one-person workshop near Freiburg. Wood comes from fallen trees in the region.",
+    ),
+    SellerSpec(
+        key="priya",
+        email="priya@bazaar.local",
+        full_name="Priya Shah",
+        display_name="Priya Shah Studio",
+        store_name="Priya Shah Studio",
+        country="GB",
+        currency="gbp",
+        bio="Illustration, prints and brand design from a studio in Leeds.",
+        tagline="Illustration and identity design",
+        about="I draw by hand and finish digitally. Commissions open most months.",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class BuyerSpec:
+    email: str
+    full_name: str
+
+
+BUYERS = [
+    BuyerSpec(email="sam@bazaar.local", full_name="Sam Rivera"),
+    BuyerSpec(email="alex@bazaar.local", full_name="Alex Kim"),
+]
+
+APPROVED = ListingStatus.APPROVED
+PENDING = ListingStatus.PENDING_REVIEW
+REJECTED = ListingStatus.REJECTED
+PRODUCT = ListingKind.PRODUCT
+SERVICE = ListingKind.SERVICE
+
+
+@dataclass(frozen=True)
+class ListingSpec:
+    seller: str
+    title: str
+    kind: str
+    category: str
+    price: str  # major units in the seller's currency
+    description: str
+    stock: int | None = None
+    duration_minutes: int | None = None
+    status: str = APPROVED
+    rejection_reason: str = ""
+
+
+LISTINGS = [
+    # Okafor Ceramics (USD)
+    ListingSpec(
+        "maya",
+        "Speckled stoneware mug",
+        PRODUCT,
+        "ceramics",
+        "28.00",
+        "A 12 oz mug with a speckled oatmeal glaze and a thumb rest.",
+        stock=24,
+    ),
+    ListingSpec(
+        "maya",
+        "Set of four dinner plates",
+        PRODUCT,
+        "ceramics",
+        "120.00",
+        "Four 10-inch plates in a matte white glaze with a raw clay rim.",
+        stock=6,
+    ),
+    ListingSpec(
+        "maya",
+        "Serving bowl, ocean glaze",
+        PRODUCT,
+        "ceramics",
+        "64.00",
+        "A wide serving bowl in a deep blue glaze that pools green at the rim.",
+        stock=5,
+    ),
+    ListingSpec(
+        "maya",
+        "Bud vase trio",
+        PRODUCT,
+        "home-living",
+        "45.00",
+        "Three small vases for single stems, each a little different.",
+        stock=10,
+    ),
+    ListingSpec(
+        "maya",
+        "Pour-over coffee dripper",
+        PRODUCT,
+        "ceramics",
+        "38.50",
+        "Fits standard #2 filters; glazed inside, bare clay outside.",
+        stock=12,
+    ),
+    ListingSpec(
+        "maya",
+        "Wheel-throwing taster lesson",
+        SERVICE,
+        "lessons",
+        "75.00",
+        "Two hours at the wheel for a complete beginner; clay and firing included.",
+        duration_minutes=120,
+    ),
+    ListingSpec(
+        "maya",
+        "Private glazing workshop",
+        SERVICE,
+        "lessons",
+        "150.00",
+        "Mix and test your own glazes in a half-day session for up to two people.",
+        duration_minutes=240,
+        status=PENDING,
+    ),
+    ListingSpec(
+        "maya",
+        "Seconds box, mixed pottery",
+        PRODUCT,
+        "ceramics",
+        "40.00",
+        "Three to five pieces with small glaze flaws.",
+        stock=8,
+        status=REJECTED,
+        rejection_reason="Please show the actual flaws in the photos and list the "
+        "pieces a buyer receives.",
+    ),
+    # Brandt Woodworks (EUR)
+    ListingSpec(
+        "lukas",
+        "Walnut cutting board",
+        PRODUCT,
+        "woodwork",
+        "85.00",
+        "Edge-grain walnut, 40 x 25 cm, finished with food-safe oil.",
+        stock=7,
+    ),
+    ListingSpec(
+        "lukas",
+        "Oak end-grain chopping block",
+        PRODUCT,
+        "woodwork",
+        "140.00",
+        "A heavy end-grain block that is kind to knife edges.",
+        stock=3,
+    ),
+    ListingSpec(
+        "lukas",
+        "Cherry salad bowl",
+        PRODUCT,
+        "woodwork",
+        "95.00",
+        "Turned from one piece of cherry, 30 cm across.",
+        stock=4,
+    ),
+    ListingSpec(
+        "lukas",
+        "Set of six wooden spoons",
+        PRODUCT,
+        "home-living",
+        "36.00",
+        "Carved spoons in mixed hardwoods for stirring and serving.",
+        stock=15,
+    ),
+    ListingSpec(
+        "lukas",
+        "Floating wall shelf, oak",
+        PRODUCT,
+        "home-living",
+        "110.00",
+        "An 80 cm shelf with hidden brackets; holds up to 20 kg.",
+        stock=5,
+    ),
+    ListingSpec(
+        "lukas",
+        "Spoon carving workshop",
+        SERVICE,
+        "lessons",
+        "65.00",
+        "Carve your own spoon with hand tools in one afternoon.",
+        duration_minutes=180,
+    ),
+    ListingSpec(
+        "lukas",
+        "Custom furniture consultation",
+        SERVICE,
+        "design-services",
+        "50.00",
+        "An hour to plan a made-to-measure piece, with a sketch and a quote.",
+        duration_minutes=60,
+    ),
+    ListingSpec(
+        "lukas",
+        "Board oil refill, 250 ml",
+        PRODUCT,
+        "woodwork",
+        "14.50",
+        "The same mineral oil and beeswax finish used in the workshop.",
+        stock=40,
+        status=PENDING,
+    ),
+    # Priya Shah Studio (GBP)
+    ListingSpec(
+        "priya",
+        "Botanical print, A3",
+        PRODUCT,
+        "art-prints",
+        "32.00",
+        "Giclee print of an ink drawing of wild garlic on cotton rag paper.",
+        stock=30,
+    ),
+    ListingSpec(
+        "priya",
+        "City skyline print, A2",
+        PRODUCT,
+        "art-prints",
+        "48.00",
+        "A limited edition of fifty, signed and numbered.",
+        stock=50,
+    ),
+    ListingSpec(
+        "priya",
+        "Illustrated greeting cards, pack of 8",
+        PRODUCT,
+        "art-prints",
+        "16.00",
+        "Eight blank cards with envelopes, four designs.",
+        stock=60,
+    ),
+    ListingSpec(
+        "priya",
+        "Linen tea towel, hand-printed",
+        PRODUCT,
+        "home-living",
+        "18.00",
+        "Screen-printed by hand with a lemon pattern.",
+        stock=25,
+    ),
+    ListingSpec(
+        "priya",
+        "Logo design package",
+        SERVICE,
+        "design-services",
+        "450.00",
+        "Three concepts, two rounds of changes and final files for print and web.",
+        duration_minutes=600,
+    ),
+    ListingSpec(
+        "priya",
+        "Pet portrait commission",
+        SERVICE,
+        "art-prints",
+        "120.00",
+        "A hand-drawn portrait of your pet from photos, delivered as a print and file.",
+        duration_minutes=300,
+    ),
+    ListingSpec(
+        "priya",
+        "Brand illustration day rate",
+        SERVICE,
+        "design-services",
+        "380.00",
+        "A full day of illustration for your brand or campaign.",
+        duration_minutes=480,
+    ),
+    ListingSpec(
+        "priya",
+        "Sketchbook drawing class",
+        SERVICE,
+        "lessons",
+        "40.00",
+        "An evening class on drawing from observation; materials provided.",
+        duration_minutes=150,
+    ),
+]
+
+# Fixed colours, one per listing in turn, so every run draws the same pictures.
+PALETTE = [
+    (214, 140, 69),
+    (62, 110, 140),
+    (120, 150, 90),
+    (170, 80, 90),
+    (90, 80, 150),
+    (200, 170, 60),
+    (70, 140, 130),
+    (150, 100, 70),
+]
+
+
+def listing_picture(title, colour):
+    """A PNG of one solid colour with the title's initials: enough for the cards to look real."""
+    width, height = 800, 600
+    image = Image.new("RGB", (width, height), colour)
+    draw = ImageDraw.Draw(image)
+    lighter = tuple(min(255, c + 40) for c in colour)
+    draw.rectangle((0, height * 2 // 3, width, height), fill=lighter)
+    initials = "".join(word[0] for word in title.split()[:2] if word[0].isalnum()).upper()
+    try:
+        font = ImageFont.load_default(size=200)
+    except (TypeError, OSError):  # Pillow built without FreeType: the small bitmap font
+        font = ImageFont.load_default()
+    left, top, right, bottom = draw.textbbox((0, 0), initials, font=font)
+    position = ((width - (right - left)) / 2 - left, (height - (bottom - top)) / 2 - top)
+    draw.text(position, initials, fill=(255, 255, 255), font=font)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    return ContentFile(buffer.getvalue(), name=f"{slugify(title)}.png")
+
+
+class Command(BaseCommand):
+    help = (
+        "Create demo users, stores, categories and listings (safe to run again). "
+        f"Every demo account's password is {DEMO_PASSWORD!r}."
+    )
+
+    def handle(self, *args, **options):
+        self.created = {"users": 0, "sellers": 0, "categories": 0, "listings": 0}
+        with transaction.atomic():
+            staff = self._staff()
+            categories = {slug: self._category(slug, name, text) for slug, name, text in CATEGORIES}
+            sellers = {spec.key: self._seller(spec) for spec in SELLERS}
+            for spec in BUYERS:
+                self._user(spec.email, spec.full_name)
+            for index, spec in enumerate(LISTINGS):
+                self._listing(spec, index, sellers[spec.seller], categories, staff)
+            self._conversation()
+        if settings.STRIPE_SANDBOX:
+            for spec in SELLERS:
+                self._connect(sellers[spec.key], spec)
+        self._report()
+
+    def _connect(self, seller, spec):
+        """With the offline sandbox, finish each demo seller's Stripe onboarding so buyers can
+        pay them straight away (with real Stripe, sellers onboard themselves)."""
+        from accounts.connect import connect_account_refresh, connect_onboarding_link
+        from accounts.selectors import seller_can_accept_payments
+        from stripe_sandbox.demo import complete_onboarding
+
+        if seller_can_accept_payments(seller):
+            return
+        connected, url = connect_onboarding_link(
+            seller_profile=seller.seller_profile,
+            return_url=settings.SITE_URL + "/accounts/connect/return/",
+            refresh_url=settings.SITE_URL + "/accounts/connect/refresh/",
+        )
+        complete_onboarding(url, business_name=spec.store_name, support_email=spec.email)
+        connect_account_refresh(stripe_account_id=connected.stripe_account_id)
+        self.created["connected accounts"] = self.created.get("connected accounts", 0) + 1
+
+    # --- people ---------------------------------------------------------------------------------
+
+    def _user(self, email, full_name):
+        user = User.objects.filter(email__iexact=email).first()
+        if user is None:
+            user = user_signup(email=email, password=DEMO_PASSWORD, full_name=full_name)
+            self.created["users"] += 1
+        return user
+
+    def _staff(self):
+        user = User.objects.filter(email__iexact=STAFF_EMAIL).first()
+        if user is None:
+            user = User.objects.create_superuser(
+                email=STAFF_EMAIL, password=DEMO_PASSWORD, full_name="Bazaar Staff"
+            )
+            self.created["users"] += 1
+        return user
+
+    def _seller(self, spec):
+        user = self._user(spec.email, spec.full_name)
+        if not user.is_seller:
+            seller_onboard(
+                user=user,
+                display_name=spec.display_name,
+                country=spec.country,
+                default_currency=spec.currency,
+                bio=spec.bio,
+                store_name=spec.store_name,
+            )
+            user.refresh_from_db()
+            services.store_update(
+                store=user.store,
+                actor=user,
+                tagline=spec.tagline,
+                about=spec.about,
+                contact_email=spec.email,
+            )
+            self.created["sellers"] += 1
+        return user
+
+    # --- catalogue ------------------------------------------------------------------------------
+
+    def _category(self, slug, name, description):
+        category, created = Category.objects.get_or_create(
+            slug=slug,
+            defaults={
+                "name": name,
+                "description": description,
+                "position": [c[0] for c in CATEGORIES].index(slug),
+            },
+        )
+        self.created["categories"] += int(created)
+        return category
+
+    def _listing(self, spec, index, seller, categories, staff):
+        store = seller.store
+        if Listing.objects.filter(store=store, title=spec.title).exists():
+            return
+        currency = seller.seller_profile.default_currency
+        listing = services.listing_create(
+            store=store,
+            actor=seller,
+            kind=spec.kind,
+            title=spec.title,
+            description=spec.description,
+            category=categories[spec.category],
+            price_cents=to_minor_units(spec.price, currency),
+            currency=currency,
+            stock=spec.stock,
+            duration_minutes=spec.duration_minutes,
+        )
+        services.listing_image_add(
+            listing=listing,
+            actor=seller,
+            image=listing_picture(spec.title, PALETTE[index % len(PALETTE)]),
+            alt_text=spec.title,
+        )
+        listing = services.listing_submit(listing=listing, actor=seller)
+        if spec.status == APPROVED:
+            services.listing_approve(listing=listing, actor=staff)
+        elif spec.status == REJECTED:
+            services.listing_reject(listing=listing, actor=staff, reason=spec.rejection_reason)
+        self.created["listings"] += 1
+
+    # --- messages -------------------------------------------------------------------------------
+
+    def _conversation(self):
+        """A buyer's question with an attachment and the seller's answer, so the inbox and the
+        unread badge have something to show."""
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        from messaging.services import inquiry_send, message_send
+
+        buyer = User.objects.get(email__iexact=BUYERS[0].email)
+        if buyer.conversations_as_buyer.exists():
+            return
+        listing = Listing.objects.filter(status=ListingStatus.APPROVED).order_by("pk").first()
+        if listing is None:
+            return
+        sketch = SimpleUploadedFile(
+            "shelf-measurements.txt",
+            b"Shelf: 80 cm wide, 24 cm deep.\nWould two of these fit side by side?\n",
+            content_type="text/plain",
+        )
+        question = inquiry_send(
+            listing=listing,
+            buyer=buyer,
+            body="Hi! Would this fit on my shelf? I attached the measurements.",
+            files=[sketch],
+        )
+        message_send(
+            conversation=question.conversation,
+            sender=listing.store.owner,
+            body="Thanks for asking. Yes, two fit side by side with a little room to spare.",
+        )
+        self.created["demo conversation"] = 1
+
+    # --- output ---------------------------------------------------------------------------------
+
+    def _report(self):
+        created = {k: v for k, v in self.created.items() if v}
+        if created:
+            summary = ", ".join(f"{count} {what}" for what, count in created.items())
+            self.stdout.write(self.style.SUCCESS(f"Created {summary}."))
+        else:
+            self.stdout.write("Demo data already present: nothing created.")
+
+        rows = [(STAFF_EMAIL, DEMO_PASSWORD, "staff (admin at /admin/)")]
+        rows += [(s.email, DEMO_PASSWORD, f"seller: {s.store_name}") for s in SELLERS]
+        rows += [(b.email, DEMO_PASSWORD, "buyer") for b in BUYERS]
+        header = ("email", "password", "role")
+        widths = [max(len(row[i]) for row in [header, *rows]) for i in range(3)]
+
+        def line(cells):
+            return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
+
+        self.stdout.write("")
+        self.stdout.write("Demo logins")
+        self.stdout.write(line(header).rstrip())
+        self.stdout.write(line(["-" * w for w in widths]))
+        for row in rows:
+            self.stdout.write(line(row).rstrip())

@@ -1,0 +1,413 @@
+"""Bazaar settings.
+
+Every value comes from the environment (django-environ) with a safe local default, so a fresh
+checkout runs on SQLite, local media, console email and an embedded Celery broker. Production
+(`DJANGO_ENV=production`) has no defaults for secrets: a missing one stops the process with a
+message that names it.
+"""
+
+from pathlib import Path
+
+import environ
+from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DJANGO_ENV = env.str("DJANGO_ENV", default="development")
+if DJANGO_ENV not in {"development", "test", "production"}:
+    raise ImproperlyConfigured(
+        f"DJANGO_ENV must be development, test or production, not {DJANGO_ENV!r}."
+    )
+IS_PRODUCTION = DJANGO_ENV == "production"
+
+
+def _required_in_production(name, dev_default, cast=str):
+    """Read a setting that production must set explicitly; record it when missing."""
+    if IS_PRODUCTION and not env.ENVIRON.get(name):
+        _MISSING.append(name)
+        return cast() if cast is not str else ""
+    getter = {str: env.str, list: env.list}[cast]
+    return getter(name, default=dev_default)
+
+
+_MISSING: list[str] = []
+
+# --- Core ---------------------------------------------------------------------------------------
+SECRET_KEY = _required_in_production(
+    "DJANGO_SECRET_KEY", "django-insecure-local-development-key-not-for-production"
+)
+DEBUG = env.bool("DJANGO_DEBUG", default=DJANGO_ENV == "development")
+ALLOWED_HOSTS = _required_in_production(
+    "DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"], cast=list
+)
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+# --- Stripe (used by the Stripe layer; production must name real keys) -------------------------
+STRIPE_SECRET_KEY = _required_in_production("STRIPE_SECRET_KEY", "")
+STRIPE_PUBLISHABLE_KEY = _required_in_production("STRIPE_PUBLISHABLE_KEY", "")
+STRIPE_WEBHOOK_SECRET = _required_in_production("STRIPE_WEBHOOK_SECRET", "")
+# Pinned: the sandbox speaks this version and shared/stripe-openapi holds its spec.
+STRIPE_API_VERSION = env.str("STRIPE_API_VERSION", default="2024-04-10")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+# No Stripe key outside production: the offline sandbox answers every Stripe call. The product
+# never imports it: these settings name its HTTP client and its clock by dotted path, and its app
+# and URLs are added below.
+STRIPE_SANDBOX = not STRIPE_SECRET_KEY and not IS_PRODUCTION
+# The stripe SDK's HTTP client class; empty for the SDK's own (requests to STRIPE_API_BASE).
+STRIPE_HTTP_CLIENT = ""
+# Bazaar's clock for deadlines (payment expiry, review windows): a function returning an aware
+# datetime. core.clock.now() calls it.
+BAZAAR_CLOCK = "django.utils.timezone.now"
+if STRIPE_SANDBOX:
+    # Any test-mode key works with the sandbox; dj-stripe insists on sk_test_ + 24 characters.
+    STRIPE_SECRET_KEY = "sk_test_BazaarOfflineSandbox0000"
+    STRIPE_PUBLISHABLE_KEY = "pk_test_BazaarOfflineSandbox0000"
+    STRIPE_HTTP_CLIENT = "stripe_sandbox.transport.SandboxHTTPClient"
+    # Advancing the sandbox's clock moves Bazaar's deadlines with Stripe's settlement.
+    BAZAAR_CLOCK = "stripe_sandbox.core.current_datetime"
+STRIPE_SANDBOX_WEBHOOK_DELIVERY = env.str("STRIPE_SANDBOX_WEBHOOK_DELIVERY", default="inprocess")
+
+if _MISSING:
+    raise ImproperlyConfigured(
+        "Bazaar refuses to start in production without these environment variables: "
+        + ", ".join(_MISSING)
+        + ". See the configuration table in README.md."
+    )
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "djstripe",
+    "core",
+    "accounts",
+    "marketplace",
+    "escrow",
+    "messaging",
+    "payouts",
+    "notifications",
+    "config",  # the project's own management commands (seed_demo)
+]
+if STRIPE_SANDBOX:
+    INSTALLED_APPS.append("stripe_sandbox")
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "core.context_processors.site",
+                "notifications.context_processors.notifications",
+                "messaging.context_processors.messaging",
+            ],
+        },
+    },
+]
+
+# --- Data ---------------------------------------------------------------------------------------
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web process and the Celery worker share the file: wait for the lock instead of failing,
+    # and take the write lock when a transaction starts so two writers never deadlock on upgrade.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Accounts -----------------------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "home"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# --- I18N ---------------------------------------------------------------------------------------
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English")]
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+# --- Files --------------------------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+
+AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
+if AWS_STORAGE_BUCKET_NAME:
+    # Private bucket: no ACLs, every URL presigned and short-lived.
+    AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default=None)
+    AWS_S3_REGION_NAME = env.str("AWS_S3_REGION_NAME", default=None)
+    if IS_PRODUCTION and not AWS_S3_REGION_NAME and not AWS_S3_ENDPOINT_URL:
+        # A SigV4 presigned URL only works when signed for the bucket's own region.
+        raise ImproperlyConfigured(
+            "With AWS_STORAGE_BUCKET_NAME set, production needs AWS_S3_REGION_NAME (the "
+            "bucket's region): presigned URLs are signed for it. See README.md."
+        )
+    AWS_DEFAULT_ACL = None
+    AWS_QUERYSTRING_AUTH = True
+    AWS_QUERYSTRING_EXPIRE = env.int("AWS_QUERYSTRING_EXPIRE", default=300)
+    AWS_S3_FILE_OVERWRITE = False
+    _default_storage = {"BACKEND": "storages.backends.s3.S3Storage"}
+else:
+    _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+
+# Outside production, WhiteNoise serves straight from the app and project static folders.
+WHITENOISE_USE_FINDERS = not IS_PRODUCTION
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# --- Message attachments ------------------------------------------------------------------------
+# Private: never under MEDIA_URL. Served only through access-checked views that redirect to a
+# short-lived signed URL (S3 presigned, or a signed link to our own file view locally).
+MESSAGING_ATTACHMENTS_ROOT = Path(
+    env.str("MESSAGING_ATTACHMENTS_ROOT", default=str(VAR_DIR / "attachments"))
+)
+MESSAGING_ATTACHMENT_URL_EXPIRY = env.int("MESSAGING_ATTACHMENT_URL_EXPIRY", default=300)
+MESSAGING_ATTACHMENT_MAX_BYTES = env.int("MESSAGING_ATTACHMENT_MAX_BYTES", default=16 * 1024 * 1024)
+MESSAGING_ATTACHMENT_MAX_FILES = env.int("MESSAGING_ATTACHMENT_MAX_FILES", default=5)
+# Direct-to-storage uploads (mobile) must be confirmed within this many seconds.
+MESSAGING_UPLOAD_URL_EXPIRY = env.int("MESSAGING_UPLOAD_URL_EXPIRY", default=900)
+# Contact details before payment are always flagged for staff; with this on, such a message is
+# also withheld from the other side until staff clear it.
+MESSAGING_BLOCK_CONTACT_DETAILS = env.bool("MESSAGING_BLOCK_CONTACT_DETAILS", default=False)
+# Someone who had Bazaar open this recently sees new messages in the page: no email for them.
+MESSAGING_ONLINE_SECONDS = 300
+if AWS_STORAGE_BUCKET_NAME:
+    _attachments_storage = {
+        "BACKEND": "messaging.storage.PrivateS3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("MESSAGING_ATTACHMENTS_BUCKET", default=AWS_STORAGE_BUCKET_NAME),
+            "location": "attachments",
+            "querystring_expire": MESSAGING_ATTACHMENT_URL_EXPIRY,
+        },
+    }
+else:
+    _attachments_storage = {"BACKEND": "messaging.storage.PrivateFileStorage"}
+
+STORAGES = {
+    "default": _default_storage,
+    "attachments": _attachments_storage,
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if IS_PRODUCTION
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+
+# --- Email --------------------------------------------------------------------------------------
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Bazaar <no-reply@bazaar.local>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Celery -------------------------------------------------------------------------------------
+# With no REDIS_URL, kombu's filesystem transport lets a real worker and beat run with no server.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://localhost/")
+_celery_queue_dir = VAR_DIR / "celery" / "queue"
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {
+        "data_folder_in": str(_celery_queue_dir),
+        "data_folder_out": str(_celery_queue_dir),
+        "processed_folder": str(VAR_DIR / "celery" / "processed"),
+        "control_folder": str(VAR_DIR / "celery" / "control"),
+        "store_processed": False,
+    }
+    if CELERY_BROKER_URL.startswith("filesystem")
+    else {}
+)
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# No task may hang a worker: past the soft limit a task gets SoftTimeLimitExceeded (and its
+# transaction rolls back); past the hard limit the worker process is replaced.
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=120)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=180)
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celery" / "beat-schedule")
+# The one beat schedule; periodic jobs are listed here and shown in README.
+CELERY_BEAT_SCHEDULE = {
+    "escrow-auto-release": {
+        "task": "escrow.tasks.auto_release_due_orders",
+        "schedule": env.int("ESCROW_JOB_INTERVAL_SECONDS", default=300),
+    },
+    "escrow-release-reminders": {
+        "task": "escrow.tasks.send_release_reminders",
+        "schedule": env.int("ESCROW_JOB_INTERVAL_SECONDS", default=300),
+    },
+    "escrow-expire-unpaid-orders": {
+        "task": "escrow.tasks.expire_unpaid_orders",
+        "schedule": env.int("ESCROW_JOB_INTERVAL_SECONDS", default=300),
+    },
+    "escrow-retry-failed-transfers": {
+        "task": "escrow.tasks.retry_failed_transfers",
+        "schedule": 3600,
+    },
+    "escrow-daily-reconciliation": {
+        "task": "escrow.tasks.reconcile_with_stripe",
+        "schedule": crontab(hour=3, minute=30),
+    },
+    "messaging-purge-stale-uploads": {
+        "task": "messaging.tasks.purge_stale_uploads",
+        "schedule": 3600,
+    },
+    "notifications-daily-digest": {
+        "task": "notifications.tasks.send_email_digests",
+        "schedule": crontab(hour=env.int("NOTIFICATIONS_DIGEST_HOUR", default=7), minute=0),
+    },
+}
+CELERY_TIMEZONE = TIME_ZONE
+
+# --- API ----------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.StandardPagination",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "core.api_errors.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {"auth": "20/min"},
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Bazaar API",
+    "DESCRIPTION": "Marketplace API for mobile clients: catalogue, stores, accounts.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1/",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Content Security Policy: everything is served from this origin -----------------------------
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "style-src": ["'self'"],
+        "script-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# --- dj-stripe: mirrors Stripe objects and verifies webhooks ------------------------------------
+STRIPE_LIVE_MODE = env.bool("STRIPE_LIVE_MODE", default=False)
+if STRIPE_LIVE_MODE:
+    STRIPE_LIVE_SECRET_KEY = STRIPE_SECRET_KEY
+else:
+    STRIPE_TEST_SECRET_KEY = STRIPE_SECRET_KEY
+DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+DJSTRIPE_USE_NATIVE_JSONFIELD = True
+STRIPE_WEBHOOK_TASK_MAX_RETRIES = env.int("STRIPE_WEBHOOK_TASK_MAX_RETRIES", default=5)
+
+# --- Marketplace --------------------------------------------------------------------------------
+BAZAAR_DEFAULT_CURRENCY = env.str("BAZAAR_DEFAULT_CURRENCY", default="usd").lower()
+BAZAAR_CURRENCIES = [
+    c.lower() for c in env.list("BAZAAR_CURRENCIES", default=["usd", "eur", "gbp"])
+]
+BAZAAR_COMMISSION_BPS = env.int("BAZAAR_COMMISSION_BPS", default=1000)
+BAZAAR_COMMISSION_FIXED_CENTS = env.int("BAZAAR_COMMISSION_FIXED_CENTS", default=0)
+BAZAAR_COMMISSION_MIN_CENTS = env.int("BAZAAR_COMMISSION_MIN_CENTS", default=0)
+# Who bears Stripe's processing fee: "platform" (out of the commission) or "seller".
+BAZAAR_STRIPE_FEE_PAYER = env.str("BAZAAR_STRIPE_FEE_PAYER", default="platform")
+BAZAAR_REVIEW_WINDOW_DAYS = env.int("BAZAAR_REVIEW_WINDOW_DAYS", default=14)
+BAZAAR_RELEASE_REMINDER_HOURS = env.int("BAZAAR_RELEASE_REMINDER_HOURS", default=48)
+BAZAAR_PAYMENT_EXPIRY_MINUTES = env.int("BAZAAR_PAYMENT_EXPIRY_MINUTES", default=60)
+BAZAAR_PAGE_SIZE = env.int("BAZAAR_PAGE_SIZE", default=24)
+BAZAAR_MAX_LISTING_IMAGES = env.int("BAZAAR_MAX_LISTING_IMAGES", default=8)
+BAZAAR_MAX_IMAGE_BYTES = env.int("BAZAAR_MAX_IMAGE_BYTES", default=5 * 1024 * 1024)
+
+NOTIFICATIONS_EMAIL_MAX_RETRIES = env.int("NOTIFICATIONS_EMAIL_MAX_RETRIES", default=3)
+NOTIFICATIONS_EMAIL_RETRY_SECONDS = env.int("NOTIFICATIONS_EMAIL_RETRY_SECONDS", default=60)
+NOTIFICATIONS_POLL_SECONDS = env.int("NOTIFICATIONS_POLL_SECONDS", default=30)
+
+# --- Production hardening -----------------------------------------------------------------------
+if IS_PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+    SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    SECURE_REFERRER_POLICY = "same-origin"
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+
+# --- Tests (DJANGO_ENV=test, set by config/settings_test.py) ---------------------------------
+if DJANGO_ENV == "test":
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
+    MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "test-media")))
+    REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"auth": "1000/min"}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # The stripe SDK logs every request at INFO; keep its warnings only.
+    "loggers": {"stripe": {"level": "WARNING"}},
+}

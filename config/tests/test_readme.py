@@ -1,0 +1,24 @@
+"""The README's configuration table must name every variable the settings read."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_environment_variable_is_documented():
+    settings_source = (ROOT / "config" / "settings.py").read_text()
+    names = set(re.findall(r'env\.\w+\(\s*"([A-Z][A-Z0-9_]+)"', settings_source))
+    names |= set(re.findall(r'_required_in_production\(\s*"([A-Z][A-Z0-9_]+)"', settings_source))
+    readme = (ROOT / "README.md").read_text()
+
+    assert len(names) > 20
+    missing = sorted(name for name in names if f"`{name}`" not in readme)
+    assert missing == []
+
+
+def test_readme_shows_the_two_commands():
+    readme = (ROOT / "README.md").read_text()
+
+    assert "make run" in readme
+    assert "make test" in readme

@@ -1,0 +1,112 @@
+from io import StringIO
+
+import pytest
+from django.apps import apps
+from django.core.management import call_command
+from config.management.commands.seed_demo import DEMO_PASSWORD, STAFF_EMAIL
+
+from accounts.models import SellerProfile, User
+from core.models import AuditEntry
+from marketplace.models import Category, Listing, ListingKind, ListingStatus, Store
+from marketplace.selectors import listing_public_queryset
+
+pytestmark = pytest.mark.django_db
+
+
+def seed():
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    return out.getvalue()
+
+
+def row_counts():
+    # Every table, not only the catalogue's: a notification or an audit entry written again on
+    # the second run would count as "something new" too.
+    return {model._meta.label: model._default_manager.count() for model in apps.get_models()}
+
+
+def test_seed_demo_builds_a_marketplace_to_click_through():
+    output = seed()
+
+    staff = User.objects.get(email=STAFF_EMAIL)
+    assert staff.is_staff and staff.is_superuser
+    assert SellerProfile.objects.count() == 3
+    assert Store.objects.count() == 3
+    buyers = User.objects.filter(is_staff=False, seller_profile__isnull=True)
+    assert buyers.count() == 2
+    assert Category.objects.count() >= 6
+
+    approved = Listing.objects.filter(status=ListingStatus.APPROVED)
+    assert approved.count() >= 20
+    assert listing_public_queryset().count() == approved.count()
+    assert {ListingKind.PRODUCT, ListingKind.SERVICE} <= set(
+        approved.values_list("kind", flat=True)
+    )
+    assert Listing.objects.filter(status=ListingStatus.PENDING_REVIEW).count() >= 2
+    rejected = Listing.objects.get(status=ListingStatus.REJECTED)
+    assert rejected.rejection_reason
+    assert rejected.reviewed_by == staff
+    assert set(approved.values_list("reviewed_by", flat=True)) == {staff.pk}
+
+    # Every listing has a real picture on storage, and went through the services' audit trail.
+    for listing in Listing.objects.prefetch_related("images"):
+        [image] = listing.images.all()
+        assert image.image.storage.exists(image.image.name)
+        assert image.image.width > 0
+    assert AuditEntry.objects.filter(action="listing.approved").count() == approved.count()
+
+    assert "Demo logins" in output
+    assert DEMO_PASSWORD in output
+    for email in User.objects.values_list("email", flat=True):
+        assert email in output
+
+
+def test_every_demo_login_works(client):
+    seed()
+    for user in User.objects.all():
+        assert client.login(email=user.email, password=DEMO_PASSWORD), user.email
+        client.logout()
+
+
+def test_sellers_prices_are_in_their_own_currency():
+    seed()
+    for profile in SellerProfile.objects.select_related("user__store"):
+        currencies = set(profile.user.store.listings.values_list("currency", flat=True))
+        assert currencies == {profile.default_currency}
+    assert SellerProfile.objects.values("default_currency").distinct().count() == 3
+
+
+def test_running_seed_demo_twice_creates_nothing_new_and_still_prints_the_logins():
+    seed()
+    first = row_counts()
+    statuses = dict(Listing.objects.values_list("title", "status"))
+
+    output = seed()
+
+    assert row_counts() == first
+    assert first["marketplace.Listing"] >= 20
+    assert dict(Listing.objects.values_list("title", "status")) == statuses
+    assert "nothing created" in output
+    assert STAFF_EMAIL in output and DEMO_PASSWORD in output
+
+
+def test_seed_demo_fills_in_around_existing_data():
+    # Someone already signed up with a demo email: the seed reuses the account, no duplicate.
+    User.objects.create_user(email="maya@bazaar.local", password=DEMO_PASSWORD)
+
+    seed()
+
+    assert User.objects.filter(email__iexact="maya@bazaar.local").count() == 1
+    assert User.objects.get(email="maya@bazaar.local").is_seller
+
+
+def test_with_the_sandbox_demo_sellers_can_take_payments_at_once(stripe_sandbox):
+    from accounts.models import User
+    from accounts.selectors import seller_can_accept_payments
+
+    call_command("seed_demo", stdout=StringIO())
+    call_command("seed_demo", stdout=StringIO())
+
+    sellers = [u for u in User.objects.all() if u.is_seller]
+    assert len(sellers) == 3
+    assert all(seller_can_accept_payments(s) for s in sellers)

@@ -1,0 +1,69 @@
+"""Production mode must refuse to start without its secrets, and pass `check --deploy` with them."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PRODUCTION_ENV = {
+    "DJANGO_ENV": "production",
+    "DJANGO_SECRET_KEY": "p9$Kq2-vR7!mZ4@xL8#nB1^cW6&hT3*yF5(jD0)sG2+aE7=uQ4",
+    "DJANGO_ALLOWED_HOSTS": "bazaar.example.com",
+    "STRIPE_SECRET_KEY": "sk_live_from_the_environment",
+    "STRIPE_PUBLISHABLE_KEY": "pk_live_from_the_environment",
+    "STRIPE_WEBHOOK_SECRET": "whsec_from_the_environment",
+    "DATABASE_URL": "sqlite:////tmp/bazaar-deploy-check.sqlite3",
+}
+
+
+def _manage(*args, env):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "STRIPE_"))}
+    clean["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=clean | env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_production_without_a_secret_key_refuses_to_start():
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "DJANGO_SECRET_KEY"}
+
+    result = _manage("check", env=env)
+
+    assert result.returncode != 0
+    assert "refuses to start in production" in result.stderr
+    assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_production_names_every_missing_secret():
+    result = _manage("check", env={"DJANGO_ENV": "production"})
+
+    assert result.returncode != 0
+    for name in (
+        "DJANGO_SECRET_KEY",
+        "DJANGO_ALLOWED_HOSTS",
+        "STRIPE_SECRET_KEY",
+        "STRIPE_PUBLISHABLE_KEY",
+        "STRIPE_WEBHOOK_SECRET",
+    ):
+        assert name in result.stderr
+
+
+def test_production_settings_pass_the_deploy_check():
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_unknown_environment_name_is_refused():
+    result = _manage("check", env={"DJANGO_ENV": "staging"})
+
+    assert result.returncode != 0
+    assert "DJANGO_ENV must be development, test or production" in result.stderr

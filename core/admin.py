@@ -1,0 +1,113 @@
+"""The back office's shared pieces: the audit trail's admin, read-only admins for rows that
+services write, and the confirmation page of actions that ask staff for a reason (reject
+listings, remove files; templates/admin/action_with_reason.html, extended per action)."""
+
+from django.contrib import admin
+from django.contrib.admin import helpers
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+from django.utils.text import capfirst
+from django.utils.translation import gettext_lazy as _
+
+from core.models import AuditEntry
+
+# --- Read-only admins ---------------------------------------------------------------------------
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written by services (often in step with Stripe): people look, never edit."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyInlineMixin:
+    """An inline of rows services write: shown, never added, changed or deleted by hand."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyTabularInline(ReadOnlyInlineMixin, admin.TabularInline):
+    show_change_link = False
+
+
+class ReadOnlyStackedInline(ReadOnlyInlineMixin, admin.StackedInline):
+    pass
+
+
+# --- Actions that ask for a reason --------------------------------------------------------------
+
+
+def reason_confirmation(modeladmin, request, queryset, *, form, title, action_name, template):
+    """The intermediate page of an action: the chosen rows and the reason form."""
+    opts = modeladmin.model._meta
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "subtitle": None,
+        "opts": opts,
+        "app_label": opts.app_label,
+        "queryset": queryset,
+        "form": form,
+        "action_name": action_name,
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "objects_name": capfirst(opts.verbose_name_plural),
+        "media": modeladmin.media,
+    }
+    request.current_app = modeladmin.admin_site.name
+    return TemplateResponse(request, template, context)
+
+
+# --- Audit trail --------------------------------------------------------------------------------
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """Append-only: staff read the trail, nobody edits or deletes it."""
+
+    list_display = ("created_at", "action", "actor", "target_link")
+    list_filter = ("action", "target_type")
+    search_fields = ("action", "actor__email", "target_id")
+    list_select_related = ("actor", "target_type")
+    date_hierarchy = "created_at"
+    fields = ("created_at", "action", "actor", "target_link", "before", "after")
+    readonly_fields = fields
+
+    @admin.display(description=_("target"))
+    def target_link(self, obj):
+        # Built from the content type and id alone: no query per row for the target itself.
+        label = f"{obj.target_type.model} #{obj.target_id}"
+        try:
+            url = reverse(
+                f"admin:{obj.target_type.app_label}_{obj.target_type.model}_change",
+                args=[obj.target_id],
+            )
+        except NoReverseMatch:
+            return label
+        return format_html('<a href="{}">{}</a>', url, label)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

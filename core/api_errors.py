@@ -1,0 +1,27 @@
+"""One exception handler for the API: domain errors and Django validation errors become 4xx with
+field messages, never a 500."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from core.errors import DomainError, ValidationFailed
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, ValidationFailed):
+        return Response(exc.as_dict(), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, DomainError):
+        body = exc.as_dict() | {"code": exc.code}
+        return Response(body, status=exc.status_code)
+    if isinstance(exc, DjangoValidationError):
+        if hasattr(exc, "error_dict"):
+            body = {
+                field: [m for e in errs for m in e.messages]
+                for field, errs in exc.error_dict.items()
+            }
+        else:
+            body = {"detail": exc.messages}
+        return Response(body, status=status.HTTP_400_BAD_REQUEST)
+    return drf_exception_handler(exc, context)

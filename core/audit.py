@@ -1,0 +1,61 @@
+"""The audit trail: every state or money change writes one entry in its own transaction."""
+
+import json
+
+from django.contrib.contenttypes.models import ContentType
+from django.core.serializers.json import DjangoJSONEncoder
+
+from core.errors import InvalidTransition
+from core.models import AuditEntry
+
+
+def _json_safe(values):
+    # Transitions record timestamps (submitted_at, reviewed_at); the JSON column only takes plain
+    # values, so datetimes, dates and decimals are stored as their ISO/str forms.
+    return json.loads(json.dumps(values or {}, cls=DjangoJSONEncoder))
+
+
+def audit_record(*, action, actor, target, before=None, after=None):
+    """Write one audit entry. Call it inside the transaction of the change it records."""
+    return AuditEntry.objects.create(
+        action=action,
+        actor=actor if getattr(actor, "pk", None) else None,
+        target_type=ContentType.objects.get_for_model(target),
+        target_id=str(target.pk),
+        before=_json_safe(before),
+        after=_json_safe(after),
+    )
+
+
+def plain(value):
+    """A model instance as its pk, anything else as it is (for audit before/after)."""
+    return value.pk if hasattr(value, "pk") else value
+
+
+def audited_transition(obj, *, to, allowed, actor, action, **changes):
+    """Move a row (already locked by the caller) to status `to` if `allowed` says so.
+
+    `allowed` maps each status to the statuses it may become. Returns (obj, moved): already at
+    `to` is a quiet (obj, False), so a repeated request or webhook is harmless.
+    """
+    if obj.status == to:
+        return obj, False
+    if to not in allowed[obj.status]:
+        labels = dict(type(obj)._meta.get_field("status").choices)
+        raise InvalidTransition(
+            f"A{'n' if type(obj).__name__[0] in 'AEIOU' else ''} {type(obj).__name__.lower()} "
+            f"that is {obj.get_status_display().lower()} cannot become {labels[to].lower()}."
+        )
+    before = {"status": obj.status}
+    obj.status = to
+    for key, value in changes.items():
+        setattr(obj, key, value)
+    obj.save()
+    audit_record(
+        action=action,
+        actor=actor,
+        target=obj,
+        before=before,
+        after={"status": str(to)} | {k: plain(v) for k, v in changes.items()},
+    )
+    return obj, True

@@ -1,0 +1,159 @@
+"""Bazaar's Stripe webhook intake: verify, store, answer fast, process once per event id."""
+
+import json
+import time
+
+import pytest
+from djstripe.models import Event, WebhookEndpoint, WebhookEventTrigger
+
+from stripe_sandbox import core
+from stripe_sandbox.delivery import sign
+from stripe_sandbox.models import SandboxWebhookDelivery
+from stripe_sandbox.resources.accounts import platform_account
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def platform_endpoint(stripe_sandbox):
+    return WebhookEndpoint.objects.get(application="")
+
+
+def post_event(client, endpoint, payload, *, secret=None, timestamp=None, raw=None):
+    body = raw if raw is not None else json.dumps(payload)
+    signature = sign(body, secret or endpoint.secret, timestamp=timestamp)
+    return client.post(
+        f"/stripe/webhook/{endpoint.djstripe_uuid}/",
+        data=body,
+        content_type="application/json",
+        headers={"Stripe-Signature": signature},
+    )
+
+
+def account_event():
+    return core.emit(None, "account.updated", platform_account())
+
+
+def test_registering_endpoints_is_idempotent(stripe_sandbox):
+    from core.stripe_webhooks import ensure_webhook_endpoints
+
+    again = ensure_webhook_endpoints("http://testserver")
+
+    assert WebhookEndpoint.objects.count() == 2
+    assert {bool(e.application) for e in again} == {False, True}
+    assert all(e.secret.startswith("whsec_") for e in again)
+
+
+def test_a_signed_event_is_stored_and_processed_once_even_when_delivered_twice(
+    client, platform_endpoint, django_capture_on_commit_callbacks
+):
+    event = account_event()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        first = post_event(client, platform_endpoint, event)
+        second = post_event(client, platform_endpoint, event)
+
+    assert first.status_code == 200
+    assert second.status_code == 200
+    assert WebhookEventTrigger.objects.filter(valid=True).count() == 2
+    assert Event.objects.filter(id=event["id"]).count() == 1
+    assert WebhookEventTrigger.objects.filter(processed=True).count() == 2
+
+
+def test_the_sandbox_delivers_its_events_to_the_registered_endpoints(
+    stripe_sandbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        event = account_event()
+
+    delivery = SandboxWebhookDelivery.objects.get(event_id=event["id"])
+    assert delivery.status == SandboxWebhookDelivery.Status.DELIVERED
+    assert delivery.last_status_code == 200
+    assert Event.objects.filter(id=event["id"], type="account.updated").exists()
+
+
+def test_held_deliveries_wait_until_released(stripe_sandbox, django_capture_on_commit_callbacks):
+    with stripe_sandbox.webhooks_held(), django_capture_on_commit_callbacks(execute=True):
+        event = account_event()
+    assert not Event.objects.filter(id=event["id"]).exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        statuses = stripe_sandbox.deliver(stripe_sandbox.pending_deliveries("account.updated"))
+
+    assert statuses == [200]
+    assert Event.objects.filter(id=event["id"]).exists()
+
+
+def test_a_forged_signature_is_refused_and_nothing_is_processed(
+    client, platform_endpoint, django_capture_on_commit_callbacks
+):
+    event = account_event()
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = post_event(client, platform_endpoint, event, secret="whsec_forged")
+
+    assert response.status_code == 400
+    assert callbacks == []
+    assert not Event.objects.exists()
+    assert WebhookEventTrigger.objects.get().valid is False
+
+
+def test_a_stale_timestamp_is_refused(
+    client, platform_endpoint, django_capture_on_commit_callbacks
+):
+    event = account_event()
+    an_hour_ago = int(time.time()) - 3600
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_event(client, platform_endpoint, event, timestamp=an_hour_ago)
+
+    assert response.status_code == 400
+    assert not Event.objects.exists()
+
+
+def test_a_tampered_body_is_refused(client, platform_endpoint, django_capture_on_commit_callbacks):
+    event = account_event()
+    body = json.dumps(event)
+    signature = sign(body, platform_endpoint.secret)
+    tampered = body.replace('"account.updated"', '"account.application.deauthorized"')
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            f"/stripe/webhook/{platform_endpoint.djstripe_uuid}/",
+            data=tampered,
+            content_type="application/json",
+            headers={"Stripe-Signature": signature},
+        )
+
+    assert response.status_code == 400
+    assert not Event.objects.exists()
+
+
+@pytest.mark.parametrize("raw", ["not json at all", "{}", '{"id": "evt_1"}'])
+def test_malformed_bodies_are_a_400(client, platform_endpoint, raw):
+    response = post_event(client, platform_endpoint, None, raw=raw)
+
+    assert response.status_code == 400
+    assert not Event.objects.exists()
+
+
+def test_a_missing_signature_header_is_a_400_and_stores_nothing(client, platform_endpoint):
+    response = client.post(
+        f"/stripe/webhook/{platform_endpoint.djstripe_uuid}/",
+        data=json.dumps(account_event()),
+        content_type="application/json",
+    )
+
+    assert response.status_code == 400
+    assert not WebhookEventTrigger.objects.exists()
+
+
+def test_an_unknown_endpoint_is_a_404(client, stripe_sandbox):
+    response = client.post(
+        "/stripe/webhook/00000000-0000-0000-0000-000000000000/",
+        data="{}",
+        content_type="application/json",
+        headers={"Stripe-Signature": "t=1,v1=x"},
+    )
+
+    assert response.status_code == 404

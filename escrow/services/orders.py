@@ -1,0 +1,273 @@
+"""Every change of an order's state. Payments and releases (payments.py, releases.py) call the
+`order_mark_*` ones inside their own transactions; pages, the API, admin and tasks call the rest.
+
+Each transition locks the order row, checks the move against ORDER_TRANSITIONS and returns
+quietly when the order is already there.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from accounts.selectors import seller_can_accept_payments
+from core import clock
+from core.audit import audit_record, audited_transition
+from core.errors import InvalidTransition, NotAllowed, ValidationFailed
+from escrow.commission import terms_for_seller
+from escrow.models import ORDER_TRANSITIONS, Order, OrderStatus
+from marketplace.models import Listing, ListingKind, ListingStatus
+from notifications.services import notify
+
+MAX_QUANTITY = 100
+
+
+@transaction.atomic
+def order_create(*, buyer, listing_id, quantity=1, client_key=""):
+    """A buyer orders an approved listing: price and commission are snapshotted, stock reserved.
+
+    With a client_key (the API's Idempotency-Key) a retry returns the order made the first time.
+    """
+    if client_key:
+        existing = Order.objects.filter(buyer=buyer, client_key=client_key).first()
+        if existing:
+            return existing
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
+        raise ValidationFailed({"quantity": "Order at least one."})
+    if quantity > MAX_QUANTITY:
+        raise ValidationFailed({"quantity": f"Order at most {MAX_QUANTITY} at a time."})
+    listing = (
+        Listing.objects.select_for_update(of=("self",))
+        .select_related("store__owner__seller_profile")
+        .filter(pk=listing_id)
+        .first()
+    )
+    if listing is None or listing.status != ListingStatus.APPROVED:
+        raise ValidationFailed({"listing": "This listing is not available."})
+    seller = listing.store.owner
+    if seller.pk == buyer.pk:
+        raise ValidationFailed({"listing": "You cannot buy your own listing."})
+    if not seller_can_accept_payments(seller):
+        raise ValidationFailed(
+            {"listing": "This seller cannot take payments right now. Try again later."}
+        )
+    reserve = listing.kind == ListingKind.PRODUCT and listing.stock is not None
+    if reserve and listing.stock < quantity:
+        left = listing.stock
+        raise ValidationFailed(
+            {"quantity": f"Only {left} left in stock." if left else "This listing is sold out."}
+        )
+    terms = terms_for_seller(seller.seller_profile)
+    total = listing.price_cents * quantity
+    if reserve:
+        Listing.objects.filter(pk=listing.pk).update(stock=F("stock") - quantity)
+    try:
+        with transaction.atomic():
+            order = Order.objects.create(
+                buyer=buyer,
+                seller=seller,
+                store=listing.store,
+                listing=listing,
+                listing_title=listing.title,
+                listing_kind=listing.kind,
+                unit_price_cents=listing.price_cents,
+                quantity=quantity,
+                total_cents=total,
+                currency=listing.currency,
+                commission_bps=terms.bps,
+                commission_fixed_cents=terms.fixed_cents,
+                commission_min_cents=terms.minimum_cents,
+                commission_cents=terms.commission_on(total),
+                stripe_fee_payer=settings.BAZAAR_STRIPE_FEE_PAYER,
+                stock_reserved=reserve,
+                expires_at=clock.now() + timedelta(minutes=settings.BAZAAR_PAYMENT_EXPIRY_MINUTES),
+                client_key=client_key or "",
+            )
+    except IntegrityError:
+        # The same Idempotency-Key raced in twice: hand back the order the other request made.
+        transaction.set_rollback(True)
+        return Order.objects.get(buyer=buyer, client_key=client_key)
+    audit_record(
+        action="order.created",
+        actor=buyer,
+        target=order,
+        after={"total_cents": total, "currency": order.currency, "quantity": quantity},
+    )
+    return order
+
+
+def _lock(order):
+    return Order.objects.select_for_update().get(pk=order.pk if hasattr(order, "pk") else order)
+
+
+def _move(order, *, to, actor, action, **changes):
+    """Move a locked order to `to`; (order, True) when it moved, (order, False) if already there."""
+    return audited_transition(
+        order, to=to, allowed=ORDER_TRANSITIONS, actor=actor, action=action, **changes
+    )
+
+
+def _return_stock(order):
+    if order.stock_reserved:
+        Listing.objects.filter(pk=order.listing_id).update(stock=F("stock") + order.quantity)
+        order.stock_reserved = False
+
+
+def _reserve_stock_again(order):
+    """A late payment revives a closed order: take its stock back (even past zero: it is sold)."""
+    listing = Listing.objects.get(pk=order.listing_id)
+    if (
+        listing.kind == ListingKind.PRODUCT
+        and listing.stock is not None
+        and not order.stock_reserved
+    ):
+        Listing.objects.filter(pk=order.listing_id).update(stock=F("stock") - order.quantity)
+        order.stock_reserved = True
+
+
+@transaction.atomic
+def order_cancel(*, order, actor):
+    """The buyer (or staff) calls off an unpaid order; its stock returns."""
+    order = _lock(order)
+    if actor.pk != order.buyer_id and not actor.is_staff:
+        raise NotAllowed("Only the buyer can cancel this order.")
+    if order.status != OrderStatus.PENDING_PAYMENT and order.status != OrderStatus.CANCELLED:
+        raise InvalidTransition("Only an order that is not paid yet can be cancelled.")
+    _return_stock(order)
+    order, _ = _move(
+        order,
+        to=OrderStatus.CANCELLED,
+        actor=actor,
+        action="order.cancelled",
+        closed_at=clock.now(),
+        stock_reserved=order.stock_reserved,
+    )
+    return order
+
+
+@transaction.atomic
+def order_expire(*, order_id):
+    """An unpaid order's time ran out: it expires and its stock returns (Celery, idempotent)."""
+    order = _lock(order_id)
+    if order.status != OrderStatus.PENDING_PAYMENT:
+        return order
+    if order.expires_at and order.expires_at > clock.now():
+        return order
+    _return_stock(order)
+    order, _ = _move(
+        order,
+        to=OrderStatus.EXPIRED,
+        actor=None,
+        action="order.expired",
+        closed_at=clock.now(),
+        stock_reserved=order.stock_reserved,
+    )
+    return order
+
+
+def order_mark_funded(*, order):
+    """Called by escrow inside its payment transaction, with the order locked."""
+    if order.status in (OrderStatus.CANCELLED, OrderStatus.EXPIRED):
+        _reserve_stock_again(order)
+    order, moved = _move(
+        order,
+        to=OrderStatus.FUNDED,
+        actor=None,
+        action="order.funded",
+        funded_at=clock.now(),
+        payment_error="",
+        closed_at=None,
+        stock_reserved=order.stock_reserved,
+    )
+    if moved:
+        context = {
+            "order_id": order.pk,
+            "listing_title": order.listing_title,
+            "amount": order.total_display,
+            "action_url": order.get_absolute_url(),
+        }
+        notify(order.seller, "order.funded", context)
+        notify(order.buyer, "order.paid", context)
+    return order
+
+
+@transaction.atomic
+def order_payment_failed(*, order_id, message):
+    """A payment attempt was declined: the order stays payable and says why."""
+    order = _lock(order_id)
+    if order.status != OrderStatus.PENDING_PAYMENT:
+        return order
+    order.payment_error = message[:300]
+    order.save(update_fields=["payment_error", "updated_at"])
+    notify(
+        order.buyer,
+        "order.payment_failed",
+        {
+            "order_id": order.pk,
+            "listing_title": order.listing_title,
+            "reason": order.payment_error,
+            "action_url": order.get_absolute_url(),
+        },
+    )
+    return order
+
+
+@transaction.atomic
+def order_deliver(*, order, actor, note=""):
+    """The seller says the work is delivered; the buyer's review window starts."""
+    order = _lock(order)
+    if actor.pk != order.seller_id:
+        raise NotAllowed("Only the seller can mark this order delivered.")
+    if order.status == OrderStatus.DELIVERED:
+        return order
+    delivered_at = clock.now()
+    order, moved = _move(
+        order,
+        to=OrderStatus.DELIVERED,
+        actor=actor,
+        action="order.delivered",
+        delivered_at=delivered_at,
+        delivery_note=(note or "").strip()[:5000],
+        review_deadline=delivered_at + timedelta(days=settings.BAZAAR_REVIEW_WINDOW_DAYS),
+    )
+    if moved:
+        notify(
+            order.buyer,
+            "order.delivered",
+            {
+                "order_id": order.pk,
+                "listing_title": order.listing_title,
+                "deadline": order.review_deadline.strftime("%d %b %Y %H:%M UTC"),
+                "action_url": order.get_absolute_url(),
+            },
+        )
+    return order
+
+
+def order_mark_released(*, order, actor, action):
+    """Called by escrow inside its release transaction, with the order locked."""
+    order, moved = _move(
+        order, to=OrderStatus.RELEASED, actor=actor, action=action, released_at=clock.now()
+    )
+    return order, moved
+
+
+@transaction.atomic
+def order_remind(*, order_id):
+    order = _lock(order_id)
+    if order.status != OrderStatus.DELIVERED or order.reminder_sent_at:
+        return order, False
+    order.reminder_sent_at = clock.now()
+    order.save(update_fields=["reminder_sent_at", "updated_at"])
+    notify(
+        order.buyer,
+        "order.release_reminder",
+        {
+            "order_id": order.pk,
+            "listing_title": order.listing_title,
+            "deadline": order.review_deadline.strftime("%d %b %Y %H:%M UTC"),
+            "action_url": order.get_absolute_url(),
+        },
+    )
+    return order, True

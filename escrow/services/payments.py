@@ -1,0 +1,325 @@
+"""Paying for an order: the buyer pays the platform (Checkout on the web, a PaymentIntent on
+mobile) and the money is held in escrow ("separate charges and transfers").
+
+Money-moving calls to Stripe happen outside database transactions, each with an idempotency key
+made from our own row: the row is written first, the Stripe call follows, and its result is
+recorded in a second transaction. A crash or retry in between repeats the same call with the same
+key, so Stripe never moves the money twice. Webhooks call the same functions a person's action
+does, and every function returns quietly when its change already happened.
+"""
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.selectors import seller_can_accept_payments
+from core import clock, stripe_client
+from core.errors import (
+    DomainError,
+    InvalidTransition,
+    NotAllowed,
+    StripeUnavailable,
+    ValidationFailed,
+)
+from core.stripe_client import idempotency_key
+from escrow import ledger
+from escrow.models import (
+    EscrowPayment,
+    LedgerAccount,
+    Order,
+    OrderStatus,
+    PaymentStatus,
+    StripeCustomer,
+)
+from escrow.services.orders import order_mark_funded, order_payment_failed
+
+logger = logging.getLogger(__name__)
+
+
+class PaymentUnavailable(DomainError):
+    status_code = 503
+    code = "payment_unavailable"
+
+
+def _stripe():
+    return stripe_client.client().v1
+
+
+# --- Buyers as Stripe customers -----------------------------------------------------------------
+
+
+def stripe_customer_get_or_create(*, user):
+    """The buyer's Stripe Customer id, created once (the key makes a retried create harmless)."""
+    existing = StripeCustomer.objects.filter(user=user).first()
+    if existing:
+        return existing.stripe_customer_id
+    customer = stripe_client.call(
+        _stripe().customers.create,
+        params={
+            "email": user.email,
+            "name": user.get_full_name(),
+            "metadata": {"bazaar_user_id": str(user.pk)},
+        },
+        options={"idempotency_key": idempotency_key(user, "stripe-customer")},
+    )
+    record, _ = StripeCustomer.objects.get_or_create(
+        user=user, defaults={"stripe_customer_id": customer.id}
+    )
+    return record.stripe_customer_id
+
+
+def _customer_or_unavailable(user):
+    try:
+        return stripe_customer_get_or_create(user=user)
+    except StripeUnavailable as exc:
+        raise PaymentUnavailable(exc.message) from exc
+
+
+# --- Paying -------------------------------------------------------------------------------------
+
+
+def _payable_order(order, buyer):
+    order = Order.objects.select_related("seller").get(pk=order.pk)
+    if buyer.pk != order.buyer_id:
+        raise NotAllowed("Only the buyer can pay for this order.")
+    if order.status != OrderStatus.PENDING_PAYMENT:
+        raise InvalidTransition(
+            f"This order is {order.get_status_display().lower()}; it cannot be paid."
+        )
+    if order.expires_at and order.expires_at <= clock.now():
+        raise InvalidTransition("This order expired before it was paid. Please order again.")
+    if not seller_can_accept_payments(order.seller):
+        raise InvalidTransition("This seller cannot take payments right now. Try again later.")
+    return order
+
+
+def _payment_metadata(order, payment):
+    return {"bazaar_order_id": str(order.pk), "bazaar_payment_id": str(payment.pk)}
+
+
+def payment_checkout_start(*, order, buyer, success_url, cancel_url):
+    """Web checkout: a Stripe Checkout Session for the order. Returns (payment, session url)."""
+    order = _payable_order(order, buyer)
+    customer = _customer_or_unavailable(buyer)
+    payment = EscrowPayment.objects.create(
+        order=order,
+        kind=EscrowPayment.Kind.CHECKOUT,
+        amount_cents=order.total_cents,
+        currency=order.currency,
+    )
+    metadata = _payment_metadata(order, payment)
+    try:
+        session = stripe_client.call(
+            _stripe().checkout.sessions.create,
+            params={
+                "mode": "payment",
+                "customer": customer,
+                "client_reference_id": str(order.pk),
+                "line_items": [
+                    {
+                        "price_data": {
+                            "currency": order.currency,
+                            "unit_amount": order.unit_price_cents,
+                            "product_data": {"name": order.listing_title},
+                        },
+                        "quantity": order.quantity,
+                    }
+                ],
+                "payment_intent_data": {
+                    "transfer_group": order.transfer_group,
+                    "metadata": metadata,
+                    "description": f"Bazaar order #{order.pk}: {order.listing_title}",
+                },
+                "metadata": metadata,
+                "success_url": success_url,
+                "cancel_url": cancel_url,
+            },
+            options={"idempotency_key": idempotency_key(payment, "checkout-session")},
+        )
+    except StripeUnavailable as exc:
+        _payment_failed_locally(payment, exc.message)
+        raise PaymentUnavailable(exc.message) from exc
+    EscrowPayment.objects.filter(pk=payment.pk).update(stripe_checkout_session_id=session.id)
+    payment.stripe_checkout_session_id = session.id
+    return payment, session.url
+
+
+def payment_intent_start(*, order, buyer, client_key=""):
+    """Mobile checkout: a PaymentIntent whose client_secret the app confirms with Stripe's SDK.
+
+    A retry with the same client key, or while an unpaid intent is open, returns that intent.
+    """
+    if client_key:
+        existing = EscrowPayment.objects.filter(order=order, client_key=client_key).first()
+        if existing and existing.client_secret:
+            return existing
+    order = _payable_order(order, buyer)
+    open_intent = (
+        EscrowPayment.objects.filter(
+            order=order,
+            kind=EscrowPayment.Kind.PAYMENT_INTENT,
+            status__in=[PaymentStatus.PENDING, PaymentStatus.FAILED],
+        )
+        .exclude(client_secret="")
+        .first()
+    )
+    if open_intent:
+        return open_intent  # a declined intent can be confirmed again with another card
+    customer = _customer_or_unavailable(buyer)
+    payment = EscrowPayment.objects.create(
+        order=order,
+        kind=EscrowPayment.Kind.PAYMENT_INTENT,
+        amount_cents=order.total_cents,
+        currency=order.currency,
+        client_key=client_key or "",
+    )
+    try:
+        intent = stripe_client.call(
+            _stripe().payment_intents.create,
+            params={
+                "amount": order.total_cents,
+                "currency": order.currency,
+                "customer": customer,
+                "payment_method_types": ["card"],
+                "transfer_group": order.transfer_group,
+                "metadata": _payment_metadata(order, payment),
+                "description": f"Bazaar order #{order.pk}: {order.listing_title}",
+            },
+            options={"idempotency_key": idempotency_key(payment, "payment-intent")},
+        )
+    except StripeUnavailable as exc:
+        _payment_failed_locally(payment, exc.message)
+        raise PaymentUnavailable(exc.message) from exc
+    EscrowPayment.objects.filter(pk=payment.pk).update(
+        stripe_payment_intent_id=intent.id, client_secret=intent.client_secret
+    )
+    payment.refresh_from_db()
+    return payment
+
+
+def _payment_failed_locally(payment, message):
+    EscrowPayment.objects.filter(pk=payment.pk, status=PaymentStatus.PENDING).update(
+        status=PaymentStatus.FAILED, failure_message=message[:300]
+    )
+
+
+def _find_payment(*, payment_intent_id=None, checkout_session_id=None, metadata=None):
+    payment = None
+    if payment_intent_id:
+        payment = EscrowPayment.objects.filter(stripe_payment_intent_id=payment_intent_id).first()
+    if payment is None and checkout_session_id:
+        payment = EscrowPayment.objects.filter(
+            stripe_checkout_session_id=checkout_session_id
+        ).first()
+    if payment is None and metadata and metadata.get("bazaar_payment_id", "").isdigit():
+        payment = EscrowPayment.objects.filter(pk=int(metadata["bazaar_payment_id"])).first()
+    return payment
+
+
+def payment_confirm(*, payment_intent_id):
+    """Stripe says a payment intent succeeded: check it with Stripe, then hold the money.
+
+    Called from checkout.session.completed, payment_intent.succeeded and charge.succeeded; any
+    order, any number of times. The amounts booked are Stripe's, checked against our order.
+    """
+    intent = stripe_client.call(
+        _stripe().payment_intents.retrieve,
+        payment_intent_id,
+        params={"expand": ["latest_charge.balance_transaction"]},
+    )
+    payment = _find_payment(payment_intent_id=intent.id, metadata=intent.metadata)
+    if payment is None:
+        logger.warning("Payment intent %s matches no Bazaar payment", intent.id)
+        return None
+    if intent.status != "succeeded":
+        return payment
+    charge = intent.latest_charge
+    txn = charge.balance_transaction
+    if intent.amount_received != payment.amount_cents or intent.currency != payment.currency:
+        logger.error(
+            "Payment intent %s received %s %s but order %s expected %s %s",
+            intent.id,
+            intent.amount_received,
+            intent.currency,
+            payment.order_id,
+            payment.amount_cents,
+            payment.currency,
+        )
+        raise ValidationFailed({"amount": "Stripe's amount does not match the order."})
+    return _record_success(
+        payment_id=payment.pk,
+        intent_id=intent.id,
+        charge_id=charge.id,
+        fee=txn.fee if txn else 0,
+        receipt_url=charge.receipt_url or "",
+    )
+
+
+@transaction.atomic
+def _record_success(*, payment_id, intent_id, charge_id, fee, receipt_url):
+    # Lock order then payment, the order every escrow path takes.
+    order_id = EscrowPayment.objects.values_list("order_id", flat=True).get(pk=payment_id)
+    order = Order.objects.select_for_update().get(pk=order_id)
+    payment = EscrowPayment.objects.select_for_update().get(pk=payment_id)
+    if payment.succeeded_at is not None:
+        return payment  # booked already: as the payment, or as a second one to refund
+    already_paid = order.payments.filter(status=PaymentStatus.SUCCEEDED).exists()
+    payment.stripe_payment_intent_id = intent_id
+    payment.stripe_charge_id = charge_id
+    payment.stripe_fee_cents = fee
+    payment.receipt_url = receipt_url
+    payment.succeeded_at = timezone.now()
+    if already_paid:
+        # The buyer paid twice (two checkout tabs). Keep the money booked and visible to staff.
+        payment.status = PaymentStatus.CANCELED
+        payment.failure_message = "Second payment for an order already paid: refund it."
+    else:
+        payment.status = PaymentStatus.SUCCEEDED
+        payment.failure_message = ""
+    payment.save()
+    amount = payment.amount_cents
+    ledger.post(
+        order=order,
+        currency=payment.currency,
+        memo=f"Buyer paid order #{order.pk} into escrow",
+        stripe_object_id=charge_id,
+        lines=[
+            (LedgerAccount.STRIPE_BALANCE, amount - fee),
+            (LedgerAccount.STRIPE_FEES, fee),
+            (LedgerAccount.BUYER_FUNDS_HELD, -amount),
+        ],
+    )
+    if not already_paid:
+        order_mark_funded(order=order)
+    return payment
+
+
+def payment_fail(*, payment_intent_id, message, metadata=None):
+    """A payment attempt was declined (payment_intent.payment_failed): say why, stay payable."""
+    payment = _find_payment(payment_intent_id=payment_intent_id, metadata=metadata)
+    if payment is None:
+        return None
+    with transaction.atomic():
+        Order.objects.select_for_update().get(pk=payment.order_id)
+        payment = EscrowPayment.objects.select_for_update().get(pk=payment.pk)
+        if payment.status == PaymentStatus.SUCCEEDED or payment.succeeded_at is not None:
+            return payment  # an older failure arriving after the success changes nothing
+        payment.status = PaymentStatus.FAILED
+        payment.failure_message = (message or "The payment was declined.")[:300]
+        if not payment.stripe_payment_intent_id:
+            payment.stripe_payment_intent_id = payment_intent_id
+        payment.save()
+        order_payment_failed(order_id=payment.order_id, message=payment.failure_message)
+    return payment
+
+
+def payment_checkout_complete(*, session_id, payment_intent_id, metadata=None):
+    """checkout.session.completed: tie the session to its payment intent, then confirm it."""
+    payment = _find_payment(checkout_session_id=session_id, metadata=metadata)
+    if payment is None or not payment_intent_id:
+        return None
+    EscrowPayment.objects.filter(pk=payment.pk, stripe_payment_intent_id__isnull=True).update(
+        stripe_payment_intent_id=payment_intent_id
+    )
+    return payment_confirm(payment_intent_id=payment_intent_id)

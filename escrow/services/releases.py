@@ -1,0 +1,278 @@
+"""Releasing an order's escrow to the seller: gross minus the platform's commission, as one Stripe
+Transfer made with an idempotency key from the release row (see payments.py for the pattern);
+and what Stripe later says about that transfer (created, reversed).
+"""
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.selectors import connected_account_id_for, seller_can_withdraw
+from core import clock, stripe_client
+from core.errors import DomainError, InvalidTransition, NotAllowed, StripeUnavailable
+from core.stripe_client import idempotency_key
+from escrow import ledger
+from escrow.models import (
+    EscrowRelease,
+    LedgerAccount,
+    Order,
+    OrderStatus,
+    PaymentStatus,
+    ReleaseStatus,
+    ReleaseTrigger,
+    TransferReversal,
+)
+from escrow.services.orders import order_mark_released
+from notifications.services import notify
+
+logger = logging.getLogger(__name__)
+
+
+def _stripe():
+    return stripe_client.client().v1
+
+
+# --- Releasing ----------------------------------------------------------------------------------
+
+
+def escrow_release(*, order, trigger, actor=None):
+    """Release an order's escrow to the seller: decide once, then make the one Transfer.
+
+    Buyer approval, the auto-release job and staff can race: the order row lock and the one
+    release per order make exactly one of them decide; the Transfer's idempotency key (from the
+    release row) makes retries of the Stripe call harmless.
+    """
+    decided, created = _release_decide(order_id=order.pk, trigger=trigger, actor=actor)
+    # Only the caller that decided makes the transfer; the others leave an interrupted one to
+    # that caller and the retry job, so racing callers never send Stripe parallel requests.
+    if created and decided.status == ReleaseStatus.PENDING:
+        release_transfer(release_id=decided.pk)
+        decided.refresh_from_db()
+    return decided
+
+
+def _check_release_allowed(order, trigger, actor):
+    if trigger == ReleaseTrigger.BUYER:
+        if actor is None or actor.pk != order.buyer_id:
+            raise NotAllowed("Only the buyer can approve this order.")
+        if order.status != OrderStatus.DELIVERED:
+            raise InvalidTransition("You can approve the order once the seller has delivered it.")
+    elif trigger == ReleaseTrigger.AUTO:
+        if order.status != OrderStatus.DELIVERED:
+            raise InvalidTransition("Only a delivered order is released automatically.")
+        if order.review_deadline is None or order.review_deadline > clock.now():
+            raise InvalidTransition("The buyer's review window is still open.")
+    elif trigger == ReleaseTrigger.STAFF:
+        if actor is None or not actor.is_staff:
+            raise NotAllowed("Only staff can release escrow directly.")
+        if order.status not in (OrderStatus.FUNDED, OrderStatus.DELIVERED):
+            raise InvalidTransition(
+                f"An order that is {order.get_status_display().lower()} holds no money to release."
+            )
+    else:
+        raise ValueError(f"Unknown release trigger {trigger!r}")
+
+
+@transaction.atomic
+def _release_decide(*, order_id, trigger, actor):
+    order = Order.objects.select_for_update().get(pk=order_id)
+    existing = EscrowRelease.objects.filter(order=order).first()
+    if existing:
+        # Already released (by whoever won the race): quiet, but only for someone allowed to ask.
+        if trigger == ReleaseTrigger.BUYER and (actor is None or actor.pk != order.buyer_id):
+            raise NotAllowed("Only the buyer can approve this order.")
+        if trigger == ReleaseTrigger.STAFF and (actor is None or not actor.is_staff):
+            raise NotAllowed("Only staff can release escrow directly.")
+        return existing, False
+    _check_release_allowed(order, trigger, actor)
+    payment = order.payments.get(status=PaymentStatus.SUCCEEDED)
+    destination = connected_account_id_for(order.seller)
+    if not destination:
+        raise InvalidTransition("The seller has no Stripe account to pay into.")
+    gross = order.total_cents
+    commission = order.commission_cents
+    fee_passed_on = 0
+    if order.stripe_fee_payer == "seller":
+        fee_passed_on = min(payment.stripe_fee_cents or 0, gross - commission)
+    transfer = gross - commission - fee_passed_on
+    decided = EscrowRelease.objects.create(
+        order=order,
+        trigger=trigger,
+        actor=actor if getattr(actor, "pk", None) else None,
+        gross_cents=gross,
+        commission_cents=commission,
+        fee_passed_on_cents=fee_passed_on,
+        transfer_cents=transfer,
+        currency=order.currency,
+        destination_account=destination,
+        source_charge=payment.stripe_charge_id,
+    )
+    ledger.post(
+        order=order,
+        currency=order.currency,
+        memo=f"Escrow of order #{order.pk} released ({ReleaseTrigger(trigger).label.lower()})",
+        lines=[
+            (LedgerAccount.BUYER_FUNDS_HELD, gross),
+            (LedgerAccount.PLATFORM_COMMISSION, -commission),
+            (LedgerAccount.STRIPE_FEES_RECOVERED, -fee_passed_on),
+            (LedgerAccount.seller_payable(order.seller_id), -transfer),
+        ],
+    )
+    action = {
+        ReleaseTrigger.BUYER: "order.approved",
+        ReleaseTrigger.AUTO: "order.auto_released",
+        ReleaseTrigger.STAFF: "order.released_by_staff",
+    }[ReleaseTrigger(trigger)]
+    order_mark_released(order=order, actor=actor, action=action)
+    notify(
+        order.seller,
+        "order.released",
+        {
+            "order_id": order.pk,
+            "listing_title": order.listing_title,
+            "amount": decided.transfer_display,
+            "payouts_note": ""
+            if seller_can_withdraw(order.seller)
+            else " Payouts are paused on your Stripe account: finish the steps Stripe asks for "
+            "to withdraw it.",
+            "action_url": order.get_absolute_url(),
+        },
+    )
+    if trigger == ReleaseTrigger.BUYER:
+        notify(
+            order.seller,
+            "order.approved",
+            {
+                "order_id": order.pk,
+                "listing_title": order.listing_title,
+                "action_url": order.get_absolute_url(),
+            },
+        )
+    return decided, True
+
+
+def release_transfer(*, release_id):
+    """Make (or retry) the release's Transfer to the seller. Idempotent."""
+    decided = EscrowRelease.objects.select_related("order").get(pk=release_id)
+    if decided.status == ReleaseStatus.TRANSFERRED:
+        return decided
+    if decided.transfer_cents == 0:
+        return _record_transfer(release_id=decided.pk, transfer_id=None)
+    order = decided.order
+    try:
+        transfer = stripe_client.call(
+            _stripe().transfers.create,
+            params={
+                "amount": decided.transfer_cents,
+                "currency": decided.currency,
+                "destination": decided.destination_account,
+                "source_transaction": decided.source_charge,
+                "transfer_group": order.transfer_group,
+                "description": f"Bazaar order #{order.pk}: {order.listing_title}",
+                "metadata": {
+                    "bazaar_order_id": str(order.pk),
+                    "bazaar_release_id": str(decided.pk),
+                },
+            },
+            options={"idempotency_key": idempotency_key(decided, "transfer")},
+        )
+    except StripeUnavailable as exc:
+        EscrowRelease.objects.filter(
+            pk=decided.pk, status__in=[ReleaseStatus.PENDING, ReleaseStatus.FAILED]
+        ).update(status=ReleaseStatus.FAILED, failure_message=exc.message[:300])
+        logger.warning("Transfer for release %s failed: %s", decided.pk, exc.message)
+        decided.refresh_from_db()
+        return decided
+    return _record_transfer(release_id=decided.pk, transfer_id=transfer.id)
+
+
+@transaction.atomic
+def _record_transfer(*, release_id, transfer_id):
+    decided = EscrowRelease.objects.select_for_update().get(pk=release_id)
+    if decided.status == ReleaseStatus.TRANSFERRED:
+        return decided
+    decided.stripe_transfer_id = transfer_id
+    decided.status = ReleaseStatus.TRANSFERRED
+    decided.failure_message = ""
+    decided.transferred_at = timezone.now()
+    decided.save()
+    ledger.post(
+        order=decided.order,
+        currency=decided.currency,
+        memo=f"Transfer to the seller for order #{decided.order_id}",
+        stripe_object_id=transfer_id or "",
+        lines=[
+            (LedgerAccount.seller_payable(decided.order.seller_id), decided.transfer_cents),
+            (LedgerAccount.STRIPE_BALANCE, -decided.transfer_cents),
+        ],
+    )
+    return decided
+
+
+def release_transfer_record(*, transfer_id, metadata):
+    """transfer.created: a transfer we asked for exists; record it if the request's answer was
+    lost (crash between the Stripe call and our write)."""
+    release_id = (metadata or {}).get("bazaar_release_id", "")
+    decided = EscrowRelease.objects.filter(stripe_transfer_id=transfer_id).first()
+    if decided is None and release_id.isdigit():
+        decided = EscrowRelease.objects.filter(pk=int(release_id)).first()
+    if decided is None:
+        return None
+    return _record_transfer(release_id=decided.pk, transfer_id=transfer_id)
+
+
+@transaction.atomic
+def release_reversals_record(*, transfer_id, reversals):
+    """transfer.reversed: book each reversal once. `reversals`: [(id, amount, currency)]."""
+    decided = (
+        EscrowRelease.objects.select_for_update().filter(stripe_transfer_id=transfer_id).first()
+    )
+    if decided is None:
+        return None
+    for reversal_id, amount, currency in reversals:
+        _, created = TransferReversal.objects.get_or_create(
+            stripe_reversal_id=reversal_id,
+            defaults={"release": decided, "amount_cents": amount, "currency": currency},
+        )
+        if not created:
+            continue
+        decided.amount_reversed_cents += amount
+        ledger.post(
+            order=decided.order,
+            currency=currency,
+            memo=f"Transfer for order #{decided.order_id} reversed",
+            stripe_object_id=reversal_id,
+            lines=[
+                (LedgerAccount.STRIPE_BALANCE, amount),
+                (LedgerAccount.TRANSFER_REVERSALS, -amount),
+            ],
+        )
+    decided.save(update_fields=["amount_reversed_cents"])
+    return decided
+
+
+# --- Jobs ---------------------------------------------------------------------------------------
+
+
+def escrow_release_due():
+    """Release every delivered order whose review window has ended. Returns the count."""
+    due = Order.objects.filter(
+        status=OrderStatus.DELIVERED, review_deadline__lte=clock.now()
+    ).values_list("pk", flat=True)
+    released = 0
+    for order_id in list(due):
+        try:
+            escrow_release(order=Order(pk=order_id), trigger=ReleaseTrigger.AUTO)
+            released += 1
+        except DomainError as exc:
+            logger.info("Order %s not auto-released: %s", order_id, exc.message)
+    return released
+
+
+def release_transfers_retry():
+    """Try again the transfers Stripe refused or that were interrupted (same idempotency key)."""
+    stuck = EscrowRelease.objects.filter(
+        status__in=[ReleaseStatus.FAILED, ReleaseStatus.PENDING]
+    ).values_list("pk", flat=True)
+    return [release_transfer(release_id=pk).status for pk in list(stuck)]

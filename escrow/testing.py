@@ -1,0 +1,153 @@
+"""Test helpers for escrow's tests and other apps': a seller onboarded through the sandbox's
+hosted page, a listing, a buyer, and the buyer paying on the sandbox's checkout page.
+
+The fixtures are plain pytest fixtures: a conftest.py imports the ones its tests use."""
+
+import re
+from urllib.parse import urlsplit
+
+import pytest
+from django.db import transaction
+from django.urls import reverse
+
+from accounts.factories import SellerFactory, UserFactory
+from accounts.selectors import seller_can_accept_payments
+from escrow import ledger
+from escrow.models import (
+    EscrowRelease,
+    LedgerAccount,
+    Order,
+    OrderStatus,
+    ReleaseStatus,
+    ReleaseTrigger,
+)
+from marketplace.factories import ListingFactory
+
+ONBOARDING_FORM = {
+    "business_name": "Clay & Co",
+    "support_email": "help@clay.example",
+    "support_phone": "+15555550100",
+    "url": "https://clay.example",
+    "product_description": "Hand-thrown mugs",
+    "first_name": "Jenny",
+    "last_name": "Rosen",
+    "dob": "1901-01-01",
+    "bank_account": "000123456789",
+}
+
+
+def path_of(url):
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def onboard(client, seller, outcome="complete"):
+    """The seller sets up payouts on the sandbox's hosted onboarding page."""
+    client.force_login(seller)
+    start = client.post(reverse("connect-start"))
+    page = client.get(path_of(start["Location"]))
+    session = re.search(r'name="session" value="([^"]+)"', page.content.decode()).group(1)
+    client.post(
+        path_of(start["Location"]), ONBOARDING_FORM | {"session": session, "outcome": outcome}
+    )
+    client.logout()
+
+
+def pay_on_checkout_page(client, checkout_url, card="4242 4242 4242 4242"):
+    """The buyer types a test card on the sandbox's hosted checkout page."""
+    return client.post(
+        path_of(checkout_url),
+        {
+            "email": "buyer@example.com",
+            "card_number": card,
+            "expiry": "12 / 34",
+            "cvc": "123",
+            "name": "Sam Buyer",
+        },
+    )
+
+
+@pytest.fixture
+def seller(client, stripe_sandbox, django_capture_on_commit_callbacks):
+    seller = SellerFactory(email="potter@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        onboard(client, seller)
+    assert seller_can_accept_payments(seller)
+    return seller
+
+
+@pytest.fixture
+def listing(seller):
+    return ListingFactory(store=seller.store, price_cents=2500, currency="usd", stock=5)
+
+
+@pytest.fixture
+def buyer():
+    return UserFactory(email="buyer@example.com")
+
+
+# --- Rows without Stripe (for lists and pages that need many orders cheaply) ------------------
+
+
+def make_order(
+    seller, buyer, *, status=OrderStatus.FUNDED, total=2500, commission=250, currency="usd"
+):
+    """An order row in a given state, with the ledger lines and release that state implies.
+
+    Built directly (not through Stripe) so lists can hold many of them cheaply.
+    """
+    listing = ListingFactory(store=seller.store, price_cents=total, currency=currency)
+    order = Order.objects.create(
+        buyer=buyer,
+        seller=seller,
+        store=seller.store,
+        listing=listing,
+        listing_title=listing.title,
+        listing_kind=listing.kind,
+        unit_price_cents=total,
+        quantity=1,
+        total_cents=total,
+        currency=currency,
+        commission_bps=1000,
+        commission_cents=commission,
+        status=status,
+    )
+    if status == OrderStatus.RELEASED:
+        release_order(order, transferred=True)
+    return order
+
+
+def release_order(order, *, transferred=True):
+    transfer = order.total_cents - order.commission_cents
+    release = EscrowRelease.objects.create(
+        order=order,
+        trigger=ReleaseTrigger.BUYER,
+        gross_cents=order.total_cents,
+        commission_cents=order.commission_cents,
+        transfer_cents=transfer,
+        currency=order.currency,
+        destination_account="acct_test",
+        source_charge=f"ch_{order.pk}",
+        status=ReleaseStatus.TRANSFERRED if transferred else ReleaseStatus.FAILED,
+        stripe_transfer_id=f"tr_{order.pk}" if transferred else None,
+    )
+    payable = LedgerAccount.seller_payable(order.seller_id)
+    with transaction.atomic():
+        ledger.post(
+            order=order,
+            currency=order.currency,
+            memo=f"Escrow of order #{order.pk} released (buyer approved)",
+            lines=[
+                (LedgerAccount.BUYER_FUNDS_HELD, order.total_cents),
+                (LedgerAccount.PLATFORM_COMMISSION, -order.commission_cents),
+                (payable, -transfer),
+            ],
+        )
+        if transferred:
+            ledger.post(
+                order=order,
+                currency=order.currency,
+                memo=f"Transfer to the seller for order #{order.pk}",
+                lines=[(payable, transfer), (LedgerAccount.STRIPE_BALANCE, -transfer)],
+            )
+    return release

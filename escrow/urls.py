@@ -1,0 +1,19 @@
+"""The escrow pages. URL names are a contract: services and notifications reverse `order-detail`."""
+
+from django.urls import path
+
+from escrow import views
+
+urlpatterns = [
+    path("orders/", views.orders_buying, name="orders-buying"),
+    path("orders/new/<int:listing_pk>/", views.order_create, name="order-create"),
+    path("orders/<int:pk>/", views.order_detail, name="order-detail"),
+    path("orders/<int:pk>/pay/", views.order_pay, name="order-pay"),
+    path("orders/<int:pk>/paid/", views.order_paid, name="order-paid"),
+    path("orders/<int:pk>/status.json", views.order_status, name="order-status"),
+    path("orders/<int:pk>/deliver/", views.order_deliver, name="order-deliver"),
+    path("orders/<int:pk>/approve/", views.order_approve, name="order-approve"),
+    path("orders/<int:pk>/cancel/", views.order_cancel, name="order-cancel"),
+    path("seller/orders/", views.orders_selling, name="orders-selling"),
+    path("seller/ledger/", views.seller_ledger, name="seller-ledger"),
+]

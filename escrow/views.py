@@ -1,0 +1,368 @@
+"""The escrow pages: buying a listing, the order room, paying through Stripe Checkout, the
+buyer's and seller's order lists and the seller's ledger.
+
+Thin views: each parses its input, calls one service and renders or redirects. Domain errors
+(and Stripe being unreachable) become a message on the page, never an error page. An order
+exists only for its buyer and its seller; everyone else gets a 404 (staff use the admin).
+"""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.selectors import connect_status_for
+from core import clock
+from core.errors import DomainError, StripeUnavailable, ValidationFailed
+from core.forms import add_domain_errors
+from escrow import selectors as escrow_selectors
+from escrow import services
+from escrow import services as escrow_services
+from escrow.forms import OrderCreateForm, OrderDeliverForm
+from escrow.models import OrderStatus, PaymentStatus, ReleaseStatus, ReleaseTrigger
+from marketplace import selectors as catalogue_selectors
+from messaging import selectors as messaging_selectors
+from messaging import services as messaging_services
+from messaging.forms import MessageForm
+from messaging.views import mark_seen, messages_window, other_party_name
+
+# The success page asks for the order's status this often, this many times, before it gives up
+# and says the confirmation is taking longer than usual.
+STATUS_POLL_SECONDS = 2
+STATUS_POLL_TRIES = 30
+# The order room shows the newest messages of the order's conversation; the rest are on its page.
+ORDER_ROOM_MESSAGES = 20
+
+
+def _absolute(path):
+    return settings.SITE_URL.rstrip("/") + path
+
+
+def _paginate(request, queryset):
+    return Paginator(queryset, settings.BAZAAR_PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+def _order(request, pk):
+    return escrow_selectors.order_for_participant_get(user=request.user, pk=pk)
+
+
+# --- Buying -------------------------------------------------------------------------------------
+
+
+@login_required
+def order_create(request, listing_pk):
+    """POST from the listing page's buy box. A GET (e.g. after logging in) goes to the listing."""
+    listing = catalogue_selectors.listing_visible_get(pk=listing_pk, user=request.user)
+    if request.method != "POST":
+        return redirect(listing)
+    form = OrderCreateForm(request.POST, listing=listing)
+    if form.is_valid():
+        try:
+            order = services.order_create(
+                buyer=request.user,
+                listing_id=listing.pk,
+                quantity=form.cleaned_data["quantity"],
+                client_key=form.cleaned_data["client_key"],
+            )
+        except ValidationFailed as exc:
+            add_domain_errors(form, exc)
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(
+                request,
+                f"Order #{order.pk} is placed. Pay for it to have the seller start; your "
+                "payment is held in escrow until you approve the delivery.",
+            )
+            return redirect(order)
+    # Show the listing again with the messages next to the quantity.
+    return render(
+        request,
+        "marketplace/listing_detail.html",
+        {
+            "listing": listing,
+            "images": listing.images.all(),
+            "is_owner": listing.store.owner_id == request.user.pk,
+            "buy_form": form,
+        },
+    )
+
+
+# --- The order room -----------------------------------------------------------------------------
+
+
+def _order_context(request, order, *, deliver_form=None):
+    user = request.user
+    is_buyer = order.buyer_id == user.pk
+    is_seller = order.seller_id == user.pk
+    release = escrow_selectors.order_release(order)
+    now = clock.now()
+    review_seconds = None
+    if order.status == OrderStatus.DELIVERED and order.review_deadline:
+        review_seconds = max(0, int((order.review_deadline - now).total_seconds()))
+    expiry_seconds = None
+    if order.status == OrderStatus.PENDING_PAYMENT and order.expires_at:
+        expiry_seconds = max(0, int((order.expires_at - now).total_seconds()))
+    connect = None
+    if is_seller and order.status == OrderStatus.RELEASED:
+        connect = connect_status_for(user)
+    payments = escrow_selectors.order_payments(order)
+    # Opened the first time either side looks; read back through the scoped selector, which
+    # loads the listing and store the message list needs.
+    conversation = messaging_services.conversation_for_order(order=order)
+    conversation = messaging_selectors.conversation_for(user=user, pk=conversation.pk)
+    conversation_messages, has_earlier = messages_window(
+        conversation=conversation, user=user, limit=ORDER_ROOM_MESSAGES
+    )
+    return {
+        "order": order,
+        "is_buyer": is_buyer,
+        "is_seller": is_seller,
+        "release": release,
+        "payments": payments,
+        "payment_error": _payment_error(order, payments),
+        "timeline": escrow_selectors.order_timeline(order),
+        "review_seconds": review_seconds,
+        "review_window_days": settings.BAZAAR_REVIEW_WINDOW_DAYS,
+        "expiry_seconds": expiry_seconds,
+        "deliver_form": deliver_form or OrderDeliverForm(),
+        "connect": connect,
+        "payouts_paused": connect is not None and not connect.can_receive_payouts,
+        "conversation": conversation,
+        "conversation_messages": conversation_messages,
+        "conversation_has_earlier": has_earlier,
+        "other_party": other_party_name(conversation, user),
+        "message_form": MessageForm(),
+        "message_next": order.get_absolute_url() + "#messages",
+    }
+
+
+@login_required
+@require_GET
+def order_detail(request, pk):
+    order = _order(request, pk)
+    context = _order_context(request, order)
+    mark_seen(
+        conversation=context["conversation"],
+        user=request.user,
+        shown=context["conversation_messages"],
+    )
+    return render(request, "escrow/order_detail.html", context)
+
+
+@login_required
+@require_POST
+def order_pay(request, pk):
+    """The buyer's Pay button: off to Stripe Checkout. Stripe's word, not the redirect back,
+    decides that the order is paid."""
+    order = _order(request, pk)
+    success_url = _absolute(reverse("order-paid", kwargs={"pk": order.pk}))
+    try:
+        _, checkout_url = escrow_services.payment_checkout_start(
+            order=order,
+            buyer=request.user,
+            # Stripe fills in {CHECKOUT_SESSION_ID}; the braces must reach it unencoded.
+            success_url=success_url + "?session_id={CHECKOUT_SESSION_ID}",
+            cancel_url=_absolute(order.get_absolute_url()),
+        )
+    except (DomainError, StripeUnavailable) as exc:
+        messages.error(request, exc.message)
+        return redirect(order)
+    return redirect(checkout_url)
+
+
+@login_required
+@require_POST
+def order_deliver(request, pk):
+    order = _order(request, pk)
+    form = OrderDeliverForm(request.POST)
+    if not form.is_valid():
+        context = _order_context(request, order, deliver_form=form)
+        return render(request, "escrow/order_detail.html", context)
+    try:
+        order = services.order_deliver(
+            order=order, actor=request.user, note=form.cleaned_data["note"]
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request,
+            f"Marked as delivered. The buyer has {settings.BAZAAR_REVIEW_WINDOW_DAYS} days to "
+            "approve; after that the payment is released to you automatically.",
+        )
+    return redirect(order)
+
+
+@login_required
+@require_POST
+def order_approve(request, pk):
+    """The buyer approves the delivery: the escrow is released to the seller."""
+    order = _order(request, pk)
+    try:
+        decided = escrow_services.escrow_release(
+            order=order, trigger=ReleaseTrigger.BUYER, actor=request.user
+        )
+    except (DomainError, StripeUnavailable) as exc:
+        messages.error(request, exc.message)
+        return redirect(order)
+    if decided.status == ReleaseStatus.TRANSFERRED:
+        messages.success(
+            request,
+            f"Thank you. {decided.transfer_display} was released to {order.store.name}.",
+        )
+    else:
+        messages.warning(
+            request,
+            "Thank you, the order is approved. Stripe has not taken the transfer to the seller "
+            "yet; Bazaar retries it automatically.",
+        )
+    return redirect(order)
+
+
+@login_required
+@require_POST
+def order_cancel(request, pk):
+    order = _order(request, pk)
+    try:
+        order = services.order_cancel(order=order, actor=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Order #{order.pk} was cancelled. Nothing was charged.")
+    return redirect(order)
+
+
+def _payment_error(order, payments):
+    """Why the last payment attempt failed, while the order is unpaid; "" otherwise."""
+    latest = payments.latest
+    if order.status != OrderStatus.PENDING_PAYMENT:
+        return ""
+    if latest is None:
+        return order.payment_error
+    if latest.status == PaymentStatus.FAILED:
+        return latest.failure_message or order.payment_error
+    return ""  # a newer attempt is under way: an older decline is history
+
+
+# --- Back from Stripe Checkout ------------------------------------------------------------------
+
+PAID_STATUSES = (OrderStatus.FUNDED, OrderStatus.DELIVERED, OrderStatus.RELEASED)
+
+
+def _last_attempt_failed(order, payments):
+    # The latest attempt, not order.payment_error: that still holds an earlier decline while
+    # Stripe confirms a newer, successful payment.
+    return (
+        order.status == OrderStatus.PENDING_PAYMENT
+        and payments.latest is not None
+        and payments.latest.status == PaymentStatus.FAILED
+    )
+
+
+@login_required
+@require_GET
+def order_paid(request, pk):
+    """Stripe's success_url. The redirect proves nothing: the page shows what our records say
+    (funded once Stripe's webhook arrived) and otherwise keeps asking until they say so."""
+    order = _order(request, pk)
+    confirmed = order.status in PAID_STATUSES
+    payments = escrow_selectors.order_payments(order)
+    failed = not confirmed and _last_attempt_failed(order, payments)
+    return render(
+        request,
+        "escrow/order_paid.html",
+        {
+            "order": order,
+            "confirmed": confirmed,
+            "failed": failed,
+            "waiting": not confirmed and not failed,
+            "payments": payments,
+            "poll_seconds": STATUS_POLL_SECONDS,
+            "poll_tries": STATUS_POLL_TRIES,
+        },
+    )
+
+
+@login_required
+@require_GET
+def order_status(request, pk):
+    order = _order(request, pk)
+    return JsonResponse(
+        {
+            "status": order.status,
+            "status_display": order.get_status_display(),
+            "paid": order.status in PAID_STATUSES,
+            "payment_failed": order.status not in PAID_STATUSES
+            and _last_attempt_failed(order, escrow_selectors.order_payments(order)),
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+# --- Lists --------------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def orders_buying(request):
+    page_obj = _paginate(request, escrow_selectors.orders_for_buyer(user=request.user))
+    return render(
+        request,
+        "escrow/orders_buying.html",
+        {"page_obj": page_obj, "orders": page_obj.object_list},
+    )
+
+
+def _become_seller_first(request):
+    messages.info(request, "Set up your seller profile and store first.")
+    return redirect("seller-onboard")
+
+
+def _seller_store(request):
+    if not request.user.is_seller:
+        return None
+    return catalogue_selectors.store_for_owner(user=request.user)
+
+
+@login_required
+@require_GET
+def orders_selling(request):
+    store = _seller_store(request)
+    if store is None:
+        return _become_seller_first(request)
+    page_obj = _paginate(request, escrow_selectors.orders_for_seller(user=request.user))
+    return render(
+        request,
+        "escrow/orders_selling.html",
+        {"store": store, "page_obj": page_obj, "orders": page_obj.object_list},
+    )
+
+
+@login_required
+@require_GET
+def seller_ledger(request):
+    store = _seller_store(request)
+    if store is None:
+        return _become_seller_first(request)
+    seller = request.user
+    page_obj = _paginate(request, escrow_selectors.seller_ledger_lines(seller=seller))
+    connect = connect_status_for(seller)
+    return render(
+        request,
+        "escrow/seller_ledger.html",
+        {
+            "store": store,
+            "page_obj": page_obj,
+            "lines": page_obj.object_list,
+            "totals": escrow_selectors.seller_ledger_totals(
+                seller=seller, default_currency=seller.seller_profile.default_currency
+            ),
+            "connect": connect,
+            "payouts_paused": connect is not None and not connect.can_receive_payouts,
+        },
+    )
