@@ -3,9 +3,9 @@ from io import StringIO
 import pytest
 from django.apps import apps
 from django.core.management import call_command
-from config.management.commands.seed_demo import DEMO_PASSWORD, STAFF_EMAIL
 
 from accounts.models import SellerProfile, User
+from config.management.commands.seed_demo import DEMO_PASSWORD, STAFF_EMAIL
 from core.models import AuditEntry
 from marketplace.models import Category, Listing, ListingKind, ListingStatus, Store
 from marketplace.selectors import listing_public_queryset

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from stripe_sandbox.testing import client
 from stripe_sandbox import core
 from stripe_sandbox.resources.accounts import account_template
+from stripe_sandbox.testing import client
 
 OPENAPI_DIR = Path(__file__).resolve().parents[3] / "shared" / "stripe-openapi"
 DAY = 24 * 60 * 60

@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 import pytest
 import stripe
 
-from stripe_sandbox.testing import client as stripe_client
 from stripe_sandbox.resources.accounts import PLATFORM_ACCOUNT_ID
+from stripe_sandbox.testing import client as stripe_client
 
 pytestmark = pytest.mark.django_db
 

@@ -3,10 +3,10 @@
 import pytest
 import stripe
 
-from stripe_sandbox.testing import SECRET_KEY as SANDBOX_SECRET_KEY
-from stripe_sandbox.testing import client
 from stripe_sandbox.models import SandboxIdempotencyKey
 from stripe_sandbox.params import decode
+from stripe_sandbox.testing import SECRET_KEY as SANDBOX_SECRET_KEY
+from stripe_sandbox.testing import client
 
 pytestmark = pytest.mark.django_db
 

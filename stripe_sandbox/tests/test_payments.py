@@ -10,9 +10,9 @@ import pytest
 import stripe
 
 from core import stripe_client
-from stripe_sandbox.testing import SECRET_KEY as SANDBOX_SECRET_KEY
 from stripe_sandbox import control, core
 from stripe_sandbox.router import handle
+from stripe_sandbox.testing import SECRET_KEY as SANDBOX_SECRET_KEY
 
 pytestmark = pytest.mark.django_db
 
