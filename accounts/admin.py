@@ -5,8 +5,10 @@ from django.contrib.auth import admin as auth_admin
 from django.contrib.auth import forms as auth_forms
 from django.utils.translation import gettext_lazy as _
 
+from accounts.connect import connect_account_refresh
 from accounts.models import ConnectedAccount, SellerProfile, User
 from core.audit import audit_record
+from core.errors import StripeUnavailable
 
 # Changing these decides who can sign in and what they may do: keep a trail of who changed them.
 ACCESS_FIELDS = ("is_active", "is_staff", "is_superuser")
@@ -247,9 +249,6 @@ class ConnectedAccountAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Refresh from Stripe"))
     def refresh_from_stripe(self, request, queryset):
-        from accounts.connect import connect_account_refresh
-        from core.errors import StripeUnavailable
-
         done, failed = 0, []
         for connected in queryset:
             try:

@@ -6,4 +6,5 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from accounts import webhooks  # noqa: F401  (connects the Stripe event receivers)
+        # Receivers connect on import; models must be loaded first, hence here (Django's idiom).
+        from accounts import receivers, webhooks  # noqa: F401

@@ -21,9 +21,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import ConnectedAccount, SellerProfile
+from accounts.selectors import connect_status
 from core import stripe_client
 from core.audit import audit_record
 from core.errors import DomainError
+from marketplace.selectors import store_for_owner
+from marketplace.services import store_create, store_update
+from notifications.services import notify
 
 logger = logging.getLogger(__name__)
 
@@ -266,9 +270,6 @@ def connect_account_sync(*, stripe_account, observed_at=None):
 
 
 def _notify_status_change(connected, before):
-    from accounts.selectors import connect_status
-    from notifications.services import notify
-
     user = connected.seller_profile.user
     was_ready = before["charges_enabled"] and before["payouts_enabled"]
     is_ready = connected.charges_enabled and connected.payouts_enabled
@@ -301,9 +302,6 @@ def _store_from_business_profile(connected):
     """The seller's storefront follows what they told Stripe: a store is opened if they have
     none, and its contact details take Stripe's support email, phone and URL. Idempotent: a
     repeated event changes nothing."""
-    from marketplace.models import Store
-    from marketplace.services import store_create, store_update
-
     user = connected.seller_profile.user
     profile = connected.business_profile or {}
     contact = {
@@ -312,7 +310,7 @@ def _store_from_business_profile(connected):
         "support_url": _support_url(profile),
     }
     contact = {key: value for key, value in contact.items() if value}
-    store = Store.objects.select_for_update().filter(owner=user).first()
+    store = store_for_owner(user=user)
     try:
         if store is None:
             name = (profile.get("name") or connected.seller_profile.display_name).strip()[:100]

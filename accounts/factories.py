@@ -43,6 +43,7 @@ class SellerFactory(UserFactory):
     def seller(obj, create, extracted, **kwargs):
         if not create:
             return
+        # A cycle of test data: marketplace's StoreFactory needs this module's UserFactory.
         from marketplace.factories import StoreFactory
 
         SellerProfileFactory(user=obj, **kwargs)

@@ -254,3 +254,10 @@ def user_is_online(user):
     if seen is None:
         return False
     return (timezone.now() - seen).total_seconds() < settings.MESSAGING_ONLINE_SECONDS
+
+
+def seller_ids_by_connected_account():
+    """{Stripe account id: seller's user id} for every connected account (reconciliation)."""
+    return dict(
+        ConnectedAccount.objects.values_list("stripe_account_id", "seller_profile__user_id")
+    )

@@ -13,6 +13,7 @@ from django.utils import timezone
 from accounts.models import SellerProfile, User
 from core.audit import audit_record
 from core.errors import ValidationFailed
+from marketplace.services import store_create
 
 SELLER_PROFILE_FIELDS = ("display_name", "bio", "country", "default_currency")
 
@@ -61,8 +62,6 @@ def _validate_seller_fields(values):
 @transaction.atomic
 def seller_onboard(*, user, display_name, country, default_currency, bio="", store_name=""):
     """Make a user a seller: a seller profile and their store, in one step."""
-    from marketplace.services import store_create
-
     if SellerProfile.objects.filter(user=user).exists():
         raise ValidationFailed({"display_name": "You are already a seller."})
     values = {

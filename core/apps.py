@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from core import stripe_client
+
 
 class CoreConfig(AppConfig):
     name = "core"
@@ -7,7 +9,6 @@ class CoreConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        # Configure the global stripe module (dj-stripe uses it) once settings are loaded.
-        from core import stripe_client
-
+        # Point the global stripe module (dj-stripe uses it) at Stripe or the sandbox, once
+        # settings are loaded.
         stripe_client.configure()

@@ -9,12 +9,14 @@ event id, so a duplicate delivery never runs the receivers twice.
 
 import json
 import logging
+from uuid import uuid4
 
 from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from djstripe.models import WebhookEndpoint, WebhookEventTrigger
@@ -80,10 +82,6 @@ def ensure_webhook_endpoints(base_url):
 
     Idempotent: an endpoint of each kind whose URL starts with base_url is kept.
     """
-    from uuid import uuid4
-
-    from django.urls import reverse
-
     base_url = base_url.rstrip("/")
     endpoints = []
     for connect in (False, True):

@@ -6,4 +6,5 @@ class EscrowConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from escrow import webhooks  # noqa: F401  (connects the Stripe event receivers)
+        # Receivers connect on import; models must be loaded first, hence here (Django's idiom).
+        from escrow import webhooks  # noqa: F401  (the Stripe event receivers)

@@ -28,6 +28,7 @@ from django.db import models, transaction
 from django.db.models import Min, Q, Sum
 from django.utils import timezone
 
+from accounts.selectors import seller_ids_by_connected_account
 from core import stripe_client
 from core.errors import StripeUnavailable
 from core.money import format_money
@@ -366,14 +367,10 @@ class _Reconciler:
 
     def check_seller_payables(self, transfers):
         """Per seller and currency: released to them (ledger) less reversals = Stripe's net."""
-        from accounts.models import ConnectedAccount
-
         seller_of_account = dict(
             EscrowRelease.objects.values_list("destination_account", "order__seller_id")
         )
-        seller_of_account.update(
-            ConnectedAccount.objects.values_list("stripe_account_id", "seller_profile__user_id")
-        )
+        seller_of_account.update(seller_ids_by_connected_account())
         ours = defaultdict(int)
         # A release still pending or failed owes the seller money Stripe has not moved yet:
         # staff see it among failed releases; it is not a disagreement with Stripe.

@@ -21,21 +21,15 @@ from core.errors import DomainError, StripeUnavailable, ValidationFailed
 from core.forms import add_domain_errors
 from escrow import selectors as escrow_selectors
 from escrow import services
-from escrow import services as escrow_services
 from escrow.forms import OrderCreateForm, OrderDeliverForm
-from escrow.models import OrderStatus, PaymentStatus, ReleaseStatus, ReleaseTrigger
+from escrow.models import Order, OrderStatus, PaymentStatus, ReleaseStatus, ReleaseTrigger
+from escrow.signals import order_viewed
 from marketplace import selectors as catalogue_selectors
-from messaging import selectors as messaging_selectors
-from messaging import services as messaging_services
-from messaging.forms import MessageForm
-from messaging.views import mark_seen, messages_window, other_party_name
 
 # The success page asks for the order's status this often, this many times, before it gives up
 # and says the confirmation is taking longer than usual.
 STATUS_POLL_SECONDS = 2
 STATUS_POLL_TRIES = 30
-# The order room shows the newest messages of the order's conversation; the rest are on its page.
-ORDER_ROOM_MESSAGES = 20
 
 
 def _absolute(path):
@@ -111,13 +105,6 @@ def _order_context(request, order, *, deliver_form=None):
     if is_seller and order.status == OrderStatus.RELEASED:
         connect = connect_status_for(user)
     payments = escrow_selectors.order_payments(order)
-    # Opened the first time either side looks; read back through the scoped selector, which
-    # loads the listing and store the message list needs.
-    conversation = messaging_services.conversation_for_order(order=order)
-    conversation = messaging_selectors.conversation_for(user=user, pk=conversation.pk)
-    conversation_messages, has_earlier = messages_window(
-        conversation=conversation, user=user, limit=ORDER_ROOM_MESSAGES
-    )
     return {
         "order": order,
         "is_buyer": is_buyer,
@@ -132,12 +119,6 @@ def _order_context(request, order, *, deliver_form=None):
         "deliver_form": deliver_form or OrderDeliverForm(),
         "connect": connect,
         "payouts_paused": connect is not None and not connect.can_receive_payouts,
-        "conversation": conversation,
-        "conversation_messages": conversation_messages,
-        "conversation_has_earlier": has_earlier,
-        "other_party": other_party_name(conversation, user),
-        "message_form": MessageForm(),
-        "message_next": order.get_absolute_url() + "#messages",
     }
 
 
@@ -145,13 +126,10 @@ def _order_context(request, order, *, deliver_form=None):
 @require_GET
 def order_detail(request, pk):
     order = _order(request, pk)
-    context = _order_context(request, order)
-    mark_seen(
-        conversation=context["conversation"],
-        user=request.user,
-        shown=context["conversation_messages"],
-    )
-    return render(request, "escrow/order_detail.html", context)
+    # The order room shows the order's conversation (messaging's {% order_conversation %} tag);
+    # whoever has it in front of them has read it.
+    order_viewed.send(sender=Order, order=order, user=request.user)
+    return render(request, "escrow/order_detail.html", _order_context(request, order))
 
 
 @login_required
@@ -162,7 +140,7 @@ def order_pay(request, pk):
     order = _order(request, pk)
     success_url = _absolute(reverse("order-paid", kwargs={"pk": order.pk}))
     try:
-        _, checkout_url = escrow_services.payment_checkout_start(
+        _, checkout_url = services.payment_checkout_start(
             order=order,
             buyer=request.user,
             # Stripe fills in {CHECKOUT_SESSION_ID}; the braces must reach it unencoded.
@@ -204,7 +182,7 @@ def order_approve(request, pk):
     """The buyer approves the delivery: the escrow is released to the seller."""
     order = _order(request, pk)
     try:
-        decided = escrow_services.escrow_release(
+        decided = services.escrow_release(
             order=order, trigger=ReleaseTrigger.BUYER, actor=request.user
         )
     except (DomainError, StripeUnavailable) as exc:

@@ -1,15 +1,11 @@
 import factory
 from django.utils import timezone
 
-from accounts.factories import SellerFactory, SellerProfileFactory, StaffFactory, UserFactory
+from accounts.factories import SellerFactory, UserFactory
 from core.models import AuditEntry
 from marketplace.models import Category, Listing, ListingImage, ListingKind, ListingStatus, Store
 
 __all__ = [
-    "UserFactory",
-    "StaffFactory",
-    "SellerFactory",
-    "SellerProfileFactory",
     "CategoryFactory",
     "StoreFactory",
     "ListingFactory",

@@ -254,7 +254,7 @@ class ConversationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     @extend_schema(
         tags=TAGS,
-        summary="The conversation of one of your orders (opened when first asked for)",
+        summary="The conversation of one of your orders (opened when the order is placed)",
         parameters=[OpenApiParameter("order_id", OpenApiTypes.INT, OpenApiParameter.PATH)],
         responses={
             200: ConversationDetailOutputSerializer,
@@ -267,8 +267,10 @@ class ConversationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             order = order_for_participant_get(user=request.user, pk=order_id)
         except Http404:
             raise NotFound(ORDER_NOT_FOUND) from None
-        opened = services.conversation_for_order(order=order)
-        conversation = _conversation_get(request.user, opened.pk)
+        # Opened when the order was placed (escrow's order_placed signal): reading never writes.
+        conversation = selectors.conversation_of_order(user=request.user, order=order)
+        if conversation is None:
+            raise NotFound(ORDER_NOT_FOUND)
         body = ConversationDetailOutputSerializer(conversation, context={"request": request})
         return _no_store(Response(body.data))
 

@@ -70,6 +70,11 @@ def conversation_for(*, user, pk):
     return conversations_for(user=user).get(pk=pk)
 
 
+def conversation_of_order(*, user, order):
+    """The order's conversation as its buyer or seller sees it, or None if it has none yet."""
+    return conversations_for(user=user).filter(order=order).first()
+
+
 def unread_total(*, user):
     """Messages waiting for this person across all their conversations."""
     if not getattr(user, "pk", None):

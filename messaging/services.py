@@ -105,8 +105,9 @@ def _open_conversation(**fields):
     return conversation
 
 
-def conversation_for_order(*, order):
-    """The conversation of an order, opened the first time anyone looks for it."""
+def conversation_open_for_order(*, order):
+    """The conversation of an order: opened when the order is placed (escrow's order_placed
+    signal), or by the first message of an order placed before that. Idempotent."""
     existing = Conversation.objects.filter(order=order).first()
     if existing is not None:
         return existing

@@ -1,6 +1,6 @@
 """Messaging pages: the inbox, a conversation with its send form, and asking a seller about a
-listing. The order room (marketplace/order_views.py) shows an order's conversation with the
-same pieces (`messages_window`, the send form).
+listing. The order room (escrow's order page) shows an order's conversation through the
+`{% order_conversation %}` tag, with the same pieces (`messages_window`, the send form).
 
 Thin views: parse input, call one service, render or redirect. A conversation exists only for
 its buyer and its seller; everyone else gets a 404 (staff read conversations in the admin).

@@ -16,7 +16,6 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.services import user_seen
 from core.errors import ValidationFailed
 from notifications import selectors, services
 from notifications.models import Notification
@@ -28,6 +27,7 @@ from notifications.serializers import (
     NotificationPreferenceOutputSerializer,
     UnreadCountOutputSerializer,
 )
+from notifications.signals import bell_checked
 
 NOT_FOUND = "You have no notification with this id."
 TAGS = ["notifications"]
@@ -84,7 +84,7 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @action(detail=False, methods=["get"], url_path="unread-count")
     def unread_count(self, request):
         # The bell polls this only while a tab is visible: the person is online.
-        user_seen(user=request.user)
+        bell_checked.send(sender=Notification, user=request.user)
         count = selectors.notification_unread_count(user=request.user)
         return _no_store(Response(UnreadCountOutputSerializer({"unread_count": count}).data))
 

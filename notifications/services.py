@@ -7,6 +7,7 @@ transaction; the email is queued for Celery after commit, so a rolled-back chang
 import logging
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
@@ -81,8 +82,6 @@ def notify(user, event_code, context=None, *, email=True):
 
 
 def notify_staff(event_code, context=None):
-    from django.contrib.auth import get_user_model
-
     staff = get_user_model().objects.filter(is_staff=True, is_active=True)
     return [notify(user, event_code, context) for user in staff]
 
@@ -94,6 +93,7 @@ def _queue_delivery(delivery_id):
 def _enqueue(delivery_id):
     """Hand an email to the worker. The change that raised it is committed by now, so a broker
     outage must not turn it into an error: the delivery is marked failed for staff to retry."""
+    # notifications.tasks imports this module (its tasks call these services).
     from notifications.tasks import send_email_delivery
 
     try:
@@ -177,8 +177,6 @@ def unsubscribe_url(*, user, event_code):
 
 def unsubscribe_read_token(token):
     """(user, event_code) named by a signed token; raises signing.BadSignature if forged."""
-    from django.contrib.auth import get_user_model
-
     data = signing.loads(token, salt=UNSUBSCRIBE_SALT)
     user = get_user_model().objects.filter(pk=data.get("u")).first()
     code = data.get("e")
@@ -298,8 +296,6 @@ def email_delivery_retry(*, delivery_id):
 
 def email_digests_send():
     """Gather each person's digest-pending notifications into one email. Daily, from beat."""
-    from django.contrib.auth import get_user_model
-
     recipients = (
         get_user_model()
         .objects.filter(notifications__digest_pending=True)

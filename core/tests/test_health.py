@@ -1,8 +1,7 @@
 import pytest
+from celery import current_app as celery_app
 from django.conf import settings
 from django.db import connection
-
-from config.celery import app as celery_app
 
 pytestmark = pytest.mark.django_db
 

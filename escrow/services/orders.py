@@ -17,6 +17,7 @@ from core.audit import audit_record, audited_transition
 from core.errors import InvalidTransition, NotAllowed, ValidationFailed
 from escrow.commission import terms_for_seller
 from escrow.models import ORDER_TRANSITIONS, Order, OrderStatus
+from escrow.signals import order_placed
 from marketplace.models import Listing, ListingKind, ListingStatus
 from notifications.services import notify
 
@@ -94,6 +95,7 @@ def order_create(*, buyer, listing_id, quantity=1, client_key=""):
         target=order,
         after={"total_cents": total, "currency": order.currency, "quantity": quantity},
     )
+    order_placed.send(sender=Order, order=order)
     return order
 
 

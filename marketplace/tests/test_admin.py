@@ -9,6 +9,7 @@ from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
+from accounts.factories import SellerFactory, StaffFactory, UserFactory
 from accounts.models import User
 from core.models import AuditEntry
 from marketplace import services
@@ -17,9 +18,6 @@ from marketplace.factories import (
     CategoryFactory,
     ListingFactory,
     ListingImageFactory,
-    SellerFactory,
-    StaffFactory,
-    UserFactory,
 )
 from marketplace.models import Category, Listing, ListingImage, ListingStatus
 

@@ -2,7 +2,6 @@
 
 import pytest
 
-from accounts.factories import DEFAULT_PASSWORD, SellerProfileFactory
 from marketplace import factories, services
 from marketplace.models import ListingKind, ListingStatus
 
@@ -16,33 +15,6 @@ def test_factory_builds_a_valid_saved_object(name):
     assert obj.pk is not None
     type(obj).objects.get(pk=obj.pk)  # really in the database
     obj.full_clean()
-
-
-def test_every_user_factory_makes_a_user_who_can_log_in(client):
-    for factory in (factories.UserFactory, factories.StaffFactory, factories.SellerFactory):
-        user = factory()
-        assert client.login(email=user.email, password=DEFAULT_PASSWORD), factory.__name__
-        client.logout()
-
-
-def test_staff_factory_makes_staff():
-    staff = factories.StaffFactory()
-    assert staff.is_staff
-    assert not factories.UserFactory().is_staff
-
-
-def test_seller_factory_makes_a_seller_with_a_store():
-    seller = factories.SellerFactory()
-    seller.refresh_from_db()
-    assert seller.is_seller
-    assert seller.store.owner == seller
-    seller.seller_profile.full_clean()
-    seller.store.full_clean()
-
-
-def test_seller_profile_factory_user_is_a_seller():
-    profile = SellerProfileFactory()
-    assert profile.user.is_seller
 
 
 def test_listing_factory_makes_an_approved_product_its_seller_can_edit():

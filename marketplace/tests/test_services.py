@@ -7,6 +7,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
+from accounts.factories import SellerFactory, StaffFactory, UserFactory
 from core.errors import InvalidTransition, NotAllowed, ValidationFailed
 from core.models import AuditEntry
 from marketplace import services
@@ -14,10 +15,7 @@ from marketplace.factories import (
     CategoryFactory,
     ListingFactory,
     ListingImageFactory,
-    SellerFactory,
     ServiceListingFactory,
-    StaffFactory,
-    UserFactory,
 )
 from marketplace.models import (
     LISTING_TRANSITIONS,

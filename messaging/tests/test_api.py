@@ -225,6 +225,7 @@ def test_the_detail_names_both_participants(conversation, seller):
 
 def test_an_order_conversation_is_found_by_its_order_for_buyer_and_seller():
     order = OrderFactory()
+    services.conversation_open_for_order(order=order)  # as placing the order does
 
     as_buyer = client_for(order.buyer).get(for_order_url(order))
     as_seller = client_for(order.seller).get(for_order_url(order))
@@ -248,6 +249,15 @@ def test_an_existing_order_conversation_is_returned_as_it_is():
     assert response.json()["id"] == conversation.pk
     assert response.json()["unread_count"] == 1
     assert Conversation.objects.count() == 1
+
+
+def test_reading_an_order_s_conversation_never_opens_one():
+    order = OrderFactory()  # made by hand: placing an order opens its conversation
+
+    response = client_for(order.buyer).get(for_order_url(order))
+
+    assert response.status_code == 404
+    assert not Conversation.objects.exists()
 
 
 def test_someone_else_s_order_has_no_conversation_for_me(stranger):

@@ -40,7 +40,7 @@ def test_an_orders_conversation_opened_from_many_requests_at_once_is_one():
     order = OrderFactory()
 
     outcomes, crashes = race(
-        *(lambda: services.conversation_for_order(order=order) for _ in range(THREADS))
+        *(lambda: services.conversation_open_for_order(order=order) for _ in range(THREADS))
     )
 
     assert not crashes, "\n".join(crashes)

@@ -232,8 +232,8 @@ def test_a_rejected_first_message_leaves_no_conversation_behind(body, files, fie
 def test_an_orders_conversation_is_opened_once_with_its_buyer_and_seller():
     order = OrderFactory()
 
-    first = services.conversation_for_order(order=order)
-    again = services.conversation_for_order(order=order)
+    first = services.conversation_open_for_order(order=order)
+    again = services.conversation_open_for_order(order=order)
 
     assert again.pk == first.pk
     assert Conversation.objects.filter(order=order).count() == 1
@@ -248,7 +248,7 @@ def test_an_order_and_an_earlier_inquiry_are_separate_conversations():
     order = OrderFactory()
     inquiry = services.inquiry_send(listing=order.listing, buyer=order.buyer, body="Hello")
 
-    conversation = services.conversation_for_order(order=order)
+    conversation = services.conversation_open_for_order(order=order)
 
     assert conversation.pk != inquiry.conversation_id
     assert Conversation.objects.filter(listing=order.listing, buyer=order.buyer).count() == 2

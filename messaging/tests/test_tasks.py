@@ -4,11 +4,11 @@ Celery task the beat schedule runs (eager in tests)."""
 from datetime import timedelta
 
 import pytest
+from celery import current_app as celery_app
 from django.conf import settings
 from django.utils import timezone
 
 from accounts.factories import StaffFactory
-from config.celery import app as celery_app
 from messaging import services, tasks
 from messaging.factories import ConversationFactory
 from messaging.models import Attachment, AttachmentState

@@ -14,7 +14,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from accounts.factories import SellerFactory, StaffFactory, UserFactory
+from escrow import services as escrow_services
 from escrow.factories import OrderFactory
+from escrow.testing import onboard
 from marketplace.factories import ListingFactory
 from marketplace.models import ListingStatus
 from messaging import selectors, services
@@ -618,15 +620,37 @@ def test_the_order_page_shows_the_conversation_and_can_send_into_it(client):
     assert selectors.unread_total(user=order.seller) == 1
 
 
-def test_the_order_page_opens_the_conversation_the_first_time(client):
-    order = OrderFactory()
+def test_placing_an_order_opens_its_conversation_and_the_order_page_only_reads_it(
+    client, stripe_sandbox, django_capture_on_commit_callbacks
+):
+    seller, buyer = SellerFactory(), UserFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        onboard(client, seller)  # a seller who can take payments
+    listing = ListingFactory(store=seller.store)
+    order = escrow_services.order_create(buyer=buyer, listing_id=listing.pk)
+    conversation = Conversation.objects.get(order=order)
+    assert {(p.user_id, p.role) for p in conversation.participants.all()} == {
+        (buyer.pk, "buyer"),
+        (seller.pk, "seller"),
+    }
     client.force_login(order.seller)
 
     page = client.get(order.get_absolute_url())
 
-    conversation = Conversation.objects.get(order=order)
     assert "No messages yet." in text(page)
     assert f'action="{url("send", conversation.pk)}"' in html(page)
+    assert Conversation.objects.count() == 1
+
+
+def test_an_order_page_never_opens_a_conversation(client):
+    order = OrderFactory()  # made by hand, without the conversation placing an order opens
+    client.force_login(order.seller)
+
+    page = client.get(order.get_absolute_url())
+
+    assert page.status_code == 200
+    assert "Messages with" not in text(page)
+    assert not Conversation.objects.exists()
 
 
 def test_the_order_room_shows_the_latest_twenty(client):

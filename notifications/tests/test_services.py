@@ -1,11 +1,11 @@
 import smtplib
 
 import pytest
+from celery import current_app as celery_app
 from django.core import mail, signing
 from django.db import transaction
 
 from accounts.factories import StaffFactory, UserFactory
-from config.celery import app as celery_app
 from notifications import services
 from notifications.events import EVENTS, EmailMode
 from notifications.models import EmailDelivery, Notification, NotificationPreference

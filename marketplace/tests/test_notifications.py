@@ -1,13 +1,13 @@
-"""The marketplace's own actions raise their notifications, through the entry points people use."""
+"""The catalogue's actions raise their notifications, through the entry points people use."""
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core import mail
 from django.urls import reverse
 
-from accounts.services import seller_onboard
+from accounts.factories import StaffFactory
 from marketplace import services as catalogue
-from marketplace.factories import ListingFactory, StaffFactory, UserFactory
+from marketplace.factories import ListingFactory
 from marketplace.models import ListingStatus
 from notifications.events import EmailMode
 from notifications.models import EmailDelivery, Notification
@@ -93,21 +93,3 @@ def test_submitting_a_listing_tells_staff_in_their_digest(django_capture_on_comm
     assert notification.digest_pending is True
     assert notification.action_url == reverse("admin:marketplace_listing_change", args=[listing.pk])
     assert mail.outbox == []  # low priority: it waits for the daily digest
-
-
-def test_becoming_a_seller_announces_the_new_store(django_capture_on_commit_callbacks):
-    user = UserFactory()
-
-    with django_capture_on_commit_callbacks(execute=True):
-        seller_onboard(
-            user=user,
-            display_name="Clay Co",
-            country="US",
-            default_currency="usd",
-            store_name="Clay Co",
-        )
-
-    notification = Notification.objects.get(recipient=user)
-    assert notification.event_code == "store.created"
-    assert notification.action_url == user.store.get_absolute_url()
-    assert [m.subject for m in mail.outbox] == ["Your store “Clay Co” is open"]

@@ -1,0 +1,12 @@
+"""What escrow tells the apps above it (they connect receivers in their AppConfig.ready; escrow
+imports none of them). Receivers run inside the sender's transaction.
+
+- order_placed(order): a buyer placed an order (messaging opens the order's conversation).
+- order_viewed(order, user): the buyer or the seller has the order room in front of them
+  (messaging marks the order's conversation read for them).
+"""
+
+from django.dispatch import Signal
+
+order_placed = Signal()
+order_viewed = Signal()

@@ -1,0 +1,21 @@
+"""Messaging's answers to what escrow says happened (escrow.signals); connected in
+MessagingConfig.ready. Escrow sits below messaging and never imports it."""
+
+from django.dispatch import receiver
+
+from escrow.signals import order_placed, order_viewed
+from messaging import selectors, services
+
+
+@receiver(order_placed, dispatch_uid="messaging.open_order_conversation")
+def open_order_conversation(sender, order, **kwargs):
+    """Every order has its conversation from the start, so pages and the API only read it."""
+    services.conversation_open_for_order(order=order)
+
+
+@receiver(order_viewed, dispatch_uid="messaging.read_order_conversation")
+def read_order_conversation(sender, order, user, **kwargs):
+    """The order room shows the conversation's newest messages: they are read."""
+    conversation = selectors.conversation_of_order(user=user, order=order)
+    if conversation is not None:
+        services.conversation_mark_read(conversation=conversation, user=user)
