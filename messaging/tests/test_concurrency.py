@@ -1,8 +1,9 @@
 """Conversations opened from many requests at once (PostgreSQL only).
 
-The order room is opened by whoever looks first, and a buyer's first questions can arrive in a
-burst (double clicks, a retrying app): however many land together there is one conversation
-with two seats, and no message is lost to the race.
+An order's conversation may be opened by more than one request at once (placing the order, a
+retried job), and a buyer's first questions can arrive in a burst (double clicks, a retrying
+app): however many land together there is one conversation with two seats, and no message is
+lost to the race.
 
 Each thread has its own database connection, so these tests commit for real
 (`transaction=True`) and every thread closes its connection when done. SQLite serialises
