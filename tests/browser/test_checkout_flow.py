@@ -126,6 +126,8 @@ def test_buy_pay_deliver_approve_and_the_seller_is_paid(
     expect(step).to_contain_text("Posted today, tracking BZ123")
     expect(step.locator("[data-countdown-seconds]")).to_have_text("14 days")
     shoot(page, artifacts_dir / "order-delivered-buyer-390.png", 390)
+    # On a phone the order room fits the screen: nothing scrolls sideways.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.set_viewport_size({"width": 1280, "height": 900})
     page.get_by_role("button", name="Approve and release payment").click()
     expect(page.locator(".messages")).to_contain_text(
