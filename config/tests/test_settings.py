@@ -5,6 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from celery import current_app
+from django.conf import settings
+
 ROOT = Path(__file__).resolve().parents[2]
 
 PRODUCTION_ENV = {
@@ -67,3 +70,10 @@ def test_unknown_environment_name_is_refused():
 
     assert result.returncode != 0
     assert "DJANGO_ENV must be development, test or production" in result.stderr
+
+
+def test_every_task_runs_under_a_soft_and_a_hard_time_limit():
+    soft = current_app.conf.task_soft_time_limit
+    hard = current_app.conf.task_time_limit
+    assert (soft, hard) == (settings.CELERY_TASK_SOFT_TIME_LIMIT, settings.CELERY_TASK_TIME_LIMIT)
+    assert 0 < soft < hard  # the soft limit lets a task roll back before the hard one kills it
