@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from stripe_sandbox.currencies import decimal_places
 from stripe_sandbox.errors import InvalidRequest, ResourceMissing
 from stripe_sandbox.models import SandboxClock, SandboxObject, SandboxSwitch, SandboxWebhookDelivery
 
@@ -303,9 +304,7 @@ SETTLEMENT_DAYS = 2  # card funds become available two days after the charge, as
 
 def card_fee(amount, currency):
     """Stripe's standard card pricing: 2.9% + 30 (minor units); zero-decimal currencies pay 2.9%."""
-    from core.money import currency_exponent
-
-    fixed = 30 if currency_exponent(currency) == 2 else 0
+    fixed = 30 if decimal_places(currency) == 2 else 0
     return (amount * 29 + 500) // 1000 + fixed
 
 

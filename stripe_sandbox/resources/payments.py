@@ -24,8 +24,8 @@ from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 
-from core.money import format_money
 from stripe_sandbox import core
+from stripe_sandbox.currencies import format_amount
 from stripe_sandbox.errors import CardError, InvalidRequest, ResourceMissing, StripeSandboxError
 from stripe_sandbox.params import (
     LIST_PARAMS,
@@ -346,13 +346,13 @@ def _check_amount(amount, currency, param="amount"):
     minimum = MIN_AMOUNTS.get(currency, 50)
     if amount < minimum:
         raise InvalidRequest(
-            f"Amount must be at least {format_money(minimum, currency)} {currency}",
+            f"Amount must be at least {format_amount(minimum, currency)} {currency}",
             param=param,
             code="amount_too_small",
         )
     if amount > MAX_AMOUNT:
         raise InvalidRequest(
-            f"Amount must be no more than {format_money(MAX_AMOUNT, currency)}",
+            f"Amount must be no more than {format_amount(MAX_AMOUNT, currency)}",
             param=param,
             code="amount_too_large",
         )
@@ -2071,8 +2071,8 @@ def refund_charge(req, values):
     amount = values.get("amount", remaining)
     if amount > remaining:
         raise InvalidRequest(
-            f"Refund amount ({format_money(amount, charge['currency'])}) is greater than "
-            f"unrefunded amount on charge ({format_money(remaining, charge['currency'])})",
+            f"Refund amount ({format_amount(amount, charge['currency'])}) is greater than "
+            f"unrefunded amount on charge ({format_amount(remaining, charge['currency'])})",
             param="amount",
         )
     if values.get("currency") and values["currency"].lower() != charge["currency"]:
