@@ -6,10 +6,8 @@ import time
 import pytest
 from djstripe.models import Event, WebhookEndpoint, WebhookEventTrigger
 
-from stripe_sandbox import core
-from stripe_sandbox.delivery import sign
-from stripe_sandbox.models import SandboxWebhookDelivery
-from stripe_sandbox.resources.accounts import platform_account
+from stripe_sandbox import control
+from stripe_sandbox import testing as sandbox
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +19,7 @@ def platform_endpoint(stripe_sandbox):
 
 def post_event(client, endpoint, payload, *, secret=None, timestamp=None, raw=None):
     body = raw if raw is not None else json.dumps(payload)
-    signature = sign(body, secret or endpoint.secret, timestamp=timestamp)
+    signature = sandbox.webhook_signature(body, secret or endpoint.secret, timestamp=timestamp)
     return client.post(
         f"/stripe/webhook/{endpoint.djstripe_uuid}/",
         data=body,
@@ -31,7 +29,9 @@ def post_event(client, endpoint, payload, *, secret=None, timestamp=None, raw=No
 
 
 def account_event():
-    return core.emit(None, "account.updated", platform_account())
+    """An account.updated event about the platform's own account, sent as Stripe would."""
+    platform = sandbox.client().v1.accounts.retrieve_current()
+    return control.emit("account.updated", platform.to_dict())
 
 
 def test_registering_endpoints_is_idempotent(stripe_sandbox):
@@ -66,8 +66,8 @@ def test_the_sandbox_delivers_its_events_to_the_registered_endpoints(
     with django_capture_on_commit_callbacks(execute=True):
         event = account_event()
 
-    delivery = SandboxWebhookDelivery.objects.get(event_id=event["id"])
-    assert delivery.status == SandboxWebhookDelivery.Status.DELIVERED
+    [delivery] = stripe_sandbox.deliveries(event_id=event["id"])
+    assert delivery.status == "delivered"
     assert delivery.last_status_code == 200
     assert Event.objects.filter(id=event["id"], type="account.updated").exists()
 
@@ -114,7 +114,7 @@ def test_a_stale_timestamp_is_refused(
 def test_a_tampered_body_is_refused(client, platform_endpoint, django_capture_on_commit_callbacks):
     event = account_event()
     body = json.dumps(event)
-    signature = sign(body, platform_endpoint.secret)
+    signature = sandbox.webhook_signature(body, platform_endpoint.secret)
     tampered = body.replace('"account.updated"', '"account.application.deauthorized"')
 
     with django_capture_on_commit_callbacks(execute=True):
