@@ -2,8 +2,11 @@
 
 import json
 import time
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from djstripe.models import Event, WebhookEndpoint, WebhookEventTrigger
 
 from stripe_sandbox import control
@@ -157,3 +160,42 @@ def test_an_unknown_endpoint_is_a_404(client, stripe_sandbox):
     )
 
     assert response.status_code == 404
+
+
+# --- manage.py stripe_webhooks setup ------------------------------------------------------------
+
+
+def test_the_setup_command_registers_both_endpoints_once():
+    out = StringIO()
+
+    call_command("stripe_webhooks", "setup", "--base-url", "https://shop.example.com/", stdout=out)
+    call_command("stripe_webhooks", "setup", "--base-url", "https://shop.example.com", stdout=out)
+
+    endpoints = list(WebhookEndpoint.objects.all())
+    assert len(endpoints) == 2
+    assert {bool(e.application) for e in endpoints} == {False, True}
+    assert all(e.url.startswith("https://shop.example.com/stripe/webhook/") for e in endpoints)
+    stripe_side = sandbox.client().v1.webhook_endpoints.list()
+    assert sorted(e.url for e in stripe_side.data) == sorted(e.url for e in endpoints)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 4
+    assert sum("(platform events)" in line for line in lines) == 2
+    assert sum("(Connect events)" in line for line in lines) == 2
+
+
+def test_the_setup_command_uses_the_site_url_by_default(settings):
+    settings.SITE_URL = "https://bazaar.example.com"
+
+    call_command("stripe_webhooks", "setup", stdout=StringIO())
+
+    urls = WebhookEndpoint.objects.values_list("url", flat=True)
+    assert all(url.startswith("https://bazaar.example.com/stripe/webhook/") for url in urls)
+
+
+def test_the_setup_command_says_when_stripe_cannot_be_reached(monkeypatch):
+    sandbox.unreachable(monkeypatch)
+
+    with pytest.raises(CommandError, match="Stripe could not be reached"):
+        call_command("stripe_webhooks", "setup", stdout=StringIO())
+
+    assert not WebhookEndpoint.objects.exists()

@@ -1,4 +1,4 @@
-"""python manage.py stripe_sandbox setup | status | advance --days N | deliver [--reverse]"""
+"""python manage.py stripe_sandbox status | advance --days N | deliver [--reverse]"""
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -8,12 +8,10 @@ from stripe_sandbox.models import SandboxWebhookDelivery
 
 
 class Command(BaseCommand):
-    help = "Steer the offline Stripe sandbox: set up webhooks, move its clock, deliver events."
+    help = "Steer the offline Stripe sandbox: move its clock, deliver events."
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
-        setup = sub.add_parser("setup", help="Create the webhook endpoints for this site.")
-        setup.add_argument("--base-url", default=settings.SITE_URL)
         sub.add_parser("status", help="Show the clock and webhook deliveries.")
         advance = sub.add_parser("advance", help="Move the sandbox clock forward.")
         advance.add_argument("--days", type=int, default=0)
@@ -25,13 +23,7 @@ class Command(BaseCommand):
     def handle(self, *args, action, **options):
         if not settings.STRIPE_SANDBOX:
             raise CommandError("STRIPE_SECRET_KEY is set: Bazaar talks to Stripe, not the sandbox.")
-        if action == "setup":
-            from core.stripe_webhooks import ensure_webhook_endpoints
-
-            for endpoint in ensure_webhook_endpoints(options["base_url"]):
-                kind = "Connect" if endpoint.application else "platform"
-                self.stdout.write(f"Webhook endpoint ({kind} events): {endpoint.url}")
-        elif action == "advance":
+        if action == "advance":
             minutes = (options["days"] * 24 + options["hours"]) * 60 + options["minutes"]
             if minutes <= 0:
                 raise CommandError("Say how far to move the clock, e.g. --days 2.")
