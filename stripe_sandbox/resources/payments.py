@@ -27,6 +27,7 @@ from django.urls import reverse
 from stripe_sandbox import core
 from stripe_sandbox.currencies import format_amount
 from stripe_sandbox.errors import CardError, InvalidRequest, ResourceMissing, StripeSandboxError
+from stripe_sandbox.models import SandboxObject
 from stripe_sandbox.params import (
     LIST_PARAMS,
     AnyObj,
@@ -39,6 +40,7 @@ from stripe_sandbox.params import (
     Str,
 )
 from stripe_sandbox.resources import transfers
+from stripe_sandbox.resources.accounts import platform_account
 from stripe_sandbox.router import Respond, route
 
 DAY = 86400
@@ -524,8 +526,6 @@ STATE_KIND = "sandbox.state"
 
 
 def _state_get(stripe_id):
-    from stripe_sandbox.models import SandboxObject
-
     row = SandboxObject.objects.filter(stripe_id=f"sbxstate_{stripe_id}").first()
     return row.data["state"] if row else {}
 
@@ -2889,8 +2889,6 @@ def checkout_success_url(session):
 
 def merchant_name(account):
     """The business the hosted pages name: the platform's, or the connected account's."""
-    from stripe_sandbox.resources.accounts import platform_account
-
     try:
         owner = core.get(account, kind="account") if account else platform_account()
     except ResourceMissing:
