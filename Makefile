@@ -32,8 +32,10 @@ migrate: $(VENV)/.run-deps
 
 seed: migrate
 	$(BIN)/python manage.py seed_demo
-	@# Without a Stripe key the offline sandbox stands in for Stripe: register its webhooks.
-	@if [ -z "$$STRIPE_SECRET_KEY" ]; then $(BIN)/python manage.py stripe_sandbox setup; fi
+	@# Without a Stripe key the offline sandbox stands in for Stripe and delivers to this site.
+	@# With a real key, Stripe needs an address it can reach: run it yourself with
+	@# --base-url https://your-public-host.
+	@if [ -z "$$STRIPE_SECRET_KEY" ]; then $(BIN)/python manage.py stripe_webhooks setup; fi
 
 run: seed
 	HOST=$(HOST) PORT=$(PORT) $(BIN)/python bin/run_dev.py

@@ -7,4 +7,6 @@ class StripeSandboxConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from stripe_sandbox import resources  # noqa: F401  (registers the API routes)
+        # Importing the resource modules registers the API routes with the router. Here, not at
+        # the top: they import the models, which Django loads only after this module.
+        from stripe_sandbox import resources  # noqa: F401

@@ -11,8 +11,8 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from core.money import format_money
 from stripe_sandbox import core
+from stripe_sandbox.currencies import format_amount
 from stripe_sandbox.errors import ResourceMissing
 from stripe_sandbox.resources import payments
 
@@ -80,15 +80,15 @@ def _context(page, **extra):
         {
             "name": item["description"],
             "quantity": item["quantity"],
-            "unit": format_money(item["price"]["unit_amount"], currency),
-            "total": format_money(item["amount_total"], currency),
+            "unit": format_amount(item["price"]["unit_amount"], currency),
+            "total": format_amount(item["amount_total"], currency),
         }
         for item in page.line_items
     ]
     return {
         "session": session,
         "items": items,
-        "total": format_money(session["amount_total"], currency),
+        "total": format_amount(session["amount_total"], currency),
         "merchant": payments.merchant_name(page.account),
         "test_cards": TEST_CARDS,
         **extra,
@@ -157,7 +157,7 @@ def _authenticate_context(page):
     return _context(
         page,
         card=card,
-        amount=format_money(page.session["amount_total"], page.session["currency"]),
+        amount=format_amount(page.session["amount_total"], page.session["currency"]),
         action_url=reverse("stripe_sandbox:checkout_authenticate", args=[page.session["id"]]),
     )
 
@@ -204,7 +204,7 @@ def authenticate_payment(request, pi_id):
             return HttpResponseRedirect(redirect_url)
     context = {
         "payment_intent": pi,
-        "amount": format_money(pi["amount"], pi["currency"]),
+        "amount": format_amount(pi["amount"], pi["currency"]),
         "card": (pm or {}).get("card"),
         "merchant": payments.merchant_name(payments.request_for(pi_id).account),
         "action_url": request.path,
@@ -222,18 +222,18 @@ def receipt(request, charge_id):
     context = {
         "charge": charge,
         "merchant": payments.merchant_name(payments.request_for(charge_id).account),
-        "amount": format_money(charge["amount_captured"] or charge["amount"], currency),
+        "amount": format_amount(charge["amount_captured"] or charge["amount"], currency),
         "paid_on": datetime.datetime.fromtimestamp(charge["created"], tz=datetime.UTC),
         "card": charge["payment_method_details"]["card"],
         "refunds": [
             {
-                "amount": format_money(r["amount"], currency),
+                "amount": format_amount(r["amount"], currency),
                 "date": datetime.datetime.fromtimestamp(r["created"], tz=datetime.UTC),
             }
             for r in refunds
             if r.get("balance_transaction")
         ],
-        "refunded": format_money(charge["amount_refunded"], currency)
+        "refunded": format_amount(charge["amount_refunded"], currency)
         if charge["amount_refunded"]
         else None,
     }

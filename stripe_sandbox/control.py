@@ -1,9 +1,14 @@
-"""What tests and people use to steer the sandbox: the clock and webhook delivery.
+"""What tests and people use to steer the sandbox: the clock and webhook delivery. With
+stripe_sandbox.testing, the sandbox's public test surface.
 
 with control.webhooks_held():          # events are recorded but not sent
     ... act ...
 control.deliver(pending, times=2)      # send (and resend) in any order you like
 control.advance_clock(days=2)          # funds settle, payouts arrive
+control.emit("account.updated", obj)   # an event of your own, as `stripe trigger` sends one
+
+Deliveries are rows with event_id, endpoint_id, url, status ("pending", "delivered",
+"failed"), attempts and last_status_code.
 """
 
 from contextlib import contextmanager
@@ -38,6 +43,17 @@ def pending_deliveries(event_type=None):
     return rows
 
 
+def deliveries(event_type=None, *, event_id=None):
+    """Every delivery, whatever its status, oldest first."""
+    rows = SandboxWebhookDelivery.objects.order_by("pk")
+    if event_id:
+        rows = rows.filter(event_id=event_id)
+    rows = list(rows)
+    if event_type:
+        rows = [row for row in rows if core.get_any(row.event_id)["type"] == event_type]
+    return rows
+
+
 def deliver(deliveries, *, times=1):
     """Send each delivery `times` times, in the order given. Returns the HTTP statuses."""
     statuses = []
@@ -58,6 +74,23 @@ def events(event_type=None, *, account=None):
     if event_type:
         found = [event for event in found if event["type"] == event_type]
     return list(reversed(found))
+
+
+def event(event_id):
+    """An event as the sandbox sends it (a delivery's body is this, as JSON)."""
+    return core.get_any(event_id)
+
+
+def webhook_secret(endpoint_id):
+    """The signing secret of a webhook endpoint (Stripe shows it once, when it is created)."""
+    return core.get_any(endpoint_id)["secret"]
+
+
+def emit(event_type, obj, *, account=None):
+    """Record `event_type` about `obj` (a Stripe object, as a dict) and deliver it to the
+    endpoints that listen, as Stripe would: from a connected account's `account` (Connect
+    endpoints) or the platform's. Returns the event."""
+    return core.emit(None, event_type, obj, account=account or core.PLATFORM)
 
 
 def advance_clock(*, days=0, hours=0, minutes=0, seconds=0):

@@ -11,12 +11,19 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from stripe_sandbox.currencies import decimal_places
 from stripe_sandbox.errors import InvalidRequest, ResourceMissing
 from stripe_sandbox.models import SandboxClock, SandboxObject, SandboxSwitch, SandboxWebhookDelivery
+from stripe_sandbox.params import EXPAND
+from stripe_sandbox.params import validate as validate_params
+from stripe_sandbox.tasks import deliver_webhook
 
 # The API version the sandbox speaks; shared/stripe-openapi holds Stripe's spec for it.
 API_VERSION = "2024-04-10"
 PLATFORM = ""  # the `account` of objects that live on the platform itself
+# The platform's own account (GET /v1/account). Here rather than in resources/accounts.py, which
+# registers its routes with the router: the router needs the id too.
+PLATFORM_ACCOUNT_ID = "acct_1BazaarPlatform0"
 
 _ALPHABET = string.ascii_letters + string.digits
 
@@ -112,28 +119,10 @@ class Req:
     api_key: str = ""
 
     def validate(self, spec):
-        from stripe_sandbox.params import validate
-
-        spec = {"expand": _EXPAND, **spec}
-        values = validate(self.params, spec)
+        spec = {"expand": EXPAND, **spec}
+        values = validate_params(self.params, spec)
         values.pop("expand", None)
         return values
-
-
-def _expand_spec():
-    from stripe_sandbox.params import EXPAND
-
-    return EXPAND
-
-
-class _LazyExpand:
-    def check(self, value, name):
-        return _expand_spec().check(value, name)
-
-    required = False
-
-
-_EXPAND = _LazyExpand()
 
 
 # --- Objects ------------------------------------------------------------------------------------
@@ -281,8 +270,6 @@ def emit(req, event_type, obj, *, account=PLATFORM, previous_attributes=None):
         for endpoint in endpoints
     ]
     if deliveries and not switch("hold_webhooks"):
-        from stripe_sandbox.tasks import deliver_webhook
-
         for delivery in deliveries:
             transaction.on_commit(lambda pk=delivery.pk: deliver_webhook.delay(pk))
     return event
@@ -303,9 +290,7 @@ SETTLEMENT_DAYS = 2  # card funds become available two days after the charge, as
 
 def card_fee(amount, currency):
     """Stripe's standard card pricing: 2.9% + 30 (minor units); zero-decimal currencies pay 2.9%."""
-    from core.money import currency_exponent
-
-    fixed = 30 if currency_exponent(currency) == 2 else 0
+    fixed = 30 if decimal_places(currency) == 2 else 0
     return (amount * 29 + 500) // 1000 + fixed
 
 

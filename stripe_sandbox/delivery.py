@@ -11,11 +11,12 @@ import json
 import time
 from urllib.parse import urlsplit
 
+import requests
 from django.conf import settings
 from django.db import transaction
+from django.test import Client
 
-from stripe_sandbox import core
-from stripe_sandbox.models import SandboxWebhookDelivery
+from stripe_sandbox.models import SandboxObject, SandboxWebhookDelivery
 
 
 def sign(payload, secret, timestamp=None):
@@ -29,8 +30,9 @@ def sign(payload, secret, timestamp=None):
 def send(delivery_id):
     """Send one delivery now (held or not). Returns the HTTP status the endpoint answered."""
     delivery = SandboxWebhookDelivery.objects.get(pk=delivery_id)
-    event = core.get_any(delivery.event_id)
-    endpoint = core.get_any(delivery.endpoint_id)
+    # The rows themselves, not core.get_any: core queues deliveries (core.emit -> tasks -> here).
+    event = SandboxObject.objects.get(stripe_id=delivery.event_id).data
+    endpoint = SandboxObject.objects.get(stripe_id=delivery.endpoint_id).data
     payload = json.dumps(event, indent=2)
     # Stripe signs with the real time, not the sandbox clock: the receiver checks freshness.
     headers = {
@@ -55,15 +57,11 @@ def send(delivery_id):
 def _post(url, payload, headers):
     mode = getattr(settings, "STRIPE_SANDBOX_WEBHOOK_DELIVERY", "inprocess")
     if mode == "http":
-        import requests
-
         try:
             response = requests.post(url, data=payload.encode(), headers=headers, timeout=10)
         except requests.RequestException as exc:
             return 599, f"{type(exc).__name__}: {exc}"
         return response.status_code, response.text
-    from django.test import Client
-
     parts = urlsplit(url)
     client = Client(raise_request_exception=False, HTTP_HOST=parts.netloc or "127.0.0.1")
     response = client.post(

@@ -13,6 +13,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
+from stripe_sandbox.currencies import format_amount
 from stripe_sandbox.errors import StripeSandboxError
 from stripe_sandbox.resources import accounts
 
@@ -174,16 +175,15 @@ def express_dashboard(request, account_id):
     data["balances"] = [
         {
             "currency": currency,
-            "available": balance["available"].get(currency, 0),
-            "pending": balance["pending"].get(currency, 0),
+            "available": format_amount(balance["available"].get(currency, 0), currency),
+            "pending": format_amount(balance["pending"].get(currency, 0), currency),
         }
         for currency in currencies
     ]
     data["payout_rows"] = [
         {
             "id": payout["id"],
-            "amount": payout.get("amount", 0),
-            "currency": payout.get("currency", ""),
+            "amount": format_amount(payout.get("amount", 0), payout.get("currency", "")),
             "status": payout.get("status", ""),
             "arrival": _when(payout.get("arrival_date")),
             "failure_message": payout.get("failure_message"),

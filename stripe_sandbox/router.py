@@ -47,12 +47,6 @@ class Respond(Exception):
         self.error = error
 
 
-def _platform_account_id():
-    from stripe_sandbox.resources.accounts import PLATFORM_ACCOUNT_ID
-
-    return PLATFORM_ACCOUNT_ID
-
-
 def _headers_lower(headers):
     return {k.lower(): v for k, v in (headers or {}).items()}
 
@@ -70,7 +64,7 @@ def handle(method, url, headers, body):
         req.params = decode(parts.query if method in ("GET", "DELETE") else raw)
         req.api_key = _api_key(headers)
         req.account = headers.get("stripe-account", "") or core.PLATFORM
-        if req.account == _platform_account_id():
+        if req.account == core.PLATFORM_ACCOUNT_ID:
             # Stripe-Account naming the platform's own id (dj-stripe sends it) is the platform.
             req.account = core.PLATFORM
         req.idempotency_key = headers.get("idempotency-key", "")

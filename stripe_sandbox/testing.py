@@ -1,12 +1,17 @@
-"""For tests that talk to the sandbox through the real stripe SDK, with no host project's
-configuration: a StripeClient whose HTTP layer is the sandbox.
+"""What tests use to talk to the sandbox and to make Stripe misbehave: the sandbox's own tests and
+a host project's. With stripe_sandbox.control (clock, held and repeated webhook deliveries) this
+is the sandbox's public test surface; the rest of the package may change.
 
-    from stripe_sandbox.testing import client
-    account = client().v1.accounts.create(params={"type": "express", "country": "US"})
+    from stripe_sandbox import testing
+    account = testing.client().v1.accounts.create(params={"type": "express", "country": "US"})
+
+    testing.unreachable(monkeypatch)        # every Stripe call fails to connect
+    header = testing.webhook_signature(body, "whsec_...")   # sign a forged or stale delivery
 """
 
 import stripe
 
+from stripe_sandbox import delivery, params, transport
 from stripe_sandbox.core import API_VERSION
 from stripe_sandbox.transport import SandboxHTTPClient
 
@@ -22,3 +27,43 @@ def client():
         max_network_retries=0,
         http_client=SandboxHTTPClient(),
     )
+
+
+def webhook_signature(payload, secret, timestamp=None):
+    """The Stripe-Signature header Stripe sends with `payload` (the body, a str) to an endpoint
+    whose signing secret is `secret`, signed now or at `timestamp` (Unix seconds)."""
+    return delivery.sign(payload, secret, timestamp)
+
+
+def intercept(monkeypatch, answer):
+    """Until the test ends, every request the stripe SDK sends to the sandbox goes to
+    `answer(method, url, headers, body, handle)` instead. It returns what Stripe's server would,
+    (body, status, headers): usually `handle(method, url, headers, body)`, the sandbox's own
+    answer, or a fault of its own; or it raises stripe.APIConnectionError as a lost connection
+    would. Interceptors stack: `handle` is whatever answered before.
+
+    `monkeypatch` is pytest's fixture, which puts things back after the test.
+    """
+    answered_before = transport.handle
+
+    def answer_instead(method, url, headers, body):
+        return answer(method, url, headers, body, answered_before)
+
+    monkeypatch.setattr(transport, "handle", answer_instead)
+
+
+def unreachable(monkeypatch):
+    """Until the test ends, Stripe cannot be reached: every request fails to connect, and the
+    stripe SDK's network retries do not wait between attempts."""
+
+    def refuse(method, url, headers, body, handle):
+        raise stripe.APIConnectionError(f"Network is unreachable ({method.upper()} {url})")
+
+    intercept(monkeypatch, refuse)
+    monkeypatch.setattr(SandboxHTTPClient, "_sleep_time_seconds", lambda self, *args: 0)
+
+
+def decode_params(text):
+    """A form-encoded Stripe request body or query string as the nested dicts and lists it means
+    ("metadata[order]=7&expand[0]=customer" -> {"metadata": {"order": "7"}, "expand": [...]})."""
+    return params.decode(text)

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import pytest
-import stripe
 from django.urls import reverse
 
 from accounts import connect
@@ -17,6 +16,7 @@ from accounts.factories import SellerFactory, StaffFactory, UserFactory
 from accounts.models import ConnectedAccount
 from accounts.selectors import connect_status, seller_can_accept_payments
 from core import stripe_client
+from stripe_sandbox import testing as sandbox
 
 pytestmark = pytest.mark.django_db
 
@@ -217,14 +217,9 @@ def test_stripe_refusing_becomes_a_message_not_an_error_page(client, stripe_sand
 @pytest.fixture
 def stripe_down(monkeypatch, settings):
     """Every Stripe call fails to connect (no retries, so no waiting)."""
-    from stripe_sandbox.transport import SandboxHTTPClient
-
-    def refuse(*args, **kwargs):
-        raise stripe.APIConnectionError("Connection refused")
-
     settings.STRIPE_MAX_NETWORK_RETRIES = 0
     monkeypatch.setattr(stripe_client, "_client", None)
-    monkeypatch.setattr(SandboxHTTPClient, "request", refuse)
+    sandbox.unreachable(monkeypatch)
 
 
 def test_stripe_unreachable_becomes_a_message(client, seller, stripe_down):

@@ -19,8 +19,7 @@ from accounts.tests.test_connect import fill_onboarding, onboard_seller, stripe_
 from core.models import AuditEntry
 from marketplace.models import Store
 from notifications.models import Notification
-from stripe_sandbox import core
-from stripe_sandbox.delivery import sign
+from stripe_sandbox.testing import webhook_signature as sign
 
 pytestmark = pytest.mark.django_db
 
@@ -126,7 +125,7 @@ def test_duplicated_and_reversed_account_updates_leave_the_newest_state(
         fill_onboarding(client, fix["Location"], "complete")  # newer: everything enabled
     updates = stripe_sandbox.pending_deliveries("account.updated")
     assert len(updates) == 2
-    older, newer = (core.get_any(row.event_id) for row in updates)
+    older, newer = (stripe_sandbox.event(row.event_id) for row in updates)
     assert older["data"]["object"]["payouts_enabled"] is False
     assert newer["data"]["object"]["payouts_enabled"] is True
 
@@ -222,8 +221,8 @@ def held_update(client, seller, stripe_sandbox):
     with stripe_sandbox.webhooks_held():
         onboard_seller(client, seller, "complete")
     row = stripe_sandbox.pending_deliveries("account.updated")[0]
-    payload = json.dumps(core.get_any(row.event_id))
-    secret = core.get_any(row.endpoint_id)["secret"]
+    payload = json.dumps(stripe_sandbox.event(row.event_id))
+    secret = stripe_sandbox.webhook_secret(row.endpoint_id)
     return urlsplit(row.url).path, payload, secret
 
 

@@ -2,14 +2,15 @@
 
 import json
 import time
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from djstripe.models import Event, WebhookEndpoint, WebhookEventTrigger
 
-from stripe_sandbox import core
-from stripe_sandbox.delivery import sign
-from stripe_sandbox.models import SandboxWebhookDelivery
-from stripe_sandbox.resources.accounts import platform_account
+from stripe_sandbox import control
+from stripe_sandbox import testing as sandbox
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +22,7 @@ def platform_endpoint(stripe_sandbox):
 
 def post_event(client, endpoint, payload, *, secret=None, timestamp=None, raw=None):
     body = raw if raw is not None else json.dumps(payload)
-    signature = sign(body, secret or endpoint.secret, timestamp=timestamp)
+    signature = sandbox.webhook_signature(body, secret or endpoint.secret, timestamp=timestamp)
     return client.post(
         f"/stripe/webhook/{endpoint.djstripe_uuid}/",
         data=body,
@@ -31,7 +32,9 @@ def post_event(client, endpoint, payload, *, secret=None, timestamp=None, raw=No
 
 
 def account_event():
-    return core.emit(None, "account.updated", platform_account())
+    """An account.updated event about the platform's own account, sent as Stripe would."""
+    platform = sandbox.client().v1.accounts.retrieve_current()
+    return control.emit("account.updated", platform.to_dict())
 
 
 def test_registering_endpoints_is_idempotent(stripe_sandbox):
@@ -66,8 +69,8 @@ def test_the_sandbox_delivers_its_events_to_the_registered_endpoints(
     with django_capture_on_commit_callbacks(execute=True):
         event = account_event()
 
-    delivery = SandboxWebhookDelivery.objects.get(event_id=event["id"])
-    assert delivery.status == SandboxWebhookDelivery.Status.DELIVERED
+    [delivery] = stripe_sandbox.deliveries(event_id=event["id"])
+    assert delivery.status == "delivered"
     assert delivery.last_status_code == 200
     assert Event.objects.filter(id=event["id"], type="account.updated").exists()
 
@@ -114,7 +117,7 @@ def test_a_stale_timestamp_is_refused(
 def test_a_tampered_body_is_refused(client, platform_endpoint, django_capture_on_commit_callbacks):
     event = account_event()
     body = json.dumps(event)
-    signature = sign(body, platform_endpoint.secret)
+    signature = sandbox.webhook_signature(body, platform_endpoint.secret)
     tampered = body.replace('"account.updated"', '"account.application.deauthorized"')
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -157,3 +160,42 @@ def test_an_unknown_endpoint_is_a_404(client, stripe_sandbox):
     )
 
     assert response.status_code == 404
+
+
+# --- manage.py stripe_webhooks setup ------------------------------------------------------------
+
+
+def test_the_setup_command_registers_both_endpoints_once():
+    out = StringIO()
+
+    call_command("stripe_webhooks", "setup", "--base-url", "https://shop.example.com/", stdout=out)
+    call_command("stripe_webhooks", "setup", "--base-url", "https://shop.example.com", stdout=out)
+
+    endpoints = list(WebhookEndpoint.objects.all())
+    assert len(endpoints) == 2
+    assert {bool(e.application) for e in endpoints} == {False, True}
+    assert all(e.url.startswith("https://shop.example.com/stripe/webhook/") for e in endpoints)
+    stripe_side = sandbox.client().v1.webhook_endpoints.list()
+    assert sorted(e.url for e in stripe_side.data) == sorted(e.url for e in endpoints)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 4
+    assert sum("(platform events)" in line for line in lines) == 2
+    assert sum("(Connect events)" in line for line in lines) == 2
+
+
+def test_the_setup_command_uses_the_site_url_by_default(settings):
+    settings.SITE_URL = "https://bazaar.example.com"
+
+    call_command("stripe_webhooks", "setup", stdout=StringIO())
+
+    urls = WebhookEndpoint.objects.values_list("url", flat=True)
+    assert all(url.startswith("https://bazaar.example.com/stripe/webhook/") for url in urls)
+
+
+def test_the_setup_command_says_when_stripe_cannot_be_reached(monkeypatch):
+    sandbox.unreachable(monkeypatch)
+
+    with pytest.raises(CommandError, match="Stripe could not be reached"):
+        call_command("stripe_webhooks", "setup", stdout=StringIO())
+
+    assert not WebhookEndpoint.objects.exists()

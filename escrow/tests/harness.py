@@ -26,6 +26,7 @@ from escrow.models import (
     ReleaseStatus,
     StripeCustomer,
 )
+from stripe_sandbox import testing as sandbox
 
 HOLDING = {OrderStatus.FUNDED, OrderStatus.DELIVERED, OrderStatus.RELEASED}
 BOOKED = {PaymentStatus.SUCCEEDED, PaymentStatus.CANCELED}  # money received and booked
@@ -58,26 +59,23 @@ class TransferFaults:
     at once (no retry sleeps).
     """
 
-    def __init__(self, handle):
-        self.handle = handle
+    def __init__(self):
         self.mode = None
         self.lost = 0  # transfers made whose answer we lost
 
-    def __call__(self, method, url, headers, body):
+    def __call__(self, method, url, headers, body, handle):
         if self.mode and method.upper() == "POST" and urlsplit(url).path == "/v1/transfers":
             if self.mode == "lost_response":
-                _, status, _ = self.handle(method, url, headers, body)
+                _, status, _ = handle(method, url, headers, body)
                 self.lost += status == 200
             error = {"error": {"type": "api_error", "message": f"Test fault: {self.mode}."}}
             return json.dumps(error), 500, {"stripe-should-retry": "false"}
-        return self.handle(method, url, headers, body)
+        return handle(method, url, headers, body)
 
 
 def install_transfer_faults(monkeypatch):
-    from stripe_sandbox import transport
-
-    faults = TransferFaults(transport.handle)
-    monkeypatch.setattr(transport, "handle", faults)
+    faults = TransferFaults()
+    sandbox.intercept(monkeypatch, faults)
     return faults
 
 

@@ -5,7 +5,6 @@ only need rows use the factories.
 """
 
 import pytest
-import stripe
 from django.contrib import messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import Permission
@@ -38,7 +37,7 @@ from escrow.models import (
     ReleaseTrigger,
 )
 from escrow.testing import pay_on_checkout_page
-from stripe_sandbox.transport import SandboxHTTPClient
+from stripe_sandbox import testing as sandbox
 
 pytestmark = pytest.mark.django_db
 
@@ -91,11 +90,7 @@ def texts_at(response, level):
 
 
 def stripe_down(monkeypatch):
-    def refuse(self, *args, **kwargs):
-        raise stripe.APIConnectionError("Network is unreachable")
-
-    monkeypatch.setattr(SandboxHTTPClient, "request", refuse)
-    monkeypatch.setattr(SandboxHTTPClient, "_sleep_time_seconds", lambda self, n: 0)
+    sandbox.unreachable(monkeypatch)
 
 
 # --- Release escrow now -------------------------------------------------------------------------

@@ -7,7 +7,6 @@ import io
 import uuid
 
 import pytest
-import stripe
 from django.core.management import call_command
 from django.db import transaction
 from django.db.models import F
@@ -29,7 +28,7 @@ from escrow.models import (
 from escrow.reconcile import DifferenceKind as K
 from escrow.reconcile import reconcile
 from escrow.testing import pay_on_checkout_page
-from stripe_sandbox.transport import SandboxHTTPClient
+from stripe_sandbox import testing as sandbox
 
 pytestmark = pytest.mark.django_db
 
@@ -371,11 +370,7 @@ def test_stripe_unreachable_is_recorded_and_the_ledger_is_still_checked(
         ]
     )
 
-    def down(self, *args, **kwargs):
-        raise stripe.APIConnectionError("Network is unreachable")
-
-    monkeypatch.setattr(SandboxHTTPClient, "request", down)
-    monkeypatch.setattr(SandboxHTTPClient, "_sleep_time_seconds", lambda self, n: 0)
+    sandbox.unreachable(monkeypatch)
 
     run = reconcile()
 

@@ -42,7 +42,7 @@ from stripe_sandbox.params import (
 )
 from stripe_sandbox.router import route
 
-PLATFORM_ACCOUNT_ID = "acct_1BazaarPlatform0"
+PLATFORM_ACCOUNT_ID = core.PLATFORM_ACCOUNT_ID
 PLATFORM_ROW = "platform"  # the `account` column of the platform's own account row
 
 ACCOUNT_LINK_TTL = 300  # seconds, as Stripe

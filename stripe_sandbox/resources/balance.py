@@ -11,6 +11,7 @@ from stripe_sandbox import core
 from stripe_sandbox.errors import InvalidRequest
 from stripe_sandbox.models import SandboxObject
 from stripe_sandbox.params import LIST_PARAMS, Param, Str
+from stripe_sandbox.resources.accounts import PLATFORM_ACCOUNT_ID, platform_account
 from stripe_sandbox.router import route
 
 _CURRENCY = re.compile(r"^[a-z]{3}$")
@@ -26,8 +27,6 @@ def currency_param(value, param="currency"):
 
 def account_object(account):
     """The account object behind a balance: the platform's own, or the connected account."""
-    from stripe_sandbox.resources.accounts import platform_account
-
     if account == core.PLATFORM:
         return platform_account()
     return core.get(account, kind="account")
@@ -36,8 +35,6 @@ def account_object(account):
 def lock_balance(account):
     """Serialise money leaving `account` (transfers, payouts): lock its account row first, so two
     concurrent requests cannot both spend the same available funds."""
-    from stripe_sandbox.resources.accounts import PLATFORM_ACCOUNT_ID
-
     account_object(account)  # the platform's row is made on first use
     stripe_id = account or PLATFORM_ACCOUNT_ID
     SandboxObject.objects.select_for_update().filter(stripe_id=stripe_id).first()

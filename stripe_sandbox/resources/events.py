@@ -2,6 +2,7 @@
 
 from stripe_sandbox import core
 from stripe_sandbox.errors import InvalidRequest
+from stripe_sandbox.models import SandboxObject
 from stripe_sandbox.params import LIST_PARAMS, Bool, List, Metadata, Str
 from stripe_sandbox.router import route
 
@@ -105,7 +106,5 @@ def webhook_endpoint_list(req):
 def webhook_endpoint_delete(req, id):
     req.validate({})
     core.get(id, kind="webhook_endpoint")
-    from stripe_sandbox.models import SandboxObject
-
     SandboxObject.objects.filter(stripe_id=id).delete()
     return {"id": id, "object": "webhook_endpoint", "deleted": True}

@@ -24,9 +24,10 @@ from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 
-from core.money import format_money
 from stripe_sandbox import core
+from stripe_sandbox.currencies import format_amount
 from stripe_sandbox.errors import CardError, InvalidRequest, ResourceMissing, StripeSandboxError
+from stripe_sandbox.models import SandboxObject
 from stripe_sandbox.params import (
     LIST_PARAMS,
     AnyObj,
@@ -39,6 +40,7 @@ from stripe_sandbox.params import (
     Str,
 )
 from stripe_sandbox.resources import transfers
+from stripe_sandbox.resources.accounts import platform_account
 from stripe_sandbox.router import Respond, route
 
 DAY = 86400
@@ -346,13 +348,13 @@ def _check_amount(amount, currency, param="amount"):
     minimum = MIN_AMOUNTS.get(currency, 50)
     if amount < minimum:
         raise InvalidRequest(
-            f"Amount must be at least {format_money(minimum, currency)} {currency}",
+            f"Amount must be at least {format_amount(minimum, currency)} {currency}",
             param=param,
             code="amount_too_small",
         )
     if amount > MAX_AMOUNT:
         raise InvalidRequest(
-            f"Amount must be no more than {format_money(MAX_AMOUNT, currency)}",
+            f"Amount must be no more than {format_amount(MAX_AMOUNT, currency)}",
             param=param,
             code="amount_too_large",
         )
@@ -524,8 +526,6 @@ STATE_KIND = "sandbox.state"
 
 
 def _state_get(stripe_id):
-    from stripe_sandbox.models import SandboxObject
-
     row = SandboxObject.objects.filter(stripe_id=f"sbxstate_{stripe_id}").first()
     return row.data["state"] if row else {}
 
@@ -2071,8 +2071,8 @@ def refund_charge(req, values):
     amount = values.get("amount", remaining)
     if amount > remaining:
         raise InvalidRequest(
-            f"Refund amount ({format_money(amount, charge['currency'])}) is greater than "
-            f"unrefunded amount on charge ({format_money(remaining, charge['currency'])})",
+            f"Refund amount ({format_amount(amount, charge['currency'])}) is greater than "
+            f"unrefunded amount on charge ({format_amount(remaining, charge['currency'])})",
             param="amount",
         )
     if values.get("currency") and values["currency"].lower() != charge["currency"]:
@@ -2889,8 +2889,6 @@ def checkout_success_url(session):
 
 def merchant_name(account):
     """The business the hosted pages name: the platform's, or the connected account's."""
-    from stripe_sandbox.resources.accounts import platform_account
-
     try:
         owner = core.get(account, kind="account") if account else platform_account()
     except ResourceMissing:

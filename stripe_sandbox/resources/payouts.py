@@ -13,6 +13,7 @@ from stripe_sandbox import core
 from stripe_sandbox.errors import InvalidRequest, ResourceMissing
 from stripe_sandbox.models import SandboxObject
 from stripe_sandbox.params import LIST_PARAMS, Int, Metadata, Param, Str
+from stripe_sandbox.resources.accounts import PLATFORM_ACCOUNT_ID
 from stripe_sandbox.resources.balance import (
     account_object,
     available_amount,
@@ -76,8 +77,6 @@ def _external_accounts(account):
 
 def _platform_bank_account(account):
     """The platform pays out to a test bank account, added on its first payout."""
-    from stripe_sandbox.resources.accounts import PLATFORM_ACCOUNT_ID
-
     bank = {
         "id": core.new_id("ba"),
         "object": "bank_account",
@@ -337,8 +336,6 @@ def _failure_for(account_id, destination_id):
 
 def _mark_bank_account_errored(account_id, destination_id):
     """After a failed payout Stripe marks the bank account errored until it is updated."""
-    from stripe_sandbox.resources.accounts import PLATFORM_ACCOUNT_ID
-
     stripe_id = account_id or PLATFORM_ACCOUNT_ID
     row = SandboxObject.objects.select_for_update().filter(stripe_id=stripe_id).first()
     if row is None:

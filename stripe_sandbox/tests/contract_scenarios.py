@@ -1,7 +1,7 @@
 """The two Stripes the contract scenarios run against, and the setup that differs between them.
 
 - "sandbox": the real stripe SDK with the offline sandbox as its HTTP layer
-  (core.stripe_client.client()).
+  (stripe_sandbox.testing.client()).
 - "stripe": a StripeClient with STRIPE_TEST_SECRET_KEY, talking to Stripe's test mode.
 
 Only setup may differ by backend (how time passes, how long Stripe takes to verify an account);
@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 
 import pytest
 import stripe
+
+from stripe_sandbox import control, testing
+from stripe_sandbox.core import API_VERSION
 
 STRIPE_KEY_VARIABLE = "STRIPE_TEST_SECRET_KEY"
 NO_KEY_REASON = "STRIPE_TEST_SECRET_KEY is not set: contract scenarios ran against the sandbox only"
@@ -52,8 +55,6 @@ class Backend:
         """Let `days` pass: the sandbox's clock moves; on Stripe the test is skipped here."""
         if self.name != SANDBOX:
             pytest.skip(NO_CLOCK_REASON)
-        from stripe_sandbox import control
-
         control.advance_clock(days=days)
 
     def wait_until(self, fetch, done, *, what):
@@ -74,16 +75,9 @@ def make_backend(name):
         key = os.environ.get(STRIPE_KEY_VARIABLE)
         if not key:
             pytest.skip(NO_KEY_REASON)
-        from django.conf import settings
-
-        # The project speaks one API version; the scenarios compare like with like.
-        return Backend(
-            name=STRIPE,
-            client=stripe.StripeClient(key, stripe_version=settings.STRIPE_API_VERSION),
-        )
-    from core import stripe_client
-
-    return Backend(name=SANDBOX, client=stripe_client.client())
+        # Stripe is asked for the API version the sandbox speaks: like is compared with like.
+        return Backend(name=STRIPE, client=stripe.StripeClient(key, stripe_version=API_VERSION))
+    return Backend(name=SANDBOX, client=testing.client())
 
 
 # --- Parameters both Stripes accept -------------------------------------------------------------

@@ -17,7 +17,7 @@ DAY = 24 * 60 * 60
 
 
 def sdk():
-    """The StripeClient Bazaar uses (answered by the sandbox in tests)."""
+    """A StripeClient answered by the sandbox."""
     return client()
 
 

@@ -3,7 +3,6 @@
 import pytest
 from django.urls import reverse
 
-from accounts.factories import StaffFactory, UserFactory
 from stripe_sandbox import control, core
 from stripe_sandbox.models import SandboxClock, SandboxObject, SandboxWebhookDelivery
 from stripe_sandbox.tests.helpers_money import (
@@ -20,8 +19,8 @@ ADVANCE = reverse("stripe_sandbox:control_advance")
 
 
 @pytest.fixture
-def staff_client(client):
-    client.force_login(StaffFactory())
+def staff_client(client, staff_user):
+    client.force_login(staff_user)
     return client
 
 
@@ -38,12 +37,12 @@ def emit_events(count):
 # --- The control page ---------------------------------------------------------------------------
 
 
-def test_the_control_page_is_for_staff_only(client):
+def test_the_control_page_is_for_staff_only(client, someone):
     response = client.get(CONTROL)
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("admin:login"))
 
-    client.force_login(UserFactory())
+    client.force_login(someone)
     assert client.get(CONTROL).status_code == 302
     assert client.post(ADVANCE, {"amount": 2, "unit": "days"}).status_code == 302
     assert core.clock_offset() == 0

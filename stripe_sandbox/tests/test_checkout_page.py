@@ -8,8 +8,7 @@ import pytest
 import stripe
 from django.test import Client
 
-from core import stripe_client
-from stripe_sandbox import control, core
+from stripe_sandbox import control, core, testing
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +21,7 @@ DISPUTED = "4000 0000 0000 0259"
 
 @pytest.fixture
 def api():
-    return stripe_client.client().v1
+    return testing.client().v1
 
 
 def make_session(api, **params):
@@ -434,37 +433,6 @@ def test_the_receipt_page(api, client):
     assert "US$30.00" in html and "US$10.00" in html
     assert "4242" in html
     assert client.get("/stripe-sandbox/receipts/ch_nope/").status_code == 404
-
-
-# --- Through Bazaar's webhook intake ------------------------------------------------------------
-
-
-def test_checkout_events_reach_bazaars_webhook_and_dj_stripe_syncs_them(
-    api, client, stripe_sandbox, django_capture_on_commit_callbacks
-):
-    from djstripe.models import Event, WebhookEventTrigger
-
-    session = make_session(api)
-    with django_capture_on_commit_callbacks(execute=True):
-        response = pay(client, session)
-    assert response.status_code == 302
-
-    delivered = {row.last_status_code for row in core_deliveries()}
-    assert delivered == {200}
-    assert not WebhookEventTrigger.objects.exclude(exception="").exists()
-    assert set(Event.objects.values_list("type", flat=True)) >= {
-        "payment_intent.created",
-        "charge.succeeded",
-        "payment_intent.succeeded",
-        "checkout.session.completed",
-    }
-
-
-def core_deliveries():
-    from stripe_sandbox.models import SandboxWebhookDelivery
-
-    assert core.now()  # the sandbox clock is readable
-    return list(SandboxWebhookDelivery.objects.all())
 
 
 def test_a_destination_checkout_pays_the_seller_through_a_transfer(api, client):

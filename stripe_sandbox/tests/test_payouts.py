@@ -323,3 +323,15 @@ def test_payouts_match_stripes_schema():
     assert_stripe_shape(fetch(failing, to_fail.id), "payout")
     for event in control.events(account=seller):
         assert_stripe_shape(event["data"]["object"], "payout")
+
+
+def test_the_express_dashboard_shows_balances_and_payouts_in_their_currency(client):
+    seller = funded_account(123456)
+    payout(seller, 3000)
+
+    page = client.get(f"/stripe-sandbox/express/{seller}/")
+
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "US$1,204.56" in text  # available after the payout
+    assert "US$30.00" in text  # the payout on its way

@@ -12,16 +12,21 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils.text import slugify
 from PIL import Image, ImageDraw, ImageFont
 
+from accounts.connect import connect_account_refresh, connect_onboarding_link
 from accounts.models import User
+from accounts.selectors import seller_can_accept_payments
 from accounts.services import seller_onboard, user_signup
 from core.money import to_minor_units
 from marketplace import services
 from marketplace.models import Category, Listing, ListingKind, ListingStatus
+from messaging.services import inquiry_send, message_send
 
 DEMO_PASSWORD = "bazaar-demo-123"
 STAFF_EMAIL = "admin@bazaar.local"
@@ -401,18 +406,17 @@ class Command(BaseCommand):
             for index, spec in enumerate(LISTINGS):
                 self._listing(spec, index, sellers[spec.seller], categories, staff)
             self._conversation()
+        # Only the offline sandbox can finish onboarding for a seller (its `stripe_sandbox`
+        # command exists only when settings install it, without a Stripe key); with real Stripe,
+        # each seller fills in Stripe's own onboarding page.
         if settings.STRIPE_SANDBOX:
             for spec in SELLERS:
                 self._connect(sellers[spec.key], spec)
         self._report()
 
     def _connect(self, seller, spec):
-        """With the offline sandbox, finish each demo seller's Stripe onboarding so buyers can
-        pay them straight away (with real Stripe, sellers onboard themselves)."""
-        from accounts.connect import connect_account_refresh, connect_onboarding_link
-        from accounts.selectors import seller_can_accept_payments
-        from stripe_sandbox.demo import complete_onboarding
-
+        """Finish a demo seller's Stripe onboarding on the sandbox's hosted page, so buyers can
+        pay them straight away."""
         if seller_can_accept_payments(seller):
             return
         connected, url = connect_onboarding_link(
@@ -420,7 +424,16 @@ class Command(BaseCommand):
             return_url=settings.SITE_URL + "/accounts/connect/return/",
             refresh_url=settings.SITE_URL + "/accounts/connect/refresh/",
         )
-        complete_onboarding(url, business_name=spec.store_name, support_email=spec.email)
+        call_command(
+            "stripe_sandbox",
+            "onboard",
+            url,
+            "--business-name",
+            spec.store_name,
+            "--support-email",
+            spec.email,
+            stdout=io.StringIO(),
+        )
         connect_account_refresh(stripe_account_id=connected.stripe_account_id)
         self.created["connected accounts"] = self.created.get("connected accounts", 0) + 1
 
@@ -513,10 +526,6 @@ class Command(BaseCommand):
     def _conversation(self):
         """A buyer's question with an attachment and the seller's answer, so the inbox and the
         unread badge have something to show."""
-        from django.core.files.uploadedfile import SimpleUploadedFile
-
-        from messaging.services import inquiry_send, message_send
-
         buyer = User.objects.get(email__iexact=BUYERS[0].email)
         if buyer.conversations_as_buyer.exists():
             return

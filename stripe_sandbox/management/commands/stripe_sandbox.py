@@ -1,19 +1,27 @@
-"""python manage.py stripe_sandbox setup | status | advance --days N | deliver [--reverse]"""
+"""python manage.py stripe_sandbox status | advance --days N | deliver [--reverse]
+    | onboard ACCOUNT_LINK_URL [--business-name NAME] [--support-email EMAIL] [--outcome ...]
 
-from django.conf import settings
+Steers the offline Stripe: its clock, its webhook deliveries, and the hosted onboarding page a
+connected account's holder would fill in (for demo data, without a browser).
+"""
+
+from urllib.parse import urlsplit
+
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from stripe_sandbox import control, core
-from stripe_sandbox.models import SandboxWebhookDelivery
+from stripe_sandbox.resources import accounts
+
+# Stripe's test bank account that pays out normally (the onboarding page offers it first).
+TEST_BANK_ACCOUNT = "000123456789"
 
 
 class Command(BaseCommand):
-    help = "Steer the offline Stripe sandbox: set up webhooks, move its clock, deliver events."
+    help = "Steer the offline Stripe sandbox: move its clock, deliver events, complete onboarding."
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
-        setup = sub.add_parser("setup", help="Create the webhook endpoints for this site.")
-        setup.add_argument("--base-url", default=settings.SITE_URL)
         sub.add_parser("status", help="Show the clock and webhook deliveries.")
         advance = sub.add_parser("advance", help="Move the sandbox clock forward.")
         advance.add_argument("--days", type=int, default=0)
@@ -21,28 +29,64 @@ class Command(BaseCommand):
         advance.add_argument("--minutes", type=int, default=0)
         deliver = sub.add_parser("deliver", help="Send the webhook deliveries not yet accepted.")
         deliver.add_argument("--reverse", action="store_true")
+        onboard = sub.add_parser(
+            "onboard",
+            help="Fill in the hosted onboarding page an account link opens, as its holder would.",
+        )
+        onboard.add_argument("link_url", help="The account link's url (POST /v1/account_links).")
+        onboard.add_argument("--business-name", default="")
+        onboard.add_argument("--support-email", default="")
+        onboard.add_argument(
+            "--outcome",
+            choices=accounts.OUTCOMES,
+            default=accounts.OUTCOME_COMPLETE,
+            help="complete: charges and payouts enabled; due / past_due: details left owing.",
+        )
 
     def handle(self, *args, action, **options):
-        if not settings.STRIPE_SANDBOX:
-            raise CommandError("STRIPE_SECRET_KEY is set: Bazaar talks to Stripe, not the sandbox.")
-        if action == "setup":
-            from core.stripe_webhooks import ensure_webhook_endpoints
-
-            for endpoint in ensure_webhook_endpoints(options["base_url"]):
-                kind = "Connect" if endpoint.application else "platform"
-                self.stdout.write(f"Webhook endpoint ({kind} events): {endpoint.url}")
-        elif action == "advance":
-            minutes = (options["days"] * 24 + options["hours"]) * 60 + options["minutes"]
-            if minutes <= 0:
-                raise CommandError("Say how far to move the clock, e.g. --days 2.")
-            control.advance_clock(minutes=minutes)
-            self.stdout.write(f"Sandbox clock is now {core.now()} (+{core.clock_offset()}s).")
+        if action == "advance":
+            self._advance(**options)
         elif action == "deliver":
             statuses = control.deliver_pending(reverse=options["reverse"])
             self.stdout.write(f"Delivered {len(statuses)} webhook(s): {statuses}")
+        elif action == "onboard":
+            self._onboard(**options)
         else:
-            pending = SandboxWebhookDelivery.objects.exclude(
-                status=SandboxWebhookDelivery.Status.DELIVERED
-            ).count()
+            pending = len(control.pending_deliveries())
             self.stdout.write(f"Clock: {core.now()} (+{core.clock_offset()}s)")
             self.stdout.write(f"Webhook deliveries not yet accepted: {pending}")
+
+    def _advance(self, *, days, hours, minutes, **options):
+        total = (days * 24 + hours) * 60 + minutes
+        if total <= 0:
+            raise CommandError("Say how far to move the clock, e.g. --days 2.")
+        control.advance_clock(minutes=total)
+        self.stdout.write(f"Sandbox clock is now {core.now()} (+{core.clock_offset()}s).")
+
+    def _onboard(self, *, link_url, business_name, support_email, outcome, **options):
+        link_id = urlsplit(link_url).path.rstrip("/").rsplit("/", 1)[-1]
+        try:
+            # One transaction: the link is locked while it is opened and submitted, and the
+            # account's webhooks go out once it commits.
+            with transaction.atomic():
+                link, _ = accounts.onboarding_open(link_id)
+                accounts.onboarding_submit(
+                    link_id,
+                    link["session"],
+                    outcome=outcome,
+                    profile={"name": business_name, "support_email": support_email},
+                    bank_account_number=TEST_BANK_ACCOUNT,
+                    ip="127.0.0.1",
+                    user_agent="manage.py stripe_sandbox onboard",
+                )
+        except accounts.LinkUnusable as exc:
+            raise CommandError(
+                f"{link_url} cannot be used: account links open once, before they expire. "
+                "Create a new one."
+            ) from exc
+        account = core.get_any(link["account"])
+        self.stdout.write(
+            f"{account['id']} onboarded ({outcome}): charges "
+            f"{'enabled' if account['charges_enabled'] else 'disabled'}, payouts "
+            f"{'enabled' if account['payouts_enabled'] else 'disabled'}."
+        )

@@ -17,9 +17,19 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import stripe
 
-from stripe_sandbox.params import decode
-from stripe_sandbox.transport import SandboxHTTPClient
+from accounts import connect
+from accounts.factories import SellerFactory, UserFactory
+from accounts.models import ConnectedAccount
+from accounts.selectors import seller_can_accept_payments
+from accounts.tests.test_connect import onboard_seller
+from core import stripe_client
+from escrow import services
+from escrow.models import OrderStatus, ReleaseStatus, ReleaseTrigger
+from escrow.testing import pay_on_checkout_page
+from marketplace.factories import ListingFactory
+from stripe_sandbox import testing
 
 SPEC_DIR = Path(__file__).resolve().parents[3] / "shared" / "stripe-openapi"
 SPEC_FILE = SPEC_DIR / "spec3.json"
@@ -154,8 +164,8 @@ class Request:
     @property
     def params(self):
         if self.method in ("GET", "DELETE"):
-            return decode(urlsplit(self.url).query)
-        return decode(self.body or "")
+            return testing.decode_params(urlsplit(self.url).query)
+        return testing.decode_params(self.body or "")
 
     def label(self):
         return f"{self.method} {self.path}"
@@ -223,9 +233,8 @@ class Recorder:
 def stripe_requests(monkeypatch):
     """Every request the stripe SDK sends (Bazaar's StripeClient and dj-stripe's global one)."""
     recorder = Recorder()
-    send = SandboxHTTPClient.request
 
-    def record(self, method, url, headers, post_data=None, **kwargs):
+    def record(method, url, headers, post_data, handle):
         if recorder.on:
             body = post_data.decode() if isinstance(post_data, bytes) else (post_data or "")
             sent = {k.lower(): v for k, v in (headers or {}).items()}
@@ -238,9 +247,9 @@ def stripe_requests(monkeypatch):
                     sent.get("stripe-version"),
                 )
             )
-        return send(self, method, url, headers, post_data, **kwargs)
+        return handle(method, url, headers, post_data)
 
-    monkeypatch.setattr(SandboxHTTPClient, "request", record)
+    testing.intercept(monkeypatch, record)
     return recorder
 
 
@@ -322,10 +331,6 @@ def test_the_checker_catches_what_stripe_would_refuse(request_, expected):
 
 
 def test_the_recorder_sees_both_bazaars_client_and_dj_stripes(stripe_requests):
-    import stripe
-
-    from core import stripe_client
-
     stripe_client.client().v1.customers.create(params={"email": "a@example.com"})
     stripe.Customer.list(api_key=stripe_client.secret_key(), limit=3)
 
@@ -337,10 +342,6 @@ def test_the_recorder_sees_both_bazaars_client_and_dj_stripes(stripe_requests):
 
 
 def test_a_request_under_another_api_version_is_reported(stripe_requests):
-    import stripe
-
-    from core import stripe_client
-
     stripe.Customer.list(api_key=stripe_client.secret_key(), stripe_version="2020-08-27")
 
     assert stripe_requests.problems() == [
@@ -354,8 +355,6 @@ def test_a_request_under_another_api_version_is_reported(stripe_requests):
 def onboard_through_stripe(client, seller):
     """The seller presses "Set up payouts" and completes Stripe's hosted onboarding; the
     account.updated webhooks reach Bazaar (dj-stripe, then accounts/webhooks.py)."""
-    from accounts.tests.test_connect import onboard_seller
-
     back = onboard_seller(client, seller, "complete")
     client.logout()
     return back
@@ -364,10 +363,6 @@ def onboard_through_stripe(client, seller):
 def test_connect_onboarding_and_its_webhooks_send_only_valid_requests(
     stripe_requests, stripe_sandbox, client, settings, django_capture_on_commit_callbacks
 ):
-    from accounts import connect
-    from accounts.factories import SellerFactory
-    from accounts.models import ConnectedAccount
-
     # A public site URL, so Bazaar also sends business_profile[url].
     settings.SITE_URL = "https://bazaar.example.com"
     seller = SellerFactory(email="potter@example.com", seller__country="US")
@@ -402,9 +397,6 @@ def test_connect_onboarding_and_its_webhooks_send_only_valid_requests(
 
 @pytest.fixture
 def onboarded_seller(stripe_requests, stripe_sandbox, client, django_capture_on_commit_callbacks):
-    from accounts.factories import SellerFactory
-    from accounts.selectors import seller_can_accept_payments
-
     seller = SellerFactory(email="potter@example.com", seller__country="US")
     with django_capture_on_commit_callbacks(execute=True):
         onboard_through_stripe(client, seller)
@@ -415,12 +407,6 @@ def onboarded_seller(stripe_requests, stripe_sandbox, client, django_capture_on_
 def test_escrow_checkout_and_release_send_only_valid_requests(
     stripe_requests, onboarded_seller, client, django_capture_on_commit_callbacks
 ):
-    from accounts.factories import UserFactory
-    from escrow import services
-    from escrow.models import OrderStatus, ReleaseStatus, ReleaseTrigger
-    from escrow.testing import pay_on_checkout_page
-    from marketplace.factories import ListingFactory
-
     seller = onboarded_seller
     listing = ListingFactory(store=seller.store, price_cents=2500, currency="usd", stock=5)
     buyer = UserFactory(email="buyer@example.com")
@@ -462,12 +448,6 @@ def test_escrow_checkout_and_release_send_only_valid_requests(
 def test_escrow_mobile_payment_sends_only_valid_requests(
     stripe_requests, onboarded_seller, django_capture_on_commit_callbacks
 ):
-    from accounts.factories import UserFactory
-    from core import stripe_client
-    from escrow import services
-    from escrow.models import OrderStatus
-    from marketplace.factories import ListingFactory
-
     listing = ListingFactory(store=onboarded_seller.store, price_cents=1800, currency="usd")
     buyer = UserFactory(email="phone@example.com")
     order = services.order_create(buyer=buyer, listing_id=listing.pk)
