@@ -66,7 +66,13 @@ DROPPED_COLUMNS: set[tuple[str, str]] = set()
 # adds content types and permissions for new models. E.g. a migration that opens a conversation
 # for each of the 5 seeded orders that has none: "messaging_conversation": 4 (and its participants).
 ANY = None
-ADDED_ROWS = {"django_content_type": ANY, "auth_permission": ANY}
+ADDED_ROWS = {
+    "django_content_type": ANY,
+    "auth_permission": ANY,
+    # messaging 0003 opens the conversation (with its two seats) of each order that had none.
+    "messaging_conversation": 4,
+    "messaging_participant": 8,
+}
 
 # -------------------------------------------------------------------------------------------------
 
