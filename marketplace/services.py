@@ -1,12 +1,14 @@
-"""Every write to the catalogue: stores, listings and their images.
+"""Every write to the catalogue: stores, listings, their images and their stock.
 
 Each function is a transaction. Status changes lock the listing row, check the move against
 LISTING_TRANSITIONS and return quietly when the change already happened, so a double click or a
-retried request is harmless.
+retried request is harmless. Orders (escrow) move stock only through the `listing_stock_*`
+functions at the end, inside the order's own transaction.
 """
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
@@ -368,3 +370,67 @@ def listing_image_remove(*, listing_image, actor):
     audit_record(
         action="listing.image_removed", actor=actor, target=listing, before={"image": name}
     )
+
+
+# --- Stock: what orders reserve and give back ---------------------------------------------------
+# escrow calls these inside its order transaction. Two buyers ordering the last item race here:
+# order_create locks the listing row first (listing_lock_for_order), so the second waits, then
+# reads the stock the first left; returns and retakes are single UPDATEs with F(), so they add
+# up whatever else runs at the same time.
+
+
+def listing_lock_for_order(*, listing_id):
+    """The approved listing `listing_id`, its row locked until the caller's transaction ends,
+    with its store, seller and seller profile; None if there is no such approved listing.
+
+    Only the listing row is locked (`of=self`): the seller's profile and store stay free.
+    """
+    listing = (
+        Listing.objects.select_for_update(of=("self",))
+        .select_related("store__owner__seller_profile")
+        .filter(pk=listing_id)
+        .first()
+    )
+    if listing is None or listing.status != ListingStatus.APPROVED:
+        return None
+    return listing
+
+
+@transaction.atomic
+def listing_stock_reserve(*, listing, quantity):
+    """Take `quantity` off a product's counted stock for an order. Returns True if stock was
+    reserved, False if the listing counts none (a service, or stock not tracked).
+
+    Call it with the listing locked by listing_lock_for_order (it locks the row itself too, so
+    the check and the update see the same stock); refuses with the quantity's field error when
+    fewer are left.
+    """
+    if listing.kind != ListingKind.PRODUCT:
+        return False
+    left = Listing.objects.select_for_update().values_list("stock", flat=True).get(pk=listing.pk)
+    if left is None:
+        return False
+    if left < quantity:
+        raise ValidationFailed(
+            {"quantity": f"Only {left} left in stock." if left else "This listing is sold out."}
+        )
+    Listing.objects.filter(pk=listing.pk).update(stock=F("stock") - quantity)
+    listing.stock = left - quantity
+    return True
+
+
+@transaction.atomic
+def listing_stock_return(*, listing_id, quantity):
+    """An order that reserved `quantity` was called off or expired: the stock comes back."""
+    Listing.objects.filter(pk=listing_id).update(stock=F("stock") + quantity)
+
+
+@transaction.atomic
+def listing_stock_retake(*, listing_id, quantity):
+    """A late payment revived an order that had given its stock back: take it again, because
+    it is sold. Returns True if stock was taken, False if the listing counts none."""
+    listing = Listing.objects.only("kind", "stock").get(pk=listing_id)
+    if listing.kind != ListingKind.PRODUCT or listing.stock is None:
+        return False
+    Listing.objects.filter(pk=listing_id).update(stock=F("stock") - quantity)
+    return True

@@ -9,7 +9,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
 
 from accounts.selectors import seller_can_accept_payments
 from core import clock
@@ -17,7 +16,12 @@ from core.audit import audit_record, audited_transition
 from core.errors import InvalidTransition, NotAllowed, ValidationFailed
 from escrow.commission import terms_for_seller
 from escrow.models import ORDER_TRANSITIONS, Order, OrderStatus
-from marketplace.models import Listing, ListingKind, ListingStatus
+from marketplace.services import (
+    listing_lock_for_order,
+    listing_stock_reserve,
+    listing_stock_retake,
+    listing_stock_return,
+)
 from notifications.services import notify
 
 MAX_QUANTITY = 100
@@ -37,13 +41,10 @@ def order_create(*, buyer, listing_id, quantity=1, client_key=""):
         raise ValidationFailed({"quantity": "Order at least one."})
     if quantity > MAX_QUANTITY:
         raise ValidationFailed({"quantity": f"Order at most {MAX_QUANTITY} at a time."})
-    listing = (
-        Listing.objects.select_for_update(of=("self",))
-        .select_related("store__owner__seller_profile")
-        .filter(pk=listing_id)
-        .first()
-    )
-    if listing is None or listing.status != ListingStatus.APPROVED:
+    # Locked until the order is made: a second buyer of the last item waits here, then sees it
+    # sold (marketplace owns the listing row and its stock).
+    listing = listing_lock_for_order(listing_id=listing_id)
+    if listing is None:
         raise ValidationFailed({"listing": "This listing is not available."})
     seller = listing.store.owner
     if seller.pk == buyer.pk:
@@ -52,16 +53,9 @@ def order_create(*, buyer, listing_id, quantity=1, client_key=""):
         raise ValidationFailed(
             {"listing": "This seller cannot take payments right now. Try again later."}
         )
-    reserve = listing.kind == ListingKind.PRODUCT and listing.stock is not None
-    if reserve and listing.stock < quantity:
-        left = listing.stock
-        raise ValidationFailed(
-            {"quantity": f"Only {left} left in stock." if left else "This listing is sold out."}
-        )
+    reserved = listing_stock_reserve(listing=listing, quantity=quantity)
     terms = terms_for_seller(seller.seller_profile)
     total = listing.price_cents * quantity
-    if reserve:
-        Listing.objects.filter(pk=listing.pk).update(stock=F("stock") - quantity)
     try:
         with transaction.atomic():
             order = Order.objects.create(
@@ -80,7 +74,7 @@ def order_create(*, buyer, listing_id, quantity=1, client_key=""):
                 commission_min_cents=terms.minimum_cents,
                 commission_cents=terms.commission_on(total),
                 stripe_fee_payer=settings.BAZAAR_STRIPE_FEE_PAYER,
-                stock_reserved=reserve,
+                stock_reserved=reserved,
                 expires_at=clock.now() + timedelta(minutes=settings.BAZAAR_PAYMENT_EXPIRY_MINUTES),
                 client_key=client_key or "",
             )
@@ -110,20 +104,16 @@ def _move(order, *, to, actor, action, **changes):
 
 def _return_stock(order):
     if order.stock_reserved:
-        Listing.objects.filter(pk=order.listing_id).update(stock=F("stock") + order.quantity)
+        listing_stock_return(listing_id=order.listing_id, quantity=order.quantity)
         order.stock_reserved = False
 
 
 def _reserve_stock_again(order):
-    """A late payment revives a closed order: take its stock back (even past zero: it is sold)."""
-    listing = Listing.objects.get(pk=order.listing_id)
-    if (
-        listing.kind == ListingKind.PRODUCT
-        and listing.stock is not None
-        and not order.stock_reserved
-    ):
-        Listing.objects.filter(pk=order.listing_id).update(stock=F("stock") - order.quantity)
-        order.stock_reserved = True
+    """A late payment revives a closed order: take its stock back (it is sold)."""
+    if not order.stock_reserved:
+        order.stock_reserved = listing_stock_retake(
+            listing_id=order.listing_id, quantity=order.quantity
+        )
 
 
 @transaction.atomic

@@ -561,3 +561,50 @@ def test_image_add_refuses_a_file_over_the_size_limit(settings):
         services.listing_image_add(listing=listing, actor=listing.store.owner, image=png_upload())
     assert "image" in exc.value.errors
     assert not listing.images.exists()
+
+
+# --- Stock: what orders reserve and give back ---------------------------------------------------
+
+
+def stock_of(listing):
+    return Listing.objects.get(pk=listing.pk).stock
+
+
+def test_lock_for_order_finds_approved_listings_only():
+    listing = ListingFactory()
+    draft = ListingFactory(status=ListingStatus.DRAFT)
+    assert services.listing_lock_for_order(listing_id=listing.pk) == listing
+    assert services.listing_lock_for_order(listing_id=draft.pk) is None
+    assert services.listing_lock_for_order(listing_id=draft.pk + 1000) is None
+
+
+def test_reserving_takes_stock_and_refuses_more_than_is_left():
+    listing = ListingFactory(stock=3)
+    assert services.listing_stock_reserve(listing=listing, quantity=2) is True
+    assert stock_of(listing) == 1
+    with pytest.raises(ValidationFailed) as refused:
+        services.listing_stock_reserve(listing=listing, quantity=2)
+    assert refused.value.errors == {"quantity": ["Only 1 left in stock."]}
+    services.listing_stock_reserve(listing=listing, quantity=1)
+    with pytest.raises(ValidationFailed) as sold_out:
+        services.listing_stock_reserve(listing=listing, quantity=1)
+    assert sold_out.value.errors == {"quantity": ["This listing is sold out."]}
+    assert stock_of(listing) == 0
+
+
+def test_services_and_untracked_stock_reserve_nothing():
+    service = ServiceListingFactory()
+    untracked = ListingFactory(stock=None)
+    assert services.listing_stock_reserve(listing=service, quantity=5) is False
+    assert services.listing_stock_reserve(listing=untracked, quantity=5) is False
+    assert stock_of(untracked) is None
+    assert services.listing_stock_retake(listing_id=untracked.pk, quantity=5) is False
+    assert stock_of(untracked) is None
+
+
+def test_returning_and_retaking_stock():
+    listing = ListingFactory(stock=4)
+    services.listing_stock_return(listing_id=listing.pk, quantity=2)
+    assert stock_of(listing) == 6
+    assert services.listing_stock_retake(listing_id=listing.pk, quantity=5) is True
+    assert stock_of(listing) == 1
