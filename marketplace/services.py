@@ -9,6 +9,7 @@ functions at the end, inside the order's own transaction.
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
+from django.db.models.functions import Greatest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
@@ -428,9 +429,13 @@ def listing_stock_return(*, listing_id, quantity):
 @transaction.atomic
 def listing_stock_retake(*, listing_id, quantity):
     """A late payment revived an order that had given its stock back: take it again, because
-    it is sold. Returns True if stock was taken, False if the listing counts none."""
+    it is sold. Returns True if stock was taken, False if the listing counts none.
+
+    If the stock was sold again meanwhile it stops at zero (the column cannot go below, and
+    refusing would leave a payment Stripe took unbooked): the seller is then oversold.
+    """
     listing = Listing.objects.only("kind", "stock").get(pk=listing_id)
     if listing.kind != ListingKind.PRODUCT or listing.stock is None:
         return False
-    Listing.objects.filter(pk=listing_id).update(stock=F("stock") - quantity)
+    Listing.objects.filter(pk=listing_id).update(stock=Greatest(F("stock") - quantity, 0))
     return True

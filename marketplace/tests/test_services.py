@@ -608,3 +608,9 @@ def test_returning_and_retaking_stock():
     assert stock_of(listing) == 6
     assert services.listing_stock_retake(listing_id=listing.pk, quantity=5) is True
     assert stock_of(listing) == 1
+
+
+def test_retaking_stock_sold_again_meanwhile_stops_at_zero():
+    listing = ListingFactory(stock=1)
+    assert services.listing_stock_retake(listing_id=listing.pk, quantity=3) is True
+    assert stock_of(listing) == 0
