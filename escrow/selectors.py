@@ -1,17 +1,20 @@
 """Reads the order and ledger pages need: an order's timeline, buyers' and sellers' order lists,
-a seller's ledger lines and their totals.
+a seller's ledger lines and their totals; and which orders and releases the periodic jobs are
+due to act on.
 
 Every list is one query with its related rows joined (select_related), and the totals are a
 fixed number of grouped aggregates, so a page costs the same however many orders it shows.
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import F, Q, Sum
 from django.shortcuts import get_object_or_404
 
+from core import clock
 from core.models import AuditEntry
 from escrow.models import (
     EscrowPayment,
@@ -79,6 +82,45 @@ def order_payments(order):
     attempts = list(EscrowPayment.objects.filter(order_id=order.pk).order_by("-created_at", "-id"))
     succeeded = next((p for p in attempts if p.status == PaymentStatus.SUCCEEDED), None)
     return OrderPayments(latest=attempts[0] if attempts else None, succeeded=succeeded)
+
+
+# --- What the periodic jobs are due to do (ids only: each is acted on in its own transaction) --
+
+
+def orders_due_for_auto_release(*, now=None):
+    """Delivered orders whose buyer's review window has ended."""
+    now = now or clock.now()
+    return Order.objects.filter(status=OrderStatus.DELIVERED, review_deadline__lte=now).values_list(
+        "pk", flat=True
+    )
+
+
+def orders_due_for_release_reminder(*, now=None):
+    """Delivered orders that release themselves within BAZAAR_RELEASE_REMINDER_HOURS and whose
+    buyer has not been reminded yet."""
+    now = now or clock.now()
+    soon = now + timedelta(hours=settings.BAZAAR_RELEASE_REMINDER_HOURS)
+    return Order.objects.filter(
+        status=OrderStatus.DELIVERED,
+        reminder_sent_at__isnull=True,
+        review_deadline__lte=soon,
+        review_deadline__gt=now,
+    ).values_list("pk", flat=True)
+
+
+def orders_due_for_expiry(*, now=None):
+    """Unpaid orders past their payment window."""
+    now = now or clock.now()
+    return Order.objects.filter(
+        status=OrderStatus.PENDING_PAYMENT, expires_at__lte=now
+    ).values_list("pk", flat=True)
+
+
+def releases_due_for_transfer_retry():
+    """Releases whose transfer Stripe refused or that were interrupted before Stripe answered."""
+    return EscrowRelease.objects.filter(
+        status__in=[ReleaseStatus.FAILED, ReleaseStatus.PENDING]
+    ).values_list("pk", flat=True)
 
 
 # --- Timeline -----------------------------------------------------------------------------------

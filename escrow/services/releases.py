@@ -12,7 +12,7 @@ from accounts.selectors import connected_account_id_for, seller_can_withdraw
 from core import clock, stripe_client
 from core.errors import DomainError, InvalidTransition, NotAllowed, StripeUnavailable
 from core.stripe_client import idempotency_key
-from escrow import ledger
+from escrow import ledger, selectors
 from escrow.models import (
     EscrowRelease,
     LedgerAccount,
@@ -257,11 +257,8 @@ def release_reversals_record(*, transfer_id, reversals):
 
 def escrow_release_due():
     """Release every delivered order whose review window has ended. Returns the count."""
-    due = Order.objects.filter(
-        status=OrderStatus.DELIVERED, review_deadline__lte=clock.now()
-    ).values_list("pk", flat=True)
     released = 0
-    for order_id in list(due):
+    for order_id in list(selectors.orders_due_for_auto_release()):
         try:
             escrow_release(order=Order(pk=order_id), trigger=ReleaseTrigger.AUTO)
             released += 1
@@ -272,7 +269,5 @@ def escrow_release_due():
 
 def release_transfers_retry():
     """Try again the transfers Stripe refused or that were interrupted (same idempotency key)."""
-    stuck = EscrowRelease.objects.filter(
-        status__in=[ReleaseStatus.FAILED, ReleaseStatus.PENDING]
-    ).values_list("pk", flat=True)
-    return [release_transfer(release_id=pk).status for pk in list(stuck)]
+    due = list(selectors.releases_due_for_transfer_retry())
+    return [release_transfer(release_id=pk).status for pk in due]

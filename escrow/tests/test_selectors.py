@@ -172,3 +172,43 @@ def test_timeline_of_an_order_without_events_is_empty_and_unknown_actions_are_re
         "staff",
         "Bazaar staff",
     )
+
+
+# --- What the periodic jobs are due to do -------------------------------------------------------
+
+
+def test_due_selectors_pick_the_orders_and_releases_the_jobs_act_on(settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.BAZAAR_RELEASE_REMINDER_HOURS = 48
+    now = timezone.now()
+    seller, buyer = SellerFactory(), UserFactory()
+
+    def order(status, **fields):
+        made = make_order(seller, buyer, status=status)
+        Order.objects.filter(pk=made.pk).update(**fields)
+        return made.pk
+
+    window_over = order(OrderStatus.DELIVERED, review_deadline=now - timedelta(minutes=1))
+    ends_now = order(OrderStatus.DELIVERED, review_deadline=now)
+    ends_tomorrow = order(OrderStatus.DELIVERED, review_deadline=now + timedelta(days=1))
+    order(OrderStatus.DELIVERED, review_deadline=now + timedelta(days=3))  # not soon yet
+    order(
+        OrderStatus.DELIVERED,
+        review_deadline=now + timedelta(hours=1),
+        reminder_sent_at=now - timedelta(days=1),
+    )  # reminded already
+    order(OrderStatus.FUNDED, review_deadline=now - timedelta(days=1))  # not delivered
+    unpaid_late = order(OrderStatus.PENDING_PAYMENT, expires_at=now - timedelta(seconds=1))
+    order(OrderStatus.PENDING_PAYMENT, expires_at=now + timedelta(minutes=5))
+    order(OrderStatus.CANCELLED, expires_at=now - timedelta(days=1))
+    failed = make_order(seller, buyer, status=OrderStatus.FUNDED)
+    release_order(failed, transferred=False)
+    make_order(seller, buyer, status=OrderStatus.RELEASED)  # transferred: nothing to retry
+
+    assert set(selectors.orders_due_for_auto_release(now=now)) == {window_over, ends_now}
+    assert set(selectors.orders_due_for_release_reminder(now=now)) == {ends_tomorrow}
+    assert set(selectors.orders_due_for_expiry(now=now)) == {unpaid_late}
+    assert list(selectors.releases_due_for_transfer_retry()) == [failed.release.pk]
