@@ -149,6 +149,9 @@ class PaymentStatus(models.TextChoices):
     PENDING = "pending", "Pending"  # checkout session / payment intent created; buyer paying
     SUCCEEDED = "succeeded", "Succeeded"  # Stripe confirmed the charge: the money is held
     FAILED = "failed", "Failed"  # the last attempt was declined; the buyer may try again
+    # Stripe took the money but the order was already paid (the buyer paid in two tabs): the
+    # money is booked like the first payment and staff refund it.
+    DUPLICATE = "duplicate", "Paid twice: to refund"
     CANCELED = "canceled", "Canceled"  # abandoned (session expired, order closed)
 
 

@@ -71,6 +71,7 @@ def order_release(order):
 class OrderPayments:
     latest: EscrowPayment | None  # the most recent attempt, whatever its outcome
     succeeded: EscrowPayment | None  # the payment that funded the order (receipt), if any
+    duplicates: tuple[EscrowPayment, ...] = ()  # paid again after it was paid: to refund
 
     @property
     def receipt_url(self):
@@ -81,7 +82,11 @@ def order_payments(order):
     """The order's payment attempts, summarised for its page (one query)."""
     attempts = list(EscrowPayment.objects.filter(order_id=order.pk).order_by("-created_at", "-id"))
     succeeded = next((p for p in attempts if p.status == PaymentStatus.SUCCEEDED), None)
-    return OrderPayments(latest=attempts[0] if attempts else None, succeeded=succeeded)
+    return OrderPayments(
+        latest=attempts[0] if attempts else None,
+        succeeded=succeeded,
+        duplicates=tuple(p for p in attempts if p.status == PaymentStatus.DUPLICATE),
+    )
 
 
 # --- What the periodic jobs are due to do (ids only: each is acted on in its own transaction) --

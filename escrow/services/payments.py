@@ -270,13 +270,10 @@ def _record_success(*, payment_id, intent_id, charge_id, fee, receipt_url):
     payment.stripe_fee_cents = fee
     payment.receipt_url = receipt_url
     payment.succeeded_at = timezone.now()
-    if already_paid:
-        # The buyer paid twice (two checkout tabs). Keep the money booked and visible to staff.
-        payment.status = PaymentStatus.CANCELED
-        payment.failure_message = "Second payment for an order already paid: refund it."
-    else:
-        payment.status = PaymentStatus.SUCCEEDED
-        payment.failure_message = ""
+    # The buyer paid twice (two checkout tabs): keep the money booked and visible to staff as
+    # a duplicate, to refund.
+    payment.status = PaymentStatus.DUPLICATE if already_paid else PaymentStatus.SUCCEEDED
+    payment.failure_message = ""
     payment.save()
     amount = payment.amount_cents
     ledger.post(

@@ -295,6 +295,25 @@ def test_the_order_page_shows_its_money_and_timeline(
     assert 'name="_save"' not in html  # read-only: nothing to save
 
 
+def test_a_second_payment_shows_in_the_admin_as_paid_twice_to_refund(client, staff):
+    paid = EscrowPaymentFactory()
+    twice = EscrowPaymentFactory(
+        order=paid.order, status=PaymentStatus.DUPLICATE, succeeded_at=paid.succeeded_at
+    )
+    client.force_login(staff)
+
+    listed = client.get(
+        reverse("admin:escrow_escrowpayment_changelist"), {"status": "duplicate"}
+    ).content.decode()
+    order_page = client.get(
+        reverse("admin:escrow_order_change", args=[paid.order_id])
+    ).content.decode()
+
+    assert "Paid twice: to refund" in listed and twice.stripe_charge_id in listed
+    assert paid.stripe_charge_id not in listed
+    assert "Paid twice: to refund" in order_page
+
+
 def test_orders_are_searchable_by_id_title_and_emails(client, staff):
     mug = OrderFactory(listing__title="Blue mug", buyer__email="ann@example.com")
     vase = OrderFactory(listing__title="Tall vase")

@@ -123,6 +123,31 @@ def test_a_late_payment_for_a_cancelled_order_whose_stock_was_resold_is_still_bo
     assert ledger.order_total(order) == 0
 
 
+def test_paying_in_two_tabs_keeps_the_second_payment_as_a_duplicate_to_refund(
+    client, seller, listing, buyer, django_capture_on_commit_callbacks
+):
+    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    urls = [
+        services.payment_checkout_start(
+            order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
+        )[1]
+        for _ in range(2)
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        for url in urls:
+            assert pay_on_checkout_page(client, url).status_code == 302
+
+    first, second = EscrowPayment.objects.filter(order=order).order_by("pk")
+    assert (first.status, second.status) == (PaymentStatus.SUCCEEDED, PaymentStatus.DUPLICATE)
+    assert second.get_status_display() == "Paid twice: to refund"
+    assert second.succeeded_at is not None and second.stripe_charge_id
+    order.refresh_from_db()
+    assert order.status == OrderStatus.FUNDED
+    # Both payments are booked: the second is held until staff refund it.
+    assert ledger.balance(LedgerAccount.BUYER_FUNDS_HELD, order=order) == -5000
+    assert ledger.order_total(order) == 0
+
+
 def test_webhooks_delivered_twice_and_reversed_fund_once(
     client, seller, listing, buyer, stripe_sandbox, django_capture_on_commit_callbacks
 ):

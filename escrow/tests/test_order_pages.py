@@ -295,6 +295,22 @@ def test_pay_goes_to_stripe_checkout_and_comes_back_to_a_confirmed_page(
     assert reverse("order-pay", args=[order.pk]) not in _html(response)
 
 
+def test_a_second_payment_shows_on_the_order_page_as_paid_twice_to_refund(
+    client, listing, buyer, django_capture_on_commit_callbacks
+):
+    order = place_order(client, buyer, listing)
+    tabs = [client.post(reverse("order-pay", args=[order.pk]))["Location"] for _ in range(2)]
+    with django_capture_on_commit_callbacks(execute=True):
+        for checkout_url in tabs:
+            pay_on_checkout_page(client, checkout_url)
+
+    response = client.get(reverse("order-detail", args=[order.pk]))
+
+    text = _text(response)
+    assert "Paid twice: to refund: you paid US$25.00 a second time for this order." in text
+    assert 'data-payment-status="duplicate"' in _html(response)
+
+
 def test_the_return_page_trusts_stripe_not_the_redirect(
     client, listing, buyer, stripe_sandbox, django_capture_on_commit_callbacks
 ):
