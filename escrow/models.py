@@ -152,7 +152,7 @@ class PaymentStatus(models.TextChoices):
     # Stripe took the money but the order was already paid (the buyer paid in two tabs): the
     # money is booked like the first payment and staff refund it.
     DUPLICATE = "duplicate", "Paid twice: to refund"
-    CANCELED = "canceled", "Canceled"  # abandoned (session expired, order closed)
+    CANCELLED = "cancelled", "Cancelled"  # abandoned (session expired, order closed)
 
 
 class EscrowPayment(models.Model):

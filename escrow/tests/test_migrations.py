@@ -11,7 +11,7 @@ from django.apps import apps
 from django.utils import timezone
 
 from escrow.factories import EscrowPaymentFactory
-from escrow.models import EscrowPayment
+from escrow.models import EscrowPayment, PaymentStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -45,3 +45,18 @@ def test_second_payments_stored_as_canceled_become_duplicates_and_back():
     assert statuses() == {paid.pk: "succeeded", second.pk: "canceled", abandoned.pk: "canceled"}
     restored = EscrowPayment.objects.get(pk=second.pk)
     assert restored.failure_message == duplicates.SECOND_PAYMENT_NOTE
+
+
+def test_abandoned_payments_are_spelled_cancelled_and_back():
+    spelling = migration("0004_payment_status_cancelled_spelling")
+    abandoned = EscrowPaymentFactory(status="canceled", succeeded_at=None, stripe_charge_id="")
+    paid = EscrowPaymentFactory()
+
+    spelling.to_cancelled(apps, None)
+
+    assert statuses() == {abandoned.pk: PaymentStatus.CANCELLED, paid.pk: "succeeded"}
+    assert EscrowPayment.objects.get(pk=abandoned.pk).get_status_display() == "Cancelled"
+
+    spelling.to_canceled(apps, None)
+
+    assert statuses() == {abandoned.pk: "canceled", paid.pk: "succeeded"}
