@@ -155,6 +155,28 @@ class PaymentStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"  # abandoned (session expired, order closed)
 
 
+# The one place that says which payment moves are allowed. Money Stripe took is never ignored:
+# an attempt that was declined or abandoned and that Stripe then confirms still succeeds (or is
+# a duplicate, when another payment funded the order first).
+PAYMENT_TRANSITIONS = {
+    PaymentStatus.PENDING: {
+        PaymentStatus.SUCCEEDED,
+        PaymentStatus.DUPLICATE,
+        PaymentStatus.FAILED,
+        PaymentStatus.CANCELLED,
+    },
+    # A declined PaymentIntent can be confirmed again with another card.
+    PaymentStatus.FAILED: {
+        PaymentStatus.SUCCEEDED,
+        PaymentStatus.DUPLICATE,
+        PaymentStatus.CANCELLED,
+    },
+    PaymentStatus.CANCELLED: {PaymentStatus.SUCCEEDED, PaymentStatus.DUPLICATE},
+    PaymentStatus.SUCCEEDED: set(),
+    PaymentStatus.DUPLICATE: set(),
+}
+
+
 class EscrowPayment(models.Model):
     """One attempt to pay an order: a Checkout Session (web) or a PaymentIntent (API)."""
 
@@ -204,6 +226,16 @@ class ReleaseStatus(models.TextChoices):
     PENDING = "pending", "Pending"  # decided; the transfer to the seller is being made
     TRANSFERRED = "transferred", "Transferred"  # Stripe made the transfer to the seller
     FAILED = "failed", "Failed"  # Stripe refused the transfer; staff can retry (same key)
+
+
+# The one place that says which release moves are allowed. A failed transfer is retried with
+# the same idempotency key, so it can still go through; a transfer made is final (reversals are
+# rows of their own, TransferReversal).
+RELEASE_TRANSITIONS = {
+    ReleaseStatus.PENDING: {ReleaseStatus.TRANSFERRED, ReleaseStatus.FAILED},
+    ReleaseStatus.FAILED: {ReleaseStatus.TRANSFERRED},
+    ReleaseStatus.TRANSFERRED: set(),
+}
 
 
 class ReleaseTrigger(models.TextChoices):
