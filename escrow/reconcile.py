@@ -250,6 +250,7 @@ class _Reconciler:
     def check_releases(self, transfers):
         releases = (
             EscrowRelease.objects.filter(status=ReleaseStatus.TRANSFERRED)
+            .with_amount_reversed()
             .values_list(
                 "order_id",
                 "stripe_transfer_id",

@@ -223,7 +223,7 @@ class SellerTotals:
 
 
 def seller_ledger_totals(*, seller, default_currency="usd"):
-    """Held / released / commission per currency (two grouped queries).
+    """Held / released / commission / reversed per currency (two grouped queries).
 
     With no orders at all, one row of zeros in `default_currency`, so the page still says so.
     """
@@ -244,6 +244,7 @@ def seller_ledger_totals(*, seller, default_currency="usd"):
     transferred = Q(status=ReleaseStatus.TRANSFERRED)
     releases = (
         EscrowRelease.objects.filter(order__seller_id=seller.pk)
+        .with_amount_reversed()
         .values("currency")
         .annotate(
             released=Sum("transfer_cents", filter=transferred),

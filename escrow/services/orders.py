@@ -166,7 +166,6 @@ def order_mark_funded(*, order):
         actor=None,
         action="order.funded",
         funded_at=clock.now(),
-        payment_error="",
         closed_at=None,
         stock_reserved=order.stock_reserved,
     )
@@ -184,19 +183,20 @@ def order_mark_funded(*, order):
 
 @transaction.atomic
 def order_payment_failed(*, order_id, message):
-    """A payment attempt was declined: the order stays payable and says why."""
+    """A payment attempt was declined: the order stays payable, and the buyer is told why.
+
+    The reason is stored once, on the failed payment (Order.payment_error reads it from there).
+    """
     order = _lock(order_id)
     if order.status != OrderStatus.PENDING_PAYMENT:
         return order
-    order.payment_error = message[:300]
-    order.save(update_fields=["payment_error", "updated_at"])
     notify(
         order.buyer,
         "order.payment_failed",
         {
             "order_id": order.pk,
             "listing_title": order.listing_title,
-            "reason": order.payment_error,
+            "reason": message[:300],
             "action_url": order.get_absolute_url(),
         },
     )

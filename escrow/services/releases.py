@@ -271,7 +271,6 @@ def release_reversals_record(*, transfer_id, reversals):
         )
         if not created:
             continue
-        decided.amount_reversed_cents += amount
         audit_record(
             action="escrow.release.reversed",
             actor=None,
@@ -288,7 +287,6 @@ def release_reversals_record(*, transfer_id, reversals):
                 (LedgerAccount.TRANSFER_REVERSALS, -amount),
             ],
         )
-    decided.save(update_fields=["amount_reversed_cents"])
     return decided
 
 

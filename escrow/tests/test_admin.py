@@ -314,6 +314,26 @@ def test_a_second_payment_shows_in_the_admin_as_paid_twice_to_refund(client, sta
     assert "Paid twice: to refund" in order_page
 
 
+def test_the_order_page_shows_the_last_payment_error_and_the_release_reversed(client, staff):
+    unpaid = OrderFactory()
+    EscrowPaymentFactory(
+        order=unpaid,
+        status=PaymentStatus.FAILED,
+        failure_message="Your card has insufficient funds.",
+        stripe_charge_id="",
+    )
+    release = EscrowReleaseFactory()
+    for amount in (300, 200):
+        TransferReversalFactory(release=release, amount_cents=amount)
+    client.force_login(staff)
+
+    unpaid_page = client.get(reverse("admin:escrow_order_change", args=[unpaid.pk]))
+    release_page = client.get(reverse("admin:escrow_escrowrelease_change", args=[release.pk]))
+
+    assert "Your card has insufficient funds." in unpaid_page.content.decode()
+    assert "US$5.00" in release_page.content.decode()  # 3.00 + 2.00, from the reversal rows
+
+
 def test_orders_are_searchable_by_id_title_and_emails(client, staff):
     mug = OrderFactory(listing__title="Blue mug", buyer__email="ann@example.com")
     vase = OrderFactory(listing__title="Tall vase")

@@ -6,9 +6,11 @@ from django.http import Http404
 from accounts.factories import SellerFactory, StaffFactory, UserFactory
 from escrow import selectors, services
 from escrow.models import (
+    EscrowRelease,
     LedgerAccount,
     Order,
     OrderStatus,
+    PaymentStatus,
     ReleaseTrigger,
 )
 from escrow.testing import make_order, pay_on_checkout_page, release_order
@@ -212,3 +214,46 @@ def test_due_selectors_pick_the_orders_and_releases_the_jobs_act_on(settings):
     assert set(selectors.orders_due_for_release_reminder(now=now)) == {ends_tomorrow}
     assert set(selectors.orders_due_for_expiry(now=now)) == {unpaid_late}
     assert list(selectors.releases_due_for_transfer_retry()) == [failed.release.pk]
+
+
+# --- Values derived from the rows that hold them ----------------------------------------------
+
+
+def test_reversed_totals_are_summed_from_the_reversal_rows_without_inflating_the_others():
+    from escrow.factories import TransferReversalFactory
+
+    seller, buyer = SellerFactory(), UserFactory()
+    twice = make_order(seller, buyer, status=OrderStatus.RELEASED, total=4000, commission=400)
+    make_order(seller, buyer, status=OrderStatus.RELEASED, total=2000, commission=200)
+    for amount in (300, 200):
+        TransferReversalFactory(release=twice.release, amount_cents=amount, currency="usd")
+
+    [usd] = selectors.seller_ledger_totals(seller=seller)
+
+    assert usd.reversed_cents == 500
+    # A join to the reversals would count the twice-reversed release twice in these sums.
+    assert (usd.released_cents, usd.commission_cents) == (3600 + 1800, 400 + 200)
+    release = EscrowRelease.objects.with_amount_reversed().get(pk=twice.release.pk)
+    assert release.amount_reversed_cents == 500
+    assert EscrowRelease.objects.get(pk=twice.release.pk).amount_reversed_cents == 500
+
+
+def test_an_orders_payment_error_is_its_latest_declined_payments_until_it_is_paid():
+    from escrow.factories import EscrowPaymentFactory
+
+    seller, buyer = SellerFactory(), UserFactory()
+    order = make_order(seller, buyer, status=OrderStatus.PENDING_PAYMENT)
+    assert order.payment_error == ""
+    for message in ("Your card was declined.", "Your card has expired."):
+        EscrowPaymentFactory(
+            order=order, status=PaymentStatus.FAILED, failure_message=message, stripe_charge_id=""
+        )
+    EscrowPaymentFactory(order=order, status=PaymentStatus.PENDING, stripe_charge_id="")
+
+    annotated = Order.objects.with_payment_error().get(pk=order.pk)
+    assert annotated.payment_error == order.payment_error == "Your card has expired."
+
+    Order.objects.filter(pk=order.pk).update(status=OrderStatus.FUNDED)
+    order.refresh_from_db()
+    assert order.payment_error == ""
+    assert Order.objects.with_payment_error().get(pk=order.pk).payment_error == ""
