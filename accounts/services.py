@@ -10,9 +10,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import SellerProfile, User
+from accounts.models import COMMISSION_BPS_MAX, SellerProfile, User
 from core.audit import audit_record
-from core.errors import ValidationFailed
+from core.errors import NotAllowed, ValidationFailed
 
 SELLER_PROFILE_FIELDS = ("display_name", "bio", "country", "default_currency")
 
@@ -96,6 +96,42 @@ def seller_profile_update(*, profile, actor, **fields):
     profile.save()
     audit_record(
         action="seller.profile_updated", actor=actor, target=profile, before=before, after=fields
+    )
+    return profile
+
+
+@transaction.atomic
+def seller_commission_set(*, profile, commission_bps, actor):
+    """Staff set a seller's commission override in basis points (1000 = 10%), or clear it with
+    None to use the platform default. Orders already placed keep the terms they snapshotted.
+
+    Setting the value the profile already has is a quiet no-op.
+    """
+    if not (actor and actor.is_staff):
+        raise NotAllowed("Only Bazaar staff can change a seller's commission.")
+    if commission_bps is not None and (
+        not isinstance(commission_bps, int)
+        or isinstance(commission_bps, bool)
+        or not 0 <= commission_bps <= COMMISSION_BPS_MAX
+    ):
+        raise ValidationFailed(
+            {
+                "commission_bps": "Give the commission in whole basis points from 0 to "
+                f"{COMMISSION_BPS_MAX} (100%), or leave it empty for the platform default."
+            }
+        )
+    profile = SellerProfile.objects.select_for_update().get(pk=profile.pk)
+    before = profile.commission_bps
+    if before == commission_bps:
+        return profile
+    profile.commission_bps = commission_bps
+    profile.save(update_fields=["commission_bps", "updated_at"])
+    audit_record(
+        action="seller.commission_changed",
+        actor=actor,
+        target=profile,
+        before={"commission_bps": before},
+        after={"commission_bps": commission_bps},
     )
     return profile
 

@@ -5,11 +5,14 @@ import re
 import pytest
 from django.contrib import messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
+from accounts import admin as accounts_admin
 from accounts.models import User
+from core.errors import ValidationFailed
 from core.models import AuditEntry
 from marketplace import services
 from marketplace.factories import (
@@ -377,6 +380,27 @@ def test_a_commission_outside_0_to_100_percent_is_refused(staff_client, value):
     profile.refresh_from_db()
     assert profile.commission_bps is None
     assert not AuditEntry.objects.filter(action="seller.commission_changed").exists()
+
+
+def test_a_commission_the_service_refuses_is_shown_as_an_error_and_not_saved(
+    staff_client, monkeypatch
+):
+    def refuse(**kwargs):
+        raise ValidationFailed({"commission_bps": "Refused by the rules."})
+
+    monkeypatch.setattr(accounts_admin, "seller_commission_set", refuse)
+    profile = SellerFactory().seller_profile
+    url = reverse("admin:accounts_sellerprofile_change", args=[profile.pk])
+
+    response = staff_client.post(url, {"commission_bps": "800", "_save": "Save"}, follow=True)
+
+    assert response.status_code == 200
+    shown = [(m.level, str(m)) for m in response.context["messages"]]
+    assert shown == [(messages.ERROR, "Refused by the rules.")]
+    assert response.redirect_chain == [(url, 302)]  # back to the form, not the list
+    profile.refresh_from_db()
+    assert profile.commission_bps is None
+    assert not LogEntry.objects.filter(object_id=str(profile.pk)).exists()
 
 
 def test_staff_can_add_a_user_with_email_and_password_twice(staff_client):
