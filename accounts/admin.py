@@ -98,7 +98,7 @@ class UserAdmin(auth_admin.UserAdmin):
         super().save_model(request, obj, form, change)
         if not change:
             audit_record(
-                action="user.created_by_staff",
+                action="accounts.user.created_by_staff",
                 actor=request.user,
                 target=obj,
                 after={"email": obj.email, **{f: getattr(obj, f) for f in ACCESS_FIELDS}},
@@ -107,7 +107,7 @@ class UserAdmin(auth_admin.UserAdmin):
         changed = [f for f in ACCESS_FIELDS if before.get(f) != getattr(obj, f)]
         if changed:
             audit_record(
-                action="user.access_changed",
+                action="accounts.user_access.changed",
                 actor=request.user,
                 target=obj,
                 before={f: before.get(f) for f in changed},

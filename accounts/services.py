@@ -39,7 +39,7 @@ def user_signup(*, email, password, full_name=""):
             user = User.objects.create_user(email=email, password=password, full_name=full_name)
     except IntegrityError as exc:  # two sign-ups with one email racing
         raise ValidationFailed({"email": "An account with this email already exists."}) from exc
-    audit_record(action="user.signed_up", actor=user, target=user, after={"email": email})
+    audit_record(action="accounts.user.signed_up", actor=user, target=user, after={"email": email})
     return user
 
 
@@ -75,7 +75,10 @@ def seller_onboard(*, user, display_name, country, default_currency, bio="", sto
     profile = SellerProfile.objects.create(user=user, **values)
     store_create(owner=user, name=store_name or display_name, description=bio or "", actor=user)
     audit_record(
-        action="seller.onboarded", actor=user, target=profile, after={"display_name": display_name}
+        action="accounts.seller.onboarded",
+        actor=user,
+        target=profile,
+        after={"display_name": display_name},
     )
     return profile
 
@@ -95,7 +98,11 @@ def seller_profile_update(*, profile, actor, **fields):
         setattr(profile, key, value)
     profile.save()
     audit_record(
-        action="seller.profile_updated", actor=actor, target=profile, before=before, after=fields
+        action="accounts.seller_profile.updated",
+        actor=actor,
+        target=profile,
+        before=before,
+        after=fields,
     )
     return profile
 
@@ -127,7 +134,7 @@ def seller_commission_set(*, profile, commission_bps, actor):
     profile.commission_bps = commission_bps
     profile.save(update_fields=["commission_bps", "updated_at"])
     audit_record(
-        action="seller.commission_changed",
+        action="accounts.seller_commission.changed",
         actor=actor,
         target=profile,
         before={"commission_bps": before},
@@ -142,7 +149,7 @@ def user_update(*, user, actor, full_name):
     user.full_name = (full_name or "").strip()
     user.save(update_fields=["full_name"])
     audit_record(
-        action="user.updated",
+        action="accounts.user.updated",
         actor=actor,
         target=user,
         before=before,

@@ -132,14 +132,17 @@ def releases_due_for_transfer_retry():
 
 # Audit action -> (what happened, in the marketplace's words; tone of the dot on the timeline).
 TIMELINE_WORDS = {
-    "order.created": ("Order placed", "info"),
-    "order.funded": ("Payment received and held in escrow", "success"),
-    "order.delivered": ("Marked as delivered", "info"),
-    "order.approved": ("Buyer approved; payment released to the seller", "success"),
-    "order.auto_released": ("Review window ended; payment released to the seller", "success"),
-    "order.released_by_staff": ("Bazaar released the payment to the seller", "success"),
-    "order.cancelled": ("Order cancelled", "muted"),
-    "order.expired": ("Order expired before it was paid", "muted"),
+    "escrow.order.created": ("Order placed", "info"),
+    "escrow.order.funded": ("Payment received and held in escrow", "success"),
+    "escrow.order.delivered": ("Marked as delivered", "info"),
+    "escrow.order.approved": ("Buyer approved; payment released to the seller", "success"),
+    "escrow.order.auto_released": (
+        "Review window ended; payment released to the seller",
+        "success",
+    ),
+    "escrow.order.released_by_staff": ("Bazaar released the payment to the seller", "success"),
+    "escrow.order.cancelled": ("Order cancelled", "muted"),
+    "escrow.order.expired": ("Order expired before it was paid", "muted"),
 }
 
 
@@ -180,7 +183,8 @@ def order_timeline(order):
     for entry in entries:
         title, tone = TIMELINE_WORDS.get(
             entry.action,
-            (entry.action.split(".", 1)[-1].replace("_", " ").capitalize(), "info"),
+            # <app>.<entity>.<verb>: an action without words reads as its verb.
+            (entry.action.rsplit(".", 1)[-1].replace("_", " ").capitalize(), "info"),
         )
         events.append(
             TimelineEvent(

@@ -78,7 +78,10 @@ def store_create(*, owner, name, actor=None, **fields):
         raise ValidationFailed(dict.fromkeys(unknown, "This field cannot be set."))
     store = Store.objects.create(owner=owner, name=name, slug=unique_store_slug(name), **fields)
     audit_record(
-        action="store.created", actor=actor or owner, target=store, after={"name": store.name}
+        action="marketplace.store.created",
+        actor=actor or owner,
+        target=store,
+        after={"name": store.name},
     )
     notify(
         owner,
@@ -106,7 +109,7 @@ def store_update(*, store, actor, **fields):
         setattr(store, key, value)
     store.save()
     audit_record(
-        action="store.updated",
+        action="marketplace.store.updated",
         actor=actor,
         target=store,
         before=before,
@@ -169,7 +172,10 @@ def listing_create(*, store, actor, **fields):
     _validate_listing(values)
     listing = Listing.objects.create(store=store, status=ListingStatus.DRAFT, **values)
     audit_record(
-        action="listing.created", actor=actor, target=listing, after={"title": listing.title}
+        action="marketplace.listing.created",
+        actor=actor,
+        target=listing,
+        after={"title": listing.title},
     )
     return listing
 
@@ -199,7 +205,7 @@ def listing_update(*, listing, actor, **fields):
         listing.submitted_at = timezone.now()
     listing.save()
     audit_record(
-        action="listing.updated",
+        action="marketplace.listing.updated",
         actor=actor,
         target=listing,
         before=before,
@@ -225,7 +231,7 @@ def listing_submit(*, listing, actor):
         listing,
         to=ListingStatus.PENDING_REVIEW,
         actor=actor,
-        action="listing.submitted",
+        action="marketplace.listing.submitted",
         submitted_at=timezone.now(),
         rejection_reason="",
     )
@@ -254,7 +260,7 @@ def listing_withdraw(*, listing, actor):
     if listing.status not in (ListingStatus.PENDING_REVIEW, ListingStatus.DRAFT):
         raise InvalidTransition("Only a listing waiting for review can be withdrawn.")
     listing, _ = _transition(
-        listing, to=ListingStatus.DRAFT, actor=actor, action="listing.withdrawn"
+        listing, to=ListingStatus.DRAFT, actor=actor, action="marketplace.listing.withdrawn"
     )
     return listing
 
@@ -271,7 +277,7 @@ def listing_approve(*, listing, actor):
         listing,
         to=ListingStatus.APPROVED,
         actor=actor,
-        action="listing.approved",
+        action="marketplace.listing.approved",
         reviewed_at=timezone.now(),
         reviewed_by=actor,
         rejection_reason="",
@@ -295,7 +301,7 @@ def listing_reject(*, listing, actor, reason):
         listing,
         to=ListingStatus.REJECTED,
         actor=actor,
-        action="listing.rejected",
+        action="marketplace.listing.rejected",
         reviewed_at=timezone.now(),
         reviewed_by=actor,
         rejection_reason=reason,
@@ -318,7 +324,7 @@ def listing_archive(*, listing, actor):
     if listing.store.owner_id != actor.pk and not actor.is_staff:
         raise NotAllowed("You can only archive your own listings.")
     listing, _ = _transition(
-        listing, to=ListingStatus.ARCHIVED, actor=actor, action="listing.archived"
+        listing, to=ListingStatus.ARCHIVED, actor=actor, action="marketplace.listing.archived"
     )
     return listing
 
@@ -331,7 +337,7 @@ def listing_restore(*, listing, actor):
     if listing.status != ListingStatus.ARCHIVED:
         raise InvalidTransition("Only an archived listing can be restored.")
     listing, _ = _transition(
-        listing, to=ListingStatus.DRAFT, actor=actor, action="listing.restored"
+        listing, to=ListingStatus.DRAFT, actor=actor, action="marketplace.listing.restored"
     )
     return listing
 
@@ -352,7 +358,7 @@ def listing_image_add(*, listing, actor, image, alt_text=""):
         listing=listing, image=image, alt_text=alt_text or listing.title, position=position
     )
     audit_record(
-        action="listing.image_added",
+        action="marketplace.listing_image.added",
         actor=actor,
         target=listing,
         after={"image": listing_image.image.name},
@@ -369,7 +375,10 @@ def listing_image_remove(*, listing_image, actor):
     listing_image.delete()
     transaction.on_commit(lambda: listing_image.image.storage.delete(name))
     audit_record(
-        action="listing.image_removed", actor=actor, target=listing, before={"image": name}
+        action="marketplace.listing_image.removed",
+        actor=actor,
+        target=listing,
+        before={"image": name},
     )
 
 

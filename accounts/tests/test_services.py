@@ -30,7 +30,7 @@ def test_signup_creates_a_user_who_can_log_in_with_a_lower_case_email():
     assert not user.is_staff
     assert not user.is_seller
     assert authenticate(email="ada@example.com", password=GOOD_PASSWORD) == user
-    entry = AuditEntry.objects.get(action="user.signed_up")
+    entry = AuditEntry.objects.get(action="accounts.user.signed_up")
     assert entry.actor == user
     assert entry.after == {"email": "ada@example.com"}
 
@@ -101,8 +101,8 @@ def test_seller_onboard_creates_a_profile_and_a_store():
     assert store.slug == "okafor-ceramics"
     assert store.description == "Stoneware from Portland."
     assert set(AuditEntry.objects.values_list("action", flat=True)) >= {
-        "seller.onboarded",
-        "store.created",
+        "accounts.seller.onboarded",
+        "marketplace.store.created",
     }
 
 
@@ -173,7 +173,7 @@ def test_seller_profile_update_changes_allowed_fields_and_audits_them():
     profile.refresh_from_db()
     assert profile.display_name == "New name"
     assert profile.country == "DE"
-    entry = AuditEntry.objects.get(action="seller.profile_updated")
+    entry = AuditEntry.objects.get(action="accounts.seller_profile.updated")
     assert entry.before == {"display_name": "Old name", "country": "US"}
     assert entry.after == {"display_name": "New name", "country": "DE"}
 
@@ -192,7 +192,7 @@ def test_user_update_trims_the_name_and_audits_it():
     user_update(user=user, actor=user, full_name="  Ada Lovelace ")
     user.refresh_from_db()
     assert user.full_name == "Ada Lovelace"
-    entry = AuditEntry.objects.get(action="user.updated")
+    entry = AuditEntry.objects.get(action="accounts.user.updated")
     assert entry.before == {"full_name": "Ada"}
     assert entry.after == {"full_name": "Ada Lovelace"}
 

@@ -83,7 +83,7 @@ def order_create(*, buyer, listing_id, quantity=1, client_key=""):
         transaction.set_rollback(True)
         return Order.objects.get(buyer=buyer, client_key=client_key)
     audit_record(
-        action="order.created",
+        action="escrow.order.created",
         actor=buyer,
         target=order,
         after={"total_cents": total, "currency": order.currency, "quantity": quantity},
@@ -129,7 +129,7 @@ def order_cancel(*, order, actor):
         order,
         to=OrderStatus.CANCELLED,
         actor=actor,
-        action="order.cancelled",
+        action="escrow.order.cancelled",
         closed_at=clock.now(),
         stock_reserved=order.stock_reserved,
     )
@@ -149,7 +149,7 @@ def order_expire(*, order_id):
         order,
         to=OrderStatus.EXPIRED,
         actor=None,
-        action="order.expired",
+        action="escrow.order.expired",
         closed_at=clock.now(),
         stock_reserved=order.stock_reserved,
     )
@@ -164,7 +164,7 @@ def order_mark_funded(*, order):
         order,
         to=OrderStatus.FUNDED,
         actor=None,
-        action="order.funded",
+        action="escrow.order.funded",
         funded_at=clock.now(),
         closed_at=None,
         stock_reserved=order.stock_reserved,
@@ -216,7 +216,7 @@ def order_deliver(*, order, actor, note=""):
         order,
         to=OrderStatus.DELIVERED,
         actor=actor,
-        action="order.delivered",
+        action="escrow.order.delivered",
         delivered_at=delivered_at,
         delivery_note=(note or "").strip()[:5000],
         review_deadline=delivered_at + timedelta(days=settings.BAZAAR_REVIEW_WINDOW_DAYS),

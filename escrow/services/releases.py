@@ -141,9 +141,9 @@ def _release_decide(*, order_id, trigger, actor):
         ],
     )
     action = {
-        ReleaseTrigger.BUYER: "order.approved",
-        ReleaseTrigger.AUTO: "order.auto_released",
-        ReleaseTrigger.STAFF: "order.released_by_staff",
+        ReleaseTrigger.BUYER: "escrow.order.approved",
+        ReleaseTrigger.AUTO: "escrow.order.auto_released",
+        ReleaseTrigger.STAFF: "escrow.order.released_by_staff",
     }[ReleaseTrigger(trigger)]
     order_mark_released(order=order, actor=actor, action=action)
     notify(

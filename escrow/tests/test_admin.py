@@ -124,7 +124,9 @@ def test_release_escrow_now_on_a_funded_order_makes_exactly_one_transfer(
     assert transfer.id == decided.stripe_transfer_id
     assert transfer.amount == 2250
     assert transfer.destination == seller.seller_profile.connected_account.stripe_account_id
-    assert AuditEntry.objects.filter(action="order.released_by_staff", actor=staff).count() == 1
+    assert (
+        AuditEntry.objects.filter(action="escrow.order.released_by_staff", actor=staff).count() == 1
+    )
 
     # Clicking again (a second tab, a double click) moves no more money.
     with capture():
@@ -289,7 +291,12 @@ def test_the_order_page_shows_its_money_and_timeline(
     assert decided.stripe_transfer_id in html  # release inline
     assert "US$22.50" in html  # the transfer
     assert "buyer_funds_held" in html and "platform_commission" in html  # ledger lines
-    for action in ("order.created", "order.funded", "order.delivered", "order.approved"):
+    for action in (
+        "escrow.order.created",
+        "escrow.order.funded",
+        "escrow.order.delivered",
+        "escrow.order.approved",
+    ):
         assert action in html  # timeline
     assert "trr_shown" in html and "US$3.00" in html  # reversals
     assert 'name="_save"' not in html  # read-only: nothing to save

@@ -151,10 +151,10 @@ def test_timeline_tells_the_whole_story_from_the_audit_entries(
         timeline = selectors.order_timeline(order)
 
     assert [(e.action, e.actor_role) for e in timeline] == [
-        ("order.created", "buyer"),
-        ("order.funded", "bazaar"),
-        ("order.delivered", "seller"),
-        ("order.approved", "buyer"),
+        ("escrow.order.created", "buyer"),
+        ("escrow.order.funded", "bazaar"),
+        ("escrow.order.delivered", "seller"),
+        ("escrow.order.approved", "buyer"),
     ]
     assert timeline[1].title == "Payment received and held in escrow"
     assert timeline[3].tone == "success"
@@ -167,7 +167,7 @@ def test_timeline_of_an_order_without_events_is_empty_and_unknown_actions_are_re
     seller, buyer = SellerFactory(), UserFactory()
     order = make_order(seller, buyer)
     assert selectors.order_timeline(order) == []
-    audit_record(action="order.refund_requested", actor=StaffFactory(), target=order)
+    audit_record(action="escrow.order.refund_requested", actor=StaffFactory(), target=order)
     (event,) = selectors.order_timeline(order)
     assert (event.title, event.actor_role, event.actor_label) == (
         "Refund requested",

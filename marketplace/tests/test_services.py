@@ -44,7 +44,9 @@ def staff():
 
 
 def audit_entries(listing, action=None):
-    entries = AuditEntry.objects.filter(target_id=str(listing.pk), action__startswith="listing.")
+    entries = AuditEntry.objects.filter(
+        target_id=str(listing.pk), action__startswith="marketplace.listing"
+    )
     if action:
         entries = entries.filter(action=action)
     return entries
@@ -60,12 +62,12 @@ def png_upload(name="photo.png", size=(8, 8)):
 
 # Which service moves a listing to each status, and the audit action it writes.
 MOVES = {
-    "submit": (S.PENDING_REVIEW, "listing.submitted"),
-    "approve": (S.APPROVED, "listing.approved"),
-    "reject": (S.REJECTED, "listing.rejected"),
-    "archive": (S.ARCHIVED, "listing.archived"),
-    "withdraw": (S.DRAFT, "listing.withdrawn"),
-    "restore": (S.DRAFT, "listing.restored"),
+    "submit": (S.PENDING_REVIEW, "marketplace.listing.submitted"),
+    "approve": (S.APPROVED, "marketplace.listing.approved"),
+    "reject": (S.REJECTED, "marketplace.listing.rejected"),
+    "archive": (S.ARCHIVED, "marketplace.listing.archived"),
+    "withdraw": (S.DRAFT, "marketplace.listing.withdrawn"),
+    "restore": (S.DRAFT, "marketplace.listing.restored"),
 }
 
 
@@ -185,13 +187,13 @@ def test_full_lifecycle_create_submit_approve_archive_restore(seller, staff):
 
     actions = list(audit_entries(listing).order_by("id").values_list("action", flat=True))
     assert actions == [
-        "listing.created",
-        "listing.submitted",
-        "listing.approved",
-        "listing.archived",
-        "listing.restored",
+        "marketplace.listing.created",
+        "marketplace.listing.submitted",
+        "marketplace.listing.approved",
+        "marketplace.listing.archived",
+        "marketplace.listing.restored",
     ]
-    approved = audit_entries(listing, "listing.approved").get()
+    approved = audit_entries(listing, "marketplace.listing.approved").get()
     assert approved.actor == staff
     assert approved.before == {"status": "pending_review"}
     assert approved.after["status"] == "approved"
@@ -210,7 +212,7 @@ def test_repeating_an_approve_is_a_quiet_no_op(staff):
     assert second.status == S.APPROVED
     assert listing.reviewed_at == reviewed_at
     assert listing.reviewed_by == staff  # the second reviewer changed nothing
-    assert audit_entries(listing, "listing.approved").count() == 1
+    assert audit_entries(listing, "marketplace.listing.approved").count() == 1
 
 
 @pytest.mark.parametrize("name", ["submit", "archive"])
@@ -253,7 +255,7 @@ def test_reject_requires_a_reason(reason, staff):
     assert "reason" in exc.value.errors
     listing.refresh_from_db()
     assert listing.status == S.PENDING_REVIEW
-    assert not audit_entries(listing, "listing.rejected").exists()
+    assert not audit_entries(listing, "marketplace.listing.rejected").exists()
 
 
 def test_reject_records_the_reason_and_resubmitting_clears_it(staff):
@@ -265,7 +267,7 @@ def test_reject_records_the_reason_and_resubmitting_clears_it(staff):
     assert listing.status == S.REJECTED
     assert listing.rejection_reason == "Photos are blurry."
     assert listing.reviewed_by == staff
-    entry = audit_entries(listing, "listing.rejected").get()
+    entry = audit_entries(listing, "marketplace.listing.rejected").get()
     assert entry.after["rejection_reason"] == "Photos are blurry."
 
     services.listing_submit(listing=listing, actor=listing.store.owner)
@@ -300,7 +302,7 @@ def test_staff_can_archive_any_listing(staff):
     services.listing_archive(listing=listing, actor=staff)
     listing.refresh_from_db()
     assert listing.status == S.ARCHIVED
-    assert audit_entries(listing, "listing.archived").get().actor == staff
+    assert audit_entries(listing, "marketplace.listing.archived").get().actor == staff
 
 
 # --- Ownership ----------------------------------------------------------------------------------
@@ -386,7 +388,7 @@ def test_create_makes_a_draft_in_the_sellers_currency(seller):
     assert listing.status == S.DRAFT
     assert listing.currency == "gbp"
     assert listing.store == seller.store
-    assert audit_entries(listing, "listing.created").get().actor == seller
+    assert audit_entries(listing, "marketplace.listing.created").get().actor == seller
 
 
 def test_create_accepts_an_upper_case_currency_and_a_service(seller):
@@ -465,7 +467,7 @@ def test_editing_reviewed_text_of_an_approved_listing_sends_it_back_to_review(ch
     assert listing.status == S.PENDING_REVIEW
     assert listing.submitted_at > submitted_before
     assert listing not in listing_public_queryset()
-    entry = audit_entries(listing, "listing.updated").get()
+    entry = audit_entries(listing, "marketplace.listing.updated").get()
     assert entry.after["status"] == "pending_review"
 
 
@@ -493,7 +495,7 @@ def test_edit_writes_before_and_after_to_the_audit_trail():
         listing=listing, actor=listing.store.owner, title="New title", price_cents=3000
     )
 
-    entry = audit_entries(listing, "listing.updated").get()
+    entry = audit_entries(listing, "marketplace.listing.updated").get()
     assert entry.actor == listing.store.owner
     assert entry.before == {"title": "Old title", "price_cents": 2500}
     assert entry.after == {"title": "New title", "price_cents": 3000, "status": "pending_review"}
@@ -504,7 +506,7 @@ def test_edit_without_changes_writes_nothing():
     services.listing_update(listing=listing, actor=listing.store.owner, title="Same")
     listing.refresh_from_db()
     assert listing.status == S.APPROVED
-    assert not audit_entries(listing, "listing.updated").exists()
+    assert not audit_entries(listing, "marketplace.listing.updated").exists()
 
 
 def test_edit_with_bad_values_changes_nothing():
