@@ -55,7 +55,7 @@ STORE_EDITABLE_FIELDS = (
 # --- Stores -------------------------------------------------------------------------------------
 
 
-def unique_store_slug(name, *, exclude_pk=None):
+def _unique_store_slug(name, *, exclude_pk=None):
     base = slugify(name)[:90] or "store"
     slug, n = base, 1
     taken = Store.objects.exclude(pk=exclude_pk).filter(slug__startswith=base)
@@ -76,7 +76,7 @@ def store_create(*, owner, name, actor=None, **fields):
     unknown = set(fields) - set(STORE_EDITABLE_FIELDS)
     if unknown:
         raise ValidationFailed(dict.fromkeys(unknown, "This field cannot be set."))
-    store = Store.objects.create(owner=owner, name=name, slug=unique_store_slug(name), **fields)
+    store = Store.objects.create(owner=owner, name=name, slug=_unique_store_slug(name), **fields)
     audit_record(
         action="marketplace.store.created",
         actor=actor or owner,

@@ -223,7 +223,9 @@ def _payment_failed_locally(payment, message, *, actor):
     """Stripe could not even start the payment: the attempt failed before the buyer paid."""
     payment = _lock_order_and_payment(payment)
     if payment.status == PaymentStatus.PENDING:
-        payment_move(payment, to=PaymentStatus.FAILED, actor=actor, failure_message=message[:300])
+        payment_move(
+            payment=payment, to=PaymentStatus.FAILED, actor=actor, failure_message=message[:300]
+        )
     return payment
 
 
@@ -297,7 +299,7 @@ def _record_success(*, payment_id, intent_id, charge_id, fee, receipt_url):
     # The buyer paid twice (two checkout tabs): keep the money booked and visible to staff as
     # a duplicate, to refund.
     payment, _ = payment_move(
-        payment,
+        payment=payment,
         to=PaymentStatus.DUPLICATE if already_paid else PaymentStatus.SUCCEEDED,
         stripe_payment_intent_id=intent_id,
         stripe_charge_id=charge_id,
@@ -336,11 +338,11 @@ def payment_fail(*, payment_intent_id, message, metadata=None):
         if payment.status == PaymentStatus.FAILED:
             # Declined before: the same reason is this event again; another is a new decline.
             changed = failure_reason_record(
-                payment, message=message, action=PAYMENT_ACTIONS[PaymentStatus.FAILED]
+                row=payment, message=message, action=PAYMENT_ACTIONS[PaymentStatus.FAILED]
             )
         else:
             payment, changed = payment_move(
-                payment,
+                payment=payment,
                 to=PaymentStatus.FAILED,
                 failure_message=message,
                 stripe_payment_intent_id=payment.stripe_payment_intent_id or payment_intent_id,

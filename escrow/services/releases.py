@@ -212,10 +212,10 @@ def _record_transfer_failure(*, release_id, message):
         return decided  # a racing caller's transfer went through: its outcome stands
     if decided.status == ReleaseStatus.FAILED:
         failure_reason_record(
-            decided, message=message, action=RELEASE_ACTIONS[ReleaseStatus.FAILED]
+            row=decided, message=message, action=RELEASE_ACTIONS[ReleaseStatus.FAILED]
         )
         return decided
-    decided, _ = release_move(decided, to=ReleaseStatus.FAILED, failure_message=message)
+    decided, _ = release_move(release=decided, to=ReleaseStatus.FAILED, failure_message=message)
     return decided
 
 
@@ -225,7 +225,7 @@ def _record_transfer(*, release_id, transfer_id):
     if decided.status == ReleaseStatus.TRANSFERRED:
         return decided
     decided, _ = release_move(
-        decided,
+        release=decided,
         to=ReleaseStatus.TRANSFERRED,
         stripe_transfer_id=transfer_id,
         failure_message="",

@@ -25,7 +25,7 @@ RELEASE_ACTIONS = {
 }
 
 
-def payment_move(payment, *, to, actor=None, **changes):
+def payment_move(*, payment, to, actor=None, **changes):
     """Move a locked EscrowPayment to `to`. Returns (payment, moved)."""
     return audited_transition(
         payment,
@@ -37,7 +37,7 @@ def payment_move(payment, *, to, actor=None, **changes):
     )
 
 
-def release_move(release, *, to, actor=None, **changes):
+def release_move(*, release, to, actor=None, **changes):
     """Move a locked EscrowRelease to `to`. Returns (release, moved)."""
     return audited_transition(
         release,
@@ -49,7 +49,7 @@ def release_move(release, *, to, actor=None, **changes):
     )
 
 
-def failure_reason_record(row, *, message, action, actor=None):
+def failure_reason_record(*, row, message, action, actor=None):
     """A locked payment or release that was failed already failed again. The same reason is a
     repeat (quiet, returns False); another reason is kept, and audited, as the newest."""
     if row.failure_message == message:

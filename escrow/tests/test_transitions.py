@@ -71,11 +71,11 @@ def test_a_move_outside_the_table_is_refused_and_a_repeat_is_quiet():
     release = EscrowReleaseFactory(status=ReleaseStatus.TRANSFERRED)
 
     with pytest.raises(InvalidTransition):
-        payment_move(payment, to=PaymentStatus.FAILED, failure_message="late")
+        payment_move(payment=payment, to=PaymentStatus.FAILED, failure_message="late")
     with pytest.raises(InvalidTransition):
-        release_move(release, to=ReleaseStatus.FAILED, failure_message="late")
-    assert payment_move(payment, to=PaymentStatus.SUCCEEDED) == (payment, False)
-    assert release_move(release, to=ReleaseStatus.TRANSFERRED) == (release, False)
+        release_move(release=release, to=ReleaseStatus.FAILED, failure_message="late")
+    assert payment_move(payment=payment, to=PaymentStatus.SUCCEEDED) == (payment, False)
+    assert release_move(release=release, to=ReleaseStatus.TRANSFERRED) == (release, False)
 
     assert EscrowPayment.objects.get(pk=payment.pk).status == PaymentStatus.SUCCEEDED
     assert EscrowRelease.objects.get(pk=release.pk).status == ReleaseStatus.TRANSFERRED
