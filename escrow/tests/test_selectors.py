@@ -161,6 +161,13 @@ def test_timeline_tells_the_whole_story_from_the_audit_entries(
     assert [e.at for e in timeline] == sorted(e.at for e in timeline)
 
 
+def test_the_timeline_words_are_for_escrow_order_actions():
+    import re
+
+    shape = re.compile(r"^escrow\.order\.[a-z]+(_[a-z]+)*$")
+    assert all(shape.match(action) for action in selectors.TIMELINE_WORDS)
+
+
 def test_timeline_of_an_order_without_events_is_empty_and_unknown_actions_are_readable():
     from core.audit import audit_record
 

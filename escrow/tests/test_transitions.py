@@ -2,7 +2,6 @@
 transition, and a repeat (a webhook delivered twice, a retried job) is quiet."""
 
 import pytest
-import stripe as stripe_sdk
 from django.contrib.contenttypes.models import ContentType
 
 from accounts.factories import StaffFactory
@@ -21,7 +20,7 @@ from escrow.models import (
 )
 from escrow.services.transitions import payment_move, release_move
 from escrow.testing import pay_on_checkout_page
-from stripe_sandbox.transport import SandboxHTTPClient
+from escrow.tests.test_admin import stripe_down  # the admin tests' "Stripe is unreachable"
 
 pytestmark = pytest.mark.django_db
 
@@ -44,14 +43,6 @@ def checkout(client, order, buyer, card="4242 4242 4242 4242"):
     )
     pay_on_checkout_page(client, url, card)
     return payment
-
-
-def stripe_down(monkeypatch):
-    def refuse(self, *args, **kwargs):
-        raise stripe_sdk.APIConnectionError("Network is unreachable")
-
-    monkeypatch.setattr(SandboxHTTPClient, "request", refuse)
-    monkeypatch.setattr(SandboxHTTPClient, "_sleep_time_seconds", lambda self, n: 0)
 
 
 # --- The tables ---------------------------------------------------------------------------------

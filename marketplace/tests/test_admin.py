@@ -5,14 +5,11 @@ import re
 import pytest
 from django.contrib import messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from accounts import admin as accounts_admin
 from accounts.models import User
-from core.errors import ValidationFailed
 from core.models import AuditEntry
 from marketplace import services
 from marketplace.factories import (
@@ -344,65 +341,6 @@ def test_audit_changelist_filters_by_action(staff_client):
 
 
 # --- Sellers, users and stores ------------------------------------------------------------------
-
-
-def test_staff_can_set_a_commission_override_and_it_is_audited(staff_client, staff):
-    seller = SellerFactory(seller__display_name="Okafor Ceramics")
-    profile = seller.seller_profile
-    url = reverse("admin:accounts_sellerprofile_change", args=[profile.pk])
-
-    page = staff_client.get(url)
-    assert page.status_code == 200
-    assert "platform default" in page.content.decode()
-
-    response = staff_client.post(
-        url, {"commission_bps": "800", "display_name": "Renamed by staff", "_save": "Save"}
-    )
-
-    assert response.status_code == 302
-    profile.refresh_from_db()
-    assert profile.commission_bps == 800
-    assert profile.effective_commission_bps == 800
-    assert profile.display_name == "Okafor Ceramics"  # the seller's own field is read-only
-    entry = AuditEntry.objects.get(action="accounts.seller_commission.changed")
-    assert entry.actor == staff
-    assert entry.before == {"commission_bps": None}
-    assert entry.after == {"commission_bps": 800}
-
-
-@pytest.mark.parametrize("value", ["10001", "-5", "ten"])
-def test_a_commission_outside_0_to_100_percent_is_refused(staff_client, value):
-    profile = SellerFactory().seller_profile
-    url = reverse("admin:accounts_sellerprofile_change", args=[profile.pk])
-
-    response = staff_client.post(url, {"commission_bps": value, "_save": "Save"})
-
-    assert response.status_code == 200
-    assert response.context["adminform"].form.errors["commission_bps"]
-    profile.refresh_from_db()
-    assert profile.commission_bps is None
-    assert not AuditEntry.objects.filter(action="accounts.seller_commission.changed").exists()
-
-
-def test_a_commission_the_service_refuses_is_shown_as_an_error_and_not_saved(
-    staff_client, monkeypatch
-):
-    def refuse(**kwargs):
-        raise ValidationFailed({"commission_bps": "Refused by the rules."})
-
-    monkeypatch.setattr(accounts_admin, "seller_commission_set", refuse)
-    profile = SellerFactory().seller_profile
-    url = reverse("admin:accounts_sellerprofile_change", args=[profile.pk])
-
-    response = staff_client.post(url, {"commission_bps": "800", "_save": "Save"}, follow=True)
-
-    assert response.status_code == 200
-    shown = [(m.level, str(m)) for m in response.context["messages"]]
-    assert shown == [(messages.ERROR, "Refused by the rules.")]
-    assert response.redirect_chain == [(url, 302)]  # back to the form, not the list
-    profile.refresh_from_db()
-    assert profile.commission_bps is None
-    assert not LogEntry.objects.filter(object_id=str(profile.pk)).exists()
 
 
 def test_staff_can_add_a_user_with_email_and_password_twice(staff_client):
