@@ -1,10 +1,15 @@
 """Reads behind the order and ledger pages: timelines, order lists, a seller's ledger and totals."""
 
+import re
+from datetime import timedelta
+
 import pytest
 from django.http import Http404
+from django.utils import timezone
 
 from accounts.factories import SellerFactory, StaffFactory, UserFactory
 from escrow import selectors, services
+from escrow.factories import EscrowPaymentFactory, TransferReversalFactory
 from escrow.models import (
     EscrowRelease,
     LedgerAccount,
@@ -162,8 +167,6 @@ def test_timeline_tells_the_whole_story_from_the_audit_entries(
 
 
 def test_the_timeline_words_are_for_escrow_order_actions():
-    import re
-
     shape = re.compile(r"^escrow\.order\.[a-z]+(_[a-z]+)*$")
     assert all(shape.match(action) for action in selectors.TIMELINE_WORDS)
 
@@ -187,10 +190,6 @@ def test_timeline_of_an_order_without_events_is_empty_and_unknown_actions_are_re
 
 
 def test_due_selectors_pick_the_orders_and_releases_the_jobs_act_on(settings):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     settings.BAZAAR_RELEASE_REMINDER_HOURS = 48
     now = timezone.now()
     seller, buyer = SellerFactory(), UserFactory()
@@ -227,8 +226,6 @@ def test_due_selectors_pick_the_orders_and_releases_the_jobs_act_on(settings):
 
 
 def test_reversed_totals_are_summed_from_the_reversal_rows_without_inflating_the_others():
-    from escrow.factories import TransferReversalFactory
-
     seller, buyer = SellerFactory(), UserFactory()
     twice = make_order(seller, buyer, status=OrderStatus.RELEASED, total=4000, commission=400)
     make_order(seller, buyer, status=OrderStatus.RELEASED, total=2000, commission=200)
@@ -246,8 +243,6 @@ def test_reversed_totals_are_summed_from_the_reversal_rows_without_inflating_the
 
 
 def test_an_orders_payment_error_is_its_latest_declined_payments_until_it_is_paid():
-    from escrow.factories import EscrowPaymentFactory
-
     seller, buyer = SellerFactory(), UserFactory()
     order = make_order(seller, buyer, status=OrderStatus.PENDING_PAYMENT)
     assert order.payment_error == ""
