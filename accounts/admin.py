@@ -3,12 +3,14 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import admin as auth_admin
 from django.contrib.auth import forms as auth_forms
+from django.http import HttpResponseRedirect
 from django.utils.translation import gettext_lazy as _
 
 from accounts.connect import connect_account_refresh
 from accounts.models import ConnectedAccount, SellerProfile, User
+from accounts.services import seller_commission_set
 from core.audit import audit_record
-from core.errors import StripeUnavailable
+from core.errors import DomainError, StripeUnavailable
 
 # Changing these decides who can sign in and what they may do: keep a trail of who changed them.
 ACCESS_FIELDS = ("is_active", "is_staff", "is_superuser")
@@ -97,7 +99,7 @@ class UserAdmin(auth_admin.UserAdmin):
         super().save_model(request, obj, form, change)
         if not change:
             audit_record(
-                action="user.created_by_staff",
+                action="accounts.user.created_by_staff",
                 actor=request.user,
                 target=obj,
                 after={"email": obj.email, **{f: getattr(obj, f) for f in ACCESS_FIELDS}},
@@ -106,7 +108,7 @@ class UserAdmin(auth_admin.UserAdmin):
         changed = [f for f in ACCESS_FIELDS if before.get(f) != getattr(obj, f)]
         if changed:
             audit_record(
-                action="user.access_changed",
+                action="accounts.user_access.changed",
                 actor=request.user,
                 target=obj,
                 before={f: before.get(f) for f in changed},
@@ -185,18 +187,29 @@ class SellerProfileAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    # The commission moves only through accounts.services.seller_commission_set (checked, row
+    # locked, audited); the form's other fields are read-only. A refusal is shown on the page and
+    # the form comes back, never "changed successfully".
+    REFUSED = "_commission_refused"
+
     def save_model(self, request, obj, form, change):
-        before = SellerProfile.objects.filter(pk=obj.pk).values_list("commission_bps", flat=True)
-        before_bps = before.first()
-        super().save_model(request, obj, form, change)
-        if before_bps != obj.commission_bps:
-            audit_record(
-                action="seller.commission_changed",
-                actor=request.user,
-                target=obj,
-                before={"commission_bps": before_bps},
-                after={"commission_bps": obj.commission_bps},
+        try:
+            seller_commission_set(
+                profile=obj, commission_bps=form.cleaned_data["commission_bps"], actor=request.user
             )
+        except DomainError as exc:
+            setattr(request, self.REFUSED, True)
+            self.message_user(request, exc.message, messages.ERROR)
+
+    def log_change(self, request, obj, message):
+        if not getattr(request, self.REFUSED, False):
+            return super().log_change(request, obj, message)
+        return None
+
+    def response_change(self, request, obj):
+        if getattr(request, self.REFUSED, False):
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_change(request, obj)
 
 
 @admin.register(ConnectedAccount)

@@ -138,7 +138,7 @@ def connect_account_start(*, seller_profile):
                 seller_profile=seller_profile, stripe_account_id=account.id
             )
             audit_record(
-                action="connect.account.created",
+                action="accounts.connected_account.created",
                 actor=user,
                 target=connected,
                 after={"stripe_account_id": account.id},
@@ -257,7 +257,7 @@ def connect_account_sync(*, stripe_account, observed_at=None):
     changed = {f: status[f] for f in STATUS_FIELDS if before[f] != status[f]}
     if changed:
         audit_record(
-            action="connect.account.synced",
+            action="accounts.connected_account.synced",
             actor=None,
             target=connected,
             before={f: before[f] for f in changed},

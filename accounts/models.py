@@ -69,6 +69,10 @@ class User(AbstractBaseUser, PermissionsMixin):
         return hasattr(self, "seller_profile")
 
 
+# A commission is at most everything: 10,000 basis points = 100%.
+COMMISSION_BPS_MAX = 10_000
+
+
 class SellerProfile(models.Model):
     """What makes a user a seller: public identity and commercial terms."""
 
@@ -83,7 +87,7 @@ class SellerProfile(models.Model):
     commission_bps = models.PositiveIntegerField(
         null=True,
         blank=True,
-        validators=[MinValueValidator(0), MaxValueValidator(10_000)],
+        validators=[MinValueValidator(0), MaxValueValidator(COMMISSION_BPS_MAX)],
         help_text="Commission override in basis points (1000 = 10%). Empty: platform default.",
     )
     created_at = models.DateTimeField(auto_now_add=True)

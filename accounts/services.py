@@ -10,9 +10,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import SellerProfile, User
+from accounts.models import COMMISSION_BPS_MAX, SellerProfile, User
 from core.audit import audit_record
-from core.errors import ValidationFailed
+from core.errors import NotAllowed, ValidationFailed
 from marketplace.services import store_create
 
 SELLER_PROFILE_FIELDS = ("display_name", "bio", "country", "default_currency")
@@ -40,7 +40,7 @@ def user_signup(*, email, password, full_name=""):
             user = User.objects.create_user(email=email, password=password, full_name=full_name)
     except IntegrityError as exc:  # two sign-ups with one email racing
         raise ValidationFailed({"email": "An account with this email already exists."}) from exc
-    audit_record(action="user.signed_up", actor=user, target=user, after={"email": email})
+    audit_record(action="accounts.user.signed_up", actor=user, target=user, after={"email": email})
     return user
 
 
@@ -74,7 +74,10 @@ def seller_onboard(*, user, display_name, country, default_currency, bio="", sto
     profile = SellerProfile.objects.create(user=user, **values)
     store_create(owner=user, name=store_name or display_name, description=bio or "", actor=user)
     audit_record(
-        action="seller.onboarded", actor=user, target=profile, after={"display_name": display_name}
+        action="accounts.seller.onboarded",
+        actor=user,
+        target=profile,
+        after={"display_name": display_name},
     )
     return profile
 
@@ -94,7 +97,47 @@ def seller_profile_update(*, profile, actor, **fields):
         setattr(profile, key, value)
     profile.save()
     audit_record(
-        action="seller.profile_updated", actor=actor, target=profile, before=before, after=fields
+        action="accounts.seller_profile.updated",
+        actor=actor,
+        target=profile,
+        before=before,
+        after=fields,
+    )
+    return profile
+
+
+@transaction.atomic
+def seller_commission_set(*, profile, commission_bps, actor):
+    """Staff set a seller's commission override in basis points (1000 = 10%), or clear it with
+    None to use the platform default. Orders already placed keep the terms they snapshotted.
+
+    Setting the value the profile already has is a quiet no-op.
+    """
+    if not (actor and actor.is_staff):
+        raise NotAllowed("Only Bazaar staff can change a seller's commission.")
+    if commission_bps is not None and (
+        not isinstance(commission_bps, int)
+        or isinstance(commission_bps, bool)
+        or not 0 <= commission_bps <= COMMISSION_BPS_MAX
+    ):
+        raise ValidationFailed(
+            {
+                "commission_bps": "Give the commission in whole basis points from 0 to "
+                f"{COMMISSION_BPS_MAX} (100%), or leave it empty for the platform default."
+            }
+        )
+    profile = SellerProfile.objects.select_for_update().get(pk=profile.pk)
+    before = profile.commission_bps
+    if before == commission_bps:
+        return profile
+    profile.commission_bps = commission_bps
+    profile.save(update_fields=["commission_bps", "updated_at"])
+    audit_record(
+        action="accounts.seller_commission.changed",
+        actor=actor,
+        target=profile,
+        before={"commission_bps": before},
+        after={"commission_bps": commission_bps},
     )
     return profile
 
@@ -105,7 +148,7 @@ def user_update(*, user, actor, full_name):
     user.full_name = (full_name or "").strip()
     user.save(update_fields=["full_name"])
     audit_record(
-        action="user.updated",
+        action="accounts.user.updated",
         actor=actor,
         target=user,
         before=before,

@@ -78,12 +78,29 @@ def reason_confirmation(modeladmin, request, queryset, *, form, title, action_na
 # --- Audit trail --------------------------------------------------------------------------------
 
 
+class AuditAppFilter(admin.SimpleListFilter):
+    """The app an action belongs to: the first part of <app>.<entity>.<past-tense verb>."""
+
+    title = _("app")
+    parameter_name = "app"
+
+    def lookups(self, request, model_admin):
+        actions = AuditEntry.objects.order_by().values_list("action", flat=True).distinct()
+        apps = sorted({action.split(".", 1)[0] for action in actions if "." in action})
+        return [(app, app) for app in apps]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(action__startswith=f"{self.value()}.")
+        return queryset
+
+
 @admin.register(AuditEntry)
 class AuditEntryAdmin(admin.ModelAdmin):
     """Append-only: staff read the trail, nobody edits or deletes it."""
 
     list_display = ("created_at", "action", "actor", "target_link")
-    list_filter = ("action", "target_type")
+    list_filter = (AuditAppFilter, "action", "target_type")
     search_fields = ("action", "actor__email", "target_id")
     list_select_related = ("actor", "target_type")
     date_hierarchy = "created_at"

@@ -7,7 +7,8 @@ from django.db import models
 class AuditEntry(models.Model):
     """Append-only record of every state change: who did what to which record, before/after."""
 
-    action = models.CharField(max_length=100, db_index=True)  # e.g. "listing.approved"
+    # <app>.<entity>.<past-tense verb>, e.g. "marketplace.listing.approved".
+    action = models.CharField(max_length=100, db_index=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,

@@ -299,6 +299,7 @@ class ReleaseDisplay:
 
     @admin.display(description=_("reversed"))
     def amount_reversed(self, obj):
+        # The sum of the release's reversals (annotated by the admins' querysets).
         return format_money(obj.amount_reversed_cents, obj.currency)
 
 
@@ -337,6 +338,9 @@ class EscrowReleaseAdmin(ReleaseDisplay, ReadOnlyAdmin):
     readonly_fields = RELEASE_FIELDS
     inlines = (TransferReversalInline,)
     actions = ("retry_transfer",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_amount_reversed()
 
     def has_escrow_permission(self, request):
         return can_move_escrow(request)
@@ -677,7 +681,7 @@ class EscrowReleaseInline(ReleaseDisplay, ReadOnlyStackedInline):
     )
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("actor")
+        return super().get_queryset(request).select_related("actor").with_amount_reversed()
 
 
 class LedgerEntryInline(ReadOnlyTabularInline):
@@ -806,6 +810,7 @@ class OrderAdmin(admin.ModelAdmin):
             super()
             .get_queryset(request)
             .select_related("buyer", "seller", "store", "listing", "release")
+            .with_payment_error()
         )
 
     def get_search_results(self, request, queryset, search_term):
@@ -837,6 +842,11 @@ class OrderAdmin(admin.ModelAdmin):
         if obj.commission_min_cents:
             terms += f", at least {format_money(obj.commission_min_cents, obj.currency)}"
         return terms
+
+    @admin.display(description=_("last payment error"))
+    def payment_error(self, obj):
+        # Why the last attempt was declined, read from that payment (annotated above).
+        return obj.payment_error or "-"
 
     @admin.display(description=_("seller gets (before fees)"))
     def seller_gets(self, obj):

@@ -70,7 +70,8 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 
 def _orders_for(*, user, role=None, status=None):
     """The orders `user` takes part in, newest first, with what the API shows fetched in the
-    same query: the store, the release, and the receipt of the successful payment."""
+    same query: the store, the release, the receipt of the successful payment and the reason
+    the last attempt was declined."""
     if role == "buying":
         scope = Q(buyer=user)
     elif role == "selling":
@@ -83,6 +84,7 @@ def _orders_for(*, user, role=None, status=None):
     queryset = (
         Order.objects.filter(scope)
         .select_related("store", "release")
+        .with_payment_error()
         .annotate(receipt_url=NullIf(Subquery(receipt), Value("")))
         .order_by("-created_at", "-id")
     )

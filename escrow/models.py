@@ -10,6 +10,8 @@ import uuid
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.db.models import Case, OuterRef, Subquery, Sum, Value, When
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 
 from core.money import format_money
@@ -44,6 +46,27 @@ ORDER_TRANSITIONS = {
 }
 
 
+# The order's money is held (or was released): a decline before that is history.
+PAID_ORDER_STATUSES = (OrderStatus.FUNDED, OrderStatus.DELIVERED, OrderStatus.RELEASED)
+
+
+class OrderQuerySet(models.QuerySet):
+    def with_payment_error(self):
+        """Annotate `payment_error` (see Order.payment_error) in the same query."""
+        latest_failure = (
+            EscrowPayment.objects.filter(order=OuterRef("pk"), status=PaymentStatus.FAILED)
+            .order_by("-created_at", "-id")
+            .values("failure_message")[:1]
+        )
+        return self.annotate(
+            payment_error=Case(
+                When(status__in=PAID_ORDER_STATUSES, then=Value("")),
+                default=Coalesce(Subquery(latest_failure), Value("")),
+                output_field=models.CharField(),
+            )
+        )
+
+
 class Order(models.Model):
     buyer = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders_placed"
@@ -68,7 +91,6 @@ class Order(models.Model):
     status = models.CharField(
         max_length=20, choices=OrderStatus.choices, default=OrderStatus.PENDING_PAYMENT
     )
-    payment_error = models.CharField(max_length=300, blank=True)
     stock_reserved = models.BooleanField(default=False)
     expires_at = models.DateTimeField(null=True, blank=True)
     funded_at = models.DateTimeField(null=True, blank=True)
@@ -82,6 +104,8 @@ class Order(models.Model):
     client_key = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OrderQuerySet.as_manager()
 
     class Meta:
         # Kept from when orders lived in marketplace/: the move changed no data.
@@ -131,6 +155,33 @@ class Order(models.Model):
     def transfer_group(self):
         return f"order-{self.pk}"
 
+    # Why the buyer's last payment attempt was declined, while the order is not paid; "" once it
+    # is. Stored once, on the failed EscrowPayment: lists annotate it (with_payment_error); an
+    # order read without the annotation asks each time (one query).
+    _payment_error = None
+
+    @property
+    def payment_error(self):
+        if self._payment_error is not None:
+            return self._payment_error
+        if self.status in PAID_ORDER_STATUSES:
+            return ""
+        latest = (
+            self.payments.filter(status=PaymentStatus.FAILED)
+            .order_by("-created_at", "-id")
+            .values_list("failure_message", flat=True)
+            .first()
+        )
+        return latest or ""
+
+    @payment_error.setter
+    def payment_error(self, value):
+        self._payment_error = value
+
+    def refresh_from_db(self, *args, **kwargs):
+        self._payment_error = None  # an annotation read with the old row is stale now
+        super().refresh_from_db(*args, **kwargs)
+
 
 class StripeCustomer(models.Model):
     """A buyer's Stripe Customer, made once and reused for every payment."""
@@ -149,7 +200,32 @@ class PaymentStatus(models.TextChoices):
     PENDING = "pending", "Pending"  # checkout session / payment intent created; buyer paying
     SUCCEEDED = "succeeded", "Succeeded"  # Stripe confirmed the charge: the money is held
     FAILED = "failed", "Failed"  # the last attempt was declined; the buyer may try again
-    CANCELED = "canceled", "Canceled"  # abandoned (session expired, order closed)
+    # Stripe took the money but the order was already paid (the buyer paid in two tabs): the
+    # money is booked like the first payment and staff refund it.
+    DUPLICATE = "duplicate", "Paid twice: to refund"
+    CANCELLED = "cancelled", "Cancelled"  # abandoned (session expired, order closed)
+
+
+# The one place that says which payment moves are allowed. Money Stripe took is never ignored:
+# an attempt that was declined or abandoned and that Stripe then confirms still succeeds (or is
+# a duplicate, when another payment funded the order first).
+PAYMENT_TRANSITIONS = {
+    PaymentStatus.PENDING: {
+        PaymentStatus.SUCCEEDED,
+        PaymentStatus.DUPLICATE,
+        PaymentStatus.FAILED,
+        PaymentStatus.CANCELLED,
+    },
+    # A declined PaymentIntent can be confirmed again with another card.
+    PaymentStatus.FAILED: {
+        PaymentStatus.SUCCEEDED,
+        PaymentStatus.DUPLICATE,
+        PaymentStatus.CANCELLED,
+    },
+    PaymentStatus.CANCELLED: {PaymentStatus.SUCCEEDED, PaymentStatus.DUPLICATE},
+    PaymentStatus.SUCCEEDED: set(),
+    PaymentStatus.DUPLICATE: set(),
+}
 
 
 class EscrowPayment(models.Model):
@@ -203,10 +279,39 @@ class ReleaseStatus(models.TextChoices):
     FAILED = "failed", "Failed"  # Stripe refused the transfer; staff can retry (same key)
 
 
+# The one place that says which release moves are allowed. A failed transfer is retried with
+# the same idempotency key, so it can still go through; a transfer made is final (reversals are
+# rows of their own, TransferReversal).
+RELEASE_TRANSITIONS = {
+    ReleaseStatus.PENDING: {ReleaseStatus.TRANSFERRED, ReleaseStatus.FAILED},
+    ReleaseStatus.FAILED: {ReleaseStatus.TRANSFERRED},
+    ReleaseStatus.TRANSFERRED: set(),
+}
+
+
 class ReleaseTrigger(models.TextChoices):
     BUYER = "buyer", "Buyer approved"
     AUTO = "auto", "Review window ended"
     STAFF = "staff", "Staff released"
+
+
+class EscrowReleaseQuerySet(models.QuerySet):
+    def with_amount_reversed(self):
+        """Annotate `amount_reversed_cents` (see EscrowRelease.amount_reversed_cents) in the same
+        query. A subquery, not a join: a join would repeat each release once per reversal and
+        inflate every other sum taken beside it."""
+        reversed_sum = (
+            TransferReversal.objects.filter(release=OuterRef("pk"))
+            .order_by()
+            .values("release")
+            .annotate(total=Sum("amount_cents"))
+            .values("total")[:1]
+        )
+        return self.annotate(
+            amount_reversed_cents=Coalesce(
+                Subquery(reversed_sum, output_field=models.BigIntegerField()), Value(0)
+            )
+        )
 
 
 class EscrowRelease(models.Model):
@@ -230,9 +335,10 @@ class EscrowRelease(models.Model):
         max_length=12, choices=ReleaseStatus.choices, default=ReleaseStatus.PENDING
     )
     failure_message = models.CharField(max_length=300, blank=True)
-    amount_reversed_cents = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     transferred_at = models.DateTimeField(null=True, blank=True)
+
+    objects = EscrowReleaseQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -253,6 +359,25 @@ class EscrowRelease(models.Model):
     @property
     def transfer_display(self):
         return format_money(self.transfer_cents, self.currency)
+
+    # What Stripe pulled back from the seller after the transfer: the sum of the release's
+    # TransferReversal rows, stored there only. Lists annotate it (with_amount_reversed); a
+    # release read without the annotation asks each time (one query).
+    _amount_reversed_cents = None
+
+    @property
+    def amount_reversed_cents(self):
+        if self._amount_reversed_cents is not None:
+            return self._amount_reversed_cents
+        return self.reversals.aggregate(total=Sum("amount_cents"))["total"] or 0
+
+    @amount_reversed_cents.setter
+    def amount_reversed_cents(self, value):
+        self._amount_reversed_cents = value
+
+    def refresh_from_db(self, *args, **kwargs):
+        self._amount_reversed_cents = None  # an annotation read with the old row is stale now
+        super().refresh_from_db(*args, **kwargs)
 
 
 class TransferReversal(models.Model):

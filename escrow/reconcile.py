@@ -174,11 +174,11 @@ class _Reconciler:
     # --- Payments ------------------------------------------------------------------------------
 
     def check_payments(self, charges):
-        # A "canceled" payment with a charge is a second payment of an order already paid: its
+        # A duplicate payment (a second payment of an order already paid) is booked too: its
         # money is booked too, so it is checked like the successful one.
         payments = (
             EscrowPayment.objects.filter(
-                status__in=[PaymentStatus.SUCCEEDED, PaymentStatus.CANCELED]
+                status__in=[PaymentStatus.SUCCEEDED, PaymentStatus.DUPLICATE]
             )
             .exclude(stripe_charge_id="")
             .values_list("order_id", "stripe_charge_id", "currency")
@@ -251,6 +251,7 @@ class _Reconciler:
     def check_releases(self, transfers):
         releases = (
             EscrowRelease.objects.filter(status=ReleaseStatus.TRANSFERRED)
+            .with_amount_reversed()
             .values_list(
                 "order_id",
                 "stripe_transfer_id",

@@ -1,17 +1,20 @@
 """Reads the order and ledger pages need: an order's timeline, buyers' and sellers' order lists,
-a seller's ledger lines and their totals.
+a seller's ledger lines and their totals; and which orders and releases the periodic jobs are
+due to act on.
 
 Every list is one query with its related rows joined (select_related), and the totals are a
 fixed number of grouped aggregates, so a page costs the same however many orders it shows.
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import F, Q, Sum
 from django.shortcuts import get_object_or_404
 
+from core import clock
 from core.models import AuditEntry
 from escrow.models import (
     EscrowPayment,
@@ -68,6 +71,7 @@ def order_release(order):
 class OrderPayments:
     latest: EscrowPayment | None  # the most recent attempt, whatever its outcome
     succeeded: EscrowPayment | None  # the payment that funded the order (receipt), if any
+    duplicates: tuple[EscrowPayment, ...] = ()  # paid again after it was paid: to refund
 
     @property
     def receipt_url(self):
@@ -78,21 +82,67 @@ def order_payments(order):
     """The order's payment attempts, summarised for its page (one query)."""
     attempts = list(EscrowPayment.objects.filter(order_id=order.pk).order_by("-created_at", "-id"))
     succeeded = next((p for p in attempts if p.status == PaymentStatus.SUCCEEDED), None)
-    return OrderPayments(latest=attempts[0] if attempts else None, succeeded=succeeded)
+    return OrderPayments(
+        latest=attempts[0] if attempts else None,
+        succeeded=succeeded,
+        duplicates=tuple(p for p in attempts if p.status == PaymentStatus.DUPLICATE),
+    )
+
+
+# --- What the periodic jobs are due to do (ids only: each is acted on in its own transaction) --
+
+
+def orders_due_for_auto_release(*, now=None):
+    """Delivered orders whose buyer's review window has ended."""
+    now = now or clock.now()
+    return Order.objects.filter(status=OrderStatus.DELIVERED, review_deadline__lte=now).values_list(
+        "pk", flat=True
+    )
+
+
+def orders_due_for_release_reminder(*, now=None):
+    """Delivered orders that release themselves within BAZAAR_RELEASE_REMINDER_HOURS and whose
+    buyer has not been reminded yet."""
+    now = now or clock.now()
+    soon = now + timedelta(hours=settings.BAZAAR_RELEASE_REMINDER_HOURS)
+    return Order.objects.filter(
+        status=OrderStatus.DELIVERED,
+        reminder_sent_at__isnull=True,
+        review_deadline__lte=soon,
+        review_deadline__gt=now,
+    ).values_list("pk", flat=True)
+
+
+def orders_due_for_expiry(*, now=None):
+    """Unpaid orders past their payment window."""
+    now = now or clock.now()
+    return Order.objects.filter(
+        status=OrderStatus.PENDING_PAYMENT, expires_at__lte=now
+    ).values_list("pk", flat=True)
+
+
+def releases_due_for_transfer_retry():
+    """Releases whose transfer Stripe refused or that were interrupted before Stripe answered."""
+    return EscrowRelease.objects.filter(
+        status__in=[ReleaseStatus.FAILED, ReleaseStatus.PENDING]
+    ).values_list("pk", flat=True)
 
 
 # --- Timeline -----------------------------------------------------------------------------------
 
 # Audit action -> (what happened, in the marketplace's words; tone of the dot on the timeline).
 TIMELINE_WORDS = {
-    "order.created": ("Order placed", "info"),
-    "order.funded": ("Payment received and held in escrow", "success"),
-    "order.delivered": ("Marked as delivered", "info"),
-    "order.approved": ("Buyer approved; payment released to the seller", "success"),
-    "order.auto_released": ("Review window ended; payment released to the seller", "success"),
-    "order.released_by_staff": ("Bazaar released the payment to the seller", "success"),
-    "order.cancelled": ("Order cancelled", "muted"),
-    "order.expired": ("Order expired before it was paid", "muted"),
+    "escrow.order.created": ("Order placed", "info"),
+    "escrow.order.funded": ("Payment received and held in escrow", "success"),
+    "escrow.order.delivered": ("Marked as delivered", "info"),
+    "escrow.order.approved": ("Buyer approved; payment released to the seller", "success"),
+    "escrow.order.auto_released": (
+        "Review window ended; payment released to the seller",
+        "success",
+    ),
+    "escrow.order.released_by_staff": ("Bazaar released the payment to the seller", "success"),
+    "escrow.order.cancelled": ("Order cancelled", "muted"),
+    "escrow.order.expired": ("Order expired before it was paid", "muted"),
 }
 
 
@@ -133,7 +183,8 @@ def order_timeline(order):
     for entry in entries:
         title, tone = TIMELINE_WORDS.get(
             entry.action,
-            (entry.action.split(".", 1)[-1].replace("_", " ").capitalize(), "info"),
+            # <app>.<entity>.<verb>: an action without words reads as its verb.
+            (entry.action.rsplit(".", 1)[-1].replace("_", " ").capitalize(), "info"),
         )
         events.append(
             TimelineEvent(
@@ -176,7 +227,7 @@ class SellerTotals:
 
 
 def seller_ledger_totals(*, seller, default_currency="usd"):
-    """Held / released / commission per currency (two grouped queries).
+    """Held / released / commission / reversed per currency (two grouped queries).
 
     With no orders at all, one row of zeros in `default_currency`, so the page still says so.
     """
@@ -197,6 +248,7 @@ def seller_ledger_totals(*, seller, default_currency="usd"):
     transferred = Q(status=ReleaseStatus.TRANSFERRED)
     releases = (
         EscrowRelease.objects.filter(order__seller_id=seller.pk)
+        .with_amount_reversed()
         .values("currency")
         .annotate(
             released=Sum("transfer_cents", filter=transferred),

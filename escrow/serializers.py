@@ -84,7 +84,7 @@ class OrderOutputSerializer(serializers.ModelSerializer):
     """An order as its buyer or its seller sees it."""
 
     # Needs `request` in the context (the caller's role). Rows come from escrow.api._orders_for(),
-    # which fetches the store, the release and the receipt with the order.
+    # which fetches the store, the release, the receipt and the payment error with the order.
 
     status_display = serializers.CharField(source="get_status_display", read_only=True)
     listing = OrderListingRefSerializer(source="*", read_only=True)
@@ -111,6 +111,11 @@ class OrderOutputSerializer(serializers.ModelSerializer):
         read_only=True,
         allow_null=True,
         help_text="The transfer of the money to the seller; null until the escrow is released.",
+    )
+    payment_error = serializers.CharField(
+        read_only=True,
+        help_text="Why the last payment attempt was declined, while the order is not paid; "
+        "empty once it is paid or when no attempt was declined.",
     )
 
     class Meta:

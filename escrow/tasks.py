@@ -1,11 +1,11 @@
-"""Escrow's periodic jobs (listed in settings.CELERY_BEAT_SCHEDULE). Thin: they call services."""
+"""Escrow's periodic jobs (listed in settings.CELERY_BEAT_SCHEDULE). Thin: escrow.selectors says
+which rows are due, escrow.services acts on each (idempotently, in its own transaction)."""
 
 from celery import shared_task
-from django.conf import settings
 
-from core import clock
-from escrow import services
-from escrow.models import Order, OrderStatus
+from escrow import selectors, services
+from escrow.models import OrderStatus
+from escrow.reconcile import reconcile
 
 
 @shared_task
@@ -16,27 +16,15 @@ def auto_release_due_orders():
 @shared_task
 def send_release_reminders():
     """Remind buyers that a delivered order releases itself soon, once per order."""
-    from datetime import timedelta
-
-    soon = clock.now() + timedelta(hours=settings.BAZAAR_RELEASE_REMINDER_HOURS)
-    due = Order.objects.filter(
-        status=OrderStatus.DELIVERED,
-        reminder_sent_at__isnull=True,
-        review_deadline__lte=soon,
-        review_deadline__gt=clock.now(),
-    ).values_list("pk", flat=True)
-    return sum(1 for pk in list(due) if services.order_remind(order_id=pk)[1])
+    due = list(selectors.orders_due_for_release_reminder())
+    return sum(1 for pk in due if services.order_remind(order_id=pk)[1])
 
 
 @shared_task
 def expire_unpaid_orders():
     """Unpaid orders past their payment window expire and give their stock back."""
-    due = Order.objects.filter(
-        status=OrderStatus.PENDING_PAYMENT, expires_at__lte=clock.now()
-    ).values_list("pk", flat=True)
-    return sum(
-        1 for pk in list(due) if services.order_expire(order_id=pk).status == OrderStatus.EXPIRED
-    )
+    due = list(selectors.orders_due_for_expiry())
+    return sum(1 for pk in due if services.order_expire(order_id=pk).status == OrderStatus.EXPIRED)
 
 
 @shared_task
@@ -46,6 +34,4 @@ def retry_failed_transfers():
 
 @shared_task
 def reconcile_with_stripe():
-    from escrow.reconcile import reconcile
-
     return reconcile().difference_count

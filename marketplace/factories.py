@@ -80,7 +80,7 @@ class AuditEntryFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = AuditEntry
 
-    action = "listing.created"
+    action = "marketplace.listing.created"
     actor = factory.SubFactory(UserFactory)
     target = factory.SubFactory(ListingFactory)
     target_id = factory.LazyAttribute(lambda o: str(o.target.pk))

@@ -1,12 +1,15 @@
-"""Every write to the catalogue: stores, listings and their images.
+"""Every write to the catalogue: stores, listings, their images and their stock.
 
 Each function is a transaction. Status changes lock the listing row, check the move against
 LISTING_TRANSITIONS and return quietly when the change already happened, so a double click or a
-retried request is harmless.
+retried request is harmless. Orders (escrow) move stock only through the `listing_stock_*`
+functions at the end, inside the order's own transaction.
 """
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
@@ -52,7 +55,7 @@ STORE_EDITABLE_FIELDS = (
 # --- Stores -------------------------------------------------------------------------------------
 
 
-def unique_store_slug(name, *, exclude_pk=None):
+def _unique_store_slug(name, *, exclude_pk=None):
     base = slugify(name)[:90] or "store"
     slug, n = base, 1
     taken = Store.objects.exclude(pk=exclude_pk).filter(slug__startswith=base)
@@ -73,9 +76,12 @@ def store_create(*, owner, name, actor=None, **fields):
     unknown = set(fields) - set(STORE_EDITABLE_FIELDS)
     if unknown:
         raise ValidationFailed(dict.fromkeys(unknown, "This field cannot be set."))
-    store = Store.objects.create(owner=owner, name=name, slug=unique_store_slug(name), **fields)
+    store = Store.objects.create(owner=owner, name=name, slug=_unique_store_slug(name), **fields)
     audit_record(
-        action="store.created", actor=actor or owner, target=store, after={"name": store.name}
+        action="marketplace.store.created",
+        actor=actor or owner,
+        target=store,
+        after={"name": store.name},
     )
     notify(
         owner,
@@ -103,7 +109,7 @@ def store_update(*, store, actor, **fields):
         setattr(store, key, value)
     store.save()
     audit_record(
-        action="store.updated",
+        action="marketplace.store.updated",
         actor=actor,
         target=store,
         before=before,
@@ -166,7 +172,10 @@ def listing_create(*, store, actor, **fields):
     _validate_listing(values)
     listing = Listing.objects.create(store=store, status=ListingStatus.DRAFT, **values)
     audit_record(
-        action="listing.created", actor=actor, target=listing, after={"title": listing.title}
+        action="marketplace.listing.created",
+        actor=actor,
+        target=listing,
+        after={"title": listing.title},
     )
     return listing
 
@@ -196,7 +205,7 @@ def listing_update(*, listing, actor, **fields):
         listing.submitted_at = timezone.now()
     listing.save()
     audit_record(
-        action="listing.updated",
+        action="marketplace.listing.updated",
         actor=actor,
         target=listing,
         before=before,
@@ -222,7 +231,7 @@ def listing_submit(*, listing, actor):
         listing,
         to=ListingStatus.PENDING_REVIEW,
         actor=actor,
-        action="listing.submitted",
+        action="marketplace.listing.submitted",
         submitted_at=timezone.now(),
         rejection_reason="",
     )
@@ -251,7 +260,7 @@ def listing_withdraw(*, listing, actor):
     if listing.status not in (ListingStatus.PENDING_REVIEW, ListingStatus.DRAFT):
         raise InvalidTransition("Only a listing waiting for review can be withdrawn.")
     listing, _ = _transition(
-        listing, to=ListingStatus.DRAFT, actor=actor, action="listing.withdrawn"
+        listing, to=ListingStatus.DRAFT, actor=actor, action="marketplace.listing.withdrawn"
     )
     return listing
 
@@ -268,7 +277,7 @@ def listing_approve(*, listing, actor):
         listing,
         to=ListingStatus.APPROVED,
         actor=actor,
-        action="listing.approved",
+        action="marketplace.listing.approved",
         reviewed_at=timezone.now(),
         reviewed_by=actor,
         rejection_reason="",
@@ -292,7 +301,7 @@ def listing_reject(*, listing, actor, reason):
         listing,
         to=ListingStatus.REJECTED,
         actor=actor,
-        action="listing.rejected",
+        action="marketplace.listing.rejected",
         reviewed_at=timezone.now(),
         reviewed_by=actor,
         rejection_reason=reason,
@@ -315,7 +324,7 @@ def listing_archive(*, listing, actor):
     if listing.store.owner_id != actor.pk and not actor.is_staff:
         raise NotAllowed("You can only archive your own listings.")
     listing, _ = _transition(
-        listing, to=ListingStatus.ARCHIVED, actor=actor, action="listing.archived"
+        listing, to=ListingStatus.ARCHIVED, actor=actor, action="marketplace.listing.archived"
     )
     return listing
 
@@ -328,7 +337,7 @@ def listing_restore(*, listing, actor):
     if listing.status != ListingStatus.ARCHIVED:
         raise InvalidTransition("Only an archived listing can be restored.")
     listing, _ = _transition(
-        listing, to=ListingStatus.DRAFT, actor=actor, action="listing.restored"
+        listing, to=ListingStatus.DRAFT, actor=actor, action="marketplace.listing.restored"
     )
     return listing
 
@@ -349,7 +358,7 @@ def listing_image_add(*, listing, actor, image, alt_text=""):
         listing=listing, image=image, alt_text=alt_text or listing.title, position=position
     )
     audit_record(
-        action="listing.image_added",
+        action="marketplace.listing_image.added",
         actor=actor,
         target=listing,
         after={"image": listing_image.image.name},
@@ -366,5 +375,76 @@ def listing_image_remove(*, listing_image, actor):
     listing_image.delete()
     transaction.on_commit(lambda: listing_image.image.storage.delete(name))
     audit_record(
-        action="listing.image_removed", actor=actor, target=listing, before={"image": name}
+        action="marketplace.listing_image.removed",
+        actor=actor,
+        target=listing,
+        before={"image": name},
     )
+
+
+# --- Stock: what orders reserve and give back ---------------------------------------------------
+# escrow calls these inside its order transaction. Two buyers ordering the last item race here:
+# order_create locks the listing row first (listing_lock_for_order), so the second waits, then
+# reads the stock the first left; returns and retakes are single UPDATEs with F(), so they add
+# up whatever else runs at the same time.
+
+
+def listing_lock_for_order(*, listing_id):
+    """The approved listing `listing_id`, its row locked until the caller's transaction ends,
+    with its store, seller and seller profile; None if there is no such approved listing.
+
+    Only the listing row is locked (`of=self`): the seller's profile and store stay free.
+    """
+    listing = (
+        Listing.objects.select_for_update(of=("self",))
+        .select_related("store__owner__seller_profile")
+        .filter(pk=listing_id)
+        .first()
+    )
+    if listing is None or listing.status != ListingStatus.APPROVED:
+        return None
+    return listing
+
+
+@transaction.atomic
+def listing_stock_reserve(*, listing, quantity):
+    """Take `quantity` off a product's counted stock for an order. Returns True if stock was
+    reserved, False if the listing counts none (a service, or stock not tracked).
+
+    Call it with the listing locked by listing_lock_for_order (it locks the row itself too, so
+    the check and the update see the same stock); refuses with the quantity's field error when
+    fewer are left.
+    """
+    if listing.kind != ListingKind.PRODUCT:
+        return False
+    left = Listing.objects.select_for_update().values_list("stock", flat=True).get(pk=listing.pk)
+    if left is None:
+        return False
+    if left < quantity:
+        raise ValidationFailed(
+            {"quantity": f"Only {left} left in stock." if left else "This listing is sold out."}
+        )
+    Listing.objects.filter(pk=listing.pk).update(stock=F("stock") - quantity)
+    listing.stock = left - quantity
+    return True
+
+
+@transaction.atomic
+def listing_stock_return(*, listing_id, quantity):
+    """An order that reserved `quantity` was called off or expired: the stock comes back."""
+    Listing.objects.filter(pk=listing_id).update(stock=F("stock") + quantity)
+
+
+@transaction.atomic
+def listing_stock_retake(*, listing_id, quantity):
+    """A late payment revived an order that had given its stock back: take it again, because
+    it is sold. Returns True if stock was taken, False if the listing counts none.
+
+    If the stock was sold again meanwhile it stops at zero (the column cannot go below, and
+    refusing would leave a payment Stripe took unbooked): the seller is then oversold.
+    """
+    listing = Listing.objects.only("kind", "stock").get(pk=listing_id)
+    if listing.kind != ListingKind.PRODUCT or listing.stock is None:
+        return False
+    Listing.objects.filter(pk=listing_id).update(stock=Greatest(F("stock") - quantity, 0))
+    return True

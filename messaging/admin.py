@@ -267,7 +267,7 @@ class ConversationAdmin(ReadOnlyAdmin):
         for message in rows:
             # sender_name reads the store through the conversation: share the one loaded here.
             message.conversation = conversation
-            message.sender_label = services.sender_name(message)
+            message.sender_label = services.message_sender_name(message=message)
             message.flag_lines = flag_lines(message)
             message.admin_url = reverse("admin:messaging_message_change", args=[message.pk])
             message.files = [
@@ -469,7 +469,7 @@ class MessageAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("shown as"))
     def sender_column(self, obj):
-        return services.sender_name(obj)
+        return services.message_sender_name(message=obj)
 
     @admin.display(description=_("message"))
     def short_body(self, obj):

@@ -126,7 +126,7 @@ class ParticipantOutputSerializer(PersonRefSerializer):
 def _person(conversation, role):
     if role == ParticipantRole.SELLER:
         return {"name": conversation.listing.store.name, "role": role}
-    return {"name": services.buyer_name(conversation.buyer), "role": role}
+    return {"name": services.buyer_display_name(user=conversation.buyer), "role": role}
 
 
 def _preview(body):
@@ -233,7 +233,7 @@ class MessageOutputSerializer(serializers.Serializer):
 
     @extend_schema_field(SenderOutputSerializer)
     def get_sender(self, message):
-        return {"name": services.sender_name(message), "role": message.sender_role}
+        return {"name": services.message_sender_name(message=message), "role": message.sender_role}
 
     @extend_schema_field(OpenApiTypes.BOOL)
     def get_is_mine(self, message):
@@ -249,7 +249,7 @@ class MessageSentOutputSerializer(MessageOutputSerializer):
 
     @extend_schema_field(OpenApiTypes.STR)
     def get_warning(self, message):
-        return services.flag_warning(message)
+        return services.message_flag_warning(message=message)
 
 
 class ReadOutputSerializer(serializers.Serializer):

@@ -371,7 +371,7 @@ def _deliver(message):
             seat.user,
             MESSAGE_EVENT,
             {
-                "sender_name": sender_name(message),
+                "sender_name": message_sender_name(message=message),
                 "subject": conversation.subject,
                 "preview": _preview(message),
                 "conversation_id": conversation.pk,
@@ -381,16 +381,16 @@ def _deliver(message):
         )
 
 
-def sender_name(message):
+def message_sender_name(*, message):
     """How a message's author is shown: the store for a seller, 'Bazaar staff' for staff."""
     if message.sender_role == SenderRole.STAFF:
         return "Bazaar staff"
     if message.sender_role == SenderRole.SELLER:
         return message.conversation.listing.store.name
-    return buyer_name(message.sender)
+    return buyer_display_name(user=message.sender)
 
 
-def buyer_name(user):
+def buyer_display_name(*, user):
     """A buyer as a seller sees them: their name, never their email (a contact detail)."""
     return user.full_name.strip() or "A Bazaar buyer"
 
@@ -403,7 +403,7 @@ def _preview(message):
     return "Sent " + (", ".join(names) if names else "a file")
 
 
-def flag_warning(message):
+def message_flag_warning(*, message):
     """The sentence shown to the sender of a flagged message, or ''."""
     if not message.contact_flags:
         return ""

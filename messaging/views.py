@@ -41,7 +41,7 @@ def other_party_name(conversation, user):
     """Who the person is talking to: the store for the buyer, the buyer for the seller."""
     if conversation.buyer_id == user.pk:
         return conversation.listing.store.name
-    return services.buyer_name(conversation.buyer)
+    return services.buyer_display_name(user=conversation.buyer)
 
 
 def messages_window(*, conversation, user, limit=MESSAGES_SHOWN, before=None):
@@ -60,7 +60,7 @@ def messages_window(*, conversation, user, limit=MESSAGES_SHOWN, before=None):
     shown = newest[:limit][::-1]
     for message in shown:
         message.conversation = conversation  # sender_name reads the store through it
-        message.sender_label = services.sender_name(message)
+        message.sender_label = services.message_sender_name(message=message)
         message.is_own = message.sender_id == user.pk
         message.is_staff = message.sender_role == SenderRole.STAFF
         for attachment in message.attachments.all():
@@ -100,7 +100,7 @@ def _next(request):
 
 
 def _report_sent(request, message, sent_text):
-    warning = services.flag_warning(message)
+    warning = services.message_flag_warning(message=message)
     if warning:
         messages.warning(request, warning)
     else:

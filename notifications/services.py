@@ -175,7 +175,7 @@ def unsubscribe_url(*, user, event_code):
     return settings.SITE_URL + reverse("notifications:unsubscribe", kwargs={"token": token})
 
 
-def unsubscribe_read_token(token):
+def unsubscribe_token_read(*, token):
     """(user, event_code) named by a signed token; raises signing.BadSignature if forged."""
     data = signing.loads(token, salt=UNSUBSCRIBE_SALT)
     user = get_user_model().objects.filter(pk=data.get("u")).first()
@@ -186,9 +186,9 @@ def unsubscribe_read_token(token):
 
 
 @transaction.atomic
-def unsubscribe(*, token, everything=False):
+def preferences_unsubscribe(*, token, everything=False):
     """Turn email off for the event a signed link names (or every event). Works logged out."""
-    user, code = unsubscribe_read_token(token)
+    user, code = unsubscribe_token_read(token=token)
     codes = list(EVENTS) if everything or code == ALL_EVENTS else [code]
     for event_code in codes:
         preference_set(user=user, event_code=event_code, email_mode=EmailMode.OFF)

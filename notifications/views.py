@@ -146,13 +146,13 @@ def preferences(request):
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request, token):
     try:
-        user, code = services.unsubscribe_read_token(token)
+        user, code = services.unsubscribe_token_read(token=token)
     except signing.BadSignature:
         return render(request, "notifications/unsubscribe_invalid.html", status=400)
     event = EVENTS.get(code)
     if request.method == "POST":
         everything = request.POST.get("scope") == "all" or code == services.ALL_EVENTS
-        services.unsubscribe(token=token, everything=everything)
+        services.preferences_unsubscribe(token=token, everything=everything)
         return render(
             request,
             "notifications/unsubscribe_done.html",

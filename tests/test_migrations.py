@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from importlib import import_module
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -56,11 +57,26 @@ MOVED_MODELS = {("marketplace", "order"): "escrow", ("marketplace", "auditentry"
 # Values a data migration renames: {(table, column): {old value: new value}}, e.g.
 # {("escrow_escrowpayment", "status"): {"canceled": "cancelled"}}. Audit action codes are
 # ("marketplace_auditentry", "action"); the order timelines expect the renamed codes too.
-RENAMED_VALUES: dict[tuple[str, str], dict] = {}
+RENAMED_VALUES: dict[tuple[str, str], dict] = {
+    # escrow 0003: the seeded second payment ("canceled" with succeeded_at set) is a duplicate,
+    # and its old "refund it" note goes (the state says it now).
+    ("escrow_escrowpayment", "status"): {"canceled": "duplicate"},
+    ("escrow_escrowpayment", "failure_message"): {
+        "Second payment for an order already paid: refund it.": ""
+    },
+    # core 0002: audit actions in one shape, <app>.<entity>.<past-tense verb>.
+    ("marketplace_auditentry", "action"): import_module(
+        "core.migrations.0002_audit_actions_namespaced"
+    ).RENAMES,
+}
 
 # Columns a migration drops on purpose: {(table, column)}, e.g.
 # {("escrow_escrowrelease", "amount_reversed_cents")}. Columns a migration adds are not compared.
-DROPPED_COLUMNS: set[tuple[str, str]] = set()
+DROPPED_COLUMNS: set[tuple[str, str]] = {
+    # escrow 0005 and 0006: values that were stored twice are derived from their rows instead.
+    ("escrow_escrowrelease", "amount_reversed_cents"),
+    ("marketplace_order", "payment_error"),
+}
 
 # Tables that gain rows while migrating: {table: exact number of new rows, or ANY}. post_migrate
 # adds content types and permissions for new models. E.g. a migration that opens a conversation

@@ -84,12 +84,22 @@ def test_store_contact_details_follow_stripe_once(
     assert store.contact_phone == "+1 555 010 0199"
     assert store.support_url == "https://clay.example.com"
     assert store.name != "Clay & Co"  # the store's name stays the seller's choice
-    assert AuditEntry.objects.filter(action="store.updated", target_id=str(store.pk)).count() == 1
+    assert (
+        AuditEntry.objects.filter(
+            action="marketplace.store.updated", target_id=str(store.pk)
+        ).count()
+        == 1
+    )
     assert Event.objects.filter(type="account.updated").count() == 1
 
     # a later sync with nothing new changes nothing
     connect.connect_account_refresh(stripe_account_id=connected().stripe_account_id)
-    assert AuditEntry.objects.filter(action="store.updated", target_id=str(store.pk)).count() == 1
+    assert (
+        AuditEntry.objects.filter(
+            action="marketplace.store.updated", target_id=str(store.pk)
+        ).count()
+        == 1
+    )
 
 
 def test_a_seller_without_a_store_gets_one_from_their_stripe_profile(

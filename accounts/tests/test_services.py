@@ -1,10 +1,16 @@
 import pytest
 from django.contrib.auth import authenticate
 
-from accounts.factories import SellerFactory, UserFactory
+from accounts.factories import SellerFactory, StaffFactory, UserFactory
 from accounts.models import SellerProfile, User
-from accounts.services import seller_onboard, seller_profile_update, user_signup, user_update
-from core.errors import ValidationFailed
+from accounts.services import (
+    seller_commission_set,
+    seller_onboard,
+    seller_profile_update,
+    user_signup,
+    user_update,
+)
+from core.errors import NotAllowed, ValidationFailed
 from core.models import AuditEntry
 from marketplace.models import Store
 
@@ -24,7 +30,7 @@ def test_signup_creates_a_user_who_can_log_in_with_a_lower_case_email():
     assert not user.is_staff
     assert not user.is_seller
     assert authenticate(email="ada@example.com", password=GOOD_PASSWORD) == user
-    entry = AuditEntry.objects.get(action="user.signed_up")
+    entry = AuditEntry.objects.get(action="accounts.user.signed_up")
     assert entry.actor == user
     assert entry.after == {"email": "ada@example.com"}
 
@@ -95,8 +101,8 @@ def test_seller_onboard_creates_a_profile_and_a_store():
     assert store.slug == "okafor-ceramics"
     assert store.description == "Stoneware from Portland."
     assert set(AuditEntry.objects.values_list("action", flat=True)) >= {
-        "seller.onboarded",
-        "store.created",
+        "accounts.seller.onboarded",
+        "marketplace.store.created",
     }
 
 
@@ -167,7 +173,7 @@ def test_seller_profile_update_changes_allowed_fields_and_audits_them():
     profile.refresh_from_db()
     assert profile.display_name == "New name"
     assert profile.country == "DE"
-    entry = AuditEntry.objects.get(action="seller.profile_updated")
+    entry = AuditEntry.objects.get(action="accounts.seller_profile.updated")
     assert entry.before == {"display_name": "Old name", "country": "US"}
     assert entry.after == {"display_name": "New name", "country": "DE"}
 
@@ -186,6 +192,49 @@ def test_user_update_trims_the_name_and_audits_it():
     user_update(user=user, actor=user, full_name="  Ada Lovelace ")
     user.refresh_from_db()
     assert user.full_name == "Ada Lovelace"
-    entry = AuditEntry.objects.get(action="user.updated")
+    entry = AuditEntry.objects.get(action="accounts.user.updated")
     assert entry.before == {"full_name": "Ada"}
     assert entry.after == {"full_name": "Ada Lovelace"}
+
+
+# --- Commission (staff) -------------------------------------------------------------------------
+
+
+def test_staff_set_and_clear_a_commission_override_each_audited():
+    staff = StaffFactory()
+    profile = SellerFactory().seller_profile
+
+    seller_commission_set(profile=profile, commission_bps=800, actor=staff)
+    seller_commission_set(profile=profile, commission_bps=800, actor=staff)  # no change: quiet
+    seller_commission_set(profile=profile, commission_bps=None, actor=staff)
+
+    profile.refresh_from_db()
+    assert profile.commission_bps is None
+    entries = AuditEntry.objects.filter(target_id=str(profile.pk)).order_by("id")
+    assert [(e.actor, e.before, e.after) for e in entries] == [
+        (staff, {"commission_bps": None}, {"commission_bps": 800}),
+        (staff, {"commission_bps": 800}, {"commission_bps": None}),
+    ]
+
+
+@pytest.mark.parametrize("value", [10_001, -1, "800", 8.5, True])
+def test_a_commission_that_is_not_0_to_10000_basis_points_is_refused(value):
+    profile = SellerFactory().seller_profile
+
+    with pytest.raises(ValidationFailed) as refused:
+        seller_commission_set(profile=profile, commission_bps=value, actor=StaffFactory())
+
+    assert "commission_bps" in refused.value.errors
+    profile.refresh_from_db()
+    assert profile.commission_bps is None
+    assert not AuditEntry.objects.filter(target_id=str(profile.pk)).exists()
+
+
+def test_only_staff_set_a_commission():
+    profile = SellerFactory().seller_profile
+
+    with pytest.raises(NotAllowed):
+        seller_commission_set(profile=profile, commission_bps=0, actor=profile.user)
+
+    profile.refresh_from_db()
+    assert profile.commission_bps is None

@@ -53,7 +53,9 @@ def test_seed_demo_builds_a_marketplace_to_click_through():
         [image] = listing.images.all()
         assert image.image.storage.exists(image.image.name)
         assert image.image.width > 0
-    assert AuditEntry.objects.filter(action="listing.approved").count() == approved.count()
+    assert (
+        AuditEntry.objects.filter(action="marketplace.listing.approved").count() == approved.count()
+    )
 
     assert "Demo logins" in output
     assert DEMO_PASSWORD in output

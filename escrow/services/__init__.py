@@ -4,6 +4,8 @@
   payments and releases say).
 - payments.py: paying for an order (Checkout, PaymentIntent), Stripe confirming or declining it.
 - releases.py: the money leaving escrow for the seller (one Transfer), and its reversals.
+- transitions.py (used by the two above): the one audited way a payment's or a release's status
+  changes, checked against PAYMENT_TRANSITIONS / RELEASE_TRANSITIONS.
 
 Callers import from `escrow.services`; the names below are the whole public surface.
 """

@@ -9,7 +9,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
 
 from accounts.selectors import seller_can_accept_payments
 from core import clock
@@ -18,7 +17,12 @@ from core.errors import InvalidTransition, NotAllowed, ValidationFailed
 from escrow.commission import terms_for_seller
 from escrow.models import ORDER_TRANSITIONS, Order, OrderStatus
 from escrow.signals import order_placed
-from marketplace.models import Listing, ListingKind, ListingStatus
+from marketplace.services import (
+    listing_lock_for_order,
+    listing_stock_reserve,
+    listing_stock_retake,
+    listing_stock_return,
+)
 from notifications.services import notify
 
 MAX_QUANTITY = 100
@@ -38,13 +42,10 @@ def order_create(*, buyer, listing_id, quantity=1, client_key=""):
         raise ValidationFailed({"quantity": "Order at least one."})
     if quantity > MAX_QUANTITY:
         raise ValidationFailed({"quantity": f"Order at most {MAX_QUANTITY} at a time."})
-    listing = (
-        Listing.objects.select_for_update(of=("self",))
-        .select_related("store__owner__seller_profile")
-        .filter(pk=listing_id)
-        .first()
-    )
-    if listing is None or listing.status != ListingStatus.APPROVED:
+    # Locked until the order is made: a second buyer of the last item waits here, then sees it
+    # sold (marketplace owns the listing row and its stock).
+    listing = listing_lock_for_order(listing_id=listing_id)
+    if listing is None:
         raise ValidationFailed({"listing": "This listing is not available."})
     seller = listing.store.owner
     if seller.pk == buyer.pk:
@@ -53,16 +54,9 @@ def order_create(*, buyer, listing_id, quantity=1, client_key=""):
         raise ValidationFailed(
             {"listing": "This seller cannot take payments right now. Try again later."}
         )
-    reserve = listing.kind == ListingKind.PRODUCT and listing.stock is not None
-    if reserve and listing.stock < quantity:
-        left = listing.stock
-        raise ValidationFailed(
-            {"quantity": f"Only {left} left in stock." if left else "This listing is sold out."}
-        )
+    reserved = listing_stock_reserve(listing=listing, quantity=quantity)
     terms = terms_for_seller(seller.seller_profile)
     total = listing.price_cents * quantity
-    if reserve:
-        Listing.objects.filter(pk=listing.pk).update(stock=F("stock") - quantity)
     try:
         with transaction.atomic():
             order = Order.objects.create(
@@ -81,7 +75,7 @@ def order_create(*, buyer, listing_id, quantity=1, client_key=""):
                 commission_min_cents=terms.minimum_cents,
                 commission_cents=terms.commission_on(total),
                 stripe_fee_payer=settings.BAZAAR_STRIPE_FEE_PAYER,
-                stock_reserved=reserve,
+                stock_reserved=reserved,
                 expires_at=clock.now() + timedelta(minutes=settings.BAZAAR_PAYMENT_EXPIRY_MINUTES),
                 client_key=client_key or "",
             )
@@ -90,7 +84,7 @@ def order_create(*, buyer, listing_id, quantity=1, client_key=""):
         transaction.set_rollback(True)
         return Order.objects.get(buyer=buyer, client_key=client_key)
     audit_record(
-        action="order.created",
+        action="escrow.order.created",
         actor=buyer,
         target=order,
         after={"total_cents": total, "currency": order.currency, "quantity": quantity},
@@ -112,20 +106,16 @@ def _move(order, *, to, actor, action, **changes):
 
 def _return_stock(order):
     if order.stock_reserved:
-        Listing.objects.filter(pk=order.listing_id).update(stock=F("stock") + order.quantity)
+        listing_stock_return(listing_id=order.listing_id, quantity=order.quantity)
         order.stock_reserved = False
 
 
 def _reserve_stock_again(order):
-    """A late payment revives a closed order: take its stock back (even past zero: it is sold)."""
-    listing = Listing.objects.get(pk=order.listing_id)
-    if (
-        listing.kind == ListingKind.PRODUCT
-        and listing.stock is not None
-        and not order.stock_reserved
-    ):
-        Listing.objects.filter(pk=order.listing_id).update(stock=F("stock") - order.quantity)
-        order.stock_reserved = True
+    """A late payment revives a closed order: take its stock back (it is sold)."""
+    if not order.stock_reserved:
+        order.stock_reserved = listing_stock_retake(
+            listing_id=order.listing_id, quantity=order.quantity
+        )
 
 
 @transaction.atomic
@@ -141,7 +131,7 @@ def order_cancel(*, order, actor):
         order,
         to=OrderStatus.CANCELLED,
         actor=actor,
-        action="order.cancelled",
+        action="escrow.order.cancelled",
         closed_at=clock.now(),
         stock_reserved=order.stock_reserved,
     )
@@ -161,7 +151,7 @@ def order_expire(*, order_id):
         order,
         to=OrderStatus.EXPIRED,
         actor=None,
-        action="order.expired",
+        action="escrow.order.expired",
         closed_at=clock.now(),
         stock_reserved=order.stock_reserved,
     )
@@ -176,9 +166,8 @@ def order_mark_funded(*, order):
         order,
         to=OrderStatus.FUNDED,
         actor=None,
-        action="order.funded",
+        action="escrow.order.funded",
         funded_at=clock.now(),
-        payment_error="",
         closed_at=None,
         stock_reserved=order.stock_reserved,
     )
@@ -196,19 +185,20 @@ def order_mark_funded(*, order):
 
 @transaction.atomic
 def order_payment_failed(*, order_id, message):
-    """A payment attempt was declined: the order stays payable and says why."""
+    """A payment attempt was declined: the order stays payable, and the buyer is told why.
+
+    The reason is stored once, on the failed payment (Order.payment_error reads it from there).
+    """
     order = _lock(order_id)
     if order.status != OrderStatus.PENDING_PAYMENT:
         return order
-    order.payment_error = message[:300]
-    order.save(update_fields=["payment_error", "updated_at"])
     notify(
         order.buyer,
         "order.payment_failed",
         {
             "order_id": order.pk,
             "listing_title": order.listing_title,
-            "reason": order.payment_error,
+            "reason": message[:300],
             "action_url": order.get_absolute_url(),
         },
     )
@@ -228,7 +218,7 @@ def order_deliver(*, order, actor, note=""):
         order,
         to=OrderStatus.DELIVERED,
         actor=actor,
-        action="order.delivered",
+        action="escrow.order.delivered",
         delivered_at=delivered_at,
         delivery_note=(note or "").strip()[:5000],
         review_deadline=delivered_at + timedelta(days=settings.BAZAAR_REVIEW_WINDOW_DAYS),

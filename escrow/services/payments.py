@@ -6,6 +6,9 @@ made from our own row: the row is written first, the Stripe call follows, and it
 recorded in a second transaction. A crash or retry in between repeats the same call with the same
 key, so Stripe never moves the money twice. Webhooks call the same functions a person's action
 does, and every function returns quietly when its change already happened.
+
+A payment's status moves only through transitions.payment_move (PAYMENT_TRANSITIONS, an audit
+entry `escrow.payment.<what happened>`), under the order's and then the payment's row lock.
 """
 
 import logging
@@ -15,6 +18,7 @@ from django.utils import timezone
 
 from accounts.selectors import seller_can_accept_payments
 from core import clock, stripe_client
+from core.audit import audit_record
 from core.errors import (
     DomainError,
     InvalidTransition,
@@ -33,6 +37,7 @@ from escrow.models import (
     StripeCustomer,
 )
 from escrow.services.orders import order_mark_funded, order_payment_failed
+from escrow.services.transitions import PAYMENT_ACTIONS, failure_reason_record, payment_move
 
 logger = logging.getLogger(__name__)
 
@@ -102,12 +107,7 @@ def payment_checkout_start(*, order, buyer, success_url, cancel_url):
     """Web checkout: a Stripe Checkout Session for the order. Returns (payment, session url)."""
     order = _payable_order(order, buyer)
     customer = _customer_or_unavailable(buyer)
-    payment = EscrowPayment.objects.create(
-        order=order,
-        kind=EscrowPayment.Kind.CHECKOUT,
-        amount_cents=order.total_cents,
-        currency=order.currency,
-    )
+    payment = _payment_create(order=order, buyer=buyer, kind=EscrowPayment.Kind.CHECKOUT)
     metadata = _payment_metadata(order, payment)
     try:
         session = stripe_client.call(
@@ -138,7 +138,7 @@ def payment_checkout_start(*, order, buyer, success_url, cancel_url):
             options={"idempotency_key": idempotency_key(payment, "checkout-session")},
         )
     except StripeUnavailable as exc:
-        _payment_failed_locally(payment, exc.message)
+        _payment_failed_locally(payment, exc.message, actor=buyer)
         raise PaymentUnavailable(exc.message) from exc
     EscrowPayment.objects.filter(pk=payment.pk).update(stripe_checkout_session_id=session.id)
     payment.stripe_checkout_session_id = session.id
@@ -167,12 +167,8 @@ def payment_intent_start(*, order, buyer, client_key=""):
     if open_intent:
         return open_intent  # a declined intent can be confirmed again with another card
     customer = _customer_or_unavailable(buyer)
-    payment = EscrowPayment.objects.create(
-        order=order,
-        kind=EscrowPayment.Kind.PAYMENT_INTENT,
-        amount_cents=order.total_cents,
-        currency=order.currency,
-        client_key=client_key or "",
+    payment = _payment_create(
+        order=order, buyer=buyer, kind=EscrowPayment.Kind.PAYMENT_INTENT, client_key=client_key
     )
     try:
         intent = stripe_client.call(
@@ -189,7 +185,7 @@ def payment_intent_start(*, order, buyer, client_key=""):
             options={"idempotency_key": idempotency_key(payment, "payment-intent")},
         )
     except StripeUnavailable as exc:
-        _payment_failed_locally(payment, exc.message)
+        _payment_failed_locally(payment, exc.message, actor=buyer)
         raise PaymentUnavailable(exc.message) from exc
     EscrowPayment.objects.filter(pk=payment.pk).update(
         stripe_payment_intent_id=intent.id, client_secret=intent.client_secret
@@ -198,10 +194,45 @@ def payment_intent_start(*, order, buyer, client_key=""):
     return payment
 
 
-def _payment_failed_locally(payment, message):
-    EscrowPayment.objects.filter(pk=payment.pk, status=PaymentStatus.PENDING).update(
-        status=PaymentStatus.FAILED, failure_message=message[:300]
+@transaction.atomic
+def _payment_create(*, order, buyer, kind, client_key=""):
+    """The payment row, written (and audited) before Stripe is asked: its id makes the key."""
+    payment = EscrowPayment.objects.create(
+        order=order,
+        kind=kind,
+        amount_cents=order.total_cents,
+        currency=order.currency,
+        client_key=client_key or "",
     )
+    audit_record(
+        action="escrow.payment.created",
+        actor=buyer,
+        target=payment,
+        after={
+            "status": payment.status,
+            "kind": kind,
+            "amount_cents": payment.amount_cents,
+            "currency": payment.currency,
+        },
+    )
+    return payment
+
+
+@transaction.atomic
+def _payment_failed_locally(payment, message, *, actor):
+    """Stripe could not even start the payment: the attempt failed before the buyer paid."""
+    payment = _lock_order_and_payment(payment)
+    if payment.status == PaymentStatus.PENDING:
+        payment_move(
+            payment=payment, to=PaymentStatus.FAILED, actor=actor, failure_message=message[:300]
+        )
+    return payment
+
+
+def _lock_order_and_payment(payment):
+    """Lock the payment's order, then the payment: the order every escrow path takes."""
+    Order.objects.select_for_update().get(pk=payment.order_id)
+    return EscrowPayment.objects.select_for_update().get(pk=payment.pk)
 
 
 def _find_payment(*, payment_intent_id=None, checkout_session_id=None, metadata=None):
@@ -263,21 +294,20 @@ def _record_success(*, payment_id, intent_id, charge_id, fee, receipt_url):
     order = Order.objects.select_for_update().get(pk=order_id)
     payment = EscrowPayment.objects.select_for_update().get(pk=payment_id)
     if payment.succeeded_at is not None:
-        return payment  # booked already: as the payment, or as a second one to refund
+        return payment  # booked already: as the payment, or as a duplicate to refund
     already_paid = order.payments.filter(status=PaymentStatus.SUCCEEDED).exists()
-    payment.stripe_payment_intent_id = intent_id
-    payment.stripe_charge_id = charge_id
-    payment.stripe_fee_cents = fee
-    payment.receipt_url = receipt_url
-    payment.succeeded_at = timezone.now()
-    if already_paid:
-        # The buyer paid twice (two checkout tabs). Keep the money booked and visible to staff.
-        payment.status = PaymentStatus.CANCELED
-        payment.failure_message = "Second payment for an order already paid: refund it."
-    else:
-        payment.status = PaymentStatus.SUCCEEDED
-        payment.failure_message = ""
-    payment.save()
+    # The buyer paid twice (two checkout tabs): keep the money booked and visible to staff as
+    # a duplicate, to refund.
+    payment, _ = payment_move(
+        payment=payment,
+        to=PaymentStatus.DUPLICATE if already_paid else PaymentStatus.SUCCEEDED,
+        stripe_payment_intent_id=intent_id,
+        stripe_charge_id=charge_id,
+        stripe_fee_cents=fee,
+        receipt_url=receipt_url,
+        succeeded_at=timezone.now(),
+        failure_message="",
+    )
     amount = payment.amount_cents
     ledger.post(
         order=order,
@@ -300,17 +330,25 @@ def payment_fail(*, payment_intent_id, message, metadata=None):
     payment = _find_payment(payment_intent_id=payment_intent_id, metadata=metadata)
     if payment is None:
         return None
+    message = (message or "The payment was declined.")[:300]
     with transaction.atomic():
-        Order.objects.select_for_update().get(pk=payment.order_id)
-        payment = EscrowPayment.objects.select_for_update().get(pk=payment.pk)
-        if payment.status == PaymentStatus.SUCCEEDED or payment.succeeded_at is not None:
-            return payment  # an older failure arriving after the success changes nothing
-        payment.status = PaymentStatus.FAILED
-        payment.failure_message = (message or "The payment was declined.")[:300]
-        if not payment.stripe_payment_intent_id:
-            payment.stripe_payment_intent_id = payment_intent_id
-        payment.save()
-        order_payment_failed(order_id=payment.order_id, message=payment.failure_message)
+        payment = _lock_order_and_payment(payment)
+        if payment.succeeded_at is not None or payment.status == PaymentStatus.CANCELLED:
+            return payment  # an older failure arriving after the outcome changes nothing
+        if payment.status == PaymentStatus.FAILED:
+            # Declined before: the same reason is this event again; another is a new decline.
+            changed = failure_reason_record(
+                row=payment, message=message, action=PAYMENT_ACTIONS[PaymentStatus.FAILED]
+            )
+        else:
+            payment, changed = payment_move(
+                payment=payment,
+                to=PaymentStatus.FAILED,
+                failure_message=message,
+                stripe_payment_intent_id=payment.stripe_payment_intent_id or payment_intent_id,
+            )
+        if changed:
+            order_payment_failed(order_id=payment.order_id, message=payment.failure_message)
     return payment
 
 

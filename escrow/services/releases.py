@@ -1,6 +1,10 @@
 """Releasing an order's escrow to the seller: gross minus the platform's commission, as one Stripe
 Transfer made with an idempotency key from the release row (see payments.py for the pattern);
 and what Stripe later says about that transfer (created, reversed).
+
+A release's status moves only through transitions.release_move (RELEASE_TRANSITIONS, an audit
+entry `escrow.release.<what happened>`) under the release's row lock; making the release and
+each reversal booked write theirs too.
 """
 
 import logging
@@ -10,9 +14,10 @@ from django.utils import timezone
 
 from accounts.selectors import connected_account_id_for, seller_can_withdraw
 from core import clock, stripe_client
+from core.audit import audit_record
 from core.errors import DomainError, InvalidTransition, NotAllowed, StripeUnavailable
 from core.stripe_client import idempotency_key
-from escrow import ledger
+from escrow import ledger, selectors
 from escrow.models import (
     EscrowRelease,
     LedgerAccount,
@@ -24,6 +29,7 @@ from escrow.models import (
     TransferReversal,
 )
 from escrow.services.orders import order_mark_released
+from escrow.services.transitions import RELEASE_ACTIONS, failure_reason_record, release_move
 from notifications.services import notify
 
 logger = logging.getLogger(__name__)
@@ -108,6 +114,21 @@ def _release_decide(*, order_id, trigger, actor):
         destination_account=destination,
         source_charge=payment.stripe_charge_id,
     )
+    audit_record(
+        action="escrow.release.created",
+        actor=actor,
+        target=decided,
+        after={
+            "status": decided.status,
+            "trigger": trigger,
+            "gross_cents": gross,
+            "commission_cents": commission,
+            "fee_passed_on_cents": fee_passed_on,
+            "transfer_cents": transfer,
+            "currency": decided.currency,
+            "destination_account": destination,
+        },
+    )
     ledger.post(
         order=order,
         currency=order.currency,
@@ -120,9 +141,9 @@ def _release_decide(*, order_id, trigger, actor):
         ],
     )
     action = {
-        ReleaseTrigger.BUYER: "order.approved",
-        ReleaseTrigger.AUTO: "order.auto_released",
-        ReleaseTrigger.STAFF: "order.released_by_staff",
+        ReleaseTrigger.BUYER: "escrow.order.approved",
+        ReleaseTrigger.AUTO: "escrow.order.auto_released",
+        ReleaseTrigger.STAFF: "escrow.order.released_by_staff",
     }[ReleaseTrigger(trigger)]
     order_mark_released(order=order, actor=actor, action=action)
     notify(
@@ -178,13 +199,24 @@ def release_transfer(*, release_id):
             options={"idempotency_key": idempotency_key(decided, "transfer")},
         )
     except StripeUnavailable as exc:
-        EscrowRelease.objects.filter(
-            pk=decided.pk, status__in=[ReleaseStatus.PENDING, ReleaseStatus.FAILED]
-        ).update(status=ReleaseStatus.FAILED, failure_message=exc.message[:300])
         logger.warning("Transfer for release %s failed: %s", decided.pk, exc.message)
-        decided.refresh_from_db()
-        return decided
+        return _record_transfer_failure(release_id=decided.pk, message=exc.message)
     return _record_transfer(release_id=decided.pk, transfer_id=transfer.id)
+
+
+@transaction.atomic
+def _record_transfer_failure(*, release_id, message):
+    decided = EscrowRelease.objects.select_for_update().get(pk=release_id)
+    message = message[:300]
+    if decided.status == ReleaseStatus.TRANSFERRED:
+        return decided  # a racing caller's transfer went through: its outcome stands
+    if decided.status == ReleaseStatus.FAILED:
+        failure_reason_record(
+            row=decided, message=message, action=RELEASE_ACTIONS[ReleaseStatus.FAILED]
+        )
+        return decided
+    decided, _ = release_move(release=decided, to=ReleaseStatus.FAILED, failure_message=message)
+    return decided
 
 
 @transaction.atomic
@@ -192,11 +224,13 @@ def _record_transfer(*, release_id, transfer_id):
     decided = EscrowRelease.objects.select_for_update().get(pk=release_id)
     if decided.status == ReleaseStatus.TRANSFERRED:
         return decided
-    decided.stripe_transfer_id = transfer_id
-    decided.status = ReleaseStatus.TRANSFERRED
-    decided.failure_message = ""
-    decided.transferred_at = timezone.now()
-    decided.save()
+    decided, _ = release_move(
+        release=decided,
+        to=ReleaseStatus.TRANSFERRED,
+        stripe_transfer_id=transfer_id,
+        failure_message="",
+        transferred_at=timezone.now(),
+    )
     ledger.post(
         order=decided.order,
         currency=decided.currency,
@@ -237,7 +271,12 @@ def release_reversals_record(*, transfer_id, reversals):
         )
         if not created:
             continue
-        decided.amount_reversed_cents += amount
+        audit_record(
+            action="escrow.release.reversed",
+            actor=None,
+            target=decided,
+            after={"stripe_reversal_id": reversal_id, "amount_cents": amount, "currency": currency},
+        )
         ledger.post(
             order=decided.order,
             currency=currency,
@@ -248,7 +287,6 @@ def release_reversals_record(*, transfer_id, reversals):
                 (LedgerAccount.TRANSFER_REVERSALS, -amount),
             ],
         )
-    decided.save(update_fields=["amount_reversed_cents"])
     return decided
 
 
@@ -257,11 +295,8 @@ def release_reversals_record(*, transfer_id, reversals):
 
 def escrow_release_due():
     """Release every delivered order whose review window has ended. Returns the count."""
-    due = Order.objects.filter(
-        status=OrderStatus.DELIVERED, review_deadline__lte=clock.now()
-    ).values_list("pk", flat=True)
     released = 0
-    for order_id in list(due):
+    for order_id in list(selectors.orders_due_for_auto_release()):
         try:
             escrow_release(order=Order(pk=order_id), trigger=ReleaseTrigger.AUTO)
             released += 1
@@ -272,7 +307,5 @@ def escrow_release_due():
 
 def release_transfers_retry():
     """Try again the transfers Stripe refused or that were interrupted (same idempotency key)."""
-    stuck = EscrowRelease.objects.filter(
-        status__in=[ReleaseStatus.FAILED, ReleaseStatus.PENDING]
-    ).values_list("pk", flat=True)
-    return [release_transfer(release_id=pk).status for pk in list(stuck)]
+    due = list(selectors.releases_due_for_transfer_retry())
+    return [release_transfer(release_id=pk).status for pk in due]

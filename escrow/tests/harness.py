@@ -29,7 +29,7 @@ from escrow.models import (
 from stripe_sandbox import testing as sandbox
 
 HOLDING = {OrderStatus.FUNDED, OrderStatus.DELIVERED, OrderStatus.RELEASED}
-BOOKED = {PaymentStatus.SUCCEEDED, PaymentStatus.CANCELED}  # money received and booked
+BOOKED = {PaymentStatus.SUCCEEDED, PaymentStatus.DUPLICATE}  # money received and booked
 
 
 # --- After-commit work (webhook deliveries, Celery tasks) ---------------------------------------

@@ -119,7 +119,9 @@ def test_release_escrow_now_on_a_funded_order_makes_exactly_one_transfer(
     assert transfer.id == decided.stripe_transfer_id
     assert transfer.amount == 2250
     assert transfer.destination == seller.seller_profile.connected_account.stripe_account_id
-    assert AuditEntry.objects.filter(action="order.released_by_staff", actor=staff).count() == 1
+    assert (
+        AuditEntry.objects.filter(action="escrow.order.released_by_staff", actor=staff).count() == 1
+    )
 
     # Clicking again (a second tab, a double click) moves no more money.
     with capture():
@@ -284,10 +286,54 @@ def test_the_order_page_shows_its_money_and_timeline(
     assert decided.stripe_transfer_id in html  # release inline
     assert "US$22.50" in html  # the transfer
     assert "buyer_funds_held" in html and "platform_commission" in html  # ledger lines
-    for action in ("order.created", "order.funded", "order.delivered", "order.approved"):
+    for action in (
+        "escrow.order.created",
+        "escrow.order.funded",
+        "escrow.order.delivered",
+        "escrow.order.approved",
+    ):
         assert action in html  # timeline
     assert "trr_shown" in html and "US$3.00" in html  # reversals
     assert 'name="_save"' not in html  # read-only: nothing to save
+
+
+def test_a_second_payment_shows_in_the_admin_as_paid_twice_to_refund(client, staff):
+    paid = EscrowPaymentFactory()
+    twice = EscrowPaymentFactory(
+        order=paid.order, status=PaymentStatus.DUPLICATE, succeeded_at=paid.succeeded_at
+    )
+    client.force_login(staff)
+
+    listed = client.get(
+        reverse("admin:escrow_escrowpayment_changelist"), {"status": "duplicate"}
+    ).content.decode()
+    order_page = client.get(
+        reverse("admin:escrow_order_change", args=[paid.order_id])
+    ).content.decode()
+
+    assert "Paid twice: to refund" in listed and twice.stripe_charge_id in listed
+    assert paid.stripe_charge_id not in listed
+    assert "Paid twice: to refund" in order_page
+
+
+def test_the_order_page_shows_the_last_payment_error_and_the_release_reversed(client, staff):
+    unpaid = OrderFactory()
+    EscrowPaymentFactory(
+        order=unpaid,
+        status=PaymentStatus.FAILED,
+        failure_message="Your card has insufficient funds.",
+        stripe_charge_id="",
+    )
+    release = EscrowReleaseFactory()
+    for amount in (300, 200):
+        TransferReversalFactory(release=release, amount_cents=amount)
+    client.force_login(staff)
+
+    unpaid_page = client.get(reverse("admin:escrow_order_change", args=[unpaid.pk]))
+    release_page = client.get(reverse("admin:escrow_escrowrelease_change", args=[release.pk]))
+
+    assert "Your card has insufficient funds." in unpaid_page.content.decode()
+    assert "US$5.00" in release_page.content.decode()  # 3.00 + 2.00, from the reversal rows
 
 
 def test_orders_are_searchable_by_id_title_and_emails(client, staff):

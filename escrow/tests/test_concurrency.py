@@ -89,7 +89,11 @@ def test_approve_auto_release_and_staff_release_racing_release_once(
     assert releases_booked.count() == 1
     released = AuditEntry.objects.filter(
         target_id=str(order.pk),
-        action__in=["order.approved", "order.auto_released", "order.released_by_staff"],
+        action__in=[
+            "escrow.order.approved",
+            "escrow.order.auto_released",
+            "escrow.order.released_by_staff",
+        ],
     )
     assert released.count() == 1
     assert harness.escrow_violations([order], sellers=[seller]) == []
@@ -122,7 +126,10 @@ def test_the_same_payment_confirmed_at_once_is_booked_once(
     assert [e.amount_cents for e in fundings] == [-2500]
     order.refresh_from_db()
     assert order.status == OrderStatus.FUNDED
-    assert AuditEntry.objects.filter(target_id=str(order.pk), action="order.funded").count() == 1
+    assert (
+        AuditEntry.objects.filter(target_id=str(order.pk), action="escrow.order.funded").count()
+        == 1
+    )
     assert ledger.order_total(order) == 0
 
     # Stripe's own webhooks (three for this payment), each twice, change nothing more.

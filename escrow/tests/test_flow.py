@@ -3,6 +3,7 @@
 import pytest
 from django.core import mail
 
+from accounts.factories import UserFactory
 from core.stripe_client import client as stripe
 from escrow import ledger, services
 from escrow.models import (
@@ -16,6 +17,7 @@ from escrow.models import (
     ReleaseTrigger,
 )
 from escrow.testing import pay_on_checkout_page
+from marketplace.models import Listing
 
 pytestmark = pytest.mark.django_db
 
@@ -94,6 +96,56 @@ def test_a_declined_card_leaves_the_order_payable_and_says_why(
     order.refresh_from_db()
     assert order.status == OrderStatus.FUNDED
     assert order.payment_error == ""
+
+
+def test_a_late_payment_for_a_cancelled_order_whose_stock_was_resold_is_still_booked(
+    client, seller, listing, buyer, django_capture_on_commit_callbacks
+):
+    # The buyer opens Checkout, cancels the order, the last items sell to someone else, then
+    # the old Checkout page is paid: Stripe took the money, so the order is funded and booked
+    # (the stock stops at zero, oversold) instead of the webhook failing on stock < 0 forever.
+    Listing.objects.filter(pk=listing.pk).update(stock=2)
+    order = services.order_create(buyer=buyer, listing_id=listing.pk, quantity=2)
+    _, url = services.payment_checkout_start(
+        order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
+    )
+    services.order_cancel(order=order, actor=buyer)
+    services.order_create(buyer=UserFactory(), listing_id=listing.pk, quantity=2)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert pay_on_checkout_page(client, url).status_code == 302
+
+    order.refresh_from_db()
+    assert order.status == OrderStatus.FUNDED
+    assert order.stock_reserved is True
+    assert Listing.objects.get(pk=listing.pk).stock == 0
+    assert ledger.balance(LedgerAccount.BUYER_FUNDS_HELD, order=order) == -5000
+    assert ledger.order_total(order) == 0
+
+
+def test_paying_in_two_tabs_keeps_the_second_payment_as_a_duplicate_to_refund(
+    client, seller, listing, buyer, django_capture_on_commit_callbacks
+):
+    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    urls = [
+        services.payment_checkout_start(
+            order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
+        )[1]
+        for _ in range(2)
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        for url in urls:
+            assert pay_on_checkout_page(client, url).status_code == 302
+
+    first, second = EscrowPayment.objects.filter(order=order).order_by("pk")
+    assert (first.status, second.status) == (PaymentStatus.SUCCEEDED, PaymentStatus.DUPLICATE)
+    assert second.get_status_display() == "Paid twice: to refund"
+    assert second.succeeded_at is not None and second.stripe_charge_id
+    order.refresh_from_db()
+    assert order.status == OrderStatus.FUNDED
+    # Both payments are booked: the second is held until staff refund it.
+    assert ledger.balance(LedgerAccount.BUYER_FUNDS_HELD, order=order) == -5000
+    assert ledger.order_total(order) == 0
 
 
 def test_webhooks_delivered_twice_and_reversed_fund_once(

@@ -238,7 +238,7 @@ def test_both_parties_see_the_amounts_and_the_timeline(client, seller, listing, 
         assert re.search(r'data-amount="commission">−US\$2.50<', html)
         assert re.search(r'data-amount="seller">US\$22.50<', html)
         assert "Bazaar commission (10%)" in _text(response)
-        assert 'data-action="order.created"' in html
+        assert 'data-action="escrow.order.created"' in html
     # Only the buyer is offered Pay and Cancel.
     assert "Waiting for the buyer to pay" in _text(response)
     assert reverse("order-pay", args=[order.pk]) not in _html(response)
@@ -291,8 +291,24 @@ def test_pay_goes_to_stripe_checkout_and_comes_back_to_a_confirmed_page(
     text = _text(response)
     assert "Paid — held in escrow" in text
     assert "View the payment receipt" in text
-    assert 'data-action="order.funded"' in _html(response)
+    assert 'data-action="escrow.order.funded"' in _html(response)
     assert reverse("order-pay", args=[order.pk]) not in _html(response)
+
+
+def test_a_second_payment_shows_on_the_order_page_as_paid_twice_to_refund(
+    client, listing, buyer, django_capture_on_commit_callbacks
+):
+    order = place_order(client, buyer, listing)
+    tabs = [client.post(reverse("order-pay", args=[order.pk]))["Location"] for _ in range(2)]
+    with django_capture_on_commit_callbacks(execute=True):
+        for checkout_url in tabs:
+            pay_on_checkout_page(client, checkout_url)
+
+    response = client.get(reverse("order-detail", args=[order.pk]))
+
+    text = _text(response)
+    assert "Paid twice: to refund: you paid US$25.00 a second time for this order." in text
+    assert 'data-payment-status="duplicate"' in _html(response)
 
 
 def test_the_return_page_trusts_stripe_not_the_redirect(
@@ -457,7 +473,7 @@ def test_the_buyer_approves_and_the_seller_sees_completed_and_the_released_amoun
     assert "Completed" in text
     assert re.search(r"data-released-amount>US\$22.50<", _html(response))
     assert "released to you" in text
-    assert 'data-action="order.approved"' in _html(response)
+    assert 'data-action="escrow.order.approved"' in _html(response)
     assert "You cannot withdraw" not in text  # payouts are on
 
 

@@ -228,8 +228,8 @@ class Marketplace:
         for order in self.orders.values():
             order.refresh_from_db()
             hypothesis.event(f"an order ended {order.status}")
-            for payment in order.payments.filter(status=PaymentStatus.CANCELED):
-                hypothesis.event(f"paid twice: {payment.failure_message}")
+            for payment in order.payments.filter(status=PaymentStatus.DUPLICATE):
+                hypothesis.event(f"paid twice: {payment.get_status_display()}")
         for release in EscrowRelease.objects.all():
             hypothesis.event(f"released by {release.trigger}")
         if self.faults.lost:
@@ -348,7 +348,7 @@ def transfer_faults(monkeypatch):
         ],
     )
 )
-# ... and a late decline of that second payment turned it from "refund it" into "failed".
+# ... and a late decline of that second payment turned it from a duplicate into "failed".
 @hypothesis.example(
     history=(
         "platform",

@@ -1,14 +1,21 @@
 """Reads behind the order and ledger pages: timelines, order lists, a seller's ledger and totals."""
 
+import re
+from datetime import timedelta
+
 import pytest
 from django.http import Http404
+from django.utils import timezone
 
 from accounts.factories import SellerFactory, StaffFactory, UserFactory
 from escrow import selectors, services
+from escrow.factories import EscrowPaymentFactory, TransferReversalFactory
 from escrow.models import (
+    EscrowRelease,
     LedgerAccount,
     Order,
     OrderStatus,
+    PaymentStatus,
     ReleaseTrigger,
 )
 from escrow.testing import make_order, pay_on_checkout_page, release_order
@@ -149,14 +156,19 @@ def test_timeline_tells_the_whole_story_from_the_audit_entries(
         timeline = selectors.order_timeline(order)
 
     assert [(e.action, e.actor_role) for e in timeline] == [
-        ("order.created", "buyer"),
-        ("order.funded", "bazaar"),
-        ("order.delivered", "seller"),
-        ("order.approved", "buyer"),
+        ("escrow.order.created", "buyer"),
+        ("escrow.order.funded", "bazaar"),
+        ("escrow.order.delivered", "seller"),
+        ("escrow.order.approved", "buyer"),
     ]
     assert timeline[1].title == "Payment received and held in escrow"
     assert timeline[3].tone == "success"
     assert [e.at for e in timeline] == sorted(e.at for e in timeline)
+
+
+def test_the_timeline_words_are_for_escrow_order_actions():
+    shape = re.compile(r"^escrow\.order\.[a-z]+(_[a-z]+)*$")
+    assert all(shape.match(action) for action in selectors.TIMELINE_WORDS)
 
 
 def test_timeline_of_an_order_without_events_is_empty_and_unknown_actions_are_readable():
@@ -165,10 +177,85 @@ def test_timeline_of_an_order_without_events_is_empty_and_unknown_actions_are_re
     seller, buyer = SellerFactory(), UserFactory()
     order = make_order(seller, buyer)
     assert selectors.order_timeline(order) == []
-    audit_record(action="order.refund_requested", actor=StaffFactory(), target=order)
+    audit_record(action="escrow.order.refund_requested", actor=StaffFactory(), target=order)
     (event,) = selectors.order_timeline(order)
     assert (event.title, event.actor_role, event.actor_label) == (
         "Refund requested",
         "staff",
         "Bazaar staff",
     )
+
+
+# --- What the periodic jobs are due to do -------------------------------------------------------
+
+
+def test_due_selectors_pick_the_orders_and_releases_the_jobs_act_on(settings):
+    settings.BAZAAR_RELEASE_REMINDER_HOURS = 48
+    now = timezone.now()
+    seller, buyer = SellerFactory(), UserFactory()
+
+    def order(status, **fields):
+        made = make_order(seller, buyer, status=status)
+        Order.objects.filter(pk=made.pk).update(**fields)
+        return made.pk
+
+    window_over = order(OrderStatus.DELIVERED, review_deadline=now - timedelta(minutes=1))
+    ends_now = order(OrderStatus.DELIVERED, review_deadline=now)
+    ends_tomorrow = order(OrderStatus.DELIVERED, review_deadline=now + timedelta(days=1))
+    order(OrderStatus.DELIVERED, review_deadline=now + timedelta(days=3))  # not soon yet
+    order(
+        OrderStatus.DELIVERED,
+        review_deadline=now + timedelta(hours=1),
+        reminder_sent_at=now - timedelta(days=1),
+    )  # reminded already
+    order(OrderStatus.FUNDED, review_deadline=now - timedelta(days=1))  # not delivered
+    unpaid_late = order(OrderStatus.PENDING_PAYMENT, expires_at=now - timedelta(seconds=1))
+    order(OrderStatus.PENDING_PAYMENT, expires_at=now + timedelta(minutes=5))
+    order(OrderStatus.CANCELLED, expires_at=now - timedelta(days=1))
+    failed = make_order(seller, buyer, status=OrderStatus.FUNDED)
+    release_order(failed, transferred=False)
+    make_order(seller, buyer, status=OrderStatus.RELEASED)  # transferred: nothing to retry
+
+    assert set(selectors.orders_due_for_auto_release(now=now)) == {window_over, ends_now}
+    assert set(selectors.orders_due_for_release_reminder(now=now)) == {ends_tomorrow}
+    assert set(selectors.orders_due_for_expiry(now=now)) == {unpaid_late}
+    assert list(selectors.releases_due_for_transfer_retry()) == [failed.release.pk]
+
+
+# --- Values derived from the rows that hold them ----------------------------------------------
+
+
+def test_reversed_totals_are_summed_from_the_reversal_rows_without_inflating_the_others():
+    seller, buyer = SellerFactory(), UserFactory()
+    twice = make_order(seller, buyer, status=OrderStatus.RELEASED, total=4000, commission=400)
+    make_order(seller, buyer, status=OrderStatus.RELEASED, total=2000, commission=200)
+    for amount in (300, 200):
+        TransferReversalFactory(release=twice.release, amount_cents=amount, currency="usd")
+
+    [usd] = selectors.seller_ledger_totals(seller=seller)
+
+    assert usd.reversed_cents == 500
+    # A join to the reversals would count the twice-reversed release twice in these sums.
+    assert (usd.released_cents, usd.commission_cents) == (3600 + 1800, 400 + 200)
+    release = EscrowRelease.objects.with_amount_reversed().get(pk=twice.release.pk)
+    assert release.amount_reversed_cents == 500
+    assert EscrowRelease.objects.get(pk=twice.release.pk).amount_reversed_cents == 500
+
+
+def test_an_orders_payment_error_is_its_latest_declined_payments_until_it_is_paid():
+    seller, buyer = SellerFactory(), UserFactory()
+    order = make_order(seller, buyer, status=OrderStatus.PENDING_PAYMENT)
+    assert order.payment_error == ""
+    for message in ("Your card was declined.", "Your card has expired."):
+        EscrowPaymentFactory(
+            order=order, status=PaymentStatus.FAILED, failure_message=message, stripe_charge_id=""
+        )
+    EscrowPaymentFactory(order=order, status=PaymentStatus.PENDING, stripe_charge_id="")
+
+    annotated = Order.objects.with_payment_error().get(pk=order.pk)
+    assert annotated.payment_error == order.payment_error == "Your card has expired."
+
+    Order.objects.filter(pk=order.pk).update(status=OrderStatus.FUNDED)
+    order.refresh_from_db()
+    assert order.payment_error == ""
+    assert Order.objects.with_payment_error().get(pk=order.pk).payment_error == ""

@@ -42,7 +42,9 @@ def staff():
 
 
 def audit_entries(listing, action=None):
-    entries = AuditEntry.objects.filter(target_id=str(listing.pk), action__startswith="listing.")
+    entries = AuditEntry.objects.filter(
+        target_id=str(listing.pk), action__startswith="marketplace.listing"
+    )
     if action:
         entries = entries.filter(action=action)
     return entries
@@ -58,12 +60,12 @@ def png_upload(name="photo.png", size=(8, 8)):
 
 # Which service moves a listing to each status, and the audit action it writes.
 MOVES = {
-    "submit": (S.PENDING_REVIEW, "listing.submitted"),
-    "approve": (S.APPROVED, "listing.approved"),
-    "reject": (S.REJECTED, "listing.rejected"),
-    "archive": (S.ARCHIVED, "listing.archived"),
-    "withdraw": (S.DRAFT, "listing.withdrawn"),
-    "restore": (S.DRAFT, "listing.restored"),
+    "submit": (S.PENDING_REVIEW, "marketplace.listing.submitted"),
+    "approve": (S.APPROVED, "marketplace.listing.approved"),
+    "reject": (S.REJECTED, "marketplace.listing.rejected"),
+    "archive": (S.ARCHIVED, "marketplace.listing.archived"),
+    "withdraw": (S.DRAFT, "marketplace.listing.withdrawn"),
+    "restore": (S.DRAFT, "marketplace.listing.restored"),
 }
 
 
@@ -183,13 +185,13 @@ def test_full_lifecycle_create_submit_approve_archive_restore(seller, staff):
 
     actions = list(audit_entries(listing).order_by("id").values_list("action", flat=True))
     assert actions == [
-        "listing.created",
-        "listing.submitted",
-        "listing.approved",
-        "listing.archived",
-        "listing.restored",
+        "marketplace.listing.created",
+        "marketplace.listing.submitted",
+        "marketplace.listing.approved",
+        "marketplace.listing.archived",
+        "marketplace.listing.restored",
     ]
-    approved = audit_entries(listing, "listing.approved").get()
+    approved = audit_entries(listing, "marketplace.listing.approved").get()
     assert approved.actor == staff
     assert approved.before == {"status": "pending_review"}
     assert approved.after["status"] == "approved"
@@ -208,7 +210,7 @@ def test_repeating_an_approve_is_a_quiet_no_op(staff):
     assert second.status == S.APPROVED
     assert listing.reviewed_at == reviewed_at
     assert listing.reviewed_by == staff  # the second reviewer changed nothing
-    assert audit_entries(listing, "listing.approved").count() == 1
+    assert audit_entries(listing, "marketplace.listing.approved").count() == 1
 
 
 @pytest.mark.parametrize("name", ["submit", "archive"])
@@ -251,7 +253,7 @@ def test_reject_requires_a_reason(reason, staff):
     assert "reason" in exc.value.errors
     listing.refresh_from_db()
     assert listing.status == S.PENDING_REVIEW
-    assert not audit_entries(listing, "listing.rejected").exists()
+    assert not audit_entries(listing, "marketplace.listing.rejected").exists()
 
 
 def test_reject_records_the_reason_and_resubmitting_clears_it(staff):
@@ -263,7 +265,7 @@ def test_reject_records_the_reason_and_resubmitting_clears_it(staff):
     assert listing.status == S.REJECTED
     assert listing.rejection_reason == "Photos are blurry."
     assert listing.reviewed_by == staff
-    entry = audit_entries(listing, "listing.rejected").get()
+    entry = audit_entries(listing, "marketplace.listing.rejected").get()
     assert entry.after["rejection_reason"] == "Photos are blurry."
 
     services.listing_submit(listing=listing, actor=listing.store.owner)
@@ -298,7 +300,7 @@ def test_staff_can_archive_any_listing(staff):
     services.listing_archive(listing=listing, actor=staff)
     listing.refresh_from_db()
     assert listing.status == S.ARCHIVED
-    assert audit_entries(listing, "listing.archived").get().actor == staff
+    assert audit_entries(listing, "marketplace.listing.archived").get().actor == staff
 
 
 # --- Ownership ----------------------------------------------------------------------------------
@@ -384,7 +386,7 @@ def test_create_makes_a_draft_in_the_sellers_currency(seller):
     assert listing.status == S.DRAFT
     assert listing.currency == "gbp"
     assert listing.store == seller.store
-    assert audit_entries(listing, "listing.created").get().actor == seller
+    assert audit_entries(listing, "marketplace.listing.created").get().actor == seller
 
 
 def test_create_accepts_an_upper_case_currency_and_a_service(seller):
@@ -463,7 +465,7 @@ def test_editing_reviewed_text_of_an_approved_listing_sends_it_back_to_review(ch
     assert listing.status == S.PENDING_REVIEW
     assert listing.submitted_at > submitted_before
     assert listing not in listing_public_queryset()
-    entry = audit_entries(listing, "listing.updated").get()
+    entry = audit_entries(listing, "marketplace.listing.updated").get()
     assert entry.after["status"] == "pending_review"
 
 
@@ -491,7 +493,7 @@ def test_edit_writes_before_and_after_to_the_audit_trail():
         listing=listing, actor=listing.store.owner, title="New title", price_cents=3000
     )
 
-    entry = audit_entries(listing, "listing.updated").get()
+    entry = audit_entries(listing, "marketplace.listing.updated").get()
     assert entry.actor == listing.store.owner
     assert entry.before == {"title": "Old title", "price_cents": 2500}
     assert entry.after == {"title": "New title", "price_cents": 3000, "status": "pending_review"}
@@ -502,7 +504,7 @@ def test_edit_without_changes_writes_nothing():
     services.listing_update(listing=listing, actor=listing.store.owner, title="Same")
     listing.refresh_from_db()
     assert listing.status == S.APPROVED
-    assert not audit_entries(listing, "listing.updated").exists()
+    assert not audit_entries(listing, "marketplace.listing.updated").exists()
 
 
 def test_edit_with_bad_values_changes_nothing():
@@ -559,3 +561,56 @@ def test_image_add_refuses_a_file_over_the_size_limit(settings):
         services.listing_image_add(listing=listing, actor=listing.store.owner, image=png_upload())
     assert "image" in exc.value.errors
     assert not listing.images.exists()
+
+
+# --- Stock: what orders reserve and give back ---------------------------------------------------
+
+
+def stock_of(listing):
+    return Listing.objects.get(pk=listing.pk).stock
+
+
+def test_lock_for_order_finds_approved_listings_only():
+    listing = ListingFactory()
+    draft = ListingFactory(status=ListingStatus.DRAFT)
+    assert services.listing_lock_for_order(listing_id=listing.pk) == listing
+    assert services.listing_lock_for_order(listing_id=draft.pk) is None
+    assert services.listing_lock_for_order(listing_id=draft.pk + 1000) is None
+
+
+def test_reserving_takes_stock_and_refuses_more_than_is_left():
+    listing = ListingFactory(stock=3)
+    assert services.listing_stock_reserve(listing=listing, quantity=2) is True
+    assert stock_of(listing) == 1
+    with pytest.raises(ValidationFailed) as refused:
+        services.listing_stock_reserve(listing=listing, quantity=2)
+    assert refused.value.errors == {"quantity": ["Only 1 left in stock."]}
+    services.listing_stock_reserve(listing=listing, quantity=1)
+    with pytest.raises(ValidationFailed) as sold_out:
+        services.listing_stock_reserve(listing=listing, quantity=1)
+    assert sold_out.value.errors == {"quantity": ["This listing is sold out."]}
+    assert stock_of(listing) == 0
+
+
+def test_services_and_untracked_stock_reserve_nothing():
+    service = ServiceListingFactory()
+    untracked = ListingFactory(stock=None)
+    assert services.listing_stock_reserve(listing=service, quantity=5) is False
+    assert services.listing_stock_reserve(listing=untracked, quantity=5) is False
+    assert stock_of(untracked) is None
+    assert services.listing_stock_retake(listing_id=untracked.pk, quantity=5) is False
+    assert stock_of(untracked) is None
+
+
+def test_returning_and_retaking_stock():
+    listing = ListingFactory(stock=4)
+    services.listing_stock_return(listing_id=listing.pk, quantity=2)
+    assert stock_of(listing) == 6
+    assert services.listing_stock_retake(listing_id=listing.pk, quantity=5) is True
+    assert stock_of(listing) == 1
+
+
+def test_retaking_stock_sold_again_meanwhile_stops_at_zero():
+    listing = ListingFactory(stock=1)
+    assert services.listing_stock_retake(listing_id=listing.pk, quantity=3) is True
+    assert stock_of(listing) == 0

@@ -315,9 +315,9 @@ def test_sender_names_are_the_store_for_the_seller_the_person_for_the_buyer(conv
         conversation=conversation, staff=staff, body="We are looking into it."
     )
 
-    assert services.sender_name(from_buyer) == "Maya Stone"
-    assert services.sender_name(from_seller) == conversation.listing.store.name
-    assert services.sender_name(from_staff) == "Bazaar staff"
+    assert services.message_sender_name(message=from_buyer) == "Maya Stone"
+    assert services.message_sender_name(message=from_seller) == conversation.listing.store.name
+    assert services.message_sender_name(message=from_staff) == "Bazaar staff"
 
 
 # --- Sending files ------------------------------------------------------------------------------
@@ -528,7 +528,7 @@ def test_contact_details_before_payment_are_flagged_but_delivered(where):
     assert visible_ids(conversation, conversation.seller) == [message.pk]
     assert len(notifications_for(conversation.seller)) == 1
     assert selectors.unread_total(user=conversation.seller) == 1
-    warning = services.flag_warning(message)
+    warning = services.message_flag_warning(message=message)
     assert "an email address" in warning
     assert "Staff will review it" in warning
 
@@ -541,7 +541,7 @@ def test_the_warning_names_every_kind_of_contact_detail_once(conversation):
     )
 
     assert {f["kind"] for f in message.contact_flags} == {"phone", "email"}
-    warning = services.flag_warning(message)
+    warning = services.message_flag_warning(message=message)
     assert "a phone number and an email address" in warning
     assert warning.count("an email address") == 1
 
@@ -555,7 +555,7 @@ def test_ordinary_messages_carry_no_warning(conversation):
 
     assert message.contact_flags == []
     assert message.review == Review.NONE
-    assert services.flag_warning(message) == ""
+    assert services.message_flag_warning(message=message) == ""
 
 
 @pytest.mark.parametrize("trait", ["funded", "delivered", "released"])
@@ -586,7 +586,7 @@ def test_blocking_holds_a_flagged_message_from_the_other_side(conversation, sett
     assert selectors.unread_total(user=conversation.seller) == 0
     # Nothing else was said yet: the seller does not even learn that the buyer wrote.
     assert list(selectors.conversations_for(user=conversation.seller)) == []
-    assert services.flag_warning(message) == services.BLOCKED_MESSAGE
+    assert services.message_flag_warning(message=message) == services.BLOCKED_MESSAGE
     conversation.refresh_from_db()
     assert conversation.last_message_at is None
 
@@ -728,7 +728,7 @@ def test_the_first_message_tells_the_other_side(conversation):
     assert notification.action_url == conversation.get_absolute_url()
     assert notification.action_url.startswith("/messages/")
     assert notification.context["conversation_id"] == conversation.pk
-    assert services.sender_name(message) in notification.title
+    assert services.message_sender_name(message=message) in notification.title
     assert "Is it handmade?" in notification.message
     assert notifications_for(conversation.buyer) == []  # the sender is not told
 
@@ -782,7 +782,7 @@ def test_an_offline_recipient_is_emailed_the_preview_and_the_link(
 
     (email,) = mailoutbox
     assert email.to == [conversation.seller.email]
-    assert services.sender_name(Message.objects.get()) in email.subject
+    assert services.message_sender_name(message=Message.objects.get()) in email.subject
     assert "Can you make it in red?" in email.body
     assert settings.SITE_URL + conversation.get_absolute_url() in email.body
     html, _mimetype = email.alternatives[0]

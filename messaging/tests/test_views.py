@@ -453,7 +453,7 @@ def test_a_flagged_message_is_sent_with_a_warning_instead_of_a_confirmation(
     _, alerts = follow_messages(buyer_client, response)
     message = Message.objects.get(conversation=conversation)
     assert message.contact_flags and not message.held
-    assert alerts == [services.flag_warning(message)]
+    assert alerts == [services.message_flag_warning(message=message)]
     assert "an email address" in alerts[0]
 
 

@@ -198,7 +198,7 @@ def test_unsubscribe_token_turns_that_email_off():
     user = UserFactory()
     token = services.unsubscribe_token(user=user, event_code="listing.rejected")
 
-    services.unsubscribe(token=token)
+    services.preferences_unsubscribe(token=token)
 
     pref = NotificationPreference.objects.get(user=user)
     assert (pref.event_code, pref.email_mode) == ("listing.rejected", EmailMode.OFF)
@@ -208,7 +208,7 @@ def test_unsubscribe_from_everything():
     user = UserFactory()
     token = services.unsubscribe_token(user=user, event_code="listing.rejected")
 
-    services.unsubscribe(token=token, everything=True)
+    services.preferences_unsubscribe(token=token, everything=True)
 
     modes = {event.code: mode for event, mode in services.preferences_for(user=user)}
     assert set(modes) == set(EVENTS)
@@ -231,7 +231,7 @@ def test_forged_unsubscribe_tokens_are_refused(forge):
     token = services.unsubscribe_token(user=user, event_code="listing.rejected")
 
     with pytest.raises(signing.BadSignature):
-        services.unsubscribe(token=forge(token))
+        services.preferences_unsubscribe(token=forge(token))
 
     assert not NotificationPreference.objects.exists()
 

@@ -1,0 +1,65 @@
+"""The audit trail's action codes: one shape, <app>.<entity>.<past-tense verb>, for what the
+code writes and for entries stored before the codes were namespaced (core's 0002)."""
+
+import re
+from importlib import import_module
+
+import pytest
+from django.apps import apps
+from django.urls import reverse
+
+from accounts.factories import StaffFactory
+from core.models import AuditEntry
+from marketplace.factories import AuditEntryFactory
+
+pytestmark = pytest.mark.django_db
+
+SHAPE = re.compile(r"^(?P<app>[a-z]+)\.[a-z]+(_[a-z]+)*\.[a-z]+(_[a-z]+)*$")
+namespacing = import_module("core.migrations.0002_audit_actions_namespaced")
+
+
+def test_every_renamed_code_has_the_shape_and_names_a_real_app():
+    for code in namespacing.RENAMES.values():
+        match = SHAPE.match(code)
+        assert match, code
+        assert apps.is_installed(match["app"]), code
+
+
+def test_stored_actions_are_renamed_to_the_namespaced_codes_and_back():
+    old = ["listing.approved", "order.funded", "connect.account.synced", "user.access_changed"]
+    for action in [*old, "messaging.message.cleared", "something.unknown"]:
+        AuditEntryFactory(action=action)
+
+    namespacing.to_namespaced(apps, None)
+
+    assert list(AuditEntry.objects.order_by("id").values_list("action", flat=True)) == [
+        "marketplace.listing.approved",
+        "escrow.order.funded",
+        "accounts.connected_account.synced",
+        "accounts.user_access.changed",
+        "messaging.message.cleared",
+        "something.unknown",
+    ]
+
+    namespacing.to_previous(apps, None)
+
+    assert list(AuditEntry.objects.order_by("id").values_list("action", flat=True)) == [
+        *old,
+        "messaging.message.cleared",
+        "something.unknown",
+    ]
+
+
+def test_the_audit_changelist_filters_by_app(client):
+    AuditEntryFactory(action="marketplace.listing.approved")
+    AuditEntryFactory(action="escrow.order.funded")
+    AuditEntryFactory(action="escrow.payment.succeeded")
+    client.force_login(StaffFactory(is_superuser=True))
+    url = reverse("admin:core_auditentry_changelist")
+
+    response = client.get(url, {"app": "escrow"})
+
+    assert response.status_code == 200
+    shown = sorted(e.action for e in response.context["cl"].result_list)
+    assert shown == ["escrow.order.funded", "escrow.payment.succeeded"]
+    assert "?app=marketplace" in response.content.decode()

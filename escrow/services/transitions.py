@@ -1,0 +1,67 @@
+"""The one way a payment's or a release's status changes, as orders' and listings' do: the
+caller holds the row lock, the move is checked against PAYMENT_TRANSITIONS or
+RELEASE_TRANSITIONS (escrow.models), and core.audit writes the audit entry with the before and
+after. A row already in the target status is a quiet (row, False), so a repeated webhook or a
+retried job is harmless.
+"""
+
+from core.audit import audit_record, audited_transition
+from escrow.models import (
+    PAYMENT_TRANSITIONS,
+    RELEASE_TRANSITIONS,
+    PaymentStatus,
+    ReleaseStatus,
+)
+
+PAYMENT_ACTIONS = {
+    PaymentStatus.SUCCEEDED: "escrow.payment.succeeded",
+    PaymentStatus.DUPLICATE: "escrow.payment.duplicated",
+    PaymentStatus.FAILED: "escrow.payment.failed",
+    PaymentStatus.CANCELLED: "escrow.payment.cancelled",
+}
+RELEASE_ACTIONS = {
+    ReleaseStatus.TRANSFERRED: "escrow.release.transferred",
+    ReleaseStatus.FAILED: "escrow.release.failed",
+}
+
+
+def payment_move(*, payment, to, actor=None, **changes):
+    """Move a locked EscrowPayment to `to`. Returns (payment, moved)."""
+    return audited_transition(
+        payment,
+        to=to,
+        allowed=PAYMENT_TRANSITIONS,
+        actor=actor,
+        action=PAYMENT_ACTIONS[to],
+        **changes,
+    )
+
+
+def release_move(*, release, to, actor=None, **changes):
+    """Move a locked EscrowRelease to `to`. Returns (release, moved)."""
+    return audited_transition(
+        release,
+        to=to,
+        allowed=RELEASE_TRANSITIONS,
+        actor=actor,
+        action=RELEASE_ACTIONS[to],
+        **changes,
+    )
+
+
+def failure_reason_record(*, row, message, action, actor=None):
+    """A locked payment or release that was failed already failed again. The same reason is a
+    repeat (quiet, returns False); another reason is kept, and audited, as the newest."""
+    if row.failure_message == message:
+        return False
+    before = {"status": row.status, "failure_message": row.failure_message}
+    row.failure_message = message
+    row.save(update_fields=["failure_message"])
+    audit_record(
+        action=action,
+        actor=actor,
+        target=row,
+        before=before,
+        after={"status": row.status, "failure_message": message},
+    )
+    return True
