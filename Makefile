@@ -13,7 +13,7 @@ export SITE_URL
 
 help:
 	@echo "make run    set up and serve Bazaar on http://$(HOST):$(PORT) with a Celery worker and beat"
-	@echo "make test   set up and run ruff, the migration check and the whole test suite"
+	@echo "make test   set up and run ruff, the import layers, the migration check and the whole test suite"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,12 +43,14 @@ run: seed
 test: $(VENV)/.test-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	DJANGO_SETTINGS_MODULE=config.settings_test $(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.test-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: $(VENV)/.test-deps
 	$(BIN)/ruff format .

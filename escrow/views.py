@@ -216,15 +216,12 @@ def order_cancel(request, pk):
 
 
 def _payment_error(order, payments):
-    """Why the last payment attempt failed, while the order is unpaid; "" otherwise."""
+    """Why the last payment attempt failed, while the order is unpaid; "" otherwise. A newer
+    attempt under way makes an older decline history."""
     latest = payments.latest
-    if order.status != OrderStatus.PENDING_PAYMENT:
+    if order.status != OrderStatus.PENDING_PAYMENT or latest is None:
         return ""
-    if latest is None:
-        return order.payment_error
-    if latest.status == PaymentStatus.FAILED:
-        return latest.failure_message or order.payment_error
-    return ""  # a newer attempt is under way: an older decline is history
+    return latest.failure_message if latest.status == PaymentStatus.FAILED else ""
 
 
 # --- Back from Stripe Checkout ------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""The accounts back office through its HTTP interface: staff set a seller's commission, which
-moves only through accounts.services.seller_commission_set."""
+"""The accounts back office through its HTTP interface: staff add users and change their access
+(audited), and set a seller's commission, which moves only through
+accounts.services.seller_commission_set."""
 
 import pytest
 from django.contrib import messages
@@ -7,7 +8,8 @@ from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 
 from accounts import admin as accounts_admin
-from accounts.factories import SellerFactory, StaffFactory
+from accounts.factories import SellerFactory, StaffFactory, UserFactory
+from accounts.models import User
 from core.errors import ValidationFailed
 from core.models import AuditEntry
 
@@ -82,3 +84,95 @@ def test_a_commission_the_service_refuses_is_shown_as_an_error_and_not_saved(
     profile.refresh_from_db()
     assert profile.commission_bps is None
     assert not LogEntry.objects.filter(object_id=str(profile.pk)).exists()
+
+
+# --- Users and their access ---------------------------------------------------------------------
+
+
+def test_staff_can_add_a_user_with_email_and_password_twice(staff_client):
+    response = staff_client.post(
+        reverse("admin:accounts_user_add"),
+        {
+            "email": "New.Person@Example.com",
+            "full_name": "New Person",
+            "password1": "tulip-orbit-5512",
+            "password2": "tulip-orbit-5512",
+            "_save": "Save",
+        },
+    )
+
+    assert response.status_code == 302
+    user = User.objects.get(email="new.person@example.com")
+    assert user.check_password("tulip-orbit-5512")
+    assert not user.is_staff
+    assert AuditEntry.objects.filter(action="accounts.user.created_by_staff").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "error_field"),
+    [
+        ({"email": "TAKEN@example.com"}, "email"),
+        ({"password2": "something-else-99"}, "password2"),
+        ({"password1": "123", "password2": "123"}, "password2"),
+    ],
+)
+def test_the_add_user_form_refuses_bad_input(staff_client, fields, error_field):
+    UserFactory(email="taken@example.com")
+    users_before = User.objects.count()
+    data = {
+        "email": "someone@example.com",
+        "password1": "tulip-orbit-5512",
+        "password2": "tulip-orbit-5512",
+        "_save": "Save",
+    } | fields
+
+    response = staff_client.post(reverse("admin:accounts_user_add"), data)
+
+    assert response.status_code == 200
+    assert error_field in response.context["adminform"].form.errors
+    assert User.objects.count() == users_before
+
+
+def test_user_change_page_links_to_the_password_form_and_audits_access_changes(staff_client, staff):
+    user = UserFactory(email="ada@example.com")
+    url = reverse("admin:accounts_user_change", args=[user.pk])
+
+    page = staff_client.get(url)
+    assert page.status_code == 200
+    assert 'href="../password/"' in page.content.decode()  # the "Reset password" button
+    password_url = reverse("admin:auth_user_password_change", args=[user.pk])
+    assert staff_client.get(password_url).status_code == 200
+
+    response = staff_client.post(
+        url,
+        {
+            "email": "ada@example.com",
+            "full_name": "Ada",
+            "language": "en",
+            "is_active": "on",
+            "is_staff": "on",
+            "date_joined_0": "2024-01-01",
+            "date_joined_1": "10:00:00",
+            "_save": "Save",
+        },
+    )
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    user.refresh_from_db()
+    assert user.is_staff
+    entry = AuditEntry.objects.get(action="accounts.user_access.changed")
+    assert entry.actor == staff
+    assert entry.before == {"is_staff": False}
+    assert entry.after == {"is_staff": True}
+
+
+def test_user_changelist_marks_sellers_and_searches_by_email(staff_client):
+    SellerFactory(email="maker@example.com")
+    UserFactory(email="buyer@example.com")
+    url = reverse("admin:accounts_user_changelist")
+
+    response = staff_client.get(url, {"q": "maker@"})
+
+    rows = response.context["cl"].result_list
+    assert [u.email for u in rows] == ["maker@example.com"]
+    assert rows[0].is_seller
