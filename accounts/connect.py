@@ -149,7 +149,7 @@ def connect_account_start(*, seller_profile):
     return connect_account_sync(stripe_account=account, observed_at=observed_at) or connected
 
 
-def connect_onboarding_link(*, seller_profile, return_url, refresh_url):
+def connect_onboarding_link_create(*, seller_profile, return_url, refresh_url):
     """A fresh, single-use Stripe onboarding URL for the seller (their account is made if
     needed). Returns (connected_account, url)."""
     connected = connect_account_start(seller_profile=seller_profile)
@@ -172,7 +172,7 @@ def connect_onboarding_link(*, seller_profile, return_url, refresh_url):
     return connected, link.url
 
 
-def connect_login_link(*, seller_profile):
+def connect_login_link_create(*, seller_profile):
     """A single-use link into the seller's Stripe Express dashboard."""
     connected = ConnectedAccount.objects.filter(seller_profile=seller_profile).first()
     if connected is None or not connected.details_submitted:

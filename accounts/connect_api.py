@@ -17,7 +17,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.connect import connect_login_link, connect_onboarding_link
+from accounts.connect import connect_login_link_create, connect_onboarding_link_create
 from accounts.selectors import connect_status, connected_account_for
 from core.errors import StripeUnavailable
 
@@ -132,7 +132,7 @@ class ConnectApi(APIView):
     def post(self, request):
         profile = _seller_profile(request)
         try:
-            connected, url = connect_onboarding_link(
+            connected, url = connect_onboarding_link_create(
                 seller_profile=profile,
                 return_url=_absolute("connect-return"),
                 refresh_url=_absolute("connect-refresh"),
@@ -160,7 +160,7 @@ class ConnectLoginLinkApi(APIView):
     def post(self, request):
         profile = _seller_profile(request)
         try:
-            url = connect_login_link(seller_profile=profile)
+            url = connect_login_link_create(seller_profile=profile)
         except StripeUnavailable as exc:
             raise StripeProblem.from_error(exc) from exc
         return Response(LoginLinkOutputSerializer({"url": url}).data)

@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.connect import NotOnboarded, connect_login_link, connect_onboarding_link
+from accounts.connect import NotOnboarded, connect_login_link_create, connect_onboarding_link_create
 from accounts.selectors import connect_status_for
 from core.errors import StripeUnavailable
 
@@ -34,7 +34,7 @@ def _not_a_seller(request):
 
 def _to_stripe_onboarding(request, profile):
     try:
-        _, url = connect_onboarding_link(
+        _, url = connect_onboarding_link_create(
             seller_profile=profile,
             return_url=_absolute("connect-return"),
             refresh_url=_absolute("connect-refresh"),
@@ -108,7 +108,7 @@ def dashboard(request):
     if profile is None:
         return _not_a_seller(request)
     try:
-        url = connect_login_link(seller_profile=profile)
+        url = connect_login_link_create(seller_profile=profile)
     except NotOnboarded as exc:
         messages.info(request, exc.message)
         return redirect("connect")

@@ -49,6 +49,8 @@ from escrow.serializers import (
 
 TAGS = ["orders"]
 ORDER_NOT_FOUND = "You have no order with this id."
+# A PaymentIntent's states the app is told as they are; every other one is "pending".
+PAID_INTENT_STATUSES = (PaymentStatus.SUCCEEDED, PaymentStatus.DUPLICATE)
 NOT_A_SELLER = "Only sellers have a ledger. POST to /api/v1/me/seller-profile/ to become one."
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX_LENGTH = 255  # Stripe's limit, and our columns' width
@@ -248,7 +250,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             "publishable_key": stripe_client.publishable_key(),
             "amount_cents": payment.amount_cents,
             "currency": payment.currency,
-            "status": "succeeded" if payment.status == PaymentStatus.SUCCEEDED else "pending",
+            "status": payment.status if payment.status in PAID_INTENT_STATUSES else "pending",
             "payment_error": payment.failure_message,
         }
         return Response(PaymentIntentOutputSerializer(body).data)

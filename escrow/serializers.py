@@ -176,9 +176,14 @@ class PaymentIntentOutputSerializer(serializers.Serializer):
     amount_cents = serializers.IntegerField()
     currency = serializers.CharField()
     status = serializers.ChoiceField(
-        choices=[("pending", "Pending"), ("succeeded", "Succeeded")],
+        choices=[
+            ("pending", "Pending"),
+            ("succeeded", "Succeeded"),
+            ("duplicate", "Paid twice: to refund"),
+        ],
         help_text="pending until Stripe's webhook confirms the payment: the order is funded only "
-        "then. Poll GET /api/v1/orders/{id}/ for status funded.",
+        "then. Poll GET /api/v1/orders/{id}/ for status funded. duplicate: this intent was paid "
+        "after another payment had already funded the order; it is the one to refund.",
     )
     payment_error = serializers.CharField(
         allow_blank=True,

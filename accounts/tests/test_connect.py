@@ -123,10 +123,10 @@ def test_a_lost_row_does_not_make_a_second_stripe_account(seller):
 
 def test_onboarding_links_are_fresh_each_time_and_of_the_onboarding_type(seller):
     profile = seller.seller_profile
-    _, first = connect.connect_onboarding_link(
+    _, first = connect.connect_onboarding_link_create(
         seller_profile=profile, return_url="http://x.test/r", refresh_url="http://x.test/f"
     )
-    connected, second = connect.connect_onboarding_link(
+    connected, second = connect.connect_onboarding_link_create(
         seller_profile=profile, return_url="http://x.test/r", refresh_url="http://x.test/f"
     )
     assert first != second

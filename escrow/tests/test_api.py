@@ -9,7 +9,8 @@ from rest_framework.authtoken.models import Token
 from accounts.factories import SellerFactory, UserFactory
 from core import stripe_client
 from escrow import ledger
-from escrow.models import EscrowPayment, LedgerAccount, Order, OrderStatus
+from escrow.factories import EscrowPaymentFactory, OrderFactory
+from escrow.models import EscrowPayment, LedgerAccount, Order, OrderStatus, PaymentStatus
 from escrow.testing import onboard
 from marketplace.factories import ListingFactory
 from marketplace.models import Listing, ListingStatus
@@ -255,6 +256,25 @@ def test_an_idempotency_key_makes_a_retried_pay_return_the_same_intent(
     on_stripe = sdk().payment_intents.retrieve(first.json()["payment_intent_id"])
     assert on_stripe.amount == 2500
     assert on_stripe.status == "requires_payment_method"
+
+
+def test_a_retried_pay_for_an_intent_that_paid_twice_says_duplicate_not_pending(api_client):
+    order = OrderFactory(funded=True)
+    EscrowPaymentFactory(order=order)  # the payment that funded it
+    EscrowPaymentFactory(
+        order=order,
+        kind=EscrowPayment.Kind.PAYMENT_INTENT,
+        status=PaymentStatus.DUPLICATE,
+        client_key="pay-again",
+        client_secret="pi_second_secret_abc",
+        stripe_payment_intent_id="pi_second",
+    )
+
+    response = pay(api_client, order.buyer, order.pk, key="pay-again")
+
+    assert response.status_code == 200
+    assert response.json()["payment_intent_id"] == "pi_second"
+    assert response.json()["status"] == "duplicate"
 
 
 # --- Who sees and does what ---------------------------------------------------------------------

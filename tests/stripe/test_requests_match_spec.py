@@ -371,12 +371,12 @@ def test_connect_onboarding_and_its_webhooks_send_only_valid_requests(
         onboard_through_stripe(client, seller)
     connected = ConnectedAccount.objects.get(seller_profile=seller.seller_profile)
     assert connected.charges_enabled is True  # the webhook was processed
-    _, link = connect.connect_onboarding_link(
+    _, link = connect.connect_onboarding_link_create(
         seller_profile=seller.seller_profile,
         return_url="https://bazaar.example.com/back",
         refresh_url="https://bazaar.example.com/again",
     )
-    login = connect.connect_login_link(seller_profile=seller.seller_profile)
+    login = connect.connect_login_link_create(seller_profile=seller.seller_profile)
     assert link and login
 
     operations = stripe_requests.operations()

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils.text import slugify
 from PIL import Image, ImageDraw, ImageFont
 
-from accounts.connect import connect_account_refresh, connect_onboarding_link
+from accounts.connect import connect_account_refresh, connect_onboarding_link_create
 from accounts.models import User
 from accounts.selectors import seller_can_accept_payments
 from accounts.services import seller_onboard, user_signup
@@ -419,7 +419,7 @@ class Command(BaseCommand):
         pay them straight away."""
         if seller_can_accept_payments(seller):
             return
-        connected, url = connect_onboarding_link(
+        connected, url = connect_onboarding_link_create(
             seller_profile=seller.seller_profile,
             return_url=settings.SITE_URL + "/accounts/connect/return/",
             refresh_url=settings.SITE_URL + "/accounts/connect/refresh/",
