@@ -9,6 +9,8 @@ is the sandbox's public test surface; the rest of the package may change.
     header = testing.webhook_signature(body, "whsec_...")   # sign a forged or stale delivery
 """
 
+from urllib.parse import urlsplit
+
 import stripe
 
 from stripe_sandbox import delivery, params, transport
@@ -67,3 +69,50 @@ def decode_params(text):
     """A form-encoded Stripe request body or query string as the nested dicts and lists it means
     ("metadata[order]=7&expand[0]=customer" -> {"metadata": {"order": "7"}, "expand": [...]})."""
     return params.decode(text)
+
+
+# --- The hosted Checkout page -------------------------------------------------------------------
+
+VISA = "4242 4242 4242 4242"
+
+
+def checkout_session_create(api, **params):
+    """A mode=payment Checkout Session for a two-line basket (2 x 12.50 + 5.00 USD), through
+    `api` (a StripeClient's v1); `params` add to or replace Stripe's parameters."""
+    return api.checkout.sessions.create(
+        params={
+            "mode": "payment",
+            "success_url": "https://shop.test/thanks?session={CHECKOUT_SESSION_ID}",
+            "cancel_url": "https://shop.test/basket",
+            "line_items": [
+                {
+                    "price_data": {
+                        "currency": "usd",
+                        "unit_amount": 1250,
+                        "product_data": {"name": "Stoneware mug", "description": "350 ml"},
+                    },
+                    "quantity": 2,
+                },
+                {
+                    "price_data": {
+                        "currency": "usd",
+                        "unit_amount": 500,
+                        "product_data": {"name": "Gift wrap"},
+                    },
+                    "quantity": 1,
+                },
+            ],
+            **params,
+        }
+    )
+
+
+def checkout_page_path(session):
+    return urlsplit(session.url).path
+
+
+def checkout_page_pay(client, session, number=VISA, **fields):
+    """Type a card on the session's hosted Checkout page, as a buyer would (a Django test
+    client); `fields` add to or replace the form's other fields."""
+    data = {"card_number": number, "expiry": "12 / 34", "cvc": "123", "email": "ann@shop.test"}
+    return client.post(checkout_page_path(session), data | fields)

@@ -9,10 +9,15 @@ import stripe
 from django.test import Client
 
 from stripe_sandbox import control, core, testing
+from stripe_sandbox.testing import (
+    VISA,
+    checkout_page_path,
+    checkout_page_pay,
+    checkout_session_create,
+)
 
 pytestmark = pytest.mark.django_db
 
-VISA = "4242 4242 4242 4242"
 DECLINED = "4000 0000 0000 0002"
 NO_FUNDS = "4000 0000 0000 9995"
 NEEDS_3DS = "4000 0025 0000 3155"
@@ -22,44 +27,6 @@ DISPUTED = "4000 0000 0000 0259"
 @pytest.fixture
 def api():
     return testing.client().v1
-
-
-def make_session(api, **params):
-    return api.checkout.sessions.create(
-        params={
-            "mode": "payment",
-            "success_url": "https://shop.test/thanks?session={CHECKOUT_SESSION_ID}",
-            "cancel_url": "https://shop.test/basket",
-            "line_items": [
-                {
-                    "price_data": {
-                        "currency": "usd",
-                        "unit_amount": 1250,
-                        "product_data": {"name": "Stoneware mug", "description": "350 ml"},
-                    },
-                    "quantity": 2,
-                },
-                {
-                    "price_data": {
-                        "currency": "usd",
-                        "unit_amount": 500,
-                        "product_data": {"name": "Gift wrap"},
-                    },
-                    "quantity": 1,
-                },
-            ],
-            **params,
-        }
-    )
-
-
-def page_path(session):
-    return urlsplit(session.url).path
-
-
-def pay(client, session, number=VISA, **fields):
-    data = {"card_number": number, "expiry": "12 / 34", "cvc": "123", "email": "ann@shop.test"}
-    return client.post(page_path(session), data | fields)
 
 
 def event_types():
@@ -74,7 +41,7 @@ def event_types():
 
 
 def test_a_session_is_open_unpaid_and_points_at_the_hosted_page(api, settings):
-    session = make_session(api, client_reference_id="basket-9", metadata={"order": "9"})
+    session = checkout_session_create(api, client_reference_id="basket-9", metadata={"order": "9"})
 
     assert session.id.startswith("cs_test_")
     assert (session.status, session.payment_status) == ("open", "unpaid")
@@ -88,7 +55,7 @@ def test_a_session_is_open_unpaid_and_points_at_the_hosted_page(api, settings):
 
 
 def test_line_items_list_paginates_and_can_be_expanded(api):
-    session = make_session(api)
+    session = checkout_session_create(api)
 
     page = api.checkout.sessions.line_items.list(session.id, params={"limit": 1})
     assert [i.description for i in page.data] == ["Stoneware mug"]
@@ -123,7 +90,7 @@ def test_line_items_list_paginates_and_can_be_expanded(api):
 )
 def test_invalid_sessions_are_400s(api, params, param, message):
     with pytest.raises(stripe.InvalidRequestError) as excinfo:
-        make_session(api, **params)
+        checkout_session_create(api, **params)
 
     assert excinfo.value.http_status == 400
     assert excinfo.value.param == param
@@ -132,9 +99,9 @@ def test_invalid_sessions_are_400s(api, params, param, message):
 
 def test_sessions_list_filters_by_customer_status_and_payment_intent(api, client):
     customer = api.customers.create(params={"email": "cal@shop.test"})
-    mine = make_session(api, customer=customer.id)
-    other = make_session(api)
-    pay(client, other)
+    mine = checkout_session_create(api, customer=customer.id)
+    other = checkout_session_create(api)
+    checkout_page_pay(client, other)
     other = api.checkout.sessions.retrieve(other.id)
 
     assert [s.id for s in api.checkout.sessions.list(params={"customer": customer.id})] == [mine.id]
@@ -144,7 +111,7 @@ def test_sessions_list_filters_by_customer_status_and_payment_intent(api, client
 
 
 def test_expiring_a_session_by_api(api, client):
-    session = make_session(api)
+    session = checkout_session_create(api)
 
     expired = api.checkout.sessions.expire(session.id)
 
@@ -152,11 +119,11 @@ def test_expiring_a_session_by_api(api, client):
     assert event_types() == ["checkout.session.expired"]
     with pytest.raises(stripe.InvalidRequestError, match="can be expired"):
         api.checkout.sessions.expire(session.id)
-    assert "has expired" in client.get(page_path(session)).content.decode()
+    assert "has expired" in client.get(checkout_page_path(session)).content.decode()
 
 
 def test_sessions_expire_after_24_hours(api, client):
-    session = make_session(api)
+    session = checkout_session_create(api)
 
     control.advance_clock(hours=23, minutes=59)
     assert api.checkout.sessions.retrieve(session.id).status == "open"
@@ -164,7 +131,7 @@ def test_sessions_expire_after_24_hours(api, client):
 
     assert api.checkout.sessions.retrieve(session.id).status == "expired"
     assert event_types() == ["checkout.session.expired"]
-    response = pay(client, session)
+    response = checkout_page_pay(client, session)
     assert "has expired" in response.content.decode()
     assert api.payment_intents.list().data == []
 
@@ -173,9 +140,9 @@ def test_sessions_expire_after_24_hours(api, client):
 
 
 def test_the_page_shows_the_items_total_and_card_fields(api, client):
-    session = make_session(api)
+    session = checkout_session_create(api)
 
-    response = client.get(page_path(session))
+    response = client.get(checkout_page_path(session))
 
     assert response.status_code == 200
     html = response.content.decode()
@@ -193,7 +160,7 @@ def test_the_page_shows_the_items_total_and_card_fields(api, client):
 
 
 def test_paying_with_4242_completes_the_session_and_redirects(api, client):
-    session = make_session(
+    session = checkout_session_create(
         api,
         customer_email="ann@shop.test",
         payment_intent_data={
@@ -203,7 +170,7 @@ def test_paying_with_4242_completes_the_session_and_redirects(api, client):
         },
     )
 
-    response = pay(client, session)
+    response = checkout_page_pay(client, session)
 
     assert response.status_code == 302
     assert response["Location"] == f"https://shop.test/thanks?session={session.id}"
@@ -228,9 +195,9 @@ def test_paying_with_4242_completes_the_session_and_redirects(api, client):
 
 
 def test_a_declined_card_shows_the_error_and_the_session_stays_open(api, client):
-    session = make_session(api)
+    session = checkout_session_create(api)
 
-    response = pay(client, session, DECLINED)
+    response = checkout_page_pay(client, session, DECLINED)
 
     assert response.status_code == 200
     assert "Your card was declined." in response.content.decode()
@@ -245,7 +212,7 @@ def test_a_declined_card_shows_the_error_and_the_session_stays_open(api, client)
         "payment_intent.payment_failed",
     ]
 
-    response = pay(client, session, VISA)
+    response = checkout_page_pay(client, session, VISA)
 
     assert response.status_code == 302
     paid = api.checkout.sessions.retrieve(session.id)
@@ -258,18 +225,18 @@ def test_a_declined_card_shows_the_error_and_the_session_stays_open(api, client)
 
 
 def test_insufficient_funds_says_so(api, client):
-    session = make_session(api)
+    session = checkout_session_create(api)
 
-    response = pay(client, session, NO_FUNDS)
+    response = checkout_page_pay(client, session, NO_FUNDS)
 
     assert "Your card has insufficient funds." in response.content.decode()
     assert api.checkout.sessions.retrieve(session.id).status == "open"
 
 
 def test_3d_secure_card_shows_an_authentication_step_then_completes(api, client):
-    session = make_session(api)
+    session = checkout_session_create(api)
 
-    response = pay(client, session, NEEDS_3DS)
+    response = checkout_page_pay(client, session, NEEDS_3DS)
 
     html = response.content.decode()
     assert response.status_code == 200
@@ -277,9 +244,9 @@ def test_3d_secure_card_shows_an_authentication_step_then_completes(api, client)
     assert "ending in 3155" in html
     pi = api.payment_intents.retrieve(api.checkout.sessions.retrieve(session.id).payment_intent)
     assert pi.status == "requires_action"
-    assert "Authenticate this payment" in client.get(page_path(session)).content.decode()
+    assert "Authenticate this payment" in client.get(checkout_page_path(session)).content.decode()
 
-    response = client.post(f"{page_path(session)}authenticate/", {"action": "complete"})
+    response = client.post(f"{checkout_page_path(session)}authenticate/", {"action": "complete"})
 
     assert response.status_code == 302
     assert response["Location"] == f"https://shop.test/thanks?session={session.id}"
@@ -297,10 +264,10 @@ def test_3d_secure_card_shows_an_authentication_step_then_completes(api, client)
 
 
 def test_failing_3d_secure_returns_to_the_form_with_an_error(api, client):
-    session = make_session(api)
-    pay(client, session, NEEDS_3DS)
+    session = checkout_session_create(api)
+    checkout_page_pay(client, session, NEEDS_3DS)
 
-    response = client.post(f"{page_path(session)}authenticate/", {"action": "fail"})
+    response = client.post(f"{checkout_page_path(session)}authenticate/", {"action": "fail"})
 
     assert response.status_code == 200
     assert "failed authentication" in response.content.decode()
@@ -310,13 +277,13 @@ def test_failing_3d_secure_returns_to_the_form_with_an_error(api, client):
     assert api.payment_intents.retrieve(session.payment_intent).status == (
         "requires_payment_method"
     )
-    assert pay(client, session, VISA).status_code == 302
+    assert checkout_page_pay(client, session, VISA).status_code == 302
 
 
 def test_the_dispute_card_pays_then_is_disputed(api, client):
-    session = make_session(api)
+    session = checkout_session_create(api)
 
-    assert pay(client, session, DISPUTED).status_code == 302
+    assert checkout_page_pay(client, session, DISPUTED).status_code == 302
 
     session = api.checkout.sessions.retrieve(session.id)
     assert session.payment_status == "paid"
@@ -334,9 +301,9 @@ def test_the_dispute_card_pays_then_is_disputed(api, client):
 
 
 def test_manual_capture_session_completes_with_an_authorisation(api, client):
-    session = make_session(api, payment_intent_data={"capture_method": "manual"})
+    session = checkout_session_create(api, payment_intent_data={"capture_method": "manual"})
 
-    pay(client, session)
+    checkout_page_pay(client, session)
 
     session = api.checkout.sessions.retrieve(session.id)
     assert (session.status, session.payment_status) == ("complete", "unpaid")
@@ -356,9 +323,9 @@ def test_manual_capture_session_completes_with_an_authorisation(api, client):
     ],
 )
 def test_card_mistakes_are_shown_next_to_the_field_and_charge_nothing(api, client, fields, message):
-    session = make_session(api)
+    session = checkout_session_create(api)
 
-    response = pay(client, session, **fields)
+    response = checkout_page_pay(client, session, **fields)
 
     assert response.status_code == 200
     assert message in response.content.decode()
@@ -368,48 +335,50 @@ def test_card_mistakes_are_shown_next_to_the_field_and_charge_nothing(api, clien
 
 
 def test_a_known_email_is_not_asked_again(api, client):
-    session = make_session(api, customer_email="kim@shop.test")
+    session = checkout_session_create(api, customer_email="kim@shop.test")
 
-    html = client.get(page_path(session)).content.decode()
+    html = client.get(checkout_page_path(session)).content.decode()
 
     assert 'name="email"' not in html
     assert "kim@shop.test" in html
-    assert pay(client, session, email="").status_code == 302
+    assert checkout_page_pay(client, session, email="").status_code == 302
     assert api.checkout.sessions.retrieve(session.id).customer_details.email == "kim@shop.test"
 
     customer = api.customers.create(params={"email": "lee@shop.test"})
-    html = client.get(page_path(make_session(api, customer=customer.id))).content.decode()
+    html = client.get(
+        checkout_page_path(checkout_session_create(api, customer=customer.id))
+    ).content.decode()
     assert 'name="email"' not in html
     assert "lee@shop.test" in html
 
 
 def test_a_non_test_card_is_declined_like_in_test_mode(api, client):
-    session = make_session(api)
+    session = checkout_session_create(api)
 
-    response = pay(client, session, "4111 1111 1111 1111")
+    response = checkout_page_pay(client, session, "4111 1111 1111 1111")
 
     assert "non test card" in response.content.decode()
     assert api.payment_intents.list().data == []
 
 
 def test_a_completed_session_page_says_so(api, client):
-    session = make_session(api)
-    pay(client, session)
+    session = checkout_session_create(api)
+    checkout_page_pay(client, session)
 
-    response = client.get(page_path(session))
+    response = client.get(checkout_page_path(session))
 
     assert response.status_code == 200
     assert "This payment is complete" in response.content.decode()
     assert len(api.charges.list().data) == 1
-    pay(client, session)
+    checkout_page_pay(client, session)
     assert len(api.charges.list().data) == 1  # paying again charges nothing
 
 
 def test_the_form_needs_its_csrf_token(api):
-    session = make_session(api)
+    session = checkout_session_create(api)
     browser = Client(enforce_csrf_checks=True)
 
-    response = pay(browser, session)
+    response = checkout_page_pay(browser, session)
 
     assert response.status_code == 403
     assert api.checkout.sessions.retrieve(session.id).status == "open"
@@ -420,8 +389,8 @@ def test_an_unknown_session_is_a_404(client):
 
 
 def test_the_receipt_page(api, client):
-    session = make_session(api)
-    pay(client, session)
+    session = checkout_session_create(api)
+    checkout_page_pay(client, session)
     pi = api.payment_intents.retrieve(api.checkout.sessions.retrieve(session.id).payment_intent)
     charge = api.charges.retrieve(pi.latest_charge)
     api.refunds.create(params={"charge": charge.id, "amount": 1000})
@@ -446,7 +415,7 @@ def test_a_destination_checkout_pays_the_seller_through_a_transfer(api, client):
     stored = core.get(account.id, kind="account")
     stored["capabilities"] = {"transfers": "active", "card_payments": "active"}
     core.save(stored, account=core.PLATFORM)
-    session = make_session(
+    session = checkout_session_create(
         api,
         payment_intent_data={
             "application_fee_amount": 300,
@@ -456,7 +425,7 @@ def test_a_destination_checkout_pays_the_seller_through_a_transfer(api, client):
         },
     )
 
-    assert pay(client, session).status_code == 302
+    assert checkout_page_pay(client, session).status_code == 302
 
     pi = api.payment_intents.retrieve(api.checkout.sessions.retrieve(session.id).payment_intent)
     charge = api.charges.retrieve(pi.latest_charge)
