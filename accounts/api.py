@@ -11,7 +11,6 @@ from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from accounts.serializers import (
@@ -26,6 +25,7 @@ from accounts.serializers import (
     TokenOutputSerializer,
 )
 from accounts.services import seller_onboard, seller_profile_update, user_signup, user_update
+from core.throttling import ScopedRateThrottle
 
 BAD_CREDENTIALS = "Unable to log in with that email and password."
 NOT_A_SELLER = "You are not a seller yet. POST to /api/v1/me/seller-profile/ to become one."
@@ -49,7 +49,13 @@ class TokenObtainApi(_AnonymousAuthApi):
         tags=["auth"],
         summary="Exchange email and password for an API token",
         request=TokenObtainInputSerializer,
-        responses={200: TokenOutputSerializer, 400: OpenApiResponse(description="Bad credentials")},
+        responses={
+            200: TokenOutputSerializer,
+            400: OpenApiResponse(description="Bad credentials"),
+            429: OpenApiResponse(
+                description="Too many requests from this address: see Retry-After"
+            ),
+        },
     )
     def post(self, request):
         data = TokenObtainInputSerializer(data=request.data)

@@ -6,6 +6,7 @@ checkout runs on SQLite, local media, console email and an embedded Celery broke
 message that names it.
 """
 
+import re
 from pathlib import Path
 
 import environ
@@ -312,6 +313,29 @@ CELERY_BEAT_SCHEDULE = {
 }
 CELERY_TIMEZONE = TIME_ZONE
 
+# --- Rate limits --------------------------------------------------------------------------------
+# Reverse proxies in front of Bazaar that append to X-Forwarded-For (a load balancer: 1). The
+# client's address is read that many entries from the right; with 0 the header is ignored, since
+# anyone can write it. The API's throttles, the login lockout and the reset limits all use it
+# (core.http.client_ip).
+BAZAAR_TRUSTED_PROXIES = env.int("BAZAAR_TRUSTED_PROXIES", default=0)
+_RATE = re.compile(r"^[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)$")
+
+
+def _rate(name, default):
+    """A rate limit from the environment: requests per period, e.g. 20/min or 5/hour."""
+    value = env.str(name, default=default).strip()
+    if not _RATE.match(value):
+        raise ImproperlyConfigured(f"{name} must look like 20/min or 5/hour, not {value!r}.")
+    return value
+
+
+# Budgets by scope (core.throttling), counted per signed-in person, else per client address.
+_THROTTLE_RATES = {
+    # Exchanging a password for an API token and signing up, per address.
+    "auth": _rate("BAZAAR_RATE_API_AUTH", "20/min"),
+}
+
 # --- API ----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -323,7 +347,9 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api_errors.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"auth": "20/min"},
+    "DEFAULT_THROTTLE_RATES": _THROTTLE_RATES,
+    # DRF's own reading of X-Forwarded-For, for any throttle that is not core.throttling's.
+    "NUM_PROXIES": BAZAAR_TRUSTED_PROXIES,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Bazaar API",
@@ -401,7 +427,8 @@ if DJANGO_ENV == "test":
     EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
     MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "test-media")))
-    REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"auth": "1000/min"}
+    # Tests of a limit set their own rate; everything else runs unthrottled in practice.
+    REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = dict.fromkeys(_THROTTLE_RATES, "1000/min")
 
 LOGGING = {
     "version": 1,

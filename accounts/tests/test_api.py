@@ -1,10 +1,8 @@
 """Account API: tokens, sign-up, the signed-in user and becoming a seller."""
 
 import pytest
-from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
-from rest_framework.throttling import ScopedRateThrottle
 
 from accounts.factories import DEFAULT_PASSWORD, SellerFactory, UserFactory
 from accounts.models import SellerProfile, User
@@ -95,15 +93,52 @@ def test_bad_token_is_a_401(api_client):
     assert api_client.get(ME).status_code == 401
 
 
-def test_token_endpoint_is_throttled(api_client, monkeypatch):
-    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"auth": "2/min"})
-    cache.clear()
+def _rates(settings, **rates):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] | rates,
+    }
+
+
+def test_token_endpoint_is_throttled(api_client, settings):
+    _rates(settings, auth="2/min")
     body = {"email": "nobody@example.com", "password": "whatever-it-is"}
 
-    statuses = [api_client.post(TOKEN, body).status_code for _ in range(3)]
+    responses = [api_client.post(TOKEN, body) for _ in range(3)]
 
-    cache.clear()
-    assert statuses == [400, 400, 429]
+    assert [r.status_code for r in responses] == [400, 400, 429]
+    assert 0 < int(responses[-1]["Retry-After"]) <= 60
+
+
+def test_rotating_x_forwarded_for_does_not_reset_the_login_throttle(api_client, settings):
+    # Without a trusted proxy the header is the client's own words: it must not pick the budget.
+    _rates(settings, auth="3/min")
+    body = {"email": "nobody@example.com", "password": "whatever-it-is"}
+
+    statuses = [
+        api_client.post(TOKEN, body, HTTP_X_FORWARDED_FOR=f"203.0.113.{n}").status_code
+        for n in range(6)
+    ]
+
+    assert statuses == [400, 400, 400, 429, 429, 429]
+
+
+def test_behind_a_trusted_proxy_the_throttle_keys_on_the_address_the_proxy_saw(
+    api_client, settings
+):
+    _rates(settings, auth="2/min")
+    settings.BAZAAR_TRUSTED_PROXIES = 1
+    body = {"email": "nobody@example.com", "password": "whatever-it-is"}
+
+    def post(forwarded_for):
+        return api_client.post(TOKEN, body, HTTP_X_FORWARDED_FOR=forwarded_for).status_code
+
+    # The client prepends made-up addresses; the proxy appends the one it saw.
+    spoofed = [post(f"10.0.0.{n}, 198.51.100.7") for n in range(3)]
+    other_client = post("198.51.100.8")
+
+    assert spoofed == [400, 400, 429]
+    assert other_client == 400
 
 
 # --- Sign-up ------------------------------------------------------------------------------------
