@@ -5,14 +5,16 @@ Domain errors raised by the services become 4xx in core.api_errors.
 """
 
 from django.contrib.auth import authenticate
+from django.contrib.auth.signals import user_logged_in
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, Throttled
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.lockout import cooloff_seconds, lockout_message
 from accounts.serializers import (
     MeOutputSerializer,
     MeUpdateInputSerializer,
@@ -53,7 +55,8 @@ class TokenObtainApi(_AnonymousAuthApi):
             200: TokenOutputSerializer,
             400: OpenApiResponse(description="Bad credentials"),
             429: OpenApiResponse(
-                description="Too many requests from this address: see Retry-After"
+                description="Too many requests from this address, or too many failed "
+                "attempts for this account from it: see Retry-After"
             ),
         },
     )
@@ -66,7 +69,12 @@ class TokenObtainApi(_AnonymousAuthApi):
             password=data.validated_data["password"],
         )
         if user is None:  # also inactive users: ModelBackend refuses them
+            if getattr(request, "axes_locked_out", False):
+                # django-axes refused it (accounts/lockout.py), whatever the password was.
+                raise Throttled(wait=cooloff_seconds(), detail=lockout_message())
             raise serializers.ValidationError({"non_field_errors": [BAD_CREDENTIALS]})
+        # As a login through the pages: last_login, and the lockout's count starts again.
+        user_logged_in.send(sender=user.__class__, request=request, user=user)
         token, _ = Token.objects.get_or_create(user=user)
         return Response(TokenOutputSerializer({"token": token.key}).data)
 

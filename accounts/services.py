@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from axes.utils import reset as axes_reset
 from django.conf import settings
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
@@ -171,3 +172,10 @@ def user_seen(*, user):
         Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=now - SEEN_RESOLUTION)
     ).update(last_seen_at=now)
     user.last_seen_at = now
+
+
+def user_password_changed(*, user):
+    """A new password ends what the old one allowed. Whoever set it proved they own the account
+    (the old password, a reset link, or staff), so the login lockout on it is lifted: the
+    lockout page tells people to reset their password."""
+    axes_reset(username=user.email)
