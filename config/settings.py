@@ -353,6 +353,10 @@ def _rate(name, default):
 _THROTTLE_RATES = {
     # Exchanging a password for an API token and signing up, per address.
     "auth": _rate("BAZAAR_RATE_API_AUTH", "20/min"),
+    # Password reset emails asked for one address (whoever asks), and reset requests from one
+    # client address (whatever addresses it tries).
+    "password_reset_email": _rate("BAZAAR_RATE_PASSWORD_RESET_EMAIL", "5/hour"),
+    "password_reset_ip": _rate("BAZAAR_RATE_PASSWORD_RESET_IP", "20/hour"),
 }
 
 # --- API ----------------------------------------------------------------------------------------
