@@ -10,6 +10,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from knox.models import AuthToken
 
 from accounts.models import COMMISSION_BPS_MAX, SellerProfile, User
 from core.audit import audit_record
@@ -175,7 +176,30 @@ def user_seen(*, user):
 
 
 def user_password_changed(*, user):
-    """A new password ends what the old one allowed. Whoever set it proved they own the account
+    """A new password ends what the old one allowed: every API token of the account is revoked
+    (whoever held one signs in again with the new password; web sessions end through Django's
+    session hash, except the one that changed it). Whoever set it proved they own the account
     (the old password, a reset link, or staff), so the login lockout on it is lifted: the
     lockout page tells people to reset their password."""
+    api_tokens_revoke_all(user=user)
     axes_reset(username=user.email)
+
+
+# --- API tokens (django-rest-knox; accounts/authentication.py) ---------------------------------
+
+
+def api_token_issue(*, user):
+    """A new API token for `user`: (the token's row, the token to hand to the client once).
+    Only its hash is stored; it expires after REST_KNOX["TOKEN_TTL"]."""
+    return AuthToken.objects.create(user=user)
+
+
+def api_token_revoke(*, token):
+    """Sign one client out: its token stops working at once."""
+    AuthToken.objects.filter(pk=token.pk).delete()
+
+
+def api_tokens_revoke_all(*, user):
+    """Sign every client of `user` out. Returns how many tokens were revoked."""
+    revoked, _ = AuthToken.objects.filter(user=user).delete()
+    return revoked

@@ -94,7 +94,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "axes",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -362,7 +362,7 @@ _THROTTLE_RATES = {
 # --- API ----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
@@ -373,6 +373,12 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": _THROTTLE_RATES,
     # DRF's own reading of X-Forwarded-For, for any throttle that is not core.throttling's.
     "NUM_PROXIES": BAZAAR_TRUSTED_PROXIES,
+}
+# API tokens (django-rest-knox, accounts/authentication.py): `Authorization: Token <token>`, valid
+# for this long after sign-in, revoked by logout, logout-all and a password change or reset.
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=env.int("BAZAAR_API_TOKEN_TTL_HOURS", default=24 * 30)),
+    "AUTH_HEADER_PREFIX": "Token",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Bazaar API",

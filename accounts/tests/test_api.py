@@ -1,11 +1,15 @@
 """Account API: tokens, sign-up, the signed-in user and becoming a seller."""
 
+from datetime import datetime, timedelta
+
 import pytest
-from rest_framework.authtoken.models import Token
+from django.utils import timezone
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from accounts.factories import DEFAULT_PASSWORD, SellerFactory, UserFactory
 from accounts.models import SellerProfile, User
+from accounts.testing import api_client_for
 from marketplace.models import Store
 
 pytestmark = pytest.mark.django_db
@@ -17,10 +21,7 @@ SELLER_PROFILE = "/api/v1/me/seller-profile/"
 
 
 def client_for(user):
-    client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
+    return api_client_for(user)
 
 
 def onboarding_body(**overrides):
@@ -36,14 +37,19 @@ def onboarding_body(**overrides):
 # --- Tokens -------------------------------------------------------------------------------------
 
 
-def test_token_obtained_with_email_and_password_authenticates(api_client):
+def test_token_obtained_with_email_and_password_authenticates(api_client, settings):
     user = UserFactory(email="ana@example.com")
 
     response = api_client.post(TOKEN, {"email": "Ana@Example.com", "password": DEFAULT_PASSWORD})
 
     assert response.status_code == 200
-    token = response.json()["token"]
-    assert Token.objects.get(user=user).key == token
+    body = response.json()
+    token = body["token"]
+    expiry = datetime.fromisoformat(body["expiry"])
+    lifetime = settings.REST_KNOX["TOKEN_TTL"]
+    assert abs(expiry - (timezone.now() + lifetime)) < timedelta(minutes=1)
+    stored = AuthToken.objects.get(user=user)
+    assert token not in (stored.digest, stored.token_key)  # only a hash is kept
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     me = client.get(ME)
@@ -51,14 +57,16 @@ def test_token_obtained_with_email_and_password_authenticates(api_client):
     assert me.json()["email"] == "ana@example.com"
 
 
-def test_token_is_stable_across_logins(api_client):
+def test_each_login_gets_a_token_of_its_own(api_client):
+    # One per device: signing out on one leaves the others signed in.
     user = UserFactory()
     body = {"email": user.email, "password": DEFAULT_PASSWORD}
 
     first = api_client.post(TOKEN, body).json()["token"]
     second = api_client.post(TOKEN, body).json()["token"]
 
-    assert first == second
+    assert first != second
+    assert AuthToken.objects.filter(user=user).count() == 2
 
 
 def test_wrong_password_is_a_400_with_a_message(api_client):
@@ -68,7 +76,7 @@ def test_wrong_password_is_a_400_with_a_message(api_client):
 
     assert response.status_code == 400
     assert response.json()["non_field_errors"] == ["Unable to log in with that email and password."]
-    assert not Token.objects.filter(user=user).exists()
+    assert not AuthToken.objects.filter(user=user).exists()
 
 
 def test_inactive_user_gets_no_token(api_client):
@@ -77,7 +85,7 @@ def test_inactive_user_gets_no_token(api_client):
     response = api_client.post(TOKEN, {"email": user.email, "password": DEFAULT_PASSWORD})
 
     assert response.status_code == 400
-    assert not Token.objects.exists()
+    assert not AuthToken.objects.exists()
 
 
 def test_token_request_without_password_names_the_field(api_client):
@@ -158,6 +166,7 @@ def test_signup_creates_the_user_and_returns_a_working_token(api_client):
     assert user.check_password(DEFAULT_PASSWORD)
     assert body["user"]["id"] == user.pk
     assert body["user"]["is_seller"] is False
+    assert datetime.fromisoformat(body["expiry"]) > timezone.now() + timedelta(days=1)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {body['token']}")
     assert client.get(ME).json()["email"] == "new@example.com"
