@@ -36,7 +36,7 @@ from accounts.services import (
     user_signup,
     user_update,
 )
-from core.throttling import ScopedRateThrottle
+from core.throttling import THROTTLED, ScopedRateThrottle
 
 BAD_CREDENTIALS = "Unable to log in with that email and password."
 NOT_A_SELLER = "You are not a seller yet. POST to /api/v1/me/seller-profile/ to become one."
@@ -96,7 +96,11 @@ class SignupApi(_AnonymousAuthApi):
         tags=["auth"],
         summary="Create an account and receive its API token",
         request=SignupInputSerializer,
-        responses={201: SignupOutputSerializer, 400: OpenApiResponse(description="Field errors")},
+        responses={
+            201: SignupOutputSerializer,
+            400: OpenApiResponse(description="Field errors"),
+            429: THROTTLED,
+        },
     )
     def post(self, request):
         data = SignupInputSerializer(data=request.data)

@@ -357,6 +357,11 @@ _THROTTLE_RATES = {
     # client address (whatever addresses it tries).
     "password_reset_email": _rate("BAZAAR_RATE_PASSWORD_RESET_EMAIL", "5/hour"),
     "password_reset_ip": _rate("BAZAAR_RATE_PASSWORD_RESET_IP", "20/hour"),
+    # Per person, the website and the API together: messages sent (questions included), orders
+    # placed, payments started (the Pay button, the API's pay).
+    "messages": _rate("BAZAAR_RATE_MESSAGES", "20/min"),
+    "orders": _rate("BAZAAR_RATE_ORDERS", "20/hour"),
+    "payments": _rate("BAZAAR_RATE_PAYMENTS", "30/hour"),
 }
 
 # --- API ----------------------------------------------------------------------------------------

@@ -14,10 +14,16 @@ when it returns a number of seconds, says so instead of acting.
 import hashlib
 import math
 
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import throttling
 from rest_framework.settings import api_settings
 
 from core.http import client_ip
+
+# The API's answer over a budget, for the schema of every throttled operation.
+THROTTLED = OpenApiResponse(
+    description="Too many requests: try again after the number of seconds in Retry-After"
+)
 
 
 def _rate(scope):

@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 from accounts.factories import DEFAULT_PASSWORD, SellerFactory, UserFactory
 from accounts.models import SellerProfile, User
 from accounts.testing import api_client_for
+from core.testing import set_rate_limits
 from marketplace.models import Store
 
 pytestmark = pytest.mark.django_db
@@ -101,15 +102,8 @@ def test_bad_token_is_a_401(api_client):
     assert api_client.get(ME).status_code == 401
 
 
-def _rates(settings, **rates):
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] | rates,
-    }
-
-
 def test_token_endpoint_is_throttled(api_client, settings):
-    _rates(settings, auth="2/min")
+    set_rate_limits(settings, auth="2/min")
     body = {"email": "nobody@example.com", "password": "whatever-it-is"}
 
     responses = [api_client.post(TOKEN, body) for _ in range(3)]
@@ -120,7 +114,7 @@ def test_token_endpoint_is_throttled(api_client, settings):
 
 def test_rotating_x_forwarded_for_does_not_reset_the_login_throttle(api_client, settings):
     # Without a trusted proxy the header is the client's own words: it must not pick the budget.
-    _rates(settings, auth="3/min")
+    set_rate_limits(settings, auth="3/min")
     body = {"email": "nobody@example.com", "password": "whatever-it-is"}
 
     statuses = [
@@ -134,7 +128,7 @@ def test_rotating_x_forwarded_for_does_not_reset_the_login_throttle(api_client, 
 def test_behind_a_trusted_proxy_the_throttle_keys_on_the_address_the_proxy_saw(
     api_client, settings
 ):
-    _rates(settings, auth="2/min")
+    set_rate_limits(settings, auth="2/min")
     settings.BAZAAR_TRUSTED_PROXIES = 1
     body = {"email": "nobody@example.com", "password": "whatever-it-is"}
 

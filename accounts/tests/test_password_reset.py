@@ -6,6 +6,7 @@ from django.core import mail
 from django.urls import reverse
 
 from accounts.factories import UserFactory
+from core.testing import set_rate_limits
 
 pytestmark = pytest.mark.django_db
 
@@ -15,11 +16,7 @@ TOO_MANY = "Too many password reset requests from your network. Try again in"
 
 @pytest.fixture(autouse=True)
 def _rates(settings):
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
-        | {"password_reset_email": "5/hour", "password_reset_ip": "20/hour"},
-    }
+    set_rate_limits(settings, password_reset_email="5/hour", password_reset_ip="20/hour")
 
 
 def _ask(client, email, **extra):
