@@ -10,6 +10,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import AuthToken
 
 from accounts.models import COMMISSION_BPS_MAX, SellerProfile, User
@@ -203,3 +204,53 @@ def api_tokens_revoke_all(*, user):
     """Sign every client of `user` out. Returns how many tokens were revoked."""
     revoked, _ = AuthToken.objects.filter(user=user).delete()
     return revoked
+
+
+# --- Two-factor authentication for staff (django-otp; accounts/admin_site.py) -----------------
+
+TWO_FACTOR_DEVICE_NAME = "Authenticator app"
+
+
+REPLACING_NEEDS_A_CODE = (
+    "To set up a new phone, sign in to the back office with a code from your current one "
+    "first. Lost it? Another administrator can remove it (Admin, OTP TOTP: TOTP devices)."
+)
+
+
+def _two_factor_check(*, user, verified):
+    if not user.is_staff:
+        raise NotAllowed("Two-factor authentication is for Bazaar staff.")
+    # A password alone must not swap the device that guards the account.
+    if not verified and TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+        raise NotAllowed(REPLACING_NEEDS_A_CODE)
+
+
+@transaction.atomic
+def two_factor_enrolment_start(*, user, verified):
+    """A new secret for `user`'s authenticator app, not in use until confirmed with a code. An
+    earlier unfinished enrolment is dropped; a confirmed device keeps working meanwhile.
+    `verified`: this session signed in with a code (needed to replace a confirmed device)."""
+    _two_factor_check(user=user, verified=verified)
+    TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+    return TOTPDevice.objects.create(user=user, name=TWO_FACTOR_DEVICE_NAME, confirmed=False)
+
+
+@transaction.atomic
+def two_factor_enrolment_confirm(*, user, device, token, verified):
+    """Confirm the enrolment with a code the app shows. The new device replaces any older one
+    (a new phone). Refuses a wrong or reused code; django-otp slows down repeated guesses."""
+    _two_factor_check(user=user, verified=verified)
+    device = TOTPDevice.objects.select_for_update().get(pk=device.pk, user=user)
+    allowed, _ = device.verify_is_allowed()
+    if not allowed or not device.verify_token((token or "").strip()):
+        raise ValidationFailed(
+            {
+                "otp_token": "That code is not right or has expired. Enter the code your app "
+                "shows now."
+            }
+        )
+    TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
+    device.confirmed = True
+    device.save(update_fields=["confirmed"])
+    audit_record(action="accounts.two_factor.enabled", actor=user, target=user)
+    return device
