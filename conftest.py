@@ -1,3 +1,5 @@
+import uuid
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -12,6 +14,17 @@ def _media_root(settings, tmp_path):
             "BACKEND": "messaging.storage.PrivateFileStorage",
             "OPTIONS": {"location": tmp_path / "attachments"},
         },
+    }
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(settings):
+    """Each test counts its rate limits in a cache of its own. With REDIS_URL the cache is one
+    Redis database shared by every test (and by parallel runs): a key prefix per test keeps them
+    apart where clearing it would pull the counts from under a test running beside this one."""
+    settings.CACHES = {
+        name: {**config, "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
+        for name, config in settings.CACHES.items()
     }
 
 

@@ -1,19 +1,21 @@
-"""Account endpoints: API tokens, sign-up, the signed-in user and their seller profile.
+"""Account endpoints: API tokens (sign in, sign out), sign-up, the signed-in user and their
+seller profile.
 
 Thin views: parse with an Input serializer, call one service, render with an Output serializer.
 Domain errors raised by the services become 4xx in core.api_errors.
 """
 
 from django.contrib.auth import authenticate
+from django.contrib.auth.signals import user_logged_in, user_logged_out
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.authtoken.models import Token
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, Throttled
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from accounts.authentication import ApiTokenAuthentication
+from accounts.lockout import cooloff_seconds, lockout_message
 from accounts.serializers import (
     MeOutputSerializer,
     MeUpdateInputSerializer,
@@ -25,7 +27,16 @@ from accounts.serializers import (
     TokenObtainInputSerializer,
     TokenOutputSerializer,
 )
-from accounts.services import seller_onboard, seller_profile_update, user_signup, user_update
+from accounts.services import (
+    api_token_issue,
+    api_token_revoke,
+    api_tokens_revoke_all,
+    seller_onboard,
+    seller_profile_update,
+    user_signup,
+    user_update,
+)
+from core.throttling import THROTTLED, ScopedRateThrottle
 
 BAD_CREDENTIALS = "Unable to log in with that email and password."
 NOT_A_SELLER = "You are not a seller yet. POST to /api/v1/me/seller-profile/ to become one."
@@ -41,15 +52,22 @@ class _AnonymousAuthApi(APIView):
 
 
 class TokenObtainApi(_AnonymousAuthApi):
-    """Send the token in every request as `Authorization: Token <token>`. The same token comes
-    back on every login until it is revoked."""
+    """Send the token in every request as `Authorization: Token <token>` until its `expiry`.
+    Each sign-in gets a token of its own (one per device), revoked by logging out."""
 
     @extend_schema(
         operation_id="auth_token_obtain",
         tags=["auth"],
         summary="Exchange email and password for an API token",
         request=TokenObtainInputSerializer,
-        responses={200: TokenOutputSerializer, 400: OpenApiResponse(description="Bad credentials")},
+        responses={
+            200: TokenOutputSerializer,
+            400: OpenApiResponse(description="Bad credentials"),
+            429: OpenApiResponse(
+                description="Too many requests from this address, or too many failed "
+                "attempts for this account from it: see Retry-After"
+            ),
+        },
     )
     def post(self, request):
         data = TokenObtainInputSerializer(data=request.data)
@@ -60,9 +78,14 @@ class TokenObtainApi(_AnonymousAuthApi):
             password=data.validated_data["password"],
         )
         if user is None:  # also inactive users: ModelBackend refuses them
+            if getattr(request, "axes_locked_out", False):
+                # django-axes refused it (accounts/lockout.py), whatever the password was.
+                raise Throttled(wait=cooloff_seconds(), detail=lockout_message())
             raise serializers.ValidationError({"non_field_errors": [BAD_CREDENTIALS]})
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response(TokenOutputSerializer({"token": token.key}).data)
+        # As a login through the pages: last_login, and the lockout's count starts again.
+        user_logged_in.send(sender=user.__class__, request=request, user=user)
+        token, key = api_token_issue(user=user)
+        return Response(TokenOutputSerializer({"token": key, "expiry": token.expiry}).data)
 
 
 class SignupApi(_AnonymousAuthApi):
@@ -73,15 +96,62 @@ class SignupApi(_AnonymousAuthApi):
         tags=["auth"],
         summary="Create an account and receive its API token",
         request=SignupInputSerializer,
-        responses={201: SignupOutputSerializer, 400: OpenApiResponse(description="Field errors")},
+        responses={
+            201: SignupOutputSerializer,
+            400: OpenApiResponse(description="Field errors"),
+            429: THROTTLED,
+        },
     )
     def post(self, request):
         data = SignupInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = user_signup(**data.validated_data)
-        token, _ = Token.objects.get_or_create(user=user)
-        body = SignupOutputSerializer({"user": user, "token": token.key}).data
+        token, key = api_token_issue(user=user)
+        body = SignupOutputSerializer({"user": user, "token": key, "expiry": token.expiry}).data
         return Response(body, status=status.HTTP_201_CREATED)
+
+
+class _TokenSignedInApi(APIView):
+    """Signing out concerns the token the request carries: a browser session cannot use it."""
+
+    authentication_classes = (ApiTokenAuthentication,)
+    permission_classes = (IsAuthenticated,)
+
+    def _signed_out(self, request):
+        user_logged_out.send(sender=request.user.__class__, request=request, user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LogoutApi(_TokenSignedInApi):
+    @extend_schema(
+        operation_id="auth_logout",
+        tags=["auth"],
+        summary="Sign this app out: the token it sent stops working",
+        request=None,
+        responses={
+            204: OpenApiResponse(description="Signed out"),
+            401: OpenApiResponse(description="No valid token"),
+        },
+    )
+    def post(self, request):
+        api_token_revoke(token=request.auth)
+        return self._signed_out(request)
+
+
+class LogoutAllApi(_TokenSignedInApi):
+    @extend_schema(
+        operation_id="auth_logout_all",
+        tags=["auth"],
+        summary="Sign out everywhere: every token of this account stops working",
+        request=None,
+        responses={
+            204: OpenApiResponse(description="Signed out on every device"),
+            401: OpenApiResponse(description="No valid token"),
+        },
+    )
+    def post(self, request):
+        api_tokens_revoke_all(user=request.user)
+        return self._signed_out(request)
 
 
 class MeApi(APIView):

@@ -73,3 +73,13 @@ class SellerOnboardForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["default_currency"].initial = settings.BAZAAR_DEFAULT_CURRENCY
+
+
+class TwoFactorConfirmForm(forms.Form):
+    otp_token = forms.CharField(
+        label="Code from your app",
+        max_length=8,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "size": 8}
+        ),
+    )

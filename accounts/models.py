@@ -4,6 +4,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from accounts import signals
+
 
 class UserManager(BaseUserManager):
     use_in_migrations = True
@@ -57,6 +59,14 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self):
         return self.email
+
+    def save(self, *args, **kwargs):
+        # set_password() keeps the new raw password until the save; Django's form, admin and
+        # management command all go through it, so this is the one place that sees every change.
+        password_changed = self._password is not None and not self._state.adding
+        super().save(*args, **kwargs)
+        if password_changed:
+            signals.password_changed.send(sender=type(self), user=self)
 
     def get_full_name(self):
         return self.full_name or self.email

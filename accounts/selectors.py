@@ -1,4 +1,5 @@
-"""Reads about sellers' Stripe Connect accounts that views, the API and other apps need.
+"""Reads about sellers' Stripe Connect accounts that views, the API and other apps need, and
+about staff's two-factor devices.
 
 `seller_can_accept_payments(user)` is the check checkout/escrow use: a seller whose Stripe account
 cannot take charges must not be bought from. `connect_status()` turns Stripe's requirements and
@@ -10,6 +11,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.utils import formats, timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import ConnectedAccount
 
@@ -261,3 +263,21 @@ def seller_ids_by_connected_account():
     return dict(
         ConnectedAccount.objects.values_list("stripe_account_id", "seller_profile__user_id")
     )
+
+
+# --- Two-factor authentication (django-otp; accounts/admin_site.py) -----------------------------
+
+
+def two_factor_device(user):
+    """The authenticator app `user` signs in to the admin with (a confirmed TOTP device), or
+    None. Enrolling a new one replaces it, so there is at most one."""
+    if not getattr(user, "pk", None):
+        return None
+    return TOTPDevice.objects.filter(user=user, confirmed=True).order_by("-id").first()
+
+
+def two_factor_pending_device(user):
+    """The device `user` started to enrol and has not confirmed with a code yet, or None."""
+    if not getattr(user, "pk", None):
+        return None
+    return TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-id").first()

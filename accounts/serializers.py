@@ -100,10 +100,19 @@ class MeOutputSerializer(serializers.ModelSerializer):
         return store.slug if store else None
 
 
+TOKEN_HELP = "Send it as `Authorization: Token <token>`. Shown once: only its hash is kept."
+EXPIRY_HELP = (
+    "When the token stops working (BAZAAR_API_TOKEN_TTL_HOURS after sign-in); sign in again "
+    "then. Logging out and a password change or reset end it earlier."
+)
+
+
 class SignupOutputSerializer(serializers.Serializer):
     user = MeOutputSerializer(read_only=True)
-    token = serializers.CharField(read_only=True)
+    token = serializers.CharField(read_only=True, help_text=TOKEN_HELP)
+    expiry = serializers.DateTimeField(read_only=True, help_text=EXPIRY_HELP)
 
 
 class TokenOutputSerializer(serializers.Serializer):
-    token = serializers.CharField(read_only=True)
+    token = serializers.CharField(read_only=True, help_text=TOKEN_HELP)
+    expiry = serializers.DateTimeField(read_only=True, help_text=EXPIRY_HELP)

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from axes.utils import reset as axes_reset
 from django.conf import settings
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
@@ -9,6 +10,8 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from knox.models import AuthToken
 
 from accounts.models import COMMISSION_BPS_MAX, SellerProfile, User
 from core.audit import audit_record
@@ -171,3 +174,83 @@ def user_seen(*, user):
         Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=now - SEEN_RESOLUTION)
     ).update(last_seen_at=now)
     user.last_seen_at = now
+
+
+def user_password_changed(*, user):
+    """A new password ends what the old one allowed: every API token of the account is revoked
+    (whoever held one signs in again with the new password; web sessions end through Django's
+    session hash, except the one that changed it). Whoever set it proved they own the account
+    (the old password, a reset link, or staff), so the login lockout on it is lifted: the
+    lockout page tells people to reset their password."""
+    api_tokens_revoke_all(user=user)
+    axes_reset(username=user.email)
+
+
+# --- API tokens (django-rest-knox; accounts/authentication.py) ---------------------------------
+
+
+def api_token_issue(*, user):
+    """A new API token for `user`: (the token's row, the token to hand to the client once).
+    Only its hash is stored; it expires after REST_KNOX["TOKEN_TTL"]."""
+    return AuthToken.objects.create(user=user)
+
+
+def api_token_revoke(*, token):
+    """Sign one client out: its token stops working at once."""
+    AuthToken.objects.filter(pk=token.pk).delete()
+
+
+def api_tokens_revoke_all(*, user):
+    """Sign every client of `user` out. Returns how many tokens were revoked."""
+    revoked, _ = AuthToken.objects.filter(user=user).delete()
+    return revoked
+
+
+# --- Two-factor authentication for staff (django-otp; accounts/admin_site.py) -----------------
+
+TWO_FACTOR_DEVICE_NAME = "Authenticator app"
+
+
+REPLACING_NEEDS_A_CODE = (
+    "To set up a new phone, sign in to the back office with a code from your current one "
+    "first. Lost it? Another administrator can remove it (Admin, OTP TOTP: TOTP devices)."
+)
+
+
+def _two_factor_check(*, user, verified):
+    if not user.is_staff:
+        raise NotAllowed("Two-factor authentication is for Bazaar staff.")
+    # A password alone must not swap the device that guards the account.
+    if not verified and TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+        raise NotAllowed(REPLACING_NEEDS_A_CODE)
+
+
+@transaction.atomic
+def two_factor_enrolment_start(*, user, verified):
+    """A new secret for `user`'s authenticator app, not in use until confirmed with a code. An
+    earlier unfinished enrolment is dropped; a confirmed device keeps working meanwhile.
+    `verified`: this session signed in with a code (needed to replace a confirmed device)."""
+    _two_factor_check(user=user, verified=verified)
+    TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+    return TOTPDevice.objects.create(user=user, name=TWO_FACTOR_DEVICE_NAME, confirmed=False)
+
+
+@transaction.atomic
+def two_factor_enrolment_confirm(*, user, device, token, verified):
+    """Confirm the enrolment with a code the app shows. The new device replaces any older one
+    (a new phone). Refuses a wrong or reused code; django-otp slows down repeated guesses."""
+    _two_factor_check(user=user, verified=verified)
+    device = TOTPDevice.objects.select_for_update().get(pk=device.pk, user=user)
+    allowed, _ = device.verify_is_allowed()
+    if not allowed or not device.verify_token((token or "").strip()):
+        raise ValidationFailed(
+            {
+                "otp_token": "That code is not right or has expired. Enter the code your app "
+                "shows now."
+            }
+        )
+    TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
+    device.confirmed = True
+    device.save(update_fields=["confirmed"])
+    audit_record(action="accounts.two_factor.enabled", actor=user, target=user)
+    return device

@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from accounts import views
+from accounts import two_factor_views, views
 from accounts.forms import LoginForm
 
 urlpatterns = [
@@ -20,6 +20,7 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("become-a-seller/", views.seller_onboard, name="seller-onboard"),
+    path("two-factor/", two_factor_views.two_factor, name="two-factor"),
     path("connect/", include("accounts.connect_urls")),
     path(
         "password/change/",
@@ -33,7 +34,7 @@ urlpatterns = [
     ),
     path(
         "password/reset/",
-        auth_views.PasswordResetView.as_view(),
+        views.PasswordResetView.as_view(),
         name="password_reset",
     ),
     path(

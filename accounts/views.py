@@ -1,8 +1,11 @@
-"""Account pages: sign up, profile, becoming a seller. Log in/out and passwords are Django's."""
+"""Account pages: sign up, profile, becoming a seller. Log in/out and passwords are Django's,
+the password reset request with Bazaar's limits."""
 
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
@@ -10,7 +13,8 @@ from accounts import services
 from accounts.forms import ProfileForm, SellerOnboardForm, SignupForm
 from core.errors import DomainError, ValidationFailed
 from core.forms import add_domain_errors
-from core.http import safe_next_url
+from core.http import client_ip, safe_next_url
+from core.throttling import rate_limit_key, rate_limit_wait, wait_text
 
 
 def _posted(request):
@@ -77,3 +81,30 @@ def seller_onboard(request):
             messages.success(request, "Your store is open. Add your first listing.")
             return redirect("seller-dashboard")
     return render(request, "accounts/seller_onboard.html", {"form": form})
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's reset request, limited per address asked about and per client address.
+
+    Over the address's limit the answer is the usual "if an account uses that address, we sent
+    a link" without sending one, so nobody learns whether the address has an account or how
+    often it was asked about. Over the client's limit (someone trying many addresses) the page
+    says so: that reveals nothing about any account.
+    """
+
+    TOO_MANY_FROM_HERE = (
+        "Too many password reset requests from your network. Try again in {wait}. If you "
+        "already asked, the email may take a few minutes to arrive; check your spam folder."
+    )
+
+    def form_valid(self, form):
+        wait = rate_limit_wait(
+            self.request, "password_reset_ip", key=f"ip:{client_ip(self.request)}"
+        )
+        if wait:
+            form.add_error(None, self.TOO_MANY_FROM_HERE.format(wait=wait_text(wait)))
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        email = form.cleaned_data["email"]
+        if rate_limit_wait(self.request, "password_reset_email", key=rate_limit_key(email)):
+            return HttpResponseRedirect(self.get_success_url())
+        return super().form_valid(form)

@@ -4,7 +4,14 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import SimpleRouter
 
-from accounts.api import MeApi, SellerProfileApi, SignupApi, TokenObtainApi
+from accounts.api import (
+    LogoutAllApi,
+    LogoutApi,
+    MeApi,
+    SellerProfileApi,
+    SignupApi,
+    TokenObtainApi,
+)
 from config.api_docs import ApiDocsView
 from marketplace.api import (
     CategoryViewSet,
@@ -21,6 +28,8 @@ router.register("seller/listings", SellerListingViewSet, basename="api-seller-li
 
 urlpatterns = [
     path("auth/token/", TokenObtainApi.as_view(), name="api-auth-token"),
+    path("auth/logout/", LogoutApi.as_view(), name="api-auth-logout"),
+    path("auth/logout-all/", LogoutAllApi.as_view(), name="api-auth-logout-all"),
     path("auth/signup/", SignupApi.as_view(), name="api-auth-signup"),
     path("me/", MeApi.as_view(), name="api-me"),
     path("me/seller-profile/", SellerProfileApi.as_view(), name="api-me-seller-profile"),

@@ -6,6 +6,8 @@ checkout runs on SQLite, local media, console email and an embedded Celery broke
 message that names it.
 """
 
+import re
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -82,7 +84,8 @@ if _MISSING:
     )
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin, with the back office's two-factor sign-in (accounts/admin_site.py).
+    "accounts.apps.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -90,8 +93,11 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -117,8 +123,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Whether this session signed in with a two-factor code (request.user.is_verified()).
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -166,6 +176,26 @@ AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
+# django-axes' backend first: it refuses a locked-out login before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Login lockout (accounts/lockout.py): this many wrong passwords for one account from one address
+# lock that pair out until the cool-off has passed since the last attempt.
+AXES_FAILURE_LIMIT = env.int("BAZAAR_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("BAZAAR_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_USERNAME_CALLABLE = "accounts.lockout.login_username"
+AXES_CLIENT_IP_CALLABLE = "core.http.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+AXES_PASSWORD_FORM_FIELD = "password"
+# Two-factor authentication for staff in the admin (django-otp; accounts/admin_site.py). With
+# this on, staff must enrol an authenticator app before the admin opens for them.
+BAZAAR_ADMIN_REQUIRE_2FA = env.bool("BAZAAR_ADMIN_REQUIRE_2FA", default=IS_PRODUCTION)
+OTP_TOTP_ISSUER = "Bazaar"
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -312,10 +342,42 @@ CELERY_BEAT_SCHEDULE = {
 }
 CELERY_TIMEZONE = TIME_ZONE
 
+# --- Rate limits --------------------------------------------------------------------------------
+# Reverse proxies in front of Bazaar that append to X-Forwarded-For (a load balancer: 1). The
+# client's address is read that many entries from the right; with 0 the header is ignored, since
+# anyone can write it. The API's throttles, the login lockout and the reset limits all use it
+# (core.http.client_ip).
+BAZAAR_TRUSTED_PROXIES = env.int("BAZAAR_TRUSTED_PROXIES", default=0)
+_RATE = re.compile(r"^[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)$")
+
+
+def _rate(name, default):
+    """A rate limit from the environment: requests per period, e.g. 20/min or 5/hour."""
+    value = env.str(name, default=default).strip()
+    if not _RATE.match(value):
+        raise ImproperlyConfigured(f"{name} must look like 20/min or 5/hour, not {value!r}.")
+    return value
+
+
+# Budgets by scope (core.throttling), counted per signed-in person, else per client address.
+_THROTTLE_RATES = {
+    # Exchanging a password for an API token and signing up, per address.
+    "auth": _rate("BAZAAR_RATE_API_AUTH", "20/min"),
+    # Password reset emails asked for one address (whoever asks), and reset requests from one
+    # client address (whatever addresses it tries).
+    "password_reset_email": _rate("BAZAAR_RATE_PASSWORD_RESET_EMAIL", "5/hour"),
+    "password_reset_ip": _rate("BAZAAR_RATE_PASSWORD_RESET_IP", "20/hour"),
+    # Per person, the website and the API together: messages sent (questions included), orders
+    # placed, payments started (the Pay button, the API's pay).
+    "messages": _rate("BAZAAR_RATE_MESSAGES", "20/min"),
+    "orders": _rate("BAZAAR_RATE_ORDERS", "20/hour"),
+    "payments": _rate("BAZAAR_RATE_PAYMENTS", "30/hour"),
+}
+
 # --- API ----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
@@ -323,7 +385,15 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api_errors.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"auth": "20/min"},
+    "DEFAULT_THROTTLE_RATES": _THROTTLE_RATES,
+    # DRF's own reading of X-Forwarded-For, for any throttle that is not core.throttling's.
+    "NUM_PROXIES": BAZAAR_TRUSTED_PROXIES,
+}
+# API tokens (django-rest-knox, accounts/authentication.py): `Authorization: Token <token>`, valid
+# for this long after sign-in, revoked by logout, logout-all and a password change or reset.
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=env.int("BAZAAR_API_TOKEN_TTL_HOURS", default=24 * 30)),
+    "AUTH_HEADER_PREFIX": "Token",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Bazaar API",
@@ -401,7 +471,8 @@ if DJANGO_ENV == "test":
     EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
     MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "test-media")))
-    REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"auth": "1000/min"}
+    # Tests of a limit set their own rate; everything else runs unthrottled in practice.
+    REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = dict.fromkeys(_THROTTLE_RATES, "1000/min")
 
 LOGGING = {
     "version": 1,

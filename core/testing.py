@@ -1,4 +1,5 @@
-"""Running actions at the same moment in threads, for the PostgreSQL race tests of each app."""
+"""Test helpers every app may use: actions run at the same moment in threads (the PostgreSQL
+race tests), and rate limits set for one test."""
 
 import threading
 import traceback
@@ -35,3 +36,12 @@ def race(*actions):
         thread.join(timeout=120)
     assert not any(thread.is_alive() for thread in threads), "a thread is stuck (deadlock?)"
     return outcomes, crashes
+
+
+def set_rate_limits(settings, **rates):
+    """Give scopes of core.throttling these rates ("3/min") for the test using pytest-django's
+    `settings` (the test settings make every budget 1000/min)."""
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] | rates,
+    }

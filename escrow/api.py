@@ -36,6 +36,7 @@ from rest_framework.response import Response
 
 from core import stripe_client
 from core.errors import NotAllowed, ValidationFailed
+from core.throttling import THROTTLED, ScopedRateThrottle
 from escrow import selectors, services
 from escrow.models import EscrowPayment, Order, PaymentStatus, ReleaseTrigger
 from escrow.serializers import (
@@ -159,6 +160,12 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     filter_backends = ()
     lookup_value_regex = r"\d+"
     queryset = Order.objects.none()  # for the schema; requests use _orders_for()
+    throttle_classes = (ScopedRateThrottle,)
+
+    @property
+    def throttle_scope(self):
+        # Per person, shared with the pages: BAZAAR_RATE_ORDERS and BAZAAR_RATE_PAYMENTS.
+        return {"create": "orders", "pay": "payments"}.get(self.action)
 
     def get_queryset(self):
         return _orders_for(user=self.request.user)
@@ -196,6 +203,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
                 description="Field errors: the listing is not available or is yours, the "
                 "quantity is not a whole number from 1 to 100 or more than is in stock"
             ),
+            429: THROTTLED,
         },
     )
     def create(self, request):
@@ -235,6 +243,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             403: OpenApiResponse(description="Only the buyer can pay"),
             404: OpenApiResponse(description=ORDER_NOT_FOUND),
             409: OpenApiResponse(description="The order is not awaiting payment (or expired)"),
+            429: THROTTLED,
             503: OpenApiResponse(description="Stripe could not be reached; nothing was charged"),
         },
     )

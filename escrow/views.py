@@ -19,6 +19,7 @@ from accounts.selectors import connect_status_for
 from core import clock
 from core.errors import DomainError, StripeUnavailable, ValidationFailed
 from core.forms import add_domain_errors
+from core.throttling import rate_limit_wait, wait_text
 from escrow import selectors as escrow_selectors
 from escrow import services
 from escrow.forms import OrderCreateForm, OrderDeliverForm
@@ -30,6 +31,10 @@ from marketplace import selectors as catalogue_selectors
 # and says the confirmation is taking longer than usual.
 STATUS_POLL_SECONDS = 2
 STATUS_POLL_TRIES = 30
+
+# Over a person's budget (BAZAAR_RATE_ORDERS, BAZAAR_RATE_PAYMENTS; shared with the API).
+TOO_MANY_ORDERS = "You have placed many orders in a short time. Try again in {wait}."
+TOO_MANY_PAYMENTS = "You have started many payments in a short time. Try again in {wait}."
 
 
 def _absolute(path):
@@ -54,6 +59,9 @@ def order_create(request, listing_pk):
     if request.method != "POST":
         return redirect(listing)
     form = OrderCreateForm(request.POST, listing=listing)
+    wait = form.is_valid() and rate_limit_wait(request, "orders")
+    if wait:
+        form.add_error(None, TOO_MANY_ORDERS.format(wait=wait_text(wait)))
     if form.is_valid():
         try:
             order = services.order_create(
@@ -83,6 +91,7 @@ def order_create(request, listing_pk):
             "is_owner": listing.store.owner_id == request.user.pk,
             "buy_form": form,
         },
+        status=429 if wait else 200,
     )
 
 
@@ -138,6 +147,10 @@ def order_pay(request, pk):
     """The buyer's Pay button: off to Stripe Checkout. Stripe's word, not the redirect back,
     decides that the order is paid."""
     order = _order(request, pk)
+    wait = rate_limit_wait(request, "payments")
+    if wait:
+        messages.error(request, TOO_MANY_PAYMENTS.format(wait=wait_text(wait)))
+        return redirect(order)
     success_url = _absolute(reverse("order-paid", kwargs={"pk": order.pk}))
     try:
         _, checkout_url = services.payment_checkout_start(

@@ -42,6 +42,7 @@ from rest_framework.views import APIView
 
 from accounts.services import user_seen
 from core.errors import ValidationFailed
+from core.throttling import THROTTLED, ScopedRateThrottle
 from escrow.selectors import order_for_participant_get
 from marketplace.selectors import listing_public_queryset
 from messaging import selectors, services
@@ -155,6 +156,12 @@ class ConversationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     parser_classes = (JSONParser, MultiPartParser, FormParser)
     lookup_value_regex = r"\d+"
     queryset = Conversation.objects.none()  # for the schema; requests use the selectors
+    throttle_classes = (ScopedRateThrottle,)
+
+    @property
+    def throttle_scope(self):
+        # Writing is limited per person (BAZAAR_RATE_MESSAGES, shared with the pages).
+        return "messages" if self.action in ("create", "message_send") else None
 
     def get_queryset(self):
         return selectors.conversations_for(user=self.request.user)
@@ -202,6 +209,7 @@ class ConversationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                 description="Field messages: `listing` (unknown or not on sale, your own), "
                 "and as for sending a message. Nothing is saved."
             ),
+            429: THROTTLED,
         },
     )
     def create(self, request):
@@ -320,6 +328,7 @@ class ConversationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             400: SEND_ERRORS,
             403: OpenApiResponse(description="Only the buyer and the seller can write here"),
             404: OpenApiResponse(description=CONVERSATION_NOT_FOUND),
+            429: THROTTLED,
         },
     )
     @messages.mapping.post

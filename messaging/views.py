@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.services import user_seen
 from core.errors import DomainError, ValidationFailed
 from core.forms import add_domain_errors
+from core.throttling import rate_limit_wait, wait_text
 from marketplace import selectors as catalogue_selectors
 from marketplace.models import ListingStatus
 from messaging import selectors, services
@@ -35,6 +36,19 @@ OWN_LISTING = (
     "where you can answer them."
 )
 NOT_ON_SALE = "This listing is not on sale, so it takes no questions."
+TOO_FAST = (
+    "You are sending messages faster than Bazaar allows. Wait {wait}, then send it again: "
+    "your text is still here."
+)
+
+
+def _too_fast(request, form):
+    """Count a message against the sender's budget (BAZAAR_RATE_MESSAGES, shared with the
+    API). Over it, the form says how long to wait and the page answers 429; nothing is sent."""
+    wait = rate_limit_wait(request, "messages")
+    if wait:
+        form.add_error(None, TOO_FAST.format(wait=wait_text(wait)))
+    return bool(wait)
 
 
 def other_party_name(conversation, user):
@@ -134,7 +148,7 @@ def inbox(request):
 # --- One conversation ---------------------------------------------------------------------------
 
 
-def _render_conversation(request, conversation, *, form, files_dropped=False):
+def _render_conversation(request, conversation, *, form, files_dropped=False, status=200):
     user = request.user
     before = _before(request)
     shown, has_earlier = messages_window(conversation=conversation, user=user, before=before)
@@ -154,6 +168,7 @@ def _render_conversation(request, conversation, *, form, files_dropped=False):
             "form": form,
             "files_dropped": files_dropped,
         },
+        status=status,
     )
 
 
@@ -169,6 +184,8 @@ def conversation_detail(request, pk):
 def send(request, pk):
     conversation = _conversation_or_404(request, pk)
     form = MessageForm(request.POST, request.FILES)
+    # Over the budget the form carries the reason, so it is no longer valid.
+    throttled = form.is_valid() and _too_fast(request, form)
     if form.is_valid():
         try:
             message = services.message_send(
@@ -187,7 +204,13 @@ def send(request, pk):
             return redirect(_next(request) or conversation.get_absolute_url())
     # Browsers cannot be handed files back: say so, rather than let them vanish quietly.
     files_dropped = bool(request.FILES.getlist("files"))
-    return _render_conversation(request, conversation, form=form, files_dropped=files_dropped)
+    return _render_conversation(
+        request,
+        conversation,
+        form=form,
+        files_dropped=files_dropped,
+        status=429 if throttled else 200,
+    )
 
 
 # --- Asking about a listing ---------------------------------------------------------------------
@@ -216,8 +239,9 @@ def inquiry(request, listing_pk):
         if existing is not None:
             return redirect(existing)
     form = MessageForm(request.POST or None, request.FILES or None)
-    files_dropped = False
+    files_dropped = throttled = False
     if request.method == "POST":
+        throttled = form.is_valid() and _too_fast(request, form)
         if form.is_valid():
             try:
                 message = services.inquiry_send(
@@ -246,4 +270,5 @@ def inquiry(request, listing_pk):
             "refusal": "" if request.method == "POST" else _refusal(listing, request.user),
             "files_dropped": files_dropped,
         },
+        status=429 if throttled else 200,
     )

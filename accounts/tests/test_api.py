@@ -1,13 +1,16 @@
 """Account API: tokens, sign-up, the signed-in user and becoming a seller."""
 
+from datetime import datetime, timedelta
+
 import pytest
-from django.core.cache import cache
-from rest_framework.authtoken.models import Token
+from django.utils import timezone
+from knox.models import AuthToken
 from rest_framework.test import APIClient
-from rest_framework.throttling import ScopedRateThrottle
 
 from accounts.factories import DEFAULT_PASSWORD, SellerFactory, UserFactory
 from accounts.models import SellerProfile, User
+from accounts.testing import api_client_for
+from core.testing import set_rate_limits
 from marketplace.models import Store
 
 pytestmark = pytest.mark.django_db
@@ -19,10 +22,7 @@ SELLER_PROFILE = "/api/v1/me/seller-profile/"
 
 
 def client_for(user):
-    client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
+    return api_client_for(user)
 
 
 def onboarding_body(**overrides):
@@ -38,14 +38,19 @@ def onboarding_body(**overrides):
 # --- Tokens -------------------------------------------------------------------------------------
 
 
-def test_token_obtained_with_email_and_password_authenticates(api_client):
+def test_token_obtained_with_email_and_password_authenticates(api_client, settings):
     user = UserFactory(email="ana@example.com")
 
     response = api_client.post(TOKEN, {"email": "Ana@Example.com", "password": DEFAULT_PASSWORD})
 
     assert response.status_code == 200
-    token = response.json()["token"]
-    assert Token.objects.get(user=user).key == token
+    body = response.json()
+    token = body["token"]
+    expiry = datetime.fromisoformat(body["expiry"])
+    lifetime = settings.REST_KNOX["TOKEN_TTL"]
+    assert abs(expiry - (timezone.now() + lifetime)) < timedelta(minutes=1)
+    stored = AuthToken.objects.get(user=user)
+    assert token not in (stored.digest, stored.token_key)  # only a hash is kept
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     me = client.get(ME)
@@ -53,14 +58,16 @@ def test_token_obtained_with_email_and_password_authenticates(api_client):
     assert me.json()["email"] == "ana@example.com"
 
 
-def test_token_is_stable_across_logins(api_client):
+def test_each_login_gets_a_token_of_its_own(api_client):
+    # One per device: signing out on one leaves the others signed in.
     user = UserFactory()
     body = {"email": user.email, "password": DEFAULT_PASSWORD}
 
     first = api_client.post(TOKEN, body).json()["token"]
     second = api_client.post(TOKEN, body).json()["token"]
 
-    assert first == second
+    assert first != second
+    assert AuthToken.objects.filter(user=user).count() == 2
 
 
 def test_wrong_password_is_a_400_with_a_message(api_client):
@@ -70,7 +77,7 @@ def test_wrong_password_is_a_400_with_a_message(api_client):
 
     assert response.status_code == 400
     assert response.json()["non_field_errors"] == ["Unable to log in with that email and password."]
-    assert not Token.objects.filter(user=user).exists()
+    assert not AuthToken.objects.filter(user=user).exists()
 
 
 def test_inactive_user_gets_no_token(api_client):
@@ -79,7 +86,7 @@ def test_inactive_user_gets_no_token(api_client):
     response = api_client.post(TOKEN, {"email": user.email, "password": DEFAULT_PASSWORD})
 
     assert response.status_code == 400
-    assert not Token.objects.exists()
+    assert not AuthToken.objects.exists()
 
 
 def test_token_request_without_password_names_the_field(api_client):
@@ -95,15 +102,45 @@ def test_bad_token_is_a_401(api_client):
     assert api_client.get(ME).status_code == 401
 
 
-def test_token_endpoint_is_throttled(api_client, monkeypatch):
-    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"auth": "2/min"})
-    cache.clear()
+def test_token_endpoint_is_throttled(api_client, settings):
+    set_rate_limits(settings, auth="2/min")
     body = {"email": "nobody@example.com", "password": "whatever-it-is"}
 
-    statuses = [api_client.post(TOKEN, body).status_code for _ in range(3)]
+    responses = [api_client.post(TOKEN, body) for _ in range(3)]
 
-    cache.clear()
-    assert statuses == [400, 400, 429]
+    assert [r.status_code for r in responses] == [400, 400, 429]
+    assert 0 < int(responses[-1]["Retry-After"]) <= 60
+
+
+def test_rotating_x_forwarded_for_does_not_reset_the_login_throttle(api_client, settings):
+    # Without a trusted proxy the header is the client's own words: it must not pick the budget.
+    set_rate_limits(settings, auth="3/min")
+    body = {"email": "nobody@example.com", "password": "whatever-it-is"}
+
+    statuses = [
+        api_client.post(TOKEN, body, HTTP_X_FORWARDED_FOR=f"203.0.113.{n}").status_code
+        for n in range(6)
+    ]
+
+    assert statuses == [400, 400, 400, 429, 429, 429]
+
+
+def test_behind_a_trusted_proxy_the_throttle_keys_on_the_address_the_proxy_saw(
+    api_client, settings
+):
+    set_rate_limits(settings, auth="2/min")
+    settings.BAZAAR_TRUSTED_PROXIES = 1
+    body = {"email": "nobody@example.com", "password": "whatever-it-is"}
+
+    def post(forwarded_for):
+        return api_client.post(TOKEN, body, HTTP_X_FORWARDED_FOR=forwarded_for).status_code
+
+    # The client prepends made-up addresses; the proxy appends the one it saw.
+    spoofed = [post(f"10.0.0.{n}, 198.51.100.7") for n in range(3)]
+    other_client = post("198.51.100.8")
+
+    assert spoofed == [400, 400, 429]
+    assert other_client == 400
 
 
 # --- Sign-up ------------------------------------------------------------------------------------
@@ -123,6 +160,7 @@ def test_signup_creates_the_user_and_returns_a_working_token(api_client):
     assert user.check_password(DEFAULT_PASSWORD)
     assert body["user"]["id"] == user.pk
     assert body["user"]["is_seller"] is False
+    assert datetime.fromisoformat(body["expiry"]) > timezone.now() + timedelta(days=1)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {body['token']}")
     assert client.get(ME).json()["email"] == "new@example.com"

@@ -1,6 +1,7 @@
 """Every accounts factory builds a saved, valid object that can log in where it should."""
 
 import pytest
+from django.urls import reverse
 
 from accounts import factories
 from accounts.factories import DEFAULT_PASSWORD, SellerProfileFactory
@@ -22,8 +23,12 @@ def test_factory_builds_a_valid_saved_object(name):
 def test_every_user_factory_makes_a_user_who_can_log_in(client):
     for factory in (factories.UserFactory, factories.StaffFactory, factories.SellerFactory):
         user = factory()
-        assert client.login(email=user.email, password=DEFAULT_PASSWORD), factory.__name__
-        client.logout()
+        response = client.post(
+            reverse("login"), {"username": user.email, "password": DEFAULT_PASSWORD}
+        )
+        assert response.status_code == 302, factory.__name__
+        assert client.session["_auth_user_id"] == str(user.pk)
+        client.post(reverse("logout"))
 
 
 def test_staff_factory_makes_staff():

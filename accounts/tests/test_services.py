@@ -1,5 +1,6 @@
 import pytest
 from django.contrib.auth import authenticate
+from django.test import RequestFactory
 
 from accounts.factories import SellerFactory, StaffFactory, UserFactory
 from accounts.models import SellerProfile, User
@@ -29,7 +30,9 @@ def test_signup_creates_a_user_who_can_log_in_with_a_lower_case_email():
     assert user.full_name == "Ada L"
     assert not user.is_staff
     assert not user.is_seller
-    assert authenticate(email="ada@example.com", password=GOOD_PASSWORD) == user
+    # The login lockout's backend needs the request every real login has.
+    request = RequestFactory().post("/accounts/login/")
+    assert authenticate(request, email="ada@example.com", password=GOOD_PASSWORD) == user
     entry = AuditEntry.objects.get(action="accounts.user.signed_up")
     assert entry.actor == user
     assert entry.after == {"email": "ada@example.com"}

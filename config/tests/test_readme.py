@@ -10,6 +10,7 @@ def test_every_environment_variable_is_documented():
     settings_source = (ROOT / "config" / "settings.py").read_text()
     names = set(re.findall(r'env\.\w+\(\s*"([A-Z][A-Z0-9_]+)"', settings_source))
     names |= set(re.findall(r'_required_in_production\(\s*"([A-Z][A-Z0-9_]+)"', settings_source))
+    names |= set(re.findall(r'_rate\(\s*"([A-Z][A-Z0-9_]+)"', settings_source))  # rate limits
     readme = (ROOT / "README.md").read_text()
 
     assert len(names) > 20

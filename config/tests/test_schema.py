@@ -10,6 +10,8 @@ pytestmark = pytest.mark.django_db
 
 API_PATHS = [
     "/api/v1/auth/token/",
+    "/api/v1/auth/logout/",
+    "/api/v1/auth/logout-all/",
     "/api/v1/auth/signup/",
     "/api/v1/me/",
     "/api/v1/me/seller-profile/",
@@ -72,6 +74,21 @@ def test_schema_separates_input_from_output(schema):
     assert "delete" not in schema["paths"]["/api/v1/seller/listings/{id}/"]
     upload = schema["paths"]["/api/v1/seller/listings/{id}/images/"]["post"]
     assert list(upload["requestBody"]["content"]) == ["multipart/form-data"]
+
+
+def test_schema_documents_the_token_scheme_and_its_lifetime(schema):
+    scheme = schema["components"]["securitySchemes"]["tokenAuth"]
+    assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", "Authorization")
+    assert "Token <token>" in scheme["description"]
+    assert "expires 30 days after it is issued" in scheme["description"]
+    assert {"tokenAuth": []} in schema["paths"]["/api/v1/me/"]["get"]["security"]
+    token = schema["components"]["schemas"]["TokenOutput"]["properties"]
+    assert token["expiry"]["format"] == "date-time"
+    assert "BAZAAR_API_TOKEN_TTL_HOURS" in token["expiry"]["description"]
+    for path in ("/api/v1/auth/logout/", "/api/v1/auth/logout-all/"):
+        operation = schema["paths"][path]["post"]
+        assert set(operation["responses"]) == {"204", "401"}
+        assert operation["security"] == [{"tokenAuth": []}]
 
 
 def test_schema_yaml_is_served_by_default(api_client):
