@@ -4,11 +4,13 @@ Checks the API key, scopes by Stripe-Account, replays Idempotency-Key results, a
 expand[], and turns sandbox errors into Stripe's error JSON.
 """
 
+import base64
+import binascii
 import hashlib
 import json
 import logging
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from urllib.parse import urlsplit
 
 from django.db import IntegrityError, transaction
@@ -67,6 +69,7 @@ def handle(method, url, headers, body):
     try:
         req.params = decode(parts.query if method in ("GET", "DELETE") else raw)
         req.api_key = _api_key(headers)
+        _check_version(headers.get("stripe-version"))
         req.account = headers.get("stripe-account", "") or core.PLATFORM
         if req.account == core.PLATFORM_ACCOUNT_ID:
             # Stripe-Account naming the platform's own id (dj-stripe sends it) is the platform.
@@ -116,7 +119,16 @@ def _is_param_error(payload):
 
 def _api_key(headers):
     auth = headers.get("authorization", "")
-    key = auth[7:] if auth.lower().startswith("bearer ") else ""
+    scheme, _, credentials = auth.partition(" ")
+    key = ""
+    if scheme.lower() == "bearer":
+        key = credentials.strip()
+    elif scheme.lower() == "basic":
+        # `curl -u sk_test_...:` sends the key as the user name of HTTP Basic auth.
+        try:
+            key = base64.b64decode(credentials.strip(), validate=True).decode().partition(":")[0]
+        except (binascii.Error, UnicodeDecodeError):
+            key = ""
     if not key:
         raise AuthenticationError(
             "You did not provide an API key. Provide it in the Authorization header "
@@ -125,6 +137,23 @@ def _api_key(headers):
     if not key.startswith("sk_test_"):
         raise AuthenticationError(f"Invalid API Key provided: {key[:8]}****")
     return key
+
+
+def _check_version(version):
+    """Stripe refuses a Stripe-Version that is not a version. The sandbox answers in the one it
+    speaks (core.API_VERSION, named in every response's Stripe-Version header) whatever dated
+    version is asked for, so a client pinned to another one (a mobile SDK) still works."""
+    if version is None:
+        return
+    dated = version.split(";")[0].strip()  # beta flags follow: "2024-04-10; foo_beta=v1"
+    day, _, release = dated.partition(".")  # newer versions are named: "2024-09-30.acacia"
+    try:
+        date.fromisoformat(day)
+        ok = len(day) == 10 and (not release or release.isalpha())
+    except ValueError:
+        ok = False
+    if not ok:
+        raise InvalidRequest(f"Invalid Stripe API version: {version}")
 
 
 def _resolve(method, path):
