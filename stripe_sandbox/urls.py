@@ -10,6 +10,11 @@ urlpatterns: list = [
     path("v1/<path:path>", api_views.api, name="api"),
     path("onboarding/<str:link_id>/", onboarding_views.onboarding, name="onboarding"),
     path("express/<str:account_id>/", onboarding_views.express_dashboard, name="express-dashboard"),
+    path(
+        "express/<str:account_id>/<str:token>/",
+        onboarding_views.express_login,
+        name="express-login",
+    ),
     # Hosted Checkout (payments.py), the 3D Secure step of API payments, charge receipts.
     path("checkout/<str:session_id>/", checkout_views.checkout, name="checkout"),
     path(
