@@ -22,6 +22,7 @@ from stripe_sandbox.errors import (
     IdempotencyError,
     IdempotencyKeyInUse,
     InvalidRequest,
+    PermissionError_,
     StripeSandboxError,
 )
 from stripe_sandbox.models import SandboxIdempotencyKey
@@ -32,12 +33,13 @@ logger = logging.getLogger(__name__)
 _ROUTES = []
 
 
-def route(method, pattern):
-    """Register a handler: @route("POST", "/v1/payment_intents/{id}/confirm")."""
+def route(method, pattern, *, publishable=False):
+    """Register a handler: @route("POST", "/v1/payment_intents/{id}/confirm"). publishable=True:
+    Stripe takes a publishable key for it too (what Stripe.js and the mobile SDKs call)."""
     regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$")
 
     def register(fn):
-        _ROUTES.append((method, regex, fn))
+        _ROUTES.append((method, regex, fn, publishable))
         return fn
 
     return register
@@ -75,7 +77,14 @@ def handle(method, url, headers, body):
             # Stripe-Account naming the platform's own id (dj-stripe sends it) is the platform.
             req.account = core.PLATFORM
         req.idempotency_key = headers.get("idempotency-key", "")
-        handler, path_params = _resolve(method, path)
+        handler, path_params, publishable = _resolve(method, path)
+        if req.publishable and not publishable:
+            raise PermissionError_(
+                "This API call cannot be made with a publishable API key. Please use a secret API "
+                "key. You can find a list of your API keys at "
+                "https://dashboard.stripe.com/account/apikeys.",
+                code="secret_key_required",
+            )
         if req.account:
             core.get(req.account, kind="account", param="Stripe-Account")  # 403 in Stripe; 404 ok
         core.tick()
@@ -134,7 +143,7 @@ def _api_key(headers):
             "You did not provide an API key. Provide it in the Authorization header "
             "(e.g. 'Authorization: Bearer YOUR_SECRET_KEY')."
         )
-    if not key.startswith("sk_test_"):
+    if not key.startswith(("sk_test_", "pk_test_")):
         raise AuthenticationError(f"Invalid API Key provided: {key[:8]}****")
     return key
 
@@ -158,11 +167,11 @@ def _check_version(version):
 
 def _resolve(method, path):
     allowed = False
-    for route_method, regex, fn in _ROUTES:
+    for route_method, regex, fn, publishable in _ROUTES:
         match = regex.match(path)
         if match:
             if route_method == method:
-                return fn, match.groupdict()
+                return fn, match.groupdict(), publishable
             allowed = True
     if allowed:
         raise InvalidRequest(f"Unrecognized request URL ({method}: {path}).")

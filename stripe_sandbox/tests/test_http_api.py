@@ -225,3 +225,93 @@ def test_the_stripe_sdk_over_http_raises_stripes_exceptions(remote):
         remote.v1.payment_intents.retrieve("pi_nope")
     assert missing.value.http_status == 404
     assert json.loads(missing.value.http_body)["error"]["code"] == "resource_missing"
+
+
+# --- A mobile app: the publishable key and the PaymentIntent's client_secret --------------------
+
+PUBLISHABLE_KEY = "pk_test_StripeSandboxTesting0000"
+
+
+@pytest.fixture
+def app(live_server):
+    """What Stripe's SDK on a phone holds: the publishable key, and the sandbox's address."""
+    sockets = stripe.RequestsClient()
+    yield stripe.StripeClient(
+        api_key=PUBLISHABLE_KEY,
+        base_addresses={"api": live_server.url + "/stripe-sandbox"},
+        max_network_retries=0,
+        http_client=sockets,
+    )
+    sockets.close()
+
+
+def test_a_mobile_app_confirms_its_payment_intent_with_the_publishable_key(remote, app):
+    # The backend makes the intent (as Bazaar's POST /api/v1/orders/{id}/pay/ does) and hands
+    # the app its client_secret; the app types the card and confirms.
+    intent = remote.v1.payment_intents.create(
+        params={"amount": 1800, "currency": "usd", "payment_method_types": ["card"]}
+    )
+    secret = intent.client_secret
+
+    seen = app.v1.payment_intents.retrieve(intent.id, params={"client_secret": secret})
+    assert (seen.amount, seen.status) == (1800, "requires_payment_method")
+    card = app.v1.payment_methods.create(
+        params={
+            "type": "card",
+            "card": {
+                "number": "4242 4242 4242 4242",
+                "exp_month": 12,
+                "exp_year": 2034,
+                "cvc": "1",
+            },
+        }
+    )
+    assert card.card.last4 == "4242" and card.card.exp_year == 2034
+    confirmed = app.v1.payment_intents.confirm(
+        intent.id, params={"payment_method": card.id, "client_secret": secret}
+    )
+
+    assert confirmed.status == "succeeded"
+    assert remote.v1.payment_intents.retrieve(intent.id).amount_received == 1800
+
+
+def test_the_publishable_key_needs_the_right_client_secret(remote, app):
+    intent = remote.v1.payment_intents.create(
+        params={"amount": 1800, "currency": "usd", "payment_method_types": ["card"]}
+    )
+
+    with pytest.raises(stripe.InvalidRequestError) as missing:
+        app.v1.payment_intents.confirm(intent.id, params={"payment_method": "pm_card_visa"})
+    assert missing.value.param == "client_secret"
+    with pytest.raises(stripe.InvalidRequestError) as wrong:
+        app.v1.payment_intents.confirm(
+            intent.id,
+            params={"payment_method": "pm_card_visa", "client_secret": f"{intent.id}_secret_x"},
+        )
+    assert "does not match" in wrong.value.user_message
+    assert remote.v1.payment_intents.retrieve(intent.id).status == "requires_payment_method"
+
+
+def test_the_publishable_key_cannot_do_what_needs_the_secret_key(app):
+    with pytest.raises(stripe.PermissionError) as caught:
+        app.v1.customers.list()
+
+    assert caught.value.http_status == 403
+    assert caught.value.error.code == "secret_key_required"
+    assert caught.value.user_message.startswith(
+        "This API call cannot be made with a publishable API key."
+    )
+
+
+@pytest.mark.parametrize(
+    ("number", "code"),
+    [("4242 4242 4242 4241", "incorrect_number"), ("4111 1111 1111 1111", "card_declined")],
+    ids=["not-a-card-number", "a-real-card-number"],
+)
+def test_typed_cards_must_be_stripes_test_cards(app, number, code):
+    with pytest.raises(stripe.CardError) as caught:
+        app.v1.payment_methods.create(
+            params={"type": "card", "card": {"number": number, "exp_month": 1, "exp_year": 2034}}
+        )
+
+    assert caught.value.code == code
