@@ -1,6 +1,8 @@
-"""The sandbox's front door: one Stripe API request in, Stripe's response out.
+"""The sandbox's front door: one Stripe API request in, Stripe's response out, whether it came
+from the in-process transport (transport.py) or over HTTP (api_views.py).
 
-Checks the API key, scopes by Stripe-Account, replays Idempotency-Key results, applies
+Checks the API key (secret, or publishable where Stripe allows it) and Stripe-Version, scopes by
+Stripe-Account, claims Idempotency-Keys before running and replays their answers, applies
 expand[], and turns sandbox errors into Stripe's error JSON.
 """
 
@@ -211,8 +213,8 @@ def _run(handler, req, path_params, claim):
 # whose parameters fail validation, nor for one that conflicts with a running request.
 
 # How long a claimed key may stay in flight before it is presumed abandoned (the process running
-# it died) and the next request with the key runs instead. The sandbox answers in milliseconds;
-# Stripe's own requests time out well within this.
+# it died) and the next request with the key runs instead. The sandbox answers in milliseconds, so
+# a claim a minute old belongs to a request that will never finish.
 IN_FLIGHT_TIMEOUT = timedelta(seconds=60)
 
 
