@@ -118,6 +118,11 @@ class Req:
     request_id: str = field(default_factory=lambda: new_id("req", 14))
     api_key: str = ""
 
+    @property
+    def publishable(self):
+        """Made with a publishable key (a browser or a mobile app), not a secret one."""
+        return self.api_key.startswith("pk_")
+
     def validate(self, spec):
         spec = {"expand": EXPAND, **spec}
         values = validate_params(self.params, spec)

@@ -44,6 +44,21 @@ class IdempotencyError(StripeSandboxError):
     type = "idempotency_error"
 
 
+class IdempotencyKeyInUse(IdempotencyError):
+    """Another request with the same Idempotency-Key is still running. Nothing is stored for this
+    one, so it may be retried (the stripe SDK retries a 409 on its own)."""
+
+    status = 409
+
+    def __init__(self, key):
+        super().__init__(
+            "There is currently another in-progress request using this Idempotent Key (that "
+            "probably means you submitted twice, and the other request is still going through): "
+            f"{key}. Please try again later.",
+            code="idempotency_key_in_use",
+        )
+
+
 class CardError(StripeSandboxError):
     status = 402
     type = "card_error"

@@ -2,6 +2,7 @@
 webhook deliveries. Kept in the database so the web process, workers and tests share it."""
 
 from django.db import models
+from django.utils import timezone
 
 
 class SandboxObject(models.Model):
@@ -23,20 +24,39 @@ class SandboxObject(models.Model):
 
 
 class SandboxIdempotencyKey(models.Model):
-    """The first response given for an Idempotency-Key, replayed for a retry of the same request."""
+    """One Idempotency-Key, as Stripe keeps it.
 
+    A POST claims its key before it runs: the row is inserted (unique per API key, account and
+    key) with no status yet, meaning "in flight", and a concurrent request with the same key is
+    answered 409 idempotency_key_in_use. The first response is written into the row in the same
+    transaction as the objects the request made, and later requests with the key get it replayed.
+    A request that crashed deletes its claim; one whose process died leaves it, and it is taken
+    over once older than router.IN_FLIGHT_TIMEOUT.
+    """
+
+    # Stripe scopes keys per API key and per account (the Stripe-Account header). The secret key
+    # itself is never stored, only its SHA-256.
+    api_key_hash = models.CharField(max_length=64, blank=True)
     account = models.CharField(max_length=80, blank=True)
     key = models.CharField(max_length=255)
     method = models.CharField(max_length=10)
     path = models.CharField(max_length=255)
     params_fingerprint = models.CharField(max_length=64)
-    status = models.PositiveSmallIntegerField()
-    body = models.TextField()
+    # The request that claimed the key: replays name it in their Original-Request header.
+    request_id = models.CharField(max_length=40, blank=True)
+    # None while the first request is in flight; then its HTTP status and JSON body.
+    status = models.PositiveSmallIntegerField(null=True, blank=True)
+    body = models.TextField(blank=True)
+    # When the running request claimed the key (real time: an in-flight claim goes stale by the
+    # wall clock, whatever the sandbox's clock says).
+    started = models.DateTimeField(default=timezone.now)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["account", "key"], name="sandbox_idempotency_key")
+            models.UniqueConstraint(
+                fields=["api_key_hash", "account", "key"], name="sandbox_idempotency_key_scope"
+            )
         ]
 
     def __str__(self):

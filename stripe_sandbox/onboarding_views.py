@@ -1,5 +1,5 @@
 """The sandbox's stand-ins for Stripe's hosted Connect pages: Express onboarding (reached through
-an account link) and the Express dashboard (reached through a login link).
+an account link) and the Express dashboard (reached only through a login link, or by staff).
 
 Like Stripe's: an account link opens once and only before it expires; any other visit goes to
 the link's refresh_url. Submitting the form sends the account's webhooks and returns the person to
@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -162,10 +163,41 @@ def _render(request, link, account, values, errors, status=200):
     return render(request, "stripe_sandbox/onboarding.html", context, status=status)
 
 
+# The session key holding the one connected account whose Express dashboard this browser was
+# logged into through a login link (Stripe's dashboard session, in the host's Django session).
+EXPRESS_SESSION_KEY = "stripe_sandbox_express_account"
+
+
+@never_cache
+@require_GET
+def express_login(request, account_id, token):
+    """A login link (POST /v1/accounts/{id}/login_links): it works once, before it expires, and
+    logs this browser into that one account's Express dashboard. Opening it is what uses it, as
+    with Stripe's own links, so this GET writes."""
+    try:
+        accounts.login_link_use(account_id, token)
+    except accounts.LinkUnusable as exc:
+        raise Http404("No such page.") from exc
+    request.session.cycle_key()  # a new session id for the new privilege (session fixation)
+    request.session[EXPRESS_SESSION_KEY] = account_id
+    return HttpResponseRedirect(reverse("stripe_sandbox:express-dashboard", args=[account_id]))
+
+
+def _may_see_dashboard(request, account_id):
+    """The browser came in through a login link for this account, or a staff member of the host
+    project is looking. Anyone else gets a 404: the page does not say the account exists."""
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated and user.is_staff:
+        return True
+    return request.session.get(EXPRESS_SESSION_KEY) == account_id
+
+
 @never_cache
 @require_GET
 def express_dashboard(request, account_id):
     """The Express dashboard a login link opens: balance, payouts and the account's status."""
+    if not _may_see_dashboard(request, account_id):
+        raise Http404("No such page.")
     try:
         data = accounts.express_dashboard(account_id)
     except StripeSandboxError as exc:

@@ -1,13 +1,20 @@
 from django.urls import path
 
-from stripe_sandbox import checkout_views, control_views, onboarding_views
+from stripe_sandbox import api_views, checkout_views, control_views, onboarding_views
 
 app_name = "stripe_sandbox"
 
 # Hosted pages (onboarding, checkout) register here as their resources are built.
 urlpatterns: list = [
+    # Stripe's REST API over HTTP, for other processes (api_views.py): base URL .../stripe-sandbox
+    path("v1/<path:path>", api_views.api, name="api"),
     path("onboarding/<str:link_id>/", onboarding_views.onboarding, name="onboarding"),
     path("express/<str:account_id>/", onboarding_views.express_dashboard, name="express-dashboard"),
+    path(
+        "express/<str:account_id>/<str:token>/",
+        onboarding_views.express_login,
+        name="express-login",
+    ),
     # Hosted Checkout (payments.py), the 3D Secure step of API payments, charge receipts.
     path("checkout/<str:session_id>/", checkout_views.checkout, name="checkout"),
     path(

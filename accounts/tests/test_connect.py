@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from accounts import connect
@@ -241,7 +242,16 @@ def test_the_stripe_dashboard_opens_after_onboarding_only(client, seller, stripe
     response = client.post(reverse("connect-dashboard"))
     assert response.status_code == 302
     account_id = ConnectedAccount.objects.get().stripe_account_id
-    assert response["Location"].endswith(f"/stripe-sandbox/express/{account_id}/")
+    # A single-use login link into the seller's own Express dashboard, nobody else's.
+    login_link = stripe_path(response["Location"])
+    assert login_link.startswith(f"/stripe-sandbox/express/{account_id}/")
+    dashboard = client.get(login_link, follow=True)
+    assert dashboard.status_code == 200
+    assert account_id in html(dashboard) and "····6789" in html(dashboard)
+    assert client.get(login_link).status_code == 404  # used
+    other_seller = Client()
+    other_seller.force_login(SellerFactory())
+    assert other_seller.get(dashboard.redirect_chain[-1][0]).status_code == 404
     assert "Open your Stripe dashboard" in html(client.get(reverse("connect")))
 
 
@@ -318,8 +328,6 @@ def test_api_onboarding_and_status(api_client, seller, django_capture_on_commit_
     assert status["requirements"]["disabled_reason"] == "requirements.past_due"
     assert "your date of birth" in status["messages"][0]
 
-    from django.test import Client
-
     browser = Client()
     with django_capture_on_commit_callbacks(execute=True):
         fill_onboarding(browser, body["onboarding_url"], "due")
@@ -334,7 +342,11 @@ def test_api_onboarding_and_status(api_client, seller, django_capture_on_commit_
 
     link = api_client.post(reverse("api-seller-connect-login-link"))
     assert link.status_code == 200
-    assert link.json()["url"].endswith(f"/stripe-sandbox/express/{body['account_id']}/")
+    login_link = stripe_path(link.json()["url"])
+    assert login_link.startswith(f"/stripe-sandbox/express/{body['account_id']}/")
+    app_browser = Client()  # the mobile app opens the link in a browser
+    assert app_browser.get(login_link, follow=True).status_code == 200
+    assert Client().get(login_link).status_code == 404  # single use
 
 
 def test_api_is_for_sellers(api_client, stripe_sandbox):

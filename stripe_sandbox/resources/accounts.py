@@ -22,6 +22,7 @@ Stripe sends no `account.created` event; every change to an account sends `accou
 import copy
 import hashlib
 import re
+import secrets
 
 from django.conf import settings
 from django.db import transaction
@@ -46,6 +47,9 @@ PLATFORM_ACCOUNT_ID = core.PLATFORM_ACCOUNT_ID
 PLATFORM_ROW = "platform"  # the `account` column of the platform's own account row
 
 ACCOUNT_LINK_TTL = 300  # seconds, as Stripe
+# How long an unused login link still opens the Express dashboard. Stripe's links are single-use
+# and short-lived; the sandbox gives them an account link's five minutes.
+LOGIN_LINK_TTL = 300
 ONBOARDING_SESSION_TTL = 3600  # how long an opened onboarding form may still be submitted
 REQUIREMENTS_DEADLINE_DAYS = 14  # deadline for what onboarding left due
 
@@ -1088,11 +1092,48 @@ def login_link_create(req, id):
             "Cannot create a login link for an account that has not completed onboarding.",
             param="account",
         )
+    # The URL carries a token (as Stripe's: /express/<account>/<token>) that logs its first
+    # visitor into this one account's dashboard. Only the token's hash is kept, so neither the
+    # database nor the sandbox's admin pages hold a usable link.
+    token = secrets.token_urlsafe(24)
+    created = core.now()
+    core.save(
+        {
+            "id": _login_link_id(token),
+            "object": "login_link",
+            "account": id,
+            "created": created,
+            "expires_at": created + LOGIN_LINK_TTL,
+            "used_at": None,
+        }
+    )
     return {
         "object": "login_link",
-        "created": core.now(),
-        "url": _site_url(reverse("stripe_sandbox:express-dashboard", args=[id])),
+        "created": created,
+        "url": _site_url(reverse("stripe_sandbox:express-login", args=[id, token])),
     }
+
+
+def _login_link_id(token):
+    return "ll_" + hashlib.sha256(token.encode()).hexdigest()
+
+
+@transaction.atomic
+def login_link_use(account_id, token):
+    """Someone opened a login link: it must be this account's, unused and unexpired. Marks it
+    used (a login link works once) or raises LinkUnusable."""
+    row = (
+        SandboxObject.objects.select_for_update()
+        .filter(stripe_id=_login_link_id(token), object_type="login_link")
+        .first()
+    )
+    if row is None:
+        raise LinkUnusable()
+    link = row.data
+    if link["account"] != account_id or link["used_at"] or core.now() >= link["expires_at"]:
+        raise LinkUnusable()
+    link["used_at"] = core.now()
+    core.save(link)
 
 
 # --- Hosted onboarding (the pages in stripe_sandbox/onboarding_views.py call these) ------------

@@ -818,7 +818,7 @@ def _used_without_customer(pm, *, except_intent=None):
     )
 
 
-@route("POST", "/v1/payment_methods")
+@route("POST", "/v1/payment_methods", publishable=True)
 def payment_method_create(req):
     values = req.validate(
         {
@@ -839,6 +839,9 @@ def payment_method_create(req):
         }
     )
     card_values = values.get("card") or {}
+    if "number" in card_values and req.publishable:
+        # What Stripe.js and the mobile SDKs send: the card as typed, with a publishable key.
+        return _payment_method_from_number(req, card_values, values)
     if "number" in card_values:
         raise InvalidRequest(
             "Sending credit card numbers directly to the Stripe API is generally unsafe. We "
@@ -863,6 +866,38 @@ def payment_method_create(req):
         pm["allow_redisplay"] = values["allow_redisplay"]
         core.save(pm, account=req.account)
     return pm
+
+
+def _payment_method_from_number(req, card_values, values):
+    number = "".join(str(card_values["number"]).split())
+    if not luhn_valid(number):
+        raise CardError(
+            "Your card number is incorrect.", param="card[number]", code="incorrect_number"
+        )
+    for key in ("exp_month", "exp_year"):
+        if key not in card_values:
+            raise InvalidRequest(
+                f"Missing required param: card[{key}].",
+                param=f"card[{key}]",
+                code="parameter_missing",
+            )
+    card = card_for_number(number)
+    if card is None:
+        raise CardError(
+            "Your card was declined. Your request was in test mode, but used a non test (live) "
+            "card. For a list of valid test cards, visit: https://stripe.com/docs/testing.",
+            code="card_declined",
+            decline_code="test_mode_live_card",
+        )
+    return _payment_method_from_card(
+        req,
+        card,
+        exp_month=card_values["exp_month"],
+        exp_year=card_values["exp_year"],
+        cvc_given=bool(card_values.get("cvc")),
+        billing=values.get("billing_details"),
+        metadata=values.get("metadata"),
+    )
 
 
 @route("GET", "/v1/payment_methods/{id}")
@@ -1205,17 +1240,29 @@ def payment_intent_create(req):
     return pi
 
 
-@route("GET", "/v1/payment_intents/{id}")
+@route("GET", "/v1/payment_intents/{id}", publishable=True)
 def payment_intent_retrieve(req, id):
     values = req.validate({"client_secret": Str()})
     pi = _intent_get(req, id)
+    _check_client_secret(req, pi, values)
+    return pi
+
+
+def _check_client_secret(req, pi, values):
+    """A publishable key reaches a PaymentIntent only with its client_secret; a client_secret
+    given with any key must be the intent's."""
+    if req.publishable and not values.get("client_secret"):
+        raise InvalidRequest(
+            "Missing required param: client_secret.",
+            param="client_secret",
+            code="parameter_missing",
+        )
     if "client_secret" in values and values["client_secret"] != pi["client_secret"]:
         raise InvalidRequest(
             "The client_secret provided does not match the client_secret associated with the "
             "PaymentIntent.",
             param="client_secret",
         )
-    return pi
 
 
 PI_UPDATE = {
@@ -1309,7 +1356,7 @@ def payment_intent_update(req, id):
     return pi
 
 
-@route("POST", "/v1/payment_intents/{id}/confirm")
+@route("POST", "/v1/payment_intents/{id}/confirm", publishable=True)
 def payment_intent_confirm(req, id):
     values = req.validate(
         CONFIRM_FIELDS
@@ -1319,6 +1366,7 @@ def payment_intent_confirm(req, id):
         }
     )
     pi = _intent_get(req, id, lock=True)
+    _check_client_secret(req, pi, values)
     if values.get("capture_method"):
         pi["capture_method"] = values["capture_method"]
     pm = None

@@ -2,6 +2,7 @@
 (so these tests do not wait for onboarding), platform charges, and a check of objects against
 Stripe's published OpenAPI schemas."""
 
+import copy
 import functools
 import json
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from stripe_sandbox import core
-from stripe_sandbox.resources.accounts import account_template
+from stripe_sandbox.resources.accounts import CONTROLLERS, account_template
 from stripe_sandbox.testing import client
 
 OPENAPI_DIR = Path(__file__).resolve().parents[3] / "shared" / "stripe-openapi"
@@ -71,6 +72,8 @@ def connected_account(
         default_currency=currency,
     )
     account.update(
+        # As POST /v1/accounts gives an Express account: its dashboard is the Express dashboard.
+        controller=copy.deepcopy(CONTROLLERS["express"]),
         charges_enabled=True,
         details_submitted=True,
         payouts_enabled=payouts_enabled,

@@ -7,8 +7,10 @@ from urllib.parse import urlsplit
 
 import pytest
 import stripe
+from django.test import Client
 
-from stripe_sandbox.resources.accounts import PLATFORM_ACCOUNT_ID
+from stripe_sandbox.models import SandboxObject
+from stripe_sandbox.resources.accounts import LOGIN_LINK_TTL, PLATFORM_ACCOUNT_ID
 from stripe_sandbox.testing import client as stripe_client
 
 pytestmark = pytest.mark.django_db
@@ -475,14 +477,101 @@ def test_login_links_need_a_completed_express_account(stripe_sandbox, client):
     onboard(client, link_for(account.id).url, "complete")
     login = stripe_client().v1.accounts.login_links.create(account.id)
     assert login.object == "login_link"
-    assert login.url == f"http://testserver/stripe-sandbox/express/{account.id}/"
+    # As Stripe's: /express/<account>/<single-use token>
+    assert re.fullmatch(
+        rf"http://testserver/stripe-sandbox/express/{account.id}/[\w-]{{32}}/", login.url
+    )
 
-    page = client.get(path_of(login.url))
+    page = client.get(path_of(login.url), follow=True)
     assert page.status_code == 200
+    assert page.redirect_chain == [(f"/stripe-sandbox/express/{account.id}/", 302)]
     text = page.content.decode()
     assert "Clay &amp; Co" in text and "····6789" in text
     assert "Payments</th><td>Enabled" in text
     assert client.get("/stripe-sandbox/express/acct_nope/").status_code == 404
+
+
+def onboarded(client):
+    account = express()
+    onboard(client, link_for(account.id).url, "complete")
+    return account.id
+
+
+def dashboard(account_id):
+    return f"/stripe-sandbox/express/{account_id}/"
+
+
+def login_path(account_id):
+    return path_of(stripe_client().v1.accounts.login_links.create(account_id).url)
+
+
+def test_the_express_dashboard_is_a_404_to_anyone_not_logged_in_to_it(
+    stripe_sandbox, client, someone
+):
+    account_id = onboarded(client)
+    login_path(account_id)  # a link exists, unopened
+
+    anonymous = client.get(dashboard(account_id))
+    assert anonymous.status_code == 404
+    assert "····6789" not in anonymous.content.decode()
+    # Exactly as for an account that does not exist: the page confirms nothing.
+    assert client.get(dashboard("acct_nope")).status_code == 404
+    client.force_login(someone)
+    assert client.get(dashboard(account_id)).status_code == 404
+
+
+def test_a_login_link_opens_its_accounts_dashboard_once_and_no_other(stripe_sandbox, client):
+    mine, theirs = onboarded(client), onboarded(client)
+    link = login_path(mine)
+
+    opened = client.get(link)
+    assert opened.status_code == 302
+    assert opened["Location"] == dashboard(mine)
+    assert opened["Cache-Control"].startswith("max-age=0")
+    for _ in range(2):  # the session keeps working for that account
+        assert client.get(dashboard(mine)).status_code == 200
+    assert client.get(dashboard(theirs)).status_code == 404
+
+    assert client.get(link).status_code == 404  # used
+    stranger = Client()
+    assert stranger.get(link).status_code == 404
+    assert stranger.get(dashboard(mine)).status_code == 404
+
+
+def test_a_login_link_for_one_account_does_not_open_another(stripe_sandbox, client):
+    mine, theirs = onboarded(client), onboarded(client)
+    token = login_path(mine).rstrip("/").rsplit("/", 1)[1]
+
+    assert client.get(f"/stripe-sandbox/express/{theirs}/{token}/").status_code == 404
+    assert client.get(dashboard(theirs)).status_code == 404
+    assert client.get(f"/stripe-sandbox/express/{mine}/not-{token}/").status_code == 404
+
+
+def test_an_expired_login_link_is_a_404(stripe_sandbox, client):
+    account_id = onboarded(client)
+    link = login_path(account_id)
+    stripe_sandbox.advance_clock(seconds=LOGIN_LINK_TTL)
+
+    assert client.get(link).status_code == 404
+    assert client.get(dashboard(account_id)).status_code == 404
+
+
+def test_staff_of_the_host_project_see_any_express_dashboard(stripe_sandbox, client, staff_user):
+    account_id = onboarded(client)
+    client.force_login(staff_user)
+
+    page = client.get(dashboard(account_id))
+
+    assert page.status_code == 200
+    assert "····6789" in page.content.decode()
+
+
+def test_login_links_are_stored_without_their_token(stripe_sandbox, client):
+    link = login_path(onboarded(client))
+    token = link.rstrip("/").rsplit("/", 1)[1]
+
+    stored = list(SandboxObject.objects.filter(object_type="login_link").values_list())
+    assert len(stored) == 1 and token not in repr(stored)
 
 
 def test_custom_accounts_use_account_update_links(stripe_sandbox):

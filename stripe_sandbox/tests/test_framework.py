@@ -39,7 +39,7 @@ def test_the_platform_account_answers_get_account():
 
 @pytest.mark.parametrize(
     ("key", "message"),
-    [("sk_live_realkey", "Invalid API Key provided"), ("pk_test_publishable", "Invalid API Key")],
+    [("sk_live_realkey", "Invalid API Key provided"), ("pk_live_publishable", "Invalid API Key")],
 )
 def test_a_wrong_key_is_refused(key, message):
     with pytest.raises(stripe.AuthenticationError, match=message):

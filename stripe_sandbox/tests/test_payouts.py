@@ -1,5 +1,7 @@
 """Payouts on connected accounts (and the platform), through the real stripe SDK."""
 
+from urllib.parse import urlsplit
+
 import pytest
 import stripe
 
@@ -329,9 +331,12 @@ def test_the_express_dashboard_shows_balances_and_payouts_in_their_currency(clie
     seller = funded_account(123456)
     payout(seller, 3000)
 
-    page = client.get(f"/stripe-sandbox/express/{seller}/")
+    login = sdk().v1.accounts.login_links.create(seller)  # the seller opens their dashboard
+
+    page = client.get(urlsplit(login.url).path, follow=True)
 
     assert page.status_code == 200
+    assert page.redirect_chain == [(f"/stripe-sandbox/express/{seller}/", 302)]
     text = page.content.decode()
     assert "US$1,204.56" in text  # available after the payout
     assert "US$30.00" in text  # the payout on its way
