@@ -360,6 +360,9 @@ else:
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_USE_NATIVE_JSONFIELD = True
 STRIPE_WEBHOOK_TASK_MAX_RETRIES = env.int("STRIPE_WEBHOOK_TASK_MAX_RETRIES", default=5)
+# A webhook signed further in the future than this is refused (one signed more than Stripe's
+# 300 s ago already is): room for the two clocks to disagree, no more.
+STRIPE_WEBHOOK_CLOCK_SKEW_SECONDS = env.int("STRIPE_WEBHOOK_CLOCK_SKEW_SECONDS", default=300)
 
 # --- Marketplace --------------------------------------------------------------------------------
 BAZAAR_DEFAULT_CURRENCY = env.str("BAZAAR_DEFAULT_CURRENCY", default="usd").lower()

@@ -101,6 +101,61 @@ def test_a_forged_signature_is_refused_and_nothing_is_processed(
     assert WebhookEventTrigger.objects.get().valid is False
 
 
+@pytest.mark.parametrize("debug", [True, False], ids=["DEBUG", "production"])
+@pytest.mark.parametrize("with_header", [True, False], ids=["with-header", "without-header"])
+def test_a_forged_signature_is_refused_in_every_mode_whatever_the_headers_say(
+    client, platform_endpoint, settings, django_capture_on_commit_callbacks, debug, with_header
+):
+    """dj-stripe's own check takes the secret from X-Djstripe-Webhook-Secret under DEBUG: an
+    event signed with any secret plus that header was processed."""
+    settings.DEBUG = debug
+    event = account_event()
+    body = json.dumps(event)
+    headers = {"Stripe-Signature": sandbox.webhook_signature(body, "whsec_forged")}
+    if with_header:
+        headers["X-Djstripe-Webhook-Secret"] = "whsec_forged"
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = client.post(
+            f"/stripe/webhook/{platform_endpoint.djstripe_uuid}/",
+            data=body,
+            content_type="application/json",
+            headers=headers,
+        )
+
+    assert response.status_code == 400
+    assert callbacks == []
+    assert not Event.objects.exists()
+    assert not WebhookEventTrigger.objects.filter(valid=True).exists()
+
+
+def test_a_timestamp_in_the_future_is_refused(
+    client, platform_endpoint, django_capture_on_commit_callbacks
+):
+    event = account_event()
+    in_an_hour = int(time.time()) + 3600
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_event(client, platform_endpoint, event, timestamp=in_an_hour)
+
+    assert response.status_code == 400
+    assert "in the future" in response.content.decode()
+    assert not Event.objects.exists()
+
+
+def test_a_clock_a_little_behind_ours_is_tolerated(
+    client, platform_endpoint, django_capture_on_commit_callbacks
+):
+    event = account_event()
+    a_minute_ahead = int(time.time()) + 60
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_event(client, platform_endpoint, event, timestamp=a_minute_ahead)
+
+    assert response.status_code == 200
+    assert Event.objects.filter(id=event["id"]).exists()
+
+
 def test_a_stale_timestamp_is_refused(
     client, platform_endpoint, django_capture_on_commit_callbacks
 ):
@@ -132,12 +187,67 @@ def test_a_tampered_body_is_refused(client, platform_endpoint, django_capture_on
     assert not Event.objects.exists()
 
 
-@pytest.mark.parametrize("raw", ["not json at all", "{}", '{"id": "evt_1"}'])
-def test_malformed_bodies_are_a_400(client, platform_endpoint, raw):
-    response = post_event(client, platform_endpoint, None, raw=raw)
+NESTED = "[" * 10_000 + "]" * 10_000
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "not json at all",
+        "{}",
+        '{"id": "evt_1"}',
+        "5",
+        "null",
+        "true",
+        '"evt_1"',
+        "[]",
+        '{"id": 5, "type": "account.updated", "data": {"object": {}}}',
+        '{"id": "evt_1", "type": ["account.updated"], "data": {"object": {}}}',
+        '{"id": "evt_1", "type": "account.updated", "data": "x"}',
+        '{"id": "evt_1", "type": "account.updated", "data": {"object": 5}}',
+        "[" * 10_000 + "]" * 10_000,
+        '{"id": "evt_1", "type": "x", "data": {"object": {"a": '
+        + "[" * 10_000
+        + "]" * 10_000
+        + "}}}",
+    ],
+    ids=lambda raw: raw[:40],
+)
+@pytest.mark.parametrize("debug", [True, False], ids=["DEBUG", "production"])
+def test_signed_bodies_that_are_not_an_event_are_a_400(
+    client, platform_endpoint, settings, django_capture_on_commit_callbacks, raw, debug
+):
+    """Signed with the endpoint's real secret, so only the body's shape can refuse them."""
+    settings.DEBUG = debug
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = post_event(client, platform_endpoint, None, raw=raw)
 
     assert response.status_code == 400
+    assert callbacks == []
     assert not Event.objects.exists()
+    assert not WebhookEventTrigger.objects.filter(valid=True).exists()
+
+
+def test_a_malformed_forwarded_for_header_is_no_500(
+    client, platform_endpoint, django_capture_on_commit_callbacks
+):
+    event = account_event()
+    body = json.dumps(event)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            f"/stripe/webhook/{platform_endpoint.djstripe_uuid}/",
+            data=body,
+            content_type="application/json",
+            headers={
+                "Stripe-Signature": sandbox.webhook_signature(body, platform_endpoint.secret),
+                "X-Forwarded-For": "not-an-address, 10.0.0.1",
+            },
+        )
+
+    assert response.status_code == 200
+    assert Event.objects.filter(id=event["id"]).exists()
 
 
 def test_a_missing_signature_header_is_a_400_and_stores_nothing(client, platform_endpoint):
