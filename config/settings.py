@@ -301,6 +301,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "escrow.tasks.reconcile_with_stripe",
         "schedule": crontab(hour=3, minute=30),
     },
+    "core-purge-refused-webhooks": {
+        "task": "core.stripe_webhooks.purge_refused_webhooks",
+        "schedule": 3600,
+    },
     "messaging-purge-stale-uploads": {
         "task": "messaging.tasks.purge_stale_uploads",
         "schedule": 3600,
@@ -363,6 +367,10 @@ STRIPE_WEBHOOK_TASK_MAX_RETRIES = env.int("STRIPE_WEBHOOK_TASK_MAX_RETRIES", def
 # A webhook signed further in the future than this is refused (one signed more than Stripe's
 # 300 s ago already is): room for the two clocks to disagree, no more.
 STRIPE_WEBHOOK_CLOCK_SKEW_SECONDS = env.int("STRIPE_WEBHOOK_CLOCK_SKEW_SECONDS", default=300)
+# Stripe's events are kilobytes; a body over this is refused (413) before anything is stored.
+STRIPE_WEBHOOK_MAX_BODY_BYTES = env.int("STRIPE_WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
+# A refused delivery keeps only why and its first bytes, and only this long.
+STRIPE_WEBHOOK_REFUSED_KEEP_DAYS = env.int("STRIPE_WEBHOOK_REFUSED_KEEP_DAYS", default=7)
 
 # --- Marketplace --------------------------------------------------------------------------------
 BAZAAR_DEFAULT_CURRENCY = env.str("BAZAAR_DEFAULT_CURRENCY", default="usd").lower()

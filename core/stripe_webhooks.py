@@ -15,6 +15,7 @@ their choosing.
 import json
 import logging
 import time
+from datetime import timedelta
 from uuid import uuid4
 
 import stripe
@@ -23,7 +24,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_ipv46_address
 from django.db import transaction
-from django.http import HttpResponse, HttpResponseBadRequest
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -31,7 +32,7 @@ from django.views.decorators.http import require_POST
 from djstripe.models import WebhookEndpoint, WebhookEventTrigger
 from djstripe.models.webhooks import get_remote_ip
 
-from core import stripe_client
+from core import clock, stripe_client
 
 logger = logging.getLogger(__name__)
 
@@ -88,19 +89,57 @@ def _remote_ip(request):
     return ip
 
 
+# What a refused delivery leaves for staff to see why: these headers (cut short) and the start
+# of its body. Anyone can post to the endpoint, so nothing more is kept, and not for long
+# (refused_webhooks_purge).
+REFUSED_HEADERS = ("Stripe-Signature", "User-Agent", "Content-Type", "Content-Length")
+REFUSED_EXCERPT_CHARS = 500
+
+
+def _too_big(request):
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    return declared > settings.STRIPE_WEBHOOK_MAX_BODY_BYTES
+
+
+def _text(message, status):
+    return HttpResponse(message, status=status, content_type="text/plain")
+
+
 @csrf_exempt
 @require_POST
 def receive(request, uuid):
     if "stripe-signature" not in request.headers:
-        return HttpResponseBadRequest("Missing Stripe-Signature header.")
+        return _text("Missing Stripe-Signature header.", 400)
     endpoint = get_object_or_404(WebhookEndpoint, djstripe_uuid=uuid)
+    # Checked before the body is read, and again after (a body sent without a length).
+    if _too_big(request) or len(request.body) > settings.STRIPE_WEBHOOK_MAX_BODY_BYTES:
+        return _text("The body is larger than any Stripe event.", 413)
     try:
         body = request.body.decode("utf-8")
     except UnicodeDecodeError:
-        return HttpResponseBadRequest("The body is not UTF-8 text.", content_type="text/plain")
+        return _text("The body is not UTF-8 text.", 400)
     problem = signature_problem(body, request.headers["stripe-signature"], endpoint.secret)
     if problem is None:
         problem = event_problem(body)
+    if problem is not None:
+        trigger = WebhookEventTrigger.objects.create(
+            headers={
+                name: request.headers[name][:200]
+                for name in REFUSED_HEADERS
+                if name in request.headers
+            },
+            body=body[:REFUSED_EXCERPT_CHARS],
+            remote_ip=_remote_ip(request),
+            stripe_trigger_account=endpoint.djstripe_owner_account,
+            webhook_endpoint=endpoint,
+            valid=False,
+            exception=problem[:128],
+        )
+        logger.warning("Stripe webhook refused (trigger %s): %s", trigger.pk, problem)
+        return _text(problem, 400)
     with transaction.atomic():
         trigger = WebhookEventTrigger.objects.create(
             headers=dict(request.headers),
@@ -108,15 +147,10 @@ def receive(request, uuid):
             remote_ip=_remote_ip(request),
             stripe_trigger_account=endpoint.djstripe_owner_account,
             webhook_endpoint=endpoint,
-            valid=problem is None,
-            exception=(problem or "")[:128],
+            valid=True,
         )
-        if trigger.valid:
-            transaction.on_commit(lambda: process_webhook.delay(trigger.pk))
-    if not trigger.valid:
-        logger.warning("Stripe webhook refused (trigger %s): %s", trigger.pk, problem)
-        return HttpResponseBadRequest(problem, content_type="text/plain")
-    return HttpResponse(str(trigger.pk), content_type="text/plain")
+        transaction.on_commit(lambda: process_webhook.delay(trigger.pk))
+    return _text(str(trigger.pk), 200)
 
 
 @shared_task(bind=True, max_retries=None, acks_late=True)
@@ -137,6 +171,33 @@ def process_webhook(self, trigger_id):
             raise
         raise self.retry(exc=exc, countdown=min(300, 5 * 2**self.request.retries)) from exc
     return "processed"
+
+
+# --- Refused deliveries -------------------------------------------------------------------------
+
+
+def refused_webhooks_purge(*, now=None):
+    """Delete refused deliveries older than STRIPE_WEBHOOK_REFUSED_KEEP_DAYS. Returns the count.
+
+    In batches, so a flood of forged posts never makes one huge delete."""
+    cutoff = (now or clock.now()) - timedelta(days=settings.STRIPE_WEBHOOK_REFUSED_KEEP_DAYS)
+    refused = WebhookEventTrigger.objects.filter(valid=False, created__lt=cutoff)
+    deleted = 0
+    while batch := list(refused.values_list("pk", flat=True)[:1000]):
+        deleted += (
+            WebhookEventTrigger.objects.filter(pk__in=batch)
+            .delete()[1]
+            .get(WebhookEventTrigger._meta.label, 0)
+        )
+    return deleted
+
+
+@shared_task
+def purge_refused_webhooks():
+    return refused_webhooks_purge()
+
+
+# --- Endpoints ----------------------------------------------------------------------------------
 
 
 def ensure_webhook_endpoints(base_url):

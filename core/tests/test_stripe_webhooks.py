@@ -156,6 +156,63 @@ def test_a_clock_a_little_behind_ours_is_tolerated(
     assert Event.objects.filter(id=event["id"]).exists()
 
 
+def test_a_refused_delivery_keeps_only_why_and_a_short_excerpt(
+    client, platform_endpoint, django_capture_on_commit_callbacks
+):
+    """Anyone can post to the endpoint with any Stripe-Signature: its body is not stored."""
+    junk = json.dumps({"id": "evt_junk", "padding": "x" * 900_000})
+    noisy = {f"X-Noise-{i}": "y" * 4000 for i in range(20)}
+
+    response = client.post(
+        f"/stripe/webhook/{platform_endpoint.djstripe_uuid}/",
+        data=junk,
+        content_type="application/json",
+        headers={"Stripe-Signature": "t=1,v1=forged", **noisy},
+    )
+
+    assert response.status_code == 400
+    trigger = WebhookEventTrigger.objects.get()
+    assert trigger.valid is False
+    assert trigger.body == junk[:500]
+    assert set(trigger.headers) <= {
+        "Stripe-Signature",
+        "User-Agent",
+        "Content-Type",
+        "Content-Length",
+    }
+    assert trigger.headers["Stripe-Signature"] == "t=1,v1=forged"
+    assert "signature" in trigger.exception.lower()
+
+
+def test_a_body_larger_than_any_stripe_event_is_a_413_and_stores_nothing(
+    client, platform_endpoint, settings
+):
+    huge = json.dumps({"id": "evt_huge", "padding": "x" * settings.STRIPE_WEBHOOK_MAX_BODY_BYTES})
+
+    response = post_event(client, platform_endpoint, None, raw=huge)
+
+    assert response.status_code == 413
+    assert not WebhookEventTrigger.objects.exists()
+
+
+def test_the_hourly_job_purges_refused_deliveries_once_they_are_old(
+    client, platform_endpoint, stripe_sandbox, django_capture_on_commit_callbacks
+):
+    from core.stripe_webhooks import purge_refused_webhooks
+
+    with django_capture_on_commit_callbacks(execute=True):
+        good = post_event(client, platform_endpoint, account_event())
+    refused = post_event(client, platform_endpoint, account_event(), secret="whsec_forged")
+    assert (good.status_code, refused.status_code) == (200, 400)
+
+    assert purge_refused_webhooks.delay().get() == 0  # a day old at most: kept for staff
+    stripe_sandbox.advance_clock(days=8)
+    assert purge_refused_webhooks.delay().get() == 1
+
+    assert not WebhookEventTrigger.objects.filter(valid=False).exists()
+    assert WebhookEventTrigger.objects.filter(valid=True, processed=True).exists()
+
+
 def test_a_stale_timestamp_is_refused(
     client, platform_endpoint, django_capture_on_commit_callbacks
 ):
