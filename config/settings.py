@@ -301,6 +301,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "escrow.tasks.reconcile_with_stripe",
         "schedule": crontab(hour=3, minute=30),
     },
+    # Stripe events stored but never processed (the broker was down): queued again.
+    "core-requeue-stored-webhooks": {
+        "task": "core.stripe_webhooks.requeue_stored_webhooks",
+        "schedule": 60,
+    },
     "core-purge-refused-webhooks": {
         "task": "core.stripe_webhooks.purge_refused_webhooks",
         "schedule": 3600,

@@ -6,6 +6,9 @@ dj-stripe mirrors the objects and fires its signals, and the apps' `webhooks.py`
 (@djstripe_receiver) update Bazaar through services. dj-stripe keeps one Event row per Stripe
 event id, so a duplicate delivery never runs the receivers twice.
 
+Once an event is verified and stored, Stripe gets its 200 even if the task cannot be queued (the
+broker is down): a beat job, stored_webhooks_requeue, queues whatever stayed unprocessed.
+
 The signature is checked here, with the stripe SDK, against the endpoint's own secret, in every
 mode. Not with dj-stripe's WebhookEventTrigger.validate(): under DEBUG it takes the secret from
 the request's X-Djstripe-Webhook-Secret header, so anyone could sign an event with a secret of
@@ -16,6 +19,7 @@ import json
 import logging
 import time
 from datetime import timedelta
+from functools import partial
 from uuid import uuid4
 
 import stripe
@@ -24,6 +28,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_ipv46_address
 from django.db import transaction
+from django.db.models import F
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -31,8 +36,10 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from djstripe.models import WebhookEndpoint, WebhookEventTrigger
 from djstripe.models.webhooks import get_remote_ip
+from kombu.exceptions import OperationalError
 
 from core import clock, stripe_client
+from core.models import WebhookProcessing
 
 logger = logging.getLogger(__name__)
 
@@ -149,8 +156,17 @@ def receive(request, uuid):
             webhook_endpoint=endpoint,
             valid=True,
         )
-        transaction.on_commit(lambda: process_webhook.delay(trigger.pk))
+        transaction.on_commit(partial(_queue_processing, trigger.pk))
+    # Stored and verified: Stripe may stop sending it, whether or not the queueing worked.
     return _text(str(trigger.pk), 200)
+
+
+def _queue_processing(trigger_id):
+    try:
+        process_webhook.delay(trigger_id)
+    except OperationalError as exc:
+        # The broker is down: the event is stored, and stored_webhooks_requeue queues it later.
+        logger.warning("Stripe webhook trigger %s stored but not queued: %s", trigger_id, exc)
 
 
 @shared_task(bind=True, max_retries=None, acks_late=True)
@@ -158,19 +174,84 @@ def process_webhook(self, trigger_id):
     """Process one stored webhook: exactly once per Stripe event id, retried if a receiver fails."""
     try:
         with transaction.atomic():
-            trigger = WebhookEventTrigger.objects.select_for_update().get(pk=trigger_id)
-            if trigger.processed or not trigger.valid:
+            trigger = WebhookEventTrigger.objects.select_for_update().filter(pk=trigger_id).first()
+            if trigger is None or trigger.processed or not trigger.valid:
                 return "skipped"
             trigger.process(save=True, api_key=stripe_client.secret_key())
     except Exception as exc:
-        WebhookEventTrigger.objects.filter(pk=trigger_id).update(
-            exception=f"{type(exc).__name__}: {exc}"[:128]
-        )
-        if self.request.retries >= settings.STRIPE_WEBHOOK_TASK_MAX_RETRIES:
+        gave_up = self.request.retries >= settings.STRIPE_WEBHOOK_TASK_MAX_RETRIES
+        _processing_failed(trigger_id=trigger_id, exc=exc, gave_up=gave_up)
+        if gave_up:
             logger.exception("Stripe webhook trigger %s failed for good", trigger_id)
             raise
         raise self.retry(exc=exc, countdown=min(300, 5 * 2**self.request.retries)) from exc
     return "processed"
+
+
+# --- Lost and failing events --------------------------------------------------------------------
+
+# A stored event still unprocessed a minute later never reached a worker (the broker was down, or
+# the message was lost): the re-queue job queues it again.
+REQUEUE_AFTER = timedelta(minutes=1)
+# After a failure or a re-queue the job waits this long: longer than a retrying task's longest
+# wait (300 s), so it never starts a second round of retries beside a running one.
+REQUEUE_PAUSE = timedelta(minutes=10)
+REQUEUE_BATCH = 100
+
+
+@transaction.atomic
+def _processing_failed(*, trigger_id, exc, gave_up):
+    now = clock.now()
+    WebhookEventTrigger.objects.filter(pk=trigger_id).update(
+        exception=f"{type(exc).__name__}: {exc}"[:128]
+    )
+    WebhookProcessing.objects.get_or_create(trigger_id=trigger_id)
+    state = WebhookProcessing.objects.filter(trigger_id=trigger_id)
+    state.update(failures=F("failures") + 1, not_before=now + REQUEUE_PAUSE)
+    if gave_up:
+        state.filter(gave_up_at__isnull=True).update(gave_up_at=now)
+
+
+def webhooks_due_for_requeue(*, now=None):
+    """Verified events stored over a minute ago and still unprocessed, that no task is retrying
+    and Bazaar has not given up on; oldest first."""
+    now = now or clock.now()
+    return (
+        WebhookEventTrigger.objects.filter(
+            valid=True, processed=False, created__lte=now - REQUEUE_AFTER
+        )
+        .exclude(bazaar_processing__gave_up_at__isnull=False)
+        .exclude(bazaar_processing__not_before__gt=now)
+        .order_by("created", "pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def stored_webhooks_requeue(*, now=None):
+    """Queue processing again for stored events that never got processed (at most
+    REQUEUE_BATCH a run). Harmless twice: process_webhook skips a processed event under the
+    trigger's row lock. Returns how many were queued."""
+    now = now or clock.now()
+    queued = 0
+    for trigger_id in list(webhooks_due_for_requeue(now=now)[:REQUEUE_BATCH]):
+        WebhookProcessing.objects.get_or_create(trigger_id=trigger_id)
+        WebhookProcessing.objects.filter(trigger_id=trigger_id).update(
+            requeued=F("requeued") + 1, not_before=now + REQUEUE_PAUSE
+        )
+        try:
+            process_webhook.delay(trigger_id)
+        except OperationalError as exc:
+            logger.warning("Stored Stripe webhooks not re-queued, the broker is down: %s", exc)
+            break
+        queued += 1
+    if queued:
+        logger.info("Re-queued %s stored Stripe webhooks", queued)
+    return queued
+
+
+@shared_task
+def requeue_stored_webhooks():
+    return stored_webhooks_requeue()
 
 
 # --- Refused deliveries -------------------------------------------------------------------------

@@ -5,9 +5,12 @@ import time
 from io import StringIO
 
 import pytest
+from celery.exceptions import Retry
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from djstripe.models import Event, WebhookEndpoint, WebhookEventTrigger
+from djstripe.signals import WEBHOOK_SIGNALS
+from kombu.exceptions import OperationalError
 
 from stripe_sandbox import control
 from stripe_sandbox import testing as sandbox
@@ -327,6 +330,115 @@ def test_an_unknown_endpoint_is_a_404(client, stripe_sandbox):
     )
 
     assert response.status_code == 404
+
+
+# --- Lost and failing events --------------------------------------------------------------------
+
+
+def broker_down(monkeypatch):
+    """Queueing a webhook's processing fails as it does when Redis cannot be reached."""
+    from core.stripe_webhooks import process_webhook
+
+    def refuse(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(process_webhook, "delay", refuse)
+
+
+def test_an_event_stored_while_the_broker_is_down_is_answered_200_and_requeued_later(
+    client, platform_endpoint, stripe_sandbox, monkeypatch, django_capture_on_commit_callbacks
+):
+    from core.stripe_webhooks import requeue_stored_webhooks
+
+    with stripe_sandbox.webhooks_held():
+        event = account_event()
+    with monkeypatch.context() as patch:
+        broker_down(patch)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = post_event(client, platform_endpoint, event)
+
+    assert response.status_code == 200
+    trigger = WebhookEventTrigger.objects.get()
+    assert (trigger.valid, trigger.processed) == (True, False)
+    assert requeue_stored_webhooks.delay().get() == 0  # it may still be on its way to a worker
+
+    stripe_sandbox.advance_clock(minutes=2)
+    assert requeue_stored_webhooks.delay().get() == 1
+
+    trigger.refresh_from_db()
+    assert trigger.processed
+    assert Event.objects.filter(id=event["id"]).exists()
+    assert requeue_stored_webhooks.delay().get() == 0  # done: never queued again
+
+
+def test_the_requeue_job_leaves_retrying_and_given_up_events_alone(
+    client, platform_endpoint, stripe_sandbox, monkeypatch, settings
+):
+    """A receiver that keeps failing is retried by its task (Celery's countdown), then given up
+    on for staff to look at; the job never starts a second round of retries beside it."""
+    from core.stripe_webhooks import process_webhook, requeue_stored_webhooks
+
+    calls = []
+
+    def broken(sender, event, **kwargs):
+        calls.append(event.id)
+        raise RuntimeError("receiver bug")
+
+    with stripe_sandbox.webhooks_held():
+        event = account_event()
+    with monkeypatch.context() as patch:  # stored only: the job queues it
+        broker_down(patch)
+        assert post_event(client, platform_endpoint, event).status_code == 200
+    [trigger] = WebhookEventTrigger.objects.all()
+    signal = WEBHOOK_SIGNALS["account.updated"]
+    signal.connect(broken, dispatch_uid="broken-test-receiver")
+    try:
+        stripe_sandbox.advance_clock(minutes=2)
+        with pytest.raises(Retry):  # eager Celery: the retry is scheduled, not run
+            requeue_stored_webhooks.delay()
+        assert len(calls) == 1
+        trigger.refresh_from_db()
+        assert trigger.exception == "RuntimeError: receiver bug"
+        assert trigger.bazaar_processing.failures == 1
+
+        stripe_sandbox.advance_clock(minutes=5)  # its task is still retrying: left alone
+        assert requeue_stored_webhooks.delay().get() == 0
+
+        with pytest.raises(RuntimeError):  # the task's last retry
+            process_webhook.apply(
+                args=[trigger.pk], retries=settings.STRIPE_WEBHOOK_TASK_MAX_RETRIES
+            )
+        assert len(calls) == 2
+        trigger.refresh_from_db()
+        assert trigger.bazaar_processing.gave_up_at is not None
+        assert not trigger.processed
+
+        stripe_sandbox.advance_clock(days=1)
+        assert requeue_stored_webhooks.delay().get() == 0
+        assert len(calls) == 2
+    finally:
+        signal.disconnect(dispatch_uid="broken-test-receiver")
+
+
+def test_an_event_lost_after_a_failure_is_requeued_once_its_retries_would_be_over(
+    client, platform_endpoint, stripe_sandbox, monkeypatch
+):
+    from core.stripe_webhooks import requeue_stored_webhooks
+
+    with stripe_sandbox.webhooks_held():
+        event = account_event()
+    with monkeypatch.context() as patch:
+        broker_down(patch)
+        assert post_event(client, platform_endpoint, event).status_code == 200
+    stripe_sandbox.advance_clock(minutes=2)
+    with monkeypatch.context() as patch:  # queued, but the message never reaches a worker
+        patch.setattr("core.stripe_webhooks.process_webhook.delay", lambda *args: None)
+        assert requeue_stored_webhooks.delay().get() == 1
+    assert requeue_stored_webhooks.delay().get() == 0  # queued a moment ago
+
+    stripe_sandbox.advance_clock(minutes=11)
+    assert requeue_stored_webhooks.delay().get() == 1
+    assert Event.objects.filter(id=event["id"]).exists()
 
 
 # --- manage.py stripe_webhooks setup ------------------------------------------------------------
