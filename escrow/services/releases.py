@@ -244,44 +244,121 @@ def _record_transfer(*, release_id, transfer_id):
     return decided
 
 
-def release_transfer_record(*, transfer_id, metadata):
+def _transfer_retrieve(transfer_id):
+    """The transfer as Stripe has it, or None when Stripe has no such transfer (the id came from
+    an event's body). Stripe unreachable raises: the webhook task retries."""
+    try:
+        return stripe_client.call(_stripe().transfers.retrieve, transfer_id)
+    except StripeUnavailable as exc:
+        if exc.code == "resource_missing":
+            logger.warning("Stripe has no transfer %s: %s", transfer_id, exc.message)
+            return None
+        raise
+
+
+def _transfer_is_for(transfer, decided):
+    """Stripe's transfer is the one this release asked for: made for it (our metadata), to its
+    seller's account, for its amount."""
+    return (
+        (transfer.metadata or {}).get("bazaar_release_id") == str(decided.pk)
+        and transfer.destination == decided.destination_account
+        and transfer.amount == decided.transfer_cents
+        and transfer.currency == decided.currency
+    )
+
+
+def release_transfer_record(*, transfer_id):
     """transfer.created: a transfer we asked for exists; record it if the request's answer was
-    lost (crash between the Stripe call and our write)."""
-    release_id = (metadata or {}).get("bazaar_release_id", "")
-    decided = EscrowRelease.objects.filter(stripe_transfer_id=transfer_id).first()
+    lost (crash between the Stripe call and our write).
+
+    Stripe is asked for the transfer: a failed release is marked transferred only with a
+    transfer Stripe confirms is the release's own."""
+    transfer = _transfer_retrieve(transfer_id)
+    if transfer is None:
+        return None
+    release_id = (transfer.metadata or {}).get("bazaar_release_id", "")
+    decided = EscrowRelease.objects.filter(stripe_transfer_id=transfer.id).first()
     if decided is None and release_id.isdigit():
         decided = EscrowRelease.objects.filter(pk=int(release_id)).first()
     if decided is None:
         return None
-    return _record_transfer(release_id=decided.pk, transfer_id=transfer_id)
+    if not _transfer_is_for(transfer, decided):
+        logger.error(
+            "Transfer %s (%s %s to %s) is not release %s's; not recorded",
+            transfer.id,
+            transfer.amount,
+            transfer.currency,
+            transfer.destination,
+            decided.pk,
+        )
+        return decided
+    return _record_transfer(release_id=decided.pk, transfer_id=transfer.id)
+
+
+def release_reversals_record(*, transfer_id):
+    """transfer.reversed: book each of the transfer's reversals once.
+
+    The reversals and their amounts are Stripe's (the transfer is read again), never the
+    event's; and whatever Stripe answers, no more than the transfer's amount is ever booked as
+    reversed."""
+    if not EscrowRelease.objects.filter(stripe_transfer_id=transfer_id).exists():
+        return None
+    transfer = _transfer_retrieve(transfer_id)
+    if transfer is None:
+        return None
+    reversals = list(
+        stripe_client.call(
+            _stripe().transfers.reversals.list, transfer.id, params={"limit": 100}
+        ).auto_paging_iter()
+    )
+    return _reversals_book(transfer=transfer, reversals=reversals)
 
 
 @transaction.atomic
-def release_reversals_record(*, transfer_id, reversals):
-    """transfer.reversed: book each reversal once. `reversals`: [(id, amount, currency)]."""
-    decided = (
-        EscrowRelease.objects.select_for_update().filter(stripe_transfer_id=transfer_id).first()
-    )
-    if decided is None:
-        return None
-    for reversal_id, amount, currency in reversals:
-        _, created = TransferReversal.objects.get_or_create(
-            stripe_reversal_id=reversal_id,
-            defaults={"release": decided, "amount_cents": amount, "currency": currency},
-        )
-        if not created:
+def _reversals_book(*, transfer, reversals):
+    decided = EscrowRelease.objects.select_for_update().get(stripe_transfer_id=transfer.id)
+    room = min(transfer.amount, decided.transfer_cents) - decided.amount_reversed_cents
+    for reversal in reversed(reversals):  # Stripe lists newest first; book oldest first
+        if TransferReversal.objects.filter(stripe_reversal_id=reversal.id).exists():
             continue
+        if reversal.currency != decided.currency:
+            logger.error(
+                "Reversal %s is in %s, not %s", reversal.id, reversal.currency, decided.currency
+            )
+            continue
+        amount = min(reversal.amount, room)
+        if amount != reversal.amount:
+            logger.error(
+                "Reversal %s of %s would reverse more than transfer %s: %s booked",
+                reversal.id,
+                reversal.amount,
+                transfer.id,
+                amount,
+            )
+        if amount <= 0:
+            continue
+        TransferReversal.objects.create(
+            release=decided,
+            stripe_reversal_id=reversal.id,
+            amount_cents=amount,
+            currency=reversal.currency,
+        )
+        room -= amount
         audit_record(
             action="escrow.release.reversed",
             actor=None,
             target=decided,
-            after={"stripe_reversal_id": reversal_id, "amount_cents": amount, "currency": currency},
+            after={
+                "stripe_reversal_id": reversal.id,
+                "amount_cents": amount,
+                "currency": reversal.currency,
+            },
         )
         ledger.post(
             order=decided.order,
-            currency=currency,
+            currency=reversal.currency,
             memo=f"Transfer for order #{decided.order_id} reversed",
-            stripe_object_id=reversal_id,
+            stripe_object_id=reversal.id,
             lines=[
                 (LedgerAccount.STRIPE_BALANCE, amount),
                 (LedgerAccount.TRANSFER_REVERSALS, -amount),
