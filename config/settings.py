@@ -390,6 +390,9 @@ BAZAAR_STRIPE_FEE_PAYER = env.str("BAZAAR_STRIPE_FEE_PAYER", default="platform")
 BAZAAR_REVIEW_WINDOW_DAYS = env.int("BAZAAR_REVIEW_WINDOW_DAYS", default=14)
 BAZAAR_RELEASE_REMINDER_HOURS = env.int("BAZAAR_RELEASE_REMINDER_HOURS", default=48)
 BAZAAR_PAYMENT_EXPIRY_MINUTES = env.int("BAZAAR_PAYMENT_EXPIRY_MINUTES", default=60)
+# A release's transfer request not answered within this long is presumed lost (its caller died
+# mid-call): the retry job and staff may send it again, with the same idempotency key.
+ESCROW_TRANSFER_TIMEOUT_SECONDS = env.int("ESCROW_TRANSFER_TIMEOUT_SECONDS", default=600)
 BAZAAR_PAGE_SIZE = env.int("BAZAAR_PAGE_SIZE", default=24)
 BAZAAR_MAX_LISTING_IMAGES = env.int("BAZAAR_MAX_LISTING_IMAGES", default=8)
 BAZAAR_MAX_IMAGE_BYTES = env.int("BAZAAR_MAX_IMAGE_BYTES", default=5 * 1024 * 1024)

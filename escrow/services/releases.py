@@ -174,12 +174,22 @@ def _release_decide(*, order_id, trigger, actor):
 
 
 def release_transfer(*, release_id):
-    """Make (or retry) the release's Transfer to the seller. Idempotent."""
+    """Make (or retry) the release's Transfer to the seller. Idempotent.
+
+    Never two requests at once: the caller first claims the release under its row lock
+    (transfer_in_flight_since), and a caller that finds another's request in flight returns
+    the release as it is. The idempotency key makes a retry after a lost answer harmless, but
+    Stripe runs two concurrent requests with one key as they come, and a charge with room for
+    two transfers would pay the seller twice.
+    """
     decided = EscrowRelease.objects.select_related("order").get(pk=release_id)
     if decided.status == ReleaseStatus.TRANSFERRED:
         return decided
     if decided.transfer_cents == 0:
         return _record_transfer(release_id=decided.pk, transfer_id=None)
+    if not _transfer_claim(release_id=decided.pk):
+        decided.refresh_from_db()
+        return decided  # transferred meanwhile, or another caller's request is in flight
     order = decided.order
     try:
         transfer = stripe_client.call(
@@ -205,9 +215,31 @@ def release_transfer(*, release_id):
 
 
 @transaction.atomic
+def _transfer_claim(*, release_id):
+    """Claim the release's transfer request for this caller; False if it is not to be sent."""
+    decided = EscrowRelease.objects.select_for_update().get(pk=release_id)
+    now = clock.now()
+    if decided.status == ReleaseStatus.TRANSFERRED:
+        return False
+    if selectors.release_transfer_in_flight(decided, now=now):
+        return False
+    decided.transfer_in_flight_since = now
+    decided.save(update_fields=["transfer_in_flight_since"])
+    return True
+
+
+def _answer_recorded(decided):
+    """Stripe answered: the request is no longer in flight (saved with the caller's change)."""
+    if decided.transfer_in_flight_since is not None:
+        decided.transfer_in_flight_since = None
+        decided.save(update_fields=["transfer_in_flight_since"])
+
+
+@transaction.atomic
 def _record_transfer_failure(*, release_id, message):
     decided = EscrowRelease.objects.select_for_update().get(pk=release_id)
     message = message[:300]
+    _answer_recorded(decided)
     if decided.status == ReleaseStatus.TRANSFERRED:
         return decided  # a racing caller's transfer went through: its outcome stands
     if decided.status == ReleaseStatus.FAILED:
@@ -222,6 +254,7 @@ def _record_transfer_failure(*, release_id, message):
 @transaction.atomic
 def _record_transfer(*, release_id, transfer_id):
     decided = EscrowRelease.objects.select_for_update().get(pk=release_id)
+    _answer_recorded(decided)
     if decided.status == ReleaseStatus.TRANSFERRED:
         return decided
     decided, _ = release_move(
@@ -383,6 +416,7 @@ def escrow_release_due():
 
 
 def release_transfers_retry():
-    """Try again the transfers Stripe refused or that were interrupted (same idempotency key)."""
+    """Try again the transfers Stripe refused or that were interrupted (same idempotency key);
+    a transfer request still in flight is left to the caller that sent it."""
     due = list(selectors.releases_due_for_transfer_retry())
     return [release_transfer(release_id=pk).status for pk in due]
