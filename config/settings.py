@@ -51,7 +51,9 @@ SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # --- Stripe (used by the Stripe layer; production must name real keys) -------------------------
 STRIPE_SECRET_KEY = _required_in_production("STRIPE_SECRET_KEY", "")
 STRIPE_PUBLISHABLE_KEY = _required_in_production("STRIPE_PUBLISHABLE_KEY", "")
-STRIPE_WEBHOOK_SECRET = _required_in_production("STRIPE_WEBHOOK_SECRET", "")
+# No webhook secret here: `manage.py stripe_webhooks setup` registers Bazaar's endpoints with
+# Stripe and stores each one's signing secret (dj-stripe's WebhookEndpoint), which the intake
+# verifies with.
 # Pinned: the sandbox speaks this version and shared/stripe-openapi holds its spec.
 STRIPE_API_VERSION = env.str("STRIPE_API_VERSION", default="2024-04-10")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")

@@ -15,12 +15,14 @@ the request's X-Djstripe-Webhook-Secret header, so anyone could sign an event wi
 their choosing.
 """
 
+import hashlib
 import json
 import logging
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import stripe
 from celery import shared_task
@@ -34,12 +36,15 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from djstripe.event_handlers import djstripe_receiver
 from djstripe.models import WebhookEndpoint, WebhookEventTrigger
 from djstripe.models.webhooks import get_remote_ip
 from kombu.exceptions import OperationalError
 
 from core import clock, stripe_client
+from core.errors import StripeUnavailable
 from core.models import WebhookProcessing
+from core.stripe_client import idempotency_key
 
 logger = logging.getLogger(__name__)
 
@@ -280,34 +285,105 @@ def purge_refused_webhooks():
 
 # --- Endpoints ----------------------------------------------------------------------------------
 
+# The Stripe event types some app of Bazaar's handles (stripe_event_receiver): exactly what
+# Bazaar's endpoints subscribe to.
+HANDLED_EVENT_TYPES: set[str] = set()
+
+
+def stripe_event_receiver(event_type):
+    """@djstripe_receiver(event_type), recorded in HANDLED_EVENT_TYPES, so that registering the
+    endpoints (ensure_webhook_endpoints) asks Stripe for this event too. The apps' webhooks.py
+    use it; core imports none of them."""
+    HANDLED_EVENT_TYPES.add(event_type)
+    return djstripe_receiver(event_type)
+
+
+@dataclass
+class EndpointChange:
+    kind: str  # "platform" or "Connect" (events from sellers' connected accounts)
+    url: str
+    action: str  # "created", "updated", "unchanged" or "removed"
+
+
+def _intake_url(base_url, uuid):
+    return base_url + reverse("djstripe:djstripe_webhook_by_uuid", kwargs={"uuid": uuid})
+
+
+def _kind(connect):
+    return "Connect" if connect else "platform"
+
 
 def ensure_webhook_endpoints(base_url):
-    """Make sure Stripe sends platform and Connect events to this site; returns the endpoints.
+    """Make Stripe send the events Bazaar handles to this site: one platform and one Connect
+    endpoint at base_url, subscribed to exactly HANDLED_EVENT_TYPES, whose signing secrets are
+    stored (dj-stripe's WebhookEndpoint) for the intake to verify with. Returns what it did.
 
-    Idempotent: an endpoint of each kind whose URL starts with base_url is kept.
+    Idempotent: an endpoint we hold the secret of is kept and updated (events, URL, enabled);
+    one Stripe no longer has is made again. Other endpoints aimed at this site's intake can
+    never verify (nobody holds their secret; Stripe shows it only once): they are removed.
     """
     base_url = base_url.rstrip("/")
-    endpoints = []
+    zero = UUID(int=0)
+    intake = _intake_url(base_url, zero).split(str(zero))[0]  # ".../stripe/webhook/"
+    events = sorted(HANDLED_EVENT_TYPES)
+    api = stripe_client.client().v1
+    changes, kept = [], set()
     for connect in (False, True):
-        found = [
-            e
-            for e in WebhookEndpoint.objects.all()
-            if bool(e.application) == connect and e.url.startswith(base_url + "/")
-        ]
-        if found:
-            endpoints.append(found[0])
+        endpoint, action = _endpoint_ensure(api, base_url, intake, connect, events)
+        kept.add(endpoint.id)
+        changes.append(EndpointChange(_kind(connect), endpoint.url, action))
+    listed = stripe_client.call(api.webhook_endpoints.list, params={"limit": 100})
+    for stray in listed.auto_paging_iter():
+        if stray.id not in kept and stray.url.startswith(intake):
+            stripe_client.call(api.webhook_endpoints.delete, stray.id)
+            changes.append(EndpointChange(_kind(stray.application), stray.url, "removed"))
+    for stray in WebhookEndpoint.objects.filter(url__startswith=intake).exclude(id__in=kept):
+        stray.delete()  # gone from Stripe above, or made with the other mode's key
+    return changes
+
+
+def _endpoint_ensure(api, base_url, intake, connect, events):
+    mine = WebhookEndpoint.objects.filter(url__startswith=intake).exclude(secret="")
+    for endpoint in mine.order_by("created", "djstripe_id"):
+        if bool(endpoint.application) != connect:
             continue
-        uuid = uuid4()
-        url = base_url + reverse("djstripe:djstripe_webhook_by_uuid", kwargs={"uuid": uuid})
-        data = WebhookEndpoint._api_create(
-            url=url,
-            api_version=settings.STRIPE_API_VERSION,
-            enabled_events=["*"],
-            metadata={"djstripe_uuid": str(uuid)},
-            connect=connect,
-            api_key=stripe_client.secret_key(),
+        try:
+            current = stripe_client.call(api.webhook_endpoints.retrieve, endpoint.id)
+        except StripeUnavailable as exc:
+            if exc.code == "resource_missing":  # deleted at Stripe, or the other mode's
+                continue
+            raise
+        url = _intake_url(base_url, endpoint.djstripe_uuid)
+        if (current.url, sorted(current.enabled_events), current.status) == (
+            url,
+            events,
+            "enabled",
+        ):
+            return endpoint, "unchanged"
+        params = {"url": url, "enabled_events": events, "disabled": False}
+        digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
+        updated = stripe_client.call(
+            api.webhook_endpoints.update,
+            endpoint.id,
+            params=params,
+            options={"idempotency_key": idempotency_key(endpoint, f"update-{digest}")},
         )
-        endpoints.append(
-            WebhookEndpoint.sync_from_stripe_data(data, api_key=stripe_client.secret_key())
-        )
-    return endpoints
+        endpoint.url = updated.url
+        endpoint.enabled_events = list(updated.enabled_events)
+        endpoint.status = updated.status
+        endpoint.save(update_fields=["url", "enabled_events", "status"])
+        return endpoint, "updated"
+    uuid = uuid4()
+    created = stripe_client.call(
+        api.webhook_endpoints.create,
+        params={
+            "url": _intake_url(base_url, uuid),
+            "api_version": settings.STRIPE_API_VERSION,
+            "enabled_events": events,
+            "metadata": {"djstripe_uuid": str(uuid)},
+            "connect": connect,
+        },
+        options={"idempotency_key": f"core-webhookendpoint-{uuid}-create"},
+    )
+    endpoint = WebhookEndpoint.sync_from_stripe_data(created, api_key=stripe_client.secret_key())
+    return endpoint, "created"

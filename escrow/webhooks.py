@@ -6,8 +6,7 @@ Only the id is taken from the event: the services ask Stripe for the object itse
 reversals, why a card was declined), so an event's body never books money or puts words in
 front of a buyer."""
 
-from djstripe.event_handlers import djstripe_receiver
-
+from core.stripe_webhooks import stripe_event_receiver
 from escrow import services
 
 
@@ -20,38 +19,38 @@ def _object_id(event):
     return object_id if isinstance(object_id, str) and object_id else None
 
 
-@djstripe_receiver("checkout.session.completed")
+@stripe_event_receiver("checkout.session.completed")
 def on_checkout_session_completed(sender, event, **kwargs):
     if session_id := _object_id(event):
         services.payment_checkout_complete(session_id=session_id)
 
 
-@djstripe_receiver("payment_intent.succeeded")
+@stripe_event_receiver("payment_intent.succeeded")
 def on_payment_intent_succeeded(sender, event, **kwargs):
     if intent_id := _object_id(event):
         services.payment_confirm(payment_intent_id=intent_id)
 
 
-@djstripe_receiver("charge.succeeded")
+@stripe_event_receiver("charge.succeeded")
 def on_charge_succeeded(sender, event, **kwargs):
     intent_id = _object(event).get("payment_intent")
     if isinstance(intent_id, str) and intent_id:
         services.payment_confirm(payment_intent_id=intent_id)
 
 
-@djstripe_receiver("payment_intent.payment_failed")
+@stripe_event_receiver("payment_intent.payment_failed")
 def on_payment_intent_failed(sender, event, **kwargs):
     if intent_id := _object_id(event):
         services.payment_fail(payment_intent_id=intent_id)
 
 
-@djstripe_receiver("transfer.created")
+@stripe_event_receiver("transfer.created")
 def on_transfer_created(sender, event, **kwargs):
     if transfer_id := _object_id(event):
         services.release_transfer_record(transfer_id=transfer_id)
 
 
-@djstripe_receiver("transfer.reversed")
+@stripe_event_receiver("transfer.reversed")
 def on_transfer_reversed(sender, event, **kwargs):
     if transfer_id := _object_id(event):
         services.release_reversals_record(transfer_id=transfer_id)

@@ -43,11 +43,15 @@ def account_event():
 def test_registering_endpoints_is_idempotent(stripe_sandbox):
     from core.stripe_webhooks import ensure_webhook_endpoints
 
+    before = {e.id: e.secret for e in WebhookEndpoint.objects.all()}
     again = ensure_webhook_endpoints("http://testserver")
 
-    assert WebhookEndpoint.objects.count() == 2
-    assert {bool(e.application) for e in again} == {False, True}
-    assert all(e.secret.startswith("whsec_") for e in again)
+    assert [(c.kind, c.action) for c in again] == [
+        ("platform", "unchanged"),
+        ("Connect", "unchanged"),
+    ]
+    assert {e.id: e.secret for e in WebhookEndpoint.objects.all()} == before
+    assert all(secret.startswith("whsec_") for secret in before.values())
 
 
 def test_a_signed_event_is_stored_and_processed_once_even_when_delivered_twice(
@@ -444,7 +448,12 @@ def test_an_event_lost_after_a_failure_is_requeued_once_its_retries_would_be_ove
 # --- manage.py stripe_webhooks setup ------------------------------------------------------------
 
 
-def test_the_setup_command_registers_both_endpoints_once():
+def stripe_endpoints():
+    """The webhook endpoints as Stripe has them (the secret only ever shows at creation)."""
+    return {e.id: e for e in sandbox.client().v1.webhook_endpoints.list().data}
+
+
+def test_the_setup_command_registers_both_endpoints_once_for_exactly_the_events_bazaar_handles():
     out = StringIO()
 
     call_command("stripe_webhooks", "setup", "--base-url", "https://shop.example.com/", stdout=out)
@@ -454,12 +463,99 @@ def test_the_setup_command_registers_both_endpoints_once():
     assert len(endpoints) == 2
     assert {bool(e.application) for e in endpoints} == {False, True}
     assert all(e.url.startswith("https://shop.example.com/stripe/webhook/") for e in endpoints)
-    stripe_side = sandbox.client().v1.webhook_endpoints.list()
-    assert sorted(e.url for e in stripe_side.data) == sorted(e.url for e in endpoints)
+    assert all(e.secret.startswith("whsec_") for e in endpoints)
+    at_stripe = stripe_endpoints()
+    assert sorted(at_stripe) == sorted(e.id for e in endpoints)
+    handled = {
+        "account.updated",
+        "charge.succeeded",
+        "checkout.session.completed",
+        "payment_intent.payment_failed",
+        "payment_intent.succeeded",
+        "transfer.created",
+        "transfer.reversed",
+    }
+    for endpoint in at_stripe.values():
+        assert set(endpoint.enabled_events) == handled  # never "*"
+        assert endpoint.url == next(e.url for e in endpoints if e.id == endpoint.id)
     lines = out.getvalue().splitlines()
-    assert len(lines) == 4
-    assert sum("(platform events)" in line for line in lines) == 2
-    assert sum("(Connect events)" in line for line in lines) == 2
+    assert [line.split("): ")[0] for line in lines if line.startswith("Webhook")] == [
+        "Webhook endpoint (platform events",
+        "Webhook endpoint (Connect events",
+    ] * 2
+    assert [line.rsplit(" ", 1)[1] for line in lines if line.startswith("Webhook")] == [
+        "[created]",
+        "[created]",
+        "[unchanged]",
+        "[unchanged]",
+    ]
+
+
+def test_re_running_setup_brings_stripes_side_up_to_date_and_keeps_the_secrets():
+    base = "https://shop.example.com"
+    call_command("stripe_webhooks", "setup", "--base-url", base, stdout=StringIO())
+    secrets = {e.id: e.secret for e in WebhookEndpoint.objects.all()}
+    api = sandbox.client().v1
+    platform, connect = sorted(secrets, key=lambda i: bool(stripe_endpoints()[i].application))
+    # Someone narrowed one in Stripe's dashboard; Stripe disabled the other after failures.
+    api.webhook_endpoints.update(platform, params={"enabled_events": ["charge.succeeded"]})
+    api.webhook_endpoints.update(connect, params={"disabled": True})
+
+    out = StringIO()
+    call_command("stripe_webhooks", "setup", "--base-url", base, stdout=out)
+
+    assert "[updated]" in out.getvalue()
+    at_stripe = stripe_endpoints()
+    assert len(at_stripe[platform].enabled_events) == 7
+    assert at_stripe[connect].status == "enabled"
+    assert {e.id: e.secret for e in WebhookEndpoint.objects.all()} == secrets
+
+
+def test_setup_replaces_endpoints_it_cannot_verify():
+    """An endpoint deleted at Stripe is made again; one aimed at this site whose secret nobody
+    holds (made by hand, or by a database since wiped) is removed, or Stripe would deliver
+    every event to it too, forever failing."""
+    base = "https://shop.example.com"
+    call_command("stripe_webhooks", "setup", "--base-url", base, stdout=StringIO())
+    api = sandbox.client().v1
+    platform = WebhookEndpoint.objects.get(application="")
+    api.webhook_endpoints.delete(platform.id)
+    unknown = api.webhook_endpoints.create(
+        params={
+            "url": f"{base}/stripe/webhook/0b0e3c1d-6f7e-4b4a-9c55-000000000001/",
+            "enabled_events": ["*"],
+        }
+    )
+    elsewhere = api.webhook_endpoints.create(
+        params={"url": "https://other.example.com/hooks/", "enabled_events": ["*"]}
+    )
+
+    out = StringIO()
+    call_command("stripe_webhooks", "setup", "--base-url", base, stdout=out)
+
+    at_stripe = stripe_endpoints()
+    assert unknown.id not in at_stripe
+    assert elsewhere.id in at_stripe  # not this site's: left alone
+    ours = list(WebhookEndpoint.objects.all())
+    assert len(ours) == 2 and platform.id not in {e.id for e in ours}
+    assert {e.id for e in ours} | {elsewhere.id} == set(at_stripe)
+    assert f"{unknown.url} [removed]" in out.getvalue()
+
+
+def test_an_event_signed_for_a_registered_endpoint_is_verified_with_its_stored_secret(
+    client, django_capture_on_commit_callbacks
+):
+    """The going-live path: what `setup` stored is what the intake checks signatures with."""
+    call_command("stripe_webhooks", "setup", "--base-url", "http://testserver", stdout=StringIO())
+    endpoint = WebhookEndpoint.objects.get(application="")
+    event = account_event()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        good = post_event(client, endpoint, event)
+        forged = post_event(client, endpoint, event, secret="whsec_" + "0" * 32)
+
+    assert (good.status_code, forged.status_code) == (200, 400)
+    assert Event.objects.filter(id=event["id"]).exists()
 
 
 def test_the_setup_command_uses_the_site_url_by_default(settings):
