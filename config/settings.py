@@ -363,7 +363,15 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # --- dj-stripe: mirrors Stripe objects and verifies webhooks ------------------------------------
-STRIPE_LIVE_MODE = env.bool("STRIPE_LIVE_MODE", default=False)
+# Live mode follows the key (dj-stripe keeps test and live data apart, and reads live objects
+# with STRIPE_LIVE_SECRET_KEY only): saying otherwise can only be a mistake.
+_LIVE_KEY = STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
+STRIPE_LIVE_MODE = env.bool("STRIPE_LIVE_MODE", default=_LIVE_KEY)
+if STRIPE_SECRET_KEY and STRIPE_LIVE_MODE != _LIVE_KEY:
+    raise ImproperlyConfigured(
+        f"STRIPE_LIVE_MODE is {STRIPE_LIVE_MODE} but STRIPE_SECRET_KEY is a "
+        f"{'live' if _LIVE_KEY else 'test'} key: leave STRIPE_LIVE_MODE unset, it follows the key."
+    )
 if STRIPE_LIVE_MODE:
     STRIPE_LIVE_SECRET_KEY = STRIPE_SECRET_KEY
 else:

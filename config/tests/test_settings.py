@@ -63,6 +63,22 @@ def test_production_settings_pass_the_deploy_check():
     assert "no issues" in result.stdout
 
 
+def test_a_live_key_runs_in_live_mode_and_a_contradiction_is_refused():
+    result = _manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; print(settings.STRIPE_LIVE_MODE)",
+        env=PRODUCTION_ENV,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "True"
+
+    refused = _manage("check", env=PRODUCTION_ENV | {"STRIPE_LIVE_MODE": "false"})
+
+    assert refused.returncode != 0
+    assert "STRIPE_LIVE_MODE is False but STRIPE_SECRET_KEY is a live key" in refused.stderr
+
+
 def test_unknown_environment_name_is_refused():
     result = _manage("check", env={"DJANGO_ENV": "staging"})
 
