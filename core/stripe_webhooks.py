@@ -259,6 +259,14 @@ def requeue_stored_webhooks():
     return stored_webhooks_requeue()
 
 
+def webhook_processing_resume(*, trigger_ids):
+    """Staff fixed what made these events fail: the re-queue job takes them again within a
+    minute (their retries start afresh). Returns how many were given up or waiting."""
+    return WebhookProcessing.objects.filter(
+        trigger_id__in=trigger_ids, trigger__processed=False
+    ).update(gave_up_at=None, not_before=None)
+
+
 # --- Refused deliveries -------------------------------------------------------------------------
 
 

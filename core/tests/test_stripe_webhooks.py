@@ -6,8 +6,10 @@ from io import StringIO
 
 import pytest
 from celery.exceptions import Retry
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.urls import reverse
 from djstripe.models import Event, WebhookEndpoint, WebhookEventTrigger
 from djstripe.signals import WEBHOOK_SIGNALS
 from kombu.exceptions import OperationalError
@@ -422,6 +424,48 @@ def test_the_requeue_job_leaves_retrying_and_given_up_events_alone(
         assert len(calls) == 2
     finally:
         signal.disconnect(dispatch_uid="broken-test-receiver")
+
+
+def test_staff_see_a_given_up_event_and_have_it_processed_again_once_fixed(
+    admin_client, client, platform_endpoint, stripe_sandbox, monkeypatch, settings
+):
+    from core.stripe_webhooks import process_webhook, requeue_stored_webhooks
+
+    with stripe_sandbox.webhooks_held():
+        event = account_event()
+    with monkeypatch.context() as patch:
+        broker_down(patch)
+        assert post_event(client, platform_endpoint, event).status_code == 200
+    [trigger] = WebhookEventTrigger.objects.all()
+
+    def broken(sender, event, **kwargs):
+        raise RuntimeError("receiver bug")
+
+    WEBHOOK_SIGNALS["account.updated"].connect(broken, dispatch_uid="broken-test-receiver")
+    try:
+        with pytest.raises(RuntimeError):
+            process_webhook.apply(
+                args=[trigger.pk], retries=settings.STRIPE_WEBHOOK_TASK_MAX_RETRIES
+            )
+    finally:
+        WEBHOOK_SIGNALS["account.updated"].disconnect(dispatch_uid="broken-test-receiver")
+    url = reverse("admin:core_webhookprocessing_changelist")
+
+    listed = admin_client.get(url, {"gave_up_at__isempty": "0"})
+    assert listed.status_code == 200
+    assert "account.updated" not in listed.content.decode()  # never processed: no Event yet
+    assert f"#{trigger.pk}" in listed.content.decode()
+    stripe_sandbox.advance_clock(minutes=30)
+    assert requeue_stored_webhooks.delay().get() == 0  # given up
+
+    done = admin_client.post(
+        url, {"action": "process_again", ACTION_CHECKBOX_NAME: [trigger.pk]}, follow=True
+    )
+
+    assert "1 webhook(s) will be processed again within a minute." in done.content.decode()
+    assert requeue_stored_webhooks.delay().get() == 1
+    trigger.refresh_from_db()
+    assert trigger.processed
 
 
 def test_an_event_lost_after_a_failure_is_requeued_once_its_retries_would_be_over(
