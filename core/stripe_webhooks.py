@@ -3,11 +3,13 @@
 dj-stripe's own view processes events inside the request. Bazaar answers Stripe as soon as the
 event is verified and stored (dj-stripe's WebhookEventTrigger), and a Celery task processes it:
 dj-stripe mirrors the objects and fires its signals, and the apps' `webhooks.py` receivers
-(@djstripe_receiver) update Bazaar through services. dj-stripe keeps one Event row per Stripe
-event id, so a duplicate delivery never runs the receivers twice.
+(@stripe_event_receiver) update Bazaar through services. dj-stripe keeps one Event row per
+Stripe event id, so a duplicate delivery never runs the receivers twice.
 
 Once an event is verified and stored, Stripe gets its 200 even if the task cannot be queued (the
-broker is down): a beat job, stored_webhooks_requeue, queues whatever stayed unprocessed.
+broker is down): a beat job, stored_webhooks_requeue, queues whatever stayed unprocessed. A
+refused delivery keeps only why and its first bytes, and refused_webhooks_purge deletes it.
+ensure_webhook_endpoints (`manage.py stripe_webhooks setup`) registers the endpoints with Stripe.
 
 The signature is checked here, with the stripe SDK, against the endpoint's own secret, in every
 mode. Not with dj-stripe's WebhookEventTrigger.validate(): under DEBUG it takes the secret from
