@@ -426,6 +426,17 @@ def test_the_requeue_job_leaves_retrying_and_given_up_events_alone(
         signal.disconnect(dispatch_uid="broken-test-receiver")
 
 
+def test_the_webhook_jobs_are_in_the_beat_schedule_and_known_to_a_worker(settings):
+    from celery import current_app as app
+
+    app.loader.import_default_modules()  # what a worker imports when it starts
+    jobs = {entry["task"]: entry["schedule"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+
+    assert jobs["core.stripe_webhooks.requeue_stored_webhooks"] == 60
+    assert jobs["core.stripe_webhooks.purge_refused_webhooks"] == 3600
+    assert set(jobs) <= set(app.tasks)
+
+
 def test_staff_see_a_given_up_event_and_have_it_processed_again_once_fixed(
     admin_client, client, platform_endpoint, stripe_sandbox, monkeypatch, settings
 ):
