@@ -7,15 +7,14 @@ is retrieved again and mirrored only if that read is newer than the stored one.
 
 import logging
 
-from djstripe.event_handlers import djstripe_receiver
-
 from accounts.connect import connect_account_refresh
 from core.errors import StripeUnavailable
+from core.stripe_webhooks import stripe_event_receiver
 
 logger = logging.getLogger(__name__)
 
 
-@djstripe_receiver("account.updated")
+@stripe_event_receiver("account.updated")
 def account_updated(sender, event, **kwargs):
     account_id = (event.data.get("object") or {}).get("id")
     if not account_id:

@@ -53,7 +53,9 @@ SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # --- Stripe (used by the Stripe layer; production must name real keys) -------------------------
 STRIPE_SECRET_KEY = _required_in_production("STRIPE_SECRET_KEY", "")
 STRIPE_PUBLISHABLE_KEY = _required_in_production("STRIPE_PUBLISHABLE_KEY", "")
-STRIPE_WEBHOOK_SECRET = _required_in_production("STRIPE_WEBHOOK_SECRET", "")
+# No webhook secret here: `manage.py stripe_webhooks setup` registers Bazaar's endpoints with
+# Stripe and stores each one's signing secret (dj-stripe's WebhookEndpoint), which the intake
+# verifies with.
 # Pinned: the sandbox speaks this version and shared/stripe-openapi holds its spec.
 STRIPE_API_VERSION = env.str("STRIPE_API_VERSION", default="2024-04-10")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
@@ -331,6 +333,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "escrow.tasks.reconcile_with_stripe",
         "schedule": crontab(hour=3, minute=30),
     },
+    # Stripe events stored but never processed (the broker was down): queued again.
+    "core-requeue-stored-webhooks": {
+        "task": "core.stripe_webhooks.requeue_stored_webhooks",
+        "schedule": 60,
+    },
+    "core-purge-refused-webhooks": {
+        "task": "core.stripe_webhooks.purge_refused_webhooks",
+        "schedule": 3600,
+    },
     "messaging-purge-stale-uploads": {
         "task": "messaging.tasks.purge_stale_uploads",
         "schedule": 3600,
@@ -422,7 +433,15 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # --- dj-stripe: mirrors Stripe objects and verifies webhooks ------------------------------------
-STRIPE_LIVE_MODE = env.bool("STRIPE_LIVE_MODE", default=False)
+# Live mode follows the key (dj-stripe keeps test and live data apart, and reads live objects
+# with STRIPE_LIVE_SECRET_KEY only): saying otherwise can only be a mistake.
+_LIVE_KEY = STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
+STRIPE_LIVE_MODE = env.bool("STRIPE_LIVE_MODE", default=_LIVE_KEY)
+if STRIPE_SECRET_KEY and STRIPE_LIVE_MODE != _LIVE_KEY:
+    raise ImproperlyConfigured(
+        f"STRIPE_LIVE_MODE is {STRIPE_LIVE_MODE} but STRIPE_SECRET_KEY is a "
+        f"{'live' if _LIVE_KEY else 'test'} key: leave STRIPE_LIVE_MODE unset, it follows the key."
+    )
 if STRIPE_LIVE_MODE:
     STRIPE_LIVE_SECRET_KEY = STRIPE_SECRET_KEY
 else:
@@ -430,6 +449,13 @@ else:
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_USE_NATIVE_JSONFIELD = True
 STRIPE_WEBHOOK_TASK_MAX_RETRIES = env.int("STRIPE_WEBHOOK_TASK_MAX_RETRIES", default=5)
+# A webhook signed further in the future than this is refused (one signed more than Stripe's
+# 300 s ago already is): room for the two clocks to disagree, no more.
+STRIPE_WEBHOOK_CLOCK_SKEW_SECONDS = env.int("STRIPE_WEBHOOK_CLOCK_SKEW_SECONDS", default=300)
+# Stripe's events are kilobytes; a body over this is refused (413) before anything is stored.
+STRIPE_WEBHOOK_MAX_BODY_BYTES = env.int("STRIPE_WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
+# A refused delivery keeps only why and its first bytes, and only this long.
+STRIPE_WEBHOOK_REFUSED_KEEP_DAYS = env.int("STRIPE_WEBHOOK_REFUSED_KEEP_DAYS", default=7)
 
 # --- Marketplace --------------------------------------------------------------------------------
 BAZAAR_DEFAULT_CURRENCY = env.str("BAZAAR_DEFAULT_CURRENCY", default="usd").lower()
@@ -444,6 +470,9 @@ BAZAAR_STRIPE_FEE_PAYER = env.str("BAZAAR_STRIPE_FEE_PAYER", default="platform")
 BAZAAR_REVIEW_WINDOW_DAYS = env.int("BAZAAR_REVIEW_WINDOW_DAYS", default=14)
 BAZAAR_RELEASE_REMINDER_HOURS = env.int("BAZAAR_RELEASE_REMINDER_HOURS", default=48)
 BAZAAR_PAYMENT_EXPIRY_MINUTES = env.int("BAZAAR_PAYMENT_EXPIRY_MINUTES", default=60)
+# A release's transfer request not answered within this long is presumed lost (its caller died
+# mid-call): the retry job and staff may send it again, with the same idempotency key.
+ESCROW_TRANSFER_TIMEOUT_SECONDS = env.int("ESCROW_TRANSFER_TIMEOUT_SECONDS", default=600)
 BAZAAR_PAGE_SIZE = env.int("BAZAAR_PAGE_SIZE", default=24)
 BAZAAR_MAX_LISTING_IMAGES = env.int("BAZAAR_MAX_LISTING_IMAGES", default=8)
 BAZAAR_MAX_IMAGE_BYTES = env.int("BAZAAR_MAX_IMAGE_BYTES", default=5 * 1024 * 1024)

@@ -2,7 +2,7 @@
 services write, and the confirmation page of actions that ask staff for a reason (reject
 listings, remove files; templates/admin/action_with_reason.html, extended per action)."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
@@ -10,7 +10,8 @@ from django.utils.html import format_html
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
-from core.models import AuditEntry
+from core.models import AuditEntry, WebhookProcessing
+from core.stripe_webhooks import webhook_processing_resume
 
 # --- Read-only admins ---------------------------------------------------------------------------
 
@@ -128,3 +129,43 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(WebhookProcessing)
+class WebhookProcessingAdmin(ReadOnlyAdmin):
+    """Stripe events stored but not processed yet: re-queued after a broker outage, retrying, or
+    given up on after every retry failed (dj-stripe's webhook event trigger shows the error)."""
+
+    list_display = (
+        "trigger_link",
+        "event_type",
+        "requeued",
+        "failures",
+        "not_before",
+        "gave_up_at",
+    )
+    list_filter = (("gave_up_at", admin.EmptyFieldListFilter), "trigger__processed")
+    list_select_related = ("trigger__event",)
+    actions = ("process_again",)
+
+    @admin.display(description=_("webhook"))
+    def trigger_link(self, obj):
+        url = reverse("admin:djstripe_webhookeventtrigger_change", args=[obj.trigger_id])
+        return format_html('<a href="{}">#{}</a>', url, obj.trigger_id)
+
+    @admin.display(description=_("event"))
+    def event_type(self, obj):
+        event = obj.trigger.event
+        return event.type if event else "-"
+
+    def has_resume_permission(self, request):
+        return request.user.has_perm("core.change_webhookprocessing")
+
+    @admin.action(description=_("Process again (after fixing what failed)"), permissions=["resume"])
+    def process_again(self, request, queryset):
+        resumed = webhook_processing_resume(trigger_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(
+            request,
+            f"{resumed} webhook(s) will be processed again within a minute.",
+            messages.SUCCESS,
+        )

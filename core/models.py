@@ -32,3 +32,30 @@ class AuditEntry(models.Model):
 
     def __str__(self):
         return f"{self.action} on {self.target_type.model} {self.target_id}"
+
+
+class WebhookProcessing(models.Model):
+    """Bazaar's bookkeeping for one stored, verified Stripe webhook (dj-stripe's
+    WebhookEventTrigger) until it is processed: when the re-queue job may queue it again and
+    whether Bazaar gave up on it. No row: nothing has gone wrong with it yet."""
+
+    trigger = models.OneToOneField(
+        "djstripe.WebhookEventTrigger",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="bazaar_processing",
+    )
+    requeued = models.PositiveIntegerField(default=0)  # times the re-queue job queued it
+    failures = models.PositiveIntegerField(default=0)  # processing runs that raised
+    # The re-queue job leaves it alone until then: a task for it was queued, or is retrying.
+    not_before = models.DateTimeField(null=True, blank=True)
+    # Its processing failed every retry: staff look at it (dj-stripe's trigger admin shows the
+    # error and can reprocess it); the job never queues it again.
+    gave_up_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "webhook processing"
+        verbose_name_plural = "webhook processing"
+
+    def __str__(self):
+        return f"webhook trigger {self.trigger_id}"

@@ -3,58 +3,177 @@
 dj-stripe's own view processes events inside the request. Bazaar answers Stripe as soon as the
 event is verified and stored (dj-stripe's WebhookEventTrigger), and a Celery task processes it:
 dj-stripe mirrors the objects and fires its signals, and the apps' `webhooks.py` receivers
-(@djstripe_receiver) update Bazaar through services. dj-stripe keeps one Event row per Stripe
-event id, so a duplicate delivery never runs the receivers twice.
+(@stripe_event_receiver) update Bazaar through services. dj-stripe keeps one Event row per
+Stripe event id, so a duplicate delivery never runs the receivers twice.
+
+Once an event is verified and stored, Stripe gets its 200 even if the task cannot be queued (the
+broker is down): a beat job, stored_webhooks_requeue, queues whatever stayed unprocessed. A
+refused delivery keeps only why and its first bytes, and refused_webhooks_purge deletes it.
+ensure_webhook_endpoints (`manage.py stripe_webhooks setup`) registers the endpoints with Stripe.
+
+The signature is checked here, with the stripe SDK, against the endpoint's own secret, in every
+mode. Not with dj-stripe's WebhookEventTrigger.validate(): under DEBUG it takes the secret from
+the request's X-Djstripe-Webhook-Secret header, so anyone could sign an event with a secret of
+their choosing.
 """
 
+import hashlib
 import json
 import logging
-from uuid import uuid4
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+from uuid import UUID, uuid4
 
+import stripe
 from celery import shared_task
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_ipv46_address
 from django.db import transaction
-from django.http import HttpResponse, HttpResponseBadRequest
+from django.db.models import F
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from djstripe.event_handlers import djstripe_receiver
 from djstripe.models import WebhookEndpoint, WebhookEventTrigger
 from djstripe.models.webhooks import get_remote_ip
+from kombu.exceptions import OperationalError
 
-from core import stripe_client
+from core import clock, stripe_client
+from core.errors import StripeUnavailable
+from core.models import WebhookProcessing
+from core.stripe_client import idempotency_key
 
 logger = logging.getLogger(__name__)
+
+
+def signature_problem(payload, header, secret):
+    """Why the Stripe-Signature header does not vouch for `payload` (a str), or None when it does.
+
+    HMAC-SHA256 with the endpoint's secret (the stripe SDK's check, which also refuses a
+    timestamp older than Stripe's tolerance of 300 s), and a timestamp no further in the future
+    than STRIPE_WEBHOOK_CLOCK_SKEW_SECONDS: the SDK accepts any future one, so a signature made
+    for tomorrow would otherwise stay replayable until then.
+    """
+    if not secret:
+        return "This endpoint has no signing secret: run `manage.py stripe_webhooks setup`."
+    try:
+        stripe.WebhookSignature.verify_header(
+            payload, header, secret, tolerance=stripe.Webhook.DEFAULT_TOLERANCE
+        )
+    except stripe.SignatureVerificationError as exc:
+        return str(exc)
+    # verify_header parsed it already, this way: the first t= is the signed timestamp.
+    signed_at = int([i.split("=", 2)[1] for i in header.split(",") if i.split("=")[0] == "t"][0])
+    if signed_at > time.time() + settings.STRIPE_WEBHOOK_CLOCK_SKEW_SECONDS:
+        return f"The signature's timestamp ({signed_at}) is in the future."
+    return None
+
+
+def event_problem(body):
+    """Why a (signed) body is not a Stripe event Bazaar can process, or None when it is."""
+    try:
+        event = json.loads(body)
+    except (ValueError, RecursionError):  # RecursionError: thousands of nested lists
+        return "The body is not JSON."
+    if not isinstance(event, dict):
+        return "The body is not a JSON object."
+    if not isinstance(event.get("id"), str) or not event["id"].startswith("evt_"):
+        return "The body has no event id."
+    if not isinstance(event.get("type"), str) or not event["type"]:
+        return "The body has no event type."
+    data = event.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        return "The body has no data.object."
+    return None
+
+
+def _remote_ip(request):
+    """dj-stripe's guess (X-Forwarded-For first): a malformed header must not become a 500 when
+    the address column refuses it."""
+    ip = get_remote_ip(request)
+    try:
+        validate_ipv46_address(ip)
+    except ValidationError:
+        ip = request.META.get("REMOTE_ADDR") or "0.0.0.0"
+    return ip
+
+
+# What a refused delivery leaves for staff to see why: these headers (cut short) and the start
+# of its body. Anyone can post to the endpoint, so nothing more is kept, and not for long
+# (refused_webhooks_purge).
+REFUSED_HEADERS = ("Stripe-Signature", "User-Agent", "Content-Type", "Content-Length")
+REFUSED_EXCERPT_CHARS = 500
+
+
+def _too_big(request):
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    return declared > settings.STRIPE_WEBHOOK_MAX_BODY_BYTES
+
+
+def _text(message, status):
+    return HttpResponse(message, status=status, content_type="text/plain")
 
 
 @csrf_exempt
 @require_POST
 def receive(request, uuid):
     if "stripe-signature" not in request.headers:
-        return HttpResponseBadRequest("Missing Stripe-Signature header.")
+        return _text("Missing Stripe-Signature header.", 400)
     endpoint = get_object_or_404(WebhookEndpoint, djstripe_uuid=uuid)
+    # Checked before the body is read, and again after (a body sent without a length).
+    if _too_big(request) or len(request.body) > settings.STRIPE_WEBHOOK_MAX_BODY_BYTES:
+        return _text("The body is larger than any Stripe event.", 413)
     try:
         body = request.body.decode("utf-8")
-        json.loads(body)
-    except (UnicodeDecodeError, ValueError):
-        return HttpResponseBadRequest("The body is not JSON.")
+    except UnicodeDecodeError:
+        return _text("The body is not UTF-8 text.", 400)
+    problem = signature_problem(body, request.headers["stripe-signature"], endpoint.secret)
+    if problem is None:
+        problem = event_problem(body)
+    if problem is not None:
+        trigger = WebhookEventTrigger.objects.create(
+            headers={
+                name: request.headers[name][:200]
+                for name in REFUSED_HEADERS
+                if name in request.headers
+            },
+            body=body[:REFUSED_EXCERPT_CHARS],
+            remote_ip=_remote_ip(request),
+            stripe_trigger_account=endpoint.djstripe_owner_account,
+            webhook_endpoint=endpoint,
+            valid=False,
+            exception=problem[:128],
+        )
+        logger.warning("Stripe webhook refused (trigger %s): %s", trigger.pk, problem)
+        return _text(problem, 400)
     with transaction.atomic():
         trigger = WebhookEventTrigger.objects.create(
             headers=dict(request.headers),
             body=body,
-            remote_ip=get_remote_ip(request),
+            remote_ip=_remote_ip(request),
             stripe_trigger_account=endpoint.djstripe_owner_account,
             webhook_endpoint=endpoint,
+            valid=True,
         )
-        # Signature (t=..,v1=HMAC-SHA256) within the endpoint's tolerance; a stale or forged
-        # one, or a body without an event id, is refused and never processed.
-        trigger.valid = trigger.validate(secret=endpoint.secret, api_key=stripe_client.secret_key())
-        trigger.save(update_fields=["valid"])
-        if trigger.valid:
-            transaction.on_commit(lambda: process_webhook.delay(trigger.pk))
-    if not trigger.valid:
-        return HttpResponseBadRequest("The webhook signature did not verify.")
-    return HttpResponse(str(trigger.pk), content_type="text/plain")
+        transaction.on_commit(partial(_queue_processing, trigger.pk))
+    # Stored and verified: Stripe may stop sending it, whether or not the queueing worked.
+    return _text(str(trigger.pk), 200)
+
+
+def _queue_processing(trigger_id):
+    try:
+        process_webhook.delay(trigger_id)
+    except OperationalError as exc:
+        # The broker is down: the event is stored, and stored_webhooks_requeue queues it later.
+        logger.warning("Stripe webhook trigger %s stored but not queued: %s", trigger_id, exc)
 
 
 @shared_task(bind=True, max_retries=None, acks_late=True)
@@ -62,48 +181,219 @@ def process_webhook(self, trigger_id):
     """Process one stored webhook: exactly once per Stripe event id, retried if a receiver fails."""
     try:
         with transaction.atomic():
-            trigger = WebhookEventTrigger.objects.select_for_update().get(pk=trigger_id)
-            if trigger.processed or not trigger.valid:
+            trigger = WebhookEventTrigger.objects.select_for_update().filter(pk=trigger_id).first()
+            if trigger is None or trigger.processed or not trigger.valid:
                 return "skipped"
             trigger.process(save=True, api_key=stripe_client.secret_key())
     except Exception as exc:
-        WebhookEventTrigger.objects.filter(pk=trigger_id).update(
-            exception=f"{type(exc).__name__}: {exc}"[:128]
-        )
-        if self.request.retries >= settings.STRIPE_WEBHOOK_TASK_MAX_RETRIES:
+        gave_up = self.request.retries >= settings.STRIPE_WEBHOOK_TASK_MAX_RETRIES
+        _processing_failed(trigger_id=trigger_id, exc=exc, gave_up=gave_up)
+        if gave_up:
             logger.exception("Stripe webhook trigger %s failed for good", trigger_id)
             raise
         raise self.retry(exc=exc, countdown=min(300, 5 * 2**self.request.retries)) from exc
     return "processed"
 
 
-def ensure_webhook_endpoints(base_url):
-    """Make sure Stripe sends platform and Connect events to this site; returns the endpoints.
+# --- Lost and failing events --------------------------------------------------------------------
 
-    Idempotent: an endpoint of each kind whose URL starts with base_url is kept.
+# A stored event still unprocessed a minute later never reached a worker (the broker was down, or
+# the message was lost): the re-queue job queues it again.
+REQUEUE_AFTER = timedelta(minutes=1)
+# After a failure or a re-queue the job waits this long: longer than a retrying task's longest
+# wait (300 s), so it never starts a second round of retries beside a running one.
+REQUEUE_PAUSE = timedelta(minutes=10)
+REQUEUE_BATCH = 100
+
+
+@transaction.atomic
+def _processing_failed(*, trigger_id, exc, gave_up):
+    now = clock.now()
+    WebhookEventTrigger.objects.filter(pk=trigger_id).update(
+        exception=f"{type(exc).__name__}: {exc}"[:128]
+    )
+    WebhookProcessing.objects.get_or_create(trigger_id=trigger_id)
+    state = WebhookProcessing.objects.filter(trigger_id=trigger_id)
+    state.update(failures=F("failures") + 1, not_before=now + REQUEUE_PAUSE)
+    if gave_up:
+        state.filter(gave_up_at__isnull=True).update(gave_up_at=now)
+
+
+def webhooks_due_for_requeue(*, now=None):
+    """Verified events stored over a minute ago and still unprocessed, that no task is retrying
+    and Bazaar has not given up on; oldest first."""
+    now = now or clock.now()
+    return (
+        WebhookEventTrigger.objects.filter(
+            valid=True, processed=False, created__lte=now - REQUEUE_AFTER
+        )
+        .exclude(bazaar_processing__gave_up_at__isnull=False)
+        .exclude(bazaar_processing__not_before__gt=now)
+        .order_by("created", "pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def stored_webhooks_requeue(*, now=None):
+    """Queue processing again for stored events that never got processed (at most
+    REQUEUE_BATCH a run). Harmless twice: process_webhook skips a processed event under the
+    trigger's row lock. Returns how many were queued."""
+    now = now or clock.now()
+    queued = 0
+    for trigger_id in list(webhooks_due_for_requeue(now=now)[:REQUEUE_BATCH]):
+        WebhookProcessing.objects.get_or_create(trigger_id=trigger_id)
+        WebhookProcessing.objects.filter(trigger_id=trigger_id).update(
+            requeued=F("requeued") + 1, not_before=now + REQUEUE_PAUSE
+        )
+        try:
+            process_webhook.delay(trigger_id)
+        except OperationalError as exc:
+            logger.warning("Stored Stripe webhooks not re-queued, the broker is down: %s", exc)
+            break
+        queued += 1
+    if queued:
+        logger.info("Re-queued %s stored Stripe webhooks", queued)
+    return queued
+
+
+@shared_task
+def requeue_stored_webhooks():
+    return stored_webhooks_requeue()
+
+
+def webhook_processing_resume(*, trigger_ids):
+    """Staff fixed what made these events fail: the re-queue job takes them again within a
+    minute (their retries start afresh). Returns how many were given up or waiting."""
+    return WebhookProcessing.objects.filter(
+        trigger_id__in=trigger_ids, trigger__processed=False
+    ).update(gave_up_at=None, not_before=None)
+
+
+# --- Refused deliveries -------------------------------------------------------------------------
+
+
+def refused_webhooks_purge(*, now=None):
+    """Delete refused deliveries older than STRIPE_WEBHOOK_REFUSED_KEEP_DAYS. Returns the count.
+
+    In batches, so a flood of forged posts never makes one huge delete."""
+    cutoff = (now or clock.now()) - timedelta(days=settings.STRIPE_WEBHOOK_REFUSED_KEEP_DAYS)
+    refused = WebhookEventTrigger.objects.filter(valid=False, created__lt=cutoff)
+    deleted = 0
+    while batch := list(refused.values_list("pk", flat=True)[:1000]):
+        deleted += (
+            WebhookEventTrigger.objects.filter(pk__in=batch)
+            .delete()[1]
+            .get(WebhookEventTrigger._meta.label, 0)
+        )
+    return deleted
+
+
+@shared_task
+def purge_refused_webhooks():
+    return refused_webhooks_purge()
+
+
+# --- Endpoints ----------------------------------------------------------------------------------
+
+# The Stripe event types some app of Bazaar's handles (stripe_event_receiver): exactly what
+# Bazaar's endpoints subscribe to.
+HANDLED_EVENT_TYPES: set[str] = set()
+
+
+def stripe_event_receiver(event_type):
+    """@djstripe_receiver(event_type), recorded in HANDLED_EVENT_TYPES, so that registering the
+    endpoints (ensure_webhook_endpoints) asks Stripe for this event too. The apps' webhooks.py
+    use it; core imports none of them."""
+    HANDLED_EVENT_TYPES.add(event_type)
+    return djstripe_receiver(event_type)
+
+
+@dataclass
+class EndpointChange:
+    kind: str  # "platform" or "Connect" (events from sellers' connected accounts)
+    url: str
+    action: str  # "created", "updated", "unchanged" or "removed"
+
+
+def _intake_url(base_url, uuid):
+    return base_url + reverse("djstripe:djstripe_webhook_by_uuid", kwargs={"uuid": uuid})
+
+
+def _kind(connect):
+    return "Connect" if connect else "platform"
+
+
+def ensure_webhook_endpoints(base_url):
+    """Make Stripe send the events Bazaar handles to this site: one platform and one Connect
+    endpoint at base_url, subscribed to exactly HANDLED_EVENT_TYPES, whose signing secrets are
+    stored (dj-stripe's WebhookEndpoint) for the intake to verify with. Returns what it did.
+
+    Idempotent: an endpoint we hold the secret of is kept and updated (events, URL, enabled);
+    one Stripe no longer has is made again. Other endpoints aimed at this site's intake can
+    never verify (nobody holds their secret; Stripe shows it only once): they are removed.
     """
     base_url = base_url.rstrip("/")
-    endpoints = []
+    zero = UUID(int=0)
+    intake = _intake_url(base_url, zero).split(str(zero))[0]  # ".../stripe/webhook/"
+    events = sorted(HANDLED_EVENT_TYPES)
+    api = stripe_client.client().v1
+    changes, kept = [], set()
     for connect in (False, True):
-        found = [
-            e
-            for e in WebhookEndpoint.objects.all()
-            if bool(e.application) == connect and e.url.startswith(base_url + "/")
-        ]
-        if found:
-            endpoints.append(found[0])
+        endpoint, action = _endpoint_ensure(api, base_url, intake, connect, events)
+        kept.add(endpoint.id)
+        changes.append(EndpointChange(_kind(connect), endpoint.url, action))
+    listed = stripe_client.call(api.webhook_endpoints.list, params={"limit": 100})
+    for stray in listed.auto_paging_iter():
+        if stray.id not in kept and stray.url.startswith(intake):
+            stripe_client.call(api.webhook_endpoints.delete, stray.id)
+            changes.append(EndpointChange(_kind(stray.application), stray.url, "removed"))
+    for stray in WebhookEndpoint.objects.filter(url__startswith=intake).exclude(id__in=kept):
+        stray.delete()  # gone from Stripe above, or made with the other mode's key
+    return changes
+
+
+def _endpoint_ensure(api, base_url, intake, connect, events):
+    mine = WebhookEndpoint.objects.filter(url__startswith=intake).exclude(secret="")
+    for endpoint in mine.order_by("created", "djstripe_id"):
+        if bool(endpoint.application) != connect:
             continue
-        uuid = uuid4()
-        url = base_url + reverse("djstripe:djstripe_webhook_by_uuid", kwargs={"uuid": uuid})
-        data = WebhookEndpoint._api_create(
-            url=url,
-            api_version=settings.STRIPE_API_VERSION,
-            enabled_events=["*"],
-            metadata={"djstripe_uuid": str(uuid)},
-            connect=connect,
-            api_key=stripe_client.secret_key(),
+        try:
+            current = stripe_client.call(api.webhook_endpoints.retrieve, endpoint.id)
+        except StripeUnavailable as exc:
+            if exc.code == "resource_missing":  # deleted at Stripe, or the other mode's
+                continue
+            raise
+        url = _intake_url(base_url, endpoint.djstripe_uuid)
+        if (current.url, sorted(current.enabled_events), current.status) == (
+            url,
+            events,
+            "enabled",
+        ):
+            return endpoint, "unchanged"
+        params = {"url": url, "enabled_events": events, "disabled": False}
+        digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
+        updated = stripe_client.call(
+            api.webhook_endpoints.update,
+            endpoint.id,
+            params=params,
+            options={"idempotency_key": idempotency_key(endpoint, f"update-{digest}")},
         )
-        endpoints.append(
-            WebhookEndpoint.sync_from_stripe_data(data, api_key=stripe_client.secret_key())
-        )
-    return endpoints
+        endpoint.url = updated.url
+        endpoint.enabled_events = list(updated.enabled_events)
+        endpoint.status = updated.status
+        endpoint.save(update_fields=["url", "enabled_events", "status"])
+        return endpoint, "updated"
+    uuid = uuid4()
+    created = stripe_client.call(
+        api.webhook_endpoints.create,
+        params={
+            "url": _intake_url(base_url, uuid),
+            "api_version": settings.STRIPE_API_VERSION,
+            "enabled_events": events,
+            "metadata": {"djstripe_uuid": str(uuid)},
+            "connect": connect,
+        },
+        options={"idempotency_key": f"core-webhookendpoint-{uuid}-create"},
+    )
+    endpoint = WebhookEndpoint.sync_from_stripe_data(created, api_key=stripe_client.secret_key())
+    return endpoint, "created"

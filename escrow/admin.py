@@ -29,7 +29,7 @@ from core.admin import (
 from core.errors import DomainError, StripeUnavailable
 from core.models import AuditEntry
 from core.money import format_money
-from escrow import services
+from escrow import selectors, services
 from escrow.models import (
     EscrowPayment,
     EscrowRelease,
@@ -160,6 +160,13 @@ def retry_transfers(modeladmin, request, order_ids):
             continue
         if decided.status == ReleaseStatus.TRANSFERRED:
             retried += 1
+        elif selectors.release_transfer_in_flight(decided):
+            modeladmin.message_user(
+                request,
+                f"Order #{order_id}: the transfer to the seller is being made right now; "
+                "look again in a few minutes.",
+                messages.INFO,
+            )
         else:
             _transfer_failed(modeladmin, request, decided)
     if retried:

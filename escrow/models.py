@@ -335,6 +335,10 @@ class EscrowRelease(models.Model):
         max_length=12, choices=ReleaseStatus.choices, default=ReleaseStatus.PENDING
     )
     failure_message = models.CharField(max_length=300, blank=True)
+    # Set, under the row lock, by the one caller that sends the transfer request to Stripe;
+    # cleared when Stripe's answer is recorded. While it is recent, nobody else sends one: a
+    # retry waits ESCROW_TRANSFER_TIMEOUT_SECONDS (the caller may have died mid-call).
+    transfer_in_flight_since = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     transferred_at = models.DateTimeField(null=True, blank=True)
 

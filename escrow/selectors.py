@@ -121,10 +121,21 @@ def orders_due_for_expiry(*, now=None):
     ).values_list("pk", flat=True)
 
 
-def releases_due_for_transfer_retry():
-    """Releases whose transfer Stripe refused or that were interrupted before Stripe answered."""
+def release_transfer_in_flight(release, *, now=None):
+    """Someone's transfer request for the release may still be on its way to Stripe."""
+    since = release.transfer_in_flight_since
+    timeout = timedelta(seconds=settings.ESCROW_TRANSFER_TIMEOUT_SECONDS)
+    return since is not None and since > (now or clock.now()) - timeout
+
+
+def releases_due_for_transfer_retry(*, now=None):
+    """Releases whose transfer Stripe refused, or that were interrupted before Stripe answered:
+    pending for longer than ESCROW_TRANSFER_TIMEOUT_SECONDS. A pending release younger than that
+    is its first caller's, and a request still in flight is left to whoever sent it."""
+    stale = (now or clock.now()) - timedelta(seconds=settings.ESCROW_TRANSFER_TIMEOUT_SECONDS)
     return EscrowRelease.objects.filter(
-        status__in=[ReleaseStatus.FAILED, ReleaseStatus.PENDING]
+        Q(status=ReleaseStatus.FAILED) | Q(status=ReleaseStatus.PENDING, created_at__lte=stale),
+        Q(transfer_in_flight_since__isnull=True) | Q(transfer_in_flight_since__lte=stale),
     ).values_list("pk", flat=True)
 
 

@@ -12,6 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from stripe_sandbox.currencies import decimal_places
+from stripe_sandbox.delivery import retry_at
 from stripe_sandbox.errors import InvalidRequest, ResourceMissing
 from stripe_sandbox.models import SandboxClock, SandboxObject, SandboxSwitch, SandboxWebhookDelivery
 from stripe_sandbox.params import EXPAND
@@ -278,6 +279,33 @@ def emit(req, event_type, obj, *, account=PLATFORM, previous_attributes=None):
         for delivery in deliveries:
             transaction.on_commit(lambda pk=delivery.pk: deliver_webhook.delay(pk))
     return event
+
+
+@on_tick
+def _retry_failed_deliveries(current):
+    """Deliveries their endpoint did not accept are sent again on Stripe's schedule
+    (delivery.retry_at), unless a test holds webhooks back."""
+    if switch("hold_webhooks"):
+        return
+    Status = SandboxWebhookDelivery.Status
+    failed = list(SandboxWebhookDelivery.objects.filter(status=Status.FAILED))
+    if not failed:
+        return
+    created = dict(
+        SandboxObject.objects.filter(
+            object_type="event", stripe_id__in={row.event_id for row in failed}
+        ).values_list("stripe_id", "created")
+    )
+    for row in failed:
+        due = retry_at(created.get(row.event_id, current), row.attempts)
+        if due is None or due > current:
+            continue
+        # Queued once: the row is pending until the task sends it (and records the outcome).
+        queued = SandboxWebhookDelivery.objects.filter(
+            pk=row.pk, status=Status.FAILED, attempts=row.attempts
+        ).update(status=Status.PENDING)
+        if queued:
+            transaction.on_commit(lambda pk=row.pk: deliver_webhook.delay(pk))
 
 
 def switch(name):

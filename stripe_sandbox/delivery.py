@@ -18,6 +18,26 @@ from django.test import Client
 
 from stripe_sandbox.models import SandboxObject, SandboxWebhookDelivery
 
+# Stripe retries a delivery its endpoint did not accept for up to three days, backing off
+# exponentially: here 1, 3, 9, 27 minutes... after the event, the last try three days after it.
+RETRY_FIRST_SECONDS = 60
+RETRY_FACTOR = 3
+RETRY_WINDOW_SECONDS = 3 * 24 * 60 * 60
+
+
+def retry_at(event_created, attempts):
+    """When (sandbox time, Unix seconds) a delivery that failed `attempts` times is tried
+    again, or None once Stripe would have given up on it."""
+    if attempts < 1:
+        return None
+    if (
+        attempts > 1
+        and RETRY_FIRST_SECONDS * RETRY_FACTOR ** (attempts - 2) >= RETRY_WINDOW_SECONDS
+    ):
+        return None  # the last try, at three days, failed too
+    delay = RETRY_FIRST_SECONDS * RETRY_FACTOR ** (attempts - 1)
+    return event_created + min(delay, RETRY_WINDOW_SECONDS)
+
 
 def sign(payload, secret, timestamp=None):
     """Stripe-Signature: t=<unix>,v1=HMAC-SHA256(secret, "<t>.<payload>")."""

@@ -16,7 +16,6 @@ PRODUCTION_ENV = {
     "DJANGO_ALLOWED_HOSTS": "bazaar.example.com",
     "STRIPE_SECRET_KEY": "sk_live_from_the_environment",
     "STRIPE_PUBLISHABLE_KEY": "pk_live_from_the_environment",
-    "STRIPE_WEBHOOK_SECRET": "whsec_from_the_environment",
     "DATABASE_URL": "sqlite:////tmp/bazaar-deploy-check.sqlite3",
 }
 
@@ -53,7 +52,6 @@ def test_production_names_every_missing_secret():
         "DJANGO_ALLOWED_HOSTS",
         "STRIPE_SECRET_KEY",
         "STRIPE_PUBLISHABLE_KEY",
-        "STRIPE_WEBHOOK_SECRET",
     ):
         assert name in result.stderr
 
@@ -63,6 +61,22 @@ def test_production_settings_pass_the_deploy_check():
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_a_live_key_runs_in_live_mode_and_a_contradiction_is_refused():
+    result = _manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; print(settings.STRIPE_LIVE_MODE)",
+        env=PRODUCTION_ENV,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "True"
+
+    refused = _manage("check", env=PRODUCTION_ENV | {"STRIPE_LIVE_MODE": "false"})
+
+    assert refused.returncode != 0
+    assert "STRIPE_LIVE_MODE is False but STRIPE_SECRET_KEY is a live key" in refused.stderr
 
 
 def test_unknown_environment_name_is_refused():

@@ -5,9 +5,14 @@ import time
 from io import StringIO
 
 import pytest
+from celery.exceptions import Retry
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.urls import reverse
 from djstripe.models import Event, WebhookEndpoint, WebhookEventTrigger
+from djstripe.signals import WEBHOOK_SIGNALS
+from kombu.exceptions import OperationalError
 
 from stripe_sandbox import control
 from stripe_sandbox import testing as sandbox
@@ -40,11 +45,15 @@ def account_event():
 def test_registering_endpoints_is_idempotent(stripe_sandbox):
     from core.stripe_webhooks import ensure_webhook_endpoints
 
+    before = {e.id: e.secret for e in WebhookEndpoint.objects.all()}
     again = ensure_webhook_endpoints("http://testserver")
 
-    assert WebhookEndpoint.objects.count() == 2
-    assert {bool(e.application) for e in again} == {False, True}
-    assert all(e.secret.startswith("whsec_") for e in again)
+    assert [(c.kind, c.action) for c in again] == [
+        ("platform", "unchanged"),
+        ("Connect", "unchanged"),
+    ]
+    assert {e.id: e.secret for e in WebhookEndpoint.objects.all()} == before
+    assert all(secret.startswith("whsec_") for secret in before.values())
 
 
 def test_a_signed_event_is_stored_and_processed_once_even_when_delivered_twice(
@@ -101,6 +110,118 @@ def test_a_forged_signature_is_refused_and_nothing_is_processed(
     assert WebhookEventTrigger.objects.get().valid is False
 
 
+@pytest.mark.parametrize("debug", [True, False], ids=["DEBUG", "production"])
+@pytest.mark.parametrize("with_header", [True, False], ids=["with-header", "without-header"])
+def test_a_forged_signature_is_refused_in_every_mode_whatever_the_headers_say(
+    client, platform_endpoint, settings, django_capture_on_commit_callbacks, debug, with_header
+):
+    """dj-stripe's own check takes the secret from X-Djstripe-Webhook-Secret under DEBUG: an
+    event signed with any secret plus that header was processed."""
+    settings.DEBUG = debug
+    event = account_event()
+    body = json.dumps(event)
+    headers = {"Stripe-Signature": sandbox.webhook_signature(body, "whsec_forged")}
+    if with_header:
+        headers["X-Djstripe-Webhook-Secret"] = "whsec_forged"
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = client.post(
+            f"/stripe/webhook/{platform_endpoint.djstripe_uuid}/",
+            data=body,
+            content_type="application/json",
+            headers=headers,
+        )
+
+    assert response.status_code == 400
+    assert callbacks == []
+    assert not Event.objects.exists()
+    assert not WebhookEventTrigger.objects.filter(valid=True).exists()
+
+
+def test_a_timestamp_in_the_future_is_refused(
+    client, platform_endpoint, django_capture_on_commit_callbacks
+):
+    event = account_event()
+    in_an_hour = int(time.time()) + 3600
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_event(client, platform_endpoint, event, timestamp=in_an_hour)
+
+    assert response.status_code == 400
+    assert "in the future" in response.content.decode()
+    assert not Event.objects.exists()
+
+
+def test_a_clock_a_little_behind_ours_is_tolerated(
+    client, platform_endpoint, django_capture_on_commit_callbacks
+):
+    event = account_event()
+    a_minute_ahead = int(time.time()) + 60
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_event(client, platform_endpoint, event, timestamp=a_minute_ahead)
+
+    assert response.status_code == 200
+    assert Event.objects.filter(id=event["id"]).exists()
+
+
+def test_a_refused_delivery_keeps_only_why_and_a_short_excerpt(
+    client, platform_endpoint, django_capture_on_commit_callbacks
+):
+    """Anyone can post to the endpoint with any Stripe-Signature: its body is not stored."""
+    junk = json.dumps({"id": "evt_junk", "padding": "x" * 900_000})
+    noisy = {f"X-Noise-{i}": "y" * 4000 for i in range(20)}
+
+    response = client.post(
+        f"/stripe/webhook/{platform_endpoint.djstripe_uuid}/",
+        data=junk,
+        content_type="application/json",
+        headers={"Stripe-Signature": "t=1,v1=forged", **noisy},
+    )
+
+    assert response.status_code == 400
+    trigger = WebhookEventTrigger.objects.get()
+    assert trigger.valid is False
+    assert trigger.body == junk[:500]
+    assert set(trigger.headers) <= {
+        "Stripe-Signature",
+        "User-Agent",
+        "Content-Type",
+        "Content-Length",
+    }
+    assert trigger.headers["Stripe-Signature"] == "t=1,v1=forged"
+    assert "signature" in trigger.exception.lower()
+
+
+def test_a_body_larger_than_any_stripe_event_is_a_413_and_stores_nothing(
+    client, platform_endpoint, settings
+):
+    huge = json.dumps({"id": "evt_huge", "padding": "x" * settings.STRIPE_WEBHOOK_MAX_BODY_BYTES})
+
+    response = post_event(client, platform_endpoint, None, raw=huge)
+
+    assert response.status_code == 413
+    assert not WebhookEventTrigger.objects.exists()
+
+
+def test_the_hourly_job_purges_refused_deliveries_once_they_are_old(
+    client, platform_endpoint, stripe_sandbox, django_capture_on_commit_callbacks
+):
+    from core.stripe_webhooks import purge_refused_webhooks
+
+    with django_capture_on_commit_callbacks(execute=True):
+        good = post_event(client, platform_endpoint, account_event())
+    refused = post_event(client, platform_endpoint, account_event(), secret="whsec_forged")
+    assert (good.status_code, refused.status_code) == (200, 400)
+
+    assert purge_refused_webhooks.delay().get() == 0  # a day old at most: kept for staff
+    stripe_sandbox.advance_clock(days=8)
+    assert purge_refused_webhooks.delay().get() == 1
+
+    assert not WebhookEventTrigger.objects.filter(valid=False).exists()
+    assert WebhookEventTrigger.objects.filter(valid=True, processed=True).exists()
+
+
 def test_a_stale_timestamp_is_refused(
     client, platform_endpoint, django_capture_on_commit_callbacks
 ):
@@ -132,12 +253,67 @@ def test_a_tampered_body_is_refused(client, platform_endpoint, django_capture_on
     assert not Event.objects.exists()
 
 
-@pytest.mark.parametrize("raw", ["not json at all", "{}", '{"id": "evt_1"}'])
-def test_malformed_bodies_are_a_400(client, platform_endpoint, raw):
-    response = post_event(client, platform_endpoint, None, raw=raw)
+NESTED = "[" * 10_000 + "]" * 10_000
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "not json at all",
+        "{}",
+        '{"id": "evt_1"}',
+        "5",
+        "null",
+        "true",
+        '"evt_1"',
+        "[]",
+        '{"id": 5, "type": "account.updated", "data": {"object": {}}}',
+        '{"id": "evt_1", "type": ["account.updated"], "data": {"object": {}}}',
+        '{"id": "evt_1", "type": "account.updated", "data": "x"}',
+        '{"id": "evt_1", "type": "account.updated", "data": {"object": 5}}',
+        "[" * 10_000 + "]" * 10_000,
+        '{"id": "evt_1", "type": "x", "data": {"object": {"a": '
+        + "[" * 10_000
+        + "]" * 10_000
+        + "}}}",
+    ],
+    ids=lambda raw: raw[:40],
+)
+@pytest.mark.parametrize("debug", [True, False], ids=["DEBUG", "production"])
+def test_signed_bodies_that_are_not_an_event_are_a_400(
+    client, platform_endpoint, settings, django_capture_on_commit_callbacks, raw, debug
+):
+    """Signed with the endpoint's real secret, so only the body's shape can refuse them."""
+    settings.DEBUG = debug
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = post_event(client, platform_endpoint, None, raw=raw)
 
     assert response.status_code == 400
+    assert callbacks == []
     assert not Event.objects.exists()
+    assert not WebhookEventTrigger.objects.filter(valid=True).exists()
+
+
+def test_a_malformed_forwarded_for_header_is_no_500(
+    client, platform_endpoint, django_capture_on_commit_callbacks
+):
+    event = account_event()
+    body = json.dumps(event)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            f"/stripe/webhook/{platform_endpoint.djstripe_uuid}/",
+            data=body,
+            content_type="application/json",
+            headers={
+                "Stripe-Signature": sandbox.webhook_signature(body, platform_endpoint.secret),
+                "X-Forwarded-For": "not-an-address, 10.0.0.1",
+            },
+        )
+
+    assert response.status_code == 200
+    assert Event.objects.filter(id=event["id"]).exists()
 
 
 def test_a_missing_signature_header_is_a_400_and_stores_nothing(client, platform_endpoint):
@@ -162,10 +338,177 @@ def test_an_unknown_endpoint_is_a_404(client, stripe_sandbox):
     assert response.status_code == 404
 
 
+# --- Lost and failing events --------------------------------------------------------------------
+
+
+def broker_down(monkeypatch):
+    """Queueing a webhook's processing fails as it does when Redis cannot be reached."""
+    from core.stripe_webhooks import process_webhook
+
+    def refuse(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(process_webhook, "delay", refuse)
+
+
+def test_an_event_stored_while_the_broker_is_down_is_answered_200_and_requeued_later(
+    client, platform_endpoint, stripe_sandbox, monkeypatch, django_capture_on_commit_callbacks
+):
+    from core.stripe_webhooks import requeue_stored_webhooks
+
+    with stripe_sandbox.webhooks_held():
+        event = account_event()
+    with monkeypatch.context() as patch:
+        broker_down(patch)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = post_event(client, platform_endpoint, event)
+
+    assert response.status_code == 200
+    trigger = WebhookEventTrigger.objects.get()
+    assert (trigger.valid, trigger.processed) == (True, False)
+    assert requeue_stored_webhooks.delay().get() == 0  # it may still be on its way to a worker
+
+    stripe_sandbox.advance_clock(minutes=2)
+    assert requeue_stored_webhooks.delay().get() == 1
+
+    trigger.refresh_from_db()
+    assert trigger.processed
+    assert Event.objects.filter(id=event["id"]).exists()
+    assert requeue_stored_webhooks.delay().get() == 0  # done: never queued again
+
+
+def test_the_requeue_job_leaves_retrying_and_given_up_events_alone(
+    client, platform_endpoint, stripe_sandbox, monkeypatch, settings
+):
+    """A receiver that keeps failing is retried by its task (Celery's countdown), then given up
+    on for staff to look at; the job never starts a second round of retries beside it."""
+    from core.stripe_webhooks import process_webhook, requeue_stored_webhooks
+
+    calls = []
+
+    def broken(sender, event, **kwargs):
+        calls.append(event.id)
+        raise RuntimeError("receiver bug")
+
+    with stripe_sandbox.webhooks_held():
+        event = account_event()
+    with monkeypatch.context() as patch:  # stored only: the job queues it
+        broker_down(patch)
+        assert post_event(client, platform_endpoint, event).status_code == 200
+    [trigger] = WebhookEventTrigger.objects.all()
+    signal = WEBHOOK_SIGNALS["account.updated"]
+    signal.connect(broken, dispatch_uid="broken-test-receiver")
+    try:
+        stripe_sandbox.advance_clock(minutes=2)
+        with pytest.raises(Retry):  # eager Celery: the retry is scheduled, not run
+            requeue_stored_webhooks.delay()
+        assert len(calls) == 1
+        trigger.refresh_from_db()
+        assert trigger.exception == "RuntimeError: receiver bug"
+        assert trigger.bazaar_processing.failures == 1
+
+        stripe_sandbox.advance_clock(minutes=5)  # its task is still retrying: left alone
+        assert requeue_stored_webhooks.delay().get() == 0
+
+        with pytest.raises(RuntimeError):  # the task's last retry
+            process_webhook.apply(
+                args=[trigger.pk], retries=settings.STRIPE_WEBHOOK_TASK_MAX_RETRIES
+            )
+        assert len(calls) == 2
+        trigger.refresh_from_db()
+        assert trigger.bazaar_processing.gave_up_at is not None
+        assert not trigger.processed
+
+        stripe_sandbox.advance_clock(days=1)
+        assert requeue_stored_webhooks.delay().get() == 0
+        assert len(calls) == 2
+    finally:
+        signal.disconnect(dispatch_uid="broken-test-receiver")
+
+
+def test_the_webhook_jobs_are_in_the_beat_schedule_and_known_to_a_worker(settings):
+    from celery import current_app as app
+
+    app.loader.import_default_modules()  # what a worker imports when it starts
+    jobs = {entry["task"]: entry["schedule"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+
+    assert jobs["core.stripe_webhooks.requeue_stored_webhooks"] == 60
+    assert jobs["core.stripe_webhooks.purge_refused_webhooks"] == 3600
+    assert set(jobs) <= set(app.tasks)
+
+
+def test_staff_see_a_given_up_event_and_have_it_processed_again_once_fixed(
+    admin_client, client, platform_endpoint, stripe_sandbox, monkeypatch, settings
+):
+    from core.stripe_webhooks import process_webhook, requeue_stored_webhooks
+
+    with stripe_sandbox.webhooks_held():
+        event = account_event()
+    with monkeypatch.context() as patch:
+        broker_down(patch)
+        assert post_event(client, platform_endpoint, event).status_code == 200
+    [trigger] = WebhookEventTrigger.objects.all()
+
+    def broken(sender, event, **kwargs):
+        raise RuntimeError("receiver bug")
+
+    WEBHOOK_SIGNALS["account.updated"].connect(broken, dispatch_uid="broken-test-receiver")
+    try:
+        with pytest.raises(RuntimeError):
+            process_webhook.apply(
+                args=[trigger.pk], retries=settings.STRIPE_WEBHOOK_TASK_MAX_RETRIES
+            )
+    finally:
+        WEBHOOK_SIGNALS["account.updated"].disconnect(dispatch_uid="broken-test-receiver")
+    url = reverse("admin:core_webhookprocessing_changelist")
+
+    listed = admin_client.get(url, {"gave_up_at__isempty": "0"})
+    assert listed.status_code == 200
+    assert "account.updated" not in listed.content.decode()  # never processed: no Event yet
+    assert f"#{trigger.pk}" in listed.content.decode()
+    stripe_sandbox.advance_clock(minutes=30)
+    assert requeue_stored_webhooks.delay().get() == 0  # given up
+
+    done = admin_client.post(
+        url, {"action": "process_again", ACTION_CHECKBOX_NAME: [trigger.pk]}, follow=True
+    )
+
+    assert "1 webhook(s) will be processed again within a minute." in done.content.decode()
+    assert requeue_stored_webhooks.delay().get() == 1
+    trigger.refresh_from_db()
+    assert trigger.processed
+
+
+def test_an_event_lost_after_a_failure_is_requeued_once_its_retries_would_be_over(
+    client, platform_endpoint, stripe_sandbox, monkeypatch
+):
+    from core.stripe_webhooks import requeue_stored_webhooks
+
+    with stripe_sandbox.webhooks_held():
+        event = account_event()
+    with monkeypatch.context() as patch:
+        broker_down(patch)
+        assert post_event(client, platform_endpoint, event).status_code == 200
+    stripe_sandbox.advance_clock(minutes=2)
+    with monkeypatch.context() as patch:  # queued, but the message never reaches a worker
+        patch.setattr("core.stripe_webhooks.process_webhook.delay", lambda *args: None)
+        assert requeue_stored_webhooks.delay().get() == 1
+    assert requeue_stored_webhooks.delay().get() == 0  # queued a moment ago
+
+    stripe_sandbox.advance_clock(minutes=11)
+    assert requeue_stored_webhooks.delay().get() == 1
+    assert Event.objects.filter(id=event["id"]).exists()
+
+
 # --- manage.py stripe_webhooks setup ------------------------------------------------------------
 
 
-def test_the_setup_command_registers_both_endpoints_once():
+def stripe_endpoints():
+    """The webhook endpoints as Stripe has them (the secret only ever shows at creation)."""
+    return {e.id: e for e in sandbox.client().v1.webhook_endpoints.list().data}
+
+
+def test_the_setup_command_registers_both_endpoints_once_for_exactly_the_events_bazaar_handles():
     out = StringIO()
 
     call_command("stripe_webhooks", "setup", "--base-url", "https://shop.example.com/", stdout=out)
@@ -175,12 +518,99 @@ def test_the_setup_command_registers_both_endpoints_once():
     assert len(endpoints) == 2
     assert {bool(e.application) for e in endpoints} == {False, True}
     assert all(e.url.startswith("https://shop.example.com/stripe/webhook/") for e in endpoints)
-    stripe_side = sandbox.client().v1.webhook_endpoints.list()
-    assert sorted(e.url for e in stripe_side.data) == sorted(e.url for e in endpoints)
+    assert all(e.secret.startswith("whsec_") for e in endpoints)
+    at_stripe = stripe_endpoints()
+    assert sorted(at_stripe) == sorted(e.id for e in endpoints)
+    handled = {
+        "account.updated",
+        "charge.succeeded",
+        "checkout.session.completed",
+        "payment_intent.payment_failed",
+        "payment_intent.succeeded",
+        "transfer.created",
+        "transfer.reversed",
+    }
+    for endpoint in at_stripe.values():
+        assert set(endpoint.enabled_events) == handled  # never "*"
+        assert endpoint.url == next(e.url for e in endpoints if e.id == endpoint.id)
     lines = out.getvalue().splitlines()
-    assert len(lines) == 4
-    assert sum("(platform events)" in line for line in lines) == 2
-    assert sum("(Connect events)" in line for line in lines) == 2
+    assert [line.split("): ")[0] for line in lines if line.startswith("Webhook")] == [
+        "Webhook endpoint (platform events",
+        "Webhook endpoint (Connect events",
+    ] * 2
+    assert [line.rsplit(" ", 1)[1] for line in lines if line.startswith("Webhook")] == [
+        "[created]",
+        "[created]",
+        "[unchanged]",
+        "[unchanged]",
+    ]
+
+
+def test_re_running_setup_brings_stripes_side_up_to_date_and_keeps_the_secrets():
+    base = "https://shop.example.com"
+    call_command("stripe_webhooks", "setup", "--base-url", base, stdout=StringIO())
+    secrets = {e.id: e.secret for e in WebhookEndpoint.objects.all()}
+    api = sandbox.client().v1
+    platform, connect = sorted(secrets, key=lambda i: bool(stripe_endpoints()[i].application))
+    # Someone narrowed one in Stripe's dashboard; Stripe disabled the other after failures.
+    api.webhook_endpoints.update(platform, params={"enabled_events": ["charge.succeeded"]})
+    api.webhook_endpoints.update(connect, params={"disabled": True})
+
+    out = StringIO()
+    call_command("stripe_webhooks", "setup", "--base-url", base, stdout=out)
+
+    assert "[updated]" in out.getvalue()
+    at_stripe = stripe_endpoints()
+    assert len(at_stripe[platform].enabled_events) == 7
+    assert at_stripe[connect].status == "enabled"
+    assert {e.id: e.secret for e in WebhookEndpoint.objects.all()} == secrets
+
+
+def test_setup_replaces_endpoints_it_cannot_verify():
+    """An endpoint deleted at Stripe is made again; one aimed at this site whose secret nobody
+    holds (made by hand, or by a database since wiped) is removed, or Stripe would deliver
+    every event to it too, forever failing."""
+    base = "https://shop.example.com"
+    call_command("stripe_webhooks", "setup", "--base-url", base, stdout=StringIO())
+    api = sandbox.client().v1
+    platform = WebhookEndpoint.objects.get(application="")
+    api.webhook_endpoints.delete(platform.id)
+    unknown = api.webhook_endpoints.create(
+        params={
+            "url": f"{base}/stripe/webhook/0b0e3c1d-6f7e-4b4a-9c55-000000000001/",
+            "enabled_events": ["*"],
+        }
+    )
+    elsewhere = api.webhook_endpoints.create(
+        params={"url": "https://other.example.com/hooks/", "enabled_events": ["*"]}
+    )
+
+    out = StringIO()
+    call_command("stripe_webhooks", "setup", "--base-url", base, stdout=out)
+
+    at_stripe = stripe_endpoints()
+    assert unknown.id not in at_stripe
+    assert elsewhere.id in at_stripe  # not this site's: left alone
+    ours = list(WebhookEndpoint.objects.all())
+    assert len(ours) == 2 and platform.id not in {e.id for e in ours}
+    assert {e.id for e in ours} | {elsewhere.id} == set(at_stripe)
+    assert f"{unknown.url} [removed]" in out.getvalue()
+
+
+def test_an_event_signed_for_a_registered_endpoint_is_verified_with_its_stored_secret(
+    client, django_capture_on_commit_callbacks
+):
+    """The going-live path: what `setup` stored is what the intake checks signatures with."""
+    call_command("stripe_webhooks", "setup", "--base-url", "http://testserver", stdout=StringIO())
+    endpoint = WebhookEndpoint.objects.get(application="")
+    event = account_event()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        good = post_event(client, endpoint, event)
+        forged = post_event(client, endpoint, event, secret="whsec_" + "0" * 32)
+
+    assert (good.status_code, forged.status_code) == (200, 400)
+    assert Event.objects.filter(id=event["id"]).exists()
 
 
 def test_the_setup_command_uses_the_site_url_by_default(settings):

@@ -325,12 +325,21 @@ def _record_success(*, payment_id, intent_id, charge_id, fee, receipt_url):
     return payment
 
 
-def payment_fail(*, payment_intent_id, message, metadata=None):
-    """A payment attempt was declined (payment_intent.payment_failed): say why, stay payable."""
-    payment = _find_payment(payment_intent_id=payment_intent_id, metadata=metadata)
+def payment_fail(*, payment_intent_id):
+    """A payment attempt was declined (payment_intent.payment_failed): say why, stay payable.
+
+    Why is Stripe's answer (the PaymentIntent's last_payment_error), never the event's text: the
+    buyer reads it in a notification and an email. An intent Stripe no longer reports as
+    declined (paid since, or never declined) changes nothing.
+    """
+    intent = stripe_client.call(_stripe().payment_intents.retrieve, payment_intent_id)
+    payment = _find_payment(payment_intent_id=intent.id, metadata=intent.metadata)
     if payment is None:
         return None
-    message = (message or "The payment was declined.")[:300]
+    error = intent.last_payment_error
+    if intent.status != "requires_payment_method" or not error:
+        return payment
+    message = (error.message or "The payment was declined.")[:300]
     with transaction.atomic():
         payment = _lock_order_and_payment(payment)
         if payment.succeeded_at is not None or payment.status == PaymentStatus.CANCELLED:
@@ -345,19 +354,25 @@ def payment_fail(*, payment_intent_id, message, metadata=None):
                 payment=payment,
                 to=PaymentStatus.FAILED,
                 failure_message=message,
-                stripe_payment_intent_id=payment.stripe_payment_intent_id or payment_intent_id,
+                stripe_payment_intent_id=payment.stripe_payment_intent_id or intent.id,
             )
         if changed:
             order_payment_failed(order_id=payment.order_id, message=payment.failure_message)
     return payment
 
 
-def payment_checkout_complete(*, session_id, payment_intent_id, metadata=None):
-    """checkout.session.completed: tie the session to its payment intent, then confirm it."""
-    payment = _find_payment(checkout_session_id=session_id, metadata=metadata)
-    if payment is None or not payment_intent_id:
+def payment_checkout_complete(*, session_id):
+    """checkout.session.completed: tie the session to its payment intent, then confirm it.
+
+    The session is read from Stripe (paid? which intent?), not from the event."""
+    session = stripe_client.call(_stripe().checkout.sessions.retrieve, session_id)
+    if session.mode != "payment" or session.payment_status != "paid" or not session.payment_intent:
         return None
+    payment = _find_payment(checkout_session_id=session.id, metadata=session.metadata)
+    if payment is None:
+        return None
+    intent_id = getattr(session.payment_intent, "id", session.payment_intent)
     EscrowPayment.objects.filter(pk=payment.pk, stripe_payment_intent_id__isnull=True).update(
-        stripe_payment_intent_id=payment_intent_id
+        stripe_payment_intent_id=intent_id
     )
-    return payment_confirm(payment_intent_id=payment_intent_id)
+    return payment_confirm(payment_intent_id=intent_id)

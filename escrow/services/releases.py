@@ -174,12 +174,22 @@ def _release_decide(*, order_id, trigger, actor):
 
 
 def release_transfer(*, release_id):
-    """Make (or retry) the release's Transfer to the seller. Idempotent."""
+    """Make (or retry) the release's Transfer to the seller. Idempotent.
+
+    Never two requests at once: the caller first claims the release under its row lock
+    (transfer_in_flight_since), and a caller that finds another's request in flight returns
+    the release as it is. The idempotency key makes a retry after a lost answer harmless, but
+    Stripe runs two concurrent requests with one key as they come, and a charge with room for
+    two transfers would pay the seller twice.
+    """
     decided = EscrowRelease.objects.select_related("order").get(pk=release_id)
     if decided.status == ReleaseStatus.TRANSFERRED:
         return decided
     if decided.transfer_cents == 0:
         return _record_transfer(release_id=decided.pk, transfer_id=None)
+    if not _transfer_claim(release_id=decided.pk):
+        decided.refresh_from_db()
+        return decided  # transferred meanwhile, or another caller's request is in flight
     order = decided.order
     try:
         transfer = stripe_client.call(
@@ -205,9 +215,31 @@ def release_transfer(*, release_id):
 
 
 @transaction.atomic
+def _transfer_claim(*, release_id):
+    """Claim the release's transfer request for this caller; False if it is not to be sent."""
+    decided = EscrowRelease.objects.select_for_update().get(pk=release_id)
+    now = clock.now()
+    if decided.status == ReleaseStatus.TRANSFERRED:
+        return False
+    if selectors.release_transfer_in_flight(decided, now=now):
+        return False
+    decided.transfer_in_flight_since = now
+    decided.save(update_fields=["transfer_in_flight_since"])
+    return True
+
+
+def _answer_recorded(decided):
+    """Stripe answered: the request is no longer in flight (saved with the caller's change)."""
+    if decided.transfer_in_flight_since is not None:
+        decided.transfer_in_flight_since = None
+        decided.save(update_fields=["transfer_in_flight_since"])
+
+
+@transaction.atomic
 def _record_transfer_failure(*, release_id, message):
     decided = EscrowRelease.objects.select_for_update().get(pk=release_id)
     message = message[:300]
+    _answer_recorded(decided)
     if decided.status == ReleaseStatus.TRANSFERRED:
         return decided  # a racing caller's transfer went through: its outcome stands
     if decided.status == ReleaseStatus.FAILED:
@@ -222,6 +254,7 @@ def _record_transfer_failure(*, release_id, message):
 @transaction.atomic
 def _record_transfer(*, release_id, transfer_id):
     decided = EscrowRelease.objects.select_for_update().get(pk=release_id)
+    _answer_recorded(decided)
     if decided.status == ReleaseStatus.TRANSFERRED:
         return decided
     decided, _ = release_move(
@@ -244,44 +277,121 @@ def _record_transfer(*, release_id, transfer_id):
     return decided
 
 
-def release_transfer_record(*, transfer_id, metadata):
+def _transfer_retrieve(transfer_id):
+    """The transfer as Stripe has it, or None when Stripe has no such transfer (the id came from
+    an event's body). Stripe unreachable raises: the webhook task retries."""
+    try:
+        return stripe_client.call(_stripe().transfers.retrieve, transfer_id)
+    except StripeUnavailable as exc:
+        if exc.code == "resource_missing":
+            logger.warning("Stripe has no transfer %s: %s", transfer_id, exc.message)
+            return None
+        raise
+
+
+def _transfer_is_for(transfer, decided):
+    """Stripe's transfer is the one this release asked for: made for it (our metadata), to its
+    seller's account, for its amount."""
+    return (
+        (transfer.metadata or {}).get("bazaar_release_id") == str(decided.pk)
+        and transfer.destination == decided.destination_account
+        and transfer.amount == decided.transfer_cents
+        and transfer.currency == decided.currency
+    )
+
+
+def release_transfer_record(*, transfer_id):
     """transfer.created: a transfer we asked for exists; record it if the request's answer was
-    lost (crash between the Stripe call and our write)."""
-    release_id = (metadata or {}).get("bazaar_release_id", "")
-    decided = EscrowRelease.objects.filter(stripe_transfer_id=transfer_id).first()
+    lost (crash between the Stripe call and our write).
+
+    Stripe is asked for the transfer: a failed release is marked transferred only with a
+    transfer Stripe confirms is the release's own."""
+    transfer = _transfer_retrieve(transfer_id)
+    if transfer is None:
+        return None
+    release_id = (transfer.metadata or {}).get("bazaar_release_id", "")
+    decided = EscrowRelease.objects.filter(stripe_transfer_id=transfer.id).first()
     if decided is None and release_id.isdigit():
         decided = EscrowRelease.objects.filter(pk=int(release_id)).first()
     if decided is None:
         return None
-    return _record_transfer(release_id=decided.pk, transfer_id=transfer_id)
+    if not _transfer_is_for(transfer, decided):
+        logger.error(
+            "Transfer %s (%s %s to %s) is not release %s's; not recorded",
+            transfer.id,
+            transfer.amount,
+            transfer.currency,
+            transfer.destination,
+            decided.pk,
+        )
+        return decided
+    return _record_transfer(release_id=decided.pk, transfer_id=transfer.id)
+
+
+def release_reversals_record(*, transfer_id):
+    """transfer.reversed: book each of the transfer's reversals once.
+
+    The reversals and their amounts are Stripe's (the transfer is read again), never the
+    event's; and whatever Stripe answers, no more than the transfer's amount is ever booked as
+    reversed."""
+    if not EscrowRelease.objects.filter(stripe_transfer_id=transfer_id).exists():
+        return None
+    transfer = _transfer_retrieve(transfer_id)
+    if transfer is None:
+        return None
+    reversals = list(
+        stripe_client.call(
+            _stripe().transfers.reversals.list, transfer.id, params={"limit": 100}
+        ).auto_paging_iter()
+    )
+    return _reversals_book(transfer=transfer, reversals=reversals)
 
 
 @transaction.atomic
-def release_reversals_record(*, transfer_id, reversals):
-    """transfer.reversed: book each reversal once. `reversals`: [(id, amount, currency)]."""
-    decided = (
-        EscrowRelease.objects.select_for_update().filter(stripe_transfer_id=transfer_id).first()
-    )
-    if decided is None:
-        return None
-    for reversal_id, amount, currency in reversals:
-        _, created = TransferReversal.objects.get_or_create(
-            stripe_reversal_id=reversal_id,
-            defaults={"release": decided, "amount_cents": amount, "currency": currency},
-        )
-        if not created:
+def _reversals_book(*, transfer, reversals):
+    decided = EscrowRelease.objects.select_for_update().get(stripe_transfer_id=transfer.id)
+    room = min(transfer.amount, decided.transfer_cents) - decided.amount_reversed_cents
+    for reversal in reversed(reversals):  # Stripe lists newest first; book oldest first
+        if TransferReversal.objects.filter(stripe_reversal_id=reversal.id).exists():
             continue
+        if reversal.currency != decided.currency:
+            logger.error(
+                "Reversal %s is in %s, not %s", reversal.id, reversal.currency, decided.currency
+            )
+            continue
+        amount = min(reversal.amount, room)
+        if amount != reversal.amount:
+            logger.error(
+                "Reversal %s of %s would reverse more than transfer %s: %s booked",
+                reversal.id,
+                reversal.amount,
+                transfer.id,
+                amount,
+            )
+        if amount <= 0:
+            continue
+        TransferReversal.objects.create(
+            release=decided,
+            stripe_reversal_id=reversal.id,
+            amount_cents=amount,
+            currency=reversal.currency,
+        )
+        room -= amount
         audit_record(
             action="escrow.release.reversed",
             actor=None,
             target=decided,
-            after={"stripe_reversal_id": reversal_id, "amount_cents": amount, "currency": currency},
+            after={
+                "stripe_reversal_id": reversal.id,
+                "amount_cents": amount,
+                "currency": reversal.currency,
+            },
         )
         ledger.post(
             order=decided.order,
-            currency=currency,
+            currency=reversal.currency,
             memo=f"Transfer for order #{decided.order_id} reversed",
-            stripe_object_id=reversal_id,
+            stripe_object_id=reversal.id,
             lines=[
                 (LedgerAccount.STRIPE_BALANCE, amount),
                 (LedgerAccount.TRANSFER_REVERSALS, -amount),
@@ -306,6 +416,7 @@ def escrow_release_due():
 
 
 def release_transfers_retry():
-    """Try again the transfers Stripe refused or that were interrupted (same idempotency key)."""
+    """Try again the transfers Stripe refused or that were interrupted (same idempotency key);
+    a transfer request still in flight is left to the caller that sent it."""
     due = list(selectors.releases_due_for_transfer_retry())
     return [release_transfer(release_id=pk).status for pk in due]

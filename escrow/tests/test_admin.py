@@ -242,6 +242,56 @@ def test_retry_from_the_releases_list(client, seller, listing, buyer, staff, cap
     assert len(transfers_of(order)) == 1
 
 
+class TransferRequests:
+    """Counts the transfer requests Stripe receives; `die=True` makes the caller die right
+    after sending one (a worker killed mid-call): Stripe makes the transfer, nobody hears."""
+
+    def __init__(self):
+        self.sent = 0
+        self.die = False
+
+    def __call__(self, method, url, headers, body, handle):
+        answer = handle(method, url, headers, body)
+        if method.upper() == "POST" and url.endswith("/v1/transfers"):
+            self.sent += 1
+            if self.die:
+                raise SystemExit("the worker was killed mid-call")
+        return answer
+
+
+def test_a_transfer_request_in_flight_is_left_to_its_caller_until_it_times_out(
+    client, seller, listing, buyer, staff, capture, monkeypatch, stripe_sandbox, settings
+):
+    order = funded_order(client, listing, buyer, capture)
+    requests = TransferRequests()
+    sandbox.intercept(monkeypatch, requests)
+    requests.die = True
+    with pytest.raises(SystemExit):
+        services.escrow_release(order=order, trigger=ReleaseTrigger.STAFF, actor=staff)
+    requests.die = False
+    decided = EscrowRelease.objects.get(order=order)
+    assert (decided.status, requests.sent) == (ReleaseStatus.PENDING, 1)
+    client.force_login(staff)
+
+    retried = run_action(client, "retry_transfer", [order])
+    assert services.release_transfers_retry() == []
+
+    assert texts_at(retried, messages.INFO) == [
+        f"Order #{order.pk}: the transfer to the seller is being made right now; look again "
+        "in a few minutes."
+    ]
+    assert requests.sent == 1  # nothing sent beside the request in flight
+    stripe_sandbox.advance_clock(seconds=settings.ESCROW_TRANSFER_TIMEOUT_SECONDS + 1)
+
+    with capture():
+        assert services.release_transfers_retry() == [ReleaseStatus.TRANSFERRED]
+
+    decided.refresh_from_db()
+    assert (decided.status, decided.transfer_in_flight_since) == (ReleaseStatus.TRANSFERRED, None)
+    assert requests.sent == 2  # the same idempotency key: Stripe answered with the first one
+    assert [t.id for t in transfers_of(order)] == [decided.stripe_transfer_id]
+
+
 def test_staff_who_may_only_look_get_no_escrow_actions(client):
     viewer = StaffFactory(is_superuser=False)
     viewer.user_permissions.add(Permission.objects.get(codename="view_order"))

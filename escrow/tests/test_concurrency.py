@@ -4,14 +4,23 @@ Buyer approval, the auto-release job and staff release start together from many 
 one release is decided and exactly one Stripe Transfer is made. Stripe's success webhooks and a
 retrying job confirming the same payment at once: the money is booked once.
 
+The hourly retry job and staff's "Retry the transfer" racing a transfer request still in flight:
+nothing more is sent to Stripe, whatever room the charge has.
+
 Each thread has its own database connection (Django's are per thread), so these tests commit for
 real (`transaction=True`) and every thread closes its connection when it is done. SQLite has no
 row locks (select_for_update is a no-op there and writers lock the whole file), so the tests skip
 on it; CI runs them on PostgreSQL (DATABASE_URL).
 """
 
+import threading
+from urllib.parse import urlsplit
+
 import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db import connection
+from django.test import Client
+from django.urls import reverse
 
 from accounts.factories import StaffFactory
 from core.models import AuditEntry
@@ -30,6 +39,7 @@ from escrow.models import (
 )
 from escrow.testing import pay_on_checkout_page
 from escrow.tests import harness
+from stripe_sandbox import testing as sandbox
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -135,4 +145,72 @@ def test_the_same_payment_confirmed_at_once_is_booked_once(
     # Stripe's own webhooks (three for this payment), each twice, change nothing more.
     stripe_sandbox.deliver(stripe_sandbox.pending_deliveries(), times=2)
     assert LedgerEntry.objects.filter(order=order).count() == 3
+    assert harness.escrow_violations([order], sellers=[seller]) == []
+
+
+class FirstTransferHeld:
+    """Stripe receives the first transfer request and sits on it until `answer` is set, as a
+    slow network or a busy Stripe does; every transfer request is counted."""
+
+    def __init__(self):
+        self.requests = 0
+        self.in_flight = threading.Event()
+        self.answer = threading.Event()
+        self.lock = threading.Lock()
+
+    def __call__(self, method, url, headers, body, handle):
+        if method.upper() == "POST" and urlsplit(url).path == "/v1/transfers":
+            with self.lock:
+                self.requests += 1
+                first = self.requests == 1
+            if first:
+                self.in_flight.set()
+                assert self.answer.wait(timeout=60), "the held transfer was never answered"
+        return handle(method, url, headers, body)
+
+
+def test_the_retry_job_and_staff_retrying_an_in_flight_transfer_send_nothing_more(
+    client, seller, listing, buyer, stripe_sandbox, monkeypatch, settings
+):
+    # 60% commission: the seller's share is 20.00 of a 50.00 charge, so Stripe would accept a
+    # second transfer from it: only Bazaar can keep the seller from being paid twice.
+    settings.BAZAAR_COMMISSION_BPS = 6000
+    staff = StaffFactory()
+    order = funded_order(client, buyer, listing)
+    held = FirstTransferHeld()
+    sandbox.intercept(monkeypatch, held)
+
+    def release_now():
+        try:
+            services.escrow_release(order=order, trigger=ReleaseTrigger.STAFF, actor=staff)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=release_now)
+    first.start()
+    assert held.in_flight.wait(timeout=30)
+
+    def admin_retry():
+        browser = Client()
+        browser.force_login(staff)
+        return browser.post(
+            reverse("admin:escrow_order_changelist"),
+            {"action": "retry_transfer", ACTION_CHECKBOX_NAME: [order.pk], "index": 0},
+        ).status_code
+
+    contenders = [lambda: tasks.retry_failed_transfers.delay().result, admin_retry]
+    outcomes, crashes = race(*(contenders[i % 2] for i in range(THREADS)))
+    sent_while_in_flight = held.requests
+    held.answer.set()
+    first.join(timeout=60)
+
+    assert not crashes, "\n".join(crashes)
+    assert not first.is_alive()
+    assert sent_while_in_flight == 1
+    decided = EscrowRelease.objects.get(order=order)
+    assert (decided.status, decided.transfer_cents) == (ReleaseStatus.TRANSFERRED, 2000)
+    transfers = harness.stripe_transfers_for(order)
+    assert [(t.id, t.amount) for t in transfers] == [(decided.stripe_transfer_id, 2000)]
+    assert held.requests == 1
+    assert ledger.order_total(order) == 0
     assert harness.escrow_violations([order], sellers=[seller]) == []

@@ -20,7 +20,7 @@ def api():
 
 
 def test_checkout_events_reach_bazaars_webhook_and_dj_stripe_syncs_them(
-    api, client, stripe_sandbox, django_capture_on_commit_callbacks
+    api, client, every_event_type, django_capture_on_commit_callbacks
 ):
     session = checkout_session_create(api)
     with django_capture_on_commit_callbacks(execute=True):

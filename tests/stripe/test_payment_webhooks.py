@@ -33,7 +33,7 @@ def pay(api, amount=2000, pm="pm_card_visa", **params):
 
 
 def test_every_payment_event_is_accepted_and_synced_by_dj_stripe(
-    api, stripe_sandbox, django_capture_on_commit_callbacks
+    api, every_event_type, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
         customer = api.customers.create(params={"email": "sync@example.com"})
@@ -47,7 +47,7 @@ def test_every_payment_event_is_accepted_and_synced_by_dj_stripe(
         disputed = pay(api, pm="pm_card_createDispute")
         api.payment_methods.detach(pm.id)
 
-    rows = stripe_sandbox.pending_deliveries()
+    rows = every_event_type.pending_deliveries()
     assert rows == []  # every delivery was answered 2xx
     assert not WebhookEventTrigger.objects.exclude(exception="").exists()
     types = set(Event.objects.values_list("type", flat=True))

@@ -352,6 +352,32 @@ def test_a_request_under_another_api_version_is_reported(stripe_requests):
 # --- Bazaar's flows -----------------------------------------------------------------------------
 
 
+def test_registering_and_updating_the_webhook_endpoints_sends_only_valid_requests(
+    stripe_requests,
+):
+    from django.core.management import call_command
+    from djstripe.models import WebhookEndpoint
+
+    call_command("stripe_webhooks", "setup", "--base-url", "https://bazaar.example.com")
+    for endpoint in WebhookEndpoint.objects.all():  # narrowed by hand: the next run updates
+        testing.client().v1.webhook_endpoints.update(
+            endpoint.id, params={"enabled_events": ["charge.succeeded"]}
+        )
+    testing.client().v1.webhook_endpoints.create(
+        params={"url": "https://bazaar.example.com/stripe/webhook/x/", "enabled_events": ["*"]}
+    )
+    call_command("stripe_webhooks", "setup", "--base-url", "https://bazaar.example.com")
+
+    assert {
+        ("POST", "/v1/webhook_endpoints"),
+        ("GET", "/v1/webhook_endpoints"),
+        ("GET", "/v1/webhook_endpoints/{webhook_endpoint}"),
+        ("POST", "/v1/webhook_endpoints/{webhook_endpoint}"),
+        ("DELETE", "/v1/webhook_endpoints/{webhook_endpoint}"),
+    } <= stripe_requests.operations()
+    assert stripe_requests.problems() == []
+
+
 def onboard_through_stripe(client, seller):
     """The seller presses "Set up payouts" and completes Stripe's hosted onboarding; the
     account.updated webhooks reach Bazaar (dj-stripe, then accounts/webhooks.py)."""
@@ -361,7 +387,7 @@ def onboard_through_stripe(client, seller):
 
 
 def test_connect_onboarding_and_its_webhooks_send_only_valid_requests(
-    stripe_requests, stripe_sandbox, client, settings, django_capture_on_commit_callbacks
+    stripe_requests, every_event_type, client, settings, django_capture_on_commit_callbacks
 ):
     # A public site URL, so Bazaar also sends business_profile[url].
     settings.SITE_URL = "https://bazaar.example.com"
