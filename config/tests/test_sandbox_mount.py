@@ -22,7 +22,6 @@ PRODUCTION = {
     "DJANGO_ALLOWED_HOSTS": "bazaar.example.com",
     "STRIPE_SECRET_KEY": "sk_live_from_the_environment",
     "STRIPE_PUBLISHABLE_KEY": "pk_live_from_the_environment",
-    "STRIPE_WEBHOOK_SECRET": "whsec_from_the_environment",
     "DATABASE_URL": "sqlite:////tmp/bazaar-deploy-check.sqlite3",
 }
 
