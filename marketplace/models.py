@@ -3,6 +3,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.urls import reverse
 
+from core.images import validate_image
 from core.money import format_money
 
 
@@ -37,7 +38,7 @@ class Store(models.Model):
     contact_email = models.EmailField(blank=True)
     contact_phone = models.CharField(max_length=40, blank=True)
     support_url = models.URLField(blank=True)
-    logo = models.ImageField(upload_to="store-logos/", blank=True)
+    logo = models.ImageField(upload_to="store-logos/", blank=True, validators=[validate_image])
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -157,7 +158,7 @@ class Listing(models.Model):
 
 class ListingImage(models.Model):
     listing = models.ForeignKey(Listing, on_delete=models.CASCADE, related_name="images")
-    image = models.ImageField(upload_to="listing-images/")
+    image = models.ImageField(upload_to="listing-images/", validators=[validate_image])
     alt_text = models.CharField(max_length=200, blank=True)
     position = models.PositiveIntegerField(default=0)
 

@@ -16,6 +16,7 @@ from django.utils.text import slugify
 
 from core.audit import audit_record, audited_transition, plain
 from core.errors import InvalidTransition, NotAllowed, ValidationFailed
+from core.images import image_problem
 from marketplace.models import (
     LISTING_TRANSITIONS,
     Category,
@@ -55,6 +56,13 @@ STORE_EDITABLE_FIELDS = (
 # --- Stores -------------------------------------------------------------------------------------
 
 
+def _check_image(field, file):
+    """Refuse an upload that breaks the one image rule (core.images), naming the field."""
+    problem = image_problem(file) if file else None
+    if problem:
+        raise ValidationFailed({field: problem})
+
+
 def _unique_store_slug(name, *, exclude_pk=None):
     base = slugify(name)[:90] or "store"
     slug, n = base, 1
@@ -76,6 +84,7 @@ def store_create(*, owner, name, actor=None, **fields):
     unknown = set(fields) - set(STORE_EDITABLE_FIELDS)
     if unknown:
         raise ValidationFailed(dict.fromkeys(unknown, "This field cannot be set."))
+    _check_image("logo", fields.get("logo"))
     store = Store.objects.create(owner=owner, name=name, slug=_unique_store_slug(name), **fields)
     audit_record(
         action="marketplace.store.created",
@@ -104,6 +113,7 @@ def store_update(*, store, actor, **fields):
         raise ValidationFailed(dict.fromkeys(unknown, "This field cannot be changed."))
     if "name" in fields and not (fields["name"] or "").strip():
         raise ValidationFailed({"name": "Give your store a name."})
+    _check_image("logo", fields.get("logo"))
     before = {k: str(getattr(store, k)) for k in fields}
     for key, value in fields.items():
         setattr(store, key, value)
@@ -350,9 +360,7 @@ def listing_image_add(*, listing, actor, image, alt_text=""):
         raise ValidationFailed(
             {"image": f"A listing has at most {settings.BAZAAR_MAX_LISTING_IMAGES} images."}
         )
-    if image.size > settings.BAZAAR_MAX_IMAGE_BYTES:
-        limit_mb = settings.BAZAAR_MAX_IMAGE_BYTES // (1024 * 1024)
-        raise ValidationFailed({"image": f"Images can be at most {limit_mb} MB."})
+    _check_image("image", image)
     position = listing.images.count()
     listing_image = ListingImage.objects.create(
         listing=listing, image=image, alt_text=alt_text or listing.title, position=position

@@ -17,6 +17,7 @@ from core.errors import InvalidTransition, NotAllowed, ValidationFailed
 from escrow.commission import terms_for_seller
 from escrow.models import ORDER_TRANSITIONS, Order, OrderStatus
 from escrow.signals import order_placed
+from marketplace.models import ListingKind
 from marketplace.services import (
     listing_lock_for_order,
     listing_stock_reserve,
@@ -47,6 +48,9 @@ def order_create(*, buyer, listing_id, quantity=1, client_key=""):
     listing = listing_lock_for_order(listing_id=listing_id)
     if listing is None:
         raise ValidationFailed({"listing": "This listing is not available."})
+    if listing.kind == ListingKind.SERVICE and quantity != 1:
+        # The order page books a service once; the API follows the same rule.
+        raise ValidationFailed({"quantity": "A service is booked once per order: order 1."})
     seller = listing.store.owner
     if seller.pk == buyer.pk:
         raise ValidationFailed({"listing": "You cannot buy your own listing."})

@@ -12,7 +12,7 @@ from escrow import ledger
 from escrow.factories import EscrowPaymentFactory, OrderFactory
 from escrow.models import EscrowPayment, LedgerAccount, Order, OrderStatus, PaymentStatus
 from escrow.testing import onboard
-from marketplace.factories import ListingFactory
+from marketplace.factories import ListingFactory, ServiceListingFactory
 from marketplace.models import Listing, ListingStatus
 
 pytestmark = pytest.mark.django_db
@@ -369,6 +369,19 @@ def test_bad_order_input_is_a_400_naming_the_field(
     assert response.status_code == 400
     assert message.lower() in " ".join(response.json()[field]).lower()
     assert not Order.objects.exists()
+
+
+def test_a_service_is_ordered_once_through_the_api_as_on_the_page(api_client, seller, buyer):
+    service = ServiceListingFactory(store=seller.store, price_cents=9000, currency="usd")
+    buyer_api = signed_in(api_client, buyer)
+
+    refused = buyer_api.post(ORDERS, {"listing": service.pk, "quantity": 5}, format="json")
+    booked = buyer_api.post(ORDERS, {"listing": service.pk}, format="json")
+
+    assert refused.status_code == 400
+    assert refused.json() == {"quantity": ["A service is booked once per order: order 1."]}
+    assert booked.status_code == 201
+    assert (booked.json()["quantity"], booked.json()["total_cents"]) == (1, 9000)
 
 
 def test_unavailable_own_and_sold_out_listings_are_400s(api_client, seller, listing, buyer):

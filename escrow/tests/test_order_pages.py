@@ -127,6 +127,19 @@ def test_a_service_is_bought_once_without_a_quantity_box(client, seller, buyer):
     assert "Buy now · US$90.00" in html
 
 
+def test_a_service_posted_with_a_quantity_is_refused_next_to_the_field(client, seller, buyer):
+    service = ServiceListingFactory(store=seller.store, price_cents=9000)
+    client.force_login(buyer)
+
+    response = client.post(
+        reverse("order-create", args=[service.pk]), {"quantity": 5, "client_key": "web-1"}
+    )
+
+    assert response.status_code == 200
+    assert "A service is booked once per order" in _text(response)
+    assert not Order.objects.exists()
+
+
 def test_visitors_are_asked_to_log_in_and_owners_see_no_buy_form(client, seller, listing):
     response = client.get(listing.get_absolute_url())
     assert "Log in to buy" in _text(response)

@@ -50,9 +50,19 @@ def test_the_sellers_commission_override_is_snapshotted(seller, buyer):
 def test_services_reserve_no_stock(seller, buyer):
     listing = ServiceListingFactory(store=seller.store)
 
-    order = services.order_create(buyer=buyer, listing_id=listing.pk, quantity=3)
+    order = services.order_create(buyer=buyer, listing_id=listing.pk)
 
     assert order.stock_reserved is False
+
+
+def test_a_service_is_booked_once_per_order(seller, buyer):
+    listing = ServiceListingFactory(store=seller.store)
+
+    with pytest.raises(ValidationFailed) as refused:
+        services.order_create(buyer=buyer, listing_id=listing.pk, quantity=3)
+
+    assert refused.value.errors == {"quantity": ["A service is booked once per order: order 1."]}
+    assert not Order.objects.exists()
 
 
 @pytest.mark.parametrize(
