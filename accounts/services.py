@@ -206,6 +206,14 @@ def api_tokens_revoke_all(*, user):
     return revoked
 
 
+def api_tokens_purge_expired():
+    """Delete tokens past their expiry. Knox removes an expired token only when its own client
+    comes back with it; tokens of clients that never return would otherwise stay forever.
+    Knox stamps and checks expiry with Django's timezone.now(), so this does too."""
+    purged, _ = AuthToken.objects.filter(expiry__lt=timezone.now()).delete()
+    return purged
+
+
 # --- Two-factor authentication for staff (django-otp; accounts/admin_site.py) -----------------
 
 TWO_FACTOR_DEVICE_NAME = "Authenticator app"

@@ -342,6 +342,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "core.stripe_webhooks.purge_refused_webhooks",
         "schedule": 3600,
     },
+    "accounts-purge-expired-api-tokens": {
+        "task": "accounts.tasks.purge_expired_api_tokens",
+        "schedule": crontab(hour=4, minute=15),
+    },
     "messaging-purge-stale-uploads": {
         "task": "messaging.tasks.purge_stale_uploads",
         "schedule": 3600,

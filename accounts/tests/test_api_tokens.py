@@ -12,6 +12,7 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from accounts.factories import DEFAULT_PASSWORD, StaffFactory, UserFactory
+from accounts.tasks import purge_expired_api_tokens
 from accounts.testing import api_token_for
 
 pytestmark = pytest.mark.django_db
@@ -182,3 +183,16 @@ def test_a_new_password_set_anywhere_revokes_the_tokens_and_nothing_else_does():
     user.set_password(NEW_PASSWORD)
     user.save()
     assert not _signed_in(token)
+
+
+def test_the_daily_job_deletes_expired_tokens_only():
+    user = UserFactory()
+    live = _sign_in(user.email)
+    stale = AuthToken.objects.create(user=UserFactory())[0]
+    AuthToken.objects.filter(pk=stale.pk).update(expiry=timezone.now() - timedelta(seconds=1))
+
+    purged = purge_expired_api_tokens.delay().get()
+
+    assert purged == 1
+    assert not AuthToken.objects.filter(pk=stale.pk).exists()
+    assert _signed_in(live)
