@@ -4,8 +4,10 @@ The actors: the order's `buyer` and `seller` (the seller also owns the store, it
 a Stripe Express account), an `other_buyer` and an `other_seller` with no part in any of it,
 `anonymous`, and `staff` (a superuser). The rule (CONVENTIONS.md, "a non-participant gets
 404"): someone with no part in an object gets the answer a missing object gets, so ids cannot be
-probed, and never a signed attachment URL, a message of the conversation or a money figure of an
-order. Pages send anonymous visitors to sign in; the API answers them 401.
+probed, and never a signed attachment URL, a message or file name of the conversation, the title
+of a listing not on sale or a money figure of an order. Pages send anonymous visitors to sign
+in; the API answers them 401. The lists and pages without an object in their URL are read by
+the outsiders too: nothing of the order, the conversation or the draft may appear in them.
 
 Staff, as the product decides it (each row says so where it differs):
 - Orders, conversations, attachments through the participants' door and notifications are 404
@@ -28,6 +30,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 import pytest
 from django.conf import settings
@@ -58,6 +61,8 @@ SIGNED_URL_MARKERS = ("/messages/files/", "/messages/uploads/", "X-Amz-Signature
 UNIT_PRICE_CENTS = 3_292_181
 QUANTITY = 3
 MESSAGE_BODY = "Meet me by the blue door at the harbour"
+DRAFT_TITLE = "Unreleased glaze sampler"
+HELD_BODY = "Pay me directly, IBAN on request"
 
 
 # --- The world --------------------------------------------------------------------------------
@@ -71,6 +76,7 @@ class World:
     order_delivered: object
     conversation: object
     attachment: object
+    held_attachment: object
     upload: object
     notification: object
     listing: object
@@ -119,7 +125,9 @@ def build_world():
     }
     category = CategoryFactory()
     listing = ListingFactory(store=seller.store, category=category, price_cents=UNIT_PRICE_CENTS)
-    draft = ListingFactory(store=seller.store, category=category, status=ListingStatus.DRAFT)
+    draft = ListingFactory(
+        store=seller.store, category=category, status=ListingStatus.DRAFT, title=DRAFT_TITLE
+    )
     # A row naming a file is enough: no page here reads the image's bytes.
     image = ListingImageFactory(listing=draft, image="listing-images/authz.png")
 
@@ -136,6 +144,9 @@ def build_world():
     conversation = OrderConversationFactory(order=order_funded)
     message = MessageFactory(conversation=conversation, body=MESSAGE_BODY)
     attachment = AttachmentFactory(message=message, name="delivery-address.pdf")
+    # Held for staff review: until staff let it through, only its sender sees it.
+    held = MessageFactory(conversation=conversation, body=HELD_BODY, held=True)
+    held_attachment = AttachmentFactory(message=held, name="bank-details.pdf")
     upload = AttachmentFactory(
         message=None,
         conversation=conversation,
@@ -150,6 +161,7 @@ def build_world():
         order_delivered=order_delivered,
         conversation=conversation,
         attachment=attachment,
+        held_attachment=held_attachment,
         upload=upload,
         notification=NotificationFactory(recipient=buyer),
         listing=listing,
@@ -162,6 +174,8 @@ def build_world():
         *_money_figures(order_funded),
         re.escape(MESSAGE_BODY),
         re.escape(attachment.name),
+        re.escape(HELD_BODY),
+        re.escape(held_attachment.name),
         re.escape(draft.title),
         *(re.escape(marker) for marker in SIGNED_URL_MARKERS),
     ]
@@ -226,6 +240,10 @@ def conversation(w):
 
 def attachment(w):
     return {"pk": w.attachment.pk}
+
+
+def held_attachment(w):
+    return {"pk": w.held_attachment.pk}
 
 
 def notification(w):
@@ -332,11 +350,29 @@ MATRIX = [
         {"buyer": 400},
     ),
     # --- Attachments: a fresh signed URL behind an access check ---------------------------------
-    Row("messaging:attachment", "GET", attachment, PARTIES, {"buyer": 302, "seller": 302}),
+    Row(
+        "messaging:attachment",
+        "GET",
+        attachment,
+        PARTIES,
+        {"buyer": 302, "seller": 302},
+        shows=(SIGNED,),
+    ),
     # Staff's door from the admin: the permission to view attachments, not a seat.
-    Row("messaging:attachment", "GET", attachment, ("staff",), {"staff": 302}, query="?staff=1"),
+    Row(
+        "messaging:attachment",
+        "GET",
+        attachment,
+        ("staff",),
+        {"staff": 302},
+        query="?staff=1",
+        shows=(SIGNED,),
+    ),
     Row("api-attachment", "GET", attachment, PARTIES, BOTH, shows=(SIGNED,)),
     Row("api-attachment-download", "GET", attachment, PARTIES, {"buyer": 302, "seller": 302}),
+    # A file on a message held for review is its sender's until staff let the message through.
+    Row("messaging:attachment", "GET", held_attachment, ("buyer",), {"buyer": 302}),
+    Row("api-attachment", "GET", held_attachment, ("buyer",), {"buyer": 200}),
     # --- Notifications: the recipient's alone -------------------------------------------------
     Row("notifications:open", "GET", notification, ("buyer",), {"buyer": 302}),
     Row("notifications:read", "POST", notification, ("buyer",), {"buyer": 302}),
@@ -492,12 +528,8 @@ def _ask(client, row, kwargs):
     if row.is_api:
         body = json.dumps(row.data)
         return client.generic(row.method, url, body, content_type="application/json")
-    return client.generic(
-        row.method,
-        url,
-        "&".join(f"{key}={value}" for key, value in (row.data or {}).items()),
-        content_type="application/x-www-form-urlencoded",
-    )
+    form = urlencode(row.data or {})
+    return client.generic(row.method, url, form, content_type="application/x-www-form-urlencoded")
 
 
 def _said(response):
@@ -544,6 +576,49 @@ def test_authorization_matrix(world, row, actor):
         # Nothing tells an outsider that this object exists.
         missing = _ask(client, row, _missing(kwargs))
         assert missing.status_code == response.status_code
+
+
+# --- Pages and lists without an object in the URL ----------------------------------------------
+
+# Not read here: they sign out, describe the API (no data) or are the sandbox's (staff, Stripe).
+NOT_READ = {"logout", "api-auth-logout", "api-auth-logout-all", "api-schema", "api-docs"}
+
+
+def _object_free_urls():
+    for route, name, kwargs, _pattern in _routes():
+        if kwargs or route.startswith(("admin/", "stripe-sandbox/")) or name in NOT_READ:
+            continue
+        yield reverse(name)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("actor", ["other_buyer", "other_seller", "anonymous", "staff"])
+def test_lists_and_pages_show_outsiders_nothing(world, actor):
+    """Inboxes, order lists, ledgers, dashboards, counts: someone else's order, conversation or
+    draft never appears in them."""
+    client = _client(world, actor, MATRIX[0])
+    leaks = []
+    for url in _object_free_urls():
+        said = _said(client.get(url))
+        leaks += [f"{url}: {secret}" for secret in world.secrets if re.search(secret, said)]
+    assert not leaks, f"{actor} was shown {leaks}"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("actor", "route", "shown"),
+    [
+        ("buyer", "orders-buying", "US$98,765.43"),
+        ("seller", "orders-selling", "US$98,765.43"),
+        ("buyer", "api-order-list", '"total_cents":9876543'),
+        ("seller", "api-order-list", '"total_cents":9876543'),
+        ("seller", "messaging:inbox", MESSAGE_BODY),
+        ("seller", "seller-dashboard", DRAFT_TITLE),
+    ],
+)
+def test_the_parties_lists_do_show_it(world, actor, route, shown):
+    """The check above can fail: the same lists show the parties what outsiders must not see."""
+    assert shown in _said(_client(world, actor, MATRIX[0]).get(reverse(route)))
 
 
 # --- Every route with an object is in the matrix ----------------------------------------------
