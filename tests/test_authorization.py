@@ -473,19 +473,22 @@ MATRIX = [
 
 # Routes with an object in the URL that this matrix does not try, and where that is done instead.
 ELSEWHERE = {
-    "password_reset_confirm": "the reset token is the credential (accounts/tests)",
-    "notifications:unsubscribe": "a signed token is the credential (notifications/tests)",
-    "messaging:file": "a signed, expiring link minted after the attachment checks above",
-    "messaging:direct-upload": "a signed, expiring upload link minted after the checks above",
-    "djstripe:djstripe_webhook_by_uuid": "Stripe's signature is the credential (core/tests)",
-    "stripe_sandbox:api": "the sandbox's REST API: a secret key is the credential",
-    "stripe_sandbox:onboarding": "Stripe's hosted page: the unguessable account link",
+    # A credential in the URL, which the view checks (and that app's tests try):
+    "password_reset_confirm": "the reset token (accounts/tests/test_password_reset.py)",
+    "notifications:unsubscribe": "a signed token (notifications/tests/test_pages.py)",
+    "djstripe:djstripe_webhook_by_uuid": "Stripe's signature (core/tests/test_stripe_webhooks.py)",
+    "messaging:file": "a signed, expiring link, minted only after the attachment rows' checks",
+    "messaging:direct-upload": "a signed, expiring link, minted only for api-conversation-uploads",
     "stripe_sandbox:express-login": "a single-use login link (accounts/tests/test_connect.py)",
-    "stripe_sandbox:checkout": "Stripe's hosted page: the unguessable session id",
-    "stripe_sandbox:checkout_authenticate": "Stripe's hosted page: the unguessable session id",
-    "stripe_sandbox:authenticate": "Stripe's hosted page: the unguessable PaymentIntent id",
-    "stripe_sandbox:receipt": "Stripe's hosted receipt: the unguessable charge id",
-    "stripe_sandbox:control_deliver": "staff only: test_staff_pages_are_for_staff_only",
+    "stripe_sandbox:api": "the sandbox's REST API: a secret key",
+    # Stripe's hosted pages: the unguessable id is the credential, as on Stripe.
+    "stripe_sandbox:onboarding": "the account link's id",
+    "stripe_sandbox:checkout": "the Checkout Session's id",
+    "stripe_sandbox:checkout_authenticate": "the Checkout Session's id",
+    "stripe_sandbox:authenticate": "the PaymentIntent's id",
+    "stripe_sandbox:receipt": "the charge's id",
+    # Staff only.
+    "stripe_sandbox:control_deliver": "test_staff_pages_are_for_staff_only",
 }
 
 CASES = [pytest.param(row, actor, id=f"{row} as {actor}") for row in MATRIX for actor in ACTORS]
