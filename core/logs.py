@@ -59,6 +59,12 @@ class RequestIdMiddleware:
         response[REQUEST_ID_HEADER] = request.request_id
         return response
 
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        # Look the person up now (a request without a session cookie costs no query), so every
+        # line the view logs names them; the filter never looks them up itself.
+        if getattr(request, "user", None) is not None:
+            _ = request.user.is_authenticated
+
 
 def current_request_id():
     """The id of the request being served, or of the request that queued the running task."""
@@ -71,9 +77,9 @@ def current_request_id():
 
 
 def _user_id(request):
-    """The signed-in person's id, once the request has looked them up (AuthenticationMiddleware's
-    lazy user, or DRF's token authentication). Never looked up here: a database query from
-    inside logging could log again, and log from half-built state."""
+    """The signed-in person's id, once the request has looked them up (RequestIdMiddleware before
+    the view, DRF's token authentication in it). Never looked up here: a database query from
+    inside logging could log again, and so on."""
     user = getattr(request, "user", None)
     if user is None or (isinstance(user, LazyObject) and user._wrapped is empty):
         return None
@@ -185,9 +191,11 @@ class RedactSecrets(logging.Filter):
     """Masks secrets in a record's message and extra fields before any handler writes it."""
 
     def filter(self, record):
-        message = record.getMessage()
-        clean = redact(message)
-        if clean != message:
+        try:
+            message = record.getMessage()
+        except Exception:  # arguments that do not fit: the handler reports it
+            message = None
+        if message is not None and (clean := redact(message)) != message:
             record.msg, record.args = clean, None
         for key, value in list(vars(record).items()):
             if key in _RECORD_ATTRIBUTES:
@@ -202,7 +210,7 @@ class RedactSecrets(logging.Filter):
 
 
 class _RedactedTracebacks:
-    def formatException(self, ei):  # noqa: N802 (logging's name)
+    def formatException(self, ei):
         return redact(super().formatException(ei))
 
 
@@ -216,7 +224,7 @@ class TextFormatter(_RedactedTracebacks, logging.Formatter):
     # Django's and Celery's own extras, already said in their messages ("GET /orders/ 200").
     _SAID = {"request", "server_time", "status_code", "data", "request_id"}
 
-    def formatMessage(self, record):  # noqa: N802 (logging's name)
+    def formatMessage(self, record):
         extra = " ".join(
             f"{key}={value}"
             for key, value in vars(record).items()

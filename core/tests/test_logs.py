@@ -102,13 +102,17 @@ def test_lines_logged_during_a_request_carry_its_id_and_the_signed_in_user(clien
 
     with console_output() as output:
         client.get("/signed-in/", headers={"X-Request-ID": "trace-1"})
+        client.get("/anonymous/", headers={"X-Request-ID": "trace-1b"})  # never asks who
     with console_output() as after:
         logger.info("Between requests")
 
-    (line,) = [line for line in output.getvalue().splitlines() if " Paid" in line]
-    assert "[trace-1] Paid" in line
-    assert f"user_id={user.pk}" in line
-    assert "order_id=42" in line
+    lines = output.getvalue().splitlines()
+    (paid,) = [line for line in lines if " Paid" in line]
+    assert "[trace-1] Paid" in paid
+    assert f"user_id={user.pk}" in paid
+    assert "order_id=42" in paid
+    (looked,) = [line for line in lines if "Looked around" in line]
+    assert f"[trace-1b] Looked around user_id={user.pk}" in looked
     assert "[-] Between requests" in after.getvalue()  # the request's id does not linger
 
 
@@ -207,3 +211,13 @@ def test_a_traceback_is_redacted_in_the_json_line():
 
     assert "leakedkey123" not in line and "3155" not in line
     assert "ValueError" in line
+
+
+def test_a_message_whose_arguments_do_not_fit_still_reaches_the_handler():
+    # logging reports a broken format when the handler writes the line; the filter must not
+    # raise from the logging call instead (it would break the request or payment that logged).
+    record = _redacted("%d items for %s", "two", password="hunter2")
+
+    assert record.password == REDACTED
+    with pytest.raises(TypeError):
+        record.getMessage()
