@@ -117,6 +117,8 @@ if STRIPE_SANDBOX:
     INSTALLED_APPS.append("stripe_sandbox")
 
 MIDDLEWARE = [
+    # First: whatever the others log is tied to the request (core/logs.py).
+    "core.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -509,10 +511,41 @@ if DJANGO_ENV == "test":
     # Tests of a limit set their own rate; everything else runs unthrottled in practice.
     REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = dict.fromkeys(_THROTTLE_RATES, "1000/min")
 
+# --- Logging (core/logs.py) ---------------------------------------------------------------------
+# JSON lines in production (one object a line, for the log collector), readable text elsewhere.
+# Every line logged during a request carries its request_id (and user_id once signed in), in a
+# Celery task its task_id; money paths add order_id and Stripe's request id; secrets and card
+# numbers are masked before anything is written.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json" if IS_PRODUCTION else "text")
+if LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {
+        "context": {"()": "core.logs.RequestContext"},
+        "redact": {"()": "core.logs.RedactSecrets"},
+    },
+    "formatters": {
+        "json": {
+            "()": "core.logs.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": True,
+        },
+        "text": {
+            "()": "core.logs.TextFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+            "defaults": {"request_id": "-"},
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context", "redact"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # The stripe SDK logs every request at INFO; keep its warnings only.
     "loggers": {"stripe": {"level": "WARNING"}},

@@ -50,11 +50,13 @@ class NotAllowed(DomainError):
 
 
 class StripeUnavailable(Exception):
-    """Stripe could not be reached or refused the request; `message` says what to do."""
+    """Stripe could not be reached or refused the request; `message` says what to do.
+    `request_id` is Stripe's id of the refused request (None when Stripe was not reached)."""
 
-    def __init__(self, message, *, code=None, decline_code=None, param=None):
+    def __init__(self, message, *, code=None, decline_code=None, param=None, request_id=None):
         super().__init__(message)
         self.message = message
         self.code = code
         self.decline_code = decline_code
         self.param = param
+        self.request_id = request_id

@@ -63,7 +63,8 @@ def idempotency_key(record, action):
 
 
 def call(fn, *args, **kwargs):
-    """Run a Stripe call; turn Stripe's errors into StripeUnavailable with a usable message."""
+    """Run a Stripe call; turn Stripe's errors into StripeUnavailable with a usable message (and
+    Stripe's request id, for the logs)."""
     try:
         return fn(*args, **kwargs)
     except stripe.CardError as exc:
@@ -72,16 +73,20 @@ def call(fn, *args, **kwargs):
             _card_message(getattr(error, "decline_code", None), exc.user_message),
             code=getattr(error, "code", None),
             decline_code=getattr(error, "decline_code", None),
+            request_id=exc.request_id,
         ) from exc
     except stripe.InvalidRequestError as exc:
         raise StripeUnavailable(
             f"Stripe refused the request: {exc.user_message or exc}",
             code=getattr(exc, "code", None),
             param=getattr(exc, "param", None),
+            request_id=exc.request_id,
         ) from exc
     except stripe.AuthenticationError as exc:
         raise StripeUnavailable(
-            "Stripe rejected our API key. Check STRIPE_SECRET_KEY.", code="authentication"
+            "Stripe rejected our API key. Check STRIPE_SECRET_KEY.",
+            code="authentication",
+            request_id=exc.request_id,
         ) from exc
     except stripe.APIConnectionError as exc:
         raise StripeUnavailable(
@@ -92,6 +97,7 @@ def call(fn, *args, **kwargs):
         raise StripeUnavailable(
             f"Stripe had a problem ({exc.user_message or exc}). Please try again.",
             code=getattr(exc, "code", None),
+            request_id=exc.request_id,
         ) from exc
 
 

@@ -45,6 +45,7 @@ from kombu.exceptions import OperationalError
 
 from core import clock, stripe_client
 from core.errors import StripeUnavailable
+from core.logs import money_fields
 from core.models import WebhookProcessing
 from core.stripe_client import idempotency_key
 
@@ -184,14 +185,27 @@ def process_webhook(self, trigger_id):
             trigger = WebhookEventTrigger.objects.select_for_update().filter(pk=trigger_id).first()
             if trigger is None or trigger.processed or not trigger.valid:
                 return "skipped"
-            trigger.process(save=True, api_key=stripe_client.secret_key())
+            event = trigger.process(save=True, api_key=stripe_client.secret_key())
     except Exception as exc:
         gave_up = self.request.retries >= settings.STRIPE_WEBHOOK_TASK_MAX_RETRIES
         _processing_failed(trigger_id=trigger_id, exc=exc, gave_up=gave_up)
+        fields = money_fields(stripe=exc, trigger_id=trigger_id, retries=self.request.retries)
         if gave_up:
-            logger.exception("Stripe webhook trigger %s failed for good", trigger_id)
+            logger.exception("Stripe webhook trigger %s failed for good", trigger_id, extra=fields)
             raise
+        logger.warning("Stripe webhook trigger %s failed: %s", trigger_id, exc, extra=fields)
         raise self.retry(exc=exc, countdown=min(300, 5 * 2**self.request.retries)) from exc
+    # The receivers' own lines (with the order) share this task's task_id; stripe_request_id is
+    # the Stripe API request that caused the event, if one did.
+    logger.info(
+        "Stripe event %s processed",
+        event.type,
+        extra={
+            "trigger_id": trigger_id,
+            "event_id": event.id,
+            "stripe_request_id": event.request_id or None,
+        },
+    )
     return "processed"
 
 

@@ -1,5 +1,6 @@
 """Production mode must refuse to start without its secrets, and pass `check --deploy` with them."""
 
+import json
 import os
 import subprocess
 import sys
@@ -91,3 +92,51 @@ def test_every_task_runs_under_a_soft_and_a_hard_time_limit():
     hard = current_app.conf.task_time_limit
     assert (soft, hard) == (settings.CELERY_TASK_SOFT_TIME_LIMIT, settings.CELERY_TASK_TIME_LIMIT)
     assert 0 < soft < hard  # the soft limit lets a task roll back before the hard one kills it
+
+
+# Runs in production settings: a signed-in person's request whose view logs a money line.
+_LOG_A_REQUEST = """
+import logging
+from django.http import HttpResponse
+from django.test import RequestFactory
+from accounts.models import User
+from core.logs import RequestIdMiddleware, money_fields
+
+def view(request):
+    request.user = User(pk=7, email="buyer@example.com")
+    logging.getLogger("escrow").warning(
+        "Paid with key sk_live_leaked123", extra=money_fields(order_id=42)
+    )
+    return HttpResponse()
+
+response = RequestIdMiddleware(view)(RequestFactory().get("/", HTTP_X_REQUEST_ID="trace-9"))
+print(response["X-Request-ID"])
+"""
+
+
+def test_production_logs_json_lines_with_the_request_and_the_user():
+    result = _manage("shell", "-c", _LOG_A_REQUEST, env=PRODUCTION_ENV)
+
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    (paid,) = [line for line in lines if line["message"].startswith("Paid")]
+    assert paid["level"] == "WARNING"
+    assert paid["logger"] == "escrow"
+    assert paid["request_id"] == "trace-9"
+    assert paid["user_id"] == 7
+    assert paid["order_id"] == 42
+    assert paid["message"] == "Paid with key sk_live_[REDACTED]"
+    assert "leaked123" not in result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "trace-9"
+
+
+def test_log_format_text_keeps_production_readable_and_nonsense_is_refused():
+    text = _manage("shell", "-c", _LOG_A_REQUEST, env=PRODUCTION_ENV | {"LOG_FORMAT": "text"})
+    assert text.returncode == 0, text.stderr
+    (paid,) = [line for line in text.stderr.splitlines() if "Paid" in line]
+    assert "WARNING escrow [trace-9] Paid with key sk_live_[REDACTED]" in paid
+    assert "user_id=7" in paid and "order_id=42" in paid
+
+    refused = _manage("check", env=PRODUCTION_ENV | {"LOG_FORMAT": "xml"})
+    assert refused.returncode != 0
+    assert "LOG_FORMAT must be json or text" in refused.stderr

@@ -26,6 +26,7 @@ from core.errors import (
     StripeUnavailable,
     ValidationFailed,
 )
+from core.logs import money_fields
 from core.stripe_client import idempotency_key
 from escrow import ledger
 from escrow.models import (
@@ -138,8 +139,12 @@ def payment_checkout_start(*, order, buyer, success_url, cancel_url):
             options={"idempotency_key": idempotency_key(payment, "checkout-session")},
         )
     except StripeUnavailable as exc:
-        _payment_failed_locally(payment, exc.message, actor=buyer)
+        _payment_failed_locally(payment, exc, actor=buyer)
         raise PaymentUnavailable(exc.message) from exc
+    logger.info(
+        "Checkout session created",
+        extra=money_fields(order_id=order.pk, stripe=session, payment_id=payment.pk),
+    )
     EscrowPayment.objects.filter(pk=payment.pk).update(stripe_checkout_session_id=session.id)
     payment.stripe_checkout_session_id = session.id
     return payment, session.url
@@ -185,8 +190,12 @@ def payment_intent_start(*, order, buyer, client_key=""):
             options={"idempotency_key": idempotency_key(payment, "payment-intent")},
         )
     except StripeUnavailable as exc:
-        _payment_failed_locally(payment, exc.message, actor=buyer)
+        _payment_failed_locally(payment, exc, actor=buyer)
         raise PaymentUnavailable(exc.message) from exc
+    logger.info(
+        "Payment intent created",
+        extra=money_fields(order_id=order.pk, stripe=intent, payment_id=payment.pk),
+    )
     EscrowPayment.objects.filter(pk=payment.pk).update(
         stripe_payment_intent_id=intent.id, client_secret=intent.client_secret
     )
@@ -219,12 +228,17 @@ def _payment_create(*, order, buyer, kind, client_key=""):
 
 
 @transaction.atomic
-def _payment_failed_locally(payment, message, *, actor):
+def _payment_failed_locally(payment, exc, *, actor):
     """Stripe could not even start the payment: the attempt failed before the buyer paid."""
+    logger.warning(
+        "Stripe could not start a payment: %s",
+        exc.message,
+        extra=money_fields(order_id=payment.order_id, stripe=exc, payment_id=payment.pk),
+    )
     payment = _lock_order_and_payment(payment)
     if payment.status == PaymentStatus.PENDING:
         payment_move(
-            payment=payment, to=PaymentStatus.FAILED, actor=actor, failure_message=message[:300]
+            payment=payment, to=PaymentStatus.FAILED, actor=actor, failure_message=exc.message[:300]
         )
     return payment
 
@@ -261,7 +275,11 @@ def payment_confirm(*, payment_intent_id):
     )
     payment = _find_payment(payment_intent_id=intent.id, metadata=intent.metadata)
     if payment is None:
-        logger.warning("Payment intent %s matches no Bazaar payment", intent.id)
+        logger.warning(
+            "Payment intent %s matches no Bazaar payment",
+            intent.id,
+            extra=money_fields(stripe=intent, payment_intent_id=intent.id),
+        )
         return None
     if intent.status != "succeeded":
         return payment
@@ -276,15 +294,29 @@ def payment_confirm(*, payment_intent_id):
             payment.order_id,
             payment.amount_cents,
             payment.currency,
+            extra=money_fields(order_id=payment.order_id, stripe=intent, payment_id=payment.pk),
         )
         raise ValidationFailed({"amount": "Stripe's amount does not match the order."})
-    return _record_success(
+    payment = _record_success(
         payment_id=payment.pk,
         intent_id=intent.id,
         charge_id=charge.id,
         fee=txn.fee if txn else 0,
         receipt_url=charge.receipt_url or "",
     )
+    logger.info(
+        "Payment confirmed with Stripe: %s",
+        payment.status,
+        extra=money_fields(
+            order_id=payment.order_id,
+            stripe=intent,
+            payment_id=payment.pk,
+            payment_intent_id=intent.id,
+            amount_cents=payment.amount_cents,
+            currency=payment.currency,
+        ),
+    )
+    return payment
 
 
 @transaction.atomic
@@ -340,6 +372,11 @@ def payment_fail(*, payment_intent_id):
     if intent.status != "requires_payment_method" or not error:
         return payment
     message = (error.message or "The payment was declined.")[:300]
+    logger.info(
+        "Payment declined: %s",
+        getattr(error, "decline_code", None) or error.code,
+        extra=money_fields(order_id=payment.order_id, stripe=intent, payment_id=payment.pk),
+    )
     with transaction.atomic():
         payment = _lock_order_and_payment(payment)
         if payment.succeeded_at is not None or payment.status == PaymentStatus.CANCELLED:

@@ -16,6 +16,7 @@ from accounts.selectors import connected_account_id_for, seller_can_withdraw
 from core import clock, stripe_client
 from core.audit import audit_record
 from core.errors import DomainError, InvalidTransition, NotAllowed, StripeUnavailable
+from core.logs import money_fields
 from core.stripe_client import idempotency_key
 from escrow import ledger, selectors
 from escrow.models import (
@@ -209,8 +210,24 @@ def release_transfer(*, release_id):
             options={"idempotency_key": idempotency_key(decided, "transfer")},
         )
     except StripeUnavailable as exc:
-        logger.warning("Transfer for release %s failed: %s", decided.pk, exc.message)
+        logger.warning(
+            "Transfer for release %s failed: %s",
+            decided.pk,
+            exc.message,
+            extra=money_fields(order_id=order.pk, stripe=exc, release_id=decided.pk),
+        )
         return _record_transfer_failure(release_id=decided.pk, message=exc.message)
+    logger.info(
+        "Transfer made to the seller",
+        extra=money_fields(
+            order_id=order.pk,
+            stripe=transfer,
+            release_id=decided.pk,
+            transfer_id=transfer.id,
+            amount_cents=decided.transfer_cents,
+            currency=decided.currency,
+        ),
+    )
     return _record_transfer(release_id=decided.pk, transfer_id=transfer.id)
 
 
@@ -323,6 +340,7 @@ def release_transfer_record(*, transfer_id):
             transfer.currency,
             transfer.destination,
             decided.pk,
+            extra=money_fields(order_id=decided.order_id, stripe=transfer, release_id=decided.pk),
         )
         return decided
     return _record_transfer(release_id=decided.pk, transfer_id=transfer.id)
@@ -356,7 +374,11 @@ def _reversals_book(*, transfer, reversals):
             continue
         if reversal.currency != decided.currency:
             logger.error(
-                "Reversal %s is in %s, not %s", reversal.id, reversal.currency, decided.currency
+                "Reversal %s is in %s, not %s",
+                reversal.id,
+                reversal.currency,
+                decided.currency,
+                extra=money_fields(order_id=decided.order_id, release_id=decided.pk),
             )
             continue
         amount = min(reversal.amount, room)
@@ -367,6 +389,7 @@ def _reversals_book(*, transfer, reversals):
                 reversal.amount,
                 transfer.id,
                 amount,
+                extra=money_fields(order_id=decided.order_id, release_id=decided.pk),
             )
         if amount <= 0:
             continue
@@ -377,6 +400,16 @@ def _reversals_book(*, transfer, reversals):
             currency=reversal.currency,
         )
         room -= amount
+        logger.info(
+            "Transfer reversal booked",
+            extra=money_fields(
+                order_id=decided.order_id,
+                release_id=decided.pk,
+                reversal_id=reversal.id,
+                amount_cents=amount,
+                currency=reversal.currency,
+            ),
+        )
         audit_record(
             action="escrow.release.reversed",
             actor=None,
