@@ -1,10 +1,13 @@
 """Test helpers every app may use: actions run at the same moment in threads (the PostgreSQL
-race tests), and rate limits set for one test."""
+race tests), rate limits set for one test, and an API answer held to the OpenAPI schema."""
 
 import threading
 import traceback
 
+import requests
+import schemathesis
 from django.db import connection
+from rest_framework.test import APIClient
 
 from core.errors import DomainError
 
@@ -45,3 +48,18 @@ def set_rate_limits(settings, **rates):
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] | rates,
     }
+
+
+def assert_matches_api_schema(response, path, method):
+    """`response` (a test client's) is what the API's served OpenAPI schema says `method path`
+    answers: a documented status code and a body its schema describes. `path` is the schema's
+    template, e.g. "/api/v1/stores/{slug}/". Raises schemathesis' FailureGroup, which says what
+    does not match."""
+    served = APIClient().get("/api/v1/schema/", {"format": "json"})
+    operation = schemathesis.openapi.from_dict(served.json())[path][method.upper()]
+    request = requests.Request(method.upper(), "http://testserver" + path).prepare()
+    headers = {name.lower(): [value] for name, value in response.headers.items()}
+    answer = schemathesis.Response(
+        response.status_code, headers, response.content, request, 0, True
+    )
+    operation.validate_response(answer)

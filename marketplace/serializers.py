@@ -42,6 +42,13 @@ class StoreOutputSerializer(serializers.ModelSerializer):
         read_only=True, help_text="Approved listings in this store."
     )
     logo = serializers.ImageField(read_only=True, allow_null=True)
+    # Declared for allow_blank, which a read-only model field loses: both may be left empty.
+    contact_email = serializers.EmailField(
+        read_only=True, allow_blank=True, help_text="Empty when the store gives none."
+    )
+    support_url = serializers.URLField(
+        read_only=True, allow_blank=True, help_text="Empty when the store has none."
+    )
 
     class Meta:
         model = Store

@@ -204,7 +204,7 @@ class AttachmentOutputSerializer(serializers.Serializer):
         help_text="GET it (signed in) to be redirected to the file; null once removed."
     )
 
-    @extend_schema_field(OpenApiTypes.URI)
+    @extend_schema_field(serializers.URLField(allow_null=True))
     def get_download_url(self, attachment):
         if attachment.state == AttachmentState.REMOVED:
             return None

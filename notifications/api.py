@@ -12,6 +12,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -148,6 +149,9 @@ class NotificationPreferencesApi(APIView):
     events sent and leave the others as they are; the answer is the full list either way."""
 
     permission_classes = (IsAuthenticated,)
+    # The body is a list of choices, which only JSON carries: a form or multipart body is a 415
+    # (and the schema offers JSON only) rather than a list read as empty.
+    parser_classes = (JSONParser,)
 
     def _render(self, user):
         rows = NotificationPreferenceOutputSerializer.rows(services.preferences_for(user=user))

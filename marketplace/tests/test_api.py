@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 
 from accounts.factories import SellerFactory, UserFactory
 from accounts.testing import api_client_for
+from core.testing import assert_matches_api_schema
 from marketplace.factories import (
     CategoryFactory,
     ListingFactory,
@@ -296,6 +297,19 @@ def test_stores_list_and_detail_are_public(api_client):
     assert detail.json()["name"] == "Clay Corner"
     assert detail.json()["listing_count"] == 1
     assert api_client.get("/api/v1/stores/no-such-store/").status_code == 404
+
+
+def test_a_store_without_contact_email_or_support_site_answers_as_the_schema_says(api_client):
+    # Both may be left empty; the schema documented them as an email address and a URI only,
+    # which an app generated from it would refuse (found by tests/test_api_schema.py).
+    StoreFactory(slug="quiet-store", contact_email="", support_url="")
+
+    detail = api_client.get("/api/v1/stores/quiet-store/")
+
+    assert detail.json()["contact_email"] == ""
+    assert detail.json()["support_url"] == ""
+    assert_matches_api_schema(detail, "/api/v1/stores/{slug}/", "GET")
+    assert_matches_api_schema(api_client.get("/api/v1/stores/"), "/api/v1/stores/", "GET")
 
 
 @pytest.mark.parametrize("rows", [3, 30])

@@ -18,6 +18,7 @@ from rest_framework.test import APIClient
 
 from accounts.factories import UserFactory
 from accounts.models import User
+from core.testing import assert_matches_api_schema
 from escrow.factories import OrderFactory
 from marketplace.factories import ListingFactory
 from marketplace.models import ListingStatus
@@ -310,6 +311,17 @@ def test_messages_show_sender_ownership_and_files(conversation, buyer):
             "download_url": None,
         },
     ]
+
+
+def test_a_removed_file_has_no_download_link_and_the_schema_allows_it(conversation, buyer):
+    # The schema said download_url is always a URI; found by tests/test_api_schema.py.
+    message = MessageFactory(conversation=conversation, sender=conversation.seller)
+    AttachmentFactory(message=message, state=AttachmentState.REMOVED)
+
+    response = buyer.get(messages_url(conversation))
+
+    assert response.json()["results"][0]["attachments"][0]["download_url"] is None
+    assert_matches_api_schema(response, "/api/v1/conversations/{id}/messages/", "GET")
 
 
 def test_messages_read_a_fixed_number_of_queries_however_many(conversation, buyer):

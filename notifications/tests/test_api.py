@@ -276,6 +276,25 @@ def test_preferences_update_changes_only_the_events_sent(me, user, method):
     assert stored == {"listing.approved": "off", "listing.submitted": "immediate"}
 
 
+@pytest.mark.parametrize(
+    "content_type", ["application/x-www-form-urlencoded", "multipart/form-data"]
+)
+def test_preferences_are_read_as_json_only_as_the_schema_says(me, user, api_client, content_type):
+    # The schema offered form and multipart bodies, which cannot carry a list of choices: a
+    # form request made as documented was refused as an empty list (tests/test_api_schema.py).
+    documented = api_client.get("/api/v1/schema/", {"format": "json"}).json()
+    update = documented["paths"]["/api/v1/notifications/preferences/"]
+
+    response = me.generic(
+        "PUT", PREFERENCES, "event_code=listing.approved&email_mode=off", content_type
+    )
+
+    assert response.status_code == 415
+    for method in ("put", "patch"):
+        assert list(update[method]["requestBody"]["content"]) == ["application/json"]
+    assert not NotificationPreference.objects.filter(user=user).exists()
+
+
 def test_preferences_with_an_unknown_event_are_a_400_naming_the_field(me, user):
     body = [
         {"event_code": "listing.approved", "email_mode": "off"},
