@@ -331,6 +331,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "escrow.tasks.retry_failed_transfers",
         "schedule": 3600,
     },
+    # Refunds Stripe has not answered yet, and payments made twice or too late, refunded.
+    "escrow-retry-pending-refunds": {
+        "task": "escrow.tasks.retry_pending_refunds",
+        "schedule": env.int("ESCROW_JOB_INTERVAL_SECONDS", default=300),
+    },
     "escrow-daily-reconciliation": {
         "task": "escrow.tasks.reconcile_with_stripe",
         "schedule": crontab(hour=3, minute=30),
@@ -479,6 +484,9 @@ BAZAAR_PAYMENT_EXPIRY_MINUTES = env.int("BAZAAR_PAYMENT_EXPIRY_MINUTES", default
 # A release's transfer request not answered within this long is presumed lost (its caller died
 # mid-call): the retry job and staff may send it again, with the same idempotency key.
 ESCROW_TRANSFER_TIMEOUT_SECONDS = env.int("ESCROW_TRANSFER_TIMEOUT_SECONDS", default=600)
+# A refund gives back the platform's commission (and the Stripe fee it passed on) in proportion
+# to the refunded share; false keeps them, the seller's share being refunded first.
+ESCROW_REFUND_RETURNS_COMMISSION = env.bool("ESCROW_REFUND_RETURNS_COMMISSION", default=True)
 BAZAAR_PAGE_SIZE = env.int("BAZAAR_PAGE_SIZE", default=24)
 BAZAAR_MAX_LISTING_IMAGES = env.int("BAZAAR_MAX_LISTING_IMAGES", default=8)
 # One limit for every uploaded image (listing photos and store logos): core/images.py.

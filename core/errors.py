@@ -53,9 +53,14 @@ class StripeUnavailable(Exception):
     """Stripe could not be reached or refused the request; `message` says what to do.
     `request_id` is Stripe's id of the refused request (None when Stripe was not reached)."""
 
-    def __init__(self, message, *, code=None, decline_code=None, param=None, request_id=None):
+    def __init__(
+        self, message, *, code=None, decline_code=None, param=None, request_id=None, retryable=True
+    ):
         super().__init__(message)
         self.message = message
+        # False when Stripe refused the request itself (a declined card, an invalid request):
+        # sending it again gives the same answer. True when it may go through later.
+        self.retryable = retryable
         self.code = code
         self.decline_code = decline_code
         self.param = param

@@ -74,6 +74,7 @@ def call(fn, *args, **kwargs):
             code=getattr(error, "code", None),
             decline_code=getattr(error, "decline_code", None),
             request_id=exc.request_id,
+            retryable=False,
         ) from exc
     except stripe.InvalidRequestError as exc:
         raise StripeUnavailable(
@@ -81,6 +82,7 @@ def call(fn, *args, **kwargs):
             code=getattr(exc, "code", None),
             param=getattr(exc, "param", None),
             request_id=exc.request_id,
+            retryable=False,
         ) from exc
     except stripe.AuthenticationError as exc:
         raise StripeUnavailable(

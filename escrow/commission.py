@@ -59,3 +59,83 @@ def terms_for_seller(seller_profile):
         fixed_cents=settings.BAZAAR_COMMISSION_FIXED_CENTS,
         minimum_cents=settings.BAZAAR_COMMISSION_MIN_CENTS,
     )
+
+
+# --- Refunds ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefundShares:
+    """Who pays a refund made after release: the seller (taken back from their transfer) and the
+    platform (its commission and the Stripe fee it had passed on). They sum to the refund."""
+
+    seller_cents: int
+    commission_cents: int
+    fee_cents: int
+
+    @property
+    def total_cents(self):
+        return self.seller_cents + self.commission_cents + self.fee_cents
+
+
+def _proportion(amount, part, whole):
+    return round_half_up_div(amount * part, whole) if whole else 0
+
+
+def _cumulative_shares(refunded, *, gross, commission, fee, return_commission):
+    """(seller, commission, fee) of everything refunded so far, `refunded` ≤ gross."""
+    if not return_commission:
+        # The platform keeps its commission and fee: the seller's part is refunded first.
+        seller = min(refunded, gross - commission - fee)
+        return seller, refunded - seller, 0
+    platform = _proportion(refunded, commission + fee, gross)
+    commission_part = min(_proportion(refunded, commission, gross), platform)
+    return refunded - platform, commission_part, platform - commission_part
+
+
+def refund_shares(
+    amount, *, refunded_before, gross, commission, fee_passed_on, return_commission=True
+):
+    """Share a refund of `amount` made after a release of `gross` (commission and fee kept by
+    the platform, the rest transferred to the seller), `refunded_before` having been refunded
+    after that release already.
+
+    Shares are taken cumulatively (what everything refunded so far owes, minus what the earlier
+    refunds paid), so two partial refunds share exactly as one refund of their sum, and a full
+    refund gives everything back: the seller returns all they received, the platform all it kept.
+    """
+    if amount <= 0 or refunded_before < 0:
+        raise ValueError("a refund is a positive amount after a non-negative one")
+    if refunded_before + amount > gross:
+        raise ValueError("a release cannot be refunded beyond its gross")
+    kwargs = {
+        "gross": gross,
+        "commission": commission,
+        "fee": fee_passed_on,
+        "return_commission": return_commission,
+    }
+    before = _cumulative_shares(refunded_before, **kwargs)
+    after = _cumulative_shares(refunded_before + amount, **kwargs)
+    seller, commission_part, fee_part = (a - b for a, b in zip(after, before, strict=True))
+    if fee_part < 0:  # two roundings crossed by a cent: the commission pays it
+        commission_part, fee_part = commission_part + fee_part, 0
+    return RefundShares(seller_cents=seller, commission_cents=commission_part, fee_cents=fee_part)
+
+
+def kept_after_refunds(refunded, *, total, commission, fee, return_commission=True):
+    """What a release still keeps for the platform once `refunded` of the order's `total` went
+    back to the buyer before release: (commission, fee passed on), for the remaining gross.
+
+    With commission returned, the platform keeps its commission and fee on the part not
+    refunded (in proportion); otherwise it keeps them whole, as far as the remaining gross
+    covers them. The platform bears the Stripe fee on the refunded part: Stripe keeps it.
+    """
+    remaining = total - refunded
+    if remaining < 0:
+        raise ValueError("refunded more than the total")
+    if not return_commission:
+        kept_commission = min(commission, remaining)
+        return kept_commission, min(fee, remaining - kept_commission)
+    kept_commission = commission - _proportion(refunded, commission, total)
+    kept_fee = min(fee - _proportion(refunded, fee, total), remaining - kept_commission)
+    return kept_commission, max(kept_fee, 0)

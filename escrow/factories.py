@@ -16,6 +16,7 @@ from accounts.factories import UserFactory
 from escrow.commission import commission_for
 from escrow.models import (
     EscrowPayment,
+    EscrowRefund,
     EscrowRelease,
     LedgerAccount,
     LedgerEntry,
@@ -24,6 +25,8 @@ from escrow.models import (
     PaymentStatus,
     ReconciliationDifference,
     ReconciliationRun,
+    RefundInitiator,
+    RefundStatus,
     ReleaseStatus,
     ReleaseTrigger,
     StripeCustomer,
@@ -38,6 +41,7 @@ __all__ = [
     "EscrowPaymentFactory",
     "EscrowReleaseFactory",
     "TransferReversalFactory",
+    "EscrowRefundFactory",
     "LedgerEntryFactory",
     "ReconciliationRunFactory",
     "ReconciliationDifferenceFactory",
@@ -167,6 +171,25 @@ class TransferReversalFactory(factory.django.DjangoModelFactory):
     stripe_reversal_id = factory.Sequence(lambda n: f"trr_factory{n:06d}")
     amount_cents = factory.LazyAttribute(lambda o: min(100, o.release.transfer_cents))
     currency = factory.SelfAttribute("release.currency")
+
+
+class EscrowRefundFactory(factory.django.DjangoModelFactory):
+    """A refund made before release (pass after_release and the shares for one after it)."""
+
+    class Meta:
+        model = EscrowRefund
+
+    payment = factory.SubFactory(EscrowPaymentFactory)
+    order = factory.SelfAttribute("payment.order")
+    initiator = RefundInitiator.SELLER
+    reason = "Out of stock"
+    amount_cents = factory.LazyAttribute(lambda o: min(1000, o.payment.amount_cents))
+    currency = factory.SelfAttribute("payment.currency")
+    status = RefundStatus.SUCCEEDED
+    stripe_refund_id = factory.Sequence(lambda n: f"re_factory{n:06d}")
+    succeeded_at = factory.LazyAttribute(
+        lambda o: timezone.now() if o.status == RefundStatus.SUCCEEDED else None
+    )
 
 
 class LedgerEntryFactory(factory.django.DjangoModelFactory):

@@ -26,28 +26,56 @@ class OrderStatus(models.TextChoices):
         "Delivered, in review",
     )  # seller delivered; buyer reviews until deadline
     RELEASED = "released", "Completed"  # money released to the seller minus commission
-    CANCELLED = "cancelled", "Cancelled"  # called off before payment; stock returned
+    # Called off: before payment (stock returned), or after it under the cancellation policy
+    # (the buyer refunded, the seller's compensation released).
+    CANCELLED = "cancelled", "Cancelled"
     EXPIRED = "expired", "Expired"  # not paid in time; stock returned
+    # Frozen: the buyer opened a dispute or the card's bank charged the payment back. Nothing is
+    # released until it is resolved; `disputed_from` keeps the status to go back to.
+    DISPUTED = "disputed", "Disputed"
+    REFUNDED = "refunded", "Refunded"  # every cent paid went back to the buyer
 
 
-# The one place that says which order moves are allowed. A payment that arrives after an order
-# expired or was cancelled still funds it: money received is never ignored.
+# The one place that says which order moves are allowed. Money that arrives for an order that
+# expired or was cancelled is refunded (refund_create), never revives the order.
 ORDER_TRANSITIONS = {
     OrderStatus.PENDING_PAYMENT: {
         OrderStatus.FUNDED,
         OrderStatus.CANCELLED,
         OrderStatus.EXPIRED,
     },
-    OrderStatus.FUNDED: {OrderStatus.DELIVERED, OrderStatus.RELEASED},
-    OrderStatus.DELIVERED: {OrderStatus.RELEASED},
-    OrderStatus.RELEASED: set(),
-    OrderStatus.CANCELLED: {OrderStatus.FUNDED},
-    OrderStatus.EXPIRED: {OrderStatus.FUNDED},
+    OrderStatus.FUNDED: {
+        OrderStatus.DELIVERED,
+        OrderStatus.RELEASED,
+        OrderStatus.CANCELLED,
+        OrderStatus.DISPUTED,
+        OrderStatus.REFUNDED,
+    },
+    OrderStatus.DELIVERED: {OrderStatus.RELEASED, OrderStatus.DISPUTED, OrderStatus.REFUNDED},
+    # A dispute ends with the money released, refunded, split (released) or, when it is
+    # withdrawn or won, the order going back to where it was.
+    OrderStatus.DISPUTED: {
+        OrderStatus.FUNDED,
+        OrderStatus.DELIVERED,
+        OrderStatus.RELEASED,
+        OrderStatus.REFUNDED,
+    },
+    # After release: refunded in full (the transfer reversed), or charged back by the bank.
+    OrderStatus.RELEASED: {OrderStatus.REFUNDED, OrderStatus.DISPUTED},
+    OrderStatus.REFUNDED: set(),
+    OrderStatus.CANCELLED: set(),
+    OrderStatus.EXPIRED: set(),
 }
 
 
 # The order's money is held (or was released): a decline before that is history.
-PAID_ORDER_STATUSES = (OrderStatus.FUNDED, OrderStatus.DELIVERED, OrderStatus.RELEASED)
+PAID_ORDER_STATUSES = (
+    OrderStatus.FUNDED,
+    OrderStatus.DELIVERED,
+    OrderStatus.RELEASED,
+    OrderStatus.DISPUTED,
+    OrderStatus.REFUNDED,
+)
 
 
 class OrderQuerySet(models.QuerySet):
@@ -100,6 +128,8 @@ class Order(models.Model):
     reminder_sent_at = models.DateTimeField(null=True, blank=True)
     released_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # While DISPUTED: the status it goes back to when the dispute ends without a resolution.
+    disputed_from = models.CharField(max_length=20, choices=OrderStatus.choices, blank=True)
     # The API client's Idempotency-Key for creating this order, so a retry returns it.
     client_key = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -201,8 +231,8 @@ class PaymentStatus(models.TextChoices):
     SUCCEEDED = "succeeded", "Succeeded"  # Stripe confirmed the charge: the money is held
     FAILED = "failed", "Failed"  # the last attempt was declined; the buyer may try again
     # Stripe took the money but the order was already paid (the buyer paid in two tabs): the
-    # money is booked like the first payment and staff refund it.
-    DUPLICATE = "duplicate", "Paid twice: to refund"
+    # money is booked like the first payment and refunded at once (EscrowRefund).
+    DUPLICATE = "duplicate", "Paid twice"
     CANCELLED = "cancelled", "Cancelled"  # abandoned (session expired, order closed)
 
 
@@ -293,6 +323,9 @@ class ReleaseTrigger(models.TextChoices):
     BUYER = "buyer", "Buyer approved"
     AUTO = "auto", "Review window ended"
     STAFF = "staff", "Staff released"
+    # The seller's compensation when the buyer cancelled under the listing's policy.
+    CANCELLATION = "cancellation", "Cancellation compensation"
+    DISPUTE = "dispute", "Dispute resolved"
 
 
 class EscrowReleaseQuerySet(models.QuerySet):
@@ -318,7 +351,7 @@ class EscrowRelease(models.Model):
     """Money leaving escrow for the seller: gross minus commission, as one Stripe Transfer."""
 
     order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="release")
-    trigger = models.CharField(max_length=10, choices=ReleaseTrigger.choices)
+    trigger = models.CharField(max_length=20, choices=ReleaseTrigger.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -326,6 +359,9 @@ class EscrowRelease(models.Model):
     commission_cents = models.PositiveIntegerField()
     # The part of Stripe's fee passed to the seller (0 when the platform bears it).
     fee_passed_on_cents = models.PositiveIntegerField(default=0)
+    # The seller's debt (refunds after release their balance could not cover) taken from this
+    # release before the transfer.
+    debt_recovered_cents = models.PositiveIntegerField(default=0)
     transfer_cents = models.PositiveIntegerField()
     currency = models.CharField(max_length=3)
     destination_account = models.CharField(max_length=80)
@@ -351,9 +387,10 @@ class EscrowRelease(models.Model):
                 condition=models.Q(
                     gross_cents=models.F("commission_cents")
                     + models.F("fee_passed_on_cents")
+                    + models.F("debt_recovered_cents")
                     + models.F("transfer_cents")
                 ),
-                name="release_gross_is_commission_fee_and_transfer",
+                name="release_gross_is_commission_fee_debt_and_transfer",
             ),
         ]
 
@@ -388,6 +425,14 @@ class TransferReversal(models.Model):
     """Money Stripe moved back from the seller's account (a transfer reversal)."""
 
     release = models.ForeignKey(EscrowRelease, on_delete=models.PROTECT, related_name="reversals")
+    # The refund this reversal paid for, when Bazaar made it for one (None: made at Stripe).
+    refund = models.OneToOneField(
+        "EscrowRefund",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reversal",
+    )
     stripe_reversal_id = models.CharField(max_length=255, unique=True)
     amount_cents = models.PositiveIntegerField()
     currency = models.CharField(max_length=3)
@@ -395,6 +440,120 @@ class TransferReversal(models.Model):
 
     def __str__(self):
         return self.stripe_reversal_id
+
+
+class RefundStatus(models.TextChoices):
+    PENDING = "pending", "Pending"  # decided (the amount is reserved); Stripe is refunding
+    SUCCEEDED = "succeeded", "Refunded"  # the money is on its way back to the buyer
+    FAILED = "failed", "Failed"  # Stripe could not refund it; the amount is free again
+    CANCELED = "canceled", "Canceled"  # called off before Stripe refunded it
+
+
+# The one place that says which refund moves are allowed. A pending refund ends once; Stripe can
+# still fail a refund it reported succeeded (the card was closed): the money comes back to the
+# platform and the refund is failed.
+REFUND_TRANSITIONS = {
+    RefundStatus.PENDING: {RefundStatus.SUCCEEDED, RefundStatus.FAILED, RefundStatus.CANCELED},
+    RefundStatus.SUCCEEDED: {RefundStatus.FAILED},
+    RefundStatus.FAILED: set(),
+    RefundStatus.CANCELED: set(),
+}
+
+# A refund in these states holds its amount: it counts against what is left to refund or release.
+REFUND_HOLDING_STATUSES = (RefundStatus.PENDING, RefundStatus.SUCCEEDED)
+
+
+class RefundInitiator(models.TextChoices):
+    SELLER = "seller", "Seller"
+    STAFF = "staff", "Staff"
+    CANCELLATION = "cancellation", "Cancellation"
+    DISPUTE = "dispute", "Dispute resolution"
+    DUPLICATE_PAYMENT = "duplicate_payment", "Paid twice"
+    LATE_PAYMENT = "late_payment", "Paid after the order closed"
+    EXTERNAL = "external", "Made at Stripe"
+
+
+class EscrowRefundQuerySet(models.QuerySet):
+    def holding(self):
+        return self.filter(status__in=REFUND_HOLDING_STATUSES)
+
+
+class EscrowRefund(models.Model):
+    """Money going back to the buyer: all or part of one payment, as one Stripe Refund.
+
+    How the refund is shared between the seller and the platform is decided with the refund
+    (escrow.refunds.refund_split) and stored here, so the booking and any later refund of the
+    same order add up to the cent.
+    """
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds")
+    payment = models.ForeignKey(EscrowPayment, on_delete=models.PROTECT, related_name="refunds")
+    initiator = models.CharField(max_length=20, choices=RefundInitiator.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reason = models.CharField(max_length=500)
+    amount_cents = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    currency = models.CharField(max_length=3)
+    # After release: the part taken back from the seller (a transfer reversal, or a debt when
+    # their balance could not cover it), and the platform's part (commission and the Stripe fee
+    # passed on). Before release all three are 0: the money was still held.
+    after_release = models.BooleanField(default=False)
+    seller_share_cents = models.PositiveIntegerField(default=0)
+    commission_share_cents = models.PositiveIntegerField(default=0)
+    fee_share_cents = models.PositiveIntegerField(default=0)
+    debt_cents = models.PositiveIntegerField(default=0)  # the seller's share booked as a debt
+    status = models.CharField(
+        max_length=10, choices=RefundStatus.choices, default=RefundStatus.PENDING
+    )
+    stripe_refund_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    failure_message = models.CharField(max_length=300, blank=True)
+    client_key = models.CharField(max_length=255, blank=True)  # the API's Idempotency-Key
+    # Set, under the row lock, by the one caller that sends Stripe the requests; see
+    # EscrowRelease.transfer_in_flight_since.
+    in_flight_since = models.DateTimeField(null=True, blank=True)
+    booked_at = models.DateTimeField(null=True, blank=True)  # the ledger lines were written
+    created_at = models.DateTimeField(auto_now_add=True)
+    succeeded_at = models.DateTimeField(null=True, blank=True)
+
+    objects = EscrowRefundQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "created_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(
+                    seller_share_cents__lte=models.F("amount_cents")
+                    - models.F("commission_share_cents")
+                    - models.F("fee_share_cents")
+                ),
+                name="refund_shares_within_amount",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(debt_cents__lte=models.F("seller_share_cents")),
+                name="refund_debt_within_seller_share",
+            ),
+            models.UniqueConstraint(
+                fields=["order", "client_key"],
+                condition=~models.Q(client_key=""),
+                name="refund_client_key_per_order",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Refund of {self.amount_display} for order {self.order_id} ({self.status})"
+
+    @property
+    def amount_display(self):
+        return format_money(self.amount_cents, self.currency)
+
+    @property
+    def platform_share_cents(self):
+        """The part the platform paid from its own balance (after release)."""
+        if not self.after_release:
+            return 0
+        return self.amount_cents - self.seller_share_cents
 
 
 class LedgerAccount:
@@ -406,11 +565,17 @@ class LedgerAccount:
     STRIPE_FEES = "stripe_fees"  # expense: Stripe's processing fees
     STRIPE_FEES_RECOVERED = "stripe_fees_recovered"  # fees passed on to sellers
     TRANSFER_REVERSALS = "transfer_reversals"  # money pulled back from sellers, to be settled
-    REFUNDS = "refunds"  # money returned to buyers
+    REFUNDS = "refunds"  # kept for older books; refunds now book against the accounts they undo
 
     @staticmethod
     def seller_payable(seller_id):
         return f"seller_payable:{seller_id}"
+
+    @staticmethod
+    def seller_debt(seller_id):
+        """Asset: what a seller owes the platform (a refund after release their Stripe balance
+        could not cover). Recovered from their next releases."""
+        return f"seller_debt:{seller_id}"
 
 
 class LedgerEntryQuerySet(models.QuerySet):

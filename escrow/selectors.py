@@ -18,12 +18,14 @@ from core import clock
 from core.models import AuditEntry
 from escrow.models import (
     EscrowPayment,
+    EscrowRefund,
     EscrowRelease,
     LedgerAccount,
     LedgerEntry,
     Order,
     OrderStatus,
     PaymentStatus,
+    RefundStatus,
     ReleaseStatus,
 )
 
@@ -119,6 +121,32 @@ def orders_due_for_expiry(*, now=None):
     return Order.objects.filter(
         status=OrderStatus.PENDING_PAYMENT, expires_at__lte=now
     ).values_list("pk", flat=True)
+
+
+def refunds_due_for_retry(*, now=None):
+    """Refunds still pending with no refund at Stripe (its request failed, or was interrupted):
+    older than ESCROW_TRANSFER_TIMEOUT_SECONDS, and not in flight."""
+    stale = (now or clock.now()) - timedelta(seconds=settings.ESCROW_TRANSFER_TIMEOUT_SECONDS)
+    return list(
+        EscrowRefund.objects.filter(
+            status=RefundStatus.PENDING, stripe_refund_id__isnull=True, created_at__lte=stale
+        )
+        .filter(Q(in_flight_since__isnull=True) | Q(in_flight_since__lte=stale))
+        .values_list("pk", flat=True)
+    )
+
+
+def payments_unwanted_unrefunded():
+    """Payments Stripe took that their order does not need (a second payment, or one for an
+    order that closed unpaid) and that no refund was started for."""
+    return list(
+        EscrowPayment.objects.filter(succeeded_at__isnull=False, refunds__isnull=True)
+        .filter(
+            Q(status=PaymentStatus.DUPLICATE)
+            | Q(status=PaymentStatus.SUCCEEDED, order__funded_at__isnull=True)
+        )
+        .values_list("pk", flat=True)
+    )
 
 
 def release_transfer_in_flight(release, *, now=None):

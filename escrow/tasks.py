@@ -33,5 +33,10 @@ def retry_failed_transfers():
 
 
 @shared_task
+def retry_pending_refunds():
+    return services.refunds_retry()
+
+
+@shared_task
 def reconcile_with_stripe():
     return reconcile().difference_count

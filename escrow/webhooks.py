@@ -54,3 +54,18 @@ def on_transfer_created(sender, event, **kwargs):
 def on_transfer_reversed(sender, event, **kwargs):
     if transfer_id := _object_id(event):
         services.release_reversals_record(transfer_id=transfer_id)
+
+
+@stripe_event_receiver("charge.refunded")
+def on_charge_refunded(sender, event, **kwargs):
+    if charge_id := _object_id(event):
+        services.refund_sync(charge_id=charge_id)
+
+
+@stripe_event_receiver("refund.created")
+@stripe_event_receiver("refund.updated")
+@stripe_event_receiver("charge.refund.updated")
+def on_refund_changed(sender, event, **kwargs):
+    charge_id = _object(event).get("charge")
+    if isinstance(charge_id, str) and charge_id:
+        services.refund_sync(charge_id=charge_id)

@@ -150,6 +150,23 @@ EVENTS = {
             message=_("The money is on your Stripe balance.{payouts_note}"),
         ),
         Event(
+            code="order.refunded",
+            level=Level.SUCCESS,
+            label=_("Money was refunded to me (buyer)"),
+            title=_("{amount} refunded for “{listing_title}”"),
+            message=_(
+                "{reason_text} It goes back to the card you paid with; banks take 5 to 10 "
+                "days to show it."
+            ),
+        ),
+        Event(
+            code="order.refund_made",
+            level=Level.WARNING,
+            label=_("A buyer was refunded (seller)"),
+            title=_("{amount} refunded to the buyer of “{listing_title}”"),
+            message=_("{reason_text}{seller_note}"),
+        ),
+        Event(
             code="message.received",
             level=Level.INFO,
             label=_("Someone sends me a message"),

@@ -4,6 +4,8 @@
   payments and releases say).
 - payments.py: paying for an order (Checkout, PaymentIntent), Stripe confirming or declining it.
 - releases.py: the money leaving escrow for the seller (one Transfer), and its reversals.
+- refunds.py: money going back to the buyer (one Refund, after release a reversal first), the
+  seller's debt when their balance cannot cover it, refunds made at Stripe.
 - transitions.py (used by the two above): the one audited way a payment's or a release's status
   changes, checked against PAYMENT_TRANSITIONS / RELEASE_TRANSITIONS.
 
@@ -16,6 +18,8 @@ from escrow.services.orders import (
     order_create,
     order_deliver,
     order_expire,
+    order_mark_disputed,
+    order_mark_undisputed,
     order_remind,
 )
 from escrow.services.payments import (
@@ -27,8 +31,19 @@ from escrow.services.payments import (
     payment_intent_start,
     stripe_customer_get_or_create,
 )
+from escrow.services.refunds import (
+    order_refunded_cents,
+    refund_create,
+    refund_decide,
+    refund_execute,
+    refund_sync,
+    refund_unwanted_payment,
+    refundable_cents,
+    refunds_retry,
+)
 from escrow.services.releases import (
     escrow_release,
+    escrow_release_decide,
     escrow_release_due,
     release_reversals_record,
     release_transfer,
@@ -40,17 +55,28 @@ __all__ = [
     "MAX_QUANTITY",
     "PaymentUnavailable",
     "escrow_release",
+    "escrow_release_decide",
     "escrow_release_due",
     "order_cancel",
     "order_create",
     "order_deliver",
     "order_expire",
+    "order_mark_disputed",
+    "order_mark_undisputed",
+    "order_refunded_cents",
     "order_remind",
     "payment_checkout_complete",
     "payment_checkout_start",
     "payment_confirm",
     "payment_fail",
     "payment_intent_start",
+    "refund_create",
+    "refund_decide",
+    "refund_execute",
+    "refund_sync",
+    "refund_unwanted_payment",
+    "refundable_cents",
+    "refunds_retry",
     "release_reversals_record",
     "release_transfer",
     "release_transfer_record",

@@ -21,7 +21,6 @@ from marketplace.models import ListingKind
 from marketplace.services import (
     listing_lock_for_order,
     listing_stock_reserve,
-    listing_stock_retake,
     listing_stock_return,
 )
 from notifications.services import notify
@@ -114,14 +113,6 @@ def _return_stock(order):
         order.stock_reserved = False
 
 
-def _reserve_stock_again(order):
-    """A late payment revives a closed order: take its stock back (it is sold)."""
-    if not order.stock_reserved:
-        order.stock_reserved = listing_stock_retake(
-            listing_id=order.listing_id, quantity=order.quantity
-        )
-
-
 @transaction.atomic
 def order_cancel(*, order, actor):
     """The buyer (or staff) calls off an unpaid order; its stock returns."""
@@ -163,17 +154,14 @@ def order_expire(*, order_id):
 
 
 def order_mark_funded(*, order):
-    """Called by escrow inside its payment transaction, with the order locked."""
-    if order.status in (OrderStatus.CANCELLED, OrderStatus.EXPIRED):
-        _reserve_stock_again(order)
+    """Called by escrow inside its payment transaction, with the order locked (pending payment:
+    money for a closed order is refunded instead, see payments._record_success)."""
     order, moved = _move(
         order,
         to=OrderStatus.FUNDED,
         actor=None,
         action="escrow.order.funded",
         funded_at=clock.now(),
-        closed_at=None,
-        stock_reserved=order.stock_reserved,
     )
     if moved:
         context = {
@@ -247,6 +235,43 @@ def order_mark_released(*, order, actor, action):
         order, to=OrderStatus.RELEASED, actor=actor, action=action, released_at=clock.now()
     )
     return order, moved
+
+
+def order_mark_refunded(*, order, actor=None):
+    """Every cent paid went back to the buyer (escrow's refund transaction, order locked)."""
+    order, moved = _move(
+        order,
+        to=OrderStatus.REFUNDED,
+        actor=actor,
+        action="escrow.order.refunded",
+        closed_at=clock.now(),
+    )
+    return order, moved
+
+
+def order_mark_disputed(*, order, actor=None, action="escrow.order.disputed"):
+    """A dispute or a chargeback freezes the order (caller's transaction, order locked): no
+    release until it ends. Where it was is kept for when it ends without a resolution."""
+    if order.status == OrderStatus.DISPUTED:
+        return order, False
+    return _move(
+        order, to=OrderStatus.DISPUTED, actor=actor, action=action, disputed_from=order.status
+    )
+
+
+def order_mark_undisputed(*, order, actor=None, action="escrow.order.dispute_ended"):
+    """The dispute ended without moving money (withdrawn, or a chargeback won): the order goes
+    back to where it was, and a delivered order's review window starts again in full."""
+    if order.status != OrderStatus.DISPUTED:
+        return order, False
+    back = order.disputed_from or OrderStatus.FUNDED
+    changes = {"disputed_from": ""}
+    if back == OrderStatus.DELIVERED:
+        changes["review_deadline"] = clock.now() + timedelta(
+            days=settings.BAZAAR_REVIEW_WINDOW_DAYS
+        )
+        changes["reminder_sent_at"] = None
+    return _move(order, to=back, actor=actor, action=action, **changes)
 
 
 @transaction.atomic

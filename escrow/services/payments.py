@@ -38,6 +38,7 @@ from escrow.models import (
     StripeCustomer,
 )
 from escrow.services.orders import order_mark_funded, order_payment_failed
+from escrow.services.refunds import refund_unwanted_payment
 from escrow.services.transitions import PAYMENT_ACTIONS, failure_reason_record, payment_move
 
 logger = logging.getLogger(__name__)
@@ -304,6 +305,8 @@ def payment_confirm(*, payment_intent_id):
         fee=txn.fee if txn else 0,
         receipt_url=charge.receipt_url or "",
     )
+    # Paid twice or too late: straight back to the buyer (the retry job catches a crash here).
+    refund_unwanted_payment(payment_id=payment.pk)
     logger.info(
         "Payment confirmed with Stripe: %s",
         payment.status,
@@ -328,8 +331,8 @@ def _record_success(*, payment_id, intent_id, charge_id, fee, receipt_url):
     if payment.succeeded_at is not None:
         return payment  # booked already: as the payment, or as a duplicate to refund
     already_paid = order.payments.filter(status=PaymentStatus.SUCCEEDED).exists()
-    # The buyer paid twice (two checkout tabs): keep the money booked and visible to staff as
-    # a duplicate, to refund.
+    # The buyer paid twice (two checkout tabs), or paid an order that had closed unpaid: the
+    # money is booked as received and refunded in full (refunds.refund_unwanted_payment).
     payment, _ = payment_move(
         payment=payment,
         to=PaymentStatus.DUPLICATE if already_paid else PaymentStatus.SUCCEEDED,
@@ -352,7 +355,7 @@ def _record_success(*, payment_id, intent_id, charge_id, fee, receipt_url):
             (LedgerAccount.BUYER_FUNDS_HELD, -amount),
         ],
     )
-    if not already_paid:
+    if not already_paid and order.status == OrderStatus.PENDING_PAYMENT:
         order_mark_funded(order=order)
     return payment
 

@@ -9,6 +9,8 @@ each reversal booked write theirs too.
 
 import logging
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
@@ -19,6 +21,7 @@ from core.errors import DomainError, InvalidTransition, NotAllowed, StripeUnavai
 from core.logs import money_fields
 from core.stripe_client import idempotency_key
 from escrow import ledger, selectors
+from escrow.commission import kept_after_refunds
 from escrow.models import (
     EscrowRelease,
     LedgerAccount,
@@ -30,6 +33,7 @@ from escrow.models import (
     TransferReversal,
 )
 from escrow.services.orders import order_mark_released
+from escrow.services.refunds import refundable_cents
 from escrow.services.transitions import RELEASE_ACTIONS, failure_reason_record, release_move
 from notifications.services import notify
 
@@ -46,11 +50,11 @@ def _stripe():
 def escrow_release(*, order, trigger, actor=None):
     """Release an order's escrow to the seller: decide once, then make the one Transfer.
 
-    Buyer approval, the auto-release job and staff can race: the order row lock and the one
-    release per order make exactly one of them decide; the Transfer's idempotency key (from the
-    release row) makes retries of the Stripe call harmless.
+    Buyer approval, the auto-release job, staff and refunds can race: the order row lock and the
+    one release per order make exactly one of them decide; the Transfer's idempotency key (from
+    the release row) makes retries of the Stripe call harmless.
     """
-    decided, created = _release_decide(order_id=order.pk, trigger=trigger, actor=actor)
+    decided, created = escrow_release_decide(order=order, trigger=trigger, actor=actor)
     # Only the caller that decided makes the transfer; the others leave an interrupted one to
     # that caller and the retry job, so racing callers never send Stripe parallel requests.
     if created and decided.status == ReleaseStatus.PENDING:
@@ -77,13 +81,24 @@ def _check_release_allowed(order, trigger, actor):
             raise InvalidTransition(
                 f"An order that is {order.get_status_display().lower()} holds no money to release."
             )
+    elif trigger == ReleaseTrigger.CANCELLATION:
+        # The cancellation (orders.order_cancel_paid) decided it, in this transaction.
+        if order.status != OrderStatus.CANCELLED:
+            raise InvalidTransition("Only a cancelled order releases a compensation.")
+    elif trigger == ReleaseTrigger.DISPUTE:
+        # The dispute's resolution decided it, in this transaction.
+        if order.status != OrderStatus.DISPUTED:
+            raise InvalidTransition("Only a disputed order is released by its resolution.")
     else:
         raise ValueError(f"Unknown release trigger {trigger!r}")
 
 
 @transaction.atomic
-def _release_decide(*, order_id, trigger, actor):
-    order = Order.objects.select_for_update().get(pk=order_id)
+def escrow_release_decide(*, order, trigger, actor=None):
+    """Decide the release under the order's lock (in the caller's transaction when there is
+    one): the release row and its ledger lines. Returns (release, created); the transfer is
+    release_transfer's, after commit."""
+    order = Order.objects.select_for_update().get(pk=order.pk)
     existing = EscrowRelease.objects.filter(order=order).first()
     if existing:
         # Already released (by whoever won the race): quiet, but only for someone allowed to ask.
@@ -97,12 +112,22 @@ def _release_decide(*, order_id, trigger, actor):
     destination = connected_account_id_for(order.seller)
     if not destination:
         raise InvalidTransition("The seller has no Stripe account to pay into.")
-    gross = order.total_cents
-    commission = order.commission_cents
-    fee_passed_on = 0
-    if order.stripe_fee_payer == "seller":
-        fee_passed_on = min(payment.stripe_fee_cents or 0, gross - commission)
-    transfer = gross - commission - fee_passed_on
+    # What refunds before release left in escrow (a pending refund holds its amount too).
+    refunded = payment.amount_cents - refundable_cents(payment)
+    gross = payment.amount_cents - refunded
+    if gross <= 0:
+        raise InvalidTransition("This order was refunded in full: nothing is left to release.")
+    fee = (payment.stripe_fee_cents or 0) if order.stripe_fee_payer == "seller" else 0
+    commission, fee_passed_on = kept_after_refunds(
+        refunded,
+        total=payment.amount_cents,
+        commission=order.commission_cents,
+        fee=min(fee, order.total_cents - order.commission_cents),
+        return_commission=settings.ESCROW_REFUND_RETURNS_COMMISSION,
+    )
+    net = gross - commission - fee_passed_on
+    debt_recovered = _debt_to_recover(order, net)
+    transfer = net - debt_recovered
     decided = EscrowRelease.objects.create(
         order=order,
         trigger=trigger,
@@ -110,6 +135,7 @@ def _release_decide(*, order_id, trigger, actor):
         gross_cents=gross,
         commission_cents=commission,
         fee_passed_on_cents=fee_passed_on,
+        debt_recovered_cents=debt_recovered,
         transfer_cents=transfer,
         currency=order.currency,
         destination_account=destination,
@@ -125,6 +151,7 @@ def _release_decide(*, order_id, trigger, actor):
             "gross_cents": gross,
             "commission_cents": commission,
             "fee_passed_on_cents": fee_passed_on,
+            "debt_recovered_cents": debt_recovered,
             "transfer_cents": transfer,
             "currency": decided.currency,
             "destination_account": destination,
@@ -138,15 +165,30 @@ def _release_decide(*, order_id, trigger, actor):
             (LedgerAccount.BUYER_FUNDS_HELD, gross),
             (LedgerAccount.PLATFORM_COMMISSION, -commission),
             (LedgerAccount.STRIPE_FEES_RECOVERED, -fee_passed_on),
-            (LedgerAccount.seller_payable(order.seller_id), -transfer),
+            (LedgerAccount.seller_payable(order.seller_id), -net),
         ],
     )
+    if debt_recovered:
+        ledger.post(
+            order=order,
+            currency=order.currency,
+            memo=f"Seller's debt paid from the release of order #{order.pk}",
+            lines=[
+                (LedgerAccount.seller_payable(order.seller_id), debt_recovered),
+                (LedgerAccount.seller_debt(order.seller_id), -debt_recovered),
+            ],
+        )
     action = {
         ReleaseTrigger.BUYER: "escrow.order.approved",
         ReleaseTrigger.AUTO: "escrow.order.auto_released",
         ReleaseTrigger.STAFF: "escrow.order.released_by_staff",
+        ReleaseTrigger.CANCELLATION: "escrow.order.compensation_released",
+        ReleaseTrigger.DISPUTE: "escrow.order.released_by_dispute",
     }[ReleaseTrigger(trigger)]
-    order_mark_released(order=order, actor=actor, action=action)
+    if trigger == ReleaseTrigger.CANCELLATION:
+        audit_record(action=action, actor=actor, target=order, after={"gross_cents": gross})
+    else:
+        order_mark_released(order=order, actor=actor, action=action)
     notify(
         order.seller,
         "order.released",
@@ -431,6 +473,18 @@ def _reversals_book(*, transfer, reversals):
             ],
         )
     return decided
+
+
+def _debt_to_recover(order, net):
+    """What of the seller's debt in the order's currency this release pays off (at most its
+    net). The seller's row is locked first, so two releases of theirs never pay one debt twice."""
+    if net <= 0:
+        return 0
+    account = LedgerAccount.seller_debt(order.seller_id)
+    if not ledger.balance(account, currency=order.currency):
+        return 0
+    get_user_model().objects.select_for_update().filter(pk=order.seller_id).first()
+    return max(min(ledger.balance(account, currency=order.currency), net), 0)
 
 
 # --- Jobs ---------------------------------------------------------------------------------------

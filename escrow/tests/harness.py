@@ -17,18 +17,28 @@ from core.stripe_client import client as stripe
 from escrow import ledger
 from escrow.models import (
     EscrowPayment,
+    EscrowRefund,
     EscrowRelease,
     LedgerAccount,
     LedgerEntry,
     Order,
     OrderStatus,
     PaymentStatus,
+    RefundStatus,
     ReleaseStatus,
     StripeCustomer,
 )
 from stripe_sandbox import testing as sandbox
 
-HOLDING = {OrderStatus.FUNDED, OrderStatus.DELIVERED, OrderStatus.RELEASED}
+# Statuses an order reaches only once paid, and those it is never released in.
+HOLDING = {
+    OrderStatus.FUNDED,
+    OrderStatus.DELIVERED,
+    OrderStatus.RELEASED,
+    OrderStatus.DISPUTED,
+    OrderStatus.REFUNDED,
+}
+UNRELEASED = {OrderStatus.PENDING_PAYMENT, OrderStatus.FUNDED, OrderStatus.DELIVERED}
 BOOKED = {PaymentStatus.SUCCEEDED, PaymentStatus.DUPLICATE}  # money received and booked
 
 
@@ -134,9 +144,13 @@ def escrow_violations(orders, *, sellers=(), strict_transfers=True):
             problems.append(f"{tag}: {len(succeeded)} succeeded payments")
         if len(releases) > 1:
             problems.append(f"{tag}: {len(releases)} releases")
-        if (order.status in HOLDING) != bool(succeeded):
+        if (order.status in HOLDING and not succeeded) or (
+            order.status == OrderStatus.PENDING_PAYMENT and succeeded
+        ):
             problems.append(f"{tag}: {len(succeeded)} succeeded payments for this status")
-        if (order.status == OrderStatus.RELEASED) != bool(releases):
+        if (order.status == OrderStatus.RELEASED and not releases) or (
+            order.status in UNRELEASED and releases
+        ):
             problems.append(f"{tag}: {len(releases)} releases for this status")
 
         # Each payment Stripe took is booked once, and only those.
@@ -161,13 +175,20 @@ def escrow_violations(orders, *, sellers=(), strict_transfers=True):
         held = ledger.balance(LedgerAccount.BUYER_FUNDS_HELD, order=order)
         expected_held = -sum(p.amount_cents for p in booked)
 
+        # Refunds made before release took their amount out of escrow (after release, out of
+        # the seller's and the platform's shares).
+        expected_held += sum(
+            r.amount_cents
+            for r in EscrowRefund.objects.filter(order=order, after_release=False)
+            if r.booked_at is not None and r.status == RefundStatus.SUCCEEDED
+        )
         release = releases[0] if releases else None
         if release is not None:
             expected_held += release.gross_cents
             funded = succeeded[0].amount_cents if succeeded else 0
             if release.gross_cents > funded:
                 problems.append(f"{tag}: released {release.gross_cents} > funded {funded}")
-            parts = release.transfer_cents + release.commission_cents
+            parts = release.transfer_cents + release.commission_cents + release.debt_recovered_cents
             if parts + release.fee_passed_on_cents != release.gross_cents:
                 problems.append(f"{tag}: release parts do not add up to its gross")
         if held != expected_held:

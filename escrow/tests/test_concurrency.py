@@ -29,6 +29,7 @@ from core.testing import race
 from escrow import ledger, services, tasks
 from escrow.models import (
     EscrowPayment,
+    EscrowRefund,
     EscrowRelease,
     LedgerAccount,
     LedgerEntry,
@@ -212,5 +213,53 @@ def test_the_retry_job_and_staff_retrying_an_in_flight_transfer_send_nothing_mor
     transfers = harness.stripe_transfers_for(order)
     assert [(t.id, t.amount) for t in transfers] == [(decided.stripe_transfer_id, 2000)]
     assert held.requests == 1
+    assert ledger.order_total(order) == 0
+    assert harness.escrow_violations([order], sellers=[seller]) == []
+
+
+def test_refunds_and_releases_racing_on_one_order_never_pay_out_more_than_was_paid(
+    client, seller, listing, buyer, stripe_sandbox
+):
+    staff = StaffFactory()
+    order = funded_order(client, buyer, listing)  # 50.00
+    services.order_deliver(order=order, actor=seller, note="Sent")
+    stripe_sandbox.advance_clock(days=15)
+
+    def refund(amount):
+        return lambda: services.refund_create(
+            order=order, amount_cents=amount, reason="Race", initiator="seller", actor=seller
+        )
+
+    contenders = [
+        refund(5000),
+        lambda: tasks.auto_release_due_orders.delay().result,
+        refund(3000),
+        lambda: services.escrow_release(order=order, trigger=ReleaseTrigger.STAFF, actor=staff),
+        refund(3000),
+        lambda: services.escrow_release(order=order, trigger=ReleaseTrigger.BUYER, actor=buyer),
+    ]
+    outcomes, crashes = race(*contenders, *contenders[:2])
+
+    assert not crashes, "\n".join(crashes)
+    refunded = sum(
+        r.amount_cents for r in EscrowRefund.objects.filter(order=order, status="succeeded")
+    )
+    payment = order.payments.get(status=PaymentStatus.SUCCEEDED)
+    stripe_refunded = stripe().v1.charges.retrieve(payment.stripe_charge_id).amount_refunded
+    assert stripe_refunded == refunded
+    release = EscrowRelease.objects.filter(order=order).first()
+    released_gross = release.gross_cents if release else 0
+    # Refunds before release and the release share the 50.00; refunds after release come out of
+    # what was released. Either way never more than was paid goes out.
+    before_release = sum(
+        r.amount_cents
+        for r in EscrowRefund.objects.filter(order=order, status="succeeded", after_release=False)
+    )
+    assert before_release + released_gross <= 5000
+    assert refunded <= 5000
+    order.refresh_from_db()
+    assert not (order.status == OrderStatus.RELEASED and refunded == 5000)
+    if refunded == 5000:
+        assert order.status == OrderStatus.REFUNDED
     assert ledger.order_total(order) == 0
     assert harness.escrow_violations([order], sellers=[seller]) == []

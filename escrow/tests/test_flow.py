@@ -8,11 +8,14 @@ from core.stripe_client import client as stripe
 from escrow import ledger, services
 from escrow.models import (
     EscrowPayment,
+    EscrowRefund,
     EscrowRelease,
     LedgerAccount,
     LedgerEntry,
     OrderStatus,
     PaymentStatus,
+    RefundInitiator,
+    RefundStatus,
     ReleaseStatus,
     ReleaseTrigger,
 )
@@ -98,12 +101,12 @@ def test_a_declined_card_leaves_the_order_payable_and_says_why(
     assert order.payment_error == ""
 
 
-def test_a_late_payment_for_a_cancelled_order_whose_stock_was_resold_is_still_booked(
+def test_a_late_payment_for_a_cancelled_order_whose_stock_was_resold_is_refunded(
     client, seller, listing, buyer, django_capture_on_commit_callbacks
 ):
     # The buyer opens Checkout, cancels the order, the last items sell to someone else, then
-    # the old Checkout page is paid: Stripe took the money, so the order is funded and booked
-    # (the stock stops at zero, oversold) instead of the webhook failing on stock < 0 forever.
+    # the old Checkout page is paid: Stripe took the money, so it is booked, and it goes
+    # straight back to the buyer; the order stays cancelled and the stock stays sold.
     Listing.objects.filter(pk=listing.pk).update(stock=2)
     order = services.order_create(buyer=buyer, listing_id=listing.pk, quantity=2)
     _, url = services.payment_checkout_start(
@@ -116,14 +119,26 @@ def test_a_late_payment_for_a_cancelled_order_whose_stock_was_resold_is_still_bo
         assert pay_on_checkout_page(client, url).status_code == 302
 
     order.refresh_from_db()
-    assert order.status == OrderStatus.FUNDED
-    assert order.stock_reserved is True
+    assert order.status == OrderStatus.CANCELLED
+    assert order.funded_at is None
     assert Listing.objects.get(pk=listing.pk).stock == 0
-    assert ledger.balance(LedgerAccount.BUYER_FUNDS_HELD, order=order) == -5000
+    payment = EscrowPayment.objects.get(order=order)
+    refund = EscrowRefund.objects.get(payment=payment)
+    assert (refund.status, refund.amount_cents) == (RefundStatus.SUCCEEDED, 5000)
+    assert refund.initiator == RefundInitiator.LATE_PAYMENT
+    stripe_refund = stripe().v1.refunds.retrieve(refund.stripe_refund_id)
+    assert (stripe_refund.amount, stripe_refund.payment_intent) == (
+        5000,
+        payment.stripe_payment_intent_id,
+    )
+    # Booked in and out again: nothing held, the order's lines sum to zero.
+    assert ledger.balance(LedgerAccount.BUYER_FUNDS_HELD, order=order) == 0
     assert ledger.order_total(order) == 0
+    assert buyer.notifications.filter(event_code="order.refunded").exists()
+    assert not order.seller.notifications.filter(event_code="order.refund_made").exists()
 
 
-def test_paying_in_two_tabs_keeps_the_second_payment_as_a_duplicate_to_refund(
+def test_paying_in_two_tabs_refunds_the_second_payment(
     client, seller, listing, buyer, django_capture_on_commit_callbacks
 ):
     order = services.order_create(buyer=buyer, listing_id=listing.pk)
@@ -139,12 +154,20 @@ def test_paying_in_two_tabs_keeps_the_second_payment_as_a_duplicate_to_refund(
 
     first, second = EscrowPayment.objects.filter(order=order).order_by("pk")
     assert (first.status, second.status) == (PaymentStatus.SUCCEEDED, PaymentStatus.DUPLICATE)
-    assert second.get_status_display() == "Paid twice: to refund"
     assert second.succeeded_at is not None and second.stripe_charge_id
     order.refresh_from_db()
     assert order.status == OrderStatus.FUNDED
-    # Both payments are booked: the second is held until staff refund it.
-    assert ledger.balance(LedgerAccount.BUYER_FUNDS_HELD, order=order) == -5000
+    refund = EscrowRefund.objects.get()
+    assert (refund.payment, refund.status, refund.amount_cents) == (
+        second,
+        RefundStatus.SUCCEEDED,
+        2500,
+    )
+    assert refund.initiator == RefundInitiator.DUPLICATE_PAYMENT
+    assert stripe().v1.charges.retrieve(second.stripe_charge_id).refunded is True
+    assert stripe().v1.charges.retrieve(first.stripe_charge_id).amount_refunded == 0
+    # The first payment is held; the second came in and went out again.
+    assert ledger.balance(LedgerAccount.BUYER_FUNDS_HELD, order=order) == -2500
     assert ledger.order_total(order) == 0
 
 

@@ -308,7 +308,7 @@ def test_pay_goes_to_stripe_checkout_and_comes_back_to_a_confirmed_page(
     assert reverse("order-pay", args=[order.pk]) not in _html(response)
 
 
-def test_a_second_payment_shows_on_the_order_page_as_paid_twice_to_refund(
+def test_a_second_payment_shows_on_the_order_page_as_paid_twice(
     client, listing, buyer, django_capture_on_commit_callbacks
 ):
     order = place_order(client, buyer, listing)
@@ -320,7 +320,7 @@ def test_a_second_payment_shows_on_the_order_page_as_paid_twice_to_refund(
     response = client.get(reverse("order-detail", args=[order.pk]))
 
     text = _text(response)
-    assert "Paid twice: to refund: you paid US$25.00 a second time for this order." in text
+    assert "Paid twice: you paid US$25.00 a second time for this order." in text
     assert 'data-payment-status="duplicate"' in _html(response)
 
 
