@@ -2,6 +2,7 @@
 decide open disputes as won or lost, see recent events. Each action calls one function of
 stripe_sandbox.control."""
 
+import time
 from datetime import UTC, datetime
 
 from django import forms
@@ -98,14 +99,15 @@ def _disputes_page(request, now, errors):
 def _render(request, form, status=200, dispute_errors=None):
     deliveries_page, deliveries = _deliveries_page(request)
     events_page, events = _events_page(request)
-    now = control.now()
+    offset = core.clock_offset()  # read once: now and the offset shown agree
+    now = int(time.time()) + offset
     disputes_page, disputes = _disputes_page(request, now, dispute_errors or {})
     context = {
         **admin.site.each_context(request),
         "title": "Stripe sandbox control",
         "sandbox_now": _timestamp(now),
         "sandbox_now_unix": now,
-        "clock_offset_hours": core.clock_offset() / 3600,
+        "clock_offset_hours": offset / 3600,
         "advance_form": form,
         "deliveries_page": deliveries_page,
         "deliveries": deliveries,
