@@ -26,7 +26,7 @@ from marketplace.models import (
     ListingStatus,
     Store,
 )
-from marketplace.policies import CancellationPolicy
+from marketplace.policies import DEFAULT_POLICY, CancellationPolicy
 from notifications.services import notify, notify_staff
 
 # Editing these on an approved listing sends it back to review: buyers must not see unreviewed
@@ -70,9 +70,9 @@ def _check_image(field, file):
 
 
 def _check_store_policy(fields):
-    if "default_cancellation_policy" in fields:
-        if fields["default_cancellation_policy"] not in CancellationPolicy.values:
-            raise ValidationFailed({"default_cancellation_policy": POLICY_CHOICE_MESSAGE})
+    policy = fields.get("default_cancellation_policy", DEFAULT_POLICY)
+    if policy not in CancellationPolicy.values:
+        raise ValidationFailed({"default_cancellation_policy": POLICY_CHOICE_MESSAGE})
 
 
 def _unique_store_slug(name, *, exclude_pk=None):
