@@ -78,6 +78,7 @@ def order_create(*, buyer, listing_id, quantity=1, client_key=""):
                 commission_min_cents=terms.minimum_cents,
                 commission_cents=terms.commission_on(total),
                 stripe_fee_payer=settings.BAZAAR_STRIPE_FEE_PAYER,
+                cancellation_policy=listing.effective_cancellation_policy,
                 stock_reserved=reserved,
                 expires_at=clock.now() + timedelta(minutes=settings.BAZAAR_PAYMENT_EXPIRY_MINUTES),
                 client_key=client_key or "",
