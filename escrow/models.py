@@ -52,7 +52,12 @@ ORDER_TRANSITIONS = {
         OrderStatus.DISPUTED,
         OrderStatus.REFUNDED,
     },
-    OrderStatus.DELIVERED: {OrderStatus.RELEASED, OrderStatus.DISPUTED, OrderStatus.REFUNDED},
+    OrderStatus.DELIVERED: {
+        OrderStatus.RELEASED,
+        OrderStatus.CANCELLED,
+        OrderStatus.DISPUTED,
+        OrderStatus.REFUNDED,
+    },
     # A dispute ends with the money released, refunded, split (released) or, when it is
     # withdrawn or won, the order going back to where it was.
     OrderStatus.DISPUTED: {

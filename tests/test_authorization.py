@@ -288,6 +288,15 @@ MATRIX = [
     ),
     Row("order-approve", "POST", order("delivered"), PARTIES, {"buyer": 302, "seller": 302}),
     Row("order-cancel", "POST", order("pending"), PARTIES, {"buyer": 302, "seller": 302}),
+    Row("order-cancel", "GET", order("funded"), PARTIES, BOTH, shows=(MONEY,)),
+    Row(
+        "order-cancel",
+        "POST",
+        order("funded"),
+        PARTIES,
+        {"buyer": 302, "seller": 302},
+        data={"expected_refund_cents": "999999"},
+    ),
     # Buying a listing that is not on sale: only its seller and staff see it exist.
     Row("order-create", "GET", draft_as_listing_pk, REVIEWERS, {"seller": 302, "staff": 302}),
     Row(
@@ -304,6 +313,7 @@ MATRIX = [
     Row("api-order-deliver", "POST", order("funded"), PARTIES, {"buyer": 403, "seller": 200}),
     Row("api-order-approve", "POST", order("delivered"), PARTIES, {"buyer": 200, "seller": 403}),
     Row("api-order-cancel", "POST", order("pending"), PARTIES, {"buyer": 200, "seller": 403}),
+    Row("api-order-refund-preview", "GET", order("funded"), PARTIES, BOTH),
     # --- The order's conversation (messaging) ----------------------------------------------------
     Row("messaging:conversation", "GET", conversation, PARTIES, BOTH),
     Row(

@@ -1,5 +1,7 @@
 """Every write to an order and its money, one module per concern:
 
+- cancellations.py: calling off a paid order under its cancellation policy (refund and the
+  seller's compensation decided together).
 - orders.py: the order's life (create, cancel, expire, deliver, remind; funded and released as
   payments and releases say).
 - payments.py: paying for an order (Checkout, PaymentIntent), Stripe confirming or declining it.
@@ -12,9 +14,15 @@
 Callers import from `escrow.services`; the names below are the whole public surface.
 """
 
+from escrow.services.cancellations import (
+    CANCELLABLE_WHEN_PAID,
+    CancellationPreview,
+    order_cancel,
+    order_cancel_paid,
+    order_cancel_preview,
+)
 from escrow.services.orders import (
     MAX_QUANTITY,
-    order_cancel,
     order_create,
     order_deliver,
     order_expire,
@@ -57,7 +65,11 @@ __all__ = [
     "escrow_release",
     "escrow_release_decide",
     "escrow_release_due",
+    "CANCELLABLE_WHEN_PAID",
+    "CancellationPreview",
     "order_cancel",
+    "order_cancel_paid",
+    "order_cancel_preview",
     "order_create",
     "order_deliver",
     "order_expire",

@@ -115,7 +115,7 @@ def _return_stock(order):
 
 
 @transaction.atomic
-def order_cancel(*, order, actor):
+def order_cancel_unpaid(*, order, actor):
     """The buyer (or staff) calls off an unpaid order; its stock returns."""
     order = _lock(order)
     if actor.pk != order.buyer_id and not actor.is_staff:
@@ -128,6 +128,22 @@ def order_cancel(*, order, actor):
         to=OrderStatus.CANCELLED,
         actor=actor,
         action="escrow.order.cancelled",
+        closed_at=clock.now(),
+        stock_reserved=order.stock_reserved,
+    )
+    return order
+
+
+def order_mark_cancelled(*, order, actor, action):
+    """A paid order is cancelled (escrow's cancellation transaction, order locked): an item not
+    delivered goes back on sale."""
+    if order.status == OrderStatus.FUNDED:
+        _return_stock(order)
+    order, _ = _move(
+        order,
+        to=OrderStatus.CANCELLED,
+        actor=actor,
+        action=action,
         closed_at=clock.now(),
         stock_reserved=order.stock_reserved,
     )
