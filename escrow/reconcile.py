@@ -25,9 +25,10 @@ Checks, in order:
   ledger booked for those transfers, less the reversals booked for them.
 
 The window: balance transactions created since the start of the last run that found every one
-of them booked (less WINDOW_OVERLAP), never further back than WINDOW_DAYS (`manage.py reconcile
---days N` reads further). An object found unbooked keeps every later run's window open until it
-is booked; the balance checks cover all of history whatever the window.
+of them booked and the platform's balance agreeing (less WINDOW_OVERLAP), never further back
+than WINDOW_DAYS (`manage.py reconcile --days N` reads further). An object found unbooked keeps
+every later run's window open until it is booked; the balance checks cover all of history
+whatever the window.
 
 Stripe is read with auto-pagination, all through core.stripe_client. When Stripe cannot be
 reached the run records a "stripe_unreachable" difference and goes on with the ledger-only
@@ -100,8 +101,10 @@ class DifferenceKind(models.TextChoices):
 
 K = DifferenceKind
 
-# A run without these read every balance transaction of its window and found each booked.
-_WINDOW_KINDS = [K.STRIPE_UNREACHABLE, K.UNBOOKED, K.OBJECT_AMOUNT]
+# A run without these read every balance transaction of its window and found each booked, and
+# the platform's balance agreed: the next run's window may start there. While the balance
+# disagrees, later runs keep reading from the last time it agreed, where the cause must be.
+_WINDOW_KINDS = [K.STRIPE_UNREACHABLE, K.UNBOOKED, K.OBJECT_AMOUNT, K.PLATFORM_BALANCE]
 
 
 class _StripeDown(Exception):
@@ -736,20 +739,19 @@ class _Reconciler:
             balance = self.stripe(
                 v1.balance.retrieve, options={"stripe_account": account}, missing_ok=True
             )
-            paid = self.paid_out(account) if balance is not None else {}
             if balance is None:
-                total = sum(sent[account].values())
-                self.add(
-                    K.CONNECTED_BALANCE,
-                    f"{who}: Stripe does not let us read its balance (the account is gone or "
-                    f"disconnected); the ledger sent it "
-                    f"{', '.join(_money(c, cur) for cur, c in sorted(sent[account].items()))}.",
-                    stripe_object_id=account,
-                    ours_cents=total,
-                )
+                for currency, ours in sorted(sent[account].items()):
+                    self.add(
+                        K.CONNECTED_BALANCE,
+                        f"{who}: Stripe does not let us read its balance (the account is gone or "
+                        f"disconnected); the ledger booked {_money(ours, currency)} sent to it.",
+                        stripe_object_id=account,
+                        ours_cents=ours,
+                    )
                 continue
             balance = balance.to_dict()
             held = _amounts_by_currency(balance.get("available"), balance.get("pending"))
+            paid = self.paid_out(account)
             for currency in sorted(set(held) | set(paid) | set(sent[account])):
                 theirs = held.get(currency, 0) + paid.get(currency, 0)
                 ours = sent[account].get(currency, 0)
