@@ -12,7 +12,7 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.db.models import F
 from django.test.utils import CaptureQueriesContext
@@ -723,6 +723,12 @@ def test_the_command_prints_each_difference(client, seller, listing, buyer, capt
     assert f"order #{order.pk}" in transfer_line
     assert "(ours 2150, Stripe 2250)" in transfer_line
     assert any(K.ORDER_UNBALANCED in line for line in lines)
+
+
+def test_the_command_refuses_a_negative_number_of_days(db):
+    with pytest.raises(CommandError, match="--days takes a number of days, 0 or more."):
+        call_command("reconcile", "--days", "-1", stdout=io.StringIO())
+    assert not ReconciliationRun.objects.exists()
 
 
 def test_the_daily_task_stores_a_run_and_returns_its_difference_count(
