@@ -21,6 +21,7 @@ from escrow.services.orders import (
 from escrow.services.payments import (
     PaymentUnavailable,
     payment_checkout_complete,
+    payment_checkout_sessions_expire,
     payment_checkout_start,
     payment_confirm,
     payment_fail,
@@ -47,6 +48,7 @@ __all__ = [
     "order_expire",
     "order_remind",
     "payment_checkout_complete",
+    "payment_checkout_sessions_expire",
     "payment_checkout_start",
     "payment_confirm",
     "payment_fail",
