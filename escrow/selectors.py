@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import F, Q, Sum
+from django.db.models import F, OuterRef, Q, Subquery, Sum
 from django.shortcuts import get_object_or_404
 
 from core import clock
@@ -87,6 +87,46 @@ def order_payments(order):
         succeeded=succeeded,
         duplicates=tuple(p for p in attempts if p.status == PaymentStatus.DUPLICATE),
     )
+
+
+@dataclass(frozen=True)
+class ReleasePreview:
+    """What releasing an order would move now, for staff to confirm before they do."""
+
+    order: Order
+    fee_passed_on_cents: int  # Stripe's fee on the payment, when the seller pays it
+    transfer_cents: int  # to the seller's Stripe account
+
+    @property
+    def releasable_by_staff(self):
+        return self.order.status == OrderStatus.DELIVERED
+
+
+def orders_release_preview(*, order_ids):
+    """The orders staff chose to release, oldest first, each with the split escrow_release
+    would make (held total, commission, Stripe fee passed on, transfer). One query."""
+    paid_fee = EscrowPayment.objects.filter(
+        order_id=OuterRef("pk"), status=PaymentStatus.SUCCEEDED
+    ).values("stripe_fee_cents")[:1]
+    orders = (
+        Order.objects.filter(pk__in=order_ids)
+        .select_related("buyer", "seller", "store")
+        .annotate(paid_fee_cents=Subquery(paid_fee))
+        .order_by("pk")
+    )
+    previews = []
+    for order in orders:
+        fee_passed_on = 0
+        if order.stripe_fee_payer == "seller":
+            fee_passed_on = min(order.paid_fee_cents or 0, order.seller_gets_cents)
+        previews.append(
+            ReleasePreview(
+                order=order,
+                fee_passed_on_cents=fee_passed_on,
+                transfer_cents=order.seller_gets_cents - fee_passed_on,
+            )
+        )
+    return previews
 
 
 # --- What the periodic jobs are due to do (ids only: each is acted on in its own transaction) --

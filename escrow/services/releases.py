@@ -43,14 +43,17 @@ def _stripe():
 # --- Releasing ----------------------------------------------------------------------------------
 
 
-def escrow_release(*, order, trigger, actor=None):
+def escrow_release(*, order, trigger, actor=None, reason=""):
     """Release an order's escrow to the seller: decide once, then make the one Transfer.
 
     Buyer approval, the auto-release job and staff can race: the order row lock and the one
     release per order make exactly one of them decide; the Transfer's idempotency key (from the
-    release row) makes retries of the Stripe call harmless.
+    release row) makes retries of the Stripe call harmless. `reason` (why staff release it) is
+    kept in the release's audit entry.
     """
-    decided, created = _release_decide(order_id=order.pk, trigger=trigger, actor=actor)
+    decided, created = _release_decide(
+        order_id=order.pk, trigger=trigger, actor=actor, reason=reason
+    )
     # Only the caller that decided makes the transfer; the others leave an interrupted one to
     # that caller and the retry job, so racing callers never send Stripe parallel requests.
     if created and decided.status == ReleaseStatus.PENDING:
@@ -73,7 +76,14 @@ def _check_release_allowed(order, trigger, actor):
     elif trigger == ReleaseTrigger.STAFF:
         if actor is None or not actor.is_staff:
             raise NotAllowed("Only staff can release escrow directly.")
-        if order.status not in (OrderStatus.FUNDED, OrderStatus.DELIVERED):
+        # Staff release what the buyer received; money for an order that was not delivered
+        # (or is disputed) leaves escrow only through a dispute resolution.
+        if order.status != OrderStatus.DELIVERED:
+            if order.status in selectors.HELD_STATUSES:
+                raise InvalidTransition(
+                    f"This order is {order.get_status_display().lower()}, not delivered: staff "
+                    "release only delivered orders. Settle it through a dispute resolution."
+                )
             raise InvalidTransition(
                 f"An order that is {order.get_status_display().lower()} holds no money to release."
             )
@@ -82,7 +92,7 @@ def _check_release_allowed(order, trigger, actor):
 
 
 @transaction.atomic
-def _release_decide(*, order_id, trigger, actor):
+def _release_decide(*, order_id, trigger, actor, reason=""):
     order = Order.objects.select_for_update().get(pk=order_id)
     existing = EscrowRelease.objects.filter(order=order).first()
     if existing:
@@ -128,7 +138,8 @@ def _release_decide(*, order_id, trigger, actor):
             "transfer_cents": transfer,
             "currency": decided.currency,
             "destination_account": destination,
-        },
+        }
+        | ({"reason": reason} if reason else {}),
     )
     ledger.post(
         order=order,

@@ -213,6 +213,7 @@ def test_a_refused_transfer_is_audited_failed_then_transferred_on_retry(
     order = services.order_create(buyer=buyer, listing_id=listing.pk)
     with django_capture_on_commit_callbacks(execute=True):
         checkout(client, order, buyer)
+    services.order_deliver(order=order, actor=seller)
     with monkeypatch.context() as patch:
         stripe_down(patch)
         decided = services.escrow_release(order=order, trigger=ReleaseTrigger.STAFF, actor=staff)
@@ -235,6 +236,7 @@ def test_each_reversal_booked_is_audited_once(
     order = services.order_create(buyer=buyer, listing_id=listing.pk)
     with django_capture_on_commit_callbacks(execute=True):
         checkout(client, order, buyer)
+    services.order_deliver(order=order, actor=seller)
     release = services.escrow_release(
         order=order, trigger=ReleaseTrigger.STAFF, actor=StaffFactory()
     )
