@@ -176,6 +176,30 @@ def test_a_session_paid_as_the_order_closed_is_left_to_its_webhook(
     assert payment.succeeded_at is not None  # booked (a late payment)
 
 
+def test_an_order_cancelled_while_stripe_makes_its_session_gets_that_session_expired(
+    listing, buyer, monkeypatch, django_capture_on_commit_callbacks
+):
+    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+
+    def cancel_meanwhile(method, url, headers, body, handle):
+        answer = handle(method, url, headers, body)
+        if method.upper() == "POST" and urlsplit(url).path == "/v1/checkout/sessions":
+            services.order_cancel(order=order, actor=buyer)  # another tab, in between
+        return answer
+
+    sandbox.intercept(monkeypatch, cancel_meanwhile)
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        pytest.raises(InvalidTransition, match="cancelled; it cannot be paid"),
+    ):
+        start(order, buyer)
+
+    payment = EscrowPayment.objects.get(order=order)
+    assert session_of(payment).status == "expired"
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.CANCELLED
+
+
 class ExpiryFailsAtFirst:
     """Stripe answers the first `failures` expire requests with a 500, then works again."""
 
