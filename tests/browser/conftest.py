@@ -5,6 +5,11 @@ from pathlib import Path
 
 import pytest
 
+from accounts.factories import SellerFactory, UserFactory
+from accounts.selectors import seller_can_accept_payments
+from escrow.testing import onboard
+from marketplace.factories import ListingFactory
+
 # Playwright's sync API runs an asyncio event loop in this thread; Django would otherwise refuse
 # the test's own database calls ("You cannot call this from an async context").
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
@@ -20,6 +25,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+SHOP_TITLE = "Speckled stoneware mug"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
@@ -63,3 +69,20 @@ class CSPWatch:
 @pytest.fixture
 def csp_watch():
     return CSPWatch()
+
+
+@pytest.fixture
+def shop(live_server, transactional_db, client, settings):
+    """A seller who can take payments (webhooks reach the live server) and one listing."""
+    from core.stripe_webhooks import ensure_webhook_endpoints
+
+    settings.SITE_URL = live_server.url
+    ensure_webhook_endpoints(live_server.url)
+    seller = SellerFactory(email="potter@example.com", full_name="Pat Potter")
+    onboard(client, seller)
+    assert seller_can_accept_payments(seller)
+    listing = ListingFactory(
+        store=seller.store, title=SHOP_TITLE, price_cents=2500, currency="usd", stock=5
+    )
+    buyer = UserFactory(email="sam@example.com", full_name="Sam Buyer")
+    return seller, buyer, listing

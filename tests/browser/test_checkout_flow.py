@@ -11,32 +11,13 @@ import re
 import pytest
 from django.urls import reverse
 
-from accounts.factories import DEFAULT_PASSWORD, SellerFactory, UserFactory
-from accounts.selectors import seller_can_accept_payments
+from accounts.factories import DEFAULT_PASSWORD
 from escrow.models import EscrowRelease, Order, OrderStatus, ReleaseStatus
-from escrow.testing import onboard
-from marketplace.factories import ListingFactory
+from tests.browser.conftest import SHOP_TITLE
 
 pytestmark = pytest.mark.browser
 
-TITLE = "Speckled stoneware mug"
-
-
-@pytest.fixture
-def shop(live_server, transactional_db, client, settings):
-    """A seller who can take payments (webhooks reach the live server) and one listing."""
-    from core.stripe_webhooks import ensure_webhook_endpoints
-
-    settings.SITE_URL = live_server.url
-    ensure_webhook_endpoints(live_server.url)
-    seller = SellerFactory(email="potter@example.com", full_name="Pat Potter")
-    onboard(client, seller)
-    assert seller_can_accept_payments(seller)
-    listing = ListingFactory(
-        store=seller.store, title=TITLE, price_cents=2500, currency="usd", stock=5
-    )
-    buyer = UserFactory(email="sam@example.com", full_name="Sam Buyer")
-    return seller, buyer, listing
+TITLE = SHOP_TITLE
 
 
 def log_in(browser, csp_watch, base_url, user, next_path):
