@@ -46,43 +46,47 @@ class OrderDeliverForm(forms.Form):
     )
 
 
-class MoneyAmountField(forms.CharField):
+class MoneyAmountField(forms.Field):
     """An amount as people type it, in the currency's units ("12.50", "12,50" or "12"), cleaned
     to a Decimal; RefundForm turns it into integer cents (core.money.to_minor_units)."""
 
+    widget = forms.TextInput
+    MAX_LENGTH = 20
+
     def __init__(self, *, currency, **kwargs):
         self.currency = currency
-        places = currency_exponent(currency)
-        kwargs.setdefault("max_length", 20)
         super().__init__(**kwargs)
-        self.widget.attrs.update(
-            {
-                "inputmode": "decimal" if places else "numeric",
-                "autocomplete": "off",
-                "spellcheck": "false",
-            }
+
+    def widget_attrs(self, widget):
+        return super().widget_attrs(widget) | {
+            "inputmode": "decimal" if currency_exponent(self.currency) else "numeric",
+            "autocomplete": "off",
+            "maxlength": str(self.MAX_LENGTH),
+        }
+
+    def _bad(self):
+        return forms.ValidationError(
+            f"Enter an amount in {self.currency.upper()}, like {_example(self.currency)}.",
+            code="invalid",
         )
 
     def to_python(self, value):
-        value = super().to_python(value)
         if value in self.empty_values:
             return None
-        # A comma before the last digits is a decimal comma ("12,50"); spaces are ignored.
-        text = value.replace(" ", "").replace("\u00a0", "")
+        # Spaces are ignored; a comma without a point is a decimal comma ("12,50").
+        text = "".join(str(value).split())
+        if not text:
+            return None
+        if len(text) > self.MAX_LENGTH:
+            raise self._bad()
         if "," in text and "." not in text:
             text = text.replace(",", ".")
         try:
             amount = Decimal(text)
         except InvalidOperation as exc:
-            raise forms.ValidationError(
-                f"Enter an amount in {self.currency.upper()}, like {_example(self.currency)}.",
-                code="invalid",
-            ) from exc
+            raise self._bad() from exc
         if not amount.is_finite():
-            raise forms.ValidationError(
-                f"Enter an amount in {self.currency.upper()}, like {_example(self.currency)}.",
-                code="invalid",
-            )
+            raise self._bad()
         return amount
 
 
