@@ -359,7 +359,8 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             ),
         },
     )
-    @action(detail=True, methods=["get", "post"])
+    # One order's refunds are few (each takes part of one payment): one list, not pages.
+    @action(detail=True, methods=["get", "post"], pagination_class=None)
     def refunds(self, request, pk=None):
         order = self.get_object()
         is_seller = order.seller_id == request.user.pk

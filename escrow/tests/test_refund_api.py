@@ -129,9 +129,7 @@ def test_after_release_the_seller_sees_what_was_taken_back_and_owed(
     }
 
 
-def test_only_the_seller_may_refund_and_outsiders_learn_nothing(
-    api_client, client, listing, buyer
-):
+def test_only_the_seller_may_refund_and_outsiders_learn_nothing(api_client, client, listing, buyer):
     order = paid_order(client, listing, buyer)
 
     refused = post_refund(as_user(api_client, buyer), order)
@@ -250,3 +248,19 @@ def test_refunds_started_elsewhere_are_listed_with_who_started_them(
         "Goodwill",
     )
     assert row["status"] == RefundStatus.SUCCEEDED
+
+
+def test_the_schema_documents_the_refunds_endpoints(api_client):
+    schema = api_client.get("/api/v1/schema/", {"format": "json"}).json()
+
+    refunds = schema["paths"]["/api/v1/orders/{id}/refunds/"]
+    listed = refunds["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert listed["type"] == "array"  # one order's refunds: a list, not pages
+    post = refunds["post"]
+    headers = [p["name"] for p in post["parameters"] if p["in"] == "header"]
+    assert headers == ["Idempotency-Key"]
+    assert {"201", "400", "403", "404", "409"} <= set(post["responses"])
+    body = post["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert set(schema["components"]["schemas"][body]["required"]) == {"amount_cents", "reason"}
+    order = schema["components"]["schemas"]["OrderOutput"]["properties"]
+    assert {"refunded_cents", "refunded_display", "partly_refunded"} <= set(order)
