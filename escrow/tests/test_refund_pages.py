@@ -10,6 +10,7 @@ import pytest
 from django.urls import reverse
 
 from accounts.factories import SellerFactory, StaffFactory, UserFactory
+from core.audit import audit_record
 from escrow import ledger, services
 from escrow.factories import EscrowRefundFactory, ledger_pair
 from escrow.models import (
@@ -335,6 +336,51 @@ def test_the_ledger_shows_refunds_before_release_as_not_taken_from_the_seller(
     assert "Late Refunded US$5.00 —" in text
     # No refund after release: no card for it.
     assert 'data-total="taken-back"' not in _html(page)
+
+
+# --- The timeline and the statuses --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("action", "words", "tone"),
+    [
+        ("escrow.order.refunded", "Refunded in full to the buyer", "muted"),
+        ("escrow.order.disputed", "Disputed; nothing is released until it is resolved", "warning"),
+        ("escrow.order.dispute_ended", "Dispute ended; the order goes on where it was", "info"),
+        (
+            "escrow.order.compensation_released",
+            "Cancelled; the seller's compensation released to them",
+            "success",
+        ),
+        (
+            "escrow.order.released_by_dispute",
+            "Dispute resolved; payment released to the seller",
+            "success",
+        ),
+    ],
+)
+def test_the_timeline_says_the_new_order_moves_in_words(client, buyer, action, words, tone):
+    order = make_order(SellerFactory(), buyer)
+    audit_record(action=action, actor=None, target=order)
+    client.force_login(buyer)
+
+    page = client.get(order.get_absolute_url())
+
+    html = _html(page)
+    assert f'class="timeline__item timeline__item--{tone}" data-action="{action}"' in html
+    assert words.replace("'", "&#x27;") in html
+
+
+def test_a_disputed_order_is_styled_and_says_the_money_is_frozen(client, buyer):
+    order = make_order(SellerFactory(), buyer, status=OrderStatus.DISPUTED)
+    client.force_login(buyer)
+
+    page = client.get(order.get_absolute_url())
+
+    assert 'class="badge order-badge order-badge--disputed">Disputed<' in _html(page)
+    assert "order-step--disputed" in _html(page)
+    assert "Nothing is released to the seller while the dispute is open." in _text(page)
+    assert "Nothing was charged" not in _text(page)
 
 
 # --- Lists and query counts ---------------------------------------------------------------------
