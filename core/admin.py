@@ -56,10 +56,14 @@ class ReadOnlyStackedInline(ReadOnlyInlineMixin, admin.StackedInline):
 # --- Actions that ask for a reason --------------------------------------------------------------
 
 
-def reason_confirmation(modeladmin, request, queryset, *, form, title, action_name, template):
-    """The intermediate page of an action: the chosen rows and the reason form."""
+def reason_confirmation(
+    modeladmin, request, queryset, *, form, title, action_name, template, extra_context=None
+):
+    """The intermediate page of an action: the chosen rows and the reason form (`extra_context`:
+    what the action's own template shows beside them)."""
     opts = modeladmin.model._meta
     context = {
+        **(extra_context or {}),
         **modeladmin.admin_site.each_context(request),
         "title": title,
         "subtitle": None,

@@ -28,18 +28,23 @@ from core.admin import (
     ReadOnlyTabularInline,
     reason_confirmation,
 )
-from core.errors import DomainError, StripeUnavailable
+from core.errors import DomainError, StripeUnavailable, ValidationFailed
+from core.forms import add_domain_errors
 from core.models import AuditEntry
-from core.money import format_money
+from core.money import format_money, from_minor_units
 from escrow import selectors, services
+from escrow.forms import RefundForm
 from escrow.models import (
     EscrowPayment,
+    EscrowRefund,
     EscrowRelease,
     LedgerAccount,
     LedgerEntry,
     Order,
     ReconciliationDifference,
     ReconciliationRun,
+    RefundInitiator,
+    RefundStatus,
     ReleaseStatus,
     ReleaseTrigger,
     StripeCustomer,
@@ -67,6 +72,11 @@ def order_link(order_id):
 def can_move_escrow(request):
     """Staff who may change orders may release escrow and retry transfers."""
     return request.user.is_staff and request.user.has_perm("escrow.change_order")
+
+
+def can_refund(request):
+    """Finance staff (the permission to add refunds) may refund buyers; refund_create asks too."""
+    return request.user.is_staff and request.user.has_perm("escrow.add_escrowrefund")
 
 
 def _problem(modeladmin, request, order_id, exc):
@@ -392,9 +402,86 @@ class TransferReversalAdmin(ReadOnlyAdmin):
         return format_money(obj.amount_cents, obj.currency)
 
 
+# --- Refunds ------------------------------------------------------------------------------------
+
+REFUND_FIELDS = (
+    "order_link",
+    "initiator",
+    "actor",
+    "reason",
+    "status",
+    "amount",
+    "after_release",
+    "seller_share",
+    "taken_back",
+    "debt",
+    "commission_share",
+    "fee_share",
+    "stripe_refund_id",
+    "failure_message",
+    "created_at",
+    "succeeded_at",
+)
+
+
+class RefundDisplay:
+    @admin.display(description=_("order"), ordering="order_id")
+    def order_link(self, obj):
+        return order_link(obj.order_id)
+
+    @admin.display(description=_("amount"), ordering="amount_cents")
+    def amount(self, obj):
+        return format_money(obj.amount_cents, obj.currency)
+
+    @admin.display(description=_("seller's share"))
+    def seller_share(self, obj):
+        return format_money(obj.seller_share_cents, obj.currency) if obj.after_release else "-"
+
+    @admin.display(description=_("taken back (reversal)"))
+    def taken_back(self, obj):
+        return format_money(obj.taken_back_cents, obj.currency) if obj.after_release else "-"
+
+    @admin.display(description=_("seller's debt"), ordering="debt_cents")
+    def debt(self, obj):
+        return format_money(obj.debt_cents, obj.currency) if obj.debt_cents else "-"
+
+    @admin.display(description=_("commission returned"))
+    def commission_share(self, obj):
+        return format_money(obj.commission_share_cents, obj.currency) if obj.after_release else "-"
+
+    @admin.display(description=_("fee returned"))
+    def fee_share(self, obj):
+        return format_money(obj.fee_share_cents, obj.currency) if obj.after_release else "-"
+
+
+@admin.register(EscrowRefund)
+class EscrowRefundAdmin(RefundDisplay, ReadOnlyAdmin):
+    """Refunds, whoever started them. Read-only: a refund is made with the Order admin's "Refund
+    the buyer…" (escrow.services.refund_create), never by editing a row."""
+
+    list_display = (
+        "id",
+        "order_link",
+        "amount",
+        "initiator",
+        "status",
+        "after_release",
+        "debt",
+        "stripe_refund_id",
+        "created_at",
+    )
+    list_filter = ("status", "initiator", "after_release", "currency")
+    search_fields = ("=order__id", "=stripe_refund_id", "order__buyer__email", "reason")
+    list_select_related = ()
+    date_hierarchy = "created_at"
+    fields = REFUND_FIELDS
+    readonly_fields = REFUND_FIELDS
+
+
 # --- The ledger ---------------------------------------------------------------------------------
 
 SELLER_PAYABLES = "seller_payable"
+SELLER_DEBTS = "seller_debt"
 LEDGER_ACCOUNTS = [
     (LedgerAccount.STRIPE_BALANCE, _("Stripe balance")),
     (LedgerAccount.BUYER_FUNDS_HELD, _("Buyer funds held (escrow)")),
@@ -404,11 +491,21 @@ LEDGER_ACCOUNTS = [
     (LedgerAccount.TRANSFER_REVERSALS, _("Transfer reversals")),
     (LedgerAccount.REFUNDS, _("Refunds")),
     (SELLER_PAYABLES, _("Seller payables (all sellers)")),
+    (SELLER_DEBTS, _("Seller debts (all sellers)")),
 ]
+# Accounts kept per seller: past LEDGER_TOTALS_MAX_ROWS rows, each kind is one line.
+PER_SELLER = {
+    LedgerAccount.seller_payable(""): SELLER_PAYABLES,
+    LedgerAccount.seller_debt(""): SELLER_DEBTS,
+}
+
+
+def _per_seller_kind(account):
+    return next((kind for prefix, kind in PER_SELLER.items() if account.startswith(prefix)), None)
 
 
 class LedgerAccountFilter(admin.SimpleListFilter):
-    """The platform's accounts, all sellers' payables at once, or one exact account
+    """The platform's accounts, all sellers' payables or debts at once, or one exact account
     (?account=seller_payable:12, as the totals table links it)."""
 
     title = _("account")
@@ -423,6 +520,8 @@ class LedgerAccountFilter(admin.SimpleListFilter):
             return queryset
         if value == SELLER_PAYABLES:
             return queryset.filter(account__startswith=LedgerAccount.seller_payable(""))
+        if value == SELLER_DEBTS:
+            return queryset.filter(account__startswith=LedgerAccount.seller_debt(""))
         return queryset.filter(account=value)
 
 
@@ -442,9 +541,7 @@ def ledger_totals(queryset):
     if len(rows) > LEDGER_TOTALS_MAX_ROWS:
         merged = {}
         for row in rows:
-            account = row["account"]
-            if account.startswith(LedgerAccount.seller_payable("")):
-                account = SELLER_PAYABLES
+            account = _per_seller_kind(row["account"]) or row["account"]
             into = merged.setdefault(
                 (account, row["currency"]),
                 {"account": account, "currency": row["currency"]}
@@ -458,8 +555,8 @@ def ledger_totals(queryset):
         currency = row["currency"]
         sums[currency] = sums.get(currency, 0) + row["balance"]
         row["filter_url"] = "?" + urlencode({LedgerAccountFilter.parameter_name: row["account"]})
-        if row["account"] == SELLER_PAYABLES:
-            row["account"] = f"{SELLER_PAYABLES}:* (all sellers)"
+        if row["account"] in PER_SELLER.values():
+            row["account"] = f"{row['account']}:* (all sellers)"
         row["debits_display"] = format_money(row["debits"], currency)
         row["credits_display"] = format_money(-row["credits"], currency)
         row["balance_display"] = format_money(row["balance"], currency)
@@ -709,6 +806,28 @@ class EscrowReleaseInline(ReleaseDisplay, ReadOnlyStackedInline):
         return super().get_queryset(request).select_related("actor").with_amount_reversed()
 
 
+class EscrowRefundInline(RefundDisplay, ReadOnlyTabularInline):
+    model = EscrowRefund
+    verbose_name_plural = _("refunds")
+    fields = (
+        "created_at",
+        "initiator",
+        "actor",
+        "reason",
+        "status",
+        "amount",
+        "after_release",
+        "taken_back",
+        "debt",
+        "stripe_refund_id",
+        "failure_message",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
+
+
 class LedgerEntryInline(ReadOnlyTabularInline):
     model = LedgerEntry
     verbose_name_plural = _("ledger lines")
@@ -769,6 +888,7 @@ ORDER_READONLY = (
     "closed_at",
     "delivery_note",
     "transfer_reversals",
+    "refunded",
 )
 
 
@@ -784,14 +904,21 @@ class OrderAdmin(admin.ModelAdmin):
         "funded_at",
         "review_deadline",
         "release_status",
+        "refunded",
     )
     list_filter = ("status", "currency")
     search_fields = ("=id", "listing_title", "buyer__email", "seller__email")
     list_select_related = ("buyer", "seller", "release")
     date_hierarchy = "created_at"
     ordering = ("-created_at", "-id")
-    actions = ("release_escrow_now", "retry_transfer")
-    inlines = (EscrowPaymentInline, EscrowReleaseInline, LedgerEntryInline, OrderAuditInline)
+    actions = ("release_escrow_now", "retry_transfer", "refund_buyer")
+    inlines = (
+        EscrowPaymentInline,
+        EscrowReleaseInline,
+        EscrowRefundInline,
+        LedgerEntryInline,
+        OrderAuditInline,
+    )
     fieldsets = (
         (
             None,
@@ -811,6 +938,7 @@ class OrderAdmin(admin.ModelAdmin):
                     ("unit_price", "quantity", "total"),
                     ("commission", "commission_terms"),
                     ("seller_gets", "stripe_fee_payer"),
+                    "refunded",
                 )
             },
         ),
@@ -836,6 +964,7 @@ class OrderAdmin(admin.ModelAdmin):
             .get_queryset(request)
             .select_related("buyer", "seller", "store", "listing", "release")
             .with_payment_error()
+            .with_refunded_cents()
         )
 
     def get_search_results(self, request, queryset, search_term):
@@ -876,6 +1005,15 @@ class OrderAdmin(admin.ModelAdmin):
     @admin.display(description=_("seller gets (before fees)"))
     def seller_gets(self, obj):
         return format_money(obj.seller_gets_cents, obj.currency)
+
+    @admin.display(description=_("refunded"))
+    def refunded(self, obj):
+        # Refunds pending or made of the order's payment (annotated above).
+        if not obj.refunded_cents:
+            return "-"
+        if obj.partly_refunded:
+            return f"{format_money(obj.refunded_cents, obj.currency)} (part)"
+        return format_money(obj.refunded_cents, obj.currency)
 
     @admin.display(description=_("release"))
     def release_status(self, obj):
@@ -958,3 +1096,100 @@ class OrderAdmin(admin.ModelAdmin):
     @admin.action(description=_("Retry the transfer to the seller"), permissions=["escrow"])
     def retry_transfer(self, request, queryset):
         retry_transfers(self, request, list(queryset.values_list("pk", flat=True)))
+
+    def has_refund_permission(self, request):
+        return can_refund(request)
+
+    @admin.action(description=_("Refund the buyer…"), permissions=["refund"])
+    def refund_buyer(self, request, queryset):
+        """An intermediate page (amount, reason, what is left to refund), then
+        services.refund_create(initiator=STAFF) for the one order chosen."""
+        chosen = list(queryset.order_by("pk")[:2])
+        if len(chosen) != 1:
+            self.message_user(
+                request,
+                _("Choose one order to refund: the amount is for one order."),
+                messages.WARNING,
+            )
+            return None
+        order = chosen[0]
+        quote = selectors.order_refund_quote(order)
+        initial = {}
+        if quote.can_refund:
+            initial["amount"] = from_minor_units(quote.refundable_cents, quote.currency)
+        form = RefundForm(
+            request.POST if "post" in request.POST else None,
+            currency=order.currency,
+            initial=initial,
+        )
+        if form.is_bound and form.is_valid():
+            try:
+                refund = services.refund_create(
+                    order=order,
+                    amount_cents=form.cleaned_data["amount"],
+                    reason=form.cleaned_data["reason"],
+                    initiator=RefundInitiator.STAFF,
+                    actor=request.user,
+                    client_key=form.cleaned_data["client_key"],
+                )
+            except ValidationFailed as exc:  # the amount or the reason: shown next to it
+                add_domain_errors(form, exc, RefundForm.SERVICE_FIELD_MAP)
+            except Exception as exc:  # a refusal, or anything else: a message, never a 500
+                self._refund_refused(request, order, exc)
+                return None
+            else:
+                self._refund_outcome(request, refund)
+                return None
+        return reason_confirmation(
+            self,
+            request,
+            queryset.filter(pk=order.pk),
+            form=form,
+            title=_("Refund the buyer"),
+            action_name="refund_buyer",
+            template="admin/escrow/order/refund_confirmation.html",
+            extra_context={"quote": quote},
+        )
+
+    def _refund_refused(self, request, order, exc):
+        if isinstance(exc, DomainError | StripeUnavailable):
+            text = f"Order #{order.pk}: nothing was refunded. {exc.message}"
+        else:
+            logger.exception("Admin refund failed for order %s", order.pk)
+            text = (
+                f"Order #{order.pk}: something went wrong ({exc.__class__.__name__}); nothing "
+                "was refunded. The error is logged."
+            )
+        self.message_user(request, text, messages.ERROR)
+
+    def _refund_outcome(self, request, refund):
+        order_id, amount = refund.order_id, refund.amount_display
+        if refund.status == RefundStatus.SUCCEEDED:
+            text = f"Order #{order_id}: refunded {amount} to the buyer."
+            if refund.after_release:
+                text += (
+                    f" {format_money(refund.taken_back_cents, refund.currency)} was taken back "
+                    "from the seller's Stripe balance"
+                )
+                if refund.debt_cents:
+                    text += (
+                        f"; {format_money(refund.debt_cents, refund.currency)} it could not "
+                        "cover is the seller's debt, recovered from their next releases"
+                    )
+                text += "."
+            self.message_user(request, text, messages.SUCCESS)
+        elif refund.status == RefundStatus.PENDING:
+            self.message_user(
+                request,
+                f"Order #{order_id}: the refund of {amount} is on its way; Stripe has not "
+                f"confirmed it yet ({refund.failure_message or 'no answer'}). Bazaar retries "
+                "it automatically.",
+                messages.WARNING,
+            )
+        else:
+            self.message_user(
+                request,
+                f"Order #{order_id}: Stripe could not refund {amount}: "
+                f"{refund.failure_message or 'no reason given'}. Nothing was refunded.",
+                messages.ERROR,
+            )

@@ -9,6 +9,8 @@ POST /api/v1/orders/{id}/approve/    the buyer approves: the escrow is released 
 POST /api/v1/orders/{id}/cancel/     the buyer calls off an order (paid: under its policy);
                                      the seller cancels a paid order (full refund)
 GET  /api/v1/orders/{id}/refund-preview/  what cancelling now would refund
+GET  /api/v1/orders/{id}/refunds/    the order's refunds (buyer and seller)
+POST /api/v1/orders/{id}/refunds/    the seller refunds all or part of it (Idempotency-Key)
 GET  /api/v1/orders/ledger/          the seller's ledger lines and totals per currency
 
 Thin views: every write is one call to marketplace.orders or escrow.services, whose domain
@@ -40,7 +42,7 @@ from core import stripe_client
 from core.errors import NotAllowed, ValidationFailed
 from core.throttling import THROTTLED, ScopedRateThrottle
 from escrow import selectors, services
-from escrow.models import EscrowPayment, Order, PaymentStatus, ReleaseTrigger
+from escrow.models import EscrowPayment, Order, PaymentStatus, RefundInitiator, ReleaseTrigger
 from escrow.serializers import (
     CancellationPreviewOutputSerializer,
     LedgerPageOutputSerializer,
@@ -50,6 +52,8 @@ from escrow.serializers import (
     OrderListQuerySerializer,
     OrderOutputSerializer,
     PaymentIntentOutputSerializer,
+    RefundCreateInputSerializer,
+    RefundOutputSerializer,
 )
 
 TAGS = ["orders"]
@@ -92,6 +96,7 @@ def _orders_for(*, user, role=None, status=None):
         Order.objects.filter(scope)
         .select_related("store", "release")
         .with_payment_error()
+        .with_refunded_cents()
         .annotate(receipt_url=NullIf(Subquery(receipt), Value("")))
         .order_by("-created_at", "-id")
     )
@@ -124,6 +129,13 @@ def _require_buyer(order, user, message):
     # The services check this too, but return an already-made result (an existing release, a
     # payment found by key) before they look at who asks; the other party must not get it.
     if order.buyer_id != user.pk:
+        raise NotAllowed(message)
+
+
+def _require_seller(order, user, message):
+    # As _require_buyer: a refund found by its Idempotency-Key is returned before the service
+    # asks who wants it.
+    if order.seller_id != user.pk:
         raise NotAllowed(message)
 
 
@@ -310,6 +322,88 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             order=self.get_object(), actor=request.user, **data.validated_data
         )
         return self._render(order)
+
+    @extend_schema(
+        methods=["GET"],
+        tags=TAGS,
+        summary="The refunds of your order, newest first",
+        description=(
+            "Every refund of the order, whoever started it (the seller, Bazaar's staff, a "
+            "cancellation, a dispute's resolution, a second payment going back, a refund made "
+            "at Stripe), with its status: pending until Stripe confirms it, then succeeded, "
+            "or failed. The order's refunded_cents sums those pending or succeeded."
+        ),
+        request=None,
+        responses={
+            200: RefundOutputSerializer(many=True),
+            404: OpenApiResponse(description=ORDER_NOT_FOUND),
+        },
+    )
+    @extend_schema(
+        methods=["POST"],
+        tags=TAGS,
+        summary="Refund all or part of your order to the buyer (seller only)",
+        description=(
+            "Refunds amount_cents to the card the buyer paid with. Before release it comes "
+            "from the money held in escrow. After release your share is taken back from your "
+            "Stripe balance (a transfer reversal) and Bazaar returns its commission's share; "
+            "if your balance cannot cover it, the buyer is refunded anyway and the rest is "
+            "recovered from your next releases (debt_cents).\n\n"
+            "201 with the refund: status succeeded when Stripe made it, pending while Stripe "
+            "has not confirmed it (Bazaar keeps asking), failed with failure_message when "
+            "Stripe refused it (nothing was refunded).\n\n"
+            "With an Idempotency-Key header a retry with the same key returns the refund the "
+            "first request made, with the same 201, and refunds nothing more; the same key "
+            "with another amount is a 400."
+        ),
+        parameters=[IDEMPOTENCY_KEY],
+        request=RefundCreateInputSerializer,
+        responses={
+            201: RefundOutputSerializer,
+            400: OpenApiResponse(
+                description="Field errors: the amount is not a whole number of cents from 1 "
+                "to what is left to refund, or there is no reason"
+            ),
+            403: OpenApiResponse(description="Only the seller can refund"),
+            404: OpenApiResponse(description=ORDER_NOT_FOUND),
+            409: OpenApiResponse(
+                description="The order's status does not allow a refund (not paid, closed), "
+                "or its transfer to the seller is still being made"
+            ),
+        },
+    )
+    # One order's refunds are few (each takes part of one payment): one list, not pages.
+    @action(detail=True, methods=["get", "post"], pagination_class=None)
+    def refunds(self, request, pk=None):
+        order = self.get_object()
+        is_seller = order.seller_id == request.user.pk
+        context = {"request": request, "is_seller": is_seller}
+        if request.method == "GET":
+            rows = selectors.order_refunds(order)
+            return Response(RefundOutputSerializer(rows, many=True, context=context).data)
+        key = _idempotency_key(request)
+        _require_seller(order, request.user, "Only the seller can refund this order.")
+        data = RefundCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        amount = data.validated_data["amount_cents"]
+        refund = services.refund_create(
+            order=order,
+            amount_cents=amount,
+            reason=data.validated_data["reason"],
+            initiator=RefundInitiator.SELLER,
+            actor=request.user,
+            client_key=key,
+        )
+        if refund.amount_cents != amount:
+            # As for orders: a key stands for one request.
+            raise ValidationFailed(
+                {
+                    IDEMPOTENCY_KEY_HEADER: f"This key was already used for refund #{refund.pk} "
+                    "of another amount. Use a new key for a new refund."
+                }
+            )
+        body = RefundOutputSerializer(refund, context=context).data
+        return Response(body, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         tags=TAGS,

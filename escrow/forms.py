@@ -1,9 +1,11 @@
 """Forms of the order pages. They parse input; marketplace.orders and escrow.services decide."""
 
 import uuid
+from decimal import Decimal, InvalidOperation
 
 from django import forms
 
+from core.money import MoneyError, currency_exponent, to_minor_units
 from marketplace.models import ListingKind
 
 
@@ -42,3 +44,90 @@ class OrderDeliverForm(forms.Form):
         help_text="Tracking number, download link or what you did. The buyer sees it.",
         widget=forms.Textarea(attrs={"rows": 3}),
     )
+
+
+class MoneyAmountField(forms.Field):
+    """An amount as people type it, in the currency's units ("12.50", "12,50" or "12"), cleaned
+    to a Decimal; RefundForm turns it into integer cents (core.money.to_minor_units)."""
+
+    widget = forms.TextInput
+    MAX_LENGTH = 20
+
+    def __init__(self, *, currency, **kwargs):
+        self.currency = currency
+        super().__init__(**kwargs)
+
+    def widget_attrs(self, widget):
+        return super().widget_attrs(widget) | {
+            "inputmode": "decimal" if currency_exponent(self.currency) else "numeric",
+            "autocomplete": "off",
+            "maxlength": str(self.MAX_LENGTH),
+        }
+
+    def _bad(self):
+        return forms.ValidationError(
+            f"Enter an amount in {self.currency.upper()}, like {_example(self.currency)}.",
+            code="invalid",
+        )
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        # Spaces are ignored; a comma without a point is a decimal comma ("12,50").
+        text = "".join(str(value).split())
+        if not text:
+            return None
+        if len(text) > self.MAX_LENGTH:
+            raise self._bad()
+        if "," in text and "." not in text:
+            text = text.replace(",", ".")
+        try:
+            amount = Decimal(text)
+        except InvalidOperation as exc:
+            raise self._bad() from exc
+        if not amount.is_finite():
+            raise self._bad()
+        return amount
+
+
+def _example(currency):
+    return "12.50" if currency_exponent(currency) else "1250"
+
+
+class RefundForm(forms.Form):
+    """Refund (part of) an order to its buyer: the seller's page and the admin's action. The
+    amount is typed in the order's currency; escrow.services.refund_create decides the rest
+    (at most what is left, a reason given), its messages land next to these fields."""
+
+    amount = forms.CharField()  # replaced in __init__, which knows the currency
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="The buyer sees it with the refund on the order page.",
+    )
+    # One key per rendered form: a double click or a resubmitted page refunds once.
+    client_key = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
+
+    # Service field -> form field, for escrow.services' ValidationFailed (core.forms).
+    SERVICE_FIELD_MAP = {"amount_cents": "amount"}
+
+    def __init__(self, *args, currency, **kwargs):
+        kwargs.setdefault("initial", {})
+        kwargs["initial"].setdefault("client_key", f"web-{uuid.uuid4()}")
+        super().__init__(*args, **kwargs)
+        self.currency = currency
+        self.fields["amount"] = MoneyAmountField(
+            currency=currency,
+            label=f"Amount to refund ({currency.upper()})",
+            help_text=f"In {currency.upper()}, for example {_example(currency)}.",
+        )
+
+    def clean_amount(self):
+        """The amount in integer cents (minor units of the currency)."""
+        amount = self.cleaned_data["amount"]
+        if amount <= 0:
+            raise forms.ValidationError("Refund more than nothing.", code="min_value")
+        try:
+            return to_minor_units(amount, self.currency)
+        except MoneyError as exc:
+            raise forms.ValidationError(str(exc), code="invalid") from exc

@@ -100,6 +100,26 @@ class OrderQuerySet(models.QuerySet):
             )
         )
 
+    def with_refunded_cents(self):
+        """Annotate `refunded_cents` (see Order.refunded_cents) in the same query. A subquery,
+        not a join, so it can sit beside other annotations without multiplying rows."""
+        refunded = (
+            EscrowRefund.objects.filter(
+                order=OuterRef("pk"),
+                status__in=REFUND_HOLDING_STATUSES,
+                payment__status=PaymentStatus.SUCCEEDED,
+            )
+            .order_by()
+            .values("order")
+            .annotate(total=Sum("amount_cents"))
+            .values("total")[:1]
+        )
+        return self.annotate(
+            refunded_cents=Coalesce(
+                Subquery(refunded, output_field=models.BigIntegerField()), Value(0)
+            )
+        )
+
 
 class Order(models.Model):
     buyer = models.ForeignKey(
@@ -219,8 +239,42 @@ class Order(models.Model):
     def payment_error(self, value):
         self._payment_error = value
 
+    # What of the order's payment went back to the buyer, or is on its way back (refunds
+    # pending or made; a second payment's refund is not the order's). Stored once, on the
+    # EscrowRefund rows: lists annotate it (with_refunded_cents); an order read without the
+    # annotation asks each time (one query). The same sum as services.order_refunded_cents.
+    _refunded_cents = None
+
+    @property
+    def refunded_cents(self):
+        if self._refunded_cents is not None:
+            return self._refunded_cents
+        if self.pk is None:
+            return 0
+        return (
+            EscrowRefund.objects.holding()
+            .filter(order_id=self.pk, payment__status=PaymentStatus.SUCCEEDED)
+            .aggregate(total=Sum("amount_cents"))["total"]
+            or 0
+        )
+
+    @refunded_cents.setter
+    def refunded_cents(self, value):
+        self._refunded_cents = value
+
+    @property
+    def refunded_display(self):
+        return format_money(self.refunded_cents, self.currency)
+
+    @property
+    def partly_refunded(self):
+        """Some of the payment went back to the buyer, not all of it."""
+        return self.status != OrderStatus.REFUNDED and 0 < self.refunded_cents < self.total_cents
+
     def refresh_from_db(self, *args, **kwargs):
-        self._payment_error = None  # an annotation read with the old row is stale now
+        # Annotations read with the old row are stale now.
+        self._payment_error = None
+        self._refunded_cents = None
         super().refresh_from_db(*args, **kwargs)
 
 
@@ -558,6 +612,12 @@ class EscrowRefund(models.Model):
     @property
     def amount_display(self):
         return format_money(self.amount_cents, self.currency)
+
+    @property
+    def taken_back_cents(self):
+        """The seller's share that was taken back from their Stripe balance (a reversal); the
+        rest of it, debt_cents, they owe."""
+        return self.seller_share_cents - self.debt_cents
 
     @property
     def platform_share_cents(self):

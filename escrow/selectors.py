@@ -17,8 +17,9 @@ from django.shortcuts import get_object_or_404
 
 from core import clock
 from core.models import AuditEntry
-from escrow.commission import release_split
+from escrow.commission import refund_shares, release_split
 from escrow.models import (
+    REFUND_HOLDING_STATUSES,
     EscrowPayment,
     EscrowRefund,
     EscrowRelease,
@@ -27,6 +28,7 @@ from escrow.models import (
     Order,
     OrderStatus,
     PaymentStatus,
+    RefundInitiator,
     RefundStatus,
     ReleaseStatus,
 )
@@ -43,6 +45,7 @@ def orders_for_buyer(*, user):
     return (
         Order.objects.filter(buyer_id=user.pk)
         .select_related("store", "seller")
+        .with_refunded_cents()
         .order_by("-created_at", "-id")
     )
 
@@ -52,6 +55,7 @@ def orders_for_seller(*, user):
     return (
         Order.objects.filter(seller_id=user.pk)
         .select_related("buyer", "store", "release")
+        .with_refunded_cents()
         .order_by("-created_at", "-id")
     )
 
@@ -60,8 +64,23 @@ def order_for_participant_get(*, user, pk):
     """An order its buyer or its seller may see; 404 for everyone else (staff use the admin)."""
     if not getattr(user, "is_authenticated", False):
         return get_object_or_404(Order.objects.none(), pk=pk)
-    queryset = Order.objects.filter(Q(buyer_id=user.pk) | Q(seller_id=user.pk)).select_related(
-        "buyer", "seller", "store", "listing", "release"
+    queryset = (
+        Order.objects.filter(Q(buyer_id=user.pk) | Q(seller_id=user.pk))
+        .select_related("buyer", "seller", "store", "listing", "release")
+        .with_refunded_cents()
+    )
+    return get_object_or_404(queryset, pk=pk)
+
+
+def order_for_seller_get(*, user, pk):
+    """An order of the seller's own, for the seller's pages (refund); 404 for everyone else,
+    its buyer too."""
+    if not getattr(user, "is_authenticated", False):
+        return get_object_or_404(Order.objects.none(), pk=pk)
+    queryset = (
+        Order.objects.filter(seller_id=user.pk)
+        .select_related("buyer", "seller", "store", "listing", "release")
+        .with_refunded_cents()
     )
     return get_object_or_404(queryset, pk=pk)
 
@@ -151,6 +170,107 @@ def orders_release_preview(*, order_ids):
             )
         )
     return previews
+
+
+# --- Refunds ------------------------------------------------------------------------------------
+
+# The statuses in which the seller or staff may refund an order. escrow.services.refunds decides
+# (its _REFUNDABLE_BY_PARTICIPANTS); the pages use this only to offer the form.
+REFUNDABLE_STATUSES = (
+    OrderStatus.FUNDED,
+    OrderStatus.DELIVERED,
+    OrderStatus.RELEASED,
+    OrderStatus.DISPUTED,
+)
+# Refunds of a payment the order did not need: the buyer's money, never the seller's.
+UNWANTED_PAYMENT_INITIATORS = (RefundInitiator.DUPLICATE_PAYMENT, RefundInitiator.LATE_PAYMENT)
+
+
+def order_refunds(order):
+    """The order's refunds, newest first (one query)."""
+    return list(EscrowRefund.objects.filter(order_id=order.pk).order_by("-created_at", "-id"))
+
+
+@dataclass(frozen=True)
+class RefundQuote:
+    """What of an order's payment can still be refunded, for the refund forms (seller, staff)."""
+
+    currency: str
+    paid_cents: int = 0  # the payment that funded the order (0: not paid)
+    refunded_cents: int = 0  # refunded, or being refunded
+    refundable_cents: int = 0  # what is left to refund
+    status_allows: bool = False  # the order's status lets the seller or staff refund it
+    after_release: bool = False  # the money was released: the seller's share is taken back
+    release_in_progress: bool = False  # released, the transfer not made yet: refunds wait
+    # After release: what refunding all that is left takes back from the seller (their share;
+    # the platform returns its commission's share), as escrow.commission.refund_shares splits it.
+    seller_share_cents: int = 0
+
+    @property
+    def can_refund(self):
+        return self.status_allows and self.refundable_cents > 0 and not self.release_in_progress
+
+    @property
+    def platform_share_cents(self):
+        return self.refundable_cents - self.seller_share_cents if self.after_release else 0
+
+
+def order_refund_quote(order):
+    """What can still be refunded of the order and, after release, how a refund of all of it
+    is shared (one query; one more when the order was read without its release)."""
+    holding = Q(refunds__status__in=REFUND_HOLDING_STATUSES)
+    payment = (
+        EscrowPayment.objects.filter(order_id=order.pk, status=PaymentStatus.SUCCEEDED)
+        .annotate(
+            held=Sum("refunds__amount_cents", filter=holding, default=0),
+            held_after_release=Sum(
+                "refunds__amount_cents",
+                filter=holding & Q(refunds__after_release=True),
+                default=0,
+            ),
+        )
+        .first()
+    )
+    if payment is None:
+        return RefundQuote(currency=order.currency)
+    refundable = max(payment.amount_cents - payment.held, 0)
+    release = order_release(order)
+    after_release = release is not None
+    in_progress = after_release and release.status != ReleaseStatus.TRANSFERRED
+    seller_share = 0
+    if after_release and not in_progress:
+        # A release's gross is what was left when it was made; what it can still give back.
+        amount = min(refundable, release.gross_cents - payment.held_after_release)
+        if amount > 0:
+            seller_share = refund_shares(
+                amount,
+                refunded_before=payment.held_after_release,
+                gross=release.gross_cents,
+                commission=release.commission_cents,
+                fee_passed_on=release.fee_passed_on_cents,
+                return_commission=settings.ESCROW_REFUND_RETURNS_COMMISSION,
+            ).seller_cents
+    return RefundQuote(
+        currency=payment.currency,
+        paid_cents=payment.amount_cents,
+        refunded_cents=payment.held,
+        refundable_cents=refundable,
+        status_allows=order.status in REFUNDABLE_STATUSES,
+        after_release=after_release,
+        release_in_progress=in_progress,
+        seller_share_cents=seller_share,
+    )
+
+
+def seller_refunds(*, seller, limit=20):
+    """The latest refunds of the seller's orders, newest first, with their order (one query).
+    Refunds of a payment the order did not need are left out: that money was never theirs."""
+    return list(
+        EscrowRefund.objects.filter(order__seller_id=seller.pk)
+        .exclude(initiator__in=UNWANTED_PAYMENT_INITIATORS)
+        .select_related("order")
+        .order_by("-created_at", "-id")[:limit]
+    )
 
 
 # --- What the periodic jobs are due to do (ids only: each is acted on in its own transaction) --
@@ -244,6 +364,17 @@ TIMELINE_WORDS = {
     "escrow.order.released_by_staff": ("Bazaar released the payment to the seller", "success"),
     "escrow.order.cancelled": ("Order cancelled", "muted"),
     "escrow.order.expired": ("Order expired before it was paid", "muted"),
+    "escrow.order.refunded": ("Refunded in full to the buyer", "muted"),
+    "escrow.order.disputed": ("Disputed; nothing is released until it is resolved", "warning"),
+    "escrow.order.dispute_ended": ("Dispute ended; the order goes on where it was", "info"),
+    "escrow.order.compensation_released": (
+        "Cancelled; the seller's compensation released to them",
+        "success",
+    ),
+    "escrow.order.released_by_dispute": (
+        "Dispute resolved; payment released to the seller",
+        "success",
+    ),
 }
 
 
@@ -325,10 +456,18 @@ class SellerTotals:
     commission_cents: int = 0  # Bazaar's commission on released orders
     transferring_cents: int = 0  # released, but the transfer has not gone through yet
     reversed_cents: int = 0  # pulled back from the seller's account after a transfer
+    # Refunds made after release: what the buyers got back, and the seller's share of it (taken
+    # back from their Stripe balance, or owed where it could not cover it).
+    refunded_after_release_cents: int = 0
+    taken_back_cents: int = 0
+    # What the seller owes Bazaar now (refunds their balance could not cover): recovered from
+    # their next releases before anything is transferred.
+    debt_cents: int = 0
 
 
 def seller_ledger_totals(*, seller, default_currency="usd"):
-    """Held / released / commission / reversed per currency (two grouped queries).
+    """Held / released / commission / reversed / refunded after release / owed, per currency
+    (four grouped queries).
 
     With no orders at all, one row of zeros in `default_currency`, so the page still says so.
     """
@@ -365,6 +504,31 @@ def seller_ledger_totals(*, seller, default_currency="usd"):
         target["commission_cents"] = item["commission"] or 0
         target["transferring_cents"] = item["transferring"] or 0
         target["reversed_cents"] = item["reversed"] or 0
+
+    refunds = (
+        EscrowRefund.objects.filter(
+            order__seller_id=seller.pk, status=RefundStatus.SUCCEEDED, after_release=True
+        )
+        .values("currency")
+        .annotate(refunded=Sum("amount_cents"), share=Sum("seller_share_cents"))
+        .order_by()
+    )
+    for item in refunds:
+        target = row(item["currency"])
+        target["refunded_after_release_cents"] = item["refunded"] or 0
+        target["taken_back_cents"] = item["share"] or 0
+
+    # The debt is the ledger's balance of the seller's debt account: booked by refunds, paid
+    # off by releases (escrow.services.releases).
+    debts = (
+        LedgerEntry.objects.filter(account=LedgerAccount.seller_debt(seller.pk))
+        .values("currency")
+        .annotate(balance=Sum("amount_cents"))
+        .order_by()
+    )
+    for item in debts:
+        if item["balance"]:
+            row(item["currency"])["debt_cents"] = item["balance"]
 
     if not rows:
         row(default_currency)

@@ -12,7 +12,7 @@ from rest_framework import serializers
 
 from core import clock
 from core.money import format_money
-from escrow.models import EscrowRelease, LedgerEntry, Order, OrderStatus
+from escrow.models import EscrowRefund, EscrowRelease, LedgerEntry, Order, OrderStatus
 from marketplace.serializers import StoreRefSerializer
 
 # The largest id a database primary key can hold: a larger number names no listing, and must be a
@@ -79,6 +79,19 @@ class CancellationPreviewOutputSerializer(serializers.Serializer):
     policy_text = serializers.CharField()
 
 
+class RefundCreateInputSerializer(serializers.Serializer):
+    amount_cents = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="How much to refund, in the order currency's smallest unit (cents), at most "
+        "what is left to refund of the order.",
+    )
+    reason = serializers.CharField(
+        max_length=500,
+        help_text="Why the buyer is refunded. The buyer reads it.",
+    )
+
+
 class OrderListQuerySerializer(serializers.Serializer):
     role = serializers.ChoiceField(
         choices=[("buying", "Orders you placed"), ("selling", "Orders placed with your store")],
@@ -143,6 +156,20 @@ class OrderOutputSerializer(serializers.ModelSerializer):
         help_text="Why the last payment attempt was declined, while the order is not paid; "
         "empty once it is paid or when no attempt was declined.",
     )
+    refunded_cents = serializers.IntegerField(
+        read_only=True,
+        min_value=0,
+        help_text="What of the order's payment went back to the buyer, or is on its way back "
+        "(refunds pending or made). The list: GET /api/v1/orders/{id}/refunds/.",
+    )
+    refunded_display = serializers.CharField(
+        read_only=True, help_text='refunded_cents formatted for people, e.g. "US$10.00".'
+    )
+    partly_refunded = serializers.BooleanField(
+        read_only=True,
+        help_text="Some, not all, of the payment went back to the buyer (a refunded order's "
+        "status is refunded).",
+    )
 
     class Meta:
         model = Order
@@ -162,6 +189,9 @@ class OrderOutputSerializer(serializers.ModelSerializer):
             "commission_bps",
             "seller_gets_cents",
             "payment_error",
+            "refunded_cents",
+            "refunded_display",
+            "partly_refunded",
             "funded_at",
             "delivered_at",
             "delivery_note",
@@ -189,6 +219,68 @@ class OrderOutputSerializer(serializers.ModelSerializer):
             self.context["now"] = clock.now()
         left = (order.review_deadline - self.context["now"]).total_seconds()
         return max(0, int(left))
+
+
+class RefundOutputSerializer(serializers.ModelSerializer):
+    """A refund of an order, as its buyer or its seller sees it. The seller's share (what was
+    taken back from them after release) is the seller's to see: null for the buyer."""
+
+    # Needs `is_seller` in the context (escrow.api passes it).
+
+    status_display = serializers.CharField(source="get_status_display", read_only=True)
+    initiator_display = serializers.CharField(source="get_initiator_display", read_only=True)
+    amount_display = serializers.CharField(
+        read_only=True, help_text='The amount formatted for people, e.g. "US$10.00".'
+    )
+    taken_back_cents = serializers.SerializerMethodField(
+        help_text="Seller only (null for the buyer). After release: the seller's share of this "
+        "refund taken back from their Stripe balance (a transfer reversal)."
+    )
+    debt_cents = serializers.SerializerMethodField(
+        help_text="Seller only (null for the buyer). After release: the part of the seller's "
+        "share their Stripe balance could not cover; it is recovered from their next releases."
+    )
+
+    class Meta:
+        model = EscrowRefund
+        fields = (
+            "id",
+            "status",
+            "status_display",
+            "amount_cents",
+            "currency",
+            "amount_display",
+            "initiator",
+            "initiator_display",
+            "reason",
+            "after_release",
+            "taken_back_cents",
+            "debt_cents",
+            "failure_message",
+            "created_at",
+            "succeeded_at",
+        )
+        read_only_fields = fields
+        extra_kwargs = {
+            "initiator": {
+                "help_text": "Who or what started it: the seller, Bazaar's staff, a "
+                "cancellation, a dispute's resolution, a payment made twice or after the order "
+                "closed, or a refund made in Stripe's dashboard."
+            },
+            "after_release": {
+                "help_text": "Made after the money was released to the seller: their share was "
+                "taken back."
+            },
+            "failure_message": {"help_text": "Why Stripe could not make it, when it failed."},
+        }
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True, min_value=0))
+    def get_taken_back_cents(self, refund):
+        return refund.taken_back_cents if self.context.get("is_seller") else None
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True, min_value=0))
+    def get_debt_cents(self, refund):
+        return refund.debt_cents if self.context.get("is_seller") else None
 
 
 class PaymentIntentOutputSerializer(serializers.Serializer):
@@ -273,9 +365,21 @@ class LedgerTotalsOutputSerializer(serializers.Serializer):
     reversed_cents = serializers.IntegerField(
         help_text="Pulled back from your Stripe account after a transfer."
     )
+    refunded_after_release_cents = serializers.IntegerField(
+        help_text="Refunded to buyers after the money was released to you."
+    )
+    taken_back_cents = serializers.IntegerField(
+        help_text="Your share of those refunds: taken back from your Stripe balance, or owed "
+        "where it could not cover it."
+    )
+    debt_cents = serializers.IntegerField(
+        help_text="What you owe Bazaar now (refunds your Stripe balance could not cover). It "
+        "is recovered from your next releases in this currency before they are transferred."
+    )
     held_display = serializers.SerializerMethodField()
     released_display = serializers.SerializerMethodField()
     commission_paid_display = serializers.SerializerMethodField()
+    debt_display = serializers.SerializerMethodField()
 
     @extend_schema_field(OpenApiTypes.STR)
     def get_held_display(self, totals):
@@ -288,6 +392,10 @@ class LedgerTotalsOutputSerializer(serializers.Serializer):
     @extend_schema_field(OpenApiTypes.STR)
     def get_commission_paid_display(self, totals):
         return format_money(totals.commission_cents, totals.currency)
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_debt_display(self, totals):
+        return format_money(totals.debt_cents, totals.currency)
 
 
 class LedgerPageOutputSerializer(serializers.Serializer):

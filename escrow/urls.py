@@ -14,6 +14,7 @@ urlpatterns = [
     path("orders/<int:pk>/deliver/", views.order_deliver, name="order-deliver"),
     path("orders/<int:pk>/approve/", views.order_approve, name="order-approve"),
     path("orders/<int:pk>/cancel/", views.order_cancel, name="order-cancel"),
+    path("orders/<int:pk>/refund/", views.order_refund, name="order-refund"),
     path("seller/orders/", views.orders_selling, name="orders-selling"),
     path("seller/ledger/", views.seller_ledger, name="seller-ledger"),
 ]

@@ -13,17 +13,26 @@ from django.core.paginator import Paginator
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.selectors import connect_status_for
 from core import clock
 from core.errors import DomainError, StripeUnavailable, ValidationFailed
 from core.forms import add_domain_errors
+from core.money import format_money, from_minor_units
 from core.throttling import rate_limit_wait, wait_text
 from escrow import selectors as escrow_selectors
 from escrow import services
-from escrow.forms import OrderCreateForm, OrderDeliverForm
-from escrow.models import Order, OrderStatus, PaymentStatus, ReleaseStatus, ReleaseTrigger
+from escrow.forms import OrderCreateForm, OrderDeliverForm, RefundForm
+from escrow.models import (
+    Order,
+    OrderStatus,
+    PaymentStatus,
+    RefundInitiator,
+    RefundStatus,
+    ReleaseStatus,
+    ReleaseTrigger,
+)
 from escrow.signals import order_viewed
 from marketplace import selectors as catalogue_selectors
 
@@ -31,6 +40,9 @@ from marketplace import selectors as catalogue_selectors
 # and says the confirmation is taking longer than usual.
 STATUS_POLL_SECONDS = 2
 STATUS_POLL_TRIES = 30
+
+# The seller's ledger lists this many of their latest refunds (each order's page has all of its).
+SELLER_LEDGER_REFUNDS = 20
 
 # Over a person's budget (BAZAAR_RATE_ORDERS, BAZAAR_RATE_PAYMENTS; shared with the API).
 TOO_MANY_ORDERS = "You have placed many orders in a short time. Try again in {wait}."
@@ -120,6 +132,11 @@ def _order_context(request, order, *, deliver_form=None):
         "is_seller": is_seller,
         "release": release,
         "payments": payments,
+        "refunds": escrow_selectors.order_refunds(order),
+        # The link to the refund page; that page says why when it cannot refund after all.
+        "can_refund": is_seller
+        and order.status in escrow_selectors.REFUNDABLE_STATUSES
+        and order.refunded_cents < order.total_cents,
         "payment_error": _payment_error(order, payments),
         "timeline": escrow_selectors.order_timeline(order),
         "review_seconds": review_seconds,
@@ -251,6 +268,88 @@ def order_cancel(request, pk):
     return redirect(order)
 
 
+# --- Refunds ------------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def order_refund(request, pk):
+    """The seller refunds all or part of an order to its buyer (escrow.services.refund_create):
+    before release from the money held, after it taking their share back from their Stripe
+    balance. The order's seller only; anyone else, its buyer too, gets a 404."""
+    order = escrow_selectors.order_for_seller_get(user=request.user, pk=pk)
+    if request.method == "POST":
+        form = RefundForm(request.POST, currency=order.currency)
+        if form.is_valid():
+            try:
+                refund = services.refund_create(
+                    order=order,
+                    amount_cents=form.cleaned_data["amount"],
+                    reason=form.cleaned_data["reason"],
+                    initiator=RefundInitiator.SELLER,
+                    actor=request.user,
+                    client_key=form.cleaned_data["client_key"],
+                )
+            except ValidationFailed as exc:
+                add_domain_errors(form, exc, RefundForm.SERVICE_FIELD_MAP)
+            except DomainError as exc:
+                form.add_error(None, exc.message)
+            else:
+                _tell_refund_outcome(request, refund)
+                return redirect(order)
+    quote = escrow_selectors.order_refund_quote(order)
+    if request.method != "POST":
+        # Everything that is left, to change for a part refund.
+        initial = {}
+        if quote.can_refund:
+            initial["amount"] = from_minor_units(quote.refundable_cents, quote.currency)
+        form = RefundForm(currency=order.currency, initial=initial)
+    return render(
+        request,
+        "escrow/order_refund.html",
+        {
+            "order": order,
+            "quote": quote,
+            "form": form,
+            "refunds": escrow_selectors.order_refunds(order),
+        },
+    )
+
+
+def _tell_refund_outcome(request, refund):
+    """What became of the seller's refund, in a message on the order page."""
+    amount = refund.amount_display
+    if refund.status == RefundStatus.SUCCEEDED:
+        text = f"{amount} was refunded to the buyer."
+        if refund.after_release:
+            taken_back = refund.seller_share_cents - refund.debt_cents
+            if taken_back:
+                text += (
+                    f" {format_money(taken_back, refund.currency)} was taken back from your "
+                    "Stripe balance."
+                )
+            if refund.debt_cents:
+                text += (
+                    " Your Stripe balance could not cover "
+                    f"{format_money(refund.debt_cents, refund.currency)}: it will be taken from "
+                    "your next payments."
+                )
+        messages.success(request, text)
+    elif refund.status == RefundStatus.PENDING:
+        messages.info(
+            request,
+            f"The refund of {amount} is on its way: Stripe has not confirmed it yet. Bazaar "
+            "keeps asking, and the buyer is told when it is made.",
+        )
+    else:
+        reason = refund.failure_message or "no reason given"
+        messages.error(
+            request,
+            f"Stripe could not refund {amount} ({reason}). Nothing was refunded; you can try "
+            "again.",
+        )
+
+
 def _payment_error(order, payments):
     """Why the last payment attempt failed, while the order is unpaid; "" otherwise. A newer
     attempt under way makes an older decline history."""
@@ -373,6 +472,8 @@ def seller_ledger(request):
             "totals": escrow_selectors.seller_ledger_totals(
                 seller=seller, default_currency=seller.seller_profile.default_currency
             ),
+            "refunds": escrow_selectors.seller_refunds(seller=seller, limit=SELLER_LEDGER_REFUNDS),
+            "refunds_shown": SELLER_LEDGER_REFUNDS,
             "connect": connect,
             "payouts_paused": connect is not None and not connect.can_receive_payouts,
         },

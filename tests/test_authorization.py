@@ -297,6 +297,16 @@ MATRIX = [
         {"buyer": 302, "seller": 302},
         data={"expected_refund_cents": "999999"},
     ),
+    # Refunding is the seller's: the page does not exist for anyone else, the buyer included.
+    Row("order-refund", "GET", order("funded"), SELLER, {"seller": 200}, shows=(MONEY,)),
+    Row(
+        "order-refund",
+        "POST",
+        order("funded"),
+        SELLER,
+        {"seller": 302},
+        data={"amount": "1.00", "reason": "Chipped", "client_key": "authz"},
+    ),
     # Buying a listing that is not on sale: only its seller and staff see it exist.
     Row("order-create", "GET", draft_as_listing_pk, REVIEWERS, {"seller": 302, "staff": 302}),
     Row(
@@ -314,6 +324,15 @@ MATRIX = [
     Row("api-order-approve", "POST", order("delivered"), PARTIES, {"buyer": 200, "seller": 403}),
     Row("api-order-cancel", "POST", order("pending"), PARTIES, {"buyer": 200, "seller": 403}),
     Row("api-order-refund-preview", "GET", order("funded"), PARTIES, BOTH),
+    Row("api-order-refunds", "GET", order("funded"), PARTIES, BOTH),
+    Row(
+        "api-order-refunds",
+        "POST",
+        order("funded"),
+        PARTIES,
+        {"buyer": 403, "seller": 201},
+        data={"amount_cents": 100, "reason": "Chipped"},
+    ),
     # --- The order's conversation (messaging) ----------------------------------------------------
     Row("messaging:conversation", "GET", conversation, PARTIES, BOTH),
     Row(

@@ -4,6 +4,7 @@
 catalogue's listing view need not know about orders.
 `{{ seconds|time_left }}`: 273600 -> "3 days 4 hours".
 `{{ order.commission_bps|percent_bps }}`: 1000 -> "10%".
+`{{ refund|refund_origin }}`: "Started by the seller", ... (who or what started a refund).
 """
 
 from decimal import Decimal
@@ -81,3 +82,21 @@ def order_buy_box(context, listing):
         "request": context.get("request"),
         "csrf_token": context.get("csrf_token"),
     }
+
+
+# Who started a refund and why it came about, as the order page says it.
+REFUND_ORIGINS = {
+    "seller": "Started by the seller",
+    "staff": "Started by Bazaar's team",
+    "cancellation": "The order was cancelled",
+    "dispute": "The dispute was resolved",
+    "duplicate_payment": "Paid twice: the second payment goes back",
+    "late_payment": "Paid after the order had closed",
+    "external": "Made in Stripe's dashboard",
+}
+
+
+@register.filter
+def refund_origin(refund):
+    """`{{ refund|refund_origin }}`: "Started by the seller", "The order was cancelled", ..."""
+    return REFUND_ORIGINS.get(refund.initiator, refund.get_initiator_display())

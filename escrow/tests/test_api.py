@@ -111,9 +111,13 @@ def test_order_pay_deliver_approve_through_the_api_transfers_total_minus_commiss
             "commission_paid_cents": 0,
             "transferring_cents": 0,
             "reversed_cents": 0,
+            "refunded_after_release_cents": 0,
+            "taken_back_cents": 0,
+            "debt_cents": 0,
             "held_display": "US$45.00",
             "released_display": "US$0.00",
             "commission_paid_display": "US$0.00",
+            "debt_display": "US$0.00",
         }
     ]
     delivered = seller_api.post(
@@ -481,12 +485,13 @@ def test_the_ledger_is_for_sellers_and_its_query_count_stays_flat(
     assert signed_in(api_client, buyer).get(LEDGER).status_code == 403
     book(3)
     seller_api = signed_in(api_client, seller)
-    # Token, the account's other tokens, seller profile, count, page of lines, two grouped totals.
-    with django_assert_max_num_queries(7):
+    # Token, the account's other tokens, seller profile, count, page of lines, four grouped
+    # totals (held, releases, refunds after release, the debt).
+    with django_assert_max_num_queries(9):
         few = seller_api.get(LEDGER, {"page_size": 50}).json()
     book(27)
     seller_api = signed_in(api_client, seller)
-    with django_assert_max_num_queries(7):
+    with django_assert_max_num_queries(9):
         many = seller_api.get(LEDGER, {"page_size": 50}).json()
 
     assert few["count"] == 3

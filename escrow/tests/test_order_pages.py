@@ -642,8 +642,9 @@ def test_an_empty_ledger_says_so(client, seller):
 
 
 # Session, user, (seller profile, store), count, the rows, the notifications bell; the ledger adds
-# the Connect status and two grouped totals. None of it grows with the number of orders.
-PAGE_QUERIES = {"orders-buying": 8, "orders-selling": 9, "seller-ledger": 12}
+# the Connect status, four grouped totals (held, releases, refunds after release, the debt) and
+# the latest refunds. None of it grows with the number of orders.
+PAGE_QUERIES = {"orders-buying": 8, "orders-selling": 9, "seller-ledger": 15}
 
 
 @pytest.mark.parametrize("rows", [3, 30])
