@@ -427,6 +427,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name for a choice set used by several fields (a store's default, a listing's policy).
+    "ENUM_NAME_OVERRIDES": {
+        "CancellationPolicyEnum": "marketplace.policies.CancellationPolicy",
+    },
 }
 
 # --- Content Security Policy: everything is served from this origin -----------------------------
