@@ -1,5 +1,7 @@
 """Every write to an order and its money, one module per concern:
 
+- chargebacks.py: a card payment disputed at the bank (charge.dispute.*): the order frozen,
+  the seller's share taken back, the evidence drafted and submitted, the outcome settled.
 - orders.py: the order's life (create, cancel, expire, deliver, remind; funded and released as
   payments and releases say).
 - payments.py: paying for an order (Checkout, PaymentIntent), Stripe confirming or declining it.
@@ -12,6 +14,13 @@
 Callers import from `escrow.services`; the names below are the whole public surface.
 """
 
+from escrow.services.chargebacks import (
+    chargeback_evidence_draft,
+    chargeback_evidence_submit,
+    chargeback_evidence_update,
+    chargeback_sync,
+    chargebacks_retry,
+)
 from escrow.services.orders import (
     MAX_QUANTITY,
     order_cancel,
@@ -52,6 +61,11 @@ from escrow.services.releases import (
 )
 
 __all__ = [
+    "chargeback_evidence_draft",
+    "chargeback_evidence_submit",
+    "chargeback_evidence_update",
+    "chargeback_sync",
+    "chargebacks_retry",
     "MAX_QUANTITY",
     "PaymentUnavailable",
     "escrow_release",
