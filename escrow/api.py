@@ -6,7 +6,9 @@ GET  /api/v1/orders/{id}/            one of your orders
 POST /api/v1/orders/{id}/pay/        a PaymentIntent to confirm with Stripe's mobile SDK (buyer)
 POST /api/v1/orders/{id}/deliver/    the seller says it is delivered; the review window starts
 POST /api/v1/orders/{id}/approve/    the buyer approves: the escrow is released to the seller
-POST /api/v1/orders/{id}/cancel/     the buyer calls off an unpaid order
+POST /api/v1/orders/{id}/cancel/     the buyer calls off an order (paid: under its policy);
+                                     the seller cancels a paid order (full refund)
+GET  /api/v1/orders/{id}/refund-preview/  what cancelling now would refund
 GET  /api/v1/orders/ledger/          the seller's ledger lines and totals per currency
 
 Thin views: every write is one call to marketplace.orders or escrow.services, whose domain
@@ -40,7 +42,9 @@ from core.throttling import THROTTLED, ScopedRateThrottle
 from escrow import selectors, services
 from escrow.models import EscrowPayment, Order, PaymentStatus, ReleaseTrigger
 from escrow.serializers import (
+    CancellationPreviewOutputSerializer,
     LedgerPageOutputSerializer,
+    OrderCancelInputSerializer,
     OrderCreateInputSerializer,
     OrderDeliverInputSerializer,
     OrderListQuerySerializer,
@@ -290,13 +294,39 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return self._render(order)
 
     @_transition_schema(
-        "Cancel your unpaid order (buyer only)",
-        "Only an order that is not paid yet can be cancelled; its stock returns to the listing.",
+        "Cancel an order",
+        "Unpaid: the buyer calls it off and its stock returns. Paid and not released yet: the "
+        "buyer cancels under the order's cancellation policy (GET refund-preview first and "
+        "send its refund_cents as expected_refund_cents), the seller cancels with a full "
+        "refund. The part the buyer does not get back goes to the seller.",
+        request=OrderCancelInputSerializer,
+        extra={400: OpenApiResponse(description="The refund changed since the preview")},
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
-        order = services.order_cancel(order=self.get_object(), actor=request.user)
+        data = OrderCancelInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        order = services.order_cancel(
+            order=self.get_object(), actor=request.user, **data.validated_data
+        )
         return self._render(order)
+
+    @extend_schema(
+        tags=TAGS,
+        summary="What cancelling the order now would refund",
+        description="For the buyer, under the order's cancellation policy; for the seller, "
+        "always everything held. Only a paid order not released yet can be cancelled this way.",
+        responses={
+            200: CancellationPreviewOutputSerializer,
+            403: OpenApiResponse(description="You are not the buyer or the seller"),
+            404: OpenApiResponse(description=ORDER_NOT_FOUND),
+            409: OpenApiResponse(description="The order's status does not allow cancelling"),
+        },
+    )
+    @action(detail=True, methods=["get"], url_path="refund-preview")
+    def refund_preview(self, request, pk=None):
+        preview = services.order_cancel_preview(order=self.get_object(), actor=request.user)
+        return Response(CancellationPreviewOutputSerializer(preview).data)
 
     @extend_schema(
         tags=TAGS,

@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from core.money import format_money
 from marketplace.models import Listing, ListingKind, Store
+from marketplace.policies import CancellationPolicy
 
 
 class OrderStatus(models.TextChoices):
@@ -51,7 +52,12 @@ ORDER_TRANSITIONS = {
         OrderStatus.DISPUTED,
         OrderStatus.REFUNDED,
     },
-    OrderStatus.DELIVERED: {OrderStatus.RELEASED, OrderStatus.DISPUTED, OrderStatus.REFUNDED},
+    OrderStatus.DELIVERED: {
+        OrderStatus.RELEASED,
+        OrderStatus.CANCELLED,
+        OrderStatus.DISPUTED,
+        OrderStatus.REFUNDED,
+    },
     # A dispute ends with the money released, refunded, split (released) or, when it is
     # withdrawn or won, the order going back to where it was.
     OrderStatus.DISPUTED: {
@@ -116,6 +122,11 @@ class Order(models.Model):
     commission_min_cents = models.PositiveIntegerField(default=0)
     commission_cents = models.PositiveIntegerField()
     stripe_fee_payer = models.CharField(max_length=10, default="platform")
+    # The listing's effective policy when the order was placed (marketplace.policies). The
+    # default only fills orders placed before policies existed, when every store was Flexible.
+    cancellation_policy = models.CharField(
+        max_length=10, choices=CancellationPolicy.choices, default=CancellationPolicy.FLEXIBLE
+    )
     status = models.CharField(
         max_length=20, choices=OrderStatus.choices, default=OrderStatus.PENDING_PAYMENT
     )

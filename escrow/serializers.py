@@ -53,6 +53,32 @@ class OrderDeliverInputSerializer(serializers.Serializer):
     )
 
 
+class OrderCancelInputSerializer(serializers.Serializer):
+    expected_refund_cents = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        help_text="The refund you showed the person (from refund-preview). If cancelling now "
+        "would refund a different amount (time moved the order into another tier of its "
+        "policy), nothing is cancelled and the answer is 400: preview again.",
+    )
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=300)
+
+
+class CancellationPreviewOutputSerializer(serializers.Serializer):
+    held_cents = serializers.IntegerField(help_text="What escrow holds for the order now.")
+    refund_cents = serializers.IntegerField(help_text="Back to the buyer if cancelled now.")
+    compensation_cents = serializers.IntegerField(
+        help_text="To the seller (minus commission on it) if cancelled now."
+    )
+    percent = serializers.IntegerField()
+    currency = serializers.CharField()
+    refund_display = serializers.CharField()
+    compensation_display = serializers.CharField()
+    explanation = serializers.CharField(help_text="The policy's tier that applies, in words.")
+    policy = serializers.CharField()
+    policy_text = serializers.CharField()
+
+
 class OrderListQuerySerializer(serializers.Serializer):
     role = serializers.ChoiceField(
         choices=[("buying", "Orders you placed"), ("selling", "Orders placed with your store")],

@@ -216,13 +216,36 @@ def order_approve(request, pk):
 
 
 @login_required
-@require_POST
 def order_cancel(request, pk):
+    """Unpaid: the buyer's POST from the order page calls it off. Paid: GET shows what
+    cancelling refunds (the policy, the exact amount), the POST confirms that amount."""
     order = _order(request, pk)
+    paid = order.status in services.CANCELLABLE_WHEN_PAID
+    expected = request.POST.get("expected_refund_cents", "")
+    if request.method != "POST" or (paid and not expected.isdigit()):
+        if not paid:
+            return redirect(order)
+        try:
+            preview = services.order_cancel_preview(order=order, actor=request.user)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+            return redirect(order)
+        return render(
+            request,
+            "escrow/order_cancel.html",
+            {"order": order, "preview": preview, "is_buyer": request.user.pk == order.buyer_id},
+        )
     try:
-        order = services.order_cancel(order=order, actor=request.user)
+        order = services.order_cancel(
+            order=order,
+            actor=request.user,
+            expected_refund_cents=int(expected) if expected.isdigit() else None,
+        )
     except DomainError as exc:
         messages.error(request, exc.message)
+        return redirect("order-cancel", pk=order.pk) if paid else redirect(order)
+    if paid:
+        messages.success(request, f"Order #{order.pk} was cancelled. The refund is on its way.")
     else:
         messages.success(request, f"Order #{order.pk} was cancelled. Nothing was charged.")
     return redirect(order)

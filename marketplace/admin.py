@@ -16,6 +16,7 @@ from core.errors import DomainError
 from core.money import format_money
 from marketplace import services
 from marketplace.models import Category, Listing, ListingImage, ListingStatus, Store
+from marketplace.policies import describe_all_html
 
 # --- Categories ---------------------------------------------------------------------------------
 
@@ -63,6 +64,14 @@ class StoreForm(forms.ModelForm):
         model = Store
         fields = services.STORE_EDITABLE_FIELDS
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["default_cancellation_policy"].help_text = format_html(
+            "{} {}",
+            _("Applies to every listing of the store that does not choose its own."),
+            describe_all_html(),
+        )
+
 
 @admin.register(Store)
 class StoreAdmin(admin.ModelAdmin):
@@ -78,6 +87,7 @@ class StoreAdmin(admin.ModelAdmin):
         (None, {"fields": ("owner", "name", "slug", "tagline", "logo")}),
         (_("Pages"), {"fields": ("description", "about")}),
         (_("Contact"), {"fields": ("contact_email", "contact_phone", "support_url")}),
+        (_("Cancellations"), {"fields": ("default_cancellation_policy",)}),
         (_("History"), {"fields": ("created_at", "updated_at")}),
     )
     readonly_fields = ("owner", "slug", "created_at", "updated_at")
@@ -216,7 +226,7 @@ class ListingAdmin(admin.ModelAdmin):
     actions = ("approve_listings", "reject_listings", "archive_listings")
     fieldsets = (
         (None, {"fields": ("title", "store", "category", "kind", "description")}),
-        (_("Price"), {"fields": ("price", "stock", "duration_minutes")}),
+        (_("Price"), {"fields": ("price", "stock", "duration_minutes", "cancellation")}),
         (
             _("Review"),
             {
@@ -242,6 +252,7 @@ class ListingAdmin(admin.ModelAdmin):
         "price",
         "stock",
         "duration_minutes",
+        "cancellation",
         "status",
         "submitted_at",
         "reviewed_at",
@@ -254,6 +265,17 @@ class ListingAdmin(admin.ModelAdmin):
     @admin.display(description=_("price"), ordering="price_cents")
     def price(self, obj):
         return format_money(obj.price_cents, obj.currency)
+
+    @admin.display(description=_("cancellation policy"))
+    def cancellation(self, obj):
+        # The seller chooses it (listing form, API); staff read what buyers are shown.
+        source = _("the listing's own") if obj.cancellation_policy else _("the store's default")
+        return format_html(
+            "<strong>{}</strong> ({}). {}",
+            obj.effective_cancellation_policy.label,
+            source,
+            obj.cancellation_policy_text,
+        )
 
     def has_add_permission(self, request):
         return False

@@ -4,10 +4,16 @@ from decimal import Decimal
 
 from django import forms
 from django.core.files.uploadedfile import UploadedFile
+from django.utils.html import format_html
 
 from core.forms import currency_choices
 from core.money import MoneyError, from_minor_units, to_minor_units
 from marketplace.models import Category, ListingKind
+from marketplace.policies import DEFAULT_POLICY, CancellationPolicy, describe_all_html
+
+
+def _policy_help(lead):
+    return format_html("{} {}", lead, describe_all_html())
 
 
 class ListingForm(forms.Form):
@@ -41,6 +47,11 @@ class ListingForm(forms.Form):
         label="Duration (minutes)",
         help_text="Services only: how long the work takes.",
     )
+    cancellation_policy = forms.ChoiceField(
+        choices=[("", "Your store's default"), *CancellationPolicy.choices],
+        required=False,
+        label="Cancellation policy",
+    )
 
     # Service field -> form field, for errors raised by the catalogue services.
     SERVICE_FIELD_MAP = {"price_cents": "price"}
@@ -56,7 +67,18 @@ class ListingForm(forms.Form):
             "currency": listing.currency,
             "stock": listing.stock,
             "duration_minutes": listing.duration_minutes,
+            "cancellation_policy": listing.cancellation_policy,
         }
+
+    def __init__(self, *args, store=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["cancellation_policy"]
+        lead = "How much buyers get back if they cancel."
+        if store is not None:
+            default = CancellationPolicy(store.default_cancellation_policy)
+            field.choices = [("", f"Your store's default ({default.label})"), *field.choices[1:]]
+            lead += f" Your store's default is {default.label}."
+        field.help_text = _policy_help(lead)
 
     def clean(self):
         cleaned = super().clean()
@@ -80,6 +102,7 @@ class ListingForm(forms.Form):
             "currency": data["currency"],
             "stock": data["stock"],
             "duration_minutes": data["duration_minutes"],
+            "cancellation_policy": data["cancellation_policy"],
         }
 
 
@@ -110,6 +133,15 @@ class StoreForm(forms.Form):
     contact_phone = forms.CharField(max_length=40, required=False, label="Contact phone")
     support_url = forms.URLField(required=False, label="Support website", assume_scheme="https")
     logo = forms.ImageField(required=False)
+    default_cancellation_policy = forms.ChoiceField(
+        choices=CancellationPolicy.choices,
+        initial=DEFAULT_POLICY,
+        label="Cancellation policy",
+        help_text=_policy_help(
+            "How much buyers get back if they cancel, for every listing that does not choose "
+            "its own. Orders already placed keep the policy they were placed under."
+        ),
+    )
 
     FIELDS = (
         "name",
@@ -119,6 +151,7 @@ class StoreForm(forms.Form):
         "contact_email",
         "contact_phone",
         "support_url",
+        "default_cancellation_policy",
     )
 
     @classmethod

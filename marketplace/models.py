@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from core.images import validate_image
 from core.money import format_money
+from marketplace.policies import DEFAULT_POLICY, CancellationPolicy, describe
 
 
 class Category(models.Model):
@@ -39,6 +40,12 @@ class Store(models.Model):
     contact_phone = models.CharField(max_length=40, blank=True)
     support_url = models.URLField(blank=True)
     logo = models.ImageField(upload_to="store-logos/", blank=True, validators=[validate_image])
+    default_cancellation_policy = models.CharField(
+        max_length=10,
+        choices=CancellationPolicy.choices,
+        default=DEFAULT_POLICY,
+        help_text="Applies to every listing of the store that does not choose its own.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -102,6 +109,14 @@ class Listing(models.Model):
     status = models.CharField(
         max_length=20, choices=ListingStatus.choices, default=ListingStatus.DRAFT
     )
+    # Empty: the store's default applies (effective_cancellation_policy), so changing the default
+    # changes every listing that did not choose its own.
+    cancellation_policy = models.CharField(
+        max_length=10,
+        choices=CancellationPolicy.choices,
+        blank=True,
+        help_text="Empty: the store's default cancellation policy.",
+    )
     rejection_reason = models.TextField(blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     reviewed_at = models.DateTimeField(null=True, blank=True)
@@ -154,6 +169,18 @@ class Listing(models.Model):
     @property
     def in_stock(self):
         return self.kind == ListingKind.SERVICE or self.stock is None or self.stock > 0
+
+    @property
+    def effective_cancellation_policy(self):
+        """The listing's own policy, else its store's default (read the store with it)."""
+        return CancellationPolicy(
+            self.cancellation_policy or self.store.default_cancellation_policy
+        )
+
+    @property
+    def cancellation_policy_text(self):
+        """The effective policy in plain words for buyers."""
+        return describe(self.effective_cancellation_policy, self.kind)
 
 
 class ListingImage(models.Model):

@@ -8,6 +8,9 @@ Output serializers render what the selectors fetched: they must not trigger quer
 from rest_framework import serializers
 
 from marketplace.models import Category, Listing, ListingImage, ListingKind, Store
+from marketplace.policies import CancellationPolicy
+
+POLICY_CHOICE_ERROR = "Choose flexible, moderate or strict."
 
 # --- Output -------------------------------------------------------------------------------------
 
@@ -49,6 +52,11 @@ class StoreOutputSerializer(serializers.ModelSerializer):
     support_url = serializers.URLField(
         read_only=True, allow_blank=True, help_text="Empty when the store has none."
     )
+    default_cancellation_policy = serializers.ChoiceField(
+        choices=CancellationPolicy.choices,
+        read_only=True,
+        help_text="The policy of every listing of the store that does not choose its own.",
+    )
 
     class Meta:
         model = Store
@@ -62,6 +70,7 @@ class StoreOutputSerializer(serializers.ModelSerializer):
             "contact_phone",
             "support_url",
             "logo",
+            "default_cancellation_policy",
             "listing_count",
             "created_at",
         )
@@ -87,6 +96,16 @@ class ListingOutputSerializer(serializers.ModelSerializer):
     store = StoreRefSerializer(read_only=True)
     category = CategoryRefSerializer(read_only=True, allow_null=True)
     images = ListingImageOutputSerializer(many=True, read_only=True)
+    cancellation_policy = serializers.ChoiceField(
+        choices=CancellationPolicy.choices,
+        source="effective_cancellation_policy",
+        read_only=True,
+        help_text="The policy a buyer ordering now agrees to: the listing's own, else the "
+        "store's default.",
+    )
+    cancellation_policy_text = serializers.CharField(
+        read_only=True, help_text="The cancellation policy in plain words for buyers."
+    )
 
     class Meta:
         model = Listing
@@ -101,6 +120,8 @@ class ListingOutputSerializer(serializers.ModelSerializer):
             "stock",
             "in_stock",
             "duration_minutes",
+            "cancellation_policy",
+            "cancellation_policy_text",
             "store",
             "category",
             "images",
@@ -112,9 +133,18 @@ class ListingOutputSerializer(serializers.ModelSerializer):
 class SellerListingOutputSerializer(ListingOutputSerializer):
     """A listing as its seller sees it: with its review status."""
 
+    cancellation_policy_override = serializers.ChoiceField(
+        choices=CancellationPolicy.choices,
+        source="cancellation_policy",
+        read_only=True,
+        allow_blank=True,
+        help_text="The listing's own policy as set; empty when it follows the store's default.",
+    )
+
     class Meta(ListingOutputSerializer.Meta):
         fields = (
             *ListingOutputSerializer.Meta.fields,
+            "cancellation_policy_override",
             "status",
             "rejection_reason",
             "submitted_at",
@@ -155,6 +185,13 @@ class ListingInputSerializer(serializers.Serializer):
     duration_minutes = serializers.IntegerField(
         required=False, allow_null=True, help_text="Services only: how long the work takes."
     )
+    cancellation_policy = serializers.ChoiceField(
+        choices=CancellationPolicy.choices,
+        required=False,
+        allow_blank=True,
+        help_text="flexible, moderate or strict; empty (or left out) follows the store's default.",
+        error_messages={"invalid_choice": POLICY_CHOICE_ERROR + " Empty follows the store's."},
+    )
 
 
 class ListingImageInputSerializer(serializers.Serializer):
@@ -171,3 +208,9 @@ class StoreUpdateInputSerializer(serializers.Serializer):
     contact_phone = serializers.CharField(max_length=40, required=False, allow_blank=True)
     support_url = serializers.URLField(max_length=200, required=False, allow_blank=True)
     logo = serializers.ImageField(required=False)
+    default_cancellation_policy = serializers.ChoiceField(
+        choices=CancellationPolicy.choices,
+        required=False,
+        help_text="The policy of every listing that does not choose its own.",
+        error_messages={"invalid_choice": POLICY_CHOICE_ERROR},
+    )

@@ -26,6 +26,7 @@ from marketplace.models import (
     ListingStatus,
     Store,
 )
+from marketplace.policies import DEFAULT_POLICY, CancellationPolicy
 from notifications.services import notify, notify_staff
 
 # Editing these on an approved listing sends it back to review: buyers must not see unreviewed
@@ -40,6 +41,9 @@ EDITABLE_FIELDS = (
     "currency",
     "stock",
     "duration_minutes",
+    # Operational like the price: a new policy applies to orders placed from now on (each order
+    # keeps the one its buyer agreed to), so it changes without review.
+    "cancellation_policy",
 )
 STORE_EDITABLE_FIELDS = (
     "name",
@@ -50,7 +54,9 @@ STORE_EDITABLE_FIELDS = (
     "contact_phone",
     "support_url",
     "logo",
+    "default_cancellation_policy",
 )
+POLICY_CHOICE_MESSAGE = "Choose flexible, moderate or strict."
 
 
 # --- Stores -------------------------------------------------------------------------------------
@@ -61,6 +67,12 @@ def _check_image(field, file):
     problem = image_problem(file) if file else None
     if problem:
         raise ValidationFailed({field: problem})
+
+
+def _check_store_policy(fields):
+    policy = fields.get("default_cancellation_policy", DEFAULT_POLICY)
+    if policy not in CancellationPolicy.values:
+        raise ValidationFailed({"default_cancellation_policy": POLICY_CHOICE_MESSAGE})
 
 
 def _unique_store_slug(name, *, exclude_pk=None):
@@ -85,6 +97,7 @@ def store_create(*, owner, name, actor=None, **fields):
     if unknown:
         raise ValidationFailed(dict.fromkeys(unknown, "This field cannot be set."))
     _check_image("logo", fields.get("logo"))
+    _check_store_policy(fields)
     store = Store.objects.create(owner=owner, name=name, slug=_unique_store_slug(name), **fields)
     audit_record(
         action="marketplace.store.created",
@@ -114,6 +127,7 @@ def store_update(*, store, actor, **fields):
     if "name" in fields and not (fields["name"] or "").strip():
         raise ValidationFailed({"name": "Give your store a name."})
     _check_image("logo", fields.get("logo"))
+    _check_store_policy(fields)
     before = {k: str(getattr(store, k)) for k in fields}
     for key, value in fields.items():
         setattr(store, key, value)
@@ -165,6 +179,11 @@ def _validate_listing(values):
     category = values.get("category")
     if category is not None and not isinstance(category, Category):
         errors["category"] = "Choose a category from the list."
+    policy = values.get("cancellation_policy")
+    if policy != "" and policy not in CancellationPolicy.values:
+        errors["cancellation_policy"] = (
+            POLICY_CHOICE_MESSAGE + " Leave it empty to follow your store's default."
+        )
     if errors:
         raise ValidationFailed(errors)
 
@@ -176,7 +195,13 @@ def listing_create(*, store, actor, **fields):
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValidationFailed(dict.fromkeys(unknown, "This field cannot be set."))
-    values = {"stock": None, "duration_minutes": None, "category": None, **fields}
+    values = {
+        "stock": None,
+        "duration_minutes": None,
+        "category": None,
+        "cancellation_policy": "",
+        **fields,
+    }
     values["currency"] = values.get("currency") or store.owner.seller_profile.default_currency
     values["currency"] = values["currency"].lower()
     _validate_listing(values)

@@ -181,7 +181,7 @@ def seller_listing_create(request):
     if store is None:
         return _become_seller_first(request)
     if request.method == "POST":
-        form = ListingForm(request.POST)
+        form = ListingForm(request.POST, store=store)
         if form.is_valid():
             listing = _save_listing(
                 request,
@@ -191,7 +191,9 @@ def seller_listing_create(request):
             if listing is not None:
                 return redirect("seller-dashboard")
     else:
-        form = ListingForm(initial={"currency": request.user.seller_profile.default_currency})
+        form = ListingForm(
+            initial={"currency": request.user.seller_profile.default_currency}, store=store
+        )
     return render(
         request,
         "marketplace/seller_listing_form.html",
@@ -203,7 +205,7 @@ def seller_listing_create(request):
 def seller_listing_edit(request, pk):
     listing = selectors.listing_for_seller_get(user=request.user, pk=pk)
     if request.method == "POST":
-        form = ListingForm(request.POST)
+        form = ListingForm(request.POST, store=listing.store)
         if form.is_valid():
             saved = _save_listing(
                 request,
@@ -215,7 +217,7 @@ def seller_listing_edit(request, pk):
             if saved is not None:
                 return redirect("seller-dashboard")
     else:
-        form = ListingForm(initial=ListingForm.initial_for(listing))
+        form = ListingForm(initial=ListingForm.initial_for(listing), store=listing.store)
     return render(
         request,
         "marketplace/seller_listing_form.html",

@@ -192,6 +192,13 @@ EVENTS = {
             message=_("The bank's dispute of {amount} is {outcome}."),
         ),
         Event(
+            code="order.cancelled_paid",
+            level=Level.WARNING,
+            label=_("A paid order was cancelled"),
+            title=_("Order #{order_id} “{listing_title}” was cancelled by {who}"),
+            message=_("{refund} goes back to the buyer; {compensation} to the seller."),
+        ),
+        Event(
             code="message.received",
             level=Level.INFO,
             label=_("Someone sends me a message"),

@@ -18,6 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from stripe_sandbox import core, router
+from stripe_sandbox.errors import InvalidRequest
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +30,11 @@ def api(request, path):
     if request.META.get("QUERY_STRING"):
         url += f"?{request.META['QUERY_STRING']}"
     try:
-        text, status, headers = router.handle(request.method, url, request.headers, request.body)
+        text, status, headers = router.handle(request.method, url, request.headers, _body(request))
+    except InvalidRequest as exc:
+        request_id = core.new_id("req", 14)
+        text, status = json.dumps(exc.body(request_id)), exc.status
+        headers = {"request-id": request_id, "stripe-version": core.API_VERSION}
     except Exception:
         # Stripe answers its own failures as an api_error in JSON, never an HTML page.
         logger.exception("Stripe sandbox failed on %s %s", request.method, url)
@@ -48,3 +53,20 @@ def api(request, path):
     for name, value in headers.items():
         response["-".join(part.capitalize() for part in name.split("-"))] = value
     return response
+
+
+# The largest upload any purpose takes (16 MB) and room for the multipart envelope.
+MAX_UPLOAD_BODY = 17 * 1024 * 1024
+
+
+def _body(request):
+    """The request's body. An upload (multipart/form-data) is read past Django's
+    DATA_UPLOAD_MAX_MEMORY_SIZE, which is meant for forms: files.stripe.com takes files of up to
+    16 MB, and POST /v1/files refuses a file too large for its purpose itself."""
+    if request.content_type != "multipart/form-data":
+        return request.body
+    if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_UPLOAD_BODY:
+        raise InvalidRequest(
+            f"The request is larger than the {MAX_UPLOAD_BODY // 1024 // 1024} MB an upload may be."
+        )
+    return request.read()

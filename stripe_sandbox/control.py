@@ -6,6 +6,8 @@ with control.webhooks_held():          # events are recorded but not sent
 control.deliver(pending, times=2)      # send (and resend) in any order you like
 control.advance_clock(days=2)          # funds settle, payouts arrive
 control.emit("account.updated", obj)   # an event of your own, as `stripe trigger` sends one
+control.dispute_close("dp_...", won=True)  # the card network decides a dispute
+control.file_contents("file_...")      # the bytes uploaded through POST /v1/files
 
 Deliveries are rows with event_id, endpoint_id, url, status ("pending", "delivered",
 "failed"), attempts and last_status_code.
@@ -14,7 +16,9 @@ Deliveries are rows with event_id, endpoint_id, url, status ("pending", "deliver
 from contextlib import contextmanager
 
 from stripe_sandbox import core, delivery
+from stripe_sandbox.errors import StripeSandboxError
 from stripe_sandbox.models import SandboxWebhookDelivery
+from stripe_sandbox.resources import files, payments
 
 HOLD = "hold_webhooks"
 
@@ -100,3 +104,23 @@ def advance_clock(*, days=0, hours=0, minutes=0, seconds=0):
 
 def now():
     return core.now()
+
+
+def dispute_close(dispute_id, *, won):
+    """The card network decides the dispute now: won (the disputed amount comes back,
+    charge.dispute.funds_reinstated then charge.dispute.closed) or lost (charge.dispute.closed),
+    from needs_response or under review alike. Returns the dispute. Raises ValueError, with a
+    message to show, for an unknown or already closed dispute."""
+    try:
+        return payments.dispute_decide(dispute_id, won=won)
+    except StripeSandboxError as exc:
+        raise ValueError(exc.message) from exc
+
+
+def file_contents(file_id):
+    """The bytes uploaded as `file_id` (POST /v1/files), on whichever account. Raises
+    ValueError for an unknown file."""
+    try:
+        return files.file_contents(file_id)
+    except StripeSandboxError as exc:
+        raise ValueError(exc.message) from exc

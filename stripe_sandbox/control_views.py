@@ -1,6 +1,8 @@
 """The sandbox's control page for staff: move the clock, send held or failed webhook deliveries,
-see recent events. Each action calls one function of stripe_sandbox.control."""
+decide open disputes as won or lost, see recent events. Each action calls one function of
+stripe_sandbox.control."""
 
+import time
 from datetime import UTC, datetime
 
 from django import forms
@@ -11,7 +13,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from stripe_sandbox import control, core
+from stripe_sandbox.currencies import format_amount
 from stripe_sandbox.models import SandboxObject, SandboxWebhookDelivery
+from stripe_sandbox.resources import payments
 
 PAGE_SIZE = 25
 # How far one click may move the clock: a year is already far beyond any settlement or payout.
@@ -32,6 +36,10 @@ class AdvanceClockForm(forms.Form):
             if hours > MAX_HOURS:
                 self.add_error("amount", "Move the clock by at most a year at a time.")
         return cleaned
+
+
+class DisputeCloseForm(forms.Form):
+    outcome = forms.ChoiceField(choices=[("won", "Close as won"), ("lost", "Close as lost")])
 
 
 def _timestamp(seconds):
@@ -66,21 +74,47 @@ def _events_page(request):
     return page, rows
 
 
-def _render(request, form, status=200):
+def _disputes_page(request, now, errors):
+    page = Paginator(payments.disputes_open(), PAGE_SIZE).get_page(request.GET.get("disputes_page"))
+    rows = []
+    for row in page:
+        dispute = row.data
+        due_by = dispute["evidence_details"]["due_by"]
+        rows.append(
+            {
+                "id": dispute["id"],
+                "account": row.account,
+                "charge": dispute["charge"],
+                "amount": format_amount(dispute["amount"], dispute["currency"]),
+                "reason": dispute["reason"],
+                "status": dispute["status"],
+                "due_by": _timestamp(due_by),
+                "past_due": due_by < now,
+                "error": errors.get(dispute["id"]),
+            }
+        )
+    return page, rows
+
+
+def _render(request, form, status=200, dispute_errors=None):
     deliveries_page, deliveries = _deliveries_page(request)
     events_page, events = _events_page(request)
-    now = control.now()
+    offset = core.clock_offset()  # read once: now and the offset shown agree
+    now = int(time.time()) + offset
+    disputes_page, disputes = _disputes_page(request, now, dispute_errors or {})
     context = {
         **admin.site.each_context(request),
         "title": "Stripe sandbox control",
         "sandbox_now": _timestamp(now),
         "sandbox_now_unix": now,
-        "clock_offset_hours": core.clock_offset() / 3600,
+        "clock_offset_hours": offset / 3600,
         "advance_form": form,
         "deliveries_page": deliveries_page,
         "deliveries": deliveries,
         "events_page": events_page,
         "events": events,
+        "disputes_page": disputes_page,
+        "disputes": disputes,
     }
     return render(request, "stripe_sandbox/control.html", context, status=status)
 
@@ -134,4 +168,30 @@ def control_deliver_all(request):
         )
     else:
         messages.success(request, f"Sent {len(statuses)} webhook deliveries; all accepted.")
+    return redirect("stripe_sandbox:control")
+
+
+@staff_member_required
+@require_POST
+def control_dispute_close(request, dispute_id):
+    """Decide an open dispute as the card network would: won or lost."""
+    get_object_or_404(SandboxObject, stripe_id=dispute_id, object_type="dispute")
+    form = DisputeCloseForm(request.POST)
+    if not form.is_valid():
+        errors = {dispute_id: "Choose whether the dispute is won or lost."}
+        return _render(request, AdvanceClockForm(), status=400, dispute_errors=errors)
+    won = form.cleaned_data["outcome"] == "won"
+    try:
+        dispute = control.dispute_close(dispute_id, won=won)
+    except ValueError as exc:  # closed meanwhile (another tab, the command, the evidence)
+        messages.error(request, f"Dispute {dispute_id}: {exc}")
+        return redirect("stripe_sandbox:control")
+    if dispute["status"] == "won":
+        reinstated = format_amount(dispute["amount"], dispute["currency"])
+        outcome = f"won: {reinstated} reinstated to the balance (the dispute fee is not)"
+    elif dispute["status"] == "lost":
+        outcome = "lost: the disputed amount and the dispute fee stay withdrawn"
+    else:
+        outcome = "closed (an inquiry: no funds had moved)"
+    messages.success(request, f"Dispute {dispute_id} {outcome}.")
     return redirect("stripe_sandbox:control")

@@ -49,6 +49,7 @@ KIND_BY_PREFIX = {
     "evt": "event",
     "we": "webhook_endpoint",
     "ba": "bank_account",
+    "file": "file upload",
 }
 
 
@@ -279,6 +280,22 @@ def emit(req, event_type, obj, *, account=PLATFORM, previous_attributes=None):
         for delivery in deliveries:
             transaction.on_commit(lambda pk=delivery.pk: deliver_webhook.delay(pk))
     return event
+
+
+def previous_attributes(before, after):
+    """Stripe's `previous_attributes` for an object changed from `before` to `after`: the old
+    value of each field that changed, nested hashes (evidence, metadata) only in their changed
+    keys, and null for a key that did not exist before."""
+    changed = {}
+    for key in [*before, *(k for k in after if k not in before)]:
+        old, new = before.get(key), after.get(key)
+        if old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict) and old.get("object") != "list":
+            changed[key] = previous_attributes(old, new)
+        else:
+            changed[key] = old
+    return changed
 
 
 @on_tick

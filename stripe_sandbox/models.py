@@ -104,3 +104,14 @@ class SandboxSwitch(models.Model):
 
     def __str__(self):
         return f"{self.name}={'on' if self.on else 'off'}"
+
+
+class SandboxFile(models.Model):
+    """The bytes of a file uploaded through POST /v1/files; its Stripe `file` object is a
+    SandboxObject with the same id. Kept apart so listing objects never reads file contents."""
+
+    stripe_id = models.CharField(max_length=80, unique=True)
+    content = models.BinaryField()
+
+    def __str__(self):
+        return self.stripe_id

@@ -1,7 +1,13 @@
 """Stripe's form encoding (a[b][0][c]=x) decoded to nested data, and each endpoint's parameters
 checked the way Stripe checks them: unknown parameters and wrong types are a 400 naming the param.
+
+Uploads to files.stripe.com come as multipart/form-data instead (decode_multipart): the same
+nested names, and the file itself as an Upload.
 """
 
+import hashlib
+from dataclasses import dataclass
+from email.message import Message
 from urllib.parse import parse_qsl
 
 from stripe_sandbox.errors import InvalidRequest
@@ -9,8 +15,13 @@ from stripe_sandbox.errors import InvalidRequest
 
 def decode(query):
     """'metadata[a]=1&expand[0]=x' -> {'metadata': {'a': '1'}, 'expand': ['x']}"""
+    return decode_pairs(parse_qsl(query or "", keep_blank_values=True))
+
+
+def decode_pairs(pairs):
+    """[('metadata[a]', '1'), ('expand[0]', 'x')] -> {'metadata': {'a': '1'}, 'expand': ['x']}"""
     root = {}
-    for key, value in parse_qsl(query or "", keep_blank_values=True):
+    for key, value in pairs:
         parts = _split(key)
         node = root
         for i, part in enumerate(parts[:-1]):
@@ -29,6 +40,70 @@ def decode(query):
                 raise InvalidRequest(f"Invalid parameter: {key}", param=key)
             node[parts[-1]] = value
     return _lists(root)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file part of a multipart/form-data request: what its Content-Disposition and
+    Content-Type said, and its bytes."""
+
+    filename: str | None
+    content_type: str
+    content: bytes
+
+    def fingerprint(self):
+        """What an Idempotency-Key compares: the same bytes under the same name."""
+        return {"filename": self.filename, "sha256": hashlib.sha256(self.content).hexdigest()}
+
+
+def decode_multipart(body, content_type):
+    """A multipart/form-data body (RFC 7578) as nested params; file parts become Uploads.
+
+    Split on the boundary by hand rather than through a MIME parser so a file's bytes come back
+    exactly as sent, whatever line endings or binary they hold."""
+    header = Message()
+    header["content-type"] = content_type
+    boundary = header.get_param("boundary")
+    if not boundary:
+        raise InvalidRequest("Invalid multipart/form-data request: no boundary in Content-Type.")
+    delimiter = b"--" + boundary.encode("latin-1")
+    sections = body.split(delimiter)
+    if len(sections) < 3 or not sections[-1].startswith(b"--"):
+        raise InvalidRequest("Invalid multipart/form-data request: the body is not complete.")
+    pairs = []
+    for section in sections[1:-1]:
+        if not section.startswith(b"\r\n") or not section.endswith(b"\r\n"):
+            raise InvalidRequest("Invalid multipart/form-data request: a part is malformed.")
+        head, separator, content = section[2:-2].partition(b"\r\n\r\n")
+        if not separator:
+            raise InvalidRequest("Invalid multipart/form-data request: a part is malformed.")
+        part = Message()
+        for line in head.decode("utf-8", errors="replace").split("\r\n"):
+            name, colon, value = line.partition(":")
+            if colon:
+                part[name.strip()] = value.strip()
+        name = part.get_param("name", header="content-disposition")
+        if not name:
+            raise InvalidRequest("Invalid multipart/form-data request: a part has no name.")
+        filename = part.get_param("filename", header="content-disposition")
+        if filename is None:
+            try:
+                pairs.append((name, content.decode("utf-8")))
+            except UnicodeDecodeError:
+                raise InvalidRequest(f"Invalid string: {name} is not UTF-8.", param=name) from None
+        else:
+            pairs.append(
+                (
+                    name,
+                    Upload(
+                        filename=filename or None,
+                        # "" when the part names no type (the stripe SDK says octet-stream)
+                        content_type=part.get_content_type() if part["content-type"] else "",
+                        content=content,
+                    ),
+                )
+            )
+    return decode_pairs(pairs)
 
 
 def _split(key):
@@ -154,6 +229,19 @@ class AnyObj(Param):
     def check(self, value, name):
         if not isinstance(value, dict):
             raise InvalidRequest(f"Invalid hash: {value!r}", param=name)
+        return value
+
+
+class File(Param):
+    """A file sent as a file part of a multipart/form-data request (an Upload)."""
+
+    def check(self, value, name):
+        if not isinstance(value, Upload):
+            raise InvalidRequest(
+                f"Invalid {name}: send the file itself as a file part of a multipart/form-data "
+                "request (https://stripe.com/docs/file-upload).",
+                param=name,
+            )
         return value
 
 

@@ -28,7 +28,7 @@ from stripe_sandbox.errors import (
     StripeSandboxError,
 )
 from stripe_sandbox.models import SandboxIdempotencyKey
-from stripe_sandbox.params import decode
+from stripe_sandbox.params import Upload, decode, decode_multipart
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,14 @@ def route(method, pattern, *, publishable=False):
     return register
 
 
+class Raw:
+    """A handler's answer that is not JSON: a file's bytes (GET /v1/files/{id}/contents)."""
+
+    def __init__(self, content, content_type):
+        self.content = content
+        self.content_type = content_type
+
+
 class Respond(Exception):
     """A handler's answer that is not a plain object but still keeps the state it wrote, such as
     a card decline (402) after the failed charge was recorded."""
@@ -61,17 +69,19 @@ def _headers_lower(headers):
 
 
 def handle(method, url, headers, body):
-    """(method, url, headers, body) -> (response body, status, response headers)."""
+    """(method, url, headers, body) -> (response body, status, response headers).
+
+    The body is JSON text, or bytes for a file's contents (then with its content-type header).
+    Uploads (files.stripe.com) arrive as multipart/form-data, everything else form-encoded."""
     method = method.upper()
     parts = urlsplit(url)
     path = parts.path
     headers = _headers_lower(headers)
-    raw = body.decode() if isinstance(body, bytes) else (body or "")
     req = core.Req(method=method, path=path, params={})
     response_headers = {"request-id": req.request_id, "stripe-version": core.API_VERSION}
     claim = None
     try:
-        req.params = decode(parts.query if method in ("GET", "DELETE") else raw)
+        req.params = _params(method, parts.query, headers, body)
         req.api_key = _api_key(headers)
         _check_version(headers.get("stripe-version"))
         req.account = headers.get("stripe-account", "") or core.PLATFORM
@@ -102,6 +112,9 @@ def handle(method, url, headers, body):
                 )
             response_headers["original-request"] = req.request_id
         status, payload = _run(handler, req, path_params, claim)
+        if isinstance(payload, Raw):
+            response_headers["content-type"] = payload.content_type
+            return payload.content, status, response_headers
     except StripeSandboxError as exc:
         status, payload = exc.status, exc.body(req.request_id)
         if claim is not None:
@@ -111,6 +124,24 @@ def handle(method, url, headers, body):
             _release(claim)
         raise
     return json.dumps(payload), status, response_headers
+
+
+def _params(method, query, headers, body):
+    if method in ("GET", "DELETE"):
+        return decode(query)
+    content_type = headers.get("content-type", "")
+    if content_type.lower().startswith("multipart/form-data"):
+        raw = body if isinstance(body, bytes) else (body or "").encode()
+        return decode_multipart(raw, content_type)
+    if isinstance(body, bytes):
+        try:
+            body = body.decode()
+        except UnicodeDecodeError:
+            raise InvalidRequest(
+                "Invalid request body: form-encoded parameters must be UTF-8 (send files as "
+                "multipart/form-data)."
+            ) from None
+    return decode(body or "")
 
 
 def _is_param_error(payload):
@@ -194,7 +225,7 @@ def _run(handler, req, path_params, claim):
             # Keep what the handler wrote (a declined charge), answer with the error.
             status, payload = exc.error.status, exc.error.body(req.request_id)
         else:
-            if result is not None:
+            if result is not None and not isinstance(result, Raw):
                 result = _expand(result, req.params.get("expand") or [], req)
             status, payload = 200, result
         if claim is not None and not _complete(claim, status, payload):
@@ -223,7 +254,14 @@ def _api_key_hash(api_key):
 
 
 def _fingerprint(req):
-    return hashlib.sha256(json.dumps(req.params, sort_keys=True).encode()).hexdigest()
+    text = json.dumps(req.params, sort_keys=True, default=_uploaded_file_fingerprint)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _uploaded_file_fingerprint(value):
+    if isinstance(value, Upload):
+        return value.fingerprint()
+    raise TypeError(f"{type(value).__name__} is not a request parameter")
 
 
 def _claim(req):

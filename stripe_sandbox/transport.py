@@ -13,7 +13,7 @@ class SandboxHTTPClient(HTTPClient):
 
     def request_stream(self, method, url, headers, post_data=None, *, _usage=None):
         body, status, response_headers = handle(method, url, headers, post_data)
-        return _Stream(body.encode()), status, response_headers
+        return _Stream(body if isinstance(body, bytes) else body.encode()), status, response_headers
 
     def close(self):
         pass

@@ -24,9 +24,14 @@ urlpatterns: list = [
     ),
     path("authenticate/<str:pi_id>/", checkout_views.authenticate_payment, name="authenticate"),
     path("receipts/<str:charge_id>/", checkout_views.receipt, name="receipt"),
-    # Staff control page (clock, webhook deliveries, events), linked from the admin.
+    # Staff control page (clock, webhook deliveries, disputes, events), linked from the admin.
     path("control/", control_views.control_page, name="control"),
     path("control/advance/", control_views.control_advance, name="control_advance"),
     path("control/deliver/", control_views.control_deliver_all, name="control_deliver_all"),
     path("control/deliver/<int:pk>/", control_views.control_deliver, name="control_deliver"),
+    path(
+        "control/disputes/<str:dispute_id>/close/",
+        control_views.control_dispute_close,
+        name="control_dispute_close",
+    ),
 ]

@@ -288,6 +288,15 @@ MATRIX = [
     ),
     Row("order-approve", "POST", order("delivered"), PARTIES, {"buyer": 302, "seller": 302}),
     Row("order-cancel", "POST", order("pending"), PARTIES, {"buyer": 302, "seller": 302}),
+    Row("order-cancel", "GET", order("funded"), PARTIES, BOTH, shows=(MONEY,)),
+    Row(
+        "order-cancel",
+        "POST",
+        order("funded"),
+        PARTIES,
+        {"buyer": 302, "seller": 302},
+        data={"expected_refund_cents": "999999"},
+    ),
     # Buying a listing that is not on sale: only its seller and staff see it exist.
     Row("order-create", "GET", draft_as_listing_pk, REVIEWERS, {"seller": 302, "staff": 302}),
     Row(
@@ -304,6 +313,7 @@ MATRIX = [
     Row("api-order-deliver", "POST", order("funded"), PARTIES, {"buyer": 403, "seller": 200}),
     Row("api-order-approve", "POST", order("delivered"), PARTIES, {"buyer": 200, "seller": 403}),
     Row("api-order-cancel", "POST", order("pending"), PARTIES, {"buyer": 200, "seller": 403}),
+    Row("api-order-refund-preview", "GET", order("funded"), PARTIES, BOTH),
     # --- The order's conversation (messaging) ----------------------------------------------------
     Row("messaging:conversation", "GET", conversation, PARTIES, BOTH),
     Row(
@@ -489,6 +499,7 @@ ELSEWHERE = {
     "stripe_sandbox:receipt": "the charge's id",
     # Staff only.
     "stripe_sandbox:control_deliver": "test_staff_pages_are_for_staff_only",
+    "stripe_sandbox:control_dispute_close": "test_staff_pages_are_for_staff_only",
 }
 
 CASES = [pytest.param(row, actor, id=f"{row} as {actor}") for row in MATRIX for actor in ACTORS]
@@ -699,16 +710,20 @@ def _staff_urls():
 def test_staff_pages_are_for_staff_only(world):
     urls = list(_staff_urls())
     assert len(urls) > 100 and "/admin/escrow/order/1/change/" in urls
+    assert "/stripe-sandbox/control/disputes/1/close/" in urls
     let_in = []
     for actor in ("other_seller", "anonymous"):
         client = Client()
         if actor in world.sessions:
             client.cookies[settings.SESSION_COOKIE_NAME] = world.sessions[actor]
         for url in urls:
-            response = client.get(url)
-            location = path_of(response.get("Location", ""))
-            if response.status_code != 302 or not location.startswith(reverse("admin:login")):
-                let_in.append(f"{url} as {actor}: {response.status_code} {location}")
+            # The sandbox's controls act on POST: they turn strangers away before anything.
+            methods = ("get", "post") if url.startswith("/stripe-sandbox/") else ("get",)
+            for method in methods:
+                response = getattr(client, method)(url)
+                location = path_of(response.get("Location", ""))
+                if response.status_code != 302 or not location.startswith(reverse("admin:login")):
+                    let_in.append(f"{method} {url} as {actor}: {response.status_code} {location}")
         if actor != "anonymous":  # still signed in: turned away as who they are
             assert client.get(reverse("account")).status_code == 200
     assert not let_in, let_in

@@ -1,7 +1,12 @@
 """Every write to an order and its money, one module per concern:
 
+<<<<<<< HEAD
 - chargebacks.py: a card payment disputed at the bank (charge.dispute.*): the order frozen,
   the seller's share taken back, the evidence drafted and submitted, the outcome settled.
+=======
+- cancellations.py: calling off a paid order under its cancellation policy (refund and the
+  seller's compensation decided together).
+>>>>>>> main
 - orders.py: the order's life (create, cancel, expire, deliver, remind; funded and released as
   payments and releases say).
 - payments.py: paying for an order (Checkout, PaymentIntent), Stripe confirming or declining it.
@@ -14,16 +19,24 @@
 Callers import from `escrow.services`; the names below are the whole public surface.
 """
 
+<<<<<<< HEAD
 from escrow.services.chargebacks import (
     chargeback_evidence_draft,
     chargeback_evidence_submit,
     chargeback_evidence_update,
     chargeback_sync,
     chargebacks_retry,
+=======
+from escrow.services.cancellations import (
+    CANCELLABLE_WHEN_PAID,
+    CancellationPreview,
+    order_cancel,
+    order_cancel_paid,
+    order_cancel_preview,
+>>>>>>> main
 )
 from escrow.services.orders import (
     MAX_QUANTITY,
-    order_cancel,
     order_create,
     order_deliver,
     order_expire,
@@ -71,7 +84,11 @@ __all__ = [
     "escrow_release",
     "escrow_release_decide",
     "escrow_release_due",
+    "CANCELLABLE_WHEN_PAID",
+    "CancellationPreview",
     "order_cancel",
+    "order_cancel_paid",
+    "order_cancel_preview",
     "order_create",
     "order_deliver",
     "order_expire",

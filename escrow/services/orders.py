@@ -78,6 +78,7 @@ def order_create(*, buyer, listing_id, quantity=1, client_key=""):
                 commission_min_cents=terms.minimum_cents,
                 commission_cents=terms.commission_on(total),
                 stripe_fee_payer=settings.BAZAAR_STRIPE_FEE_PAYER,
+                cancellation_policy=listing.effective_cancellation_policy,
                 stock_reserved=reserved,
                 expires_at=clock.now() + timedelta(minutes=settings.BAZAAR_PAYMENT_EXPIRY_MINUTES),
                 client_key=client_key or "",
@@ -114,7 +115,7 @@ def _return_stock(order):
 
 
 @transaction.atomic
-def order_cancel(*, order, actor):
+def order_cancel_unpaid(*, order, actor):
     """The buyer (or staff) calls off an unpaid order; its stock returns."""
     order = _lock(order)
     if actor.pk != order.buyer_id and not actor.is_staff:
@@ -127,6 +128,22 @@ def order_cancel(*, order, actor):
         to=OrderStatus.CANCELLED,
         actor=actor,
         action="escrow.order.cancelled",
+        closed_at=clock.now(),
+        stock_reserved=order.stock_reserved,
+    )
+    return order
+
+
+def order_mark_cancelled(*, order, actor, action):
+    """A paid order is cancelled (escrow's cancellation transaction, order locked): an item not
+    delivered goes back on sale."""
+    if order.status == OrderStatus.FUNDED:
+        _return_stock(order)
+    order, _ = _move(
+        order,
+        to=OrderStatus.CANCELLED,
+        actor=actor,
+        action=action,
         closed_at=clock.now(),
         stock_reserved=order.stock_reserved,
     )

@@ -88,6 +88,23 @@ def pay(client, order, capture, card="4242 4242 4242 4242"):
         return pay_on_checkout_page(client, response["Location"], card)
 
 
+def test_the_buyer_reads_the_policy_they_agreed_to_before_paying(client, seller, listing, buyer):
+    listing.cancellation_policy = "moderate"
+    listing.save()
+    order = place_order(client, buyer, listing)
+    listing.cancellation_policy = "strict"  # changed after the order: the order keeps Moderate
+    listing.save()
+
+    response = client.get(order.get_absolute_url())
+
+    text = _text(response)
+    words = "Full refund until the seller marks the order delivered; no refund after that."
+    assert f"Cancellation policy: Moderate. {words}" in text
+    assert text.index("Cancellation policy: Moderate.") < text.index("Pay US$25.00")
+    assert "Cancellation policy Moderate" in text  # in the order's details too
+    assert "Strict" not in text
+
+
 def funded_order(client, buyer, listing, capture):
     order = place_order(client, buyer, listing)
     pay(client, order, capture)

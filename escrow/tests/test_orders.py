@@ -37,6 +37,28 @@ def test_an_order_snapshots_price_and_commission_and_reserves_stock(listing, buy
     assert refreshed(order).total_cents == 3998
 
 
+@pytest.mark.parametrize(
+    ("store_default", "own", "agreed"),
+    [("moderate", "", "moderate"), ("moderate", "strict", "strict"), ("flexible", "", "flexible")],
+)
+def test_the_cancellation_policy_the_buyer_agreed_to_is_snapshotted(
+    seller, buyer, store_default, own, agreed
+):
+    seller.store.default_cancellation_policy = store_default
+    seller.store.save()
+    listing = ListingFactory(store=seller.store, cancellation_policy=own)
+
+    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+
+    assert refreshed(order).cancellation_policy == agreed
+    # The seller changing either later does not change what this buyer agreed to.
+    seller.store.default_cancellation_policy = "strict"
+    seller.store.save()
+    listing.cancellation_policy = "flexible" if agreed == "strict" else "strict"
+    listing.save()
+    assert refreshed(order).cancellation_policy == agreed
+
+
 def test_the_sellers_commission_override_is_snapshotted(seller, buyer):
     seller.seller_profile.commission_bps = 500
     seller.seller_profile.save()

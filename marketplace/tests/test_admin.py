@@ -322,6 +322,7 @@ def test_store_edit_goes_through_the_service_and_is_audited(staff_client, staff)
             "contact_email": store.contact_email,
             "contact_phone": "",
             "support_url": "",
+            "default_cancellation_policy": store.default_cancellation_policy,
             "_save": "Save",
         },
     )

@@ -100,7 +100,8 @@ def test_the_store_page_shows_the_logo_error_next_to_the_field(client):
     client.force_login(seller)
 
     response = client.post(
-        reverse("seller-store-edit"), {"name": seller.store.name, "logo": oversized()}
+        reverse("seller-store-edit"),
+        {"name": seller.store.name, "default_cancellation_policy": "flexible", "logo": oversized()},
     )
 
     assert response.status_code == 200

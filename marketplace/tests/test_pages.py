@@ -611,6 +611,7 @@ def test_store_edit_updates_store(seller_client, seller):
             "contact_email": "shop@kiln.example",
             "contact_phone": "",
             "support_url": "",
+            "default_cancellation_policy": "flexible",
         },
     )
 

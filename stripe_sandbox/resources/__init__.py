@@ -4,6 +4,7 @@ from stripe_sandbox.resources import (  # noqa: F401
     accounts,
     balance,
     events,
+    files,
     payments,
     payouts,
     transfers,

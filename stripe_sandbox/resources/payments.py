@@ -7,8 +7,9 @@ Cards behave as Stripe's test cards do (https://stripe.com/docs/testing): `pm_ca
 (stripe_sandbox/checkout_views.py) takes the matching card numbers.
 
 Functions other code may call: dispute_create_for_charge(req, charge),
-payment_intent_authenticate(req, pi_id, succeed=...), checkout_session_pay(...),
-checkout_session_authenticate(...), checkout_page_state(session_id), request_for(object_id).
+dispute_decide(dispute_id, won=...), disputes_open(), payment_intent_authenticate(req, pi_id,
+succeed=...), checkout_session_pay(...), checkout_session_authenticate(...),
+checkout_page_state(session_id), request_for(object_id).
 """
 
 import copy
@@ -39,7 +40,7 @@ from stripe_sandbox.params import (
     Param,
     Str,
 )
-from stripe_sandbox.resources import transfers
+from stripe_sandbox.resources import files, transfers
 from stripe_sandbox.resources.accounts import platform_account
 from stripe_sandbox.router import Respond, route
 
@@ -2233,35 +2234,50 @@ def refund_list(req):
 
 # --- Disputes -----------------------------------------------------------------------------------
 
-EVIDENCE_FIELDS = (
-    "access_activity_log",
-    "billing_address",
+# Each evidence field and the most characters it takes (Stripe's API reference). The file fields
+# take the id of a file uploaded with purpose dispute_evidence (resources/files.py).
+EVIDENCE_FILE_FIELDS = (
     "cancellation_policy",
+    "customer_communication",
+    "customer_signature",
+    "duplicate_charge_documentation",
+    "receipt",
+    "refund_policy",
+    "service_documentation",
+    "shipping_documentation",
+    "uncategorized_file",
+)
+EVIDENCE_LONG_TEXT_FIELDS = (
+    "access_activity_log",
     "cancellation_policy_disclosure",
     "cancellation_rebuttal",
-    "customer_communication",
+    "duplicate_charge_explanation",
+    "product_description",
+    "refund_policy_disclosure",
+    "refund_refusal_explanation",
+    "uncategorized_text",
+)
+EVIDENCE_SHORT_TEXT_FIELDS = (
+    "billing_address",
     "customer_email_address",
     "customer_name",
     "customer_purchase_ip",
-    "customer_signature",
-    "duplicate_charge_documentation",
-    "duplicate_charge_explanation",
     "duplicate_charge_id",
-    "product_description",
-    "receipt",
-    "refund_policy",
-    "refund_policy_disclosure",
-    "refund_refusal_explanation",
     "service_date",
-    "service_documentation",
     "shipping_address",
     "shipping_carrier",
     "shipping_date",
-    "shipping_documentation",
     "shipping_tracking_number",
-    "uncategorized_file",
-    "uncategorized_text",
 )
+EVIDENCE_FIELDS = tuple(
+    sorted(EVIDENCE_FILE_FIELDS + EVIDENCE_LONG_TEXT_FIELDS + EVIDENCE_SHORT_TEXT_FIELDS)
+)
+EVIDENCE_PARAMS = {
+    **{name: Str(max_length=5000) for name in EVIDENCE_FILE_FIELDS + EVIDENCE_SHORT_TEXT_FIELDS},
+    **{name: Str(max_length=20000) for name in EVIDENCE_LONG_TEXT_FIELDS},
+}
+# "The combined character count of all fields is limited to 150,000."
+EVIDENCE_MAX_CHARACTERS = 150000
 NETWORK_REASON_CODES = {
     "fraudulent": "10.4",
     "product_not_received": "13.1",
@@ -2269,6 +2285,7 @@ NETWORK_REASON_CODES = {
     "inquiry": None,
 }
 DISPUTE_OPEN = ("needs_response", "warning_needs_response")
+DISPUTE_UNDER_REVIEW = ("under_review", "warning_under_review")
 DISPUTE_CLOSED = ("won", "lost", "warning_closed")
 
 
@@ -2362,11 +2379,7 @@ def dispute_list(req):
 @route("POST", "/v1/disputes/{id}")
 def dispute_update(req, id):
     values = req.validate(
-        {
-            "evidence": Obj({name: Str(max_length=150000) for name in EVIDENCE_FIELDS}),
-            "metadata": Metadata(),
-            "submit": Bool(),
-        }
+        {"evidence": Obj(EVIDENCE_PARAMS), "metadata": Metadata(), "submit": Bool()}
     )
     dispute = core.get(id, kind="dispute", account=req.account, lock=True)
     before = _snapshot(dispute)
@@ -2378,7 +2391,10 @@ def dispute_update(req, id):
         )
     if "evidence" in values:
         for key, value in values["evidence"].items():
+            if value and key in EVIDENCE_FILE_FIELDS:
+                files.file_for_evidence(req, value, param=f"evidence[{key}]")
             dispute["evidence"][key] = value or None
+        _check_evidence_size(dispute["evidence"])
         dispute["evidence_details"]["has_evidence"] = any(dispute["evidence"].values())
     if "metadata" in values:
         dispute["metadata"] = _merge_metadata(dispute["metadata"], values["metadata"])
@@ -2390,7 +2406,7 @@ def dispute_update(req, id):
         dispute["evidence_details"]["submission_count"] += 1
         dispute["evidence_details"]["has_evidence"] = True
     core.save(dispute, account=req.account)
-    changed = {k: before[k] for k in dispute if before.get(k) != dispute[k]}
+    changed = core.previous_attributes(before, dispute)
     if changed:
         core.emit(
             req,
@@ -2399,7 +2415,7 @@ def dispute_update(req, id):
             account=req.account,
             previous_attributes=changed,
         )
-    if dispute["status"] in ("under_review", "warning_under_review"):
+    if dispute["status"] in DISPUTE_UNDER_REVIEW:
         # Test mode: "winning_evidence" / "losing_evidence" decide the dispute at once.
         text = dispute["evidence"].get("uncategorized_text") or ""
         if "winning_evidence" in text:
@@ -2407,6 +2423,28 @@ def dispute_update(req, id):
         elif "losing_evidence" in text:
             _dispute_close(req, dispute, won=False)
     return dispute
+
+
+def _check_evidence_size(evidence):
+    """Stripe's limits on a dispute's evidence as a whole: its text, and the files it names."""
+    characters = sum(
+        len(value) for key, value in evidence.items() if value and key not in EVIDENCE_FILE_FIELDS
+    )
+    if characters > EVIDENCE_MAX_CHARACTERS:
+        raise InvalidRequest(
+            f"The combined character count of all evidence fields is limited to "
+            f"{EVIDENCE_MAX_CHARACTERS:,} ({characters:,} given).",
+            param="evidence",
+        )
+    file_ids = {evidence[key] for key in EVIDENCE_FILE_FIELDS if evidence.get(key)}
+    total = sum(core.get_any(file_id)["size"] for file_id in file_ids)
+    if total > files.DISPUTE_EVIDENCE_TOTAL_SIZE:
+        raise InvalidRequest(
+            "The files you've attached to this dispute as evidence will exceed the limit for a "
+            "dispute's total size. Try using smaller files as evidence. Hint: if you've attached "
+            "images, you might want to try providing them in lower resolutions.",
+            param="evidence",
+        )
 
 
 def _dispute_close(req, dispute, *, won):
@@ -2443,12 +2481,33 @@ def dispute_close(req, id):
     dispute = core.get(id, kind="dispute", account=req.account, lock=True)
     if dispute["status"] in DISPUTE_CLOSED:
         raise InvalidRequest(f"This dispute is already closed (status {dispute['status']}).")
-    if dispute["status"] in ("under_review", "warning_under_review"):
+    if dispute["status"] in DISPUTE_UNDER_REVIEW:
         raise InvalidRequest(
             "This dispute's evidence has been submitted and is under review; it can no longer "
             "be closed (accepted)."
         )
     return _dispute_close(req, dispute, won=False)
+
+
+def dispute_decide(dispute_id, *, won):
+    """The card network decides a dispute now, as won or lost, whether or not evidence was
+    submitted: what the control page and `manage.py stripe_sandbox dispute-close` do, with the
+    balance transactions and events Stripe makes (an inquiry closes as warning_closed either
+    way). Raises ResourceMissing for an unknown dispute, InvalidRequest for a closed one."""
+    with transaction.atomic():
+        req = request_for(dispute_id, path=f"/v1/disputes/{dispute_id}")
+        dispute = core.get(dispute_id, kind="dispute", account=req.account, lock=True)
+        if dispute["status"] in DISPUTE_CLOSED:
+            raise InvalidRequest(f"This dispute is already closed (status {dispute['status']}).")
+        return _dispute_close(req, dispute, won=won)
+
+
+def disputes_open():
+    """Disputes not yet decided (any account), the oldest response deadline first."""
+    rows = SandboxObject.objects.filter(
+        object_type="dispute", data__status__in=DISPUTE_OPEN + DISPUTE_UNDER_REVIEW
+    )
+    return rows.order_by("data__evidence_details__due_by", "id")
 
 
 # --- Checkout Sessions (mode=payment) -----------------------------------------------------------

@@ -6,6 +6,10 @@ difference between the two is a sandbox bug. The "stripe" variant needs STRIPE_T
 (skipped otherwise); steps that need days to pass run on the sandbox only (its clock).
 """
 
+import io
+import struct
+import zlib
+
 import pytest
 import stripe
 
@@ -408,6 +412,85 @@ def test_checkout_session_create_and_expire(backend):
     assert expired.url is None
     with pytest.raises(stripe.InvalidRequestError):
         backend.v1.checkout.sessions.expire(session.id)
+
+
+# --- Files and dispute evidence -----------------------------------------------------------------
+
+
+def one_pixel_png():
+    """A real 1x1 PNG (Stripe may decode what it is given)."""
+
+    def chunk(kind, data):
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\xff\xff\xff")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
+def test_a_dispute_evidence_upload_is_retrieved_and_listed(backend):
+    content = one_pixel_png()
+    made = backend.v1.files.create(
+        params={"purpose": "dispute_evidence", "file": io.BytesIO(content)},
+        options={"idempotency_key": backend.key("evidence-file")},
+    )
+    assert made.id.startswith("file_")
+    assert made.object == "file"
+    assert (made.purpose, made.type, made.size) == ("dispute_evidence", "png", len(content))
+    assert is_int(made.created)
+    assert is_int(made.expires_at) and made.expires_at > made.created
+    assert isinstance(made.url, str)
+
+    assert backend.v1.files.retrieve(made.id).id == made.id
+    listed = backend.v1.files.list(params={"purpose": "dispute_evidence", "limit": 3})
+    assert listed.url == "/v1/files"
+    assert made.id in [f.id for f in listed.data]
+    assert {f.purpose for f in listed.data} == {"dispute_evidence"}
+
+
+def test_text_is_not_dispute_evidence(backend):
+    with pytest.raises(stripe.InvalidRequestError):
+        backend.v1.files.create(
+            params={"purpose": "dispute_evidence", "file": io.BytesIO(b"just words\n")}
+        )
+
+
+def test_dispute_evidence_names_an_uploaded_file(backend):
+    intent = pay(backend, "disputed", 2000, card="pm_card_createDispute")
+    dispute = backend.wait_until(
+        lambda: backend.v1.disputes.list(params={"payment_intent": intent.id}),
+        lambda found: len(found.data) == 1,
+        what="the 0259 card's dispute",
+    ).data[0]
+    with pytest.raises(stripe.InvalidRequestError) as excinfo:
+        backend.v1.disputes.update(
+            dispute.id, params={"evidence": {"receipt": "file_DoesNotExist000"}, "submit": False}
+        )
+    assert excinfo.value.code == "resource_missing"
+    assert excinfo.value.param == "evidence[receipt]"
+
+    receipt = backend.v1.files.create(
+        params={"purpose": "dispute_evidence", "file": io.BytesIO(one_pixel_png())}
+    )
+    staged = backend.v1.disputes.update(
+        dispute.id, params={"evidence": {"receipt": receipt.id}, "submit": False}
+    )
+    assert staged.status == "needs_response"
+    assert staged.evidence.receipt == receipt.id
+    assert staged.evidence_details.has_evidence is True
+    submitted = backend.v1.disputes.update(
+        dispute.id, params={"evidence": {"uncategorized_text": "winning_evidence"}}
+    )
+    assert submitted.evidence_details.submission_count == 1
+    won = backend.wait_until(
+        lambda: backend.v1.disputes.retrieve(dispute.id),
+        lambda found: found.status == "won",
+        what="winning_evidence winning the dispute",
+    )
+    assert [t.amount for t in won.balance_transactions] == [-2000, 2000]
 
 
 # --- Connect ------------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """python manage.py stripe_sandbox status | advance --days N | deliver [--reverse]
     | onboard ACCOUNT_LINK_URL [--business-name NAME] [--support-email EMAIL] [--outcome ...]
+    | dispute-close DISPUTE_ID --won|--lost
 
-Steers the offline Stripe: its clock, its webhook deliveries, and the hosted onboarding page a
-connected account's holder would fill in (for demo data, without a browser).
+Steers the offline Stripe: its clock, its webhook deliveries, the hosted onboarding page a
+connected account's holder would fill in (for demo data, without a browser), and the card
+network's decision on a dispute.
 """
 
 from urllib.parse import urlsplit
@@ -11,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from stripe_sandbox import control, core
+from stripe_sandbox.currencies import format_amount
 from stripe_sandbox.resources import accounts
 
 # Stripe's test bank account that pays out normally (the onboarding page offers it first).
@@ -18,7 +21,10 @@ TEST_BANK_ACCOUNT = "000123456789"
 
 
 class Command(BaseCommand):
-    help = "Steer the offline Stripe sandbox: move its clock, deliver events, complete onboarding."
+    help = (
+        "Steer the offline Stripe sandbox: move its clock, deliver events, complete onboarding, "
+        "decide disputes."
+    )
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
@@ -42,6 +48,14 @@ class Command(BaseCommand):
             default=accounts.OUTCOME_COMPLETE,
             help="complete: charges and payouts enabled; due / past_due: details left owing.",
         )
+        close = sub.add_parser(
+            "dispute-close",
+            help="Decide a dispute as the card network would (open or under review).",
+        )
+        close.add_argument("dispute_id", help="The dispute's id (dp_...).")
+        outcome = close.add_mutually_exclusive_group(required=True)
+        outcome.add_argument("--won", action="store_true", help="The disputed amount comes back.")
+        outcome.add_argument("--lost", action="store_true", help="The funds stay withdrawn.")
 
     def handle(self, *args, action, **options):
         if action == "advance":
@@ -51,6 +65,8 @@ class Command(BaseCommand):
             self.stdout.write(f"Delivered {len(statuses)} webhook(s): {statuses}")
         elif action == "onboard":
             self._onboard(**options)
+        elif action == "dispute-close":
+            self._dispute_close(**options)
         else:
             pending = len(control.pending_deliveries())
             self.stdout.write(f"Clock: {core.now()} (+{core.clock_offset()}s)")
@@ -90,3 +106,15 @@ class Command(BaseCommand):
             f"{'enabled' if account['charges_enabled'] else 'disabled'}, payouts "
             f"{'enabled' if account['payouts_enabled'] else 'disabled'}."
         )
+
+    def _dispute_close(self, *, dispute_id, won, **options):
+        try:
+            dispute = control.dispute_close(dispute_id, won=won)
+        except ValueError as exc:
+            raise CommandError(f"{dispute_id}: {exc}") from exc
+        amount = format_amount(dispute["amount"], dispute["currency"])
+        reinstated = sum(t["amount"] for t in dispute["balance_transactions"] if t["amount"] > 0)
+        line = f"{dispute_id} ({amount} on {dispute['charge']}) is {dispute['status']}"
+        if reinstated:
+            line += f": {format_amount(reinstated, dispute['currency'])} reinstated"
+        self.stdout.write(line + ".")

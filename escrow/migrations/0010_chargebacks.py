@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('escrow', '0008_refunds'),
+        ('escrow', '0009_order_cancellation_policy'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
