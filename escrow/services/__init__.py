@@ -19,21 +19,19 @@
 Callers import from `escrow.services`; the names below are the whole public surface.
 """
 
-<<<<<<< HEAD
-from escrow.services.chargebacks import (
-    chargeback_evidence_draft,
-    chargeback_evidence_submit,
-    chargeback_evidence_update,
-    chargeback_sync,
-    chargebacks_retry,
-=======
 from escrow.services.cancellations import (
     CANCELLABLE_WHEN_PAID,
     CancellationPreview,
     order_cancel,
     order_cancel_paid,
     order_cancel_preview,
->>>>>>> main
+)
+from escrow.services.chargebacks import (
+    chargeback_evidence_draft,
+    chargeback_evidence_submit,
+    chargeback_evidence_update,
+    chargeback_sync,
+    chargebacks_retry,
 )
 from escrow.services.orders import (
     MAX_QUANTITY,
