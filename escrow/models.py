@@ -746,6 +746,9 @@ class Chargeback(models.Model):
     # A won chargeback after release gives the seller back what was taken from them.
     returned_cents = models.PositiveIntegerField(default=0)
     stripe_return_transfer_id = models.CharField(max_length=255, blank=True)
+    # Stripe refused the return transfer this many times (the platform's funds were pending):
+    # each new try is a new request, with its own idempotency key.
+    return_refusals = models.PositiveIntegerField(default=0)
     # Stripe's balance transactions of the dispute already booked in the ledger.
     booked_balance_transactions = models.JSONField(default=list, blank=True)
     # The evidence draft staff edit before submitting (Stripe's evidence field names).

@@ -17,6 +17,7 @@ from django.shortcuts import get_object_or_404
 from core import clock
 from core.models import AuditEntry
 from escrow.models import (
+    Chargeback,
     EscrowPayment,
     EscrowRefund,
     EscrowRelease,
@@ -62,6 +63,11 @@ def order_for_participant_get(*, user, pk):
         "buyer", "seller", "store", "listing", "release"
     )
     return get_object_or_404(queryset, pk=pk)
+
+
+def order_chargebacks(order):
+    """The order's card chargebacks, newest first (one query; usually none)."""
+    return list(Chargeback.objects.filter(order_id=order.pk).order_by("-created_at", "-id"))
 
 
 def order_release(order):

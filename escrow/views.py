@@ -119,6 +119,7 @@ def _order_context(request, order, *, deliver_form=None):
         "is_buyer": is_buyer,
         "is_seller": is_seller,
         "release": release,
+        "chargebacks": escrow_selectors.order_chargebacks(order),
         "payments": payments,
         "payment_error": _payment_error(order, payments),
         "timeline": escrow_selectors.order_timeline(order),

@@ -16,13 +16,14 @@ Staff answer it from the admin: Bazaar drafts the evidence from the order (and t
 conversation as a PDF uploaded to Stripe's Files API), staff edit the draft and submit it.
 """
 
+import io
 import logging
 from datetime import UTC, datetime
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Q, Sum
+from django.db.models import F, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -429,7 +430,11 @@ def _return_to_seller(chargeback):
                     "bazaar_chargeback_id": str(chargeback.pk),
                 },
             },
-            options={"idempotency_key": idempotency_key(chargeback, "return")},
+            options={
+                "idempotency_key": idempotency_key(
+                    chargeback, f"return-{chargeback.return_refusals}"
+                )
+            },
         )
     except StripeUnavailable as exc:
         logger.warning(
@@ -438,7 +443,13 @@ def _return_to_seller(chargeback):
             exc.message,
             extra=money_fields(order_id=order.pk, stripe=exc),
         )
-        return  # the next sync (or the retry job) tries again with the same key
+        if not exc.retryable:
+            # Refused (no transfer was made): the next try is a new request. An unanswered
+            # one is tried again with the same key, so it can never be made twice.
+            Chargeback.objects.filter(pk=chargeback.pk).update(
+                return_refusals=F("return_refusals") + 1
+            )
+        return  # the next event or the retry job tries again
     with transaction.atomic():
         locked = Chargeback.objects.select_for_update().get(pk=chargeback.pk)
         if locked.stripe_return_transfer_id:
@@ -464,13 +475,15 @@ def _return_to_seller(chargeback):
 
 
 def chargebacks_retry():
-    """Finish what an unreachable Stripe interrupted: seller shares not taken yet, won
-    chargebacks not given back yet (the same idempotency keys)."""
+    """Finish what Stripe could not do yet (unreachable, or the platform's funds still
+    pending): seller shares not taken back, won chargebacks not given back. Same keys."""
+    due = Chargeback.objects.filter(
+        Q(closed_at__isnull=True, seller_share_cents__gt=F("reversed_cents") + F("debt_cents"))
+        | Q(returned_cents__gt=0, stripe_return_transfer_id="")
+    ).values_list("stripe_dispute_id", flat=True)
     done = 0
-    for chargeback in Chargeback.objects.filter(
-        Q(closed_at__isnull=True) | Q(returned_cents__gt=0, stripe_return_transfer_id="")
-    ):
-        chargeback_sync(dispute_id=chargeback.stripe_dispute_id)
+    for dispute_id in list(due):
+        chargeback_sync(dispute_id=dispute_id)
         done += 1
     return done
 
@@ -564,13 +577,12 @@ def _upload_evidence_file(chargeback, order, transcript):
         title=f"Bazaar order #{order.pk}: messages between buyer and seller",
         lines=transcript,
     )
+    upload = io.BytesIO(pdf)
+    upload.name = f"bazaar-order-{order.pk}-conversation.pdf"
     try:
         uploaded = stripe_client.call(
             _stripe().files.create,
-            params={
-                "purpose": "dispute_evidence",
-                "file": (f"bazaar-order-{order.pk}-conversation.pdf", pdf, "application/pdf"),
-            },
+            params={"purpose": "dispute_evidence", "file": upload},
             options={"idempotency_key": idempotency_key(chargeback, "evidence-file")},
         )
     except StripeUnavailable as exc:
