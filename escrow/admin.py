@@ -26,6 +26,7 @@ from core.admin import (
     ReadOnlyInlineMixin,
     ReadOnlyStackedInline,
     ReadOnlyTabularInline,
+    reason_confirmation,
 )
 from core.errors import DomainError, StripeUnavailable
 from core.models import AuditEntry
@@ -94,8 +95,9 @@ def _transfer_failed(modeladmin, request, release):
     )
 
 
-def release_orders(modeladmin, request, order_ids):
-    """Staff release: services.escrow_release(trigger=STAFF) for each order, one outcome each."""
+def release_orders(modeladmin, request, order_ids, *, reason):
+    """Staff release: services.escrow_release(trigger=STAFF, reason=...) for each order, one
+    outcome each. A refusal (an order not delivered, say) is an error next to that order."""
     already = set(
         EscrowRelease.objects.filter(order_id__in=order_ids).values_list("order_id", flat=True)
     )
@@ -108,9 +110,12 @@ def release_orders(modeladmin, request, order_ids):
             continue
         try:
             decided = services.escrow_release(
-                order=order, trigger=ReleaseTrigger.STAFF, actor=request.user
+                order=order, trigger=ReleaseTrigger.STAFF, actor=request.user, reason=reason
             )
-        except Exception as exc:  # one order's refusal must not stop the others, nor be a 500
+        except DomainError as exc:
+            modeladmin.message_user(request, f"Order #{order.pk}: {exc.message}", messages.ERROR)
+            continue
+        except Exception as exc:  # one order's failure must not stop the others, nor be a 500
             _problem(modeladmin, request, order.pk, exc)
             continue
         if decided.status == ReleaseStatus.TRANSFERRED:
@@ -184,6 +189,18 @@ def retry_transfers(modeladmin, request, order_ids):
             messages.SUCCESS,
         )
     return retried
+
+
+class ReleaseReasonForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason"),
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 80}),
+        help_text=_(
+            "Kept in the audit trail of each release: say why staff release this money before "
+            "the buyer approves or the review window ends (the ticket, the buyer's message)."
+        ),
+        max_length=1000,
+    )
 
 
 # --- Stripe customers ---------------------------------------------------------------------------
@@ -642,8 +659,8 @@ class ReconciliationDifferenceAdmin(ReadOnlyAdmin):
 
 # --- Orders: everything about one order's money on one page -------------------------------------
 # Read-only: an order's state moves only through escrow's services, here through the actions
-# ("Release escrow now", "Retry the transfer to the seller"), so staff follow the same rules, row
-# locks, ledger bookings and audit trail as buyers and jobs.
+# ("Release escrow now", confirmed on a page with a reason; "Retry the transfer to the seller"),
+# so staff follow the same rules, row locks, ledger bookings and audit trail as buyers and jobs.
 
 
 class EscrowPaymentInline(PaymentDisplay, ReadOnlyTabularInline):
@@ -921,9 +938,24 @@ class OrderAdmin(admin.ModelAdmin):
     def has_escrow_permission(self, request):
         return can_move_escrow(request)
 
-    @admin.action(description=_("Release escrow now"), permissions=["escrow"])
+    @admin.action(description=_("Release escrow now…"), permissions=["escrow"])
     def release_escrow_now(self, request, queryset):
-        release_orders(self, request, list(queryset.values_list("pk", flat=True)))
+        """First a page listing what each release would move, with a required reason; the money
+        moves only when staff confirm it there."""
+        order_ids = list(queryset.values_list("pk", flat=True))
+        form = ReleaseReasonForm(request.POST if "post" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            release_orders(self, request, order_ids, reason=form.cleaned_data["reason"])
+            return None
+        return reason_confirmation(
+            self,
+            request,
+            selectors.orders_release_preview(order_ids=order_ids),
+            form=form,
+            title=_("Release escrow to the sellers"),
+            action_name="release_escrow_now",
+            template="admin/escrow/order/release_confirmation.html",
+        )
 
     @admin.action(description=_("Retry the transfer to the seller"), permissions=["escrow"])
     def retry_transfer(self, request, queryset):

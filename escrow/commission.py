@@ -139,3 +139,35 @@ def kept_after_refunds(refunded, *, total, commission, fee, return_commission=Tr
     kept_commission = commission - _proportion(refunded, commission, total)
     kept_fee = min(fee - _proportion(refunded, fee, total), remaining - kept_commission)
     return kept_commission, max(kept_fee, 0)
+
+
+@dataclass(frozen=True)
+class ReleaseSplit:
+    """What a release moves: `gross` out of escrow, the platform's commission and the Stripe fee
+    passed on kept, `net` the seller's (before any debt of theirs is taken from it)."""
+
+    gross_cents: int
+    commission_cents: int
+    fee_passed_on_cents: int
+
+    @property
+    def net_cents(self):
+        return self.gross_cents - self.commission_cents - self.fee_passed_on_cents
+
+
+def release_split(*, paid, refunded, commission, stripe_fee, fee_payer, return_commission=True):
+    """The one computation of a release, for the release itself and for staff's preview of it:
+    what refunds before release left of `paid`, and the commission and fee kept on that."""
+    fee = (stripe_fee or 0) if fee_payer == "seller" else 0
+    kept_commission, fee_passed_on = kept_after_refunds(
+        refunded,
+        total=paid,
+        commission=commission,
+        fee=min(fee, paid - commission),
+        return_commission=return_commission,
+    )
+    return ReleaseSplit(
+        gross_cents=paid - refunded,
+        commission_cents=kept_commission,
+        fee_passed_on_cents=fee_passed_on,
+    )

@@ -7,13 +7,28 @@ may be a bug of ours, a change made by hand in Stripe's dashboard, or Stripe's o
 Checks, in order:
 - each paid EscrowPayment: its charge exists on Stripe, what the charge still holds
   (amount_captured - amount_refunded) is what the ledger holds for it (the buyer_funds_held
-  credit booked with the charge id), and its balance transaction's fee is our stripe_fees booking;
+  credit booked with the charge id, less the refunds booked with the ids of the charge's
+  refunds), and its balance transaction's fee is our stripe_fees booking;
 - each transferred EscrowRelease: its transfer exists, with our amount, destination and reversals;
 - each Stripe transfer that is Bazaar's (transfer_group "order-..." or bazaar_release_id metadata)
   but that no release knows;
 - every order's ledger lines, and every ledger transaction, sum to zero;
 - per seller and currency: what the ledger credited to them on transferred releases, less the
-  reversals we booked, is what Stripe's transfers to their account add up to.
+  reversals we booked, is what Stripe's transfers to their account add up to;
+- every Stripe object that moved money on the platform's balance since the window's start (its
+  balance transactions, grouped by their `source`: charge, refund, dispute, transfer, transfer
+  reversal, ...) is booked: the ledger's stripe_balance lines carrying that object's id sum to
+  the transactions' `net`. Payouts to the platform's own bank are not bookings (see below);
+- the platform's Stripe balance (available + pending + connect_reserved, plus what it paid out
+  to its bank) is, per currency, the ledger's stripe_balance account;
+- each connected account that Stripe's transfers reached holds (plus what it paid out) what the
+  ledger booked for those transfers, less the reversals booked for them.
+
+The window: balance transactions created since the start of the last run that found every one
+of them booked and the platform's balance agreeing (less WINDOW_OVERLAP), never further back
+than WINDOW_DAYS (`manage.py reconcile --days N` reads further). An object found unbooked keeps
+every later run's window open until it is booked; the balance checks cover all of history
+whatever the window.
 
 Stripe is read with auto-pagination, all through core.stripe_client. When Stripe cannot be
 reached the run records a "stripe_unreachable" difference and goes on with the ledger-only
@@ -23,13 +38,14 @@ checks: it never raises.
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import models, transaction
 from django.db.models import Min, Q, Sum
 from django.utils import timezone
 
 from accounts.selectors import seller_ids_by_connected_account
-from core import stripe_client
+from core import clock, stripe_client
 from core.errors import StripeUnavailable
 from core.money import format_money
 from escrow.models import (
@@ -49,6 +65,18 @@ logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 100
 SELLER_PAYABLE_PREFIX = LedgerAccount.seller_payable("")
+# Ids per ledger query (bounded SQL parameters, whatever the window holds).
+ID_CHUNK = 1000
+
+WINDOW_DAYS = 90
+# Stripe's clock and ours differ a little, and a run may overlap the last one.
+WINDOW_OVERLAP = timedelta(hours=1)
+
+# Money the platform sends to its own bank: on Stripe's balance, never in the ledger; the balance
+# check counts it through the payouts list instead.
+PAYOUT_TYPES = {"payout", "payout_cancel", "payout_failure"}
+# A payout in these states has left the balance (failed and canceled ones came back).
+PAID_OUT = {"paid", "pending", "in_transit"}
 
 
 class DifferenceKind(models.TextChoices):
@@ -65,9 +93,18 @@ class DifferenceKind(models.TextChoices):
     ORDER_UNBALANCED = "order_unbalanced", "Order's ledger lines do not sum to zero"
     TRANSACTION_UNBALANCED = "transaction_unbalanced", "Ledger transaction does not balance"
     SELLER_PAYABLE = "seller_payable_mismatch", "Seller's releases and transfers differ"
+    UNBOOKED = "unbooked_stripe_object", "Money moved on Stripe that Bazaar has not booked"
+    OBJECT_AMOUNT = "amount_mismatch", "Stripe object booked for another amount"
+    PLATFORM_BALANCE = "platform_balance", "Platform's Stripe balance differs from the ledger"
+    CONNECTED_BALANCE = "connected_balance", "Connected account's balance differs from the ledger"
 
 
 K = DifferenceKind
+
+# A run without these read every balance transaction of its window and found each booked, and
+# the platform's balance agreed: the next run's window may start there. While the balance
+# disagrees, later runs keep reading from the last time it agreed, where the cause must be.
+_WINDOW_KINDS = [K.STRIPE_UNREACHABLE, K.UNBOOKED, K.OBJECT_AMOUNT, K.PLATFORM_BALANCE]
 
 
 class _StripeDown(Exception):
@@ -92,6 +129,110 @@ def _money(cents, currency):
     return "nothing" if cents is None else format_money(cents, currency)
 
 
+def _signed(cents, currency):
+    """Money with its sign shown, for balances that may be negative."""
+    return ("+" if cents > 0 else "") + format_money(cents, currency)
+
+
+def _source_id(txn):
+    """The Stripe object a balance transaction belongs to (its own id when it names none)."""
+    source = txn.get("source")
+    if isinstance(source, dict):
+        return source.get("id") or txn["id"]
+    return source or txn["id"]
+
+
+def _label(txn):
+    """What the object is, in Stripe's words: "dispute", "refund", "transfer reversal"..."""
+    source = txn.get("source")
+    if isinstance(source, dict) and source.get("object"):
+        return source["object"].replace("_", " ")
+    return f"balance transaction ({txn.get('type', '?').replace('_', ' ')})"
+
+
+def _metadata_order_id(obj):
+    candidate = str(((obj or {}).get("metadata") or {}).get("bazaar_order_id", ""))
+    return int(candidate) if candidate.isdigit() else None
+
+
+def _related_ids(obj):
+    """Objects an unbooked one belongs to, whose bookings name its order: a refund's or a
+    dispute's charge, a reversal's transfer."""
+    related = []
+    for field in ("charge", "transfer", "payment_intent"):
+        value = (obj or {}).get(field)
+        if isinstance(value, dict):
+            value = value.get("id")
+        if isinstance(value, str) and value:
+            related.append(value)
+    return related
+
+
+def _stripe_balance_booked(object_ids):
+    """{stripe object id: {currency: sum of its stripe_balance lines}} and {id: an order it is
+    booked for}: one grouped query per ID_CHUNK ids, whatever the number of objects."""
+    booked = defaultdict(dict)
+    orders = {}
+    ids = sorted(set(object_ids))
+    for start in range(0, len(ids), ID_CHUNK):
+        rows = (
+            LedgerEntry.objects.filter(
+                account=LedgerAccount.STRIPE_BALANCE,
+                stripe_object_id__in=ids[start : start + ID_CHUNK],
+            )
+            .values_list("stripe_object_id", "currency")
+            .annotate(total=Sum("amount_cents"), order_id=Min("order_id"))
+            .order_by()
+        )
+        for object_id, currency, total, order_id in rows:
+            booked[object_id][currency] = total
+            if order_id is not None:
+                orders[object_id] = order_id
+    return booked, orders
+
+
+def _orders_of_objects(object_ids):
+    """{stripe object id: the order a ledger line with that id is booked for}: one query."""
+    object_ids = sorted(set(object_ids))
+    if not object_ids:
+        return {}
+    return dict(
+        LedgerEntry.objects.filter(stripe_object_id__in=object_ids)
+        .exclude(order_id=None)
+        .values_list("stripe_object_id")
+        .annotate(order_id=Min("order_id"))
+        .order_by()
+    )
+
+
+def _amounts_by_currency(*lists):
+    """Sum Stripe's [{"amount", "currency"}, ...] lists (a balance's available, pending...)."""
+    totals = defaultdict(int)
+    for items in lists:
+        for item in items or ():
+            totals[item["currency"]] += item["amount"]
+    return totals
+
+
+def stripe_window_start(*, days=None):
+    """Where this run starts reading Stripe's balance transactions (see the module's doc).
+    `days` reads at least that many days back."""
+    now = clock.now()
+    start = now - timedelta(days=WINDOW_DAYS)
+    last_clean = (
+        ReconciliationRun.objects.filter(finished_at__isnull=False)
+        .exclude(differences__kind__in=_WINDOW_KINDS)
+        .order_by("-started_at")
+        .values_list("started_at", flat=True)
+        .first()
+    )
+    if last_clean is not None:
+        start = max(start, last_clean - WINDOW_OVERLAP)
+    if days is not None:
+        start = min(start, now - timedelta(days=days))
+    return start
+
+
 def _is_ours(transfer):
     group = transfer.get("transfer_group") or ""
     metadata = transfer.get("metadata") or {}
@@ -108,7 +249,8 @@ def _order_id_of(transfer):
 
 
 class _Reconciler:
-    def __init__(self):
+    def __init__(self, since):
+        self.since = since
         self.differences = []
         self.stripe_down = False
 
@@ -118,14 +260,15 @@ class _Reconciler:
     # --- Reading Stripe ------------------------------------------------------------------------
 
     def stripe(self, fn, *args, missing_ok=False, **kwargs):
-        """One Stripe read. Returns None for a missing object when missing_ok; otherwise any
-        Stripe error is recorded once as stripe_unreachable and stops the Stripe checks."""
+        """One Stripe read. Returns None for a missing object (or connected account) when
+        missing_ok; otherwise any Stripe error is recorded once as stripe_unreachable and stops
+        the Stripe checks."""
         if self.stripe_down:
             raise _StripeDown
         try:
             return stripe_client.call(fn, *args, **kwargs)
         except StripeUnavailable as exc:
-            if missing_ok and exc.code == "resource_missing":
+            if missing_ok and exc.code in ("resource_missing", "account_invalid"):
                 return None
             self.stripe_down = True
             self.add(
@@ -134,14 +277,16 @@ class _Reconciler:
             )
             raise _StripeDown from exc
 
-    def stripe_list(self, resource, **params):
-        """Every object of a list endpoint (auto-pagination), as plain dicts."""
+    def stripe_list(self, resource, *args, account=None, missing_ok=False, **params):
+        """Every object of a list endpoint (auto-pagination), as plain dicts; `account` reads a
+        connected account's."""
 
         def fetch():
-            page = resource.list(params={"limit": PAGE_SIZE, **params})
+            options = {"stripe_account": account} if account else None
+            page = resource.list(*args, params={"limit": PAGE_SIZE, **params}, options=options)
             return [item.to_dict() for item in page.auto_paging_iter()]
 
-        return self.stripe(fetch)
+        return self.stripe(fetch, missing_ok=missing_ok)
 
     def stripe_retrieve(self, resource, object_id, **params):
         found = self.stripe(resource.retrieve, object_id, params=params or None, missing_ok=True)
@@ -165,15 +310,19 @@ class _Reconciler:
         charges = {
             c["id"]: c for c in self.stripe_list(v1.charges, expand=["data.balance_transaction"])
         }
-        self.check_payments(charges)
+        refunds = self.stripe_list(v1.refunds)
+        self.check_payments(charges, refunds)
         transfers = {t["id"]: t for t in self.stripe_list(v1.transfers)}
         self.check_releases(transfers)
         self.check_unknown_transfers(transfers)
         self.check_seller_payables(transfers)
+        self.check_stripe_objects()
+        self.check_platform_balance()
+        self.check_connected_balances(transfers)
 
     # --- Payments ------------------------------------------------------------------------------
 
-    def check_payments(self, charges):
+    def check_payments(self, charges, refunds):
         # A duplicate payment (a second payment of an order already paid) is booked too: its
         # money is booked too, so it is checked like the successful one.
         payments = (
@@ -184,10 +333,22 @@ class _Reconciler:
             .values_list("order_id", "stripe_charge_id", "currency")
             .order_by("pk")
         )
+        # Refunds are booked under their own id (stripe_balance -amount): what the ledger
+        # refunded of a charge is what it booked for the charge's refunds.
+        refunds_of = defaultdict(list)
+        for refund in refunds:
+            charge = refund.get("charge")
+            refunds_of[charge.get("id") if isinstance(charge, dict) else charge].append(
+                refund["id"]
+            )
         booked = defaultdict(int)
         for charge_id, account, total in (
             LedgerEntry.objects.filter(
-                account__in=[LedgerAccount.BUYER_FUNDS_HELD, LedgerAccount.STRIPE_FEES]
+                account__in=[
+                    LedgerAccount.BUYER_FUNDS_HELD,
+                    LedgerAccount.STRIPE_FEES,
+                    LedgerAccount.STRIPE_BALANCE,
+                ]
             )
             .exclude(stripe_object_id="")
             .values_list("stripe_object_id", "account")
@@ -212,7 +373,11 @@ class _Reconciler:
             held_stripe = (charge.get("amount_captured") or 0) - (
                 charge.get("amount_refunded") or 0
             )
-            held_ours = -booked[(charge_id, LedgerAccount.BUYER_FUNDS_HELD)]
+            refunded_ours = -sum(
+                booked[(refund_id, LedgerAccount.STRIPE_BALANCE)]
+                for refund_id in refunds_of[charge_id]
+            )
+            held_ours = -booked[(charge_id, LedgerAccount.BUYER_FUNDS_HELD)] - refunded_ours
             if held_stripe != held_ours:
                 self.add(
                     K.CHARGE_AMOUNT,
@@ -414,6 +579,199 @@ class _Reconciler:
                 stripe_cents=theirs[key],
             )
 
+    # --- Everything that moved the platform's balance ------------------------------------------
+
+    def check_stripe_objects(self):
+        """Each object behind the window's balance transactions is booked for their net."""
+        v1 = _v1()
+        txns = self.stripe_list(
+            v1.balance_transactions,
+            created={"gte": int(self.since.timestamp())},
+            expand=["data.source"],
+        )
+        moved = defaultdict(lambda: defaultdict(int))  # object id -> currency -> net
+        first = {}  # object id -> its oldest balance transaction in the window
+        for txn in sorted(txns, key=lambda t: (t["created"], t["id"])):
+            if txn.get("type") in PAYOUT_TYPES:
+                continue
+            object_id = _source_id(txn)
+            moved[object_id][txn["currency"]] += txn["net"]
+            first.setdefault(object_id, txn)
+        booked, orders = _stripe_balance_booked(moved)
+
+        def agrees(object_id):
+            currencies = set(moved[object_id]) | set(booked.get(object_id, {}))
+            return all(
+                moved[object_id].get(c, 0) == booked.get(object_id, {}).get(c, 0)
+                for c in currencies
+            )
+
+        suspects = [object_id for object_id in first if not agrees(object_id)]
+        # An object's earlier balance transactions may predate the window (a dispute reinstated
+        # after its withdrawal, a refund that failed later): read them all before concluding.
+        for object_id in suspects:
+            if object_id != first[object_id]["id"]:
+                moved[object_id] = defaultdict(int)
+                for txn in self.stripe_list(v1.balance_transactions, source=object_id):
+                    if txn.get("type") not in PAYOUT_TYPES:
+                        moved[object_id][txn["currency"]] += txn["net"]
+        suspects = [object_id for object_id in suspects if not agrees(object_id)]
+        # Another check already named the object (an unknown transfer, a fee booked twice).
+        named = {d.stripe_object_id for d in self.differences}
+        suspects = [object_id for object_id in suspects if object_id not in named]
+        if not suspects:
+            return
+        related_orders = _orders_of_objects(
+            related
+            for object_id in suspects
+            for related in _related_ids(first[object_id].get("source"))
+        )
+        for object_id in suspects:
+            txn = first[object_id]
+            source = txn.get("source") if isinstance(txn.get("source"), dict) else None
+            order_id = (
+                _metadata_order_id(source)
+                or orders.get(object_id)
+                or next(
+                    (related_orders[r] for r in _related_ids(source) if r in related_orders), None
+                )
+            )
+            self.add_object_difference(
+                object_id, _label(txn), moved[object_id], booked.get(object_id), order_id
+            )
+
+    def add_object_difference(self, object_id, label, moved, booked, order_id):
+        for_order = f" (order #{order_id})" if order_id else ""
+        currencies = sorted(set(moved) | set(booked or {}))
+        stripe_cents = sum(moved.get(c, 0) for c in currencies)
+        stripe_money = ", ".join(_signed(moved.get(c, 0), c) for c in currencies)
+        if booked is None:
+            self.add(
+                K.UNBOOKED,
+                f"Stripe {label} {object_id}{for_order} moved {stripe_money} on the platform's "
+                "balance; Bazaar has not booked it.",
+                order_id=order_id,
+                stripe_object_id=object_id,
+                ours_cents=0,
+                stripe_cents=stripe_cents,
+            )
+            return
+        ours_money = ", ".join(_signed(booked.get(c, 0), c) for c in currencies)
+        self.add(
+            K.OBJECT_AMOUNT,
+            f"Stripe {label} {object_id}{for_order} moved {stripe_money} on the platform's "
+            f"balance; the ledger booked {ours_money} for it.",
+            order_id=order_id,
+            stripe_object_id=object_id,
+            ours_cents=sum(booked.get(c, 0) for c in currencies),
+            stripe_cents=stripe_cents,
+        )
+
+    def paid_out(self, account=None):
+        """{currency: what `account`'s payouts took off its balance} (the platform's: None)."""
+        payouts = self.stripe_list(_v1().payouts, account=account, missing_ok=bool(account))
+        totals = defaultdict(int)
+        for payout in payouts or ():
+            if payout.get("status") in PAID_OUT:
+                totals[payout["currency"]] += payout["amount"]
+        return totals
+
+    def check_platform_balance(self):
+        """Per currency: Stripe's balance plus payouts = the ledger's stripe_balance account."""
+        balance = self.stripe(_v1().balance.retrieve).to_dict()
+        held = _amounts_by_currency(
+            balance.get("available"), balance.get("pending"), balance.get("connect_reserved")
+        )
+        paid = self.paid_out()
+        ours = dict(
+            LedgerEntry.objects.filter(account=LedgerAccount.STRIPE_BALANCE)
+            .values_list("currency")
+            .annotate(total=Sum("amount_cents"))
+            .order_by()
+        )
+        for currency in sorted(set(held) | set(paid) | set(ours)):
+            theirs = held.get(currency, 0) + paid.get(currency, 0)
+            booked = ours.get(currency, 0)
+            if theirs == booked:
+                continue
+            paid_note = (
+                f" (after {_money(paid[currency], currency)} paid out to the bank)"
+                if paid.get(currency)
+                else ""
+            )
+            self.add(
+                K.PLATFORM_BALANCE,
+                f"The platform's Stripe balance is {_signed(held.get(currency, 0), currency)}"
+                f"{paid_note}; the ledger puts it at {_signed(booked, currency)}, a difference "
+                f"of {_signed(theirs - booked, currency)}.",
+                ours_cents=booked,
+                stripe_cents=theirs,
+            )
+
+    def check_connected_balances(self, transfers):
+        """Each account Stripe's transfers reached holds what the ledger booked for them."""
+        reversals_of = {}
+        for transfer in transfers.values():
+            embedded = transfer.get("reversals") or {}
+            reversals = embedded.get("data") or []
+            if embedded.get("has_more"):
+                reversals = self.stripe_list(_v1().transfers.reversals, transfer["id"])
+            reversals_of[transfer["id"]] = [r["id"] for r in reversals]
+        booked, _ = _stripe_balance_booked(
+            [*reversals_of, *(r for ids in reversals_of.values() for r in ids)]
+        )
+        sent = defaultdict(lambda: defaultdict(int))  # account -> currency -> cents
+        for transfer in sorted(transfers.values(), key=lambda t: t["id"]):
+            destination = transfer.get("destination")
+            if not isinstance(destination, str) or not destination.startswith("acct_"):
+                continue
+            # The ledger books a transfer as stripe_balance -amount, a reversal as +amount.
+            for object_id in [transfer["id"], *reversals_of[transfer["id"]]]:
+                for currency, total in booked.get(object_id, {}).items():
+                    sent[destination][currency] -= total
+            sent[destination].setdefault(transfer["currency"], 0)
+        sellers = seller_ids_by_connected_account()
+        v1 = _v1()
+        for account in sorted(sent):
+            who = f"Connected account {account}" + (
+                f" (seller #{sellers[account]})" if account in sellers else ""
+            )
+            balance = self.stripe(
+                v1.balance.retrieve, options={"stripe_account": account}, missing_ok=True
+            )
+            if balance is None:
+                for currency, ours in sorted(sent[account].items()):
+                    self.add(
+                        K.CONNECTED_BALANCE,
+                        f"{who}: Stripe does not let us read its balance (the account is gone or "
+                        f"disconnected); the ledger booked {_money(ours, currency)} sent to it.",
+                        stripe_object_id=account,
+                        ours_cents=ours,
+                    )
+                continue
+            balance = balance.to_dict()
+            held = _amounts_by_currency(balance.get("available"), balance.get("pending"))
+            paid = self.paid_out(account)
+            for currency in sorted(set(held) | set(paid) | set(sent[account])):
+                theirs = held.get(currency, 0) + paid.get(currency, 0)
+                ours = sent[account].get(currency, 0)
+                if theirs == ours:
+                    continue
+                paid_note = (
+                    f" after {_money(paid[currency], currency)} paid out"
+                    if paid.get(currency)
+                    else ""
+                )
+                self.add(
+                    K.CONNECTED_BALANCE,
+                    f"{who} holds {_money(held.get(currency, 0), currency)}{paid_note}; the "
+                    f"ledger booked {_money(ours, currency)} sent to it (transfers less "
+                    "reversals).",
+                    stripe_object_id=account,
+                    ours_cents=ours,
+                    stripe_cents=theirs,
+                )
+
     # --- The ledger alone ----------------------------------------------------------------------
 
     def check_orders_balance(self):
@@ -457,11 +815,14 @@ def _orders_checked():
     ).count()
 
 
-def reconcile():
+def reconcile(*, since=None):
     """Compare the ledger with Stripe; store and return the ReconciliationRun. Never raises for
-    Stripe's sake (an unreachable Stripe is itself a recorded difference)."""
+    Stripe's sake (an unreachable Stripe is itself a recorded difference). `since`: where to
+    start reading Stripe's balance transactions (default: stripe_window_start())."""
+    if since is None:
+        since = stripe_window_start()
     run = ReconciliationRun.objects.create()
-    reconciler = _Reconciler()
+    reconciler = _Reconciler(since)
     reconciler.run()
     existing_orders = set(
         Order.objects.filter(

@@ -11,11 +11,13 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import F, Q, Sum
+from django.db.models import F, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
 from core import clock
 from core.models import AuditEntry
+from escrow.commission import release_split
 from escrow.models import (
     Chargeback,
     EscrowPayment,
@@ -95,6 +97,66 @@ def order_payments(order):
         succeeded=succeeded,
         duplicates=tuple(p for p in attempts if p.status == PaymentStatus.DUPLICATE),
     )
+
+
+@dataclass(frozen=True)
+class ReleasePreview:
+    """What releasing an order would move now, for staff to confirm before they do."""
+
+    order: Order
+    gross_cents: int  # what escrow holds for it (paid minus refunds)
+    commission_cents: int  # the platform's commission on that
+    fee_passed_on_cents: int  # Stripe's fee on the payment, when the seller pays it
+    transfer_cents: int  # to the seller's Stripe account (before any debt of theirs)
+
+    @property
+    def releasable_by_staff(self):
+        return self.order.status == OrderStatus.DELIVERED
+
+
+def orders_release_preview(*, order_ids):
+    """The orders staff chose to release, oldest first, each with the split escrow_release
+    would make (escrow.commission.release_split: what refunds left, commission, Stripe fee
+    passed on, transfer before any debt of the seller's). One query."""
+    paid = EscrowPayment.objects.filter(order_id=OuterRef("pk"), status=PaymentStatus.SUCCEEDED)
+    refunded = (
+        EscrowRefund.objects.holding()
+        .filter(order_id=OuterRef("pk"), payment__status=PaymentStatus.SUCCEEDED)
+        .order_by()
+        .values("order_id")
+        .annotate(total=Sum("amount_cents"))
+        .values("total")[:1]
+    )
+    orders = (
+        Order.objects.filter(pk__in=order_ids)
+        .select_related("buyer", "seller", "store")
+        .annotate(
+            paid_cents=Subquery(paid.values("amount_cents")[:1]),
+            paid_fee_cents=Subquery(paid.values("stripe_fee_cents")[:1]),
+            refunded_cents=Coalesce(Subquery(refunded), 0),
+        )
+        .order_by("pk")
+    )
+    previews = []
+    for order in orders:
+        split = release_split(
+            paid=order.paid_cents or order.total_cents,
+            refunded=order.refunded_cents,
+            commission=order.commission_cents,
+            stripe_fee=order.paid_fee_cents,
+            fee_payer=order.stripe_fee_payer,
+            return_commission=settings.ESCROW_REFUND_RETURNS_COMMISSION,
+        )
+        previews.append(
+            ReleasePreview(
+                order=order,
+                gross_cents=split.gross_cents,
+                commission_cents=split.commission_cents,
+                fee_passed_on_cents=split.fee_passed_on_cents,
+                transfer_cents=split.net_cents,
+            )
+        )
+    return previews
 
 
 # --- What the periodic jobs are due to do (ids only: each is acted on in its own transaction) --

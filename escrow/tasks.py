@@ -1,11 +1,17 @@
 """Escrow's periodic jobs (listed in settings.CELERY_BEAT_SCHEDULE). Thin: escrow.selectors says
 which rows are due, escrow.services acts on each (idempotently, in its own transaction)."""
 
+import logging
+
 from celery import shared_task
 
+from core.errors import StripeUnavailable
+from core.logs import money_fields
 from escrow import selectors, services
 from escrow.models import OrderStatus
 from escrow.reconcile import reconcile
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task
@@ -25,6 +31,30 @@ def expire_unpaid_orders():
     """Unpaid orders past their payment window expire and give their stock back."""
     due = list(selectors.orders_due_for_expiry())
     return sum(1 for pk in due if services.order_expire(order_id=pk).status == OrderStatus.EXPIRED)
+
+
+# Up to about 40 minutes of retries (5 s doubling to 5 min between them).
+CHECKOUT_EXPIRY_MAX_RETRIES = 12
+
+
+@shared_task(bind=True, max_retries=CHECKOUT_EXPIRY_MAX_RETRIES, acks_late=True)
+def expire_checkout_sessions(self, order_id):
+    """An order closed: expire its open Checkout Sessions at Stripe (queued after commit by
+    order_cancel and order_expire). Retried while Stripe cannot be reached."""
+    try:
+        return services.payment_checkout_sessions_expire(order_id=order_id)
+    except StripeUnavailable as exc:
+        if self.request.retries >= self.max_retries:
+            # The sessions still end at their own expires_at; a payment made on one meanwhile
+            # is a late payment, refunded.
+            logger.error(
+                "Gave up expiring the Checkout Sessions of order %s: %s",
+                order_id,
+                exc.message,
+                extra=money_fields(order_id=order_id, stripe=exc),
+            )
+            raise
+        raise self.retry(exc=exc, countdown=min(300, 5 * 2**self.request.retries)) from exc
 
 
 @shared_task

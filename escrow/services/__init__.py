@@ -45,6 +45,7 @@ from escrow.services.orders import (
 from escrow.services.payments import (
     PaymentUnavailable,
     payment_checkout_complete,
+    payment_checkout_sessions_expire,
     payment_checkout_start,
     payment_confirm,
     payment_fail,
@@ -95,6 +96,7 @@ __all__ = [
     "order_refunded_cents",
     "order_remind",
     "payment_checkout_complete",
+    "payment_checkout_sessions_expire",
     "payment_checkout_start",
     "payment_confirm",
     "payment_fail",

@@ -5,7 +5,9 @@ Each transition locks the order row, checks the move against ORDER_TRANSITIONS a
 quietly when the order is already there.
 """
 
+import logging
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -15,7 +17,7 @@ from core import clock
 from core.audit import audit_record, audited_transition
 from core.errors import InvalidTransition, NotAllowed, ValidationFailed
 from escrow.commission import terms_for_seller
-from escrow.models import ORDER_TRANSITIONS, Order, OrderStatus
+from escrow.models import ORDER_TRANSITIONS, EscrowPayment, Order, OrderStatus, PaymentStatus
 from escrow.signals import order_placed
 from marketplace.models import ListingKind
 from marketplace.services import (
@@ -24,6 +26,8 @@ from marketplace.services import (
     listing_stock_return,
 )
 from notifications.services import notify
+
+logger = logging.getLogger(__name__)
 
 MAX_QUANTITY = 100
 
@@ -114,6 +118,35 @@ def _return_stock(order):
         order.stock_reserved = False
 
 
+# A Checkout payment whose session may still take the buyer's money: waiting, or declined (the
+# buyer may try another card on the same page).
+CHECKOUT_OPEN_STATUSES = (PaymentStatus.PENDING, PaymentStatus.FAILED)
+
+
+def checkout_sessions_expire_later(*, order):
+    """Called with the order locked as it closes: after commit, a task expires its open Checkout
+    Sessions at Stripe (payments.payment_checkout_sessions_expire), so a page opened before the
+    order closed can no longer be paid. Stripe is never called inside the transaction."""
+    if order.payments.filter(
+        kind=EscrowPayment.Kind.CHECKOUT,
+        status__in=CHECKOUT_OPEN_STATUSES,
+        stripe_checkout_session_id__isnull=False,
+    ).exists():
+        transaction.on_commit(partial(_checkout_sessions_expire_queue, order.pk))
+
+
+def _checkout_sessions_expire_queue(order_id):
+    # escrow.tasks imports escrow.services (its tasks call them), which imports this module.
+    from escrow.tasks import expire_checkout_sessions
+
+    try:
+        expire_checkout_sessions.delay(order_id)
+    except Exception:
+        # The order is closed whatever happens here: its sessions still end at their own
+        # expires_at, and a payment that lands meanwhile is refunded as a late payment.
+        logger.exception("Could not expire the Checkout Sessions of order %s", order_id)
+
+
 @transaction.atomic
 def order_cancel_unpaid(*, order, actor):
     """The buyer (or staff) calls off an unpaid order; its stock returns."""
@@ -123,7 +156,7 @@ def order_cancel_unpaid(*, order, actor):
     if order.status != OrderStatus.PENDING_PAYMENT and order.status != OrderStatus.CANCELLED:
         raise InvalidTransition("Only an order that is not paid yet can be cancelled.")
     _return_stock(order)
-    order, _ = _move(
+    order, moved = _move(
         order,
         to=OrderStatus.CANCELLED,
         actor=actor,
@@ -131,6 +164,8 @@ def order_cancel_unpaid(*, order, actor):
         closed_at=clock.now(),
         stock_reserved=order.stock_reserved,
     )
+    if moved:
+        checkout_sessions_expire_later(order=order)
     return order
 
 
@@ -159,7 +194,7 @@ def order_expire(*, order_id):
     if order.expires_at and order.expires_at > clock.now():
         return order
     _return_stock(order)
-    order, _ = _move(
+    order, moved = _move(
         order,
         to=OrderStatus.EXPIRED,
         actor=None,
@@ -167,6 +202,8 @@ def order_expire(*, order_id):
         closed_at=clock.now(),
         stock_reserved=order.stock_reserved,
     )
+    if moved:
+        checkout_sessions_expire_later(order=order)
     return order
 
 

@@ -12,6 +12,7 @@ entry `escrow.payment.<what happened>`), under the order's and then the payment'
 """
 
 import logging
+from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -37,7 +38,12 @@ from escrow.models import (
     PaymentStatus,
     StripeCustomer,
 )
-from escrow.services.orders import order_mark_funded, order_payment_failed
+from escrow.services.orders import (
+    CHECKOUT_OPEN_STATUSES,
+    checkout_sessions_expire_later,
+    order_mark_funded,
+    order_payment_failed,
+)
 from escrow.services.refunds import refund_unwanted_payment
 from escrow.services.transitions import PAYMENT_ACTIONS, failure_reason_record, payment_move
 
@@ -105,9 +111,36 @@ def _payment_metadata(order, payment):
     return {"bazaar_order_id": str(order.pk), "bazaar_payment_id": str(payment.pk)}
 
 
+# Stripe takes a Checkout Session's expires_at only between 30 minutes and 24 hours after it
+# creates the session; a minute's margin each side absorbs the clocks' difference.
+CHECKOUT_SHORTEST_LIFE = timedelta(minutes=31)
+CHECKOUT_LONGEST_LIFE = timedelta(hours=23, minutes=59)
+
+
+def _checkout_expires_at(order):
+    """When the order's Checkout Session stops taking payments: when the order expires.
+
+    Stripe refuses an expires_at less than 30 minutes away, so a session opened in the order's
+    last half hour outlives the order by up to 30 minutes. That gap is closed by order_expire,
+    which expires the order's open sessions at Stripe as it expires the order (the
+    expire_unpaid_orders job, every ESCROW_JOB_INTERVAL_SECONDS); a payment that lands in the
+    few minutes left between the two is a late payment, refunded."""
+    now = clock.now()
+    expires_at = order.expires_at or now + CHECKOUT_LONGEST_LIFE
+    expires_at = min(max(expires_at, now + CHECKOUT_SHORTEST_LIFE), now + CHECKOUT_LONGEST_LIFE)
+    return int(expires_at.timestamp())
+
+
 def payment_checkout_start(*, order, buyer, success_url, cancel_url):
-    """Web checkout: a Stripe Checkout Session for the order. Returns (payment, session url)."""
+    """Web checkout: a Stripe Checkout Session for the order. Returns (payment, session url).
+
+    One open session per order: a second tab or a second click gets the session already open
+    (Stripe is asked whether it still is), so two pages cannot both take the buyer's money. The
+    session expires with the order (_checkout_expires_at)."""
     order = _payable_order(order, buyer)
+    already_open = _checkout_session_open(order)
+    if already_open:
+        return already_open
     customer = _customer_or_unavailable(buyer)
     payment = _payment_create(order=order, buyer=buyer, kind=EscrowPayment.Kind.CHECKOUT)
     metadata = _payment_metadata(order, payment)
@@ -134,6 +167,7 @@ def payment_checkout_start(*, order, buyer, success_url, cancel_url):
                     "description": f"Bazaar order #{order.pk}: {order.listing_title}",
                 },
                 "metadata": metadata,
+                "expires_at": _checkout_expires_at(order),
                 "success_url": success_url,
                 "cancel_url": cancel_url,
             },
@@ -146,9 +180,120 @@ def payment_checkout_start(*, order, buyer, success_url, cancel_url):
         "Checkout session created",
         extra=money_fields(order_id=order.pk, stripe=session, payment_id=payment.pk),
     )
-    EscrowPayment.objects.filter(pk=payment.pk).update(stripe_checkout_session_id=session.id)
+    order = _checkout_session_record(payment, session)
     payment.stripe_checkout_session_id = session.id
+    if order.status != OrderStatus.PENDING_PAYMENT:
+        raise InvalidTransition(
+            f"This order is {order.get_status_display().lower()}; it cannot be paid."
+        )
     return payment, session.url
+
+
+@transaction.atomic
+def _checkout_session_record(payment, session):
+    """Keep the session's id under the order's lock. An order that closed while Stripe made the
+    session did not see it (order_cancel and order_expire look under the same lock), so its
+    expiry is queued here."""
+    order = Order.objects.select_for_update().get(pk=payment.order_id)
+    EscrowPayment.objects.filter(pk=payment.pk).update(stripe_checkout_session_id=session.id)
+    if order.status != OrderStatus.PENDING_PAYMENT:
+        checkout_sessions_expire_later(order=order)
+    return order
+
+
+def _checkout_session_retrieve(session_id):
+    """The session as Stripe has it; None when Stripe has no such session."""
+    try:
+        return stripe_client.call(_stripe().checkout.sessions.retrieve, session_id)
+    except StripeUnavailable as exc:
+        if exc.code == "resource_missing":
+            logger.warning("Stripe has no Checkout Session %s: %s", session_id, exc.message)
+            return None
+        raise
+
+
+def _checkout_session_open(order):
+    """The order's Checkout Session that Stripe says is still open, as (payment, url); None
+    when there is none. A session found expired cancels its payment on the way."""
+    candidates = EscrowPayment.objects.filter(
+        order=order,
+        kind=EscrowPayment.Kind.CHECKOUT,
+        status__in=CHECKOUT_OPEN_STATUSES,
+        stripe_checkout_session_id__isnull=False,
+    ).order_by("-pk")
+    for payment in candidates:
+        try:
+            session = _checkout_session_retrieve(payment.stripe_checkout_session_id)
+        except StripeUnavailable as exc:
+            raise PaymentUnavailable(exc.message) from exc
+        if session is None:
+            continue
+        if session.status == "open":
+            return payment, session.url
+        if session.status == "complete":
+            # Paid on the other page; Stripe's webhook has not been booked yet.
+            raise InvalidTransition(
+                "This order has just been paid on another page: Stripe is confirming it."
+            )
+        _checkout_payment_cancel(payment)
+    return None
+
+
+def payment_checkout_sessions_expire(*, order_id):
+    """An order closed (cancelled, expired): its open Checkout Sessions stop taking payments.
+
+    Run by the expire_checkout_sessions task after the order's transaction committed. Each open
+    session is expired at Stripe (the idempotency key from its payment row) and its payment is
+    cancelled; a session already expired is only recorded; one paid meanwhile is left to its
+    webhook, which books it as a late payment. Stripe unreachable raises StripeUnavailable and
+    the task retries. Returns how many payments were cancelled."""
+    if Order.objects.filter(pk=order_id, status=OrderStatus.PENDING_PAYMENT).exists():
+        return 0  # payable again: its session stays (the order closes it when it closes)
+    cancelled = 0
+    payments = EscrowPayment.objects.filter(
+        order_id=order_id,
+        kind=EscrowPayment.Kind.CHECKOUT,
+        status__in=CHECKOUT_OPEN_STATUSES,
+        stripe_checkout_session_id__isnull=False,
+    ).order_by("pk")
+    for payment in payments:
+        session = _checkout_session_expire_at_stripe(payment)
+        if session is not None and session.status == "expired":
+            cancelled += _checkout_payment_cancel(payment)
+    return cancelled
+
+
+def _checkout_session_expire_at_stripe(payment):
+    """Expire the payment's session at Stripe; returns the session as Stripe then has it."""
+    session_id = payment.stripe_checkout_session_id
+    try:
+        session = stripe_client.call(
+            _stripe().checkout.sessions.expire,
+            session_id,
+            options={"idempotency_key": idempotency_key(payment, "checkout-session-expire")},
+        )
+    except StripeUnavailable:
+        # Stripe expires only open sessions: one that expired by itself or was paid is refused.
+        # What it is now is Stripe's answer to a read, not the refusal's text.
+        session = _checkout_session_retrieve(session_id)
+        if session is not None and session.status == "open":
+            raise  # still open: Stripe did not do it (an outage); the task retries
+        return session
+    logger.info(
+        "Checkout session expired with its order",
+        extra=money_fields(order_id=payment.order_id, stripe=session, payment_id=payment.pk),
+    )
+    return session
+
+
+@transaction.atomic
+def _checkout_payment_cancel(payment):
+    """The payment's session expired unpaid: the attempt is over. True when it moved."""
+    payment = _lock_order_and_payment(payment)
+    if payment.status not in CHECKOUT_OPEN_STATUSES:
+        return False  # paid meanwhile: its webhook books it
+    _, moved = payment_move(payment=payment, to=PaymentStatus.CANCELLED)
+    return moved
 
 
 def payment_intent_start(*, order, buyer, client_key=""):

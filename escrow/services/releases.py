@@ -21,7 +21,7 @@ from core.errors import DomainError, InvalidTransition, NotAllowed, StripeUnavai
 from core.logs import money_fields
 from core.stripe_client import idempotency_key
 from escrow import ledger, selectors
-from escrow.commission import kept_after_refunds
+from escrow.commission import release_split
 from escrow.models import (
     EscrowRelease,
     LedgerAccount,
@@ -47,14 +47,17 @@ def _stripe():
 # --- Releasing ----------------------------------------------------------------------------------
 
 
-def escrow_release(*, order, trigger, actor=None):
+def escrow_release(*, order, trigger, actor=None, reason=""):
     """Release an order's escrow to the seller: decide once, then make the one Transfer.
 
     Buyer approval, the auto-release job, staff and refunds can race: the order row lock and the
     one release per order make exactly one of them decide; the Transfer's idempotency key (from
-    the release row) makes retries of the Stripe call harmless.
+    the release row) makes retries of the Stripe call harmless. `reason` (why staff release it)
+    is kept in the release's audit entry.
     """
-    decided, created = escrow_release_decide(order=order, trigger=trigger, actor=actor)
+    decided, created = escrow_release_decide(
+        order=order, trigger=trigger, actor=actor, reason=reason
+    )
     # Only the caller that decided makes the transfer; the others leave an interrupted one to
     # that caller and the retry job, so racing callers never send Stripe parallel requests.
     if created and decided.status == ReleaseStatus.PENDING:
@@ -77,7 +80,14 @@ def _check_release_allowed(order, trigger, actor):
     elif trigger == ReleaseTrigger.STAFF:
         if actor is None or not actor.is_staff:
             raise NotAllowed("Only staff can release escrow directly.")
-        if order.status not in (OrderStatus.FUNDED, OrderStatus.DELIVERED):
+        # Staff release what the buyer received; money for an order that was not delivered
+        # (or is disputed) leaves escrow only through a dispute resolution.
+        if order.status != OrderStatus.DELIVERED:
+            if order.status in selectors.HELD_STATUSES:
+                raise InvalidTransition(
+                    f"This order is {order.get_status_display().lower()}, not delivered: staff "
+                    "release only delivered orders. Settle it through a dispute resolution."
+                )
             raise InvalidTransition(
                 f"An order that is {order.get_status_display().lower()} holds no money to release."
             )
@@ -94,7 +104,7 @@ def _check_release_allowed(order, trigger, actor):
 
 
 @transaction.atomic
-def escrow_release_decide(*, order, trigger, actor=None):
+def escrow_release_decide(*, order, trigger, actor=None, reason=""):
     """Decide the release under the order's lock (in the caller's transaction when there is
     one): the release row and its ledger lines. Returns (release, created); the transfer is
     release_transfer's, after commit."""
@@ -113,19 +123,18 @@ def escrow_release_decide(*, order, trigger, actor=None):
     if not destination:
         raise InvalidTransition("The seller has no Stripe account to pay into.")
     # What refunds before release left in escrow (a pending refund holds its amount too).
-    refunded = payment.amount_cents - refundable_cents(payment)
-    gross = payment.amount_cents - refunded
-    if gross <= 0:
-        raise InvalidTransition("This order was refunded in full: nothing is left to release.")
-    fee = (payment.stripe_fee_cents or 0) if order.stripe_fee_payer == "seller" else 0
-    commission, fee_passed_on = kept_after_refunds(
-        refunded,
-        total=payment.amount_cents,
+    split = release_split(
+        paid=payment.amount_cents,
+        refunded=payment.amount_cents - refundable_cents(payment),
         commission=order.commission_cents,
-        fee=min(fee, order.total_cents - order.commission_cents),
+        stripe_fee=payment.stripe_fee_cents,
+        fee_payer=order.stripe_fee_payer,
         return_commission=settings.ESCROW_REFUND_RETURNS_COMMISSION,
     )
-    net = gross - commission - fee_passed_on
+    if split.gross_cents <= 0:
+        raise InvalidTransition("This order was refunded in full: nothing is left to release.")
+    gross, commission = split.gross_cents, split.commission_cents
+    fee_passed_on, net = split.fee_passed_on_cents, split.net_cents
     debt_recovered = _debt_to_recover(order, net)
     transfer = net - debt_recovered
     decided = EscrowRelease.objects.create(
@@ -155,7 +164,8 @@ def escrow_release_decide(*, order, trigger, actor=None):
             "transfer_cents": transfer,
             "currency": decided.currency,
             "destination_account": destination,
-        },
+        }
+        | ({"reason": reason} if reason else {}),
     )
     ledger.post(
         order=order,

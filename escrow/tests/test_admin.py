@@ -12,6 +12,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from accounts.factories import StaffFactory
+from core.errors import InvalidTransition
 from core.models import AuditEntry
 from core.stripe_client import client as stripe_client
 from escrow import services
@@ -36,7 +37,7 @@ from escrow.models import (
     ReleaseStatus,
     ReleaseTrigger,
 )
-from escrow.testing import pay_on_checkout_page
+from escrow.testing import make_order, pay_on_checkout_page
 from stripe_sandbox import testing as sandbox
 
 pytestmark = pytest.mark.django_db
@@ -95,17 +96,66 @@ def stripe_down(monkeypatch):
 
 # --- Release escrow now -------------------------------------------------------------------------
 
+REASON = "Buyer confirmed receipt by email (ticket 4411)."
+RELEASE_TEMPLATE = "admin/escrow/order/release_confirmation.html"
 
-def test_release_escrow_now_on_a_funded_order_makes_exactly_one_transfer(
+
+def delivered_order(client, listing, buyer, capture):
+    order = funded_order(client, listing, buyer, capture)
+    with capture():
+        return services.order_deliver(order=order, actor=order.seller, note="Sent")
+
+
+def confirm_release(client, orders_, reason=REASON):
+    """Staff confirm the release on its confirmation page (posted without `index`, as the page
+    does) and follow to the list that shows the outcome."""
+    data = {
+        "action": "release_escrow_now",
+        ACTION_CHECKBOX_NAME: [str(o.pk) for o in orders_],
+        "post": "yes",
+        "reason": reason,
+    }
+    return client.post(ORDERS_URL, data, follow=True)
+
+
+def test_release_escrow_now_first_shows_what_moves_and_asks_why(
     client, seller, listing, buyer, staff, capture
 ):
-    order = funded_order(client, listing, buyer, capture)
+    order = delivered_order(client, listing, buyer, capture)
+    client.force_login(staff)
+
+    page = client.post(
+        ORDERS_URL,
+        {"action": "release_escrow_now", ACTION_CHECKBOX_NAME: [order.pk], "index": 0},
+    )
+
+    assert page.status_code == 200
+    assert RELEASE_TEMPLATE in [t.name for t in page.templates]
+    html = page.content.decode()
+    row = html[html.index(f'<tr data-order="{order.pk}">') :]
+    row = row[: row.index("</tr>")]
+    assert "Delivered, in review" in row and "will be refused" not in row
+    assert "US$25.00" in row and "US$2.50" in row  # held, commission
+    assert "<td data-transfer>US$22.50</td>" in row  # to the seller
+    assert 'name="reason"' in html and "Yes, release the escrow" in html
+    assert "<script" not in html.split("</head>")[1] and "style=" not in html
+    order.refresh_from_db()
+    assert order.status == OrderStatus.DELIVERED  # nothing moved yet
+    assert not EscrowRelease.objects.exists()
+    assert transfers_of(order) == []
+
+
+def test_release_escrow_now_confirmed_makes_exactly_one_transfer_and_keeps_the_reason(
+    client, seller, listing, buyer, staff, capture
+):
+    order = delivered_order(client, listing, buyer, capture)
     client.force_login(staff)
 
     with capture():
-        response = run_action(client, "release_escrow_now", [order])
+        response = confirm_release(client, [order])
 
     assert response.status_code == 200
+    assert response.redirect_chain, "the confirmed action redirects back to the list"
     assert texts_at(response, messages.SUCCESS) == ["Released the escrow of 1 order to its seller."]
     order.refresh_from_db()
     assert order.status == OrderStatus.RELEASED
@@ -119,19 +169,85 @@ def test_release_escrow_now_on_a_funded_order_makes_exactly_one_transfer(
     assert transfer.id == decided.stripe_transfer_id
     assert transfer.amount == 2250
     assert transfer.destination == seller.seller_profile.connected_account.stripe_account_id
+    created = AuditEntry.objects.get(action="escrow.release.created")
+    assert (created.actor, created.after["reason"]) == (staff, REASON)
     assert (
         AuditEntry.objects.filter(action="escrow.order.released_by_staff", actor=staff).count() == 1
     )
 
-    # Clicking again (a second tab, a double click) moves no more money.
+    # Confirming again (a second tab, a double click) moves no more money.
     with capture():
-        again = run_action(client, "release_escrow_now", [order])
+        again = confirm_release(client, [order])
     assert texts_at(again, messages.INFO) == [f"Order #{order.pk} was already released."]
     assert texts_at(again, messages.SUCCESS) == []
     assert len(transfers_of(order)) == 1
 
 
-def test_release_escrow_now_on_an_unfunded_order_warns_and_changes_nothing(
+@pytest.mark.parametrize("reason", ["", "   "])
+def test_release_without_a_reason_shows_the_form_error_and_moves_nothing(
+    client, seller, listing, buyer, staff, capture, reason
+):
+    order = delivered_order(client, listing, buyer, capture)
+    client.force_login(staff)
+
+    with capture():
+        response = confirm_release(client, [order], reason=reason)
+
+    assert response.status_code == 200
+    assert not response.redirect_chain  # the confirmation page again
+    assert RELEASE_TEMPLATE in [t.name for t in response.templates]
+    assert response.context["form"].errors == {"reason": ["This field is required."]}
+    html = response.content.decode()
+    assert html.index('class="errorlist') < html.index('name="reason"')  # next to the field
+    order.refresh_from_db()
+    assert order.status == OrderStatus.DELIVERED
+    assert not EscrowRelease.objects.exists()
+    assert transfers_of(order) == []
+
+
+def test_release_escrow_now_refuses_an_order_that_was_not_delivered(
+    client, seller, listing, buyer, staff, capture
+):
+    order = funded_order(client, listing, buyer, capture)
+    audit_before = AuditEntry.objects.count()
+    client.force_login(staff)
+
+    page = client.post(
+        ORDERS_URL,
+        {"action": "release_escrow_now", ACTION_CHECKBOX_NAME: [order.pk], "index": 0},
+    )
+    assert "not delivered: will be refused" in page.content.decode()
+    with capture():
+        response = confirm_release(client, [order])
+
+    assert texts_at(response, messages.ERROR) == [
+        f"Order #{order.pk}: This order is paid, held in escrow, not delivered: staff release "
+        "only delivered orders. Settle it through a dispute resolution."
+    ]
+    assert texts_at(response, messages.SUCCESS) == []
+    order.refresh_from_db()
+    assert order.status == OrderStatus.FUNDED
+    assert not EscrowRelease.objects.exists()
+    assert AuditEntry.objects.count() == audit_before
+    assert transfers_of(order) == []
+
+
+def test_staff_release_of_an_undelivered_order_is_refused_by_the_service(
+    client, seller, listing, buyer, staff, capture
+):
+    order = funded_order(client, listing, buyer, capture)
+
+    with pytest.raises(InvalidTransition, match="dispute resolution"):
+        services.escrow_release(
+            order=order, trigger=ReleaseTrigger.STAFF, actor=staff, reason=REASON
+        )
+
+    order.refresh_from_db()
+    assert order.status == OrderStatus.FUNDED
+    assert not EscrowRelease.objects.exists()
+
+
+def test_release_escrow_now_on_an_unfunded_order_is_an_error_and_changes_nothing(
     client, seller, listing, buyer, staff, capture
 ):
     order = services.order_create(buyer=buyer, listing_id=listing.pk)
@@ -139,14 +255,12 @@ def test_release_escrow_now_on_an_unfunded_order_warns_and_changes_nothing(
     client.force_login(staff)
 
     with capture():
-        response = run_action(client, "release_escrow_now", [order])
+        response = confirm_release(client, [order])
 
     assert response.status_code == 200
-    [warning] = texts_at(response, messages.WARNING)
-    assert (
-        warning
-        == f"Order #{order.pk}: An order that is awaiting payment holds no money to release."
-    )
+    assert texts_at(response, messages.ERROR) == [
+        f"Order #{order.pk}: An order that is awaiting payment holds no money to release."
+    ]
     assert texts_at(response, messages.SUCCESS) == []
     order.refresh_from_db()
     assert order.status == OrderStatus.PENDING_PAYMENT
@@ -159,37 +273,56 @@ def test_release_escrow_now_on_an_unfunded_order_warns_and_changes_nothing(
 def test_release_reports_each_order_of_a_mixed_selection(
     client, seller, listing, buyer, staff, capture
 ):
-    funded = funded_order(client, listing, buyer, capture)
+    delivered = delivered_order(client, listing, buyer, capture)
     unpaid = services.order_create(buyer=buyer, listing_id=listing.pk)
     client.force_login(staff)
 
+    page = client.post(
+        ORDERS_URL,
+        {
+            "action": "release_escrow_now",
+            ACTION_CHECKBOX_NAME: [delivered.pk, unpaid.pk],
+            "index": 0,
+        },
+    )
+    assert "You are about to release the escrow of these 2 orders" in page.content.decode()
     with capture():
-        response = client.post(
-            ORDERS_URL,
-            {
-                "action": "release_escrow_now",
-                ACTION_CHECKBOX_NAME: [funded.pk, unpaid.pk],
-                "index": 0,
-            },
-            follow=True,
-        )
+        response = confirm_release(client, [delivered, unpaid])
 
     assert response.status_code == 200
     html = response.content.decode()
     assert "Released the escrow of 1 order to its seller." in html
     assert f"Order #{unpaid.pk}: An order that is awaiting payment" in html
-    assert len(transfers_of(funded)) == 1
+    assert len(transfers_of(delivered)) == 1
+
+
+def test_the_release_page_takes_a_fixed_number_of_queries(
+    client, seller, buyer, staff, django_assert_max_num_queries
+):
+    orders_ = [make_order(seller, buyer, status=OrderStatus.DELIVERED) for _ in range(5)]
+    client.force_login(staff)
+
+    with django_assert_max_num_queries(12):
+        page = client.post(
+            ORDERS_URL,
+            {
+                "action": "release_escrow_now",
+                ACTION_CHECKBOX_NAME: [o.pk for o in orders_],
+                "index": 0,
+            },
+        )
+    assert page.content.decode().count("<td data-transfer>US$22.50</td>") == 5
 
 
 def test_a_transfer_refused_during_release_is_reported_then_retried(
     client, seller, listing, buyer, staff, capture, monkeypatch
 ):
-    order = funded_order(client, listing, buyer, capture)
+    order = delivered_order(client, listing, buyer, capture)
     client.force_login(staff)
 
     with monkeypatch.context() as patch:
         stripe_down(patch)
-        response = run_action(client, "release_escrow_now", [order])
+        response = confirm_release(client, [order])
     [warning] = texts_at(response, messages.WARNING)
     assert f"Order #{order.pk}: Stripe refused the transfer to the seller" in warning
     assert "could not be reached" in warning
@@ -208,7 +341,7 @@ def test_a_transfer_refused_during_release_is_reported_then_retried(
 
 def test_retry_says_why_there_is_nothing_to_retry(client, seller, listing, buyer, staff, capture):
     unreleased = funded_order(client, listing, buyer, capture)
-    done = funded_order(client, listing, buyer, capture)
+    done = delivered_order(client, listing, buyer, capture)
     with capture():
         services.escrow_release(order=done, trigger=ReleaseTrigger.STAFF, actor=staff)
     client.force_login(staff)
@@ -225,7 +358,7 @@ def test_retry_says_why_there_is_nothing_to_retry(client, seller, listing, buyer
 
 
 def test_retry_from_the_releases_list(client, seller, listing, buyer, staff, capture, monkeypatch):
-    order = funded_order(client, listing, buyer, capture)
+    order = delivered_order(client, listing, buyer, capture)
     with monkeypatch.context() as patch:
         stripe_down(patch)
         decided = services.escrow_release(order=order, trigger=ReleaseTrigger.STAFF, actor=staff)
@@ -262,7 +395,7 @@ class TransferRequests:
 def test_a_transfer_request_in_flight_is_left_to_its_caller_until_it_times_out(
     client, seller, listing, buyer, staff, capture, monkeypatch, stripe_sandbox, settings
 ):
-    order = funded_order(client, listing, buyer, capture)
+    order = delivered_order(client, listing, buyer, capture)
     requests = TransferRequests()
     sandbox.intercept(monkeypatch, requests)
     requests.die = True
@@ -295,7 +428,7 @@ def test_a_transfer_request_in_flight_is_left_to_its_caller_until_it_times_out(
 def test_staff_who_may_only_look_get_no_escrow_actions(client):
     viewer = StaffFactory(is_superuser=False)
     viewer.user_permissions.add(Permission.objects.get(codename="view_order"))
-    order = OrderFactory(funded=True)
+    order = OrderFactory(delivered=True)
     client.force_login(viewer)
 
     page = client.get(ORDERS_URL)
@@ -303,12 +436,15 @@ def test_staff_who_may_only_look_get_no_escrow_actions(client):
         ORDERS_URL,
         {"action": "release_escrow_now", ACTION_CHECKBOX_NAME: [order.pk], "index": 0},
     )
+    confirmed = confirm_release(client, [order])
 
     assert page.status_code == 200
     assert "release_escrow_now" not in page.content.decode()
     assert response.status_code == 200  # the list again: the action is not offered
+    assert RELEASE_TEMPLATE not in [t.name for t in response.templates]
+    assert RELEASE_TEMPLATE not in [t.name for t in confirmed.templates]
     order.refresh_from_db()
-    assert order.status == OrderStatus.FUNDED
+    assert order.status == OrderStatus.DELIVERED
     assert not EscrowRelease.objects.exists()
 
 

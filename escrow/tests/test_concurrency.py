@@ -178,6 +178,7 @@ def test_the_retry_job_and_staff_retrying_an_in_flight_transfer_send_nothing_mor
     settings.BAZAAR_COMMISSION_BPS = 6000
     staff = StaffFactory()
     order = funded_order(client, buyer, listing)
+    services.order_deliver(order=order, actor=seller, note="Sent")
     held = FirstTransferHeld()
     sandbox.intercept(monkeypatch, held)
 

@@ -152,15 +152,15 @@ def test_a_second_payment_is_audited_as_duplicated(
     client, seller, listing, buyer, django_capture_on_commit_callbacks
 ):
     order = services.order_create(buyer=buyer, listing_id=listing.pk)
-    urls = [
-        services.payment_checkout_start(
-            order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
-        )[1]
-        for _ in range(2)
-    ]
+    _, url = services.payment_checkout_start(
+        order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
+    )
+    in_the_app = services.payment_intent_start(order=order, buyer=buyer)
     with django_capture_on_commit_callbacks(execute=True):
-        for url in urls:
-            pay_on_checkout_page(client, url)
+        pay_on_checkout_page(client, url)
+        stripe_client().v1.payment_intents.confirm(
+            in_the_app.stripe_payment_intent_id, params={"payment_method": "pm_card_visa"}
+        )
 
     second = EscrowPayment.objects.filter(order=order).order_by("pk").last()
     assert trail(second)[-1][:3] == ("escrow.payment.duplicated", "pending", "duplicate")
@@ -213,6 +213,7 @@ def test_a_refused_transfer_is_audited_failed_then_transferred_on_retry(
     order = services.order_create(buyer=buyer, listing_id=listing.pk)
     with django_capture_on_commit_callbacks(execute=True):
         checkout(client, order, buyer)
+    services.order_deliver(order=order, actor=seller)
     with monkeypatch.context() as patch:
         stripe_down(patch)
         decided = services.escrow_release(order=order, trigger=ReleaseTrigger.STAFF, actor=staff)
@@ -235,6 +236,7 @@ def test_each_reversal_booked_is_audited_once(
     order = services.order_create(buyer=buyer, listing_id=listing.pk)
     with django_capture_on_commit_callbacks(execute=True):
         checkout(client, order, buyer)
+    services.order_deliver(order=order, actor=seller)
     release = services.escrow_release(
         order=order, trigger=ReleaseTrigger.STAFF, actor=StaffFactory()
     )

@@ -102,6 +102,7 @@ def test_a_forged_transfer_reversed_books_only_the_reversals_stripe_has(
 ):
     capture = django_capture_on_commit_callbacks
     order = paid_order(client, buyer, listing, capture)
+    services.order_deliver(order=order, actor=seller)
     with capture(execute=True):
         decided = services.escrow_release(
             order=order, trigger=ReleaseTrigger.STAFF, actor=StaffFactory()
@@ -134,6 +135,7 @@ def test_reversals_are_never_booked_beyond_the_transfer_even_if_stripe_says_so(
 ):
     capture = django_capture_on_commit_callbacks
     order = paid_order(client, buyer, listing, capture)
+    services.order_deliver(order=order, actor=seller)
     decided = services.escrow_release(
         order=order, trigger=ReleaseTrigger.STAFF, actor=StaffFactory()
     )
@@ -212,6 +214,7 @@ def test_a_failed_release_is_never_marked_transferred_with_a_transfer_that_is_no
 ):
     capture = django_capture_on_commit_callbacks
     order = paid_order(client, buyer, listing, capture)
+    services.order_deliver(order=order, actor=seller)
     with monkeypatch.context() as patch:
         sandbox.unreachable(patch)
         decided = services.escrow_release(

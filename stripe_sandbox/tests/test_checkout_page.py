@@ -136,6 +136,27 @@ def test_sessions_expire_after_24_hours(api, client):
     assert api.payment_intents.list().data == []
 
 
+def test_a_session_expires_at_the_time_it_was_given(api, client):
+    session = checkout_session_create(api, expires_at=control.now() + 45 * 60)
+
+    assert session.expires_at - session.created == 45 * 60
+    control.advance_clock(minutes=44, seconds=59)
+    assert api.checkout.sessions.retrieve(session.id).status == "open"
+    control.advance_clock(seconds=1)
+
+    assert api.checkout.sessions.retrieve(session.id).status == "expired"
+    assert event_types() == ["checkout.session.expired"]
+    assert "has expired" in checkout_page_pay(client, session).content.decode()
+    assert api.payment_intents.list().data == []
+
+
+def test_expires_at_more_than_24_hours_away_is_refused(api):
+    with pytest.raises(stripe.InvalidRequestError, match="less than 24 hours") as excinfo:
+        checkout_session_create(api, expires_at=control.now() + 24 * 3600 + 1)
+
+    assert excinfo.value.param == "expires_at"
+
+
 # --- The hosted page ----------------------------------------------------------------------------
 
 

@@ -496,3 +496,33 @@ def test_escrow_mobile_payment_sends_only_valid_requests(
     } <= operations, operations
     assert ("POST", "/v1/payment_intents/{intent}/confirm") not in operations
     assert stripe_requests.problems() == []
+
+
+def test_escrow_checkout_reused_and_expired_with_its_order_sends_only_valid_requests(
+    stripe_requests, onboarded_seller, django_capture_on_commit_callbacks
+):
+    listing = ListingFactory(store=onboarded_seller.store, price_cents=1800, currency="usd")
+    buyer = UserFactory(email="tabs@example.com")
+    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    stripe_requests.requests.clear()
+
+    for _ in range(2):  # a second tab: the open session is read back, not made again
+        services.payment_checkout_start(
+            order=order,
+            buyer=buyer,
+            success_url="http://testserver/orders/done?session={CHECKOUT_SESSION_ID}",
+            cancel_url="http://testserver/orders/cancelled",
+        )
+    with django_capture_on_commit_callbacks(execute=True):
+        services.order_cancel(order=order, actor=buyer)
+
+    operations = stripe_requests.operations()
+    assert {
+        ("POST", "/v1/checkout/sessions"),
+        ("GET", "/v1/checkout/sessions/{session}"),
+        ("POST", "/v1/checkout/sessions/{session}/expire"),
+    } <= operations, operations
+    created = [r for r in stripe_requests.requests if r.label() == "POST /v1/checkout/sessions"]
+    assert len(created) == 1
+    assert int(created[0].params["expires_at"]) == int(order.expires_at.timestamp())
+    assert stripe_requests.problems() == []
