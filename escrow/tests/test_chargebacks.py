@@ -284,46 +284,6 @@ def finance():
     return person
 
 
-def test_evidence_is_drafted_from_the_order_and_its_conversation_then_submitted(
-    paid, seller, finance, django_capture_on_commit_callbacks
-):
-    from messaging import services as messaging
-
-    order = paid(DISPUTED_CARD)
-    conversation = messaging.conversation_open_for_order(order=order)
-    messaging.message_send(
-        conversation=conversation, sender=order.buyer, body="It arrived, thank you!"
-    )
-
-    drafted = services.chargeback_evidence_draft(
-        chargeback=Chargeback.objects.get(order=order), actor=finance
-    )
-
-    assert drafted.evidence["customer_email_address"] == order.buyer.email
-    assert f"Bazaar order #{order.pk}" in drafted.evidence["uncategorized_text"]
-    pdf = control.file_contents(drafted.evidence_file_id)
-    assert pdf.startswith(b"%PDF-") and b"It arrived, thank you!" in pdf
-    uploaded = stripe().v1.files.retrieve(drafted.evidence_file_id)
-    assert uploaded.purpose == "dispute_evidence"
-
-    edited = services.chargeback_evidence_update(
-        chargeback=drafted,
-        actor=finance,
-        evidence={"uncategorized_text": "Delivered and confirmed by the buyer. winning_evidence"},
-    )
-    with django_capture_on_commit_callbacks(execute=True):
-        submitted = services.chargeback_evidence_submit(chargeback=edited, actor=finance)
-
-    dispute = stripe().v1.disputes.retrieve(submitted.stripe_dispute_id)
-    assert dispute.evidence.customer_communication == drafted.evidence_file_id
-    assert dispute.evidence.customer_email_address == order.buyer.email
-    assert submitted.evidence_submitted_by == finance
-    # The sandbox decides test disputes with "winning_evidence" at once: won, the order goes on.
-    assert submitted.status == ChargebackStatus.WON
-    order.refresh_from_db()
-    assert order.status == OrderStatus.FUNDED
-
-
 def test_only_finance_staff_answer_chargebacks(paid, finance):
     order = paid(DISPUTED_CARD)
     chargeback = Chargeback.objects.get(order=order)
