@@ -169,7 +169,7 @@ EVENTS = {
         Event(
             code="order.charged_back",
             level=Level.ERROR,
-            label=_("A buyer's bank disputed a payment (seller)"),
+            label=_("A buyer disputed a payment with their bank (seller)"),
             title=_("The buyer's bank disputed the payment for “{listing_title}”"),
             message=_(
                 "{amount} is frozen until the bank decides. Bazaar answers with the order's "

@@ -19,6 +19,7 @@ from escrow.models import (
     OrderStatus,
     ReleaseTrigger,
 )
+from escrow.reconcile import reconcile
 from escrow.testing import pay_on_checkout_page
 from escrow.tests import harness
 from stripe_sandbox import control
@@ -83,6 +84,7 @@ def test_a_chargeback_before_release_freezes_the_order_and_books_what_stripe_too
     assert lines(order, LedgerAccount.BUYER_FUNDS_HELD) == 0
     assert lines(order, LedgerAccount.STRIPE_FEES) > DISPUTE_FEE
     assert ledger.order_total(order) == 0
+    assert_reconciled()
     assert seller.notifications.filter(event_code="order.charged_back").exists()
     assert staff.notifications.filter(event_code="order.charged_back_staff").exists()
 
@@ -112,6 +114,7 @@ def test_a_chargeback_won_before_release_lets_the_order_continue(
     services.escrow_release(order=order, trigger=ReleaseTrigger.BUYER, actor=buyer)
     assert [t.amount for t in harness.stripe_transfers_for(order)] == [2250]
     assert ledger.order_total(order) == 0
+    assert_reconciled()
 
 
 def test_a_chargeback_lost_before_release_ends_the_order_refunded(
@@ -162,6 +165,7 @@ def test_a_chargeback_after_release_takes_the_sellers_share_back(
     # The platform is out of its 2.50 commission and the 15.00 fee until the bank decides.
     assert lines(order, LedgerAccount.CHARGEBACK_LOSSES) == 250
     assert ledger.order_total(order) == 0
+    assert_reconciled()
 
     lost = close(order, won=False, capture=django_capture_on_commit_callbacks)
     assert lost.status == ChargebackStatus.LOST
@@ -182,6 +186,7 @@ def test_a_chargeback_won_after_release_gives_the_seller_back_their_share(
     assert (returned.amount, returned.destination) == (2250, connected_account_id_for(seller))
     assert lines(order, LedgerAccount.CHARGEBACK_LOSSES) == 0
     assert ledger.order_total(order) == 0
+    assert_reconciled()
 
 
 def test_a_won_chargeback_stripe_cannot_pay_back_yet_is_paid_by_the_retry_job(
@@ -234,6 +239,7 @@ def test_a_seller_who_cannot_cover_a_chargeback_owes_it(
     assert won.returned_cents == 0
     assert ledger.balance(LedgerAccount.seller_debt(seller.pk), currency="usd") == 0
     assert ledger.order_total(order) == 0
+    assert_reconciled()
 
 
 # --- Events twice, in any order -----------------------------------------------------------------
@@ -269,6 +275,7 @@ def test_dispute_events_twice_and_reversed_book_once(
     assert order.status == OrderStatus.FUNDED
     assert lines(order, LedgerAccount.BUYER_FUNDS_HELD) == -2500
     assert ledger.order_total(order) == 0
+    assert_reconciled()
 
 
 # --- Evidence -----------------------------------------------------------------------------------
@@ -342,3 +349,10 @@ def test_the_order_page_tells_the_seller_about_the_chargeback_and_its_deadline(
     assert "The buyer's bank disputed this payment" in html
     assert 'data-chargeback-status="needs_response"' in html
     assert f"Bazaar answers by {chargeback.evidence_due_by:%-d %b %Y}" in html
+
+
+def assert_reconciled():
+    """Stripe and the ledger agree: every object Stripe moved money for is booked, and the
+    platform's and the seller's balances are what the ledger says."""
+    run = reconcile()
+    assert [d.message for d in run.differences.all()] == []
