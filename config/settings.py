@@ -336,6 +336,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "escrow.tasks.retry_pending_refunds",
         "schedule": env.int("ESCROW_JOB_INTERVAL_SECONDS", default=300),
     },
+    # Chargebacks' transfers Stripe could not make yet (seller shares, won chargebacks).
+    "escrow-retry-chargebacks": {
+        "task": "escrow.tasks.retry_chargebacks",
+        "schedule": 3600,
+    },
     "escrow-daily-reconciliation": {
         "task": "escrow.tasks.reconcile_with_stripe",
         "schedule": crontab(hour=3, minute=30),

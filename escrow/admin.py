@@ -35,6 +35,8 @@ from core.money import format_money, from_minor_units
 from escrow import selectors, services
 from escrow.forms import RefundForm
 from escrow.models import (
+    CHARGEBACK_EVIDENCE_TEXT_FIELDS,
+    Chargeback,
     EscrowPayment,
     EscrowRefund,
     EscrowRelease,
@@ -1193,3 +1195,192 @@ class OrderAdmin(admin.ModelAdmin):
                 f"{refund.failure_message or 'no reason given'}. Nothing was refunded.",
                 messages.ERROR,
             )
+
+
+# --- Card chargebacks ---------------------------------------------------------------------------
+
+
+class ChargebackEvidenceForm(forms.ModelForm):
+    """The evidence draft, one field per Stripe evidence field (kept in Chargeback.evidence)."""
+
+    product_description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    customer_name = forms.CharField(required=False, max_length=5000)
+    customer_email_address = forms.CharField(required=False, max_length=5000)
+    service_date = forms.CharField(required=False, max_length=5000, help_text=_("YYYY-MM-DD"))
+    shipping_date = forms.CharField(required=False, max_length=5000, help_text=_("YYYY-MM-DD"))
+    refund_policy = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    cancellation_policy = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    uncategorized_text = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 8}), required=False, max_length=20000
+    )
+
+    class Meta:
+        model = Chargeback
+        fields = ()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in CHARGEBACK_EVIDENCE_TEXT_FIELDS:
+            self.fields[name].initial = (self.instance.evidence or {}).get(name, "")
+
+
+@admin.register(Chargeback)
+class ChargebackAdmin(admin.ModelAdmin):
+    """Chargebacks as Stripe reports them, and Bazaar's answer: draft the evidence (from the
+    order and its conversation), edit it here, submit it to Stripe."""
+
+    form = ChargebackEvidenceForm
+    list_display = (
+        "stripe_dispute_id",
+        "order_link",
+        "amount",
+        "reason",
+        "status",
+        "evidence_due_by",
+        "evidence_submitted_at",
+        "seller_share",
+    )
+    list_filter = ("status", "reason", "currency")
+    search_fields = ("=stripe_dispute_id", "=order__id", "order__seller__email")
+    date_hierarchy = "created_at"
+    readonly_fields = (
+        "stripe_dispute_id",
+        "order_link",
+        "amount",
+        "reason",
+        "status",
+        "evidence_due_by",
+        "seller_share",
+        "reversed",
+        "debt",
+        "returned",
+        "evidence_file",
+        "evidence_submitted_at",
+        "evidence_submitted_by",
+        "created_at",
+        "closed_at",
+    )
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "stripe_dispute_id",
+                    "order_link",
+                    "amount",
+                    "reason",
+                    "status",
+                    "evidence_due_by",
+                    "created_at",
+                    "closed_at",
+                )
+            },
+        ),
+        (
+            _("The seller's share"),
+            {"fields": ("seller_share", "reversed", "debt", "returned")},
+        ),
+        (
+            _("Evidence (a draft until submitted)"),
+            {
+                "fields": (
+                    *CHARGEBACK_EVIDENCE_TEXT_FIELDS,
+                    "evidence_file",
+                    "evidence_submitted_at",
+                    "evidence_submitted_by",
+                ),
+                "description": _(
+                    "“Draft the evidence” fills these from the order and attaches the order's "
+                    "conversation as a PDF. Edit them, save, then “Submit the evidence to "
+                    "Stripe”: Stripe takes one submission."
+                ),
+            },
+        ),
+    )
+    actions = ("draft_evidence", "submit_evidence")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and (obj.evidence_submitted_at or not obj.is_open):
+            return (*self.readonly_fields, *CHARGEBACK_EVIDENCE_TEXT_FIELDS)
+        return self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        evidence = {
+            name: form.cleaned_data.get(name, "") for name in CHARGEBACK_EVIDENCE_TEXT_FIELDS
+        }
+        try:
+            services.chargeback_evidence_update(
+                chargeback=obj, actor=request.user, evidence=evidence
+            )
+        except DomainError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+
+    @admin.display(description=_("order"))
+    def order_link(self, obj):
+        return order_link(obj.order_id)
+
+    @admin.display(description=_("amount"), ordering="amount_cents")
+    def amount(self, obj):
+        return format_money(obj.amount_cents, obj.currency)
+
+    @admin.display(description=_("seller's share"))
+    def seller_share(self, obj):
+        return format_money(obj.seller_share_cents, obj.currency)
+
+    @admin.display(description=_("reversed from the seller"))
+    def reversed(self, obj):
+        return format_money(obj.reversed_cents, obj.currency)
+
+    @admin.display(description=_("owed by the seller"))
+    def debt(self, obj):
+        return format_money(obj.debt_cents, obj.currency)
+
+    @admin.display(description=_("given back to the seller"))
+    def returned(self, obj):
+        return format_money(obj.returned_cents, obj.currency)
+
+    @admin.display(description=_("conversation file"))
+    def evidence_file(self, obj):
+        return obj.evidence_file_id or "-"
+
+    @admin.action(description=_("Draft the evidence from the order"), permissions=["change"])
+    def draft_evidence(self, request, queryset):
+        for chargeback in queryset:
+            try:
+                services.chargeback_evidence_draft(chargeback=chargeback, actor=request.user)
+            except (DomainError, StripeUnavailable) as exc:
+                self.message_user(
+                    request, f"{chargeback.stripe_dispute_id}: {exc.message}", messages.ERROR
+                )
+            else:
+                self.message_user(
+                    request,
+                    _("%(id)s: evidence drafted. Check it, then submit it.")
+                    % {"id": chargeback.stripe_dispute_id},
+                    messages.SUCCESS,
+                )
+
+    @admin.action(description=_("Submit the evidence to Stripe"), permissions=["change"])
+    def submit_evidence(self, request, queryset):
+        for chargeback in queryset:
+            try:
+                done = services.chargeback_evidence_submit(
+                    chargeback=chargeback, actor=request.user
+                )
+            except (DomainError, StripeUnavailable) as exc:
+                self.message_user(
+                    request, f"{chargeback.stripe_dispute_id}: {exc.message}", messages.ERROR
+                )
+            else:
+                self.message_user(
+                    request,
+                    _("%(id)s: evidence submitted; Stripe says %(status)s.")
+                    % {"id": done.stripe_dispute_id, "status": done.get_status_display().lower()},
+                    messages.SUCCESS,
+                )

@@ -15,6 +15,8 @@ from django.utils import timezone
 from accounts.factories import UserFactory
 from escrow.commission import commission_for
 from escrow.models import (
+    Chargeback,
+    ChargebackStatus,
     EscrowPayment,
     EscrowRefund,
     EscrowRelease,
@@ -42,6 +44,7 @@ __all__ = [
     "EscrowReleaseFactory",
     "TransferReversalFactory",
     "EscrowRefundFactory",
+    "ChargebackFactory",
     "LedgerEntryFactory",
     "ReconciliationRunFactory",
     "ReconciliationDifferenceFactory",
@@ -262,3 +265,19 @@ class ReconciliationDifferenceFactory(factory.django.DjangoModelFactory):
             "differs from its release."
         )
     )
+
+
+class ChargebackFactory(factory.django.DjangoModelFactory):
+    """A card chargeback Stripe opened on a paid order, waiting for evidence."""
+
+    class Meta:
+        model = Chargeback
+
+    payment = factory.SubFactory(EscrowPaymentFactory)
+    order = factory.SelfAttribute("payment.order")
+    stripe_dispute_id = factory.Sequence(lambda n: f"dp_factory{n:06d}")
+    amount_cents = factory.SelfAttribute("payment.amount_cents")
+    currency = factory.SelfAttribute("payment.currency")
+    reason = "fraudulent"
+    status = ChargebackStatus.NEEDS_RESPONSE
+    evidence_due_by = factory.LazyFunction(lambda: timezone.now() + timedelta(days=7))

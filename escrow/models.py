@@ -642,6 +642,9 @@ class LedgerAccount:
     def seller_payable(seller_id):
         return f"seller_payable:{seller_id}"
 
+    # Expense: money card networks took back (chargebacks) that no seller covers.
+    CHARGEBACK_LOSSES = "chargeback_losses"
+
     @staticmethod
     def seller_debt(seller_id):
         """Asset: what a seller owes the platform (a refund after release their Stripe balance
@@ -742,3 +745,96 @@ class ReconciliationDifference(models.Model):
 
     def __str__(self):
         return f"{self.kind}: {self.message[:60]}"
+
+
+# --- Card chargebacks ---------------------------------------------------------------------------
+
+
+class ChargebackStatus(models.TextChoices):
+    """Stripe's dispute statuses, as Stripe reports them (the row mirrors Stripe's dispute)."""
+
+    WARNING_NEEDS_RESPONSE = "warning_needs_response", "Inquiry: needs a response"
+    WARNING_UNDER_REVIEW = "warning_under_review", "Inquiry: under review"
+    WARNING_CLOSED = "warning_closed", "Inquiry closed"
+    NEEDS_RESPONSE = "needs_response", "Needs a response"
+    UNDER_REVIEW = "under_review", "Evidence submitted, under review"
+    WON = "won", "Won"
+    LOST = "lost", "Lost"
+
+
+CHARGEBACK_CLOSED_STATUSES = (
+    ChargebackStatus.WARNING_CLOSED,
+    ChargebackStatus.WON,
+    ChargebackStatus.LOST,
+)
+
+# The evidence Bazaar drafts for staff to edit and submit (Stripe's evidence field names).
+CHARGEBACK_EVIDENCE_TEXT_FIELDS = (
+    "product_description",
+    "customer_name",
+    "customer_email_address",
+    "service_date",
+    "shipping_date",
+    "refund_policy",
+    "cancellation_policy",
+    "uncategorized_text",
+)
+
+
+class Chargeback(models.Model):
+    """A card payment disputed at the card network (Stripe's Dispute, charge.dispute.*).
+
+    Stripe's dispute is the truth for its status and money; this row is what Bazaar did about
+    it: the order frozen, the seller's share taken back (or owed), the evidence drafted and
+    submitted, the balance transactions booked once each.
+    """
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="chargebacks")
+    payment = models.ForeignKey(EscrowPayment, on_delete=models.PROTECT, related_name="chargebacks")
+    stripe_dispute_id = models.CharField(max_length=255, unique=True)
+    amount_cents = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    reason = models.CharField(max_length=60)
+    status = models.CharField(max_length=30, choices=ChargebackStatus.choices)
+    evidence_due_by = models.DateTimeField(null=True, blank=True)
+    # After release: the seller's share of the disputed amount, what was reversed from their
+    # transfer, and what they owe because their balance could not cover it.
+    seller_share_cents = models.PositiveIntegerField(default=0)
+    reversed_cents = models.PositiveIntegerField(default=0)
+    debt_cents = models.PositiveIntegerField(default=0)
+    stripe_reversal_id = models.CharField(max_length=255, blank=True)
+    # A won chargeback after release gives the seller back what was taken from them.
+    returned_cents = models.PositiveIntegerField(default=0)
+    stripe_return_transfer_id = models.CharField(max_length=255, blank=True)
+    # Stripe refused the return transfer this many times (the platform's funds were pending):
+    # each new try is a new request, with its own idempotency key.
+    return_refusals = models.PositiveIntegerField(default=0)
+    # Stripe's balance transactions of the dispute already booked in the ledger.
+    booked_balance_transactions = models.JSONField(default=list, blank=True)
+    # The evidence draft staff edit before submitting (Stripe's evidence field names).
+    evidence = models.JSONField(default=dict, blank=True)
+    evidence_file_id = models.CharField(max_length=255, blank=True)  # the conversation (PDF)
+    evidence_submitted_at = models.DateTimeField(null=True, blank=True)
+    evidence_submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"Chargeback {self.stripe_dispute_id} on order {self.order_id} ({self.status})"
+
+    @property
+    def amount_display(self):
+        return format_money(self.amount_cents, self.currency)
+
+    @property
+    def is_open(self):
+        return self.status not in CHARGEBACK_CLOSED_STATUSES
+
+    @property
+    def is_inquiry(self):
+        return self.status.startswith("warning")

@@ -49,6 +49,7 @@ from core import clock, stripe_client
 from core.errors import StripeUnavailable
 from core.money import format_money
 from escrow.models import (
+    Chargeback,
     EscrowPayment,
     EscrowRelease,
     LedgerAccount,
@@ -494,6 +495,12 @@ class _Reconciler:
                 "stripe_transfer_id", flat=True
             )
         )
+        # A won chargeback's transfer giving the seller back what it had taken.
+        known |= set(
+            Chargeback.objects.exclude(stripe_return_transfer_id="").values_list(
+                "stripe_return_transfer_id", flat=True
+            )
+        )
         ours = [t for t in transfers.values() if _is_ours(t) and t["id"] not in known]
         if not ours:
             return
@@ -553,6 +560,30 @@ class _Reconciler:
             seller_id = account.removeprefix(SELLER_PAYABLE_PREFIX)
             if seller_id.isdigit():
                 ours[(int(seller_id), currency)] += -total
+        # What a release kept of that to pay off the seller's debt never went to Stripe (the
+        # payable's debit that is not a transfer's booking).
+        for account, currency, total in (
+            LedgerEntry.objects.filter(
+                account__startswith=SELLER_PAYABLE_PREFIX,
+                amount_cents__gt=0,
+                stripe_object_id="",
+                order__release__status=ReleaseStatus.TRANSFERRED,
+            )
+            .values_list("account", "currency")
+            .annotate(total=Sum("amount_cents"))
+            .order_by()
+        ):
+            seller_id = account.removeprefix(SELLER_PAYABLE_PREFIX)
+            if seller_id.isdigit():
+                ours[(int(seller_id), currency)] -= total
+        # A won chargeback's transfer gave the seller back what was taken from them.
+        for seller_id, currency, total in (
+            Chargeback.objects.exclude(stripe_return_transfer_id="")
+            .values_list("order__seller_id", "currency")
+            .annotate(total=Sum("returned_cents"))
+            .order_by()
+        ):
+            ours[(seller_id, currency)] += total
         for seller_id, currency, total in (
             TransferReversal.objects.values_list("release__order__seller_id", "currency")
             .annotate(total=Sum("amount_cents"))

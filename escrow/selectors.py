@@ -20,6 +20,7 @@ from core.models import AuditEntry
 from escrow.commission import refund_shares, release_split
 from escrow.models import (
     REFUND_HOLDING_STATUSES,
+    Chargeback,
     EscrowPayment,
     EscrowRefund,
     EscrowRelease,
@@ -83,6 +84,11 @@ def order_for_seller_get(*, user, pk):
         .with_refunded_cents()
     )
     return get_object_or_404(queryset, pk=pk)
+
+
+def order_chargebacks(order):
+    """The order's card chargebacks, newest first (one query; usually none)."""
+    return list(Chargeback.objects.filter(order_id=order.pk).order_by("-created_at", "-id"))
 
 
 def order_release(order):

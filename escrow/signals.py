@@ -4,9 +4,12 @@ imports none of them). Receivers run inside the sender's transaction.
 - order_placed(order): a buyer placed an order (messaging opens the order's conversation).
 - order_viewed(order, user): the buyer or the seller has the order room in front of them
   (messaging marks the order's conversation read for them).
+- chargeback_evidence_wanted(order): escrow answers a card chargeback; each receiver returns
+  lines of text for the evidence (messaging: the order's conversation, as a transcript).
 """
 
 from django.dispatch import Signal
 
 order_placed = Signal()
 order_viewed = Signal()
+chargeback_evidence_wanted = Signal()

@@ -68,5 +68,10 @@ def retry_pending_refunds():
 
 
 @shared_task
+def retry_chargebacks():
+    return services.chargebacks_retry()
+
+
+@shared_task
 def reconcile_with_stripe():
     return reconcile().difference_count

@@ -131,6 +131,7 @@ def _order_context(request, order, *, deliver_form=None):
         "is_buyer": is_buyer,
         "is_seller": is_seller,
         "release": release,
+        "chargebacks": escrow_selectors.order_chargebacks(order),
         "payments": payments,
         "refunds": escrow_selectors.order_refunds(order),
         # The link to the refund page; that page says why when it cannot refund after all.

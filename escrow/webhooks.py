@@ -69,3 +69,13 @@ def on_refund_changed(sender, event, **kwargs):
     charge_id = _object(event).get("charge")
     if isinstance(charge_id, str) and charge_id:
         services.refund_sync(charge_id=charge_id)
+
+
+@stripe_event_receiver("charge.dispute.created")
+@stripe_event_receiver("charge.dispute.updated")
+@stripe_event_receiver("charge.dispute.funds_withdrawn")
+@stripe_event_receiver("charge.dispute.funds_reinstated")
+@stripe_event_receiver("charge.dispute.closed")
+def on_charge_dispute(sender, event, **kwargs):
+    if dispute_id := _object_id(event):
+        services.chargeback_sync(dispute_id=dispute_id)

@@ -3,7 +3,7 @@ MessagingConfig.ready. Escrow sits below messaging and never imports it."""
 
 from django.dispatch import receiver
 
-from escrow.signals import order_placed, order_viewed
+from escrow.signals import chargeback_evidence_wanted, order_placed, order_viewed
 from messaging import selectors, services
 
 
@@ -19,3 +19,10 @@ def read_order_conversation(sender, order, user, **kwargs):
     conversation = selectors.conversation_of_order(user=user, order=order)
     if conversation is not None:
         services.conversation_mark_read(conversation=conversation, user=user)
+
+
+@receiver(chargeback_evidence_wanted, dispatch_uid="messaging.order_conversation_transcript")
+def order_conversation_transcript(sender, order, **kwargs):
+    """The order's conversation for a card chargeback's evidence: every message as staff see it,
+    with who sent it, when, and the names of its files."""
+    return selectors.order_transcript(order=order)

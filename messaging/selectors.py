@@ -137,3 +137,26 @@ def upload_for(*, user, pk):
         state__in=[AttachmentState.PENDING, AttachmentState.UPLOADED],
         conversation__participants__user=user,
     )
+
+
+def order_transcript(*, order):
+    """The order's conversation as lines of text (oldest first), for evidence Bazaar hands to a
+    card network: each message with its sender's role, time and file names."""
+    conversation = Conversation.objects.filter(order=order).first()
+    if conversation is None:
+        return []
+    lines = []
+    for message in messages_for_staff(conversation=conversation):
+        if message.sender_id == order.buyer_id:
+            who = "Buyer"
+        elif message.sender_id == order.seller_id:
+            who = "Seller"
+        else:
+            who = "Bazaar staff"
+        lines.append(f"{message.created_at:%Y-%m-%d %H:%M} UTC - {who}:")
+        lines.extend((message.body or "").splitlines() or [""])
+        names = [a.name for a in message.attachments.all()]
+        if names:
+            lines.append("Files: " + ", ".join(names))
+        lines.append("")
+    return lines

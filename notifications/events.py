@@ -167,6 +167,31 @@ EVENTS = {
             message=_("{reason_text}{seller_note}"),
         ),
         Event(
+            code="order.charged_back",
+            level=Level.ERROR,
+            label=_("A buyer disputed a payment with their bank (seller)"),
+            title=_("The buyer's bank disputed the payment for “{listing_title}”"),
+            message=_(
+                "{amount} is frozen until the bank decides. Bazaar answers with the order's "
+                "evidence before {deadline}; send anything that helps through the order's "
+                "messages."
+            ),
+        ),
+        Event(
+            code="order.charged_back_staff",
+            level=Level.ERROR,
+            label=_("A card chargeback needs evidence (staff)"),
+            title=_("Chargeback on order #{order_id}: evidence due {deadline}"),
+            message=_("{amount} for “{listing_title}”. Draft and submit the evidence in admin."),
+        ),
+        Event(
+            code="order.chargeback_closed",
+            level=Level.INFO,
+            label=_("A card chargeback was decided (seller)"),
+            title=_("The chargeback on “{listing_title}” was decided"),
+            message=_("The bank's dispute of {amount} is {outcome}."),
+        ),
+        Event(
             code="order.cancelled_paid",
             level=Level.WARNING,
             label=_("A paid order was cancelled"),

@@ -106,6 +106,16 @@ def now():
     return core.now()
 
 
+def dispute_create(charge_id, *, reason="fraudulent"):
+    """The buyer's bank disputes a captured charge now (charge.dispute.created, and for a real
+    dispute charge.dispute.funds_withdrawn with the dispute fee). Returns the dispute. Raises
+    ValueError, with a message to show, for an unknown, uncaptured or disputed charge."""
+    try:
+        return payments.dispute_open_on(charge_id, reason=reason)
+    except StripeSandboxError as exc:
+        raise ValueError(exc.message) from exc
+
+
 def dispute_close(dispute_id, *, won):
     """The card network decides the dispute now: won (the disputed amount comes back,
     charge.dispute.funds_reinstated then charge.dispute.closed) or lost (charge.dispute.closed),

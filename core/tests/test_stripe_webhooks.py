@@ -512,6 +512,11 @@ def stripe_endpoints():
 # changes what Stripe is asked to send, and this list says so.
 HANDLED = {
     "account.updated",
+    "charge.dispute.closed",
+    "charge.dispute.created",
+    "charge.dispute.funds_reinstated",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.updated",
     "charge.refund.updated",
     "charge.refunded",
     "charge.succeeded",

@@ -1,7 +1,12 @@
 """Every write to an order and its money, one module per concern:
 
+<<<<<<< HEAD
+- chargebacks.py: a card payment disputed at the bank (charge.dispute.*): the order frozen,
+  the seller's share taken back, the evidence drafted and submitted, the outcome settled.
+=======
 - cancellations.py: calling off a paid order under its cancellation policy (refund and the
   seller's compensation decided together).
+>>>>>>> main
 - orders.py: the order's life (create, cancel, expire, deliver, remind; funded and released as
   payments and releases say).
 - payments.py: paying for an order (Checkout, PaymentIntent), Stripe confirming or declining it.
@@ -20,6 +25,13 @@ from escrow.services.cancellations import (
     order_cancel,
     order_cancel_paid,
     order_cancel_preview,
+)
+from escrow.services.chargebacks import (
+    chargeback_evidence_draft,
+    chargeback_evidence_submit,
+    chargeback_evidence_update,
+    chargeback_sync,
+    chargebacks_retry,
 )
 from escrow.services.orders import (
     MAX_QUANTITY,
@@ -61,6 +73,11 @@ from escrow.services.releases import (
 )
 
 __all__ = [
+    "chargeback_evidence_draft",
+    "chargeback_evidence_submit",
+    "chargeback_evidence_update",
+    "chargeback_sync",
+    "chargebacks_retry",
     "MAX_QUANTITY",
     "PaymentUnavailable",
     "escrow_release",

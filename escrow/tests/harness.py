@@ -114,6 +114,10 @@ def stripe_succeeded_intents(buyer):
 # --- The invariants -----------------------------------------------------------------------------
 
 
+def ledger_sum(entries):
+    return entries.aggregate(total=Sum("amount_cents"))["total"] or 0
+
+
 def escrow_violations(orders, *, sellers=(), strict_transfers=True):
     """Check the escrow's invariants for `orders`; returns what is broken (empty when healthy).
 
@@ -182,20 +186,46 @@ def escrow_violations(orders, *, sellers=(), strict_transfers=True):
             for r in EscrowRefund.objects.filter(order=order, after_release=False)
             if r.booked_at is not None and r.status == RefundStatus.SUCCEEDED
         )
+        # A chargeback before release took (and a won one gave back) the money escrow held.
+        expected_held += ledger_sum(
+            LedgerEntry.objects.filter(
+                order=order,
+                account=LedgerAccount.BUYER_FUNDS_HELD,
+                stripe_object_id__startswith="dp_",
+            )
+        )
+        refunds = list(EscrowRefund.objects.filter(order=order, status=RefundStatus.SUCCEEDED))
+        for payment in booked:
+            refunded = sum(r.amount_cents for r in refunds if r.payment_id == payment.pk)
+            if refunded > payment.amount_cents:
+                problems.append(f"{tag}: refunded {refunded} of payment {payment.pk}")
         release = releases[0] if releases else None
         if release is not None:
             expected_held += release.gross_cents
             funded = succeeded[0].amount_cents if succeeded else 0
-            if release.gross_cents > funded:
-                problems.append(f"{tag}: released {release.gross_cents} > funded {funded}")
+            before = sum(
+                r.amount_cents
+                for r in refunds
+                if not r.after_release and succeeded and r.payment_id == succeeded[0].pk
+            )
+            if release.gross_cents + before > funded:
+                problems.append(
+                    f"{tag}: released {release.gross_cents} + refunded before {before} > funded "
+                    f"{funded}"
+                )
             parts = release.transfer_cents + release.commission_cents + release.debt_recovered_cents
             if parts + release.fee_passed_on_cents != release.gross_cents:
                 problems.append(f"{tag}: release parts do not add up to its gross")
         if held != expected_held:
             problems.append(f"{tag}: buyer_funds_held is {held}, expected {expected_held}")
 
-        # Stripe: no action moves money twice.
-        transfers = stripe_transfers_for(order)
+        # Stripe: no action moves money twice (a won chargeback's transfer back to the seller is
+        # not the release's).
+        transfers = [
+            t
+            for t in stripe_transfers_for(order)
+            if "bazaar_chargeback_id" not in (t.metadata or {})
+        ]
         moved = sum(t.amount for t in transfers)
         transferred = release is not None and release.status == ReleaseStatus.TRANSFERRED
         if transferred:

@@ -71,6 +71,7 @@ from core.errors import DomainError
 from core.stripe_client import client as stripe
 from escrow import services, tasks
 from escrow.models import EscrowRelease, PaymentStatus, ReleaseStatus, ReleaseTrigger
+from escrow.reconcile import reconcile
 from escrow.testing import pay_on_checkout_page
 from escrow.tests import harness
 from stripe_sandbox import control
@@ -100,6 +101,8 @@ JOBS = {
     "auto-release": tasks.auto_release_due_orders,
     "expire unpaid orders": tasks.expire_unpaid_orders,
     "retry failed transfers": tasks.retry_failed_transfers,
+    "retry pending refunds": tasks.retry_pending_refunds,
+    "retry chargebacks": tasks.retry_chargebacks,
 }
 DELIVERIES = [
     "in order",
@@ -145,6 +148,13 @@ def order_story(draw, index):
             story.append(Step(end, index))
     if draw(st.integers(0, 5)) == 0:
         story.insert(draw(st.integers(1, len(story))), Step("buyer cancels", index))
+    # Money going back: the seller refunds part or all (before or after release), or the
+    # buyer's bank charges the payment back and later decides.
+    for _ in range(draw(st.integers(0, 2))):
+        refund = Step("seller refunds", index, draw(st.sampled_from(["10.00", "all"])))
+        story.insert(draw(st.integers(1, len(story))), refund)
+    if draw(st.integers(0, 4)) == 0:
+        story.insert(draw(st.integers(1, len(story))), Step("bank charges back", index))
     return story
 
 
@@ -154,6 +164,7 @@ world_step = st.one_of(
     st.builds(Step, st.just("stripe transfers"), st.none(), st.sampled_from(TRANSFER_FAULTS)),
     st.builds(Step, st.just("time passes"), st.none(), st.sampled_from(sorted(CLOCK_STEPS))),
     st.builds(Step, st.just("beat job"), st.none(), st.sampled_from(sorted(JOBS))),
+    st.builds(Step, st.just("bank decides"), st.none(), st.sampled_from(["won", "lost"])),
 )
 
 
@@ -220,7 +231,13 @@ class Marketplace:
             control.hold_webhooks(False)
             control.deliver_pending()
             tasks.retry_failed_transfers.delay().get()
+            tasks.retry_pending_refunds.delay().get()
+            tasks.retry_chargebacks.delay().get()
         self.check(strict=True)
+        # Every cent Stripe moved is in the ledger, and the ledger agrees with Stripe's balances.
+        run = reconcile()
+        differences = [d.message for d in run.differences.all()]
+        assert not differences, "reconcile after settling: " + "; ".join(differences)
         problems = harness.unrecorded_payments(self.buyer)
         stuck = EscrowRelease.objects.exclude(status=ReleaseStatus.TRANSFERRED)
         problems += [f"release {r.pk} is still {r.status} after settling" for r in stuck]
@@ -278,6 +295,36 @@ class Marketplace:
 
     def buyer_cancels(self, step):
         services.order_cancel(order=self.orders[step.order], actor=self.buyer)
+
+    def seller_refunds(self, step):
+        order = self.orders[step.order]
+        payment = order.payments.filter(status=PaymentStatus.SUCCEEDED).first()
+        if payment is None:
+            hypothesis.event("refused: nothing paid to refund")
+            return
+        left = services.refundable_cents(payment)
+        amount = left if step.detail == "all" else min(1000, left)
+        services.refund_create(
+            order=order,
+            amount_cents=amount or 1,
+            reason="Property test",
+            initiator="seller",
+            actor=self.seller,
+        )
+
+    def bank_charges_back(self, step):
+        payment = self.orders[step.order].payments.filter(status=PaymentStatus.SUCCEEDED).first()
+        if payment is None or not payment.stripe_charge_id:
+            return
+        try:
+            control.dispute_create(payment.stripe_charge_id)
+        except ValueError as exc:  # refunded in full, or disputed already
+            hypothesis.event(f"the bank cannot dispute: {exc}")
+
+    def bank_decides(self, step):
+        for dispute in stripe().v1.disputes.list(params={"limit": 100}).auto_paging_iter():
+            if dispute.status not in ("won", "lost", "warning_closed"):
+                control.dispute_close(dispute.id, won=step.detail == "won")
 
     def seller_delivers(self, step):
         services.order_deliver(order=self.orders[step.order], actor=self.seller, note="Sent")

@@ -21,6 +21,7 @@ from escrow.models import (
     ReleaseTrigger,
     TransferReversal,
 )
+from escrow.reconcile import reconcile
 from escrow.testing import pay_on_checkout_page
 from escrow.tests import harness
 from marketplace.factories import ListingFactory
@@ -104,6 +105,7 @@ def test_a_partial_refund_before_release_refunds_the_charge_and_releases_the_res
     assert [(r.amount, r.id) for r in stripe_refunds(order)] == [(1000, made.stripe_refund_id)]
     assert lines(order, LedgerAccount.BUYER_FUNDS_HELD) == -4000
     assert ledger.order_total(order) == 0
+    assert_reconciled()
     order.refresh_from_db()
     assert order.status == OrderStatus.FUNDED  # partly refunded: the rest is still held
     assert buyer.notifications.filter(event_code="order.refunded").count() == 1
@@ -217,6 +219,7 @@ def test_a_refund_after_release_reverses_the_sellers_share_and_returns_commissio
     assert lines(order, LedgerAccount.PLATFORM_COMMISSION) == -300
     assert lines(order, LedgerAccount.TRANSFER_REVERSALS) == 0
     assert ledger.order_total(order) == 0
+    assert_reconciled()
     order.refresh_from_db()
     assert order.status == OrderStatus.RELEASED
 
@@ -230,6 +233,7 @@ def test_a_refund_after_release_reverses_the_sellers_share_and_returns_commissio
     # The webhooks of the reversals found them booked already: each booked once.
     assert TransferReversal.objects.filter(release__order=order).count() == 2
     assert ledger.order_total(order) == 0
+    assert_reconciled()
 
 
 def test_a_refund_after_release_with_commission_kept_takes_it_all_from_the_seller(
@@ -274,6 +278,7 @@ def test_a_seller_who_cannot_cover_a_refund_owes_it_and_pays_from_the_next_relea
     debt = LedgerAccount.seller_debt(seller.pk)
     assert ledger.balance(debt, currency="usd") == 1800
     assert ledger.order_total(order) == 0
+    assert_reconciled()
     note = seller.notifications.get(event_code="order.refund_made")
     assert "$18.00 will be taken from your next payments" in note.message
 
@@ -288,6 +293,7 @@ def test_a_seller_who_cannot_cover_a_refund_owes_it_and_pays_from_the_next_relea
     # Paid off: the sale after that is not touched.
     third = released(paid(the_buyer=UserFactory()), seller)
     assert EscrowRelease.objects.get(order=third).debt_recovered_cents == 0
+    assert_reconciled()
 
 
 # --- Made at Stripe -----------------------------------------------------------------------------
@@ -321,6 +327,7 @@ def test_a_refund_made_in_stripes_dashboard_is_booked_and_stops_the_release(
     services.refund_sync(charge_id=payment.stripe_charge_id)
     assert EscrowRefund.objects.count() == 1
     assert ledger.order_total(order) == 0
+    assert_reconciled()
 
 
 def test_a_partial_refund_made_at_stripe_after_release_takes_the_sellers_share_too(
@@ -342,6 +349,7 @@ def test_a_partial_refund_made_at_stripe_after_release_takes_the_sellers_share_t
     )
     assert TransferReversal.objects.get(refund=made).amount_cents == 900
     assert ledger.order_total(order) == 0
+    assert_reconciled()
 
 
 # --- Stripe unreachable -------------------------------------------------------------------------
@@ -367,6 +375,7 @@ def test_a_refund_stripe_could_not_take_stays_pending_and_the_job_makes_it(
     assert services.refunds_retry() == []
     assert [r.amount for r in stripe_refunds(order)] == [1500]
     assert ledger.order_total(order) == 0
+    assert_reconciled()
 
 
 def test_a_listing_in_another_currency_refunds_in_it(
@@ -379,3 +388,10 @@ def test_a_listing_in_another_currency_refunds_in_it(
 
     assert made.currency == "eur" and made.amount_display == "€9.99"
     assert [(r.amount, r.currency) for r in stripe_refunds(order)] == [(999, "eur")]
+
+
+def assert_reconciled():
+    """Stripe and the ledger agree: every object Stripe moved money for is booked, and the
+    platform's and the seller's balances are what the ledger says."""
+    run = reconcile()
+    assert [d.message for d in run.differences.all()] == []

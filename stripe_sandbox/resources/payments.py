@@ -2502,6 +2502,20 @@ def dispute_decide(dispute_id, *, won):
         return _dispute_close(req, dispute, won=won)
 
 
+def dispute_open_on(charge_id, *, reason="fraudulent"):
+    """The cardholder disputes an existing captured charge now (a test card disputes at
+    capture; this is for a charge paid with another card). Raises ResourceMissing for an
+    unknown charge, InvalidRequest when it is not captured or already disputed."""
+    with transaction.atomic():
+        req = request_for(charge_id, path=f"/v1/charges/{charge_id}")
+        charge = core.get(charge_id, kind="charge", account=req.account, lock=True)
+        if charge["status"] != "succeeded" or not charge["captured"]:
+            raise InvalidRequest(f"Charge {charge_id} is not captured: it cannot be disputed.")
+        if charge.get("disputed"):
+            raise InvalidRequest(f"Charge {charge_id} is already disputed.")
+        return dispute_create_for_charge(req, charge, reason=reason)
+
+
 def disputes_open():
     """Disputes not yet decided (any account), the oldest response deadline first."""
     rows = SandboxObject.objects.filter(
