@@ -215,7 +215,9 @@ class AttachmentOutputSerializer(serializers.Serializer):
 class SenderOutputSerializer(serializers.Serializer):
     name = serializers.CharField(read_only=True)
     role = serializers.CharField(
-        read_only=True, help_text="buyer, seller or staff (Bazaar staff handling a dispute)."
+        read_only=True,
+        help_text="buyer, seller, staff (Bazaar staff handling a dispute) or note (a note "
+        "Bazaar wrote, e.g. when a dispute opened).",
     )
 
 

@@ -6,12 +6,25 @@
 - releases.py: the money leaving escrow for the seller (one Transfer), and its reversals.
 - refunds.py: money going back to the buyer (one Refund, after release a reversal first), the
   seller's debt when their balance cannot cover it, refunds made at Stripe.
-- transitions.py (used by the two above): the one audited way a payment's or a release's status
-  changes, checked against PAYMENT_TRANSITIONS / RELEASE_TRANSITIONS.
+- disputes.py: a buyer's report of a problem (open, answer, withdraw), staff's decision (release,
+  refund or split what is held) and the escalation of disputes past their deadlines;
+  dispute_notices.py tells the parties and staff.
+- transitions.py (used by the modules above): the one audited way a payment's, a release's or a
+  dispute's status changes, checked against PAYMENT_TRANSITIONS / RELEASE_TRANSITIONS /
+  DISPUTE_TRANSITIONS.
 
 Callers import from `escrow.services`; the names below are the whole public surface.
 """
 
+from escrow.services.disputes import (
+    dispute_escalate,
+    dispute_escalate_due,
+    dispute_open,
+    dispute_resolve,
+    dispute_respond,
+    dispute_withdraw,
+    may_resolve,
+)
 from escrow.services.orders import (
     MAX_QUANTITY,
     order_cancel,
@@ -54,9 +67,16 @@ from escrow.services.releases import (
 __all__ = [
     "MAX_QUANTITY",
     "PaymentUnavailable",
+    "dispute_escalate",
+    "dispute_escalate_due",
+    "dispute_open",
+    "dispute_resolve",
+    "dispute_respond",
+    "dispute_withdraw",
     "escrow_release",
     "escrow_release_decide",
     "escrow_release_due",
+    "may_resolve",
     "order_cancel",
     "order_create",
     "order_deliver",

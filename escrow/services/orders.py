@@ -9,13 +9,26 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 
 from accounts.selectors import seller_can_accept_payments
 from core import clock
 from core.audit import audit_record, audited_transition
 from core.errors import InvalidTransition, NotAllowed, ValidationFailed
 from escrow.commission import terms_for_seller
-from escrow.models import ORDER_TRANSITIONS, Order, OrderStatus
+from escrow.models import (
+    OPEN_DISPUTE_STATUSES,
+    ORDER_TRANSITIONS,
+    Dispute,
+    DisputeResolution,
+    DisputeStatus,
+    EscrowRefund,
+    Order,
+    OrderStatus,
+    PaymentStatus,
+)
+from escrow.services import dispute_notices
+from escrow.services.transitions import dispute_move
 from escrow.signals import order_placed
 from marketplace.models import ListingKind
 from marketplace.services import (
@@ -239,6 +252,7 @@ def order_mark_released(*, order, actor, action):
 
 def order_mark_refunded(*, order, actor=None):
     """Every cent paid went back to the buyer (escrow's refund transaction, order locked)."""
+    was = order.status
     order, moved = _move(
         order,
         to=OrderStatus.REFUNDED,
@@ -246,7 +260,40 @@ def order_mark_refunded(*, order, actor=None):
         action="escrow.order.refunded",
         closed_at=clock.now(),
     )
+    if moved and was == OrderStatus.DISPUTED:
+        _dispute_end_refunded(order=order, actor=actor)
     return order, moved
+
+
+def _dispute_end_refunded(*, order, actor):
+    """The buyer got every cent back while their dispute was open (the seller refunded them in
+    full, or it was refunded at Stripe): nothing is left to decide, it ends as refunded."""
+    dispute = (
+        Dispute.objects.select_for_update()
+        .filter(order=order, status__in=OPEN_DISPUTE_STATUSES)
+        .first()
+    )
+    if dispute is None:
+        return  # a chargeback froze the order, or the dispute was resolved by this refund
+    refunded = sum(
+        EscrowRefund.objects.holding()
+        .filter(order=order, payment__status=PaymentStatus.SUCCEEDED)
+        .values_list("amount_cents", flat=True)
+    )
+    now = clock.now()
+    dispute, _ = dispute_move(
+        dispute=dispute,
+        to=DisputeStatus.RESOLVED,
+        actor=actor,
+        resolution=DisputeResolution.REFUND,
+        refund_cents=refunded,
+        release_cents=0,
+        resolved_by=actor if getattr(actor, "pk", None) else None,
+        resolved_at=now,
+        closed_at=now,
+        resolution_note="The order was refunded in full.",
+    )
+    dispute_notices.notify_resolved(dispute, order)
 
 
 def order_mark_disputed(*, order, actor=None, action="escrow.order.disputed"):
@@ -289,6 +336,8 @@ def order_remind(*, order_id):
             "listing_title": order.listing_title,
             "deadline": order.review_deadline.strftime("%d %b %Y %H:%M UTC"),
             "action_url": order.get_absolute_url(),
+            # "Report a problem before ...": the dispute form (escrow/views.py order_dispute).
+            "dispute_url": reverse("order-dispute", kwargs={"pk": order.pk}),
         },
     )
     return order, True
