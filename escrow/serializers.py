@@ -91,6 +91,10 @@ class DisputeSummaryOutputSerializer(serializers.ModelSerializer):
     """A dispute in an order's summary: where it stands and its deadlines."""
 
     status_display = serializers.CharField(source="get_status_display", read_only=True)
+    resolution = serializers.CharField(
+        read_only=True,
+        help_text="Once resolved: release, refund or split; empty before.",
+    )
 
     class Meta:
         model = Dispute
