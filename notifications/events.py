@@ -197,7 +197,7 @@ EVENTS = {
         Event(
             code="dispute.answer_sent",
             level=Level.INFO,
-            label=_("My answer to a buyer's report was sent (seller)"),
+            label=_("My answer to a buyer’s report was sent (seller)"),
             title=_("Your answer about “{listing_title}” was sent"),
             message=_("Bazaar's team reviews both sides and decides by {resolve_by}."),
             low_priority=True,
