@@ -53,7 +53,7 @@ from escrow.models import (
     TransferReversal,
 )
 from escrow.reconcile import DifferenceKind, reconcile
-from escrow.services.dispute_notices import outcome_text
+from escrow.services.dispute_notices import outcome_for_staff
 
 logger = logging.getLogger(__name__)
 
@@ -1260,7 +1260,7 @@ class DisputeAdmin(ReadOnlyAdmin):
                         _("Dispute #%(id)s resolved: %(outcome)s")
                         % {
                             "id": dispute.pk,
-                            "outcome": outcome_text(dispute, order, for_buyer=False),
+                            "outcome": outcome_for_staff(dispute, order),
                         },
                         messages.SUCCESS,
                     )

@@ -67,6 +67,18 @@ def outcome_text(dispute, order, *, for_buyer):
     return text
 
 
+def outcome_for_staff(dispute, order):
+    """The decision in a sentence for the back office."""
+    parts = []
+    if dispute.refund_cents:
+        parts.append(f"{format_money(dispute.refund_cents, order.currency)} refunded to the buyer")
+    if dispute.release_cents:
+        parts.append(
+            f"{format_money(dispute.release_cents, order.currency)} released to the seller"
+        )
+    return " and ".join(parts) + "."
+
+
 def notify_resolved(dispute, order):
     context = _context(dispute, order)
     notify(

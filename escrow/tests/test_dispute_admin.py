@@ -179,6 +179,10 @@ def test_finance_splits_a_dispute_on_the_resolve_page(
     assert [t.amount for t in harness.stripe_transfers_for(order)] == [1800]
     assert harness.escrow_violations([order], sellers=[seller]) == []
     after = client.get(change_url(disputed)).content.decode()
+    assert (
+        f"Dispute #{disputed.pk} resolved: US$30.00 refunded to the buyer and US$20.00 released "
+        "to the seller." in after
+    )
     assert "escrow.dispute.resolved" in after and finance.email in after
     assert resolve_url(disputed) not in after  # nothing left to decide
 
