@@ -311,6 +311,10 @@ def order_mark_undisputed(*, order, actor=None, action="escrow.order.dispute_end
     back to where it was, and a delivered order's review window starts again in full."""
     if order.status != OrderStatus.DISPUTED:
         return order, False
+    if Dispute.objects.filter(order=order, status__in=OPEN_DISPUTE_STATUSES).exists():
+        # A chargeback ended, but the buyer's own dispute still holds the order frozen: only its
+        # resolution or withdrawal (which closes it first) lets the order go.
+        return order, False
     back = order.disputed_from or OrderStatus.FUNDED
     changes = {"disputed_from": ""}
     if back == OrderStatus.DELIVERED:

@@ -7,6 +7,7 @@ refunded in full by the seller)."""
 import pytest
 from django.contrib.auth.models import Permission
 from django.core import mail
+from django.db import transaction
 
 from accounts.factories import StaffFactory, UserFactory
 from core.errors import InvalidTransition, NotAllowed, ValidationFailed
@@ -22,6 +23,7 @@ from escrow.models import (
     EscrowRelease,
     LedgerAccount,
     LedgerEntry,
+    Order,
     OrderStatus,
     RefundInitiator,
     RefundStatus,
@@ -524,3 +526,23 @@ def test_a_resolved_or_withdrawn_dispute_is_never_escalated(
     stripe_sandbox.advance_clock(days=20)
     with capture():
         assert escalate_overdue_disputes.delay().get() == 0
+
+
+def test_an_open_dispute_keeps_the_order_frozen_when_something_else_unfreezes_it(
+    delivered, buyer, capture, stripe_sandbox
+):
+    """A chargeback won (the other reason an order is frozen) must not release the order from
+    under the buyer's open dispute."""
+    order = delivered()
+    open_dispute(order, buyer, capture)
+
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        _, moved = services.order_mark_undisputed(order=locked, action="escrow.order.test")
+
+    assert moved is False
+    order.refresh_from_db()
+    assert order.status == OrderStatus.DISPUTED
+    stripe_sandbox.advance_clock(days=30)
+    with capture():
+        assert auto_release_due_orders.delay().get() == 0
