@@ -432,6 +432,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Choice sets sharing a field name ("status") get a name of their own in the schema.
+    "ENUM_NAME_OVERRIDES": {"DisputeStatusEnum": "escrow.models.DisputeStatus"},
 }
 
 # --- Content Security Policy: everything is served from this origin -----------------------------
