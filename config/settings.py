@@ -341,6 +341,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "escrow.tasks.retry_chargebacks",
         "schedule": 3600,
     },
+    # Disputes past their deadlines (unanswered, undecided): highlighted and staff emailed.
+    "escrow-escalate-overdue-disputes": {
+        "task": "escrow.tasks.escalate_overdue_disputes",
+        "schedule": 3600,
+    },
     "escrow-daily-reconciliation": {
         "task": "escrow.tasks.reconcile_with_stripe",
         "schedule": crontab(hour=3, minute=30),
@@ -432,8 +437,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    # One name for a choice set used by several fields (a store's default, a listing's policy).
+    # Choice sets sharing a field name ("status") get a name of their own in the schema.
     "ENUM_NAME_OVERRIDES": {
+        "DisputeStatusEnum": "escrow.models.DisputeStatus",
+        # One name for a choice set several fields use (a store's default, a listing's policy).
         "CancellationPolicyEnum": "marketplace.policies.CancellationPolicy",
     },
 }
@@ -496,6 +503,10 @@ ESCROW_TRANSFER_TIMEOUT_SECONDS = env.int("ESCROW_TRANSFER_TIMEOUT_SECONDS", def
 # A refund gives back the platform's commission (and the Stripe fee it passed on) in proportion
 # to the refunded share; false keeps them, the seller's share being refunded first.
 ESCROW_REFUND_RETURNS_COMMISSION = env.bool("ESCROW_REFUND_RETURNS_COMMISSION", default=True)
+# Disputes: the seller has this many days to answer a buyer's report, and staff this many days
+# (from the report) to decide; past either deadline the dispute is escalated to finance staff.
+BAZAAR_DISPUTE_RESPONSE_DAYS = env.int("BAZAAR_DISPUTE_RESPONSE_DAYS", default=3)
+BAZAAR_DISPUTE_RESOLUTION_DAYS = env.int("BAZAAR_DISPUTE_RESOLUTION_DAYS", default=10)
 BAZAAR_PAGE_SIZE = env.int("BAZAAR_PAGE_SIZE", default=24)
 BAZAAR_MAX_LISTING_IMAGES = env.int("BAZAAR_MAX_LISTING_IMAGES", default=8)
 # One limit for every uploaded image (listing photos and store logos): core/images.py.

@@ -7,13 +7,15 @@ The Order admin (at the end) puts one order's money on one page.
 """
 
 import logging
+from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.contenttypes.admin import GenericTabularInline
-from django.core.exceptions import ObjectDoesNotExist
-from django.db.models import Q, Sum
-from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.db.models import Q, Sum, Value
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
@@ -21,6 +23,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from core import clock
 from core.admin import (
     ReadOnlyAdmin,
     ReadOnlyInlineMixin,
@@ -31,12 +34,15 @@ from core.admin import (
 from core.errors import DomainError, StripeUnavailable, ValidationFailed
 from core.forms import add_domain_errors
 from core.models import AuditEntry
-from core.money import format_money, from_minor_units
+from core.money import MoneyError, format_money, from_minor_units, to_minor_units
 from escrow import selectors, services
 from escrow.forms import RefundForm
 from escrow.models import (
     CHARGEBACK_EVIDENCE_TEXT_FIELDS,
+    OPEN_DISPUTE_STATUSES,
     Chargeback,
+    Dispute,
+    DisputeResolution,
     EscrowPayment,
     EscrowRefund,
     EscrowRelease,
@@ -53,6 +59,7 @@ from escrow.models import (
     TransferReversal,
 )
 from escrow.reconcile import DifferenceKind, reconcile
+from escrow.services.dispute_notices import outcome_for_staff
 
 logger = logging.getLogger(__name__)
 
@@ -1384,3 +1391,359 @@ class ChargebackAdmin(admin.ModelAdmin):
                     % {"id": done.stripe_dispute_id, "status": done.get_status_display().lower()},
                     messages.SUCCESS,
                 )
+
+
+# --- Disputes: staff read both sides and decide -------------------------------------------------
+# Read-only like the rest: a dispute moves only through escrow.services (the "Resolve…" page calls
+# dispute_resolve). Support staff read disputes (escrow.view_dispute); finance staff and
+# superusers resolve them (escrow.resolve_dispute).
+
+DISPUTE_AGE_DAYS = (3, 7, 14)
+
+
+class DisputeEscalatedFilter(admin.SimpleListFilter):
+    title = _("escalated")
+    parameter_name = "escalated"
+
+    def lookups(self, request, model_admin):
+        return (("yes", _("Escalated")), ("no", _("Not escalated")))
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(escalated_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(escalated_at__isnull=True)
+        return queryset
+
+
+class DisputeOpenForFilter(admin.SimpleListFilter):
+    """Open disputes by age: "open > 3 days" and so on."""
+
+    title = _("open for")
+    parameter_name = "open_for"
+
+    def lookups(self, request, model_admin):
+        return [
+            (str(days), _("Open > %(days)d days") % {"days": days}) for days in DISPUTE_AGE_DAYS
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value or not value.isdigit():
+            return queryset
+        since = clock.now() - timedelta(days=int(value))
+        return queryset.filter(status__in=OPEN_DISPUTE_STATUSES, created_at__lte=since)
+
+
+class DisputeAuditInline(ReadOnlyInlineMixin, GenericTabularInline):
+    """Who did what: every step of the dispute, its actor, before and after."""
+
+    model = AuditEntry
+    ct_field = "target_type"
+    ct_fk_field = "target_id"
+    verbose_name_plural = _("who did what (audit entries)")
+    fields = ("created_at", "action", "actor", "before", "after")
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor").order_by("created_at", "id")
+
+
+class DisputeResolveForm(forms.Form):
+    resolution = forms.ChoiceField(
+        label=_("Decision"), choices=DisputeResolution.choices, widget=forms.RadioSelect
+    )
+    refund = forms.CharField(
+        label=_("Refund to the buyer"),
+        required=False,
+        help_text=_("Amount in the order's currency, e.g. 30.00. 0 for none."),
+    )
+    release = forms.CharField(
+        label=_("Release to the seller"),
+        required=False,
+        help_text=_("Before Bazaar's commission, e.g. 20.00. 0 for none."),
+    )
+    note = forms.CharField(
+        label=_("Why"),
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 70}),
+        max_length=5000,
+        help_text=_("The buyer and the seller both read it."),
+    )
+
+    def __init__(self, *args, currency, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.currency = currency
+
+    def _cents(self, name):
+        value = (self.cleaned_data.get(name) or "").strip() or "0"
+        try:
+            cents = to_minor_units(value, self.currency)
+        except MoneyError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        if cents < 0:
+            raise forms.ValidationError(_("Enter an amount of 0 or more."))
+        return cents
+
+    def clean_refund(self):
+        return self._cents("refund")
+
+    def clean_release(self):
+        return self._cents("release")
+
+
+@admin.register(Dispute)
+class DisputeAdmin(ReadOnlyAdmin):
+    change_form_template = "admin/escrow/dispute/change_form.html"
+    list_display = (
+        "id",
+        "order_column",
+        "status_column",
+        "reason",
+        "buyer",
+        "seller",
+        "age",
+        "response_due_at",
+        "resolve_by",
+        "resolution",
+        "resolved_by",
+    )
+    list_filter = (
+        "status",
+        DisputeEscalatedFilter,
+        DisputeOpenForFilter,
+        "reason",
+        "resolution",
+    )
+    search_fields = ("=id", "=order__id", "order__buyer__email", "order__seller__email")
+    list_select_related = ("order__buyer", "order__seller", "resolved_by")
+    date_hierarchy = "created_at"
+    inlines = (DisputeAuditInline,)
+    fieldsets = (
+        (None, {"fields": (("order_column", "status_column"), ("buyer", "seller"))}),
+        (
+            _("The buyer's report"),
+            {"fields": (("reason", "opened_by", "created_at"), "description")},
+        ),
+        (_("The seller's answer"), {"fields": ("responded_at", "response")}),
+        (
+            _("Deadlines"),
+            {"fields": (("response_due_at", "resolve_by", "escalated_at"),)},
+        ),
+        (
+            _("Money"),
+            {"fields": (("order_total", "held"), "conversation")},
+        ),
+        (
+            _("Decision"),
+            {
+                "fields": (
+                    ("resolution", "refund_amount", "release_amount"),
+                    ("resolved_by", "resolved_at"),
+                    "resolution_note",
+                    "refund",
+                    "closed_at",
+                )
+            },
+        ),
+    )
+    readonly_fields = (
+        "order_column",
+        "status_column",
+        "buyer",
+        "seller",
+        "reason",
+        "opened_by",
+        "created_at",
+        "description",
+        "responded_at",
+        "response",
+        "response_due_at",
+        "resolve_by",
+        "escalated_at",
+        "order_total",
+        "held",
+        "conversation",
+        "resolution",
+        "refund_amount",
+        "release_amount",
+        "resolved_by",
+        "resolved_at",
+        "resolution_note",
+        "refund",
+        "closed_at",
+    )
+
+    class Media:
+        css = {"all": ("css/admin_disputes.css",)}
+
+    # --- Columns and fields --------------------------------------------------------------------
+
+    @admin.display(description=_("order"), ordering="order_id")
+    def order_column(self, obj):
+        return order_link(obj.order_id)
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_column(self, obj):
+        if obj.escalated_at and obj.is_open:
+            return format_html(
+                '{} <span class="dispute-flag dispute-flag--escalated">{}</span>',
+                obj.get_status_display(),
+                _("Escalated"),
+            )
+        return obj.get_status_display()
+
+    @admin.display(description=_("buyer"))
+    def buyer(self, obj):
+        return obj.order.buyer
+
+    @admin.display(description=_("seller"))
+    def seller(self, obj):
+        return obj.order.seller
+
+    def get_queryset(self, request):
+        # Bazaar's clock (the sandbox's in development) read once per page, not once per row.
+        return super().get_queryset(request).annotate(_now=Value(clock.now()))
+
+    @admin.display(description=_("open for"), ordering="created_at")
+    def age(self, obj):
+        end = obj.closed_at or getattr(obj, "_now", None) or clock.now()
+        days = max((end - obj.created_at).days, 0)
+        return ngettext("%(days)d day", "%(days)d days", days) % {"days": days}
+
+    @admin.display(description=_("order total"))
+    def order_total(self, obj):
+        return format_money(obj.order.total_cents, obj.order.currency)
+
+    @admin.display(description=_("held now"))
+    def held(self, obj):
+        return format_html(
+            '<span class="dispute-held">{}</span>',
+            format_money(selectors.order_held_cents(obj.order), obj.order.currency),
+        )
+
+    @admin.display(description=_("evidence"))
+    def conversation(self, obj):
+        # The order's conversation in messaging's admin (its search takes an order number).
+        url = (
+            reverse("admin:messaging_conversation_changelist")
+            + "?"
+            + urlencode({"q": obj.order_id})
+        )
+        return format_html('<a href="{}">The order\'s conversation (messages, files)</a>', url)
+
+    @admin.display(description=_("refunded"))
+    def refund_amount(self, obj):
+        return format_money(obj.refund_cents, obj.order.currency) if obj.resolution else "-"
+
+    @admin.display(description=_("released"))
+    def release_amount(self, obj):
+        return format_money(obj.release_cents, obj.order.currency) if obj.resolution else "-"
+
+    # --- Resolving -----------------------------------------------------------------------------
+
+    def has_resolve_permission(self, request):
+        return services.may_resolve(request.user)
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/resolve/",
+                self.admin_site.admin_view(self.resolve_view),
+                name="escrow_dispute_resolve",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        dispute = self._dispute(object_id)
+        extra_context = dict(extra_context or {})
+        if dispute is not None:
+            extra_context.update(
+                can_resolve=dispute.is_open and self.has_resolve_permission(request),
+                resolve_url=reverse("admin:escrow_dispute_resolve", args=[dispute.pk]),
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _dispute(self, object_id):
+        return (
+            Dispute.objects.select_related("order__buyer", "order__seller")
+            .filter(pk=object_id if str(object_id).isdigit() else None)
+            .first()
+        )
+
+    def resolve_view(self, request, object_id):
+        """The decision: release, refund or split what is held, with a note both sides read."""
+        if not self.has_resolve_permission(request):
+            raise PermissionDenied
+        dispute = self._dispute(object_id)
+        if dispute is None:
+            raise Http404("No such dispute.")
+        change_url = reverse("admin:escrow_dispute_change", args=[dispute.pk])
+        order = dispute.order
+        if not dispute.is_open:
+            self.message_user(
+                request,
+                _("This dispute is %(status)s: there is nothing to decide.")
+                % {"status": dispute.get_status_display().lower()},
+                messages.WARNING,
+            )
+            return HttpResponseRedirect(change_url)
+        held = selectors.order_held_cents(order)
+        if request.method == "POST":
+            form = DisputeResolveForm(request.POST, currency=order.currency)
+            if form.is_valid():
+                try:
+                    services.dispute_resolve(
+                        dispute=dispute,
+                        actor=request.user,
+                        resolution=form.cleaned_data["resolution"],
+                        refund_cents=form.cleaned_data["refund"],
+                        release_cents=form.cleaned_data["release"],
+                        note=form.cleaned_data["note"],
+                    )
+                except ValidationFailed as exc:
+                    add_domain_errors(
+                        form,
+                        exc,
+                        field_map={"refund_cents": "refund", "release_cents": "release"},
+                    )
+                except DomainError as exc:
+                    form.add_error(None, exc.message)
+                else:
+                    dispute.refresh_from_db()
+                    self.message_user(
+                        request,
+                        _("Dispute #%(id)s resolved: %(outcome)s")
+                        % {
+                            "id": dispute.pk,
+                            "outcome": outcome_for_staff(dispute, order),
+                        },
+                        messages.SUCCESS,
+                    )
+                    return HttpResponseRedirect(change_url)
+        else:
+            currency = order.currency
+            form = DisputeResolveForm(
+                currency=currency,
+                initial={
+                    "refund": str(from_minor_units(0, currency)),
+                    "release": str(from_minor_units(held, currency)),
+                },
+            )
+        opts = self.model._meta
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Resolve dispute #%(id)s") % {"id": dispute.pk},
+            "subtitle": None,
+            "opts": opts,
+            "app_label": opts.app_label,
+            "original": dispute,
+            "dispute": dispute,
+            "order": order,
+            "held": format_money(held, order.currency),
+            "form": form,
+            "change_url": change_url,
+            "media": self.media + form.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/escrow/dispute/resolve.html", context)

@@ -12,6 +12,10 @@ GET  /api/v1/orders/{id}/refund-preview/  what cancelling now would refund
 GET  /api/v1/orders/{id}/refunds/    the order's refunds (buyer and seller)
 POST /api/v1/orders/{id}/refunds/    the seller refunds all or part of it (Idempotency-Key)
 GET  /api/v1/orders/ledger/          the seller's ledger lines and totals per currency
+GET  /api/v1/orders/{id}/dispute/            the order's dispute (the open one, else the latest)
+POST /api/v1/orders/{id}/dispute/            the buyer reports a problem (Idempotency-Key)
+POST /api/v1/orders/{id}/dispute/respond/    the seller answers it
+POST /api/v1/orders/{id}/dispute/withdraw/   the buyer withdraws it
 
 Thin views: every write is one call to marketplace.orders or escrow.services, whose domain
 errors become 400/403/409 in core.api_errors. An order is visible to its buyer and its
@@ -23,7 +27,7 @@ and the page show the same figures). The order reads are this module's own: the 
 fetches the receipt and release with every row, which the pages' selectors do not.
 """
 
-from django.db.models import OuterRef, Q, Subquery, Value
+from django.db.models import Case, OuterRef, Prefetch, Q, Subquery, Value, When
 from django.db.models.functions import NullIf
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -42,9 +46,20 @@ from core import stripe_client
 from core.errors import NotAllowed, ValidationFailed
 from core.throttling import THROTTLED, ScopedRateThrottle
 from escrow import selectors, services
-from escrow.models import EscrowPayment, Order, PaymentStatus, RefundInitiator, ReleaseTrigger
+from escrow.models import (
+    OPEN_DISPUTE_STATUSES,
+    Dispute,
+    EscrowPayment,
+    Order,
+    PaymentStatus,
+    RefundInitiator,
+    ReleaseTrigger,
+)
 from escrow.serializers import (
     CancellationPreviewOutputSerializer,
+    DisputeOpenInputSerializer,
+    DisputeOutputSerializer,
+    DisputeRespondInputSerializer,
     LedgerPageOutputSerializer,
     OrderCancelInputSerializer,
     OrderCreateInputSerializer,
@@ -63,6 +78,7 @@ PAID_INTENT_STATUSES = (PaymentStatus.SUCCEEDED, PaymentStatus.DUPLICATE)
 NOT_A_SELLER = "Only sellers have a ledger. POST to /api/v1/me/seller-profile/ to become one."
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX_LENGTH = 255  # Stripe's limit, and our columns' width
+NO_DISPUTE = "This order has no dispute."
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     name=IDEMPOTENCY_KEY_HEADER,
@@ -92,12 +108,19 @@ def _orders_for(*, user, role=None, status=None):
     receipt = EscrowPayment.objects.filter(
         order=OuterRef("pk"), status=PaymentStatus.SUCCEEDED
     ).values("receipt_url")[:1]
+    # The orders' disputes, open first then newest: one query for the whole page.
+    disputes = Dispute.objects.order_by(
+        Case(When(status__in=OPEN_DISPUTE_STATUSES, then=Value(0)), default=Value(1)),
+        "-created_at",
+        "-id",
+    )
     queryset = (
         Order.objects.filter(scope)
         .select_related("store", "release")
         .with_payment_error()
         .with_refunded_cents()
         .annotate(receipt_url=NullIf(Subquery(receipt), Value("")))
+        .prefetch_related(Prefetch("disputes", queryset=disputes, to_attr="dispute_list"))
         .order_by("-created_at", "-id")
     )
     if status:
@@ -458,3 +481,117 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             "results": page,
         }
         return Response(LedgerPageOutputSerializer(body).data)
+
+    # --- Disputes -------------------------------------------------------------------------------
+
+    def _dispute(self, order):
+        dispute = selectors.order_dispute(order)
+        if dispute is None:
+            raise NotFound(NO_DISPUTE)
+        return dispute
+
+    @extend_schema(
+        methods=["GET"],
+        tags=TAGS,
+        summary="The order's dispute: the open one, else the latest",
+        responses={
+            200: DisputeOutputSerializer,
+            404: OpenApiResponse(description=f"{ORDER_NOT_FOUND} / {NO_DISPUTE}"),
+        },
+    )
+    @extend_schema(
+        methods=["POST"],
+        tags=TAGS,
+        summary="Report a problem with your order (buyer only)",
+        description=(
+            "While the payment is held (the order is funded or delivered, not released): the "
+            "order becomes disputed, nothing is released automatically, and the seller is asked "
+            "to answer by `response_due_at`. Bazaar's team decides by `resolve_by`: refund, "
+            "release or split. Attach evidence in the order's conversation.\n\n"
+            "With an Idempotency-Key header a retry returns the dispute the first request "
+            "opened, with the same 201; the same key with another reason or description is a "
+            "400."
+        ),
+        parameters=[IDEMPOTENCY_KEY],
+        request=DisputeOpenInputSerializer,
+        responses={
+            201: DisputeOutputSerializer,
+            400: OpenApiResponse(description="Field errors: the reason or the description"),
+            403: OpenApiResponse(description="Only the buyer can report a problem"),
+            404: OpenApiResponse(description=ORDER_NOT_FOUND),
+            409: OpenApiResponse(
+                description="The payment is not held (not paid yet, released, refunded), or a "
+                "dispute is already open"
+            ),
+        },
+    )
+    @action(detail=True, methods=["get", "post"])
+    def dispute(self, request, pk=None):
+        order = self.get_object()
+        if request.method == "GET":
+            return Response(DisputeOutputSerializer(self._dispute(order)).data)
+        key = _idempotency_key(request)
+        _require_buyer(order, request.user, "Only the buyer can report a problem with this order.")
+        data = DisputeOpenInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        dispute, _ = services.dispute_open(
+            order=order, actor=request.user, client_key=key, **data.validated_data
+        )
+        if (dispute.reason, dispute.description) != (
+            data.validated_data["reason"],
+            data.validated_data["description"].strip(),
+        ):
+            raise ValidationFailed(
+                {
+                    IDEMPOTENCY_KEY_HEADER: f"This key was already used for dispute #{dispute.pk} "
+                    "with another reason or description. Use a new key for a new report."
+                }
+            )
+        return Response(DisputeOutputSerializer(dispute).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        tags=TAGS,
+        summary="Answer the buyer's report (seller only)",
+        description="Once: anything more goes into the order's conversation.",
+        request=DisputeRespondInputSerializer,
+        responses={
+            200: DisputeOutputSerializer,
+            400: OpenApiResponse(description="Field errors: the response"),
+            403: OpenApiResponse(description="Only the seller can answer"),
+            404: OpenApiResponse(description=f"{ORDER_NOT_FOUND} / {NO_DISPUTE}"),
+            409: OpenApiResponse(description="Answered already, or the dispute is closed"),
+        },
+    )
+    @action(detail=True, methods=["post"], url_path="dispute/respond")
+    def dispute_respond(self, request, pk=None):
+        order = self.get_object()
+        dispute = self._dispute(order)
+        if order.seller_id != request.user.pk:
+            raise NotAllowed("Only the seller can answer this dispute.")
+        data = DisputeRespondInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        dispute = services.dispute_respond(
+            dispute=dispute, actor=request.user, response=data.validated_data["response"]
+        )
+        return Response(DisputeOutputSerializer(dispute).data)
+
+    @extend_schema(
+        tags=TAGS,
+        summary="Withdraw your report (buyer only)",
+        description=(
+            "The order goes back to where it was; a delivered order's review window starts "
+            "again in full. Withdrawing again returns the dispute as it is."
+        ),
+        request=None,
+        responses={
+            200: DisputeOutputSerializer,
+            403: OpenApiResponse(description="Only the buyer can withdraw it"),
+            404: OpenApiResponse(description=f"{ORDER_NOT_FOUND} / {NO_DISPUTE}"),
+            409: OpenApiResponse(description="The dispute was resolved"),
+        },
+    )
+    @action(detail=True, methods=["post"], url_path="dispute/withdraw")
+    def dispute_withdraw(self, request, pk=None):
+        dispute = self._dispute(self.get_object())
+        dispute = services.dispute_withdraw(dispute=dispute, actor=request.user)
+        return Response(DisputeOutputSerializer(dispute).data)

@@ -17,6 +17,9 @@ from escrow.commission import commission_for
 from escrow.models import (
     Chargeback,
     ChargebackStatus,
+    Dispute,
+    DisputeReason,
+    DisputeStatus,
     EscrowPayment,
     EscrowRefund,
     EscrowRelease,
@@ -48,6 +51,7 @@ __all__ = [
     "LedgerEntryFactory",
     "ReconciliationRunFactory",
     "ReconciliationDifferenceFactory",
+    "DisputeFactory",
     "ledger_pair",
 ]
 
@@ -281,3 +285,25 @@ class ChargebackFactory(factory.django.DjangoModelFactory):
     reason = "fraudulent"
     status = ChargebackStatus.NEEDS_RESPONSE
     evidence_due_by = factory.LazyFunction(lambda: timezone.now() + timedelta(days=7))
+
+
+class DisputeFactory(factory.django.DjangoModelFactory):
+    """An open dispute about a disputed order (frozen from delivered), its deadlines from now.
+    The rows only: a test about what opening one does uses escrow.services.dispute_open."""
+
+    class Meta:
+        model = Dispute
+
+    order = factory.SubFactory(
+        OrderFactory, delivered=True, status=OrderStatus.DISPUTED, disputed_from="delivered"
+    )
+    status = DisputeStatus.OPEN
+    reason = DisputeReason.NOT_AS_DESCRIBED
+    description = "The glaze is cracked all over."
+    opened_by = factory.SelfAttribute("order.buyer")
+    response_due_at = factory.LazyFunction(
+        lambda: timezone.now() + timedelta(days=settings.BAZAAR_DISPUTE_RESPONSE_DAYS)
+    )
+    resolve_by = factory.LazyFunction(
+        lambda: timezone.now() + timedelta(days=settings.BAZAAR_DISPUTE_RESOLUTION_DAYS)
+    )

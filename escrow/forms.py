@@ -6,6 +6,7 @@ from decimal import Decimal, InvalidOperation
 from django import forms
 
 from core.money import MoneyError, currency_exponent, to_minor_units
+from escrow.models import DisputeReason
 from marketplace.models import ListingKind
 
 
@@ -131,3 +132,42 @@ class RefundForm(forms.Form):
             return to_minor_units(amount, self.currency)
         except MoneyError as exc:
             raise forms.ValidationError(str(exc), code="invalid") from exc
+
+
+# --- Disputes -----------------------------------------------------------------------------------
+
+
+class DisputeOpenForm(forms.Form):
+    """The buyer reports a problem. The service checks the order's state and the text."""
+
+    reason = forms.ChoiceField(
+        label="What is wrong?",
+        choices=DisputeReason.choices,
+        widget=forms.RadioSelect,
+    )
+    description = forms.CharField(
+        label="Describe the problem",
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text="What you expected, what you got, and what you have tried with the seller. "
+        "The seller and Bazaar's team read it. Add photos or files in the order's "
+        "conversation.",
+    )
+    # One key per rendered form: a double-click opens one dispute, not an error.
+    client_key = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("initial", {})
+        kwargs["initial"].setdefault("client_key", f"web-{uuid.uuid4()}")
+        super().__init__(*args, **kwargs)
+
+
+class DisputeRespondForm(forms.Form):
+    response = forms.CharField(
+        label="Your answer",
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text="What happened from your side: when and how you delivered, what you offered "
+        "the buyer. The buyer and Bazaar's team read it. Add tracking, photos or files in "
+        "the order's conversation.",
+    )

@@ -838,3 +838,125 @@ class Chargeback(models.Model):
     @property
     def is_inquiry(self):
         return self.status.startswith("warning")
+
+
+# --- Disputes: a buyer reports a problem, staff decide where the held money goes -----------------
+
+
+class DisputeReason(models.TextChoices):
+    NOT_RECEIVED = "not_received", "I have not received it"
+    NOT_AS_DESCRIBED = "not_as_described", "It is not as described"
+    OTHER = "other", "Something else"
+
+
+class DisputeStatus(models.TextChoices):
+    # The buyer reported a problem: the order is frozen (DISPUTED) and the seller is asked to
+    # answer by `response_due_at`.
+    OPEN = "open", "Waiting for the seller"
+    # The seller answered: Bazaar's staff decide by `resolve_by`.
+    ANSWERED = "answered", "Waiting for Bazaar's decision"
+    # Staff decided where the held money goes (release, refund or a split), or the seller
+    # refunded the buyer in full meanwhile.
+    RESOLVED = "resolved", "Resolved"
+    # The buyer took it back: the order went back to where it was, nothing moved.
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+# The one place that says which dispute moves are allowed. Staff may decide before the seller
+# answers (a seller who never does must not hold the buyer's money forever); the buyer may
+# withdraw until staff decide.
+DISPUTE_TRANSITIONS = {
+    DisputeStatus.OPEN: {DisputeStatus.ANSWERED, DisputeStatus.RESOLVED, DisputeStatus.WITHDRAWN},
+    DisputeStatus.ANSWERED: {DisputeStatus.RESOLVED, DisputeStatus.WITHDRAWN},
+    DisputeStatus.RESOLVED: set(),
+    DisputeStatus.WITHDRAWN: set(),
+}
+
+# A dispute in these states still holds its order frozen (at most one per order).
+OPEN_DISPUTE_STATUSES = (DisputeStatus.OPEN, DisputeStatus.ANSWERED)
+
+
+class DisputeResolution(models.TextChoices):
+    RELEASE = "release", "Release to the seller"  # everything held goes to the seller
+    REFUND = "refund", "Refund the buyer"  # everything held goes back to the buyer
+    SPLIT = "split", "Split"  # part refunded, the rest released
+
+
+class Dispute(models.Model):
+    """A buyer's report of a problem with a paid order, before release. Evidence (photos,
+    receipts) goes into the order's conversation, where both sides and staff see it."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="disputes")
+    status = models.CharField(
+        max_length=10, choices=DisputeStatus.choices, default=DisputeStatus.OPEN
+    )
+    reason = models.CharField(max_length=20, choices=DisputeReason.choices)
+    description = models.TextField()
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="disputes_opened"
+    )
+    client_key = models.CharField(max_length=255, blank=True)  # the API's Idempotency-Key
+    # The seller's side of it.
+    response = models.TextField(blank=True)
+    responded_at = models.DateTimeField(null=True, blank=True)
+    # Deadlines, set when it opens (BAZAAR_DISPUTE_RESPONSE_DAYS, _RESOLUTION_DAYS): past them
+    # the dispute is escalated to staff.
+    response_due_at = models.DateTimeField()
+    resolve_by = models.DateTimeField()
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    # Staff's decision. The amounts are what was decided; the refund and the release rows
+    # (EscrowRefund, EscrowRelease) are what Stripe made of it.
+    resolution = models.CharField(max_length=10, choices=DisputeResolution.choices, blank=True)
+    refund_cents = models.PositiveIntegerField(default=0)
+    release_cents = models.PositiveIntegerField(default=0)
+    refund = models.OneToOneField(
+        EscrowRefund,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="dispute",
+    )
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution_note = models.TextField(blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)  # resolved or withdrawn
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [
+            ("resolve_dispute", "Can resolve disputes (refund, release or split the money held)")
+        ]
+        indexes = [
+            models.Index(fields=["status", "response_due_at"]),
+            models.Index(fields=["status", "resolve_by"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order"],
+                condition=models.Q(status__in=["open", "answered"]),
+                name="one_open_dispute_per_order",
+            ),
+            models.UniqueConstraint(
+                fields=["order", "client_key"],
+                condition=~models.Q(client_key=""),
+                name="dispute_client_key_per_order",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="resolved") | ~models.Q(resolution=""),
+                name="resolved_dispute_has_resolution",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Dispute #{self.pk} about order #{self.order_id} ({self.get_status_display()})"
+
+    def get_absolute_url(self):
+        return reverse("order-dispute", kwargs={"pk": self.order_id})
+
+    @property
+    def is_open(self):
+        return self.status in OPEN_DISPUTE_STATUSES

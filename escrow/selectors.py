@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import F, OuterRef, Q, Subquery, Sum
+from django.db.models import Case, F, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
@@ -19,8 +21,11 @@ from core import clock
 from core.models import AuditEntry
 from escrow.commission import refund_shares, release_split
 from escrow.models import (
+    OPEN_DISPUTE_STATUSES,
     REFUND_HOLDING_STATUSES,
     Chargeback,
+    Dispute,
+    DisputeStatus,
     EscrowPayment,
     EscrowRefund,
     EscrowRelease,
@@ -371,8 +376,14 @@ TIMELINE_WORDS = {
     "escrow.order.cancelled": ("Order cancelled", "muted"),
     "escrow.order.expired": ("Order expired before it was paid", "muted"),
     "escrow.order.refunded": ("Refunded in full to the buyer", "muted"),
-    "escrow.order.disputed": ("Disputed; nothing is released until it is resolved", "warning"),
+    "escrow.order.disputed": ("Problem reported; the payment is frozen", "warning"),
+    "escrow.order.dispute_withdrawn": ("Report withdrawn; the order continues", "info"),
     "escrow.order.dispute_ended": ("Dispute ended; the order goes on where it was", "info"),
+    "escrow.order.charged_back": (
+        "The buyer's bank disputed the payment; nothing is released until it decides",
+        "warning",
+    ),
+    "escrow.order.chargeback_won": ("The bank decided for the seller; the order goes on", "info"),
     "escrow.order.compensation_released": (
         "Cancelled; the seller's compensation released to them",
         "success",
@@ -539,3 +550,108 @@ def seller_ledger_totals(*, seller, default_currency="usd"):
     if not rows:
         row(default_currency)
     return [SellerTotals(**rows[currency]) for currency in sorted(rows)]
+
+
+# --- Disputes -----------------------------------------------------------------------------------
+
+
+def order_dispute(order):
+    """The order's dispute that matters now: the open one, else the latest closed one (None if
+    the buyer never reported a problem). One query."""
+    return (
+        Dispute.objects.filter(order_id=order.pk)
+        .select_related("refund", "resolved_by")
+        .order_by(
+            Case(When(status__in=OPEN_DISPUTE_STATUSES, then=Value(0)), default=Value(1)),
+            "-created_at",
+            "-id",
+        )
+        .first()
+    )
+
+
+def disputes_due_for_escalation(*, now=None):
+    """Open disputes not escalated yet whose seller has not answered by the deadline, or that
+    staff have not decided by theirs."""
+    now = now or clock.now()
+    return list(
+        Dispute.objects.filter(escalated_at__isnull=True)
+        .filter(
+            Q(status=DisputeStatus.OPEN, response_due_at__lte=now)
+            | Q(status__in=OPEN_DISPUTE_STATUSES, resolve_by__lte=now)
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def dispute_deciders():
+    """The staff who may resolve disputes (the escrow.resolve_dispute permission, held directly
+    or through a group such as Finance) and superusers: they are told of escalations."""
+    permission = Permission.objects.filter(
+        content_type__app_label="escrow", codename="resolve_dispute"
+    ).first()
+    can = Q(is_superuser=True)
+    if permission is not None:
+        can |= Q(user_permissions=permission) | Q(groups__permissions=permission)
+    return (
+        get_user_model()
+        .objects.filter(is_active=True, is_staff=True)
+        .filter(can)
+        .distinct()
+        .order_by("pk")
+    )
+
+
+# How the parties read a dispute's audit entries on the order page.
+DISPUTE_TIMELINE_WORDS = {
+    "escrow.dispute.opened": ("The buyer reported a problem; the payment is frozen", "warning"),
+    "escrow.dispute.answered": ("The seller answered", "info"),
+    "escrow.dispute.escalated": ("Deadline passed: Bazaar's team was alerted", "warning"),
+    "escrow.dispute.resolved": ("Bazaar's team resolved the dispute", "success"),
+    "escrow.dispute.withdrawn": ("The buyer withdrew the report", "muted"),
+}
+
+
+def dispute_timeline(dispute):
+    """What happened to the dispute, oldest first, from its audit entries (one query)."""
+    entries = AuditEntry.objects.filter(
+        target_type=ContentType.objects.get_for_model(Dispute), target_id=str(dispute.pk)
+    ).order_by("created_at", "id")
+    order = dispute.order
+    events = []
+    for entry in entries:
+        title, tone = DISPUTE_TIMELINE_WORDS.get(
+            entry.action, (entry.action.rsplit(".", 1)[-1].replace("_", " ").capitalize(), "info")
+        )
+        if entry.action == "escrow.dispute.resolved" and entry.actor_id == order.seller_id:
+            title = "The seller refunded the order in full; the dispute is closed"
+        events.append(
+            TimelineEvent(
+                at=entry.created_at,
+                action=entry.action,
+                title=title,
+                tone=tone,
+                actor_role=_actor_role(entry, order),
+            )
+        )
+    return events
+
+
+def order_held_cents(order):
+    """What the platform still holds of the order's payment: paid minus the refunds pending or
+    made; 0 once it was released or when it is not paid."""
+    if EscrowRelease.objects.filter(order_id=order.pk).exists():
+        return 0
+    payment = EscrowPayment.objects.filter(
+        order_id=order.pk, status=PaymentStatus.SUCCEEDED
+    ).first()
+    if payment is None:
+        return 0
+    refunded = (
+        EscrowRefund.objects.holding()
+        .filter(payment=payment)
+        .aggregate(total=Sum("amount_cents"))["total"]
+        or 0
+    )
+    return payment.amount_cents - refunded

@@ -12,7 +12,15 @@ from rest_framework import serializers
 
 from core import clock
 from core.money import format_money
-from escrow.models import EscrowRefund, EscrowRelease, LedgerEntry, Order, OrderStatus
+from escrow.models import (
+    Dispute,
+    DisputeReason,
+    EscrowRefund,
+    EscrowRelease,
+    LedgerEntry,
+    Order,
+    OrderStatus,
+)
 from marketplace.serializers import StoreRefSerializer
 
 # The largest id a database primary key can hold: a larger number names no listing, and must be a
@@ -119,6 +127,30 @@ class OrderReleaseOutputSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class DisputeSummaryOutputSerializer(serializers.ModelSerializer):
+    """A dispute in an order's summary: where it stands and its deadlines."""
+
+    status_display = serializers.CharField(source="get_status_display", read_only=True)
+    resolution = serializers.CharField(
+        read_only=True,
+        help_text="Once resolved: release, refund or split; empty before.",
+    )
+
+    class Meta:
+        model = Dispute
+        fields = (
+            "id",
+            "status",
+            "status_display",
+            "reason",
+            "response_due_at",
+            "resolve_by",
+            "resolution",
+            "created_at",
+        )
+        read_only_fields = fields
+
+
 class OrderOutputSerializer(serializers.ModelSerializer):
     """An order as its buyer or its seller sees it."""
 
@@ -170,6 +202,10 @@ class OrderOutputSerializer(serializers.ModelSerializer):
         help_text="Some, not all, of the payment went back to the buyer (a refunded order's "
         "status is refunded).",
     )
+    dispute = serializers.SerializerMethodField(
+        help_text="The buyer's report of a problem: the open one, else the latest; null if "
+        "none. The whole dispute is at GET /api/v1/orders/{id}/dispute/."
+    )
 
     class Meta:
         model = Order
@@ -200,9 +236,19 @@ class OrderOutputSerializer(serializers.ModelSerializer):
             "released_at",
             "receipt_url",
             "release",
+            "dispute",
             "created_at",
         )
         read_only_fields = fields
+
+    @extend_schema_field(DisputeSummaryOutputSerializer(allow_null=True))
+    def get_dispute(self, order):
+        # escrow.api._orders_for prefetches the order's disputes, open first then newest.
+        disputes = getattr(order, "dispute_list", None)
+        if disputes is None:
+            disputes = list(order.disputes.order_by("-created_at", "-id"))
+            disputes.sort(key=lambda d: not d.is_open)
+        return DisputeSummaryOutputSerializer(disputes[0]).data if disputes else None
 
     @extend_schema_field(serializers.ChoiceField(choices=[ROLE_BUYER, ROLE_SELLER]))
     def get_role(self, order):
@@ -406,3 +452,78 @@ class LedgerPageOutputSerializer(serializers.Serializer):
         many=True, help_text="One row per currency, over all your orders (not only this page)."
     )
     results = LedgerEntryOutputSerializer(many=True)
+
+
+# --- Disputes -----------------------------------------------------------------------------------
+
+
+class DisputeOpenInputSerializer(serializers.Serializer):
+    reason = serializers.ChoiceField(
+        choices=DisputeReason.choices,
+        help_text="not_received: it never arrived; not_as_described: it is not what the "
+        "listing said; other: something else.",
+    )
+    description = serializers.CharField(
+        max_length=5000,
+        help_text="What you expected, what you got, what you tried with the seller. Attach "
+        "photos or files in the order's conversation (POST /api/v1/conversations/...).",
+    )
+
+
+class DisputeRespondInputSerializer(serializers.Serializer):
+    response = serializers.CharField(
+        max_length=5000, help_text="What happened from the seller's side."
+    )
+
+
+class DisputeOutputSerializer(serializers.ModelSerializer):
+    """A dispute as the order's buyer and seller see it."""
+
+    order = serializers.IntegerField(source="order_id", read_only=True)
+    status_display = serializers.CharField(source="get_status_display", read_only=True)
+    reason_display = serializers.CharField(source="get_reason_display", read_only=True)
+    currency = serializers.CharField(source="order.currency", read_only=True)
+    response_due_at = serializers.DateTimeField(
+        read_only=True,
+        help_text="The seller answers by then; past it, Bazaar's team is alerted.",
+    )
+    resolve_by = serializers.DateTimeField(
+        read_only=True, help_text="Bazaar's team decides by then."
+    )
+    resolution = serializers.CharField(
+        read_only=True,
+        help_text="Once resolved: release (to the seller), refund (to the buyer) or split; "
+        "empty before.",
+    )
+    refund_cents = serializers.IntegerField(
+        read_only=True, help_text="Refunded to the buyer by the decision."
+    )
+    release_cents = serializers.IntegerField(
+        read_only=True,
+        help_text="Released to the seller by the decision (before Bazaar's commission).",
+    )
+
+    class Meta:
+        model = Dispute
+        fields = (
+            "id",
+            "order",
+            "status",
+            "status_display",
+            "reason",
+            "reason_display",
+            "description",
+            "response",
+            "responded_at",
+            "response_due_at",
+            "resolve_by",
+            "resolution",
+            "refund_cents",
+            "release_cents",
+            "currency",
+            "resolution_note",
+            "resolved_at",
+            "closed_at",
+            "created_at",
+        )
+        read_only_fields = fields

@@ -75,3 +75,9 @@ def retry_chargebacks():
 @shared_task
 def reconcile_with_stripe():
     return reconcile().difference_count
+
+
+@shared_task
+def escalate_overdue_disputes():
+    """Disputes past their deadlines are highlighted and the staff who resolve them emailed."""
+    return services.dispute_escalate_due()

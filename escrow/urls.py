@@ -15,6 +15,17 @@ urlpatterns = [
     path("orders/<int:pk>/approve/", views.order_approve, name="order-approve"),
     path("orders/<int:pk>/cancel/", views.order_cancel, name="order-cancel"),
     path("orders/<int:pk>/refund/", views.order_refund, name="order-refund"),
+    path("orders/<int:pk>/dispute/", views.order_dispute, name="order-dispute"),
+    path(
+        "orders/<int:pk>/dispute/respond/",
+        views.order_dispute_respond,
+        name="order-dispute-respond",
+    ),
+    path(
+        "orders/<int:pk>/dispute/withdraw/",
+        views.order_dispute_withdraw,
+        name="order-dispute-withdraw",
+    ),
     path("seller/orders/", views.orders_selling, name="orders-selling"),
     path("seller/ledger/", views.seller_ledger, name="seller-ledger"),
 ]

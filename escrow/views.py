@@ -23,8 +23,15 @@ from core.money import format_money, from_minor_units
 from core.throttling import rate_limit_wait, wait_text
 from escrow import selectors as escrow_selectors
 from escrow import services
-from escrow.forms import OrderCreateForm, OrderDeliverForm, RefundForm
+from escrow.forms import (
+    DisputeOpenForm,
+    DisputeRespondForm,
+    OrderCreateForm,
+    OrderDeliverForm,
+    RefundForm,
+)
 from escrow.models import (
+    DisputeStatus,
     Order,
     OrderStatus,
     PaymentStatus,
@@ -146,6 +153,7 @@ def _order_context(request, order, *, deliver_form=None):
         "deliver_form": deliver_form or OrderDeliverForm(),
         "connect": connect,
         "payouts_paused": connect is not None and not connect.can_receive_payouts,
+        **_dispute_context(order, user, release=release),
     }
 
 
@@ -479,3 +487,153 @@ def seller_ledger(request):
             "payouts_paused": connect is not None and not connect.can_receive_payouts,
         },
     )
+
+
+# --- Disputes: the buyer reports a problem, the seller answers ----------------------------------
+
+# A problem can be reported while the payment is held (escrow.services.disputes).
+DISPUTABLE_STATUSES = (OrderStatus.FUNDED, OrderStatus.DELIVERED)
+
+
+def _dispute_context(order, user, *, release=None):
+    """The order's dispute (open, else the latest) and what this person may do about it."""
+    dispute = escrow_selectors.order_dispute(order)
+    is_buyer = order.buyer_id == user.pk
+    is_open = dispute is not None and dispute.is_open
+    return {
+        "dispute": dispute,
+        "dispute_timeline": escrow_selectors.dispute_timeline(dispute) if dispute else [],
+        "can_report_problem": is_buyer
+        and order.status in DISPUTABLE_STATUSES
+        and release is None
+        and not is_open,
+        "can_respond": is_open
+        and order.seller_id == user.pk
+        and dispute.status == DisputeStatus.OPEN,
+        "can_withdraw": is_open and is_buyer,
+    }
+
+
+def _dispute_page(request, order, *, form=None, status=200):
+    context = {
+        "order": order,
+        "is_buyer": order.buyer_id == request.user.pk,
+        "is_seller": order.seller_id == request.user.pk,
+        **_dispute_context(order, request.user, release=escrow_selectors.order_release(order)),
+    }
+    if form is None and context["can_report_problem"]:
+        form = DisputeOpenForm()
+    context["form"] = form
+    return render(request, "escrow/order_dispute.html", context, status=status)
+
+
+@login_required
+def order_dispute(request, pk):
+    """The dispute page: the buyer's "Report a problem" form while the payment is held, and the
+    dispute (status, deadlines, both sides, timeline) once there is one."""
+    order = _order(request, pk)
+    if request.method != "POST":
+        context = _dispute_context(
+            order, request.user, release=escrow_selectors.order_release(order)
+        )
+        if context["dispute"] is None and not context["can_report_problem"]:
+            if order.buyer_id == request.user.pk:
+                messages.info(
+                    request,
+                    "You can report a problem while Bazaar holds your payment: once you have "
+                    "paid and before it is released to the seller.",
+                )
+            else:
+                messages.info(request, "The buyer has not reported a problem with this order.")
+            return redirect(order)
+        return _dispute_page(request, order)
+    if order.buyer_id != request.user.pk:
+        messages.error(request, "Only the buyer can report a problem with this order.")
+        return redirect(order)
+    form = DisputeOpenForm(request.POST)
+    if form.is_valid():
+        try:
+            services.dispute_open(
+                order=order,
+                actor=request.user,
+                reason=form.cleaned_data["reason"],
+                description=form.cleaned_data["description"],
+                client_key=form.cleaned_data["client_key"],
+            )
+        except ValidationFailed as exc:
+            add_domain_errors(form, exc)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+            return redirect(order)
+        else:
+            messages.success(
+                request,
+                "Your report is open and the payment stays held. The seller has been asked to "
+                "answer; add photos or files in the conversation below.",
+            )
+            return redirect(order.get_absolute_url() + "#dispute")
+    return _dispute_page(request, order, form=form)
+
+
+@login_required
+def order_dispute_respond(request, pk):
+    """The seller's answer to the buyer's report."""
+    order = _order(request, pk)
+    dispute = escrow_selectors.order_dispute(order)
+    if order.seller_id != request.user.pk:
+        messages.error(request, "Only the seller can answer a dispute.")
+        return redirect(order)
+    if dispute is None or dispute.status != DisputeStatus.OPEN:
+        messages.info(
+            request,
+            "There is no dispute waiting for your answer on this order."
+            if dispute is None or not dispute.is_open
+            else "You have answered already. Add anything else in the order's conversation.",
+        )
+        return redirect(order)
+    form = DisputeRespondForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.dispute_respond(
+                dispute=dispute, actor=request.user, response=form.cleaned_data["response"]
+            )
+        except ValidationFailed as exc:
+            add_domain_errors(form, exc)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+            return redirect(order)
+        else:
+            messages.success(
+                request, "Your answer was sent. Bazaar's team reviews both sides and decides."
+            )
+            return redirect(order.get_absolute_url() + "#dispute")
+    return render(
+        request,
+        "escrow/order_dispute_respond.html",
+        {"order": order, "dispute": dispute, "form": form, "is_seller": True},
+    )
+
+
+@login_required
+@require_POST
+def order_dispute_withdraw(request, pk):
+    order = _order(request, pk)
+    dispute = escrow_selectors.order_dispute(order)
+    if dispute is None:
+        messages.info(request, "There is no dispute on this order.")
+        return redirect(order)
+    try:
+        services.dispute_withdraw(dispute=dispute, actor=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request,
+            "Your report is withdrawn. The order continues as before"
+            + (
+                f"; you have {settings.BAZAAR_REVIEW_WINDOW_DAYS} days to approve it."
+                if order.delivered_at
+                else "."
+            ),
+        )
+    return redirect(order)

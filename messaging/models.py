@@ -108,6 +108,9 @@ class SenderRole(models.TextChoices):
     BUYER = "buyer", "Buyer"
     SELLER = "seller", "Seller"
     STAFF = "staff", "Bazaar staff"  # staff handling a dispute; both sides see it marked so
+    # A note Bazaar writes into an order's conversation when something happens there (a dispute
+    # opened); `sender` is the person whose action it records.
+    NOTE = "note", "Bazaar note"
 
 
 class Review(models.TextChoices):

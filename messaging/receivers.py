@@ -3,7 +3,7 @@ MessagingConfig.ready. Escrow sits below messaging and never imports it."""
 
 from django.dispatch import receiver
 
-from escrow.signals import chargeback_evidence_wanted, order_placed, order_viewed
+from escrow.signals import chargeback_evidence_wanted, dispute_opened, order_placed, order_viewed
 from messaging import selectors, services
 
 
@@ -26,3 +26,18 @@ def order_conversation_transcript(sender, order, **kwargs):
     """The order's conversation for a card chargeback's evidence: every message as staff see it,
     with who sent it, when, and the names of its files."""
     return selectors.order_transcript(order=order)
+
+
+@receiver(dispute_opened, dispatch_uid="messaging.note_dispute_opened")
+def note_dispute_opened(sender, dispute, **kwargs):
+    """The buyer's report goes into the order's conversation, where both sides and staff read
+    it and add their evidence (photos, receipts, tracking)."""
+    services.order_note_post(
+        order=dispute.order,
+        author=dispute.opened_by,
+        body=(
+            f"Dispute opened: {dispute.get_reason_display()}\n\n{dispute.description}\n\n"
+            "Both sides: add photos, receipts, tracking or anything else that shows what "
+            "happened here, in this conversation. Bazaar's team reads it before deciding."
+        ),
+    )

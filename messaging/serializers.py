@@ -17,6 +17,7 @@ from messaging.models import (
     AttachmentState,
     ConversationKind,
     ParticipantRole,
+    SenderRole,
 )
 
 ATTACHED_FILE_COPY = "Sent a file"
@@ -215,7 +216,9 @@ class AttachmentOutputSerializer(serializers.Serializer):
 class SenderOutputSerializer(serializers.Serializer):
     name = serializers.CharField(read_only=True)
     role = serializers.CharField(
-        read_only=True, help_text="buyer, seller or staff (Bazaar staff handling a dispute)."
+        read_only=True,
+        help_text="buyer, seller, staff (Bazaar staff handling a dispute) or note (a note "
+        "Bazaar wrote, e.g. when a dispute opened).",
     )
 
 
@@ -237,7 +240,11 @@ class MessageOutputSerializer(serializers.Serializer):
 
     @extend_schema_field(OpenApiTypes.BOOL)
     def get_is_mine(self, message):
-        return message.sender_id == self.context["request"].user.pk
+        # A note is Bazaar's, whoever's action it records.
+        return (
+            message.sender_id == self.context["request"].user.pk
+            and message.sender_role != SenderRole.NOTE
+        )
 
 
 class MessageSentOutputSerializer(MessageOutputSerializer):

@@ -172,6 +172,21 @@ def message_send(*, conversation, sender, body, files=(), upload_ids=()):
         return _post(conversation, sender, role, body, files, upload_ids)
 
 
+def order_note_post(*, order, author, body):
+    """A note from Bazaar in the order's conversation, recording what `author` did (a dispute
+    opened, escrow.signals.dispute_opened): both sides read it there, and that is where they add
+    their evidence. The parties are told by the event itself, so the note notifies nobody."""
+    conversation = conversation_open_for_order(order=order)
+    body = (body or "").strip()[:MAX_BODY_CHARS]
+    message = Message.objects.create(
+        conversation=conversation, sender=author, sender_role=SenderRole.NOTE, body=body
+    )
+    Conversation.objects.filter(pk=conversation.pk).filter(
+        Q(last_message_at__isnull=True) | Q(last_message_at__lt=message.created_at)
+    ).update(last_message_at=message.created_at)
+    return message
+
+
 def message_post_as_staff(*, conversation, staff, body, files=()):
     """Staff write into a conversation (a dispute, a warning); both sides see it marked so."""
     if not staff.is_staff:
@@ -385,6 +400,8 @@ def message_sender_name(*, message):
     """How a message's author is shown: the store for a seller, 'Bazaar staff' for staff."""
     if message.sender_role == SenderRole.STAFF:
         return "Bazaar staff"
+    if message.sender_role == SenderRole.NOTE:
+        return "Bazaar"
     if message.sender_role == SenderRole.SELLER:
         return message.conversation.listing.store.name
     return buyer_display_name(user=message.sender)

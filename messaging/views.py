@@ -75,7 +75,8 @@ def messages_window(*, conversation, user, limit=MESSAGES_SHOWN, before=None):
     for message in shown:
         message.conversation = conversation  # sender_name reads the store through it
         message.sender_label = services.message_sender_name(message=message)
-        message.is_own = message.sender_id == user.pk
+        message.is_note = message.sender_role == SenderRole.NOTE
+        message.is_own = message.sender_id == user.pk and not message.is_note
         message.is_staff = message.sender_role == SenderRole.STAFF
         for attachment in message.attachments.all():
             attachment.size_text = human_size(attachment.size)

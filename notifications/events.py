@@ -133,7 +133,7 @@ EVENTS = {
             level=Level.WARNING,
             label=_("An order releases its payment soon (buyer)"),
             title=_("Payment for “{listing_title}” is released soon"),
-            message=_("Approve the order or raise a problem before {deadline}."),
+            message=_("Approve the order, or report a problem before {deadline}."),
         ),
         Event(
             code="order.approved",
@@ -165,6 +165,63 @@ EVENTS = {
             label=_("A buyer was refunded (seller)"),
             title=_("{amount} refunded to the buyer of “{listing_title}”"),
             message=_("{reason_text}{seller_note}"),
+        ),
+        # Disputes (escrow/services/dispute_notices.py).
+        Event(
+            code="dispute.opened",
+            level=Level.WARNING,
+            label=_("A buyer reported a problem with an order (seller)"),
+            title=_("The buyer reported a problem with “{listing_title}”"),
+            message=_(
+                "{reason}. Answer by {deadline}; the payment stays held until Bazaar's team "
+                "decides."
+            ),
+        ),
+        Event(
+            code="dispute.received",
+            level=Level.INFO,
+            label=_("My report of a problem is open (buyer)"),
+            title=_("Your report about “{listing_title}” is open"),
+            message=_(
+                "Your payment stays held. The seller has until {deadline} to answer; Bazaar's "
+                "team decides by {resolve_by}. Add photos or files in the order's conversation."
+            ),
+        ),
+        Event(
+            code="dispute.answered",
+            level=Level.INFO,
+            label=_("The seller answered my report of a problem (buyer)"),
+            title=_("The seller answered your report about “{listing_title}”"),
+            message=_("Bazaar's team reviews both sides and decides by {resolve_by}."),
+        ),
+        Event(
+            code="dispute.answer_sent",
+            level=Level.INFO,
+            label=_("My answer to a buyer’s report was sent (seller)"),
+            title=_("Your answer about “{listing_title}” was sent"),
+            message=_("Bazaar's team reviews both sides and decides by {resolve_by}."),
+            low_priority=True,
+        ),
+        Event(
+            code="dispute.withdrawn",
+            level=Level.SUCCESS,
+            label=_("A buyer withdrew their report of a problem (seller)"),
+            title=_("The buyer withdrew their report about “{listing_title}”"),
+            message=_("The order continues as before; the payment is still held in escrow."),
+        ),
+        Event(
+            code="dispute.resolved",
+            level=Level.INFO,
+            label=_("A dispute about my order is resolved"),
+            title=_("The dispute about “{listing_title}” is resolved"),
+            message=_("{outcome}"),
+        ),
+        Event(
+            code="dispute.escalated",
+            level=Level.WARNING,
+            label=_("A dispute is past its deadline (staff)"),
+            title=_("Dispute #{dispute_id} needs a decision"),
+            message=_("Order #{order_id}, “{listing_title}”: {why}"),
         ),
         Event(
             code="order.charged_back",

@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
 
 from accounts.factories import SellerFactory, UserFactory
 from accounts.testing import api_token_for
-from escrow.factories import EscrowPaymentFactory, OrderFactory
+from escrow.factories import DisputeFactory, EscrowPaymentFactory, OrderFactory
 from escrow.models import OrderStatus, PaymentStatus
 from escrow.testing import release_order
 from marketplace.factories import ListingFactory, ListingImageFactory, ServiceListingFactory
@@ -120,9 +120,23 @@ class Marketplace:
             OrderStatus.EXPIRED: OrderFactory(
                 listing=approved, buyer=self.buyer, status=OrderStatus.EXPIRED
             ),
+            # The buyer reported a problem after delivery: the order is frozen.
+            OrderStatus.DISPUTED: OrderFactory(
+                listing=service,
+                buyer=self.buyer,
+                delivered=True,
+                status=OrderStatus.DISPUTED,
+                disputed_from=OrderStatus.DELIVERED,
+            ),
         }
-        for status in (OrderStatus.FUNDED, OrderStatus.DELIVERED, OrderStatus.RELEASED):
+        for status in (
+            OrderStatus.FUNDED,
+            OrderStatus.DELIVERED,
+            OrderStatus.RELEASED,
+            OrderStatus.DISPUTED,
+        ):
             EscrowPaymentFactory(order=orders[status])
+        DisputeFactory(order=orders[OrderStatus.DISPUTED])
         EscrowPaymentFactory(
             order=orders[OrderStatus.PENDING_PAYMENT],
             status=PaymentStatus.FAILED,

@@ -42,7 +42,8 @@ from accounts import connect
 from accounts.factories import SellerFactory, StaffFactory, UserFactory
 from accounts.models import ConnectedAccount
 from core.money import format_money
-from escrow.factories import EscrowPaymentFactory, OrderFactory
+from escrow.factories import DisputeFactory, EscrowPaymentFactory, OrderFactory
+from escrow.models import OrderStatus
 from escrow.testing import onboard, path_of
 from marketplace.factories import CategoryFactory, ListingFactory, ListingImageFactory
 from marketplace.models import ListingStatus
@@ -63,6 +64,7 @@ QUANTITY = 3
 MESSAGE_BODY = "Meet me by the blue door at the harbour"
 DRAFT_TITLE = "Unreleased glaze sampler"
 HELD_BODY = "Pay me directly, IBAN on request"
+DISPUTE_TEXT = "The glaze flakes off into the tea"
 
 
 # --- The world --------------------------------------------------------------------------------
@@ -74,6 +76,7 @@ class World:
     order_pending: object
     order_funded: object
     order_delivered: object
+    order_disputed: object
     conversation: object
     attachment: object
     held_attachment: object
@@ -139,8 +142,11 @@ def build_world():
         order(funded=True),
         order(delivered=True),
     )
-    for paid in (order_funded, order_delivered):
+    # A delivered order the buyer reported a problem with (frozen: disputed).
+    order_disputed = order(delivered=True, status=OrderStatus.DISPUTED, disputed_from="delivered")
+    for paid in (order_funded, order_delivered, order_disputed):
         EscrowPaymentFactory(order=paid)
+    DisputeFactory(order=order_disputed, description=DISPUTE_TEXT)
     conversation = OrderConversationFactory(order=order_funded)
     message = MessageFactory(conversation=conversation, body=MESSAGE_BODY)
     attachment = AttachmentFactory(message=message, name="delivery-address.pdf")
@@ -159,6 +165,7 @@ def build_world():
         order_pending=order_pending,
         order_funded=order_funded,
         order_delivered=order_delivered,
+        order_disputed=order_disputed,
         conversation=conversation,
         attachment=attachment,
         held_attachment=held_attachment,
@@ -177,6 +184,7 @@ def build_world():
         re.escape(HELD_BODY),
         re.escape(held_attachment.name),
         re.escape(draft.title),
+        re.escape(DISPUTE_TEXT),
         *(re.escape(marker) for marker in SIGNED_URL_MARKERS),
     ]
     for actor, user in users.items():
@@ -317,12 +325,62 @@ MATRIX = [
         {"seller": 200, "staff": 200},
         data={"quantity": 1, "client_key": "authz"},
     ),
+    # --- Disputes (escrow/views.py): the other party's buttons answer with a message ---------
+    Row("order-dispute", "GET", order("disputed"), PARTIES, BOTH),
+    Row(
+        "order-dispute",
+        "POST",
+        order("funded"),
+        PARTIES,
+        {"buyer": 302, "seller": 302},
+        data={"reason": "not_received", "description": "Nothing came.", "client_key": "authz"},
+    ),
+    Row("order-dispute-respond", "GET", order("disputed"), PARTIES, {"buyer": 302, "seller": 200}),
+    Row(
+        "order-dispute-respond",
+        "POST",
+        order("disputed"),
+        PARTIES,
+        {"buyer": 302, "seller": 302},
+        data={"response": "Sent on time."},
+    ),
+    Row(
+        "order-dispute-withdraw",
+        "POST",
+        order("disputed"),
+        PARTIES,
+        {"buyer": 302, "seller": 302},
+    ),
     # --- Orders over the API (escrow/api.py): the other party is refused with a 403 -----------
     Row("api-order-detail", "GET", order("funded"), PARTIES, BOTH, shows=(MONEY,)),
     Row("api-order-pay", "POST", order("pending"), PARTIES, {"buyer": 200, "seller": 403}),
     Row("api-order-deliver", "POST", order("funded"), PARTIES, {"buyer": 403, "seller": 200}),
     Row("api-order-approve", "POST", order("delivered"), PARTIES, {"buyer": 200, "seller": 403}),
     Row("api-order-cancel", "POST", order("pending"), PARTIES, {"buyer": 200, "seller": 403}),
+    Row("api-order-dispute", "GET", order("disputed"), PARTIES, BOTH),
+    Row(
+        "api-order-dispute",
+        "POST",
+        order("funded"),
+        PARTIES,
+        {"buyer": 201, "seller": 403},
+        data={"reason": "not_received", "description": "Nothing came."},
+    ),
+    Row(
+        "api-order-dispute-respond",
+        "POST",
+        order("disputed"),
+        PARTIES,
+        {"buyer": 403, "seller": 200},
+        data={"response": "Sent on time."},
+    ),
+    Row(
+        "api-order-dispute-withdraw",
+        "POST",
+        order("disputed"),
+        PARTIES,
+        {"buyer": 200, "seller": 403},
+    ),
     Row("api-order-refund-preview", "GET", order("funded"), PARTIES, BOTH),
     Row("api-order-refunds", "GET", order("funded"), PARTIES, BOTH),
     Row(

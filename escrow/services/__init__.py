@@ -1,20 +1,21 @@
 """Every write to an order and its money, one module per concern:
 
-<<<<<<< HEAD
-- chargebacks.py: a card payment disputed at the bank (charge.dispute.*): the order frozen,
-  the seller's share taken back, the evidence drafted and submitted, the outcome settled.
-=======
 - cancellations.py: calling off a paid order under its cancellation policy (refund and the
   seller's compensation decided together).
->>>>>>> main
+- chargebacks.py: a card payment disputed at the bank (charge.dispute.*): the order frozen,
+  the seller's share taken back, the evidence drafted and submitted, the outcome settled.
 - orders.py: the order's life (create, cancel, expire, deliver, remind; funded and released as
   payments and releases say).
 - payments.py: paying for an order (Checkout, PaymentIntent), Stripe confirming or declining it.
 - releases.py: the money leaving escrow for the seller (one Transfer), and its reversals.
 - refunds.py: money going back to the buyer (one Refund, after release a reversal first), the
   seller's debt when their balance cannot cover it, refunds made at Stripe.
-- transitions.py (used by the two above): the one audited way a payment's or a release's status
-  changes, checked against PAYMENT_TRANSITIONS / RELEASE_TRANSITIONS.
+- disputes.py: a buyer's report of a problem (open, answer, withdraw), staff's decision (release,
+  refund or split what is held) and the escalation of disputes past their deadlines;
+  dispute_notices.py tells the parties and staff.
+- transitions.py (used by the modules above): the one audited way a payment's, a release's or a
+  dispute's status changes, checked against PAYMENT_TRANSITIONS / RELEASE_TRANSITIONS /
+  DISPUTE_TRANSITIONS.
 
 Callers import from `escrow.services`; the names below are the whole public surface.
 """
@@ -32,6 +33,15 @@ from escrow.services.chargebacks import (
     chargeback_evidence_update,
     chargeback_sync,
     chargebacks_retry,
+)
+from escrow.services.disputes import (
+    dispute_escalate,
+    dispute_escalate_due,
+    dispute_open,
+    dispute_resolve,
+    dispute_respond,
+    dispute_withdraw,
+    may_resolve,
 )
 from escrow.services.orders import (
     MAX_QUANTITY,
@@ -80,9 +90,16 @@ __all__ = [
     "chargebacks_retry",
     "MAX_QUANTITY",
     "PaymentUnavailable",
+    "dispute_escalate",
+    "dispute_escalate_due",
+    "dispute_open",
+    "dispute_resolve",
+    "dispute_respond",
+    "dispute_withdraw",
     "escrow_release",
     "escrow_release_decide",
     "escrow_release_due",
+    "may_resolve",
     "CANCELLABLE_WHEN_PAID",
     "CancellationPreview",
     "order_cancel",

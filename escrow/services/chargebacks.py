@@ -351,11 +351,7 @@ def _settle(*, dispute, chargeback_id):
         .exists()
     )
     if won:
-        if (
-            order.status == OrderStatus.DISPUTED
-            and not others_open
-            and not _buyer_dispute_open(order)
-        ):
+        if order.status == OrderStatus.DISPUTED and not others_open:
             order_mark_undisputed(order=order, action="escrow.order.chargeback_won")
         _give_back_to_seller(order, chargeback)
     elif order.status == OrderStatus.DISPUTED:
@@ -384,14 +380,6 @@ def _is_open(status):
         ChargebackStatus.WON,
         ChargebackStatus.LOST,
     )
-
-
-def _buyer_dispute_open(order):
-    """A buyer's own dispute still holds the order (escrow's disputes, when present)."""
-    disputes = getattr(order, "disputes", None)
-    if disputes is None:
-        return False
-    return disputes.filter(resolved_at__isnull=True).exists()
 
 
 def _give_back_to_seller(order, chargeback):

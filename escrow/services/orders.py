@@ -11,13 +11,29 @@ from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 
 from accounts.selectors import seller_can_accept_payments
 from core import clock
 from core.audit import audit_record, audited_transition
 from core.errors import InvalidTransition, NotAllowed, ValidationFailed
 from escrow.commission import terms_for_seller
-from escrow.models import ORDER_TRANSITIONS, EscrowPayment, Order, OrderStatus, PaymentStatus
+from escrow.models import (
+    CHARGEBACK_CLOSED_STATUSES,
+    OPEN_DISPUTE_STATUSES,
+    ORDER_TRANSITIONS,
+    Chargeback,
+    Dispute,
+    DisputeResolution,
+    DisputeStatus,
+    EscrowPayment,
+    EscrowRefund,
+    Order,
+    OrderStatus,
+    PaymentStatus,
+)
+from escrow.services import dispute_notices
+from escrow.services.transitions import dispute_move
 from escrow.signals import order_placed
 from marketplace.models import ListingKind
 from marketplace.services import (
@@ -293,6 +309,7 @@ def order_mark_released(*, order, actor, action):
 
 def order_mark_refunded(*, order, actor=None):
     """Every cent paid went back to the buyer (escrow's refund transaction, order locked)."""
+    was = order.status
     order, moved = _move(
         order,
         to=OrderStatus.REFUNDED,
@@ -300,7 +317,40 @@ def order_mark_refunded(*, order, actor=None):
         action="escrow.order.refunded",
         closed_at=clock.now(),
     )
+    if moved and was == OrderStatus.DISPUTED:
+        _dispute_end_refunded(order=order, actor=actor)
     return order, moved
+
+
+def _dispute_end_refunded(*, order, actor):
+    """The buyer got every cent back while their dispute was open (the seller refunded them in
+    full, or it was refunded at Stripe): nothing is left to decide, it ends as refunded."""
+    dispute = (
+        Dispute.objects.select_for_update()
+        .filter(order=order, status__in=OPEN_DISPUTE_STATUSES)
+        .first()
+    )
+    if dispute is None:
+        return  # a chargeback froze the order, or the dispute was resolved by this refund
+    refunded = sum(
+        EscrowRefund.objects.holding()
+        .filter(order=order, payment__status=PaymentStatus.SUCCEEDED)
+        .values_list("amount_cents", flat=True)
+    )
+    now = clock.now()
+    dispute, _ = dispute_move(
+        dispute=dispute,
+        to=DisputeStatus.RESOLVED,
+        actor=actor,
+        resolution=DisputeResolution.REFUND,
+        refund_cents=refunded,
+        release_cents=0,
+        resolved_by=actor if getattr(actor, "pk", None) else None,
+        resolved_at=now,
+        closed_at=now,
+        resolution_note="The order was refunded in full.",
+    )
+    dispute_notices.notify_resolved(dispute, order)
 
 
 def order_mark_disputed(*, order, actor=None, action="escrow.order.disputed"):
@@ -317,6 +367,18 @@ def order_mark_undisputed(*, order, actor=None, action="escrow.order.dispute_end
     """The dispute ended without moving money (withdrawn, or a chargeback won): the order goes
     back to where it was, and a delivered order's review window starts again in full."""
     if order.status != OrderStatus.DISPUTED:
+        return order, False
+    if Dispute.objects.filter(order=order, status__in=OPEN_DISPUTE_STATUSES).exists():
+        # A chargeback ended, but the buyer's own dispute still holds the order frozen: only its
+        # resolution or withdrawal (which closes it first) lets the order go.
+        return order, False
+    if (
+        Chargeback.objects.filter(order=order)
+        .exclude(status__in=CHARGEBACK_CLOSED_STATUSES)
+        .exists()
+    ):
+        # The buyer withdrew their dispute, but their bank still disputes the payment: the
+        # chargeback's outcome lets the order go.
         return order, False
     back = order.disputed_from or OrderStatus.FUNDED
     changes = {"disputed_from": ""}
@@ -343,6 +405,8 @@ def order_remind(*, order_id):
             "listing_title": order.listing_title,
             "deadline": order.review_deadline.strftime("%d %b %Y %H:%M UTC"),
             "action_url": order.get_absolute_url(),
+            # "Report a problem before ...": the dispute form (escrow/views.py order_dispute).
+            "dispute_url": reverse("order-dispute", kwargs={"pk": order.pk}),
         },
     )
     return order, True

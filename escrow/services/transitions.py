@@ -1,14 +1,16 @@
-"""The one way a payment's or a release's status changes, as orders' and listings' do: the
-caller holds the row lock, the move is checked against PAYMENT_TRANSITIONS or
-RELEASE_TRANSITIONS (escrow.models), and core.audit writes the audit entry with the before and
-after. A row already in the target status is a quiet (row, False), so a repeated webhook or a
-retried job is harmless.
+"""The one way a payment's, a release's or a dispute's status changes, as orders' and listings'
+do: the caller holds the row lock, the move is checked against PAYMENT_TRANSITIONS,
+RELEASE_TRANSITIONS or DISPUTE_TRANSITIONS (escrow.models), and core.audit writes the audit
+entry with the before and after. A row already in the target status is a quiet (row, False),
+so a repeated webhook or a retried job is harmless.
 """
 
 from core.audit import audit_record, audited_transition
 from escrow.models import (
+    DISPUTE_TRANSITIONS,
     PAYMENT_TRANSITIONS,
     RELEASE_TRANSITIONS,
+    DisputeStatus,
     PaymentStatus,
     ReleaseStatus,
 )
@@ -22,6 +24,12 @@ PAYMENT_ACTIONS = {
 RELEASE_ACTIONS = {
     ReleaseStatus.TRANSFERRED: "escrow.release.transferred",
     ReleaseStatus.FAILED: "escrow.release.failed",
+}
+
+DISPUTE_ACTIONS = {
+    DisputeStatus.ANSWERED: "escrow.dispute.answered",
+    DisputeStatus.RESOLVED: "escrow.dispute.resolved",
+    DisputeStatus.WITHDRAWN: "escrow.dispute.withdrawn",
 }
 
 
@@ -45,6 +53,18 @@ def release_move(*, release, to, actor=None, **changes):
         allowed=RELEASE_TRANSITIONS,
         actor=actor,
         action=RELEASE_ACTIONS[to],
+        **changes,
+    )
+
+
+def dispute_move(*, dispute, to, actor=None, **changes):
+    """Move a locked Dispute to `to`. Returns (dispute, moved)."""
+    return audited_transition(
+        dispute,
+        to=to,
+        allowed=DISPUTE_TRANSITIONS,
+        actor=actor,
+        action=DISPUTE_ACTIONS[to],
         **changes,
     )
 

@@ -36,3 +36,12 @@ def order_conversation(context, order):
         "form": MessageForm(),
         "next": order.get_absolute_url() + "#messages",
     }
+
+
+@register.simple_tag(takes_context=True)
+def order_conversation_url(context, order):
+    """Where the order's conversation is, for a link (the dispute page: "add your evidence")."""
+    conversation = selectors.conversation_of_order(user=context["request"].user, order=order)
+    if conversation is None:
+        return order.get_absolute_url() + "#messages"
+    return conversation.get_absolute_url()
