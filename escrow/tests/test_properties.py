@@ -3,12 +3,15 @@ the beat jobs) keep the escrow's invariants after every step.
 
 What a history is: one to three orders, each with a story (the buyer orders; pays one to three
 times, on a Checkout page or in the mobile app, with good or declined cards, in a new tab or one
-opened before; may cancel; the seller may deliver; the buyer approves, staff release or the
-review window ends and the auto-release job runs, possibly several of these), and around them
+opened before; may cancel, paid or not; the seller may deliver and may refund part or all; the
+buyer may report a problem that staff then release, refund or split; the buyer's bank may
+charge the payment back; the buyer approves, staff release or the review window ends and the
+auto-release job runs, possibly several of these), and around them
 the world: Stripe's webhooks held back, then delivered in order, reversed, twice, or only some of
 them now and the rest later; Stripe's transfer endpoint down, or doing the transfer and losing
-the answer; the clock passing the payment or review window; the beat jobs (auto-release, expiry,
-transfer retry) running. Hypothesis interleaves the stories and the world's steps at random.
+the answer; the clock passing the payment or review window; the card network deciding open
+chargebacks; the beat jobs (auto-release, expiry, the transfer, refund and chargeback retries)
+running. Hypothesis interleaves the stories and the world's steps at random.
 
 Why lists of actions rather than a RuleBasedStateMachine: with uniformly chosen rules, 25
 examples of 12 steps rarely got past the payment (measured: most runs had no release at all);
@@ -69,8 +72,15 @@ from hypothesis import strategies as st
 from accounts.factories import StaffFactory
 from core.errors import DomainError
 from core.stripe_client import client as stripe
-from escrow import services, tasks
-from escrow.models import EscrowRelease, PaymentStatus, ReleaseStatus, ReleaseTrigger
+from escrow import selectors, services, tasks
+from escrow.models import (
+    OPEN_DISPUTE_STATUSES,
+    Dispute,
+    EscrowRelease,
+    PaymentStatus,
+    ReleaseStatus,
+    ReleaseTrigger,
+)
 from escrow.reconcile import reconcile
 from escrow.testing import pay_on_checkout_page
 from escrow.tests import harness
@@ -155,6 +165,12 @@ def order_story(draw, index):
         story.insert(draw(st.integers(1, len(story))), refund)
     if draw(st.integers(0, 4)) == 0:
         story.insert(draw(st.integers(1, len(story))), Step("bank charges back", index))
+    # The buyer reports a problem; staff later release, refund or split what is held.
+    if draw(st.integers(0, 3)) == 0:
+        at = draw(st.integers(1, len(story)))
+        story.insert(at, Step("buyer disputes", index))
+        decision = draw(st.sampled_from(["release", "refund", "split"]))
+        story.insert(draw(st.integers(at + 1, len(story))), Step("staff resolves", index, decision))
     return story
 
 
@@ -310,6 +326,31 @@ class Marketplace:
             reason="Property test",
             initiator="seller",
             actor=self.seller,
+        )
+
+    def buyer_disputes(self, step):
+        services.dispute_open(
+            order=self.orders[step.order],
+            actor=self.buyer,
+            reason="not_received",
+            description="Nothing came.",
+        )
+
+    def staff_resolves(self, step):
+        order = self.orders[step.order]
+        dispute = Dispute.objects.filter(order=order, status__in=OPEN_DISPUTE_STATUSES).first()
+        if dispute is None:
+            hypothesis.event("refused: no open dispute to resolve")
+            return
+        held = selectors.order_held_cents(order)
+        refund = {"release": 0, "refund": held, "split": held // 2}[step.detail]
+        services.dispute_resolve(
+            dispute=dispute,
+            actor=self.staff,
+            resolution=step.detail,
+            refund_cents=refund,
+            release_cents=held - refund,
+            note="Property test",
         )
 
     def bank_charges_back(self, step):

@@ -345,7 +345,7 @@ def test_the_ledger_shows_refunds_before_release_as_not_taken_from_the_seller(
     ("action", "words", "tone"),
     [
         ("escrow.order.refunded", "Refunded in full to the buyer", "muted"),
-        ("escrow.order.disputed", "Disputed; nothing is released until it is resolved", "warning"),
+        ("escrow.order.disputed", "Problem reported; the payment is frozen", "warning"),
         ("escrow.order.dispute_ended", "Dispute ended; the order goes on where it was", "info"),
         (
             "escrow.order.compensation_released",
@@ -379,7 +379,7 @@ def test_a_disputed_order_is_styled_and_says_the_money_is_frozen(client, buyer):
 
     assert 'class="badge order-badge order-badge--disputed">Disputed<' in _html(page)
     assert "order-step--disputed" in _html(page)
-    assert "Nothing is released to the seller while the dispute is open." in _text(page)
+    assert "stays held in escrow: it is neither released automatically nor approved" in _text(page)
     assert "Nothing was charged" not in _text(page)
 
 
@@ -450,7 +450,7 @@ def test_the_order_page_costs_the_same_queries_for_1_and_12_refunds(
         client.force_login(user)
         # The order page's own queries (session, user, order, payments, refunds, timeline, the
         # conversation, the bell...): the refunds are one of them, however many there are.
-        with django_assert_max_num_queries(14):
+        with django_assert_max_num_queries(15):
             page = client.get(order.get_absolute_url())
         assert _html(page).count("data-refund-status=") == refunds
 

@@ -15,14 +15,14 @@ from django.urls import reverse
 from accounts.factories import DEFAULT_PASSWORD, StaffFactory
 from escrow import services
 from escrow.models import Dispute, DisputeStatus, EscrowRefund, OrderStatus, RefundStatus
-from tests.browser.test_checkout_flow import buy_one, fill_card, log_in, shoot, shop  # noqa: F401
+from tests.browser.test_checkout_flow import buy_one, fill_card, log_in, shoot
 
 pytestmark = pytest.mark.browser
 
 
 def test_buyer_reports_a_problem_and_staff_split_it_in_the_admin(
     live_server,
-    shop,  # noqa: F811 (the fixture, imported above)
+    shop,
     browser,
     csp_watch,
     artifacts_dir,  # noqa: F811
@@ -103,9 +103,11 @@ def test_buyer_reports_a_problem_and_staff_split_it_in_the_admin(
     seller_context, seller_page = log_in(browser, csp_watch, url, seller, reverse("seller-ledger"))
     expect(seller_page.locator('[data-total="released"]')).to_have_text("US$13.50")
     expect(seller_page.locator('[data-total="held"]')).to_have_text("US$0.00")
-    expect(seller_page.locator(".ledger-table")).to_contain_text(
-        f"Transfer to the seller for order #{order.pk}"
-    )
+    lines, refunds = seller_page.locator(".ledger-table").all()
+    expect(lines).to_contain_text(f"Transfer to the seller for order #{order.pk}")
+    # The buyer's part of the split is listed among the seller's refunds.
+    expect(refunds).to_contain_text(f"#{order.pk}")
+    expect(refunds.locator('[data-amount="refunded"]').first).to_have_text("US$10.00")
     shoot(seller_page, artifacts_dir / "dispute-seller-ledger-390.png", 390)
     seller_page.goto(url + order.get_absolute_url())
     expect(seller_page.locator("#dispute")).to_contain_text("US$15.00 released to you")
