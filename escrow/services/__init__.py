@@ -10,6 +10,8 @@
 - releases.py: the money leaving escrow for the seller (one Transfer), and its reversals.
 - refunds.py: money going back to the buyer (one Refund, after release a reversal first), the
   seller's debt when their balance cannot cover it, refunds made at Stripe.
+- reversals.py (used by refunds.py and chargebacks.py): the one request that takes a seller's
+  share back from their transfer.
 - disputes.py: a buyer's report of a problem (open, answer, withdraw), staff's decision (release,
   refund or split what is held) and the escalation of disputes past their deadlines;
   dispute_notices.py tells the parties and staff.

@@ -54,6 +54,7 @@ from escrow.services.orders import (
     order_mark_refunded,
     order_mark_undisputed,
 )
+from escrow.services.reversals import release_reverse_share
 from escrow.signals import chargeback_evidence_wanted
 from notifications.services import notify
 
@@ -248,35 +249,17 @@ def _book_balance_transactions(order, chargeback, dispute):
 
 def _take_back_seller_share(chargeback):
     """Reverse the seller's share from their transfer (idempotent: the key is the chargeback's);
-    what Stripe refuses becomes their debt, recovered from their next releases."""
-    release = EscrowRelease.objects.with_amount_reversed().get(order_id=chargeback.order_id)
-    reversible = max(release.transfer_cents - release.amount_reversed_cents, 0)
-    amount = min(chargeback.seller_share_cents, reversible)
-    reversal = None
-    if amount:
-        try:
-            reversal = stripe_client.call(
-                _stripe().transfers.reversals.create,
-                release.stripe_transfer_id,
-                params={
-                    "amount": amount,
-                    "description": f"Chargeback on Bazaar order #{chargeback.order_id}",
-                    "metadata": {
-                        "bazaar_order_id": str(chargeback.order_id),
-                        "bazaar_chargeback_id": str(chargeback.pk),
-                    },
-                },
-                options={"idempotency_key": idempotency_key(chargeback, "reversal")},
-            )
-        except StripeUnavailable as exc:
-            logger.warning(
-                "Reversal for chargeback %s refused: %s",
-                chargeback.pk,
-                exc.message,
-                extra=money_fields(order_id=chargeback.order_id, stripe=exc),
-            )
-            if exc.retryable:
-                return  # the next event about the dispute tries again, with the same key
+    what Stripe refuses becomes their debt, recovered from their next releases. Stripe
+    unreachable: the next event about the dispute (or the retry job) tries again."""
+    try:
+        release, reversal, _ = release_reverse_share(
+            order_id=chargeback.order_id,
+            share_cents=chargeback.seller_share_cents,
+            row=chargeback,
+            what="chargeback",
+        )
+    except StripeUnavailable:
+        return
     _record_take_back(chargeback_id=chargeback.pk, release_id=release.pk, reversal=reversal)
 
 

@@ -44,6 +44,7 @@ from escrow.models import (
     TransferReversal,
 )
 from escrow.services.orders import order_mark_refunded
+from escrow.services.reversals import release_reverse_share
 from notifications.services import notify
 
 logger = logging.getLogger(__name__)
@@ -323,47 +324,17 @@ def _reversal_due(refund):
 
 def _reverse_seller_share(refund):
     """Take the seller's share back from their transfer; what their balance cannot cover (or
-    what the transfer no longer holds) becomes their debt."""
-    release = EscrowRelease.objects.with_amount_reversed().get(order_id=refund.order_id)
-    reversible = max(release.transfer_cents - release.amount_reversed_cents, 0)
-    amount = min(refund.seller_share_cents, reversible)
-    if amount == 0:
-        _record_debt(refund_id=refund.pk, debt=refund.seller_share_cents, why="nothing to reverse")
-        return
-    try:
-        reversal = stripe_client.call(
-            _stripe().transfers.reversals.create,
-            release.stripe_transfer_id,
-            params={
-                "amount": amount,
-                "description": f"Refund for Bazaar order #{refund.order_id}",
-                "metadata": {
-                    "bazaar_order_id": str(refund.order_id),
-                    "bazaar_refund_id": str(refund.pk),
-                },
-            },
-            options={"idempotency_key": idempotency_key(refund, "reversal")},
-        )
-    except StripeUnavailable as exc:
-        logger.warning(
-            "Reversal for refund %s refused: %s",
-            refund.pk,
-            exc.message,
-            extra=money_fields(order_id=refund.order_id, stripe=exc, refund_id=refund.pk),
-        )
-        if exc.retryable:
-            raise
-        # The seller's balance cannot cover it (or Stripe refuses the reversal for good): the
-        # buyer is refunded anyway and the seller owes it.
-        _record_debt(refund_id=refund.pk, debt=refund.seller_share_cents, why=exc.message)
-        return
-    _record_reversal(refund_id=refund.pk, release_id=release.pk, reversal=reversal)
-    if amount < refund.seller_share_cents:
-        _record_debt(
-            refund_id=refund.pk,
-            debt=refund.seller_share_cents - amount,
-            why="the transfer was partly reversed already",
-        )
+    what the transfer no longer holds) becomes their debt: the buyer is refunded anyway."""
+    release, reversal, why = release_reverse_share(
+        order_id=refund.order_id, share_cents=refund.seller_share_cents, row=refund, what="refund"
+    )
+    reversed_cents = 0
+    if reversal is not None:
+        _record_reversal(refund_id=refund.pk, release_id=release.pk, reversal=reversal)
+        reversed_cents = reversal.amount
+        why = "the transfer was partly reversed already"
+    if reversed_cents < refund.seller_share_cents:
+        _record_debt(refund_id=refund.pk, debt=refund.seller_share_cents - reversed_cents, why=why)
 
 
 @transaction.atomic

@@ -1,0 +1,57 @@
+"""Taking a seller's share back from their transfer (a Stripe transfer reversal), for a refund
+after release or a card chargeback: the one request both make, with the idempotency key of the
+row it is made for. Each caller books what it gets in its own way (refunds.py, chargebacks.py).
+"""
+
+import logging
+
+from core import stripe_client
+from core.errors import StripeUnavailable
+from core.logs import money_fields
+from core.stripe_client import idempotency_key
+from escrow.models import EscrowRelease
+
+logger = logging.getLogger(__name__)
+
+
+def _stripe():
+    return stripe_client.client().v1
+
+
+def release_reverse_share(*, order_id, share_cents, row, what):
+    """Ask Stripe to reverse up to `share_cents` of the order's transfer to the seller, for `row`
+    (a refund or a chargeback: its row makes the idempotency key, `what` names it in Stripe's
+    metadata and description).
+
+    Returns (release, reversal, why): the reversal Stripe made, or None with why not (nothing of
+    the transfer left to reverse, or Stripe refused it for good: the seller's balance cannot
+    cover it). A refusal that may pass later (Stripe unreachable) raises StripeUnavailable, for
+    the caller to try again with the same key. The caller books what it gets.
+    """
+    release = EscrowRelease.objects.with_amount_reversed().get(order_id=order_id)
+    amount = min(share_cents, max(release.transfer_cents - release.amount_reversed_cents, 0))
+    if amount <= 0:
+        return release, None, "nothing of the transfer is left to reverse"
+    try:
+        reversal = stripe_client.call(
+            _stripe().transfers.reversals.create,
+            release.stripe_transfer_id,
+            params={
+                "amount": amount,
+                "description": f"{what.capitalize()} on Bazaar order #{order_id}",
+                "metadata": {"bazaar_order_id": str(order_id), f"bazaar_{what}_id": str(row.pk)},
+            },
+            options={"idempotency_key": idempotency_key(row, "reversal")},
+        )
+    except StripeUnavailable as exc:
+        logger.warning(
+            "Reversal for %s %s refused: %s",
+            what,
+            row.pk,
+            exc.message,
+            extra=money_fields(order_id=order_id, stripe=exc, release_id=release.pk),
+        )
+        if exc.retryable:
+            raise
+        return release, None, exc.message
+    return release, reversal, ""
