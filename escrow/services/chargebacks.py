@@ -47,14 +47,13 @@ from escrow.models import (
     Order,
     OrderStatus,
     ReleaseStatus,
-    TransferReversal,
 )
 from escrow.services.orders import (
     order_mark_disputed,
     order_mark_refunded,
     order_mark_undisputed,
 )
-from escrow.services.reversals import release_reverse_share
+from escrow.services.reversals import release_reverse_share, reversal_book
 from escrow.signals import chargeback_evidence_wanted
 from notifications.services import notify
 
@@ -272,23 +271,11 @@ def _record_take_back(*, chargeback_id, release_id, reversal):
     reversed_cents = 0
     if reversal is not None:
         reversed_cents = reversal.amount
-        if not TransferReversal.objects.filter(stripe_reversal_id=reversal.id).exists():
-            TransferReversal.objects.create(
-                release_id=release_id,
-                stripe_reversal_id=reversal.id,
-                amount_cents=reversal.amount,
-                currency=reversal.currency,
-            )
-            ledger.post(
-                order=order,
-                currency=reversal.currency,
-                memo=f"Transfer for order #{order.pk} reversed (chargeback)",
-                stripe_object_id=reversal.id,
-                lines=[
-                    (LedgerAccount.STRIPE_BALANCE, reversal.amount),
-                    (LedgerAccount.TRANSFER_REVERSALS, -reversal.amount),
-                ],
-            )
+        reversal_book(
+            release=EscrowRelease.objects.select_for_update().get(pk=release_id),
+            reversal=reversal,
+            memo=f"Transfer for order #{order.pk} reversed (chargeback)",
+        )
         chargeback.stripe_reversal_id = reversal.id
     debt = chargeback.seller_share_cents - reversed_cents
     ledger.post(

@@ -44,7 +44,7 @@ from escrow.models import (
     TransferReversal,
 )
 from escrow.services.orders import order_mark_refunded
-from escrow.services.reversals import release_reverse_share
+from escrow.services.reversals import release_reverse_share, reversal_book
 from notifications.services import notify
 
 logger = logging.getLogger(__name__)
@@ -341,39 +341,11 @@ def _reverse_seller_share(refund):
 def _record_reversal(*, refund_id, release_id, reversal):
     refund = EscrowRefund.objects.select_for_update().get(pk=refund_id)
     release = EscrowRelease.objects.select_for_update().get(pk=release_id)
-    existing = TransferReversal.objects.filter(stripe_reversal_id=reversal.id).first()
-    if existing is not None:
-        # Stripe's transfer.reversed event was booked first: the reversal is this refund's.
-        if existing.refund_id is None:
-            TransferReversal.objects.filter(pk=existing.pk).update(refund=refund)
-        return
-    TransferReversal.objects.create(
+    reversal_book(
         release=release,
+        reversal=reversal,
         refund=refund,
-        stripe_reversal_id=reversal.id,
-        amount_cents=reversal.amount,
-        currency=reversal.currency,
-    )
-    audit_record(
-        action="escrow.release.reversed",
-        actor=None,
-        target=release,
-        after={
-            "stripe_reversal_id": reversal.id,
-            "amount_cents": reversal.amount,
-            "currency": reversal.currency,
-            "refund_id": refund.pk,
-        },
-    )
-    ledger.post(
-        order=refund.order,
-        currency=reversal.currency,
         memo=f"Seller's share of refund #{refund.pk} taken back from their transfer",
-        stripe_object_id=reversal.id,
-        lines=[
-            (LedgerAccount.STRIPE_BALANCE, reversal.amount),
-            (LedgerAccount.TRANSFER_REVERSALS, -reversal.amount),
-        ],
     )
 
 

@@ -34,6 +34,7 @@ from escrow.models import (
 )
 from escrow.services.orders import order_mark_released
 from escrow.services.refunds import refundable_cents
+from escrow.services.reversals import reversal_book
 from escrow.services.transitions import RELEASE_ACTIONS, failure_reason_record, release_move
 from notifications.services import notify
 
@@ -445,43 +446,8 @@ def _reversals_book(*, transfer, reversals):
             )
         if amount <= 0:
             continue
-        TransferReversal.objects.create(
-            release=decided,
-            stripe_reversal_id=reversal.id,
-            amount_cents=amount,
-            currency=reversal.currency,
-        )
+        reversal_book(release=decided, reversal=reversal, amount=amount)
         room -= amount
-        logger.info(
-            "Transfer reversal booked",
-            extra=money_fields(
-                order_id=decided.order_id,
-                release_id=decided.pk,
-                reversal_id=reversal.id,
-                amount_cents=amount,
-                currency=reversal.currency,
-            ),
-        )
-        audit_record(
-            action="escrow.release.reversed",
-            actor=None,
-            target=decided,
-            after={
-                "stripe_reversal_id": reversal.id,
-                "amount_cents": amount,
-                "currency": reversal.currency,
-            },
-        )
-        ledger.post(
-            order=decided.order,
-            currency=reversal.currency,
-            memo=f"Transfer for order #{decided.order_id} reversed",
-            stripe_object_id=reversal.id,
-            lines=[
-                (LedgerAccount.STRIPE_BALANCE, amount),
-                (LedgerAccount.TRANSFER_REVERSALS, -amount),
-            ],
-        )
     return decided
 
 

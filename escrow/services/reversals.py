@@ -1,15 +1,18 @@
 """Taking a seller's share back from their transfer (a Stripe transfer reversal), for a refund
 after release or a card chargeback: the one request both make, with the idempotency key of the
-row it is made for. Each caller books what it gets in its own way (refunds.py, chargebacks.py).
+row it is made for; and the one booking of a reversal, whoever learns of it first (the refund,
+the chargeback, or Stripe's transfer.reversed event in releases.py).
 """
 
 import logging
 
 from core import stripe_client
+from core.audit import audit_record
 from core.errors import StripeUnavailable
 from core.logs import money_fields
 from core.stripe_client import idempotency_key
-from escrow.models import EscrowRelease
+from escrow import ledger
+from escrow.models import EscrowRelease, LedgerAccount, TransferReversal
 
 logger = logging.getLogger(__name__)
 
@@ -55,3 +58,57 @@ def release_reverse_share(*, order_id, share_cents, row, what):
             raise
         return release, None, exc.message
     return release, reversal, ""
+
+
+def reversal_book(*, release, reversal, amount=None, refund=None, memo=""):
+    """Book one of Stripe's reversals of the release's transfer, once: the TransferReversal row,
+    its audit entry and its ledger lines (the money is back on the platform's balance). In the
+    caller's transaction, the release locked. `amount` caps what is booked (never more than the
+    transfer held); `refund` ties it to the refund it was made for. Returns the row, None when
+    it was booked already (a refund's reversal found booked by the transfer.reversed event is
+    tied to the refund then)."""
+    existing = TransferReversal.objects.filter(stripe_reversal_id=reversal.id).first()
+    if existing is not None:
+        if refund is not None and existing.refund_id is None:
+            TransferReversal.objects.filter(pk=existing.pk).update(refund=refund)
+        return None
+    amount = reversal.amount if amount is None else amount
+    booked = TransferReversal.objects.create(
+        release=release,
+        refund=refund,
+        stripe_reversal_id=reversal.id,
+        amount_cents=amount,
+        currency=reversal.currency,
+    )
+    logger.info(
+        "Transfer reversal booked",
+        extra=money_fields(
+            order_id=release.order_id,
+            release_id=release.pk,
+            reversal_id=reversal.id,
+            amount_cents=amount,
+            currency=reversal.currency,
+        ),
+    )
+    audit_record(
+        action="escrow.release.reversed",
+        actor=None,
+        target=release,
+        after={
+            "stripe_reversal_id": reversal.id,
+            "amount_cents": amount,
+            "currency": reversal.currency,
+        }
+        | ({"refund_id": refund.pk} if refund is not None else {}),
+    )
+    ledger.post(
+        order=release.order,
+        currency=reversal.currency,
+        memo=memo or f"Transfer for order #{release.order_id} reversed",
+        stripe_object_id=reversal.id,
+        lines=[
+            (LedgerAccount.STRIPE_BALANCE, amount),
+            (LedgerAccount.TRANSFER_REVERSALS, -amount),
+        ],
+    )
+    return booked
