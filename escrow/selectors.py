@@ -482,6 +482,33 @@ class SellerTotals:
     debt_cents: int = 0
 
 
+def orders_holding_money(*, seller):
+    """The seller's orders whose money escrow holds now (paid, not released: funded, delivered,
+    or disputed before release), with their payment and the refunds made before release
+    annotated. One query."""
+    paid = EscrowPayment.objects.filter(order_id=OuterRef("pk"), status=PaymentStatus.SUCCEEDED)
+    refunded = (
+        EscrowRefund.objects.holding()
+        .filter(order_id=OuterRef("pk"), payment__status=PaymentStatus.SUCCEEDED)
+        .order_by()
+        .values("order_id")
+        .annotate(total=Sum("amount_cents"))
+        .values("total")[:1]
+    )
+    holding = Q(status__in=HELD_STATUSES) | Q(
+        status=OrderStatus.DISPUTED, disputed_from__in=HELD_STATUSES
+    )
+    return (
+        Order.objects.filter(holding, seller_id=seller.pk)
+        .annotate(
+            paid_cents=Subquery(paid.values("amount_cents")[:1]),
+            paid_fee_cents=Subquery(paid.values("stripe_fee_cents")[:1]),
+            refunded_before_cents=Coalesce(Subquery(refunded), 0),
+        )
+        .order_by()
+    )
+
+
 def seller_ledger_totals(*, seller, default_currency="usd"):
     """Held / released / commission / reversed / refunded after release / owed, per currency
     (four grouped queries).
@@ -493,14 +520,20 @@ def seller_ledger_totals(*, seller, default_currency="usd"):
     def row(currency):
         return rows.setdefault(currency, {"currency": currency})
 
-    held = (
-        Order.objects.filter(seller_id=seller.pk, status__in=HELD_STATUSES)
-        .values("currency")
-        .annotate(total=Sum(F("total_cents") - F("commission_cents")))
-        .order_by()
-    )
-    for item in held:
-        row(item["currency"])["held_cents"] = item["total"] or 0
+    # The seller's share of what escrow still holds: what refunds left of each paid order, less
+    # the commission kept on it (release_split, as the release will compute it). A disputed
+    # order frozen before release holds its money too.
+    for order in orders_holding_money(seller=seller):
+        split = release_split(
+            paid=order.paid_cents or order.total_cents,
+            refunded=order.refunded_before_cents,
+            commission=order.commission_cents,
+            stripe_fee=order.paid_fee_cents,
+            fee_payer=order.stripe_fee_payer,
+            return_commission=settings.ESCROW_REFUND_RETURNS_COMMISSION,
+        )
+        held = row(order.currency)
+        held["held_cents"] = held.get("held_cents", 0) + split.net_cents
 
     transferred = Q(status=ReleaseStatus.TRANSFERRED)
     releases = (

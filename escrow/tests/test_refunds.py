@@ -395,3 +395,20 @@ def assert_reconciled():
     platform's and the seller's balances are what the ledger says."""
     run = reconcile()
     assert [d.message for d in run.differences.all()] == []
+
+
+def test_the_sellers_held_share_is_what_refunds_left_and_stays_held_while_disputed(
+    paid, seller, buyer
+):
+    from escrow.selectors import seller_ledger_totals
+
+    order = paid()
+    refund(order, 1000, seller)
+
+    # 40.00 left in escrow; the seller's share of it is 36.00 (commission on what is left).
+    (totals,) = seller_ledger_totals(seller=seller)
+    assert totals.held_cents == 3600
+
+    services.dispute_open(order=order, actor=buyer, reason="not_received", description="Where?")
+    (totals,) = seller_ledger_totals(seller=seller)
+    assert totals.held_cents == 3600
