@@ -61,6 +61,14 @@ def test_a_buyer_cancels_under_moderate_and_gets_the_exact_refund(
     assert charge.amount_refunded == 2500
     assert TITLE in page.content()
 
+    # The seller sees the cancellation's refund in their ledger.
+    seller_context, seller_page = log_in(browser, csp_watch, url, seller, reverse("seller-ledger"))
+    row = seller_page.locator(f'.ledger-refunds [data-refund="{refund.pk}"]')
+    expect(row).to_contain_text(f"#{order.pk}")
+    expect(row).to_contain_text("Cancelled by the buyer.")
+    expect(row.locator('[data-amount="refunded"]')).to_have_text("US$25.00")
+
     context.close()
+    seller_context.close()
     assert csp_watch.violations == []
     assert csp_watch.page_errors == []
