@@ -244,12 +244,12 @@ def _stripe_figures(account):
     # and pending ones are the newest, so reading stops at a page with none pending.
     pending = defaultdict(int)
     for txn in _pending_transactions(v1, account):
-        day = datetime.fromtimestamp(txn["available_on"], tz=UTC)
-        pending[(txn["currency"], day)] += txn["net"]
+        when = datetime.fromtimestamp(txn["available_on"], tz=UTC)
+        pending[(txn["currency"], when)] += txn["net"]
     dated = defaultdict(list)
-    for (currency, day), amount in sorted(pending.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+    for (currency, when), amount in sorted(pending.items()):
         if amount:
-            dated[currency].append(PendingAmount(amount, currency, day))
+            dated[currency].append(PendingAmount(amount, currency, when))
     for currency in set(dated) | set(figures):
         listed = sum(p.amount_cents for p in dated[currency])
         rest = figures[currency]["on_the_way_cents"] - listed
