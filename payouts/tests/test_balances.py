@@ -364,3 +364,64 @@ def test_the_page_costs_the_same_however_many_orders_the_seller_has(
     html = response.content.decode()
     assert _shown(html, "in-escrow") == format_money(2250 * 9, "usd")
     assert _shown(html, "in-escrow", "eur") == format_money(2250, "eur")
+
+
+# --- Stripe calls are bounded -------------------------------------------------------------------
+
+
+def _count_stripe_requests(monkeypatch):
+    sent = []
+
+    def record(method, url, headers, body, handle):
+        sent.append(f"{method.upper()} {url.split('?')[0]}")
+        return handle(method, url, headers, body)
+
+    sandbox_testing.intercept(monkeypatch, record)
+    return sent
+
+
+def test_the_page_asks_stripe_three_times(client, paid, seller, monkeypatch):
+    released(paid())
+    client.force_login(seller)
+    sent = _count_stripe_requests(monkeypatch)
+
+    assert client.get(PAGE).status_code == 200
+
+    assert sorted(path.rsplit("/", 1)[-1] for path in sent) == [
+        "balance",
+        "balance_transactions",
+        "payouts",
+    ]
+
+
+def test_past_the_pages_one_read_follows_paid_out_is_marked_at_least(
+    client, paid, seller, stripe_sandbox, monkeypatch
+):
+    released(paid())
+    stripe_sandbox.advance_clock(days=3)
+    for _ in range(4):
+        pay_out(seller, 1000)
+    stripe_sandbox.advance_clock(days=3)
+    assert usd(seller).paid_out_cents == 4000
+    monkeypatch.setattr("payouts.selectors.STRIPE_PAGE_SIZE", 1)  # 4 payouts, 3 pages read
+    client.force_login(seller)
+    sent = _count_stripe_requests(monkeypatch)
+
+    html = client.get(PAGE).content.decode()
+
+    assert _shown(html, "paid-out") == f"at least {format_money(3000, 'usd')}"
+    assert len([path for path in sent if path.endswith("/payouts")]) == 3
+    assert len(sent) <= 7
+
+
+def test_the_admin_lists_sellers_balances_read_only(client, seller):
+    client.force_login(StaffFactory())
+
+    listing = client.get(reverse("admin:payouts_sellerbalance_changelist"))
+
+    assert listing.status_code == 200
+    change = reverse("admin:payouts_sellerbalance_change", args=[seller.seller_profile.pk])
+    assert change in listing.content.decode()
+    assert client.get(reverse("admin:payouts_sellerbalance_add")).status_code == 403
+    page = client.get(change).content.decode()
+    assert 'name="_save"' not in page  # nothing to edit
