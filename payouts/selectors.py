@@ -19,6 +19,7 @@ is asked at most 2 + 2 × MAX_STRIPE_PAGES times per read, usually three; when i
 reached the ledger's figures are still given and `stripe_error` says why the rest are missing.
 """
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from django.db.models import Q, Sum
 from accounts.selectors import connected_account_id_for
 from core import clock, stripe_client
 from core.errors import StripeUnavailable
+from core.logs import money_fields
 from escrow import selectors as escrow_selectors
 from escrow.models import (
     Chargeback,
@@ -38,6 +40,8 @@ from escrow.models import (
     OrderStatus,
     ReleaseStatus,
 )
+
+logger = logging.getLogger(__name__)
 
 # Stripe lists at most 100 objects a page; a balance read follows at most this many pages of
 # balance transactions (pending ones are the newest) and of paid payouts. Past that the dates
@@ -84,10 +88,6 @@ class SellerBalances:
     paid_out_complete: bool = True  # False: more paid payouts than one read follows
     checked_at: datetime = field(default_factory=clock.now)
 
-    @property
-    def stripe_read(self):
-        return self.has_stripe_account and not self.stripe_error
-
 
 def seller_balances(*, seller):
     """Where the seller's money is, one CurrencyBalance per currency (see the module)."""
@@ -97,7 +97,13 @@ def seller_balances(*, seller):
     if account:
         try:
             stripe_figures, complete = _stripe_figures(account)
-        except StripeUnavailable:
+        except StripeUnavailable as exc:
+            logger.warning(
+                "Seller %s's balances shown without Stripe's figures: %s",
+                seller.pk,
+                exc.message,
+                extra=money_fields(stripe=exc, stripe_account=account, stripe_code=exc.code),
+            )
             error = STRIPE_UNREACHABLE
     currencies = sorted(set(ledger) | set(stripe_figures))
     if not currencies:
@@ -122,7 +128,7 @@ def seller_balances(*, seller):
 
 
 def _ledger_figures(seller):
-    """{currency: figures} from escrow's rows (five queries)."""
+    """{currency: figures} from escrow's rows (four queries)."""
     figures = defaultdict(
         lambda: {
             "in_escrow_cents": 0,
@@ -240,8 +246,8 @@ def _stripe_figures(account):
     for item in balance.get("pending") or ():
         figures[item["currency"]]["on_the_way_cents"] += item["amount"]
 
-    # When each pending amount becomes available: Stripe lists balance transactions newest first
-    # and pending ones are the newest, so reading stops at a page with none pending.
+    # When each pending amount becomes available; what the pages read do not date (older
+    # transactions) is listed without a date, so the amounts always add up to Stripe's pending.
     pending = defaultdict(int)
     for txn in _pending_transactions(v1, account):
         when = datetime.fromtimestamp(txn["available_on"], tz=UTC)
