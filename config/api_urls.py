@@ -19,6 +19,7 @@ from marketplace.api import (
     SellerListingViewSet,
     StoreViewSet,
 )
+from payouts.api import SellerBalanceApi
 
 router = SimpleRouter()
 router.register("categories", CategoryViewSet, basename="api-category")
@@ -34,6 +35,7 @@ urlpatterns = [
     path("me/", MeApi.as_view(), name="api-me"),
     path("me/seller-profile/", SellerProfileApi.as_view(), name="api-me-seller-profile"),
     path("seller/connect/", include("accounts.connect_api")),
+    path("seller/balance/", SellerBalanceApi.as_view(), name="api-seller-balance"),
     path("notifications/", include("notifications.api_urls")),
     path("orders/", include("escrow.api_urls")),
     path("", include("messaging.api_urls")),

@@ -17,6 +17,7 @@ urlpatterns = [
     path("messages/", include("messaging.urls")),
     path("stripe/", include("core.urls")),
     path("", include("escrow.urls")),
+    path("", include("payouts.urls")),
     path("", include("marketplace.web_urls")),
 ]
 

@@ -712,6 +712,23 @@ def test_the_parties_lists_do_show_it(world, actor, route, shown):
     assert shown in _said(_client(world, actor, MATRIX[0]).get(reverse(route)))
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("route", ["seller-payouts", "api-seller-balance"])
+def test_the_sellers_balances_do_show_their_held_money(world, route):
+    """The seller's balances (page and API, object-free routes the outsiders read above) hold
+    the seller's share of the three paid orders: what outsiders' balances must not."""
+    held = sum(
+        order.total_cents - order.commission_cents
+        for order in (world.order_funded, world.order_delivered, world.order_disputed)
+    )
+    said = _said(_client(world, "seller", MATRIX[0]).get(reverse(route)))
+    currency = world.order_funded.currency
+    shown = (
+        f'"in_escrow_cents":{held}' if route.startswith("api-") else format_money(held, currency)
+    )
+    assert shown in said
+
+
 # --- Every route with an object is in the matrix ----------------------------------------------
 
 

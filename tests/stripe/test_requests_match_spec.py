@@ -29,6 +29,7 @@ from escrow import services
 from escrow.models import OrderStatus, ReleaseStatus, ReleaseTrigger
 from escrow.testing import pay_on_checkout_page
 from marketplace.factories import ListingFactory
+from payouts.selectors import seller_balances
 from stripe_sandbox import testing
 
 SPEC_DIR = Path(__file__).resolve().parents[3] / "shared" / "stripe-openapi"
@@ -525,4 +526,18 @@ def test_escrow_checkout_reused_and_expired_with_its_order_sends_only_valid_requ
     created = [r for r in stripe_requests.requests if r.label() == "POST /v1/checkout/sessions"]
     assert len(created) == 1
     assert int(created[0].params["expires_at"]) == int(order.expires_at.timestamp())
+    assert stripe_requests.problems() == []
+
+
+def test_a_sellers_balance_read_sends_only_valid_requests(stripe_requests, onboarded_seller):
+    stripe_requests.requests.clear()
+
+    balances = seller_balances(seller=onboarded_seller)
+
+    assert balances.stripe_error == ""
+    assert stripe_requests.operations() == {
+        ("GET", "/v1/balance"),
+        ("GET", "/v1/balance_transactions"),
+        ("GET", "/v1/payouts"),
+    }
     assert stripe_requests.problems() == []

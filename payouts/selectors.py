@@ -1,0 +1,270 @@
+"""Reads of the payouts pages, API and admin: where a seller's money is, per currency.
+
+`seller_balances(seller=...)` is the one read behind /seller/payouts/, GET /api/v1/seller/balance/
+and the seller's balances in the admin, so all three show the same figures:
+
+- in escrow: the seller's share of their paid orders Bazaar still holds (our ledger: orders
+  funded, delivered or frozen by a dispute before release, each as its release would split it);
+- being transferred: released, the transfer to their Stripe account not made yet;
+- on the way: on their Stripe account, still pending, with the date each amount becomes
+  available (Stripe's balance and balance transactions of the connected account);
+- available: what Stripe can pay out to their bank now;
+- paid out: Stripe's payouts of the account that were paid (lifetime);
+- lifetime earnings: what became theirs, net of commission, card fees passed on, refunds and
+  chargebacks taken back, and of what they still owe (escrow's releases, reversals and debt);
+- debt: what they owe Bazaar (refunds after release their balance could not cover).
+
+The database figures are a fixed number of grouped queries whatever the number of orders. Stripe
+is asked at most 2 + 2 × MAX_STRIPE_PAGES times per read, usually three; when it cannot be
+reached the ledger's figures are still given and `stripe_error` says why the rest are missing.
+"""
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from django.db.models import Q, Sum
+
+from accounts.selectors import connected_account_id_for
+from core import clock, stripe_client
+from core.errors import StripeUnavailable
+from core.logs import money_fields
+from escrow import selectors as escrow_selectors
+from escrow.models import (
+    Chargeback,
+    EscrowRelease,
+    LedgerAccount,
+    LedgerEntry,
+    Order,
+    OrderStatus,
+    ReleaseStatus,
+)
+
+logger = logging.getLogger(__name__)
+
+# Stripe lists at most 100 objects a page; a balance read follows at most this many pages of
+# balance transactions (pending ones are the newest) and of paid payouts. Past that the dates
+# of older pending amounts are not listed and the paid-out figure is marked incomplete.
+STRIPE_PAGE_SIZE = 100
+MAX_STRIPE_PAGES = 3
+
+STRIPE_UNREACHABLE = (
+    "Stripe could not be reached, so what is on your Stripe account (on the way, available, "
+    "paid out) is not shown. The figures from Bazaar's ledger are up to date; try again in a "
+    "minute."
+)
+
+
+@dataclass(frozen=True)
+class PendingAmount:
+    """Money on the seller's Stripe account that becomes available on `available_on` (None:
+    Stripe did not list its date within the pages read)."""
+
+    amount_cents: int
+    currency: str
+    available_on: datetime | None
+
+
+@dataclass(frozen=True)
+class CurrencyBalance:
+    currency: str
+    in_escrow_cents: int = 0
+    transferring_cents: int = 0
+    lifetime_earnings_cents: int = 0
+    debt_cents: int = 0
+    # From Stripe: None when Stripe could not be read (or the seller has no Stripe account).
+    on_the_way_cents: int | None = None
+    available_cents: int | None = None
+    paid_out_cents: int | None = None
+    on_the_way: tuple[PendingAmount, ...] = ()
+
+
+@dataclass(frozen=True)
+class SellerBalances:
+    currencies: list[CurrencyBalance]
+    has_stripe_account: bool
+    stripe_error: str = ""  # why Stripe's figures are missing; "" when they are there
+    paid_out_complete: bool = True  # False: more paid payouts than one read follows
+    checked_at: datetime = field(default_factory=clock.now)
+
+
+def seller_balances(*, seller):
+    """Where the seller's money is, one CurrencyBalance per currency (see the module)."""
+    ledger = _ledger_figures(seller)
+    account = connected_account_id_for(seller)
+    stripe_figures, error, complete = {}, "", True
+    if account:
+        try:
+            stripe_figures, complete = _stripe_figures(account)
+        except StripeUnavailable as exc:
+            logger.warning(
+                "Seller %s's balances shown without Stripe's figures: %s",
+                seller.pk,
+                exc.message,
+                extra=money_fields(stripe=exc, stripe_account=account, stripe_code=exc.code),
+            )
+            error = STRIPE_UNREACHABLE
+    currencies = sorted(set(ledger) | set(stripe_figures))
+    if not currencies:
+        profile = getattr(seller, "seller_profile", None)
+        currencies = [profile.default_currency if profile else "usd"]
+    rows = []
+    for currency in currencies:
+        ours = ledger.get(currency, {})
+        theirs = stripe_figures.get(currency)
+        if account and not error:
+            theirs = theirs or {"on_the_way_cents": 0, "available_cents": 0, "paid_out_cents": 0}
+        rows.append(CurrencyBalance(currency=currency, **ours, **(theirs or {})))
+    return SellerBalances(
+        currencies=rows,
+        has_stripe_account=bool(account),
+        stripe_error=error,
+        paid_out_complete=complete,
+    )
+
+
+# --- Our ledger ---------------------------------------------------------------------------------
+
+
+def _ledger_figures(seller):
+    """{currency: figures} from escrow's rows (four queries)."""
+    figures = defaultdict(
+        lambda: {
+            "in_escrow_cents": 0,
+            "transferring_cents": 0,
+            "lifetime_earnings_cents": 0,
+            "debt_cents": 0,
+        }
+    )
+    # Held: funded or delivered, or frozen by a dispute before release (a chargeback after
+    # release freezes an order too, but its money was released already). Each order counts as
+    # its release would split it now: refunds made, commission and fee passed on taken off.
+    held = Order.objects.filter(seller_id=seller.pk, release__isnull=True).filter(
+        Q(status__in=escrow_selectors.HELD_STATUSES) | Q(status=OrderStatus.DISPUTED)
+    )
+    for preview in escrow_selectors.orders_release_preview(order_ids=held.values("pk")):
+        figures[preview.order.currency]["in_escrow_cents"] += preview.transfer_cents
+
+    # Earned: every release's transfer (what reached, or is reaching, their Stripe account)
+    # less what was pulled back from it. The debt recovered from a release paid an earlier
+    # refund, so it is not earned twice; what they still owe comes off below.
+    transferred = Q(status=ReleaseStatus.TRANSFERRED)
+    releases = (
+        EscrowRelease.objects.filter(order__seller_id=seller.pk)
+        .with_amount_reversed()
+        .values("currency")
+        .annotate(
+            transfers=Sum("transfer_cents"),
+            transferring=Sum("transfer_cents", filter=~transferred),
+            reversed=Sum("amount_reversed_cents"),
+        )
+        .order_by()
+    )
+    for item in releases:
+        row = figures[item["currency"]]
+        row["transferring_cents"] = item["transferring"] or 0
+        row["lifetime_earnings_cents"] += (item["transfers"] or 0) - (item["reversed"] or 0)
+
+    # A chargeback the seller won gives back what it had taken (a transfer of its own).
+    returned = (
+        Chargeback.objects.filter(order__seller_id=seller.pk)
+        .exclude(stripe_return_transfer_id="")
+        .values("currency")
+        .annotate(total=Sum("returned_cents"))
+        .order_by()
+    )
+    for item in returned:
+        figures[item["currency"]]["lifetime_earnings_cents"] += item["total"] or 0
+
+    # What they owe: the balance of their debt account, as on the ledger page
+    # (escrow.selectors.seller_ledger_totals): booked by refunds and chargebacks after release
+    # their balance could not cover, paid off by later releases.
+    debts = (
+        LedgerEntry.objects.filter(account=LedgerAccount.seller_debt(seller.pk))
+        .values("currency")
+        .annotate(balance=Sum("amount_cents"))
+        .order_by()
+    )
+    for item in debts:
+        if item["balance"]:
+            row = figures[item["currency"]]
+            row["debt_cents"] = item["balance"]
+            row["lifetime_earnings_cents"] -= item["balance"]
+    return dict(figures)
+
+
+# --- Stripe ------------------------------------------------------------------------------------
+
+
+def _v1():
+    return stripe_client.client().v1
+
+
+def _list(resource, *, account, params, read_on=lambda page: True):
+    """Up to MAX_STRIPE_PAGES pages of a list endpoint of the connected account, as dicts, while
+    `read_on(page)` says the next page is worth reading. Returns (objects, complete)."""
+    found, starting_after = [], None
+    for _ in range(MAX_STRIPE_PAGES):
+        query = {"limit": STRIPE_PAGE_SIZE, **params}
+        if starting_after:
+            query["starting_after"] = starting_after
+        page = stripe_client.call(resource.list, params=query, options={"stripe_account": account})
+        items = [item.to_dict() for item in page.data]
+        found.extend(items)
+        if not page.has_more or not items or not read_on(items):
+            return found, True
+        starting_after = items[-1]["id"]
+    return found, False
+
+
+def _pending_transactions(v1, account):
+    """The account's balance transactions still pending. Stripe lists them newest first and
+    pending ones are the newest, so reading stops at a page with none pending."""
+
+    def any_pending(items):
+        return any(item.get("status") == "pending" for item in items)
+
+    found, _ = _list(v1.balance_transactions, account=account, params={}, read_on=any_pending)
+    return [txn for txn in found if txn.get("status") == "pending"]
+
+
+def _paid_payouts(v1, account):
+    return _list(v1.payouts, account=account, params={"status": "paid"})
+
+
+def _stripe_figures(account):
+    """({currency: figures}, paid_out_complete) from the connected account's balance, its
+    pending balance transactions and its paid payouts."""
+    v1 = _v1()
+    balance = stripe_client.call(v1.balance.retrieve, options={"stripe_account": account}).to_dict()
+    figures = defaultdict(
+        lambda: {"on_the_way_cents": 0, "available_cents": 0, "paid_out_cents": 0}
+    )
+    for item in balance.get("available") or ():
+        figures[item["currency"]]["available_cents"] += item["amount"]
+    for item in balance.get("pending") or ():
+        figures[item["currency"]]["on_the_way_cents"] += item["amount"]
+
+    # When each pending amount becomes available; what the pages read do not date (older
+    # transactions) is listed without a date, so the amounts always add up to Stripe's pending.
+    pending = defaultdict(int)
+    for txn in _pending_transactions(v1, account):
+        when = datetime.fromtimestamp(txn["available_on"], tz=UTC)
+        pending[(txn["currency"], when)] += txn["net"]
+    dated = defaultdict(list)
+    for (currency, when), amount in sorted(pending.items()):
+        if amount:
+            dated[currency].append(PendingAmount(amount, currency, when))
+    for currency in set(dated) | set(figures):
+        listed = sum(p.amount_cents for p in dated[currency])
+        rest = figures[currency]["on_the_way_cents"] - listed
+        if rest:
+            dated[currency].append(PendingAmount(rest, currency, None))
+        figures[currency]["on_the_way"] = tuple(dated[currency])
+
+    payouts, complete = _paid_payouts(v1, account)
+    for payout in payouts:
+        figures[payout["currency"]]["paid_out_cents"] += payout["amount"]
+        figures[payout["currency"]].setdefault("on_the_way", ())
+    return dict(figures), complete
