@@ -6,6 +6,7 @@ Every list is one query with its related rows joined (select_related), and the t
 fixed number of grouped aggregates, so a page costs the same however many orders it shows.
 """
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -509,6 +510,25 @@ def orders_holding_money(*, seller):
     )
 
 
+def seller_held_cents(*, seller):
+    """{currency: cents}: the seller's share of what escrow holds for them now. What refunds
+    left of each paid order, less the commission (and fee passed on) kept on it, as its release
+    will compute it (release_split). A disputed order frozen before release holds its money
+    too. One query; the ledger page and the payouts page both read it."""
+    held = defaultdict(int)
+    for order in orders_holding_money(seller=seller):
+        split = release_split(
+            paid=order.paid_cents or order.total_cents,
+            refunded=order.refunded_before_cents,
+            commission=order.commission_cents,
+            stripe_fee=order.paid_fee_cents,
+            fee_payer=order.stripe_fee_payer,
+            return_commission=settings.ESCROW_REFUND_RETURNS_COMMISSION,
+        )
+        held[order.currency] += split.net_cents
+    return dict(held)
+
+
 def seller_ledger_totals(*, seller, default_currency="usd"):
     """Held / released / commission / reversed / refunded after release / owed, per currency
     (four grouped queries).
@@ -520,20 +540,8 @@ def seller_ledger_totals(*, seller, default_currency="usd"):
     def row(currency):
         return rows.setdefault(currency, {"currency": currency})
 
-    # The seller's share of what escrow still holds: what refunds left of each paid order, less
-    # the commission kept on it (release_split, as the release will compute it). A disputed
-    # order frozen before release holds its money too.
-    for order in orders_holding_money(seller=seller):
-        split = release_split(
-            paid=order.paid_cents or order.total_cents,
-            refunded=order.refunded_before_cents,
-            commission=order.commission_cents,
-            stripe_fee=order.paid_fee_cents,
-            fee_payer=order.stripe_fee_payer,
-            return_commission=settings.ESCROW_REFUND_RETURNS_COMMISSION,
-        )
-        held = row(order.currency)
-        held["held_cents"] = held.get("held_cents", 0) + split.net_cents
+    for currency, cents in seller_held_cents(seller=seller).items():
+        row(currency)["held_cents"] = cents
 
     transferred = Q(status=ReleaseStatus.TRANSFERRED)
     releases = (

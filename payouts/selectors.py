@@ -36,8 +36,6 @@ from escrow.models import (
     EscrowRelease,
     LedgerAccount,
     LedgerEntry,
-    Order,
-    OrderStatus,
     ReleaseStatus,
 )
 
@@ -137,14 +135,10 @@ def _ledger_figures(seller):
             "debt_cents": 0,
         }
     )
-    # Held: funded or delivered, or frozen by a dispute before release (a chargeback after
-    # release freezes an order too, but its money was released already). Each order counts as
-    # its release would split it now: refunds made, commission and fee passed on taken off.
-    held = Order.objects.filter(seller_id=seller.pk, release__isnull=True).filter(
-        Q(status__in=escrow_selectors.HELD_STATUSES) | Q(status=OrderStatus.DISPUTED)
-    )
-    for preview in escrow_selectors.orders_release_preview(order_ids=held.values("pk")):
-        figures[preview.order.currency]["in_escrow_cents"] += preview.transfer_cents
+    # Held: escrow's own read (funded or delivered, or frozen by a dispute before release),
+    # each order as its release would split it now.
+    for currency, cents in escrow_selectors.seller_held_cents(seller=seller).items():
+        figures[currency]["in_escrow_cents"] += cents
 
     # Earned: every release's transfer (what reached, or is reaching, their Stripe account)
     # less what was pulled back from it. The debt recovered from a release paid an earlier
