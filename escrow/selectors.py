@@ -7,7 +7,7 @@ fixed number of grouped aggregates, so a page costs the same however many orders
 """
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -424,14 +424,15 @@ def _actor_role(entry, order):
     return "staff"
 
 
-def order_timeline(order):
-    """What happened to the order, oldest first, from its audit entries (one query)."""
+def _timeline(target, *, order, words):
+    """What happened to `target` (the order, or its dispute), oldest first, from its audit
+    entries in the marketplace's words (one query)."""
     entries = AuditEntry.objects.filter(
-        target_type=ContentType.objects.get_for_model(Order), target_id=str(order.pk)
+        target_type=ContentType.objects.get_for_model(type(target)), target_id=str(target.pk)
     ).order_by("created_at", "id")
     events = []
     for entry in entries:
-        title, tone = TIMELINE_WORDS.get(
+        title, tone = words.get(
             entry.action,
             # <app>.<entity>.<verb>: an action without words reads as its verb.
             (entry.action.rsplit(".", 1)[-1].replace("_", " ").capitalize(), "info"),
@@ -446,6 +447,11 @@ def order_timeline(order):
             )
         )
     return events
+
+
+def order_timeline(order):
+    """What happened to the order, oldest first, from its audit entries (one query)."""
+    return _timeline(order, order=order, words=TIMELINE_WORDS)
 
 
 # --- A seller's ledger --------------------------------------------------------------------------
@@ -656,26 +662,13 @@ DISPUTE_TIMELINE_WORDS = {
 
 def dispute_timeline(dispute):
     """What happened to the dispute, oldest first, from its audit entries (one query)."""
-    entries = AuditEntry.objects.filter(
-        target_type=ContentType.objects.get_for_model(Dispute), target_id=str(dispute.pk)
-    ).order_by("created_at", "id")
     order = dispute.order
-    events = []
-    for entry in entries:
-        title, tone = DISPUTE_TIMELINE_WORDS.get(
-            entry.action, (entry.action.rsplit(".", 1)[-1].replace("_", " ").capitalize(), "info")
-        )
-        if entry.action == "escrow.dispute.resolved" and entry.actor_id == order.seller_id:
-            title = "The seller refunded the order in full; the dispute is closed"
-        events.append(
-            TimelineEvent(
-                at=entry.created_at,
-                action=entry.action,
-                title=title,
-                tone=tone,
-                actor_role=_actor_role(entry, order),
+    events = _timeline(dispute, order=order, words=DISPUTE_TIMELINE_WORDS)
+    for i, event in enumerate(events):
+        if event.action == "escrow.dispute.resolved" and event.actor_role == "seller":
+            events[i] = replace(
+                event, title="The seller refunded the order in full; the dispute is closed"
             )
-        )
     return events
 
 
