@@ -13,7 +13,7 @@ from accounts.factories import StaffFactory, UserFactory
 from core.errors import InvalidTransition, NotAllowed, ValidationFailed
 from core.models import AuditEntry
 from core.stripe_client import client as stripe
-from escrow import ledger, services
+from escrow import ledger, selectors, services
 from escrow.models import (
     Dispute,
     DisputeReason,
@@ -475,6 +475,10 @@ def test_a_sellers_full_refund_ends_the_dispute_as_refunded(paid, buyer, seller,
     with pytest.raises(InvalidTransition):
         services.dispute_withdraw(dispute=dispute, actor=buyer)
     assert_escrow_empty(order)
+    # The dispute's timeline says who closed it, in words.
+    assert selectors.dispute_timeline(dispute)[-1].title == (
+        "The seller refunded the order in full; the dispute is closed"
+    )
 
 
 # --- Escalation ---------------------------------------------------------------------------------
