@@ -1,6 +1,7 @@
 """Reads the order and ledger pages need: an order's timeline, buyers' and sellers' order lists,
-a seller's ledger lines and their totals; and which orders and releases the periodic jobs are
-due to act on.
+a seller's ledger lines and their totals, their earnings per week or month and their accounts'
+lines in a range (payouts' earnings page, API and CSV); and which orders and releases the
+periodic jobs are due to act on.
 
 Every list is one query with its related rows joined (select_related), and the totals are a
 fixed number of grouped aggregates, so a page costs the same however many orders it shows.

@@ -23,6 +23,8 @@ from core.money import currency_exponent
 from escrow import selectors as escrow_selectors
 
 PERIODS = escrow_selectors.EARNINGS_PERIODS  # ("week", "month")
+# The choices of `period` on the page and in the API (the schema's EarningsPeriodEnum).
+PERIOD_CHOICES = [("week", "Weeks, Monday to Sunday"), ("month", "Calendar months")]
 # How many periods the page and the API show when no range is given.
 DEFAULT_PERIODS = 12
 # The earliest and latest dates a range may name: nothing was booked before Bazaar existed, and

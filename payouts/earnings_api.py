@@ -52,7 +52,7 @@ class _RangeQuerySerializer(serializers.Serializer):
 
 class EarningsQueryInputSerializer(_RangeQuerySerializer):
     period = serializers.ChoiceField(
-        choices=[("week", "Weeks, Monday to Sunday"), ("month", "Calendar months")],
+        choices=earnings.PERIOD_CHOICES,
         required=False,
         help_text="week (the default) or month.",
     )
@@ -78,7 +78,7 @@ class CurrencyEarningsOutputSerializer(serializers.Serializer):
 
 
 class SellerEarningsOutputSerializer(serializers.Serializer):
-    period = serializers.ChoiceField(choices=["week", "month"])
+    period = serializers.ChoiceField(choices=earnings.PERIOD_CHOICES)
     currencies = CurrencyEarningsOutputSerializer(many=True)
 
     def get_fields(self):

@@ -5,14 +5,16 @@ from django import forms
 
 from payouts import earnings
 
-PERIOD_CHOICES = [("week", "Week"), ("month", "Month")]
-
 
 class EarningsRangeForm(forms.Form):
     """`period`, `from` and `to` (YYYY-MM-DD). Left out, the range is the last 12 weeks or
     months; `max_days` bounds it (the CSV allows less than the chart)."""
 
-    period = forms.ChoiceField(choices=PERIOD_CHOICES, required=False, label="Per")
+    period = forms.ChoiceField(
+        choices=[(value, value.capitalize()) for value, _ in earnings.PERIOD_CHOICES],
+        required=False,
+        label="Per",
+    )
 
     def __init__(self, data=None, *, max_days=earnings.MAX_RANGE_DAYS):
         # "from" is a Python keyword: the date fields are added here, under the query's names.

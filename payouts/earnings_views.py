@@ -25,7 +25,7 @@ CHART_HEIGHT = 240
 CHART_TOP = 12
 CHART_BOTTOM = 28  # room for the period labels under the bars
 CHART_SIDE = 8
-MAX_LABELS = 12  # period labels under the bars, so they never overlap
+MAX_LABELS = 6  # period labels under the bars: few enough to read at phone width
 
 
 @dataclass(frozen=True)
