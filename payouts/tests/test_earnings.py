@@ -249,8 +249,10 @@ def test_months_are_a_toggle_away(client, monkeypatch):
     seller = SellerFactory()
     _history(seller, monkeypatch)
     client.force_login(seller)
+    weeks = client.get(PAGE).content.decode()
+    toggle = re.search(r'href="([^"]+)" data-period-toggle="month"', weeks).group(1)
 
-    html = client.get(PAGE, {"period": "month"}).content.decode()
+    html = client.get(toggle.replace("&amp;", "&")).content.decode()
 
     assert html.count("data-period>") == 12
     assert "Net earnings per month in USD" in html
