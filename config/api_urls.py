@@ -20,6 +20,7 @@ from marketplace.api import (
     StoreViewSet,
 )
 from payouts.api import SellerBalanceApi
+from payouts.earnings_api import SellerEarningsApi, SellerEarningsExportApi
 
 router = SimpleRouter()
 router.register("categories", CategoryViewSet, basename="api-category")
@@ -36,6 +37,12 @@ urlpatterns = [
     path("me/seller-profile/", SellerProfileApi.as_view(), name="api-me-seller-profile"),
     path("seller/connect/", include("accounts.connect_api")),
     path("seller/balance/", SellerBalanceApi.as_view(), name="api-seller-balance"),
+    path("seller/earnings/", SellerEarningsApi.as_view(), name="api-seller-earnings"),
+    path(
+        "seller/earnings/export/",
+        SellerEarningsExportApi.as_view(),
+        name="api-seller-earnings-export",
+    ),
     path("notifications/", include("notifications.api_urls")),
     path("orders/", include("escrow.api_urls")),
     path("", include("messaging.api_urls")),

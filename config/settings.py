@@ -442,6 +442,7 @@ SPECTACULAR_SETTINGS = {
         "DisputeStatusEnum": "escrow.models.DisputeStatus",
         # One name for a choice set several fields use (a store's default, a listing's policy).
         "CancellationPolicyEnum": "marketplace.policies.CancellationPolicy",
+        "EarningsPeriodEnum": "payouts.earnings.PERIOD_CHOICES",
     },
 }
 

@@ -2,8 +2,16 @@
 
 from django.urls import path
 
-from payouts import views
+from payouts import earnings_views, views
 
 urlpatterns = [
     path("seller/payouts/", views.seller_payouts, name="seller-payouts"),
+]
+urlpatterns += [
+    path("seller/earnings/", earnings_views.seller_earnings, name="seller-earnings"),
+    path(
+        "seller/earnings/export.csv",
+        earnings_views.seller_earnings_export,
+        name="seller-earnings-export",
+    ),
 ]

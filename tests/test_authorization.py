@@ -624,7 +624,9 @@ def _ask(client, row, kwargs):
 
 
 def _said(response):
-    return response.content.decode(errors="replace") + "\n" + response.get("Location", "")
+    # A streamed answer (the earnings CSV) is read whole.
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    return body.decode(errors="replace") + "\n" + response.get("Location", "")
 
 
 def _check_status(response, expected):
@@ -727,6 +729,29 @@ def test_the_sellers_balances_do_show_their_held_money(world, route):
         f'"in_escrow_cents":{held}' if route.startswith("api-") else format_money(held, currency)
     )
     assert shown in said
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("route", "seller_sees"),
+    [
+        ("seller-earnings", "Net earnings per week"),
+        ("seller-earnings-export", "date,order_id,account,description,amount"),
+        ("api-seller-earnings", '"currencies":'),
+        ("api-seller-earnings-export", "date,order_id,account,description,amount"),
+    ],
+)
+def test_the_sellers_earnings_answer_sellers_only(world, route, seller_sees):
+    """The earnings (object-free: the outsiders read them above) answer a seller with their
+    own figures; someone who does not sell is sent to set up a store (pages) or refused (API)."""
+    said = _said(_client(world, "seller", MATRIX[0]).get(reverse(route)))
+    assert seller_sees in said
+    refused = _client(world, "other_buyer", MATRIX[0]).get(reverse(route))
+    if route.startswith("api-"):
+        assert refused.status_code == 403
+    else:
+        assert refused.status_code == 302
+        assert refused["Location"] == reverse("seller-onboard")
 
 
 # --- Every route with an object is in the matrix ----------------------------------------------
