@@ -19,7 +19,7 @@ from marketplace.api import (
     SellerListingViewSet,
     StoreViewSet,
 )
-from payouts.api import SellerBalanceApi
+from payouts.api import SellerBalanceApi, SellerPayoutListApi
 from payouts.earnings_api import SellerEarningsApi, SellerEarningsExportApi
 
 router = SimpleRouter()
@@ -37,6 +37,7 @@ urlpatterns = [
     path("me/seller-profile/", SellerProfileApi.as_view(), name="api-me-seller-profile"),
     path("seller/connect/", include("accounts.connect_api")),
     path("seller/balance/", SellerBalanceApi.as_view(), name="api-seller-balance"),
+    path("seller/payouts/", SellerPayoutListApi.as_view(), name="api-seller-payouts"),
     path("seller/earnings/", SellerEarningsApi.as_view(), name="api-seller-earnings"),
     path(
         "seller/earnings/export/",

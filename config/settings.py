@@ -336,6 +336,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "escrow.tasks.retry_pending_refunds",
         "schedule": env.int("ESCROW_JOB_INTERVAL_SECONDS", default=300),
     },
+    # Payouts Stripe could not be reached for, sent again (same idempotency key: one payout).
+    "payouts-send-requested": {
+        "task": "payouts.tasks.send_requested_payouts",
+        "schedule": env.int("ESCROW_JOB_INTERVAL_SECONDS", default=300),
+    },
     # Chargebacks' transfers Stripe could not make yet (seller shares, won chargebacks).
     "escrow-retry-chargebacks": {
         "task": "escrow.tasks.retry_chargebacks",
@@ -504,6 +509,12 @@ ESCROW_TRANSFER_TIMEOUT_SECONDS = env.int("ESCROW_TRANSFER_TIMEOUT_SECONDS", def
 # A refund gives back the platform's commission (and the Stripe fee it passed on) in proportion
 # to the refunded share; false keeps them, the seller's share being refunded first.
 ESCROW_REFUND_RETURNS_COMMISSION = env.bool("ESCROW_REFUND_RETURNS_COMMISSION", default=True)
+# Payouts: the smallest payout a seller may ask for (in the currency's minor unit), and the fee
+# of an instant payout (basis points of the amount, with a floor), kept out of what reaches the
+# bank and booked as Bazaar's revenue.
+PAYOUT_MINIMUM_CENTS = env.int("PAYOUT_MINIMUM_CENTS", default=100)
+PAYOUT_INSTANT_FEE_BPS = env.int("PAYOUT_INSTANT_FEE_BPS", default=150)
+PAYOUT_INSTANT_FEE_MIN_CENTS = env.int("PAYOUT_INSTANT_FEE_MIN_CENTS", default=50)
 # Disputes: the seller has this many days to answer a buyer's report, and staff this many days
 # (from the report) to decide; past either deadline the dispute is escalated to finance staff.
 BAZAAR_DISPUTE_RESPONSE_DAYS = env.int("BAZAAR_DISPUTE_RESPONSE_DAYS", default=3)

@@ -651,6 +651,20 @@ class LedgerAccount:
         could not cover). Recovered from their next releases."""
         return f"seller_debt:{seller_id}"
 
+    # Revenue: the fees of sellers' instant payouts.
+    PAYOUT_FEES = "payout_fees"
+
+    @staticmethod
+    def seller_stripe_balance(seller_id):
+        """Memorandum: what left a seller's Stripe balance for their bank (credited when Stripe
+        takes a payout, debited back when it fails or is canceled). Paired with seller_payouts."""
+        return f"seller_stripe_balance:{seller_id}"
+
+    @staticmethod
+    def seller_payouts(seller_id):
+        """Memorandum: what was paid out to the seller's bank (see seller_stripe_balance)."""
+        return f"seller_payouts:{seller_id}"
+
 
 class LedgerEntryQuerySet(models.QuerySet):
     def update(self, **kwargs):

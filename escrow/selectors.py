@@ -811,3 +811,15 @@ def seller_account_lines(*, seller, since, until):
             "stripe_object_id",
         )
     )
+
+
+def seller_debt_cents(*, seller, currency):
+    """What the seller owes Bazaar in `currency` now (the balance of their debt account: refunds
+    their balance could not cover, instant payout fees), 0 when nothing. One query."""
+    total = (
+        LedgerEntry.objects.filter(
+            account=LedgerAccount.seller_debt(seller.pk), currency=currency
+        ).aggregate(total=Sum("amount_cents"))["total"]
+        or 0
+    )
+    return max(total, 0)

@@ -256,6 +256,28 @@ EVENTS = {
             message=_("{refund} goes back to the buyer; {compensation} to the seller."),
         ),
         Event(
+            code="payout.requested",
+            level=Level.INFO,
+            label=_("I request a payout"),
+            title=_("Payout of {amount} requested"),
+            message=_("{amount} is on its way to your bank (instant payout fee: {fee})."),
+            low_priority=True,
+        ),
+        Event(
+            code="payout.paid",
+            level=Level.SUCCESS,
+            label=_("A payout reaches my bank"),
+            title=_("{amount} paid out to your bank"),
+            message=_("Your payout of {amount} has reached your bank."),
+        ),
+        Event(
+            code="payout.failed",
+            level=Level.ERROR,
+            label=_("A payout fails"),
+            title=_("Your payout of {amount} failed"),
+            message=_("{why} The money is back in your available balance. {fix}"),
+        ),
+        Event(
             code="message.received",
             level=Level.INFO,
             label=_("Someone sends me a message"),

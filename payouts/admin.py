@@ -1,14 +1,18 @@
-"""The back office's view of sellers' balances: read-only, from payouts.selectors.seller_balances
+"""The back office's view of sellers' payouts (a list, failed first, with retry) and balances:
+read-only, from payouts.selectors.seller_balances
 (the same figures the seller's page and the API show). Linked from each seller profile's page."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import Case, Value, When
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from core.admin import ReadOnlyAdmin
+from core.errors import DomainError, StripeUnavailable
 from core.money import format_money
-from payouts.models import SellerBalance
+from payouts.models import Payout, PayoutStatus, SellerBalance
 from payouts.selectors import seller_balances
+from payouts.services import failure_words, payout_retry, payout_send
 
 # (label, CurrencyBalance attribute) in the order the seller's page shows them.
 FIGURES = (
@@ -87,3 +91,87 @@ class SellerBalanceAdmin(ReadOnlyAdmin):
 
 def _figure(cents, currency):
     return "unknown (Stripe not read)" if cents is None else format_money(cents, currency)
+
+
+# --- Payouts ------------------------------------------------------------------------------------
+
+
+@admin.register(Payout)
+class PayoutAdmin(ReadOnlyAdmin):
+    """Every payout, failed ones first. Actions call payouts.services (audited)."""
+
+    list_display = (
+        "id",
+        "seller",
+        "to_bank",
+        "method",
+        "status",
+        "arrival_date",
+        "created_at",
+    )
+    list_filter = ("status", "method", "currency", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("seller__email", "stripe_payout_id", "stripe_account_id")
+    list_select_related = ("seller",)
+    readonly_fields = (
+        "seller",
+        "stripe_account_id",
+        "stripe_payout_id",
+        "currency",
+        "amount_cents",
+        "fee_cents",
+        "method",
+        "status",
+        "arrival_date",
+        "failure_code",
+        "failure_message",
+        "failure_words",
+        "requested_by",
+        "created_at",
+        "updated_at",
+    )
+    fields = readonly_fields
+    actions = ("retry_failed", "send_requested")
+
+    def get_ordering(self, request):
+        failed_first = Case(When(status=PayoutStatus.FAILED, then=Value(0)), default=Value(1))
+        return (failed_first.asc(), "-created_at", "-id")
+
+    @admin.display(description="to the bank", ordering="amount_cents")
+    def to_bank(self, obj):
+        text = format_money(obj.bank_cents, obj.currency)
+        if obj.fee_cents:
+            text += f" (fee {format_money(obj.fee_cents, obj.currency)})"
+        return text
+
+    @admin.display(description="why it failed, as the seller reads it")
+    def failure_words(self, obj):
+        return failure_words(obj.failure_code) if obj.status == PayoutStatus.FAILED else ""
+
+    @admin.action(description="Pay the selected failed payouts out again")
+    def retry_failed(self, request, queryset):
+        for payout in queryset.select_related("seller"):
+            try:
+                again = payout_retry(payout=payout, actor=request.user)
+            except (DomainError, StripeUnavailable) as exc:
+                self.message_user(request, f"Payout #{payout.pk}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    f"Payout #{payout.pk} paid out again as payout #{again.pk} "
+                    f"({again.get_status_display().lower()}).",
+                    messages.SUCCESS,
+                )
+
+    @admin.action(description="Send the selected requested payouts to Stripe again")
+    def send_requested(self, request, queryset):
+        for payout in queryset.filter(status=PayoutStatus.REQUESTED):
+            try:
+                sent = payout_send(payout=payout)
+            except DomainError as exc:
+                self.message_user(request, f"Payout #{payout.pk}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    f"Payout #{payout.pk}: {sent.get_status_display().lower()}.",
+                    messages.SUCCESS,
+                )

@@ -1,20 +1,31 @@
 """Payouts for mobile clients.
 
 GET /api/v1/seller/balance/   where the seller's money is, per currency
+GET /api/v1/seller/payouts/   the seller's payouts, newest first (?status=)
+POST /api/v1/seller/payouts/  request a payout (Idempotency-Key)
 
 The figures come from payouts.selectors.seller_balances, the same read as the seller's payouts
 page and the admin. Stripe being unreachable is not an error: the ledger's figures come back,
 Stripe's are null and `stripe_error` says why.
 """
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from payouts.selectors import seller_balances
-from payouts.serializers import SellerBalanceOutputSerializer
+from core.errors import ValidationFailed
+from core.pagination import StandardPagination
+from payouts.models import PayoutStatus
+from payouts.selectors import payouts_for_seller, seller_balances
+from payouts.serializers import (
+    PayoutCreateInputSerializer,
+    PayoutOutputSerializer,
+    SellerBalanceOutputSerializer,
+)
+from payouts.services import payout_request_create
 
 NOT_A_SELLER = "Only sellers have a balance. POST to /api/v1/me/seller-profile/ to become one."
 
@@ -44,3 +55,89 @@ class SellerBalanceApi(APIView):
             raise PermissionDenied(NOT_A_SELLER)
         balances = seller_balances(seller=request.user)
         return Response(SellerBalanceOutputSerializer(balances).data)
+
+
+# --- Payout requests ----------------------------------------------------------------------------
+
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY_MAX_LENGTH = 255
+
+
+class SellerPayoutListApi(APIView):
+    """GET /api/v1/seller/payouts/ (your payouts, newest first; ?status=) and POST (request one)."""
+
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema(
+        operation_id="seller_payouts_list",
+        tags=["seller"],
+        summary="Your payouts, newest first",
+        parameters=[
+            OpenApiParameter(
+                "status",
+                str,
+                enum=[s.value for s in PayoutStatus],
+                description="Only payouts in this status.",
+            )
+        ],
+        responses={
+            200: PayoutOutputSerializer(many=True),
+            400: OpenApiResponse(description="An unknown status."),
+            403: OpenApiResponse(description=NOT_A_SELLER),
+        },
+    )
+    def get(self, request):
+        if not request.user.is_seller:
+            raise PermissionDenied(NOT_A_SELLER)
+        wanted = request.query_params.get("status", "")
+        if wanted and wanted not in PayoutStatus.values:
+            raise ValidationFailed({"status": f"One of {', '.join(PayoutStatus.values)}."})
+        paginator = StandardPagination()
+        rows = payouts_for_seller(seller=request.user, status=wanted)
+        page = paginator.paginate_queryset(rows, request, view=self)
+        return paginator.get_paginated_response(PayoutOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="seller_payouts_create",
+        tags=["seller"],
+        summary="Request a payout of your available balance to your bank",
+        description=(
+            "Standard (1–2 business days) or instant (within 30 minutes, for a fee kept out of "
+            "what reaches the bank). At least PAYOUT_MINIMUM_CENTS, at most what you may pay "
+            "out now (available at Stripe less what you owe). Send an Idempotency-Key header: "
+            "the same key returns the same payout."
+        ),
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_KEY_HEADER,
+                str,
+                location=OpenApiParameter.HEADER,
+                description="Any unique string; a retry with the same key makes no second payout.",
+            )
+        ],
+        request=PayoutCreateInputSerializer,
+        responses={
+            201: PayoutOutputSerializer,
+            400: OpenApiResponse(description="Field errors: amount, currency, method."),
+            403: OpenApiResponse(description="Not a seller, or payouts not set up."),
+            503: OpenApiResponse(description="Stripe could not be reached."),
+        },
+    )
+    def post(self, request):
+        if not request.user.is_seller:
+            raise PermissionDenied(NOT_A_SELLER)
+        key = request.headers.get(IDEMPOTENCY_KEY_HEADER, "").strip()
+        if len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
+            raise ValidationFailed(
+                {IDEMPOTENCY_KEY_HEADER: f"At most {IDEMPOTENCY_KEY_MAX_LENGTH} characters."}
+            )
+        data = PayoutCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        payout = payout_request_create(
+            seller=request.user,
+            amount_cents=data.validated_data["amount_cents"],
+            currency=data.validated_data["currency"],
+            method=data.validated_data["method"],
+            client_key=key,
+        )
+        return Response(PayoutOutputSerializer(payout).data, status=status.HTTP_201_CREATED)

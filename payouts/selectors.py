@@ -38,6 +38,7 @@ from escrow.models import (
     LedgerEntry,
     ReleaseStatus,
 )
+from payouts.models import Payout
 
 logger = logging.getLogger(__name__)
 
@@ -262,3 +263,14 @@ def _stripe_figures(account):
         figures[payout["currency"]]["paid_out_cents"] += payout["amount"]
         figures[payout["currency"]].setdefault("on_the_way", ())
     return dict(figures), complete
+
+
+# --- Payouts ------------------------------------------------------------------------------------
+
+
+def payouts_for_seller(*, seller, status=""):
+    """The seller's payouts, newest first (one query a page)."""
+    rows = Payout.objects.filter(seller_id=seller.pk)
+    if status:
+        rows = rows.filter(status=status)
+    return rows.order_by("-created_at", "-id")

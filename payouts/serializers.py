@@ -63,3 +63,37 @@ class SellerBalanceOutputSerializer(serializers.Serializer):
         "is then at least that much."
     )
     checked_at = serializers.DateTimeField()
+
+
+# --- Payouts ------------------------------------------------------------------------------------
+
+
+class PayoutOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField(
+        help_text="requested (Stripe not answered yet), pending, in_transit, paid, failed, "
+        "canceled, or refused (Stripe would not make it; no money moved)."
+    )
+    method = serializers.CharField()
+    currency = serializers.CharField()
+    amount_cents = serializers.IntegerField(help_text="What leaves your Stripe balance.")
+    fee_cents = serializers.IntegerField(help_text="The instant payout fee (0 for standard).")
+    bank_cents = serializers.IntegerField(help_text="What reaches your bank.")
+    arrival_date = serializers.DateTimeField(allow_null=True)
+    failure_message = serializers.SerializerMethodField(
+        help_text="Why the payout failed, in plain words; empty unless it failed or was refused."
+    )
+    created_at = serializers.DateTimeField()
+
+    def get_failure_message(self, payout) -> str:
+        from payouts.services import failure_words
+
+        if payout.status == "failed":
+            return failure_words(payout.failure_code)
+        return payout.failure_message if payout.status == "refused" else ""
+
+
+class PayoutCreateInputSerializer(serializers.Serializer):
+    amount_cents = serializers.IntegerField(min_value=1, max_value=10**12)
+    currency = serializers.RegexField(r"^[a-zA-Z]{3}$", help_text="ISO 4217, e.g. usd.")
+    method = serializers.ChoiceField(choices=["standard", "instant"], default="standard")

@@ -4,14 +4,24 @@ Thin: the figures come from payouts.selectors.seller_balances, the same read as 
 admin. Stripe being unreachable is a notice on the page, never an error page.
 """
 
+from decimal import Decimal
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.selectors import connect_status_for
+from core.errors import DomainError, StripeUnavailable, ValidationFailed
+from core.forms import add_domain_errors
+from core.money import format_money
 from marketplace import selectors as catalogue_selectors
-from payouts.selectors import seller_balances
+from payouts.forms import PayoutRequestForm
+from payouts.selectors import payouts_for_seller, seller_balances
+from payouts.services import failure_words, payout_quote, payout_request_create
+
+RECENT_PAYOUTS = 10
 
 
 @login_required
@@ -23,14 +33,83 @@ def seller_payouts(request):
         # As the seller's other pages (escrow.views.seller_ledger): set up a store first.
         messages.info(request, "Set up your seller profile and store first.")
         return redirect("seller-onboard")
+    return _page(request, store)
+
+
+def _page(request, store, form=None, quote=None, status=200):
+    user = request.user
     connect = connect_status_for(user)
+    balances = seller_balances(seller=user)
+    currencies = [row.currency for row in balances.currencies]
+    recent = list(payouts_for_seller(seller=user)[:RECENT_PAYOUTS])
+    for payout in recent:
+        payout.why = failure_words(payout.failure_code) if payout.status == "failed" else ""
     return render(
         request,
         "payouts/seller_payouts.html",
         {
             "store": store,
-            "balances": seller_balances(seller=user),
+            "balances": balances,
             "connect": connect,
             "payouts_paused": connect is not None and not connect.can_receive_payouts,
+            "form": form or PayoutRequestForm(currencies=currencies),
+            "quote": quote,
+            "payouts": recent,
+            "minimum_words": format_money(settings.PAYOUT_MINIMUM_CENTS, currencies[0]),
+            "instant_fee_words": (
+                f"{Decimal(settings.PAYOUT_INSTANT_FEE_BPS) / 100}% of the amount, at least "
+                f"{format_money(settings.PAYOUT_INSTANT_FEE_MIN_CENTS, currencies[0])}"
+            ),
         },
+        status=status,
     )
+
+
+@login_required
+@require_http_methods(["POST"])
+def seller_payout_request(request):
+    """Step 1 (no `confirm`): the quote (fee, what reaches the bank) to confirm. Step 2: the
+    payout is requested."""
+    user = request.user
+    store = catalogue_selectors.store_for_owner(user=user) if user.is_seller else None
+    if store is None:
+        messages.info(request, "Set up your seller profile and store first.")
+        return redirect("seller-onboard")
+    currencies = [row.currency for row in seller_balances(seller=user).currencies]
+    form = PayoutRequestForm(request.POST, currencies=currencies)
+    if not form.is_valid():
+        return _page(request, store, form=form, status=400)
+    data = form.cleaned_data
+    try:
+        if request.POST.get("confirm") != "1":
+            quote = payout_quote(
+                seller=user,
+                currency=data["currency"],
+                method=data["method"],
+                amount_cents=data["amount_cents"],
+            )
+            return _page(request, store, form=form, quote=quote)
+        payout = payout_request_create(
+            seller=user,
+            amount_cents=data["amount_cents"],
+            currency=data["currency"],
+            method=data["method"],
+        )
+    except ValidationFailed as exc:
+        add_domain_errors(form, exc, {"amount_cents": "amount"})
+        return _page(request, store, form=form, status=400)
+    except (DomainError, StripeUnavailable) as exc:
+        form.add_error(None, exc.message)
+        return _page(request, store, form=form, status=400)
+    if payout.status == "requested":
+        messages.info(
+            request,
+            "Stripe could not be reached just now; your payout is saved and will be sent in a "
+            "few minutes.",
+        )
+    else:
+        messages.success(
+            request,
+            f"{format_money(payout.bank_cents, payout.currency)} is on its way to your bank.",
+        )
+    return redirect("seller-payouts")

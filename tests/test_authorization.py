@@ -739,10 +739,11 @@ def test_the_sellers_balances_do_show_their_held_money(world, route):
         ("seller-earnings-export", "date,order_id,account,description,amount"),
         ("api-seller-earnings", '"currencies":'),
         ("api-seller-earnings-export", "date,order_id,account,description,amount"),
+        ("api-seller-payouts", '"results":'),
     ],
 )
 def test_the_sellers_earnings_answer_sellers_only(world, route, seller_sees):
-    """The earnings (object-free: the outsiders read them above) answer a seller with their
+    """The earnings and the payouts list (object-free: the outsiders read them above) answer a seller with their
     own figures; someone who does not sell is sent to set up a store (pages) or refused (API)."""
     said = _said(_client(world, "seller", MATRIX[0]).get(reverse(route)))
     assert seller_sees in said

@@ -15,6 +15,8 @@
 - disputes.py: a buyer's report of a problem (open, answer, withdraw), staff's decision (release,
   refund or split what is held) and the escalation of disputes past their deadlines;
   dispute_notices.py tells the parties and staff.
+- payout_books.py: the ledger's side of sellers' payouts (payouts.services calls it): what left
+  a seller's Stripe balance for their bank, what came back, an instant payout's fee.
 - transitions.py (used by the modules above): the one audited way a payment's, a release's or a
   dispute's status changes, checked against PAYMENT_TRANSITIONS / RELEASE_TRANSITIONS /
   DISPUTE_TRANSITIONS.
@@ -64,6 +66,7 @@ from escrow.services.payments import (
     payment_intent_start,
     stripe_customer_get_or_create,
 )
+from escrow.services.payout_books import payout_returned_book, payout_sent_book
 from escrow.services.refunds import (
     order_refunded_cents,
     refund_create,
@@ -85,6 +88,8 @@ from escrow.services.releases import (
 )
 
 __all__ = [
+    "payout_returned_book",
+    "payout_sent_book",
     "chargeback_evidence_draft",
     "chargeback_evidence_submit",
     "chargeback_evidence_update",

@@ -1,0 +1,37 @@
+"""The payout request form of /seller/payouts/."""
+
+from django import forms
+
+from core.money import MoneyError, to_minor_units
+from payouts.models import PayoutMethod
+
+
+class PayoutRequestForm(forms.Form):
+    amount = forms.DecimalField(
+        label="Amount",
+        min_value=0,
+        max_digits=12,
+        decimal_places=2,
+        help_text="What leaves your available balance.",
+    )
+    currency = forms.ChoiceField(label="Currency")
+    method = forms.ChoiceField(
+        label="Speed",
+        choices=PayoutMethod.choices,
+        initial=PayoutMethod.STANDARD,
+        widget=forms.RadioSelect,
+    )
+
+    def __init__(self, *args, currencies=("usd",), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["currency"].choices = [(c, c.upper()) for c in currencies]
+
+    def clean(self):
+        cleaned = super().clean()
+        amount, currency = cleaned.get("amount"), cleaned.get("currency")
+        if amount is not None and currency:
+            try:
+                cleaned["amount_cents"] = to_minor_units(amount, currency)
+            except MoneyError as exc:
+                self.add_error("amount", str(exc))
+        return cleaned

@@ -1,0 +1,460 @@
+"""Payouts: a seller's money from their Stripe balance to their bank.
+
+payout_request_create is the one way a payout starts. It decides under the seller's row lock
+(so two requests never both count the same balance), writes the Payout row, then asks Stripe
+outside the transaction with an idempotency key from the row, and records Stripe's answer under
+the lock again (payout_apply). Stripe's payout.* events, in any order and any number of times,
+go through payout_sync, which asks Stripe for the payout itself and applies its current state:
+the event's body never moves a status or books money.
+
+What a seller may pay out is their Stripe balance (available; for instant payouts what Stripe
+can pay instantly) less what they owe Bazaar (refunds after release their balance could not
+cover, instant payout fees), less payouts requested and not yet taken by Stripe.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Sum
+from django.urls import reverse
+
+from accounts.selectors import connected_account_for
+from core import stripe_client
+from core.audit import audit_record, audited_transition
+from core.errors import DomainError, NotAllowed, StripeUnavailable, ValidationFailed
+from core.logs import money_fields
+from core.money import format_money
+from core.stripe_client import idempotency_key
+from escrow import selectors as escrow_selectors
+from escrow import services as escrow_services
+from notifications.services import notify
+from payouts.models import (
+    PAYOUT_TRANSITIONS,
+    Payout,
+    PayoutMethod,
+    PayoutStatus,
+)
+
+logger = logging.getLogger(__name__)
+
+# Stripe's payout failure codes in plain words (stripe.com/docs/api/payouts/failures).
+FAILURE_WORDS = {
+    "account_closed": "Your bank account has been closed.",
+    "account_frozen": "Your bank account is frozen.",
+    "bank_account_restricted": "Your bank account does not accept this kind of payment.",
+    "bank_ownership_changed": "Your bank account has moved to another bank or owner.",
+    "could_not_process": "Your bank could not process the payout.",
+    "debit_not_authorized": "Your bank account does not allow this payout.",
+    "declined": "Your bank declined the payout.",
+    "incorrect_account_holder_address": "The account holder's address does not match the bank's.",
+    "incorrect_account_holder_name": "The account holder's name does not match the bank's.",
+    "incorrect_account_holder_tax_id": "The account holder's tax id does not match the bank's.",
+    "insufficient_funds": "Your Stripe balance did not cover the payout.",
+    "invalid_account_number": "The bank account number is not valid.",
+    "invalid_currency": "Your bank account cannot receive money in this currency.",
+    "no_account": "No bank account could be found with the details you gave.",
+    "unsupported_card": "Your debit card does not accept payouts.",
+}
+FAILURE_FALLBACK = "Your bank returned the payout."
+FIX_IT = "Check your bank details in your Stripe dashboard, then request the payout again."
+
+PAYOUT_ACTIONS = {status: f"payouts.payout.{status}" for status in PayoutStatus.values}
+
+
+@dataclass(frozen=True)
+class PayoutQuote:
+    """What a payout of `amount_cents` costs: the fee (instant payouts) and what reaches the
+    bank, against what the seller may pay out now."""
+
+    currency: str
+    amount_cents: int
+    fee_cents: int
+    bank_cents: int
+    method: str
+    payable_cents: int
+    minimum_cents: int
+
+
+def _v1():
+    return stripe_client.client().v1
+
+
+def instant_fee_cents(amount_cents):
+    """The instant payout fee: PAYOUT_INSTANT_FEE_BPS of the amount (rounded up), at least
+    PAYOUT_INSTANT_FEE_MIN_CENTS."""
+    proportional = -(-amount_cents * settings.PAYOUT_INSTANT_FEE_BPS // 10_000)
+    return max(proportional, settings.PAYOUT_INSTANT_FEE_MIN_CENTS)
+
+
+def _account_of(seller):
+    account = connected_account_for(seller)
+    if account is None or not account.payouts_enabled:
+        raise NotAllowed(
+            "Your Stripe account cannot receive payouts yet: finish setting up payouts first."
+        )
+    return account
+
+
+def _stripe_balance(account_id):
+    return stripe_client.call(
+        _v1().balance.retrieve, options={"stripe_account": account_id}
+    ).to_dict()
+
+
+def _amount_in(items, currency):
+    return sum(item["amount"] for item in items or () if item.get("currency") == currency)
+
+
+def _not_yet_taken(seller, currency):
+    """Requested payouts Stripe has not taken yet: their money is still on the balance."""
+    return (
+        Payout.objects.filter(
+            seller_id=seller.pk, currency=currency, status=PayoutStatus.REQUESTED
+        ).aggregate(total=Sum("amount_cents"))["total"]
+        or 0
+    )
+
+
+def payable_cents(*, seller, currency, method, balance):
+    """What the seller may pay out now in `currency` by `method`, from Stripe's `balance`."""
+    key = "instant_available" if method == PayoutMethod.INSTANT else "available"
+    on_stripe = _amount_in(balance.get(key), currency)
+    if method == PayoutMethod.INSTANT:
+        on_stripe = min(
+            on_stripe,
+            _amount_in(balance.get("available"), currency)
+            + _amount_in(balance.get("pending"), currency),
+        )
+    owed = escrow_selectors.seller_debt_cents(seller=seller, currency=currency)
+    return max(on_stripe - owed - _not_yet_taken(seller, currency), 0)
+
+
+def _instant_supported(account_id, currency):
+    """Whether the bank account (or card) Stripe pays `currency` out to takes instant payouts."""
+    listed = stripe_client.call(
+        _v1().accounts.external_accounts.list,
+        account_id,
+        params={"limit": 100},
+    ).to_dict()
+    same = [e for e in listed.get("data") or () if e.get("currency") == currency]
+    default = next((e for e in same if e.get("default_for_currency")), same[0] if same else None)
+    return default is not None and "instant" in (default.get("available_payout_methods") or ())
+
+
+def payout_quote(*, seller, currency, method, amount_cents=None):
+    """The quote shown before the seller confirms (amount None: all they may pay out)."""
+    account = _account_of(seller)
+    if method not in PayoutMethod.values:
+        raise ValidationFailed({"method": "Choose standard or instant."})
+    if method == PayoutMethod.INSTANT and not _instant_supported(
+        account.stripe_account_id, currency
+    ):
+        raise ValidationFailed(
+            {
+                "method": "Your bank account does not take instant payouts: choose a standard "
+                "payout, or add a debit card or an instant-capable bank account in your Stripe "
+                "dashboard."
+            }
+        )
+    payable = payable_cents(
+        seller=seller,
+        currency=currency,
+        method=method,
+        balance=_stripe_balance(account.stripe_account_id),
+    )
+    amount = payable if amount_cents is None else amount_cents
+    fee = instant_fee_cents(amount) if method == PayoutMethod.INSTANT and amount > 0 else 0
+    return PayoutQuote(
+        currency=currency,
+        amount_cents=amount,
+        fee_cents=fee,
+        bank_cents=max(amount - fee, 0),
+        method=method,
+        payable_cents=payable,
+        minimum_cents=settings.PAYOUT_MINIMUM_CENTS,
+    )
+
+
+def _validate(quote):
+    currency = quote.currency
+    if quote.amount_cents < quote.minimum_cents:
+        raise ValidationFailed(
+            {
+                "amount_cents": "The smallest payout is "
+                f"{format_money(quote.minimum_cents, currency)}."
+            }
+        )
+    if quote.amount_cents > quote.payable_cents:
+        raise ValidationFailed(
+            {
+                "amount_cents": f"You can pay out at most "
+                f"{format_money(quote.payable_cents, currency)} now"
+                + (" instantly" if quote.method == PayoutMethod.INSTANT else "")
+                + "."
+            }
+        )
+    if quote.bank_cents <= 0:
+        raise ValidationFailed(
+            {
+                "amount_cents": "The instant payout fee "
+                f"({format_money(quote.fee_cents, currency)}) would take all of it."
+            }
+        )
+
+
+def payout_request_create(
+    *, seller, amount_cents, currency, method=PayoutMethod.STANDARD, client_key="", actor=None
+):
+    """The seller asks for `amount_cents` of their Stripe balance to reach their bank. Returns
+    the Payout (pending at Stripe, or requested when Stripe could not be reached: sent again by
+    payouts_send_requested). Raises ValidationFailed / NotAllowed with words for the seller.
+    A `client_key` (the API's Idempotency-Key) already used by this seller returns that payout
+    (ValidationFailed when the request differs)."""
+    if not getattr(seller, "is_seller", False):
+        raise NotAllowed("Only sellers have payouts.")
+    if not isinstance(amount_cents, int) or isinstance(amount_cents, bool):
+        raise ValidationFailed({"amount_cents": "Give the amount in cents, as a whole number."})
+    currency = (currency or "").lower()
+    account = _account_of(seller)
+    with transaction.atomic():
+        get_user_model().objects.select_for_update().filter(pk=seller.pk).first()
+        if client_key:
+            earlier = Payout.objects.filter(seller_id=seller.pk, client_key=client_key).first()
+            if earlier is not None:
+                same = (earlier.amount_cents, earlier.currency, earlier.method) == (
+                    amount_cents,
+                    currency,
+                    method,
+                )
+                if not same:
+                    raise ValidationFailed(
+                        {
+                            "Idempotency-Key": f"This key was already used for payout "
+                            f"#{earlier.pk} of another amount. Use a new key for a new payout."
+                        }
+                    )
+                return earlier
+        quote = payout_quote(
+            seller=seller, currency=currency, method=method, amount_cents=amount_cents
+        )
+        _validate(quote)
+        payout = Payout.objects.create(
+            seller=seller,
+            stripe_account_id=account.stripe_account_id,
+            currency=currency,
+            amount_cents=quote.amount_cents,
+            fee_cents=quote.fee_cents,
+            method=method,
+            requested_by=actor or seller,
+            client_key=client_key,
+        )
+        audit_record(
+            action="payouts.payout.requested",
+            actor=actor or seller,
+            target=payout,
+            after={
+                "amount_cents": payout.amount_cents,
+                "fee_cents": payout.fee_cents,
+                "currency": currency,
+                "method": method,
+            },
+        )
+        notify(
+            seller,
+            "payout.requested",
+            _context(payout),
+        )
+    return payout_send(payout=payout)
+
+
+def _context(payout):
+    return {
+        "amount": format_money(payout.bank_cents, payout.currency),
+        "fee": format_money(payout.fee_cents, payout.currency),
+        "payout_id": payout.pk,
+        "action_url": reverse("seller-payouts"),
+    }
+
+
+def payout_send(*, payout):
+    """Ask Stripe to make the requested payout (idempotent: the key is the row's). Returns the
+    Payout as Stripe left it."""
+    if payout.status != PayoutStatus.REQUESTED:
+        return payout
+    try:
+        made = stripe_client.call(
+            _v1().payouts.create,
+            params={
+                "amount": payout.bank_cents,
+                "currency": payout.currency,
+                "method": payout.method,
+                "description": f"Bazaar payout #{payout.pk}",
+                "metadata": {"bazaar_payout_id": str(payout.pk)},
+            },
+            options={
+                "stripe_account": payout.stripe_account_id,
+                "idempotency_key": idempotency_key(payout, "create"),
+            },
+        )
+    except StripeUnavailable as exc:
+        logger.warning(
+            "Payout %s not made by Stripe: %s",
+            payout.pk,
+            exc.message,
+            extra=money_fields(stripe=exc, stripe_account=payout.stripe_account_id),
+        )
+        if exc.retryable:
+            return payout
+        with transaction.atomic():
+            locked = Payout.objects.select_for_update().get(pk=payout.pk)
+            locked, _ = audited_transition(
+                locked,
+                to=PayoutStatus.REFUSED,
+                allowed=PAYOUT_TRANSITIONS,
+                actor=None,
+                action=PAYOUT_ACTIONS[PayoutStatus.REFUSED],
+                failure_message=exc.message,
+            )
+        raise DomainError(f"Stripe did not make the payout: {exc.message}") from exc
+    return payout_apply(payout_id=payout.pk, stripe_payout=made.to_dict())
+
+
+def payout_sync(*, stripe_payout_id, stripe_account):
+    """A payout.* event: ask Stripe for the payout and apply its state. Payouts Bazaar did not
+    make are left alone. Returns the Payout or None."""
+    payout = Payout.objects.filter(stripe_payout_id=stripe_payout_id).first()
+    made = stripe_client.call(
+        _v1().payouts.retrieve, stripe_payout_id, options={"stripe_account": stripe_account}
+    ).to_dict()
+    if payout is None:
+        ours = str((made.get("metadata") or {}).get("bazaar_payout_id") or "")
+        payout = (
+            Payout.objects.filter(pk=int(ours), stripe_account_id=stripe_account).first()
+            if ours.isdigit()
+            else None
+        )
+    if payout is None:
+        logger.info("Payout %s on %s is not one of Bazaar's", stripe_payout_id, stripe_account)
+        return None
+    return payout_apply(payout_id=payout.pk, stripe_payout=made)
+
+
+def failure_words(code):
+    return FAILURE_WORDS.get(code or "", FAILURE_FALLBACK)
+
+
+def payout_apply(*, payout_id, stripe_payout):
+    """Record Stripe's payout (a dict) on our row under its lock: its id, status, arrival date,
+    failure; the ledger lines and the seller's notifications, each once."""
+    with transaction.atomic():
+        payout = Payout.objects.select_for_update().get(pk=payout_id)
+        changes = {}
+        if not payout.stripe_payout_id:
+            changes["stripe_payout_id"] = stripe_payout["id"]
+        if stripe_payout.get("arrival_date"):
+            changes["arrival_date"] = datetime.fromtimestamp(stripe_payout["arrival_date"], tz=UTC)
+        status = stripe_payout.get("status")
+        if status in (PayoutStatus.FAILED, PayoutStatus.CANCELED):
+            changes["failure_code"] = stripe_payout.get("failure_code") or ""
+            changes["failure_message"] = stripe_payout.get("failure_message") or ""
+        moved = False
+        if status in PAYOUT_TRANSITIONS.get(payout.status, ()):
+            payout, moved = audited_transition(
+                payout,
+                to=status,
+                allowed=PAYOUT_TRANSITIONS,
+                actor=None,
+                action=PAYOUT_ACTIONS[status],
+                **changes,
+            )
+        elif changes:
+            for name, value in changes.items():
+                setattr(payout, name, value)
+            payout.save(update_fields=[*changes, "updated_at"])
+        _book(payout)
+        if moved:
+            _tell(payout)
+    return payout
+
+
+def _book(payout):
+    """The ledger lines for what Stripe did, each once (the row is locked)."""
+    fields = []
+    stripe_id = payout.stripe_payout_id or f"payout-{payout.pk}"
+    book = {
+        "seller_id": payout.seller_id,
+        "currency": payout.currency,
+        "bank_cents": payout.bank_cents,
+        "fee_cents": payout.fee_cents,
+        "stripe_payout_id": stripe_id,
+    }
+    left = payout.status in (
+        PayoutStatus.PENDING,
+        PayoutStatus.IN_TRANSIT,
+        PayoutStatus.PAID,
+        PayoutStatus.FAILED,
+        PayoutStatus.CANCELED,
+    )
+    if left and not payout.sent_booked:
+        escrow_services.payout_sent_book(**book)
+        payout.sent_booked = True
+        fields.append("sent_booked")
+    came_back = payout.status in (PayoutStatus.FAILED, PayoutStatus.CANCELED)
+    if came_back and not payout.returned_booked:
+        why = "failed" if payout.status == PayoutStatus.FAILED else "canceled"
+        escrow_services.payout_returned_book(**book, why=why)
+        payout.returned_booked = True
+        fields.append("returned_booked")
+    if fields:
+        payout.save(update_fields=[*fields, "updated_at"])
+
+
+def _tell(payout):
+    context = _context(payout)
+    if payout.status == PayoutStatus.PAID:
+        notify(payout.seller, "payout.paid", context)
+    elif payout.status == PayoutStatus.FAILED:
+        notify(
+            payout.seller,
+            "payout.failed",
+            context
+            | {
+                "why": failure_words(payout.failure_code),
+                "fix": FIX_IT,
+                "action_url": reverse("connect-dashboard"),
+            },
+        )
+
+
+def payout_retry(*, payout, actor):
+    """Staff pay a failed payout's amount out again (once the seller's bank details are fixed):
+    a new payout of the same amount and method, checked like any request. Returns it."""
+    if payout.status != PayoutStatus.FAILED:
+        raise DomainError(
+            f"Payout #{payout.pk} is {payout.get_status_display().lower()}: only "
+            "a failed payout can be tried again."
+        )
+    return payout_request_create(
+        seller=payout.seller,
+        amount_cents=payout.amount_cents,
+        currency=payout.currency,
+        method=payout.method,
+        client_key=f"retry-of-{payout.pk}",
+        actor=actor,
+    )
+
+
+def payouts_send_requested():
+    """Send again the payouts Stripe could not be reached for (beat job). Returns the count."""
+    sent = 0
+    for payout in Payout.objects.filter(status=PayoutStatus.REQUESTED).order_by("pk")[:100]:
+        try:
+            if payout_send(payout=payout).status != PayoutStatus.REQUESTED:
+                sent += 1
+        except DomainError as exc:
+            logger.info("Payout %s refused on retry: %s", payout.pk, exc.message)
+    return sent
