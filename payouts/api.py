@@ -10,7 +10,7 @@ Stripe's are null and `stripe_error` says why.
 """
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status
+from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -63,10 +63,20 @@ IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
 
 
-class SellerPayoutListApi(APIView):
+class SellerPayoutListApi(generics.ListAPIView):
     """GET /api/v1/seller/payouts/ (your payouts, newest first; ?status=) and POST (request one)."""
 
     permission_classes = (IsAuthenticated,)
+    pagination_class = StandardPagination
+    serializer_class = PayoutOutputSerializer
+
+    def get_queryset(self):
+        if not self.request.user.is_seller:
+            raise PermissionDenied(NOT_A_SELLER)
+        wanted = self.request.query_params.get("status", "")
+        if wanted and wanted not in PayoutStatus.values:
+            raise ValidationFailed({"status": f"One of {', '.join(PayoutStatus.values)}."})
+        return payouts_for_seller(seller=self.request.user, status=wanted)
 
     @extend_schema(
         operation_id="seller_payouts_list",
@@ -86,16 +96,8 @@ class SellerPayoutListApi(APIView):
             403: OpenApiResponse(description=NOT_A_SELLER),
         },
     )
-    def get(self, request):
-        if not request.user.is_seller:
-            raise PermissionDenied(NOT_A_SELLER)
-        wanted = request.query_params.get("status", "")
-        if wanted and wanted not in PayoutStatus.values:
-            raise ValidationFailed({"status": f"One of {', '.join(PayoutStatus.values)}."})
-        paginator = StandardPagination()
-        rows = payouts_for_seller(seller=request.user, status=wanted)
-        page = paginator.paginate_queryset(rows, request, view=self)
-        return paginator.get_paginated_response(PayoutOutputSerializer(page, many=True).data)
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
     @extend_schema(
         operation_id="seller_payouts_create",
