@@ -336,6 +336,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "escrow.tasks.retry_pending_refunds",
         "schedule": env.int("ESCROW_JOB_INTERVAL_SECONDS", default=300),
     },
+    # Sellers' scheduled payouts (daily, weekly, monthly): each period paid once.
+    "payouts-run-scheduled": {
+        "task": "payouts.tasks.run_scheduled_payouts",
+        "schedule": env.int("ESCROW_JOB_INTERVAL_SECONDS", default=300),
+    },
     # Payouts Stripe could not be reached for, sent again (same idempotency key: one payout).
     "payouts-send-requested": {
         "task": "payouts.tasks.send_requested_payouts",
@@ -515,6 +520,11 @@ ESCROW_REFUND_RETURNS_COMMISSION = env.bool("ESCROW_REFUND_RETURNS_COMMISSION", 
 PAYOUT_MINIMUM_CENTS = env.int("PAYOUT_MINIMUM_CENTS", default=100)
 PAYOUT_INSTANT_FEE_BPS = env.int("PAYOUT_INSTANT_FEE_BPS", default=150)
 PAYOUT_INSTANT_FEE_MIN_CENTS = env.int("PAYOUT_INSTANT_FEE_MIN_CENTS", default=50)
+# A new seller's first payout waits this many days after their first sale reached Stripe.
+PAYOUT_FIRST_DELAY_DAYS = env.int("PAYOUT_FIRST_DELAY_DAYS", default=7)
+# The scheduled payouts job stays under this many Stripe requests a second (Stripe allows 100 in
+# live mode, 25 in test mode) and backs off when Stripe answers 429 all the same.
+PAYOUT_STRIPE_REQUESTS_PER_SECOND = env.int("PAYOUT_STRIPE_REQUESTS_PER_SECOND", default=20)
 # Disputes: the seller has this many days to answer a buyer's report, and staff this many days
 # (from the report) to decide; past either deadline the dispute is escalated to finance staff.
 BAZAAR_DISPUTE_RESPONSE_DAYS = env.int("BAZAAR_DISPUTE_RESPONSE_DAYS", default=3)

@@ -823,3 +823,14 @@ def seller_debt_cents(*, seller, currency):
         or 0
     )
     return max(total, 0)
+
+
+def seller_first_transfer_at(*, seller):
+    """When the seller's first release was transferred to their Stripe account (None: never).
+    Payouts measure a new seller's first payout delay from it. One query."""
+    return (
+        EscrowRelease.objects.filter(order__seller_id=seller.pk, transferred_at__isnull=False)
+        .order_by("transferred_at")
+        .values_list("transferred_at", flat=True)
+        .first()
+    )

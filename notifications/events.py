@@ -278,6 +278,30 @@ EVENTS = {
             message=_("{why} The money is back in your available balance. {fix}"),
         ),
         Event(
+            code="payout.schedule_changed",
+            level=Level.INFO,
+            label=_("My payout schedule changes"),
+            title=_("You are now paid out {schedule}"),
+            message=_("Your available balance is paid out to your bank {schedule}."),
+        ),
+        Event(
+            code="payout.held",
+            level=Level.WARNING,
+            label=_("Bazaar holds my payouts"),
+            title=_("Your payouts are on hold"),
+            message=_(
+                "Bazaar is reviewing your account: {reason} Your money stays safe on your "
+                "Stripe account until the review ends."
+            ),
+        ),
+        Event(
+            code="payout.unheld",
+            level=Level.SUCCESS,
+            label=_("Bazaar releases the hold on my payouts"),
+            title=_("Your payouts are no longer on hold"),
+            message=_("The review is over: you can be paid out again."),
+        ),
+        Event(
             code="message.received",
             level=Level.INFO,
             label=_("Someone sends me a message"),

@@ -107,6 +107,9 @@ class Payout(models.Model):
         blank=True,
         related_name="+",
     )
+    # The schedule's period this payout is for ("" for a request): one payout per seller,
+    # currency and period, whatever number of beat ticks or workers try.
+    period = models.CharField(max_length=20, blank=True)
     # The client's Idempotency-Key (API): the same key from the same seller is the same payout.
     client_key = models.CharField(max_length=255, blank=True)
     # The ledger lines written: when Stripe took the money, and when it came back.
@@ -119,6 +122,11 @@ class Payout(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["seller", "-created_at"])]
         constraints = [
+            models.UniqueConstraint(
+                fields=["seller", "currency", "period"],
+                condition=~models.Q(period=""),
+                name="payout_one_per_period",
+            ),
             models.UniqueConstraint(
                 fields=["seller", "client_key"],
                 condition=~models.Q(client_key=""),
@@ -140,3 +148,66 @@ class Payout(models.Model):
     @property
     def bank_cents(self):
         return self.amount_cents - self.fee_cents
+
+
+# --- Schedules and holds ------------------------------------------------------------------------
+
+
+class PayoutInterval(models.TextChoices):
+    MANUAL = "manual", "Only when I ask"
+    DAILY = "daily", "Every day"
+    WEEKLY = "weekly", "Every week"
+    MONTHLY = "monthly", "Every month"
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, "Monday"
+    TUESDAY = 1, "Tuesday"
+    WEDNESDAY = 2, "Wednesday"
+    THURSDAY = 3, "Thursday"
+    FRIDAY = 4, "Friday"
+    SATURDAY = 5, "Saturday"
+    SUNDAY = 6, "Sunday"
+
+
+class PayoutSchedule(models.Model):
+    """A seller's payout terms: when their available balance is paid out on its own
+    (payouts.services.payouts_run_scheduled), and whether staff hold their payouts (risk review),
+    with the reason they read. One row per seller, made when first needed."""
+
+    seller = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="payout_schedule"
+    )
+    interval = models.CharField(
+        max_length=10, choices=PayoutInterval.choices, default=PayoutInterval.MANUAL
+    )
+    weekly_anchor = models.PositiveSmallIntegerField(
+        choices=Weekday.choices, default=Weekday.MONDAY
+    )
+    # A day past the month's end (29-31) means its last day.
+    monthly_anchor = models.PositiveSmallIntegerField(default=1)
+    changed_at = models.DateTimeField(null=True, blank=True)
+    held = models.BooleanField(default=False)
+    hold_reason = models.TextField(blank=True)
+    held_at = models.DateTimeField(null=True, blank=True)
+    held_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(weekly_anchor__lte=6), name="payout_schedule_weekday"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(monthly_anchor__gte=1) & models.Q(monthly_anchor__lte=31),
+                name="payout_schedule_month_day",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.seller}: {self.get_interval_display()}"

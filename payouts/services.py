@@ -12,18 +12,21 @@ can pay instantly) less what they owe Bazaar (refunds after release their balanc
 cover, instant payout fees), less payouts requested and not yet taken by Stripe.
 """
 
+import calendar
 import logging
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Sum
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.selectors import connected_account_for
-from core import stripe_client
+from core import clock, stripe_client
 from core.audit import audit_record, audited_transition
 from core.errors import DomainError, NotAllowed, StripeUnavailable, ValidationFailed
 from core.logs import money_fields
@@ -35,7 +38,9 @@ from notifications.services import notify
 from payouts.models import (
     PAYOUT_TRANSITIONS,
     Payout,
+    PayoutInterval,
     PayoutMethod,
+    PayoutSchedule,
     PayoutStatus,
 )
 
@@ -206,14 +211,39 @@ def _validate(quote):
         )
 
 
+def _check_may_pay_out(seller):
+    """Refuse while staff hold the seller's payouts, or before a new seller's first payout."""
+    schedule = PayoutSchedule.objects.filter(seller_id=seller.pk).first()
+    if schedule is not None and schedule.held:
+        raise NotAllowed(
+            f"Your payouts are on hold while Bazaar reviews your account: {schedule.hold_reason}"
+        )
+    first = escrow_selectors.seller_first_transfer_at(seller=seller)
+    delay = timedelta(days=settings.PAYOUT_FIRST_DELAY_DAYS)
+    if first is not None and clock.now() < first + delay:
+        raise NotAllowed(
+            "Your first payout can be made from "
+            f"{timezone.localtime(first + delay):%-d %b %Y, %H:%M}: new sellers' first payouts "
+            f"wait {settings.PAYOUT_FIRST_DELAY_DAYS} days after their first sale."
+        )
+
+
 def payout_request_create(
-    *, seller, amount_cents, currency, method=PayoutMethod.STANDARD, client_key="", actor=None
+    *,
+    seller,
+    amount_cents,
+    currency,
+    method=PayoutMethod.STANDARD,
+    client_key="",
+    actor=None,
+    period="",
 ):
     """The seller asks for `amount_cents` of their Stripe balance to reach their bank. Returns
     the Payout (pending at Stripe, or requested when Stripe could not be reached: sent again by
     payouts_send_requested). Raises ValidationFailed / NotAllowed with words for the seller.
     A `client_key` (the API's Idempotency-Key) already used by this seller returns that payout
-    (ValidationFailed when the request differs)."""
+    (ValidationFailed when the request differs). A schedule's `period`: None when that period
+    has its payout already."""
     if not getattr(seller, "is_seller", False):
         raise NotAllowed("Only sellers have payouts.")
     if not isinstance(amount_cents, int) or isinstance(amount_cents, bool):
@@ -222,6 +252,14 @@ def payout_request_create(
     account = _account_of(seller)
     with transaction.atomic():
         get_user_model().objects.select_for_update().filter(pk=seller.pk).first()
+        if (
+            period
+            and Payout.objects.filter(
+                seller_id=seller.pk, currency=currency, period=period
+            ).exists()
+        ):
+            return None
+        _check_may_pay_out(seller)
         if client_key:
             earlier = Payout.objects.filter(seller_id=seller.pk, client_key=client_key).first()
             if earlier is not None:
@@ -251,6 +289,7 @@ def payout_request_create(
             method=method,
             requested_by=actor or seller,
             client_key=client_key,
+            period=period,
         )
         audit_record(
             action="payouts.payout.requested",
@@ -458,3 +497,249 @@ def payouts_send_requested():
         except DomainError as exc:
             logger.info("Payout %s refused on retry: %s", payout.pk, exc.message)
     return sent
+
+
+# --- Schedules ----------------------------------------------------------------------------------
+
+
+def schedule_for(seller):
+    """The seller's PayoutSchedule (unsaved defaults when they never set one)."""
+    return PayoutSchedule.objects.filter(seller_id=seller.pk).first() or PayoutSchedule(
+        seller=seller
+    )
+
+
+def payout_schedule_set(*, seller, interval, weekly_anchor=0, monthly_anchor=1):
+    """The seller chooses when they are paid out. Returns the PayoutSchedule."""
+    errors = {}
+    if interval not in PayoutInterval.values:
+        errors["interval"] = "Choose manual, daily, weekly or monthly."
+    if not isinstance(weekly_anchor, int) or not 0 <= weekly_anchor <= 6:
+        errors["weekly_anchor"] = "Choose a day of the week (0 = Monday ... 6 = Sunday)."
+    if not isinstance(monthly_anchor, int) or not 1 <= monthly_anchor <= 31:
+        errors["monthly_anchor"] = "Choose a day of the month from 1 to 31."
+    if errors:
+        raise ValidationFailed(errors)
+    if not getattr(seller, "is_seller", False):
+        raise NotAllowed("Only sellers have payouts.")
+    with transaction.atomic():
+        schedule, _ = PayoutSchedule.objects.select_for_update().get_or_create(seller=seller)
+        before = {
+            "interval": schedule.interval,
+            "weekly_anchor": schedule.weekly_anchor,
+            "monthly_anchor": schedule.monthly_anchor,
+        }
+        after = {
+            "interval": interval,
+            "weekly_anchor": weekly_anchor,
+            "monthly_anchor": monthly_anchor,
+        }
+        if before == after and schedule.changed_at:
+            return schedule
+        for name, value in after.items():
+            setattr(schedule, name, value)
+        schedule.changed_at = clock.now()
+        schedule.save()
+        audit_record(
+            action="payouts.schedule.changed",
+            actor=seller,
+            target=schedule,
+            before=before,
+            after=after,
+        )
+        notify(
+            seller,
+            "payout.schedule_changed",
+            {"schedule": schedule_words(schedule), "action_url": reverse("seller-payouts")},
+        )
+    return schedule
+
+
+def schedule_words(schedule):
+    if schedule.interval == PayoutInterval.WEEKLY:
+        return f"every {schedule.get_weekly_anchor_display()}"
+    if schedule.interval == PayoutInterval.MONTHLY:
+        day = schedule.monthly_anchor
+        return (
+            "on the last day of every month"
+            if day >= 31
+            else (f"on day {day} of every month (or its last day)")
+        )
+    if schedule.interval == PayoutInterval.DAILY:
+        return "every day"
+    return "only when you ask"
+
+
+def _month_day(year, month, anchor):
+    return date(year, month, min(anchor, calendar.monthrange(year, month)[1]))
+
+
+def schedule_period(schedule, today):
+    """(period key, due date) of the schedule's latest due date on or before `today`, or None
+    (manual, or nothing due since the seller chose it)."""
+    if schedule.interval == PayoutInterval.DAILY:
+        due, key = today, f"d{today:%Y%m%d}"
+    elif schedule.interval == PayoutInterval.WEEKLY:
+        due = today - timedelta(days=(today.weekday() - schedule.weekly_anchor) % 7)
+        key = f"w{due:%Y%m%d}"
+    elif schedule.interval == PayoutInterval.MONTHLY:
+        due = _month_day(today.year, today.month, schedule.monthly_anchor)
+        if due > today:
+            year, month = (today.year, today.month - 1) if today.month > 1 else (today.year - 1, 12)
+            due = _month_day(year, month, schedule.monthly_anchor)
+        key = f"m{due:%Y%m}"
+    else:
+        return None
+    chosen = timezone.localtime(schedule.changed_at).date() if schedule.changed_at else None
+    if chosen is not None and due < chosen:
+        return None
+    return key, due
+
+
+# --- Holds --------------------------------------------------------------------------------------
+
+
+def payouts_hold(*, seller, reason, actor):
+    """Staff hold the seller's payouts (risk review): requests and schedules are refused until
+    released. The seller reads `reason`."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed({"hold_reason": "Say why: the seller reads it."})
+    with transaction.atomic():
+        schedule, _ = PayoutSchedule.objects.select_for_update().get_or_create(seller=seller)
+        before = {"held": schedule.held, "hold_reason": schedule.hold_reason}
+        schedule.held, schedule.hold_reason = True, reason
+        schedule.held_at, schedule.held_by = clock.now(), actor
+        schedule.save()
+        audit_record(
+            action="payouts.hold.placed",
+            actor=actor,
+            target=schedule,
+            before=before,
+            after={"held": True, "hold_reason": reason},
+        )
+        notify(
+            seller,
+            "payout.held",
+            {"reason": reason, "action_url": reverse("seller-payouts")},
+        )
+    return schedule
+
+
+def payouts_unhold(*, seller, actor):
+    """Staff release the hold on the seller's payouts."""
+    with transaction.atomic():
+        schedule, _ = PayoutSchedule.objects.select_for_update().get_or_create(seller=seller)
+        if not schedule.held:
+            return schedule
+        before = {"held": True, "hold_reason": schedule.hold_reason}
+        schedule.held, schedule.held_at, schedule.held_by = False, None, None
+        schedule.save()
+        audit_record(
+            action="payouts.hold.released",
+            actor=actor,
+            target=schedule,
+            before=before,
+            after={"held": False},
+        )
+        notify(seller, "payout.unheld", {"action_url": reverse("seller-payouts")})
+    return schedule
+
+
+# --- The scheduled payouts job ------------------------------------------------------------------
+
+SCHEDULE_BATCH = 100
+RATE_LIMIT_RETRIES = 4
+
+
+class _Pace:
+    """At most PAYOUT_STRIPE_REQUESTS_PER_SECOND Stripe requests a second (each payout made
+    costs about three: balance, bank accounts, payout)."""
+
+    def __init__(self):
+        self.gap = 3.0 / max(settings.PAYOUT_STRIPE_REQUESTS_PER_SECOND, 1)
+        self.last = 0.0
+
+    def wait(self):
+        pause = self.last + self.gap - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        self.last = time.monotonic()
+
+
+def _rate_limited(exc):
+    import stripe
+
+    return isinstance(exc.__cause__, stripe.RateLimitError) or exc.code == "rate_limit"
+
+
+def _pay_out_on_schedule(schedule, today, pace):
+    """The seller's due period paid, per currency with enough payable. Returns payouts made."""
+    due = schedule_period(schedule, today)
+    if due is None:
+        return 0
+    key, _ = due
+    seller = schedule.seller
+    account = connected_account_for(seller)
+    if account is None or not account.payouts_enabled:
+        return 0
+    made = 0
+    for attempt in range(RATE_LIMIT_RETRIES + 1):
+        try:
+            pace.wait()
+            balance = _stripe_balance(account.stripe_account_id)
+            break
+        except StripeUnavailable as exc:
+            if not _rate_limited(exc) or attempt == RATE_LIMIT_RETRIES:
+                raise
+            time.sleep(2**attempt)
+    currencies = sorted({item["currency"] for item in balance.get("available") or ()})
+    for currency in currencies:
+        amount = payable_cents(
+            seller=seller, currency=currency, method=PayoutMethod.STANDARD, balance=balance
+        )
+        if amount < settings.PAYOUT_MINIMUM_CENTS:
+            continue
+        for attempt in range(RATE_LIMIT_RETRIES + 1):
+            try:
+                pace.wait()
+                payout = payout_request_create(
+                    seller=seller, amount_cents=amount, currency=currency, period=key
+                )
+                break
+            except StripeUnavailable as exc:
+                if not _rate_limited(exc) or attempt == RATE_LIMIT_RETRIES:
+                    raise
+                time.sleep(2**attempt)
+        made += payout is not None
+    return made
+
+
+def payouts_run_scheduled(*, today=None, batch=SCHEDULE_BATCH):
+    """Pay out every seller whose schedule is due (beat job). Sellers are read in batches of
+    `batch` by id; one whose period already has its payout is skipped, so a run that stopped
+    half-way (a crash, Stripe down) resumes where it stopped on the next tick, and two runs at
+    once make one payout per period (the row lock and the period's unique constraint).
+    Returns the number of payouts made."""
+    today = today or timezone.localtime(clock.now()).date()
+    pace = _Pace()
+    made, after = 0, 0
+    while True:
+        schedules = list(
+            PayoutSchedule.objects.filter(held=False, seller_id__gt=after)
+            .exclude(interval=PayoutInterval.MANUAL)
+            .select_related("seller")
+            .order_by("seller_id")[:batch]
+        )
+        if not schedules:
+            return made
+        for schedule in schedules:
+            try:
+                made += _pay_out_on_schedule(schedule, today, pace)
+            except (DomainError, StripeUnavailable) as exc:
+                logger.info(
+                    "Scheduled payout of seller %s not made: %s", schedule.seller_id, exc.message
+                )
+                if isinstance(exc, StripeUnavailable) and _rate_limited(exc):
+                    return made  # Stripe keeps refusing: the next tick goes on from here
+        after = schedules[-1].seller_id

@@ -9,3 +9,9 @@ from payouts import services
 def send_requested_payouts():
     """Payouts Stripe could not be reached for, sent again with their own idempotency keys."""
     return services.payouts_send_requested()
+
+
+@shared_task
+def run_scheduled_payouts():
+    """Sellers' daily, weekly and monthly payouts that are due, each period paid once."""
+    return services.payouts_run_scheduled()

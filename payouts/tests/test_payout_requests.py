@@ -26,9 +26,12 @@ CANCEL = "http://testserver/orders/cancelled"
 
 
 @pytest.fixture
-def available(client, seller, listing, buyer, stripe_sandbox, django_capture_on_commit_callbacks):
+def available(
+    client, seller, listing, buyer, stripe_sandbox, django_capture_on_commit_callbacks, settings
+):
     """A US$50.00 order released (the seller's share 45.00) and settled on their Stripe balance:
-    US$45.00 available."""
+    US$45.00 available (the first payout delay is test_schedules.py's)."""
+    settings.PAYOUT_FIRST_DELAY_DAYS = 0
     order = services.order_create(buyer=buyer, listing_id=listing.pk, quantity=2)
     _, url = services.payment_checkout_start(
         order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL

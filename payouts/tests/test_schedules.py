@@ -1,0 +1,217 @@
+"""Payout schedules, holds and the first payout delay: the due-date table (daily, weekly,
+monthly, month ends), the beat job paying due sellers once per period (also with two jobs racing
+on PostgreSQL), staff holds refusing requests and schedules, and a full sale to bank cycle that
+ends with reconcile at zero differences."""
+
+from datetime import date, datetime
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from core.errors import NotAllowed, ValidationFailed
+from core.models import AuditEntry
+from core.testing import race
+from escrow import services
+from escrow.models import OrderStatus, ReleaseTrigger
+from escrow.reconcile import reconcile
+from escrow.testing import pay_on_checkout_page
+from notifications.models import Notification
+from payouts import services as payouts
+from payouts.models import Payout, PayoutSchedule, PayoutStatus
+from payouts.tasks import run_scheduled_payouts
+
+SUCCESS = "http://testserver/orders/done?session={CHECKOUT_SESSION_ID}"
+CANCEL = "http://testserver/orders/cancelled"
+
+
+def schedule(interval, *, weekly=0, monthly=1, chosen=date(2026, 1, 1)):
+    return PayoutSchedule(
+        interval=interval,
+        weekly_anchor=weekly,
+        monthly_anchor=monthly,
+        changed_at=timezone.make_aware(datetime(chosen.year, chosen.month, chosen.day, 9)),
+    )
+
+
+# --- The due-date table -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rule", "today", "expected"),
+    [
+        (schedule("manual"), date(2026, 3, 4), None),
+        (schedule("daily"), date(2026, 3, 4), ("d20260304", date(2026, 3, 4))),
+        # Weekly on Monday (0): a Wednesday belongs to the Monday before it.
+        (schedule("weekly"), date(2026, 3, 4), ("w20260302", date(2026, 3, 2))),
+        (schedule("weekly"), date(2026, 3, 2), ("w20260302", date(2026, 3, 2))),
+        (schedule("weekly", weekly=4), date(2026, 3, 4), ("w20260227", date(2026, 2, 27))),
+        # Monthly on the 15th: before it, last month's 15th.
+        (schedule("monthly", monthly=15), date(2026, 3, 14), ("m202602", date(2026, 2, 15))),
+        (schedule("monthly", monthly=15), date(2026, 3, 15), ("m202603", date(2026, 3, 15))),
+        # The 31st in a month of 28, 30 days: its last day.
+        (schedule("monthly", monthly=31), date(2026, 2, 28), ("m202602", date(2026, 2, 28))),
+        (schedule("monthly", monthly=31), date(2026, 4, 29), ("m202603", date(2026, 3, 31))),
+        (schedule("monthly", monthly=30), date(2028, 2, 29), ("m202802", date(2028, 2, 29))),
+        # January's period before the 10th is December's.
+        (schedule("monthly", monthly=10), date(2027, 1, 9), ("m202612", date(2026, 12, 10))),
+        # Nothing due from before the seller chose the schedule.
+        (schedule("weekly", chosen=date(2026, 3, 3)), date(2026, 3, 4), None),
+        (schedule("monthly", monthly=1, chosen=date(2026, 3, 2)), date(2026, 3, 31), None),
+        (
+            schedule("monthly", monthly=1, chosen=date(2026, 3, 2)),
+            date(2026, 4, 1),
+            ("m202604", date(2026, 4, 1)),
+        ),
+    ],
+)
+def test_the_period_due_on_a_day(rule, today, expected):
+    assert payouts.schedule_period(rule, today) == expected
+
+
+# --- Through the sandbox ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sale(client, seller, listing, buyer, stripe_sandbox, settings):
+    """A US$50.00 order paid and released (the seller's share 45.00)."""
+    settings.PAYOUT_FIRST_DELAY_DAYS = 7
+
+    def make():
+        order = services.order_create(buyer=buyer, listing_id=listing.pk, quantity=2)
+        _, url = services.payment_checkout_start(
+            order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
+        )
+        assert pay_on_checkout_page(client, url).status_code == 302
+        order.refresh_from_db()
+        services.order_deliver(order=order, actor=seller, note="Sent")
+        services.escrow_release(order=order, trigger=ReleaseTrigger.BUYER, actor=buyer)
+        order.refresh_from_db()
+        assert order.status == OrderStatus.RELEASED
+        return order
+
+    return make
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sale_is_paid_out_on_schedule_after_the_first_payout_delay_and_reconciles(
+    sale, seller, stripe_sandbox
+):
+    payouts.payout_schedule_set(seller=seller, interval="daily")
+    sale()
+    stripe_sandbox.advance_clock(days=3)  # settled: available at Stripe
+
+    with pytest.raises(NotAllowed, match="first payout can be made from"):
+        payouts.payout_request_create(seller=seller, amount_cents=4500, currency="usd")
+    assert run_scheduled_payouts.delay().get() == 0  # the first payout delay
+    stripe_sandbox.advance_clock(days=5)
+
+    assert run_scheduled_payouts.delay().get() == 1
+    assert run_scheduled_payouts.delay().get() == 0  # one payout per period
+    payout = Payout.objects.get()
+    assert (payout.amount_cents, payout.status, payout.period[:1]) == (4500, "pending", "d")
+    stripe_sandbox.advance_clock(days=3)
+
+    payout.refresh_from_db()
+    assert payout.status == PayoutStatus.PAID
+    assert Notification.objects.filter(recipient=seller, event_code="payout.paid").exists()
+    assert list(reconcile().differences.values_list("message", flat=True)) == []
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="Needs PostgreSQL's row locks (set DATABASE_URL): SQLite serialises every writer.",
+)
+def test_schedulers_racing_make_one_payout_per_period(sale, seller, stripe_sandbox, settings):
+    settings.PAYOUT_FIRST_DELAY_DAYS = 0
+    payouts.payout_schedule_set(seller=seller, interval="daily")
+    sale()
+    stripe_sandbox.advance_clock(days=3)
+
+    outcomes, crashes = race(*[payouts.payouts_run_scheduled for _ in range(6)])
+
+    assert crashes == []
+    assert sum(outcomes) == 1
+    assert Payout.objects.count() == 1
+    account = payouts.connected_account_for(seller).stripe_account_id
+    made = payouts._v1().payouts.list(options={"stripe_account": account}).data
+    assert [p.amount for p in made] == [4500]
+
+
+# --- Holds --------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_hold_refuses_requests_and_schedules_until_staff_release_it(
+    sale, seller, stripe_sandbox, settings
+):
+    from accounts.factories import StaffFactory
+
+    settings.PAYOUT_FIRST_DELAY_DAYS = 0
+    staff = StaffFactory()
+    payouts.payout_schedule_set(seller=seller, interval="daily")
+    sale()
+    stripe_sandbox.advance_clock(days=3)
+    with pytest.raises(ValidationFailed):
+        payouts.payouts_hold(seller=seller, reason="  ", actor=staff)
+
+    payouts.payouts_hold(seller=seller, reason="We are checking a burst of refunds.", actor=staff)
+
+    with pytest.raises(NotAllowed, match="on hold .*burst of refunds"):
+        payouts.payout_request_create(seller=seller, amount_cents=4500, currency="usd")
+    assert run_scheduled_payouts.delay().get() == 0
+    held = Notification.objects.get(recipient=seller, event_code="payout.held")
+    assert "burst of refunds" in held.message
+
+    payouts.payouts_unhold(seller=seller, actor=staff)
+    assert run_scheduled_payouts.delay().get() == 1
+    assert set(
+        AuditEntry.objects.filter(action__startswith="payouts.hold").values_list("action", "actor")
+    ) == {("payouts.hold.placed", staff.pk), ("payouts.hold.released", staff.pk)}
+
+
+@pytest.mark.django_db
+def test_a_schedule_is_checked_and_its_change_told(seller):
+    with pytest.raises(ValidationFailed) as excinfo:
+        payouts.payout_schedule_set(
+            seller=seller, interval="hourly", weekly_anchor=9, monthly_anchor=0
+        )
+    assert set(excinfo.value.errors) == {"interval", "weekly_anchor", "monthly_anchor"}
+
+    payouts.payout_schedule_set(seller=seller, interval="weekly", weekly_anchor=4)
+    payouts.payout_schedule_set(seller=seller, interval="weekly", weekly_anchor=4)
+
+    told = Notification.objects.filter(recipient=seller, event_code="payout.schedule_changed")
+    assert [n.title for n in told] == ["You are now paid out every Friday"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_job_backs_off_when_stripe_rate_limits_and_resumes(
+    sale, seller, stripe_sandbox, settings, monkeypatch
+):
+    import stripe as stripe_sdk
+
+    from core.errors import StripeUnavailable
+
+    settings.PAYOUT_FIRST_DELAY_DAYS = 0
+    payouts.payout_schedule_set(seller=seller, interval="daily")
+    sale()
+    stripe_sandbox.advance_clock(days=3)
+    real = payouts._stripe_balance
+    answers = iter([429, 429, "ok", "ok"])
+    slept = []
+    monkeypatch.setattr(payouts.time, "sleep", slept.append)
+
+    def limited(account):
+        if next(answers, "ok") == 429:
+            try:
+                raise stripe_sdk.RateLimitError("Too many requests", code="rate_limit")
+            except stripe_sdk.RateLimitError as exc:
+                raise StripeUnavailable("Stripe asks us to slow down.", code="rate_limit") from exc
+        return real(account)
+
+    monkeypatch.setattr(payouts, "_stripe_balance", limited)
+
+    assert payouts.payouts_run_scheduled() == 1
+    assert [s for s in slept if s >= 1] == [1, 2]  # backed off twice, then went on
