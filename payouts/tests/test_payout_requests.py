@@ -161,8 +161,9 @@ def test_a_request_above_the_balance_or_below_the_minimum_is_refused_and_makes_n
 
 
 def test_money_still_settling_cannot_be_paid_out(
-    client, seller, listing, buyer, stripe_sandbox, django_capture_on_commit_callbacks
+    client, seller, listing, buyer, stripe_sandbox, django_capture_on_commit_callbacks, settings
 ):
+    settings.PAYOUT_FIRST_DELAY_DAYS = 0
     order = services.order_create(buyer=buyer, listing_id=listing.pk, quantity=2)
     _, url = services.payment_checkout_start(
         order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
