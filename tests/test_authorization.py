@@ -743,8 +743,9 @@ def test_the_sellers_balances_do_show_their_held_money(world, route):
     ],
 )
 def test_the_sellers_earnings_answer_sellers_only(world, route, seller_sees):
-    """The earnings and the payouts list (object-free: the outsiders read them above) answer a seller with their
-    own figures; someone who does not sell is sent to set up a store (pages) or refused (API)."""
+    """The earnings and the payouts list (object-free: the outsiders read them above) answer a
+    seller with their own figures; someone who does not sell is sent to set up a store (pages)
+    or refused (API)."""
     said = _said(_client(world, "seller", MATRIX[0]).get(reverse(route)))
     assert seller_sees in said
     refused = _client(world, "other_buyer", MATRIX[0]).get(reverse(route))
