@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 
 from core.errors import ValidationFailed
 from core.pagination import StandardPagination
-from payouts.models import PayoutStatus
+from payouts.models import Payout, PayoutStatus
 from payouts.selectors import payouts_for_seller, seller_balances
 from payouts.serializers import (
     PayoutCreateInputSerializer,
@@ -71,6 +71,8 @@ class SellerPayoutListApi(generics.ListAPIView):
     serializer_class = PayoutOutputSerializer
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the schema generator's look
+            return Payout.objects.none()
         if not self.request.user.is_seller:
             raise PermissionDenied(NOT_A_SELLER)
         wanted = self.request.query_params.get("status", "")

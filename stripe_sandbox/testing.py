@@ -116,3 +116,15 @@ def checkout_page_pay(client, session, number=VISA, **fields):
     client); `fields` add to or replace the form's other fields."""
     data = {"card_number": number, "expiry": "12 / 34", "cvc": "123", "email": "ann@shop.test"}
     return client.post(checkout_page_path(session), data | fields)
+
+
+def external_accounts_take_instant(account_id):
+    """The connected account's bank accounts take instant payouts (as an RTP-capable bank does
+    at Stripe; the sandbox's test bank accounts take standard payouts only)."""
+    from stripe_sandbox.models import SandboxObject
+
+    row = SandboxObject.objects.get(stripe_id=account_id)
+    for bank in row.data["external_accounts"]["data"]:
+        bank["available_payout_methods"] = ["standard", "instant"]
+        SandboxObject.objects.filter(stripe_id=bank["id"]).update(data=bank)
+    row.save(update_fields=["data"])

@@ -17,7 +17,7 @@ from escrow.testing import pay_on_checkout_page
 from notifications.models import Notification
 from payouts import services as payouts
 from payouts.models import Payout, PayoutMethod, PayoutStatus
-from stripe_sandbox.models import SandboxObject
+from stripe_sandbox import testing as sandbox_testing
 
 pytestmark = pytest.mark.django_db
 
@@ -97,13 +97,7 @@ def test_a_standard_payout_reaches_the_bank_and_the_books_agree(
 
 
 def instant_capable(seller):
-    """The seller's bank account takes instant payouts (as an RTP-capable bank does at Stripe;
-    the sandbox's test bank accounts take standard ones only)."""
-    row = SandboxObject.objects.get(stripe_id=connected_account_id_for(seller))
-    for bank in row.data["external_accounts"]["data"]:
-        bank["available_payout_methods"] = ["standard", "instant"]
-        SandboxObject.objects.filter(stripe_id=bank["id"]).update(data=bank)
-    row.save(update_fields=["data"])
+    sandbox_testing.external_accounts_take_instant(connected_account_id_for(seller))
 
 
 def test_an_instant_payout_to_a_bank_account_that_does_not_take_them_is_refused(available, seller):

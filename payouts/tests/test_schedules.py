@@ -103,11 +103,11 @@ def test_a_sale_is_paid_out_on_schedule_after_the_first_payout_delay_and_reconci
 
     with pytest.raises(NotAllowed, match="first payout can be made from"):
         payouts.payout_request_create(seller=seller, amount_cents=4500, currency="usd")
-    assert run_scheduled_payouts.delay().get() == 0  # the first payout delay
+    assert run_scheduled_payouts.delay().result == 0  # the first payout delay
     stripe_sandbox.advance_clock(days=5)
 
-    assert run_scheduled_payouts.delay().get() == 1
-    assert run_scheduled_payouts.delay().get() == 0  # one payout per period
+    assert run_scheduled_payouts.delay().result == 1
+    assert run_scheduled_payouts.delay().result == 0  # one payout per period
     payout = Payout.objects.get()
     assert (payout.amount_cents, payout.status, payout.period[:1]) == (4500, "pending", "d")
     stripe_sandbox.advance_clock(days=3)
@@ -160,12 +160,12 @@ def test_a_hold_refuses_requests_and_schedules_until_staff_release_it(
 
     with pytest.raises(NotAllowed, match="on hold .*burst of refunds"):
         payouts.payout_request_create(seller=seller, amount_cents=4500, currency="usd")
-    assert run_scheduled_payouts.delay().get() == 0
+    assert run_scheduled_payouts.delay().result == 0
     held = Notification.objects.get(recipient=seller, event_code="payout.held")
     assert "burst of refunds" in held.message
 
     payouts.payouts_unhold(seller=seller, actor=staff)
-    assert run_scheduled_payouts.delay().get() == 1
+    assert run_scheduled_payouts.delay().result == 1
     assert set(
         AuditEntry.objects.filter(action__startswith="payouts.hold").values_list("action", "actor")
     ) == {("payouts.hold.placed", staff.pk), ("payouts.hold.released", staff.pk)}
