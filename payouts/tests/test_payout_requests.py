@@ -63,6 +63,24 @@ def account_balance(account, currency="usd"):
     )
 
 
+def bank_account_use(account, number):
+    """The seller's payouts go to Stripe's US test bank account `number` from now on
+    (000111111116: payouts to it fail with no_account; 000123456789: they arrive)."""
+    stripe().v1.accounts.external_accounts.create(
+        account,
+        params={
+            "external_account": {
+                "object": "bank_account",
+                "country": "US",
+                "currency": "usd",
+                "routing_number": "110000000",
+                "account_number": number,
+            },
+            "default_for_currency": True,
+        },
+    )
+
+
 def advance(stripe_sandbox, capture, **when):
     with capture(execute=True):
         stripe_sandbox.advance_clock(**when)
@@ -181,19 +199,7 @@ def test_a_failed_payout_comes_back_tells_the_seller_why_and_the_books_agree(
     available, seller, stripe_sandbox, django_capture_on_commit_callbacks
 ):
     account = connected_account_id_for(seller)
-    stripe().v1.accounts.external_accounts.create(
-        account,
-        params={
-            "external_account": {
-                "object": "bank_account",
-                "country": "US",
-                "currency": "usd",
-                "routing_number": "110000000",
-                "account_number": "000111111116",
-            },
-            "default_for_currency": True,
-        },
-    )
+    bank_account_use(account, "000111111116")
     with django_capture_on_commit_callbacks(execute=True):
         payout = payouts.payout_request_create(seller=seller, amount_cents=4000, currency="usd")
 
@@ -366,38 +372,14 @@ def test_staff_see_failed_payouts_first_and_pay_one_out_again(
     from core.models import AuditEntry
 
     account = connected_account_id_for(seller)
-    stripe().v1.accounts.external_accounts.create(
-        account,
-        params={
-            "external_account": {
-                "object": "bank_account",
-                "country": "US",
-                "currency": "usd",
-                "routing_number": "110000000",
-                "account_number": "000111111116",
-            },
-            "default_for_currency": True,
-        },
-    )
+    bank_account_use(account, "000111111116")
     with django_capture_on_commit_callbacks(execute=True):
         failed = payouts.payout_request_create(seller=seller, amount_cents=2000, currency="usd")
     advance(stripe_sandbox, django_capture_on_commit_callbacks, days=3)
     failed.refresh_from_db()
     assert failed.status == PayoutStatus.FAILED
     # The seller puts in a working bank account.
-    stripe().v1.accounts.external_accounts.create(
-        account,
-        params={
-            "external_account": {
-                "object": "bank_account",
-                "country": "US",
-                "currency": "usd",
-                "routing_number": "110000000",
-                "account_number": "000123456789",
-            },
-            "default_for_currency": True,
-        },
-    )
+    bank_account_use(account, "000123456789")
     with django_capture_on_commit_callbacks(execute=True):
         paid = payouts.payout_request_create(seller=seller, amount_cents=1000, currency="usd")
     staff = StaffFactory(is_superuser=True)
