@@ -1,18 +1,27 @@
-"""The back office's view of sellers' payouts (a list, failed first, with retry) and balances:
-read-only, from payouts.selectors.seller_balances
-(the same figures the seller's page and the API show). Linked from each seller profile's page."""
+"""The back office's view of sellers' payouts (a list, failed first, with retry), balances
+(read-only, from payouts.selectors.seller_balances: the same figures the seller's page and the
+API show; linked from each seller profile's page) and payout schedules, where staff hold a
+seller's payouts with the reason the seller reads, and lift the hold."""
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import Case, Value, When
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from core.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin, reason_confirmation
 from core.errors import DomainError, StripeUnavailable
 from core.money import format_money
-from payouts.models import Payout, PayoutStatus, SellerBalance
+from payouts.models import Payout, PayoutSchedule, PayoutStatus, SellerBalance
 from payouts.selectors import seller_balances
-from payouts.services import failure_words, payout_retry, payout_send
+from payouts.services import (
+    failure_words,
+    payout_retry,
+    payout_send,
+    payouts_hold,
+    payouts_unhold,
+    schedule_words,
+)
 
 # (label, CurrencyBalance attribute) in the order the seller's page shows them.
 FIGURES = (
@@ -28,9 +37,37 @@ FIGURES = (
 
 @admin.register(SellerBalance)
 class SellerBalanceAdmin(ReadOnlyAdmin):
-    list_display = ("display_name", "user", "default_currency")
+    list_display = ("display_name", "user", "default_currency", "payout_schedule", "payouts_held")
     search_fields = ("display_name", "user__email", "user__full_name")
-    list_select_related = ("user",)
+    list_select_related = ("user", "user__payout_schedule")
+    actions = ("hold_payouts", "unhold_payouts")
+
+    @admin.display(description="payout schedule")
+    def payout_schedule(self, obj):
+        schedule = getattr(obj.user, "payout_schedule", None)
+        return schedule_words(schedule) if schedule else schedule_words(PayoutSchedule())
+
+    @admin.display(description="payouts held", boolean=True)
+    def payouts_held(self, obj):
+        schedule = getattr(obj.user, "payout_schedule", None)
+        return bool(schedule and schedule.held)
+
+    @admin.action(description="Hold the selected sellers' payouts (risk review)")
+    def hold_payouts(self, request, queryset):
+        return _hold(self, request, queryset, seller_of=lambda profile: profile.user)
+
+    @admin.action(description="Lift the hold on the selected sellers' payouts")
+    def unhold_payouts(self, request, queryset):
+        _unhold(self, request, queryset, seller_of=lambda profile: profile.user)
+
+    def get_actions(self, request):
+        # Read-only pages, but the hold actions are for staff who may change payout schedules.
+        actions = super().get_actions(request)
+        if not request.user.has_perm("payouts.change_payoutschedule"):
+            actions.pop("hold_payouts", None)
+            actions.pop("unhold_payouts", None)
+        return actions
+
     ordering = ("display_name",)
     fields = ("seller_profile", "user", "balances")
     readonly_fields = ("seller_profile", "user", "balances")
@@ -175,3 +212,101 @@ class PayoutAdmin(ReadOnlyAdmin):
                     f"Payout #{payout.pk}: {sent.get_status_display().lower()}.",
                     messages.SUCCESS,
                 )
+
+
+# --- Schedules and holds ------------------------------------------------------------------------
+
+
+class HoldForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason",
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 80}),
+        max_length=2000,
+        help_text="The seller reads this on their payouts page and in an email: say what Bazaar "
+        "is checking and what they can do.",
+    )
+
+
+def _hold(modeladmin, request, queryset, *, seller_of):
+    form = HoldForm(request.POST if "post" in request.POST else None)
+    if form.is_bound and form.is_valid():
+        for row in queryset:
+            seller = seller_of(row)
+            try:
+                payouts_hold(seller=seller, reason=form.cleaned_data["reason"], actor=request.user)
+            except DomainError as exc:
+                modeladmin.message_user(request, f"{seller}: {exc.message}", messages.ERROR)
+            else:
+                modeladmin.message_user(
+                    request, f"{seller}: payouts held; they are told why.", messages.SUCCESS
+                )
+        return None
+    return reason_confirmation(
+        modeladmin,
+        request,
+        queryset,
+        form=form,
+        title="Hold payouts",
+        action_name="hold_payouts",
+        template="admin/payouts/hold_confirmation.html",
+    )
+
+
+def _unhold(modeladmin, request, queryset, *, seller_of):
+    for row in queryset:
+        seller = seller_of(row)
+        try:
+            schedule = payouts_unhold(seller=seller, actor=request.user)
+        except DomainError as exc:
+            modeladmin.message_user(request, f"{seller}: {exc.message}", messages.ERROR)
+        else:
+            modeladmin.message_user(
+                request,
+                f"{seller}: payouts {'released' if not schedule.held else 'still held'}.",
+                messages.SUCCESS,
+            )
+
+
+@admin.register(PayoutSchedule)
+class PayoutScheduleAdmin(ReadOnlyAdmin):
+    """Sellers' payout schedules, held ones first. The seller chooses the schedule; staff hold and
+    release payouts through the actions (payouts.services, audited, the seller told)."""
+
+    list_display = ("seller", "schedule", "held", "hold_reason", "held_at", "held_by")
+    list_filter = ("held", "interval")
+    search_fields = ("seller__email", "seller__full_name", "hold_reason")
+    list_select_related = ("seller", "held_by")
+    fields = (
+        "seller",
+        "schedule",
+        "changed_at",
+        "held",
+        "hold_reason",
+        "held_at",
+        "held_by",
+    )
+    readonly_fields = fields
+    actions = ("hold_payouts", "unhold_payouts")
+
+    def get_ordering(self, request):
+        return ("-held", "-held_at", "seller__email")
+
+    def get_actions(self, request):
+        # Read-only rows, but the hold actions are the change permission's to run.
+        actions = super().get_actions(request)
+        if not request.user.has_perm("payouts.change_payoutschedule"):
+            actions.pop("hold_payouts", None)
+            actions.pop("unhold_payouts", None)
+        return actions
+
+    @admin.display(description="schedule")
+    def schedule(self, obj):
+        return schedule_words(obj)
+
+    @admin.action(description="Hold the selected sellers' payouts (risk review)")
+    def hold_payouts(self, request, queryset):
+        return _hold(self, request, queryset, seller_of=lambda schedule: schedule.seller)
+
+    @admin.action(description="Lift the hold on the selected sellers' payouts")
+    def unhold_payouts(self, request, queryset):
+        _unhold(self, request, queryset, seller_of=lambda schedule: schedule.seller)

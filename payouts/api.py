@@ -3,6 +3,7 @@
 GET /api/v1/seller/balance/   where the seller's money is, per currency
 GET /api/v1/seller/payouts/   the seller's payouts, newest first (?status=)
 POST /api/v1/seller/payouts/  request a payout (Idempotency-Key)
+GET/PUT /api/v1/seller/payout-schedule/   when you are paid out on your own; a staff hold
 
 The figures come from payouts.selectors.seller_balances, the same read as the seller's payouts
 page and the admin. Stripe being unreachable is not an error: the ledger's figures come back,
@@ -23,9 +24,17 @@ from payouts.selectors import payouts_for_seller, seller_balances
 from payouts.serializers import (
     PayoutCreateInputSerializer,
     PayoutOutputSerializer,
+    PayoutScheduleInputSerializer,
+    PayoutScheduleOutputSerializer,
     SellerBalanceOutputSerializer,
 )
-from payouts.services import payout_request_create
+from payouts.services import (
+    payout_request_create,
+    payout_schedule_set,
+    schedule_for,
+    schedule_next_date,
+    schedule_words,
+)
 
 NOT_A_SELLER = "Only sellers have a balance. POST to /api/v1/me/seller-profile/ to become one."
 
@@ -145,3 +154,66 @@ class SellerPayoutListApi(generics.ListAPIView):
             client_key=key,
         )
         return Response(PayoutOutputSerializer(payout).data, status=status.HTTP_201_CREATED)
+
+
+# --- Schedule -----------------------------------------------------------------------------------
+
+
+def _schedule_data(schedule):
+    return PayoutScheduleOutputSerializer(
+        {
+            "interval": schedule.interval,
+            "weekly_anchor": schedule.weekly_anchor,
+            "monthly_anchor": schedule.monthly_anchor,
+            "description": schedule_words(schedule),
+            "next_payout_on": schedule_next_date(schedule),
+            "held": schedule.held,
+            "hold_reason": schedule.hold_reason if schedule.held else "",
+        }
+    ).data
+
+
+class SellerPayoutScheduleApi(APIView):
+    """GET /api/v1/seller/payout-schedule/ and PUT (choose it)."""
+
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema(
+        operation_id="seller_payout_schedule_retrieve",
+        tags=["seller"],
+        summary="When you are paid out on your own, and whether staff hold your payouts",
+        responses={
+            200: PayoutScheduleOutputSerializer,
+            403: OpenApiResponse(description=NOT_A_SELLER),
+        },
+    )
+    def get(self, request):
+        if not request.user.is_seller:
+            raise PermissionDenied(NOT_A_SELLER)
+        return Response(_schedule_data(schedule_for(request.user)))
+
+    @extend_schema(
+        operation_id="seller_payout_schedule_update",
+        tags=["seller"],
+        summary="Choose when you are paid out: manual, daily, weekly or monthly",
+        description=(
+            "Scheduled payouts pay out your available balance above PAYOUT_MINIMUM_CENTS on the "
+            "chosen day (weekly: weekly_anchor, 0 = Monday; monthly: monthly_anchor, a day past "
+            "a month's end meaning its last day). Days before the change are not paid late."
+        ),
+        request=PayoutScheduleInputSerializer,
+        responses={
+            200: PayoutScheduleOutputSerializer,
+            400: OpenApiResponse(
+                description="Field errors: interval, weekly_anchor, monthly_anchor."
+            ),
+            403: OpenApiResponse(description=NOT_A_SELLER),
+        },
+    )
+    def put(self, request):
+        if not request.user.is_seller:
+            raise PermissionDenied(NOT_A_SELLER)
+        data = PayoutScheduleInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        schedule = payout_schedule_set(seller=request.user, **data.validated_data)
+        return Response(_schedule_data(schedule))

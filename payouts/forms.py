@@ -3,7 +3,7 @@
 from django import forms
 
 from core.money import MoneyError, to_minor_units
-from payouts.models import PayoutMethod
+from payouts.models import PayoutInterval, PayoutMethod, Weekday
 
 
 class PayoutRequestForm(forms.Form):
@@ -35,3 +35,25 @@ class PayoutRequestForm(forms.Form):
             except MoneyError as exc:
                 self.add_error("amount", str(exc))
         return cleaned
+
+
+class PayoutScheduleForm(forms.Form):
+    interval = forms.ChoiceField(
+        label="Pay me out",
+        choices=PayoutInterval.choices,
+        widget=forms.RadioSelect,
+    )
+    weekly_anchor = forms.TypedChoiceField(
+        label="Day of the week",
+        choices=Weekday.choices,
+        coerce=int,
+        initial=Weekday.MONDAY,
+        help_text="For weekly payouts.",
+    )
+    monthly_anchor = forms.IntegerField(
+        label="Day of the month",
+        min_value=1,
+        max_value=31,
+        initial=1,
+        help_text="For monthly payouts; 29 to 31 mean the month's last day in shorter months.",
+    )

@@ -97,3 +97,34 @@ class PayoutCreateInputSerializer(serializers.Serializer):
     amount_cents = serializers.IntegerField(min_value=1, max_value=10**12)
     currency = serializers.RegexField(r"^[a-zA-Z]{3}$", help_text="ISO 4217, e.g. usd.")
     method = serializers.ChoiceField(choices=["standard", "instant"], default="standard")
+
+
+# --- Schedule -----------------------------------------------------------------------------------
+
+
+class PayoutScheduleOutputSerializer(serializers.Serializer):
+    interval = serializers.ChoiceField(
+        choices=["manual", "daily", "weekly", "monthly"],
+        help_text="manual: only when you ask; daily, weekly or monthly: your available balance "
+        "above the minimum is paid out on its own.",
+    )
+    weekly_anchor = serializers.IntegerField(help_text="For weekly: 0 = Monday ... 6 = Sunday.")
+    monthly_anchor = serializers.IntegerField(
+        help_text="For monthly: the day of the month, 1 to 31 (29-31 mean the last day of a "
+        "shorter month)."
+    )
+    description = serializers.CharField(help_text="The schedule in words.")
+    next_payout_on = serializers.DateField(
+        allow_null=True,
+        help_text="The next day the scheduled job pays you out; null when manual or held.",
+    )
+    held = serializers.BooleanField(help_text="Staff hold your payouts while they review.")
+    hold_reason = serializers.CharField(
+        allow_blank=True, help_text="Why your payouts are held; empty unless held."
+    )
+
+
+class PayoutScheduleInputSerializer(serializers.Serializer):
+    interval = serializers.ChoiceField(choices=["manual", "daily", "weekly", "monthly"])
+    weekly_anchor = serializers.IntegerField(min_value=0, max_value=6, default=0)
+    monthly_anchor = serializers.IntegerField(min_value=1, max_value=31, default=1)

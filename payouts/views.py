@@ -1,4 +1,4 @@
-"""The payouts pages: the seller's balances (/seller/payouts/).
+"""The payouts pages: the seller's balances, payout requests and schedule (/seller/payouts/).
 
 Thin: the figures come from payouts.selectors.seller_balances, the same read as the API and the
 admin. Stripe being unreachable is a notice on the page, never an error page.
@@ -17,9 +17,17 @@ from core.errors import DomainError, StripeUnavailable, ValidationFailed
 from core.forms import add_domain_errors
 from core.money import format_money
 from marketplace import selectors as catalogue_selectors
-from payouts.forms import PayoutRequestForm
+from payouts.forms import PayoutRequestForm, PayoutScheduleForm
 from payouts.selectors import payouts_for_seller, seller_balances
-from payouts.services import failure_words, payout_quote, payout_request_create
+from payouts.services import (
+    failure_words,
+    payout_quote,
+    payout_request_create,
+    payout_schedule_set,
+    schedule_for,
+    schedule_next_date,
+    schedule_words,
+)
 
 RECENT_PAYOUTS = 10
 
@@ -36,8 +44,9 @@ def seller_payouts(request):
     return _page(request, store)
 
 
-def _page(request, store, form=None, quote=None, status=200):
+def _page(request, store, form=None, quote=None, schedule_form=None, status=200):
     user = request.user
+    schedule = schedule_for(user)
     connect = connect_status_for(user)
     balances = seller_balances(seller=user)
     currencies = [row.currency for row in balances.currencies]
@@ -54,6 +63,17 @@ def _page(request, store, form=None, quote=None, status=200):
             "payouts_paused": connect is not None and not connect.can_receive_payouts,
             "form": form or PayoutRequestForm(currencies=currencies),
             "quote": quote,
+            "schedule": schedule,
+            "schedule_words": schedule_words(schedule),
+            "next_payout_on": schedule_next_date(schedule),
+            "schedule_form": schedule_form
+            or PayoutScheduleForm(
+                initial={
+                    "interval": schedule.interval,
+                    "weekly_anchor": schedule.weekly_anchor,
+                    "monthly_anchor": schedule.monthly_anchor,
+                }
+            ),
             "payouts": recent,
             "minimum_words": format_money(settings.PAYOUT_MINIMUM_CENTS, currencies[0]),
             "instant_fee_words": (
@@ -112,4 +132,28 @@ def seller_payout_request(request):
             request,
             f"{format_money(payout.bank_cents, payout.currency)} is on its way to your bank.",
         )
+    return redirect("seller-payouts")
+
+
+@login_required
+@require_http_methods(["POST"])
+def seller_payout_schedule(request):
+    """The seller chooses when they are paid out on their own."""
+    user = request.user
+    store = catalogue_selectors.store_for_owner(user=user) if user.is_seller else None
+    if store is None:
+        messages.info(request, "Set up your seller profile and store first.")
+        return redirect("seller-onboard")
+    form = PayoutScheduleForm(request.POST)
+    if not form.is_valid():
+        return _page(request, store, schedule_form=form, status=400)
+    try:
+        schedule = payout_schedule_set(seller=user, **form.cleaned_data)
+    except ValidationFailed as exc:
+        add_domain_errors(form, exc)
+        return _page(request, store, schedule_form=form, status=400)
+    except DomainError as exc:
+        form.add_error(None, exc.message)
+        return _page(request, store, schedule_form=form, status=400)
+    messages.success(request, f"You will be paid out {schedule_words(schedule)}.")
     return redirect("seller-payouts")
