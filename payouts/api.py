@@ -1,7 +1,8 @@
 """Payouts for mobile clients.
 
 GET /api/v1/seller/balance/   where the seller's money is, per currency
-GET /api/v1/seller/payouts/   the seller's payouts, newest first (?status=)
+GET /api/v1/seller/payouts/   the seller's payouts, newest first (?status=&from=&to=), each
+                              with the released orders it paid out
 POST /api/v1/seller/payouts/  request a payout (Idempotency-Key)
 GET/PUT /api/v1/seller/payout-schedule/   when you are paid out on your own; a staff hold
 
@@ -10,6 +11,7 @@ page and the admin. Stripe being unreachable is not an error: the ledger's figur
 Stripe's are null and `stripe_error` says why.
 """
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied
@@ -19,8 +21,9 @@ from rest_framework.views import APIView
 
 from core.errors import ValidationFailed
 from core.pagination import StandardPagination
+from payouts.forms import PayoutHistoryForm
 from payouts.models import Payout, PayoutStatus
-from payouts.selectors import payouts_for_seller, seller_balances
+from payouts.selectors import payouts_for_seller, payouts_orders_covered, seller_balances
 from payouts.serializers import (
     PayoutCreateInputSerializer,
     PayoutOutputSerializer,
@@ -84,10 +87,19 @@ class SellerPayoutListApi(generics.ListAPIView):
             return Payout.objects.none()
         if not self.request.user.is_seller:
             raise PermissionDenied(NOT_A_SELLER)
-        wanted = self.request.query_params.get("status", "")
-        if wanted and wanted not in PayoutStatus.values:
-            raise ValidationFailed({"status": f"One of {', '.join(PayoutStatus.values)}."})
-        return payouts_for_seller(seller=self.request.user, status=wanted)
+        form = PayoutHistoryForm(self.request.query_params)
+        if not form.is_valid():
+            raise ValidationFailed({name: list(errors) for name, errors in form.errors.items()})
+        data = form.cleaned_data
+        return payouts_for_seller(
+            seller=self.request.user, status=data["status"], since=data["from"], until=data["to"]
+        )
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        covered = payouts_orders_covered(seller=request.user, payouts=page)
+        data = PayoutOutputSerializer(page, many=True, context={"covered": covered}).data
+        return self.get_paginated_response(data)
 
     @extend_schema(
         operation_id="seller_payouts_list",
@@ -99,11 +111,17 @@ class SellerPayoutListApi(generics.ListAPIView):
                 str,
                 enum=[s.value for s in PayoutStatus],
                 description="Only payouts in this status.",
-            )
+            ),
+            OpenApiParameter(
+                "from", OpenApiTypes.DATE, description="Requested on or after this day."
+            ),
+            OpenApiParameter(
+                "to", OpenApiTypes.DATE, description="Requested on or before this day."
+            ),
         ],
         responses={
             200: PayoutOutputSerializer(many=True),
-            400: OpenApiResponse(description="An unknown status."),
+            400: OpenApiResponse(description="An unknown status, or a bad date or range."),
             403: OpenApiResponse(description=NOT_A_SELLER),
         },
     )

@@ -1,5 +1,6 @@
 """The payouts API's output: a seller's balances (payouts.selectors.seller_balances)."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 
@@ -68,6 +69,17 @@ class SellerBalanceOutputSerializer(serializers.Serializer):
 # --- Payouts ------------------------------------------------------------------------------------
 
 
+class CoveredOrderOutputSerializer(serializers.Serializer):
+    order_id = serializers.IntegerField()
+    title = serializers.CharField()
+    amount_cents = serializers.IntegerField(help_text="The part of the order's money paid out.")
+    currency = serializers.CharField()
+    whole = serializers.BooleanField(
+        help_text="False when the payout paid out only part of the order's money (the rest "
+        "went in the payout before or after)."
+    )
+
+
 class PayoutOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.CharField(
@@ -83,7 +95,22 @@ class PayoutOutputSerializer(serializers.Serializer):
     failure_message = serializers.SerializerMethodField(
         help_text="Why the payout failed, in plain words; empty unless it failed or was refused."
     )
+    scheduled = serializers.SerializerMethodField(
+        help_text="True when your payout schedule made it, false when you asked for it."
+    )
+    orders = serializers.SerializerMethodField(
+        help_text="The released orders whose money the payout paid out, the oldest money first; "
+        "empty for a payout that failed, was canceled or refused, or is not sent yet."
+    )
     created_at = serializers.DateTimeField()
+
+    def get_scheduled(self, payout) -> bool:
+        return bool(payout.period)
+
+    @extend_schema_field(CoveredOrderOutputSerializer(many=True))
+    def get_orders(self, payout):
+        covered = self.context.get("covered") or {}
+        return CoveredOrderOutputSerializer(covered.get(payout.pk, []), many=True).data
 
     def get_failure_message(self, payout) -> str:
         from payouts.services import failure_words

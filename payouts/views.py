@@ -9,6 +9,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -17,8 +18,8 @@ from core.errors import DomainError, StripeUnavailable, ValidationFailed
 from core.forms import add_domain_errors
 from core.money import format_money
 from marketplace import selectors as catalogue_selectors
-from payouts.forms import PayoutRequestForm, PayoutScheduleForm
-from payouts.selectors import payouts_for_seller, seller_balances
+from payouts.forms import PayoutHistoryForm, PayoutRequestForm, PayoutScheduleForm
+from payouts.selectors import payouts_for_seller, payouts_orders_covered, seller_balances
 from payouts.services import (
     failure_words,
     payout_quote,
@@ -157,3 +158,37 @@ def seller_payout_schedule(request):
         return _page(request, store, schedule_form=form, status=400)
     messages.success(request, f"You will be paid out {schedule_words(schedule)}.")
     return redirect("seller-payouts")
+
+
+@login_required
+@require_GET
+def seller_payout_history(request):
+    """Every payout of the seller's, newest first, filtered by status and the day requested, each
+    with its arrival date and the released orders whose money it paid out."""
+    user = request.user
+    store = catalogue_selectors.store_for_owner(user=user) if user.is_seller else None
+    if store is None:
+        messages.info(request, "Set up your seller profile and store first.")
+        return redirect("seller-onboard")
+    form = PayoutHistoryForm(request.GET)
+    if not form.is_valid():
+        return render(
+            request,
+            "payouts/seller_payout_history.html",
+            {"store": store, "form": form, "page_obj": None},
+            status=400,
+        )
+    data = form.cleaned_data
+    rows = payouts_for_seller(
+        seller=user, status=data["status"], since=data["from"], until=data["to"]
+    )
+    page_obj = Paginator(rows, settings.BAZAAR_PAGE_SIZE).get_page(request.GET.get("page"))
+    covered = payouts_orders_covered(seller=user, payouts=page_obj.object_list)
+    for payout in page_obj.object_list:
+        payout.why = failure_words(payout.failure_code) if payout.status == "failed" else ""
+        payout.orders = covered[payout.pk]
+    return render(
+        request,
+        "payouts/seller_payout_history.html",
+        {"store": store, "form": form, "page_obj": page_obj},
+    )

@@ -741,6 +741,7 @@ def test_the_sellers_balances_do_show_their_held_money(world, route):
         ("api-seller-earnings-export", "date,order_id,account,description,amount"),
         ("api-seller-payouts", '"results":'),
         ("api-seller-payout-schedule", '"interval":"manual"'),
+        ("seller-payout-history", "Every payout to your bank"),
     ],
 )
 def test_the_sellers_earnings_answer_sellers_only(world, route, seller_sees):
