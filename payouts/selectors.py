@@ -318,11 +318,13 @@ def payouts_orders_covered(*, seller, payouts):
         paid_out = (
             Payout.objects.filter(seller_id=seller.pk, currency=currency, status__in=_PAID_OUT)
             .order_by("created_at", "id")
-            .values_list("id", "amount_cents")
+            .values_list("id", "amount_cents", "fee_cents")
         )
         index, used = 0, 0  # the release being paid out, and how much of it went already
-        for payout_id, amount in paid_out:
-            left = amount
+        for payout_id, amount, fee in paid_out:
+            # What left the Stripe balance: an instant payout's fee stays there (it is owed to
+            # Bazaar and taken from the next release), so it pays out no order's money.
+            left = amount - fee
             while left > 0 and index < len(releases):
                 order_id, title, net, _ = releases[index]
                 take = min(left, max(net, 0) - used)
