@@ -146,7 +146,13 @@ class PayoutAdmin(ReadOnlyAdmin):
         "arrival_date",
         "created_at",
     )
-    list_filter = ("status", "method", "currency", ("created_at", admin.DateFieldListFilter))
+    list_filter = (
+        "status",
+        "method",
+        "currency",
+        ("created_at", admin.DateFieldListFilter),
+        ("seller", admin.RelatedOnlyFieldListFilter),
+    )
     search_fields = ("seller__email", "stripe_payout_id", "stripe_account_id")
     list_select_related = ("seller",)
     readonly_fields = (
@@ -167,7 +173,22 @@ class PayoutAdmin(ReadOnlyAdmin):
         "updated_at",
     )
     fields = readonly_fields
-    actions = ("retry_failed", "send_requested")
+    actions = ("retry_failed", "send_requested", "hold_payouts", "unhold_payouts")
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not request.user.has_perm("payouts.change_payoutschedule"):
+            actions.pop("hold_payouts", None)
+            actions.pop("unhold_payouts", None)
+        return actions
+
+    @admin.action(description="Hold the payouts of the selected payouts' sellers (risk review)")
+    def hold_payouts(self, request, queryset):
+        return _hold(self, request, queryset, seller_of=lambda payout: payout.seller)
+
+    @admin.action(description="Lift the hold on the selected payouts' sellers")
+    def unhold_payouts(self, request, queryset):
+        _unhold(self, request, queryset, seller_of=lambda payout: payout.seller)
 
     def get_ordering(self, request):
         failed_first = Case(When(status=PayoutStatus.FAILED, then=Value(0)), default=Value(1))
@@ -230,8 +251,7 @@ class HoldForm(forms.Form):
 def _hold(modeladmin, request, queryset, *, seller_of):
     form = HoldForm(request.POST if "post" in request.POST else None)
     if form.is_bound and form.is_valid():
-        for row in queryset:
-            seller = seller_of(row)
+        for seller in _sellers(queryset, seller_of):
             try:
                 payouts_hold(seller=seller, reason=form.cleaned_data["reason"], actor=request.user)
             except DomainError as exc:
@@ -252,9 +272,17 @@ def _hold(modeladmin, request, queryset, *, seller_of):
     )
 
 
-def _unhold(modeladmin, request, queryset, *, seller_of):
+def _sellers(queryset, seller_of):
+    """The sellers of the chosen rows, each once (several payouts may be one seller's)."""
+    sellers = {}
     for row in queryset:
         seller = seller_of(row)
+        sellers.setdefault(seller.pk, seller)
+    return list(sellers.values())
+
+
+def _unhold(modeladmin, request, queryset, *, seller_of):
+    for seller in _sellers(queryset, seller_of):
         try:
             schedule = payouts_unhold(seller=seller, actor=request.user)
         except DomainError as exc:

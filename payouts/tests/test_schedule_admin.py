@@ -107,3 +107,35 @@ def test_staff_read_the_beat_schedule(client, settings):
 def test_the_jobs_page_is_staff_only(client):
     client.force_login(UserFactory())
     assert client.get(reverse("admin:periodic-jobs")).status_code == 302
+
+
+def test_staff_hold_a_seller_once_from_several_of_their_payouts(client, seller):
+    from payouts.models import Payout
+
+    rows = [
+        Payout.objects.create(
+            seller=seller, stripe_account_id="acct_x", currency="usd", amount_cents=500 + n
+        )
+        for n in range(2)
+    ]
+    staff = StaffFactory()
+    client.force_login(staff)
+
+    client.post(
+        reverse("admin:payouts_payout_changelist"),
+        {
+            "action": "hold_payouts",
+            "_selected_action": [row.pk for row in rows],
+            "post": "yes",
+            "reason": "Card testing pattern",
+        },
+    )
+
+    assert PayoutSchedule.objects.get(seller=seller).hold_reason == "Card testing pattern"
+    assert AuditEntry.objects.filter(action="payouts.hold.placed").count() == 1
+    assert Notification.objects.filter(recipient=seller, event_code="payout.held").count() == 1
+    filtered = client.get(
+        reverse("admin:payouts_payout_changelist"), {"seller__id__exact": seller.pk}
+    )
+    assert filtered.status_code == 200
+    assert len(filtered.context["cl"].result_list) == 2
