@@ -35,12 +35,41 @@ FIGURES = (
 )
 
 
+class HoldActionsMixin:
+    """The hold / lift actions of an admin whose rows name a seller (`hold_actions_of`: the
+    attribute holding the user), offered to staff who may change payout schedules."""
+
+    hold_actions_of = "seller"
+
+    def get_actions(self, request):
+        # The rows are read-only; the hold actions are the payout schedules' change permission.
+        actions = super().get_actions(request)
+        if not request.user.has_perm("payouts.change_payoutschedule"):
+            actions.pop("hold_payouts", None)
+            actions.pop("unhold_payouts", None)
+        return actions
+
+    def _seller_of(self, row):
+        return getattr(row, self.hold_actions_of)
+
+    @admin.action(description="Hold the sellers' payouts (risk review)")
+    def hold_payouts(self, request, queryset):
+        return _hold(self, request, queryset, seller_of=self._seller_of)
+
+    @admin.action(description="Lift the hold on the sellers' payouts")
+    def unhold_payouts(self, request, queryset):
+        _unhold(self, request, queryset, seller_of=self._seller_of)
+
+
 @admin.register(SellerBalance)
-class SellerBalanceAdmin(ReadOnlyAdmin):
+class SellerBalanceAdmin(HoldActionsMixin, ReadOnlyAdmin):
+    """Each seller's balances; staff hold or release a seller's payouts from the list."""
+
     list_display = ("display_name", "user", "default_currency", "payout_schedule", "payouts_held")
     search_fields = ("display_name", "user__email", "user__full_name")
     list_select_related = ("user", "user__payout_schedule")
     actions = ("hold_payouts", "unhold_payouts")
+    hold_actions_of = "user"
 
     @admin.display(description="payout schedule")
     def payout_schedule(self, obj):
@@ -51,22 +80,6 @@ class SellerBalanceAdmin(ReadOnlyAdmin):
     def payouts_held(self, obj):
         schedule = getattr(obj.user, "payout_schedule", None)
         return bool(schedule and schedule.held)
-
-    @admin.action(description="Hold the selected sellers' payouts (risk review)")
-    def hold_payouts(self, request, queryset):
-        return _hold(self, request, queryset, seller_of=lambda profile: profile.user)
-
-    @admin.action(description="Lift the hold on the selected sellers' payouts")
-    def unhold_payouts(self, request, queryset):
-        _unhold(self, request, queryset, seller_of=lambda profile: profile.user)
-
-    def get_actions(self, request):
-        # Read-only pages, but the hold actions are for staff who may change payout schedules.
-        actions = super().get_actions(request)
-        if not request.user.has_perm("payouts.change_payoutschedule"):
-            actions.pop("hold_payouts", None)
-            actions.pop("unhold_payouts", None)
-        return actions
 
     ordering = ("display_name",)
     fields = ("seller_profile", "user", "balances")
@@ -134,8 +147,9 @@ def _figure(cents, currency):
 
 
 @admin.register(Payout)
-class PayoutAdmin(ReadOnlyAdmin):
-    """Every payout, failed ones first. Actions call payouts.services (audited)."""
+class PayoutAdmin(HoldActionsMixin, ReadOnlyAdmin):
+    """Every payout, failed ones first. Actions call payouts.services (audited); the hold
+    actions act on the chosen payouts' sellers."""
 
     list_display = (
         "id",
@@ -174,21 +188,6 @@ class PayoutAdmin(ReadOnlyAdmin):
     )
     fields = readonly_fields
     actions = ("retry_failed", "send_requested", "hold_payouts", "unhold_payouts")
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        if not request.user.has_perm("payouts.change_payoutschedule"):
-            actions.pop("hold_payouts", None)
-            actions.pop("unhold_payouts", None)
-        return actions
-
-    @admin.action(description="Hold the payouts of the selected payouts' sellers (risk review)")
-    def hold_payouts(self, request, queryset):
-        return _hold(self, request, queryset, seller_of=lambda payout: payout.seller)
-
-    @admin.action(description="Lift the hold on the selected payouts' sellers")
-    def unhold_payouts(self, request, queryset):
-        _unhold(self, request, queryset, seller_of=lambda payout: payout.seller)
 
     def get_ordering(self, request):
         failed_first = Case(When(status=PayoutStatus.FAILED, then=Value(0)), default=Value(1))
@@ -296,7 +295,7 @@ def _unhold(modeladmin, request, queryset, *, seller_of):
 
 
 @admin.register(PayoutSchedule)
-class PayoutScheduleAdmin(ReadOnlyAdmin):
+class PayoutScheduleAdmin(HoldActionsMixin, ReadOnlyAdmin):
     """Sellers' payout schedules, held ones first. The seller chooses the schedule; staff hold and
     release payouts through the actions (payouts.services, audited, the seller told)."""
 
@@ -319,22 +318,6 @@ class PayoutScheduleAdmin(ReadOnlyAdmin):
     def get_ordering(self, request):
         return ("-held", "-held_at", "seller__email")
 
-    def get_actions(self, request):
-        # Read-only rows, but the hold actions are the change permission's to run.
-        actions = super().get_actions(request)
-        if not request.user.has_perm("payouts.change_payoutschedule"):
-            actions.pop("hold_payouts", None)
-            actions.pop("unhold_payouts", None)
-        return actions
-
     @admin.display(description="schedule")
     def schedule(self, obj):
         return schedule_words(obj)
-
-    @admin.action(description="Hold the selected sellers' payouts (risk review)")
-    def hold_payouts(self, request, queryset):
-        return _hold(self, request, queryset, seller_of=lambda schedule: schedule.seller)
-
-    @admin.action(description="Lift the hold on the selected sellers' payouts")
-    def unhold_payouts(self, request, queryset):
-        _unhold(self, request, queryset, seller_of=lambda schedule: schedule.seller)

@@ -4,6 +4,7 @@ from django import forms
 
 from core.money import MoneyError, to_minor_units
 from payouts import earnings
+from payouts.earnings_forms import iso_date_field
 from payouts.models import PayoutInterval, PayoutMethod, PayoutStatus, Weekday
 
 
@@ -74,20 +75,7 @@ class PayoutHistoryForm(forms.Form):
         # "from" is a Python keyword: the date fields are added here, under the query's names.
         super().__init__(data)
         for name, label in (("from", "Requested from"), ("to", "Requested until")):
-            self.fields[name] = forms.DateField(
-                required=False,
-                label=label,
-                input_formats=["%Y-%m-%d"],
-                widget=forms.DateInput(
-                    attrs={
-                        "type": "date",
-                        "min": f"{earnings.EARLIEST:%Y-%m-%d}",
-                        "max": f"{earnings.LATEST:%Y-%m-%d}",
-                    },
-                    format="%Y-%m-%d",
-                ),
-                error_messages={"invalid": "Enter a date as YYYY-MM-DD."},
-            )
+            self.fields[name] = iso_date_field(label)
 
     def clean(self):
         cleaned = super().clean()

@@ -33,15 +33,23 @@ from payouts.services import (
 RECENT_PAYOUTS = 10
 
 
+def _seller_store(user):
+    return catalogue_selectors.store_for_owner(user=user) if user.is_seller else None
+
+
+def _set_up_first(request):
+    # As the seller's other pages (escrow.views.seller_ledger): set up a store first.
+    messages.info(request, "Set up your seller profile and store first.")
+    return redirect("seller-onboard")
+
+
 @login_required
 @require_GET
 def seller_payouts(request):
     user = request.user
-    store = catalogue_selectors.store_for_owner(user=user) if user.is_seller else None
+    store = _seller_store(user)
     if store is None:
-        # As the seller's other pages (escrow.views.seller_ledger): set up a store first.
-        messages.info(request, "Set up your seller profile and store first.")
-        return redirect("seller-onboard")
+        return _set_up_first(request)
     return _page(request, store)
 
 
@@ -92,10 +100,9 @@ def seller_payout_request(request):
     """Step 1 (no `confirm`): the quote (fee, what reaches the bank) to confirm. Step 2: the
     payout is requested."""
     user = request.user
-    store = catalogue_selectors.store_for_owner(user=user) if user.is_seller else None
+    store = _seller_store(user)
     if store is None:
-        messages.info(request, "Set up your seller profile and store first.")
-        return redirect("seller-onboard")
+        return _set_up_first(request)
     currencies = [row.currency for row in seller_balances(seller=user).currencies]
     form = PayoutRequestForm(request.POST, currencies=currencies)
     if not form.is_valid():
@@ -141,10 +148,9 @@ def seller_payout_request(request):
 def seller_payout_schedule(request):
     """The seller chooses when they are paid out on their own."""
     user = request.user
-    store = catalogue_selectors.store_for_owner(user=user) if user.is_seller else None
+    store = _seller_store(user)
     if store is None:
-        messages.info(request, "Set up your seller profile and store first.")
-        return redirect("seller-onboard")
+        return _set_up_first(request)
     form = PayoutScheduleForm(request.POST)
     if not form.is_valid():
         return _page(request, store, schedule_form=form, status=400)
@@ -166,10 +172,9 @@ def seller_payout_history(request):
     """Every payout of the seller's, newest first, filtered by status and the day requested, each
     with its arrival date and the released orders whose money it paid out."""
     user = request.user
-    store = catalogue_selectors.store_for_owner(user=user) if user.is_seller else None
+    store = _seller_store(user)
     if store is None:
-        messages.info(request, "Set up your seller profile and store first.")
-        return redirect("seller-onboard")
+        return _set_up_first(request)
     form = PayoutHistoryForm(request.GET)
     if not form.is_valid():
         return render(

@@ -7,16 +7,12 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from escrow import services
-from escrow.models import ReleaseTrigger
-from escrow.testing import pay_on_checkout_page
+from escrow.testing import sell_and_release
 from payouts import services as payouts
 from payouts.models import Payout
 
 pytestmark = pytest.mark.django_db
 
-SUCCESS = "http://testserver/orders/done?session={CHECKOUT_SESSION_ID}"
-CANCEL = "http://testserver/orders/cancelled"
 PAGE = "seller-payout-history"
 API = "api-seller-payouts"
 
@@ -30,17 +26,16 @@ def two_sales(
     settings.PAYOUT_FIRST_DELAY_DAYS = 0
     orders = []
     for _ in range(2):
-        order = services.order_create(buyer=buyer, listing_id=listing.pk, quantity=2)
-        _, url = services.payment_checkout_start(
-            order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
+        orders.append(
+            sell_and_release(
+                client,
+                buyer=buyer,
+                seller=seller,
+                listing=listing,
+                capture=django_capture_on_commit_callbacks,
+            )
         )
-        with django_capture_on_commit_callbacks(execute=True):
-            assert pay_on_checkout_page(client, url).status_code == 302
-        with django_capture_on_commit_callbacks(execute=True):
-            services.order_deliver(order=order, actor=seller, note="Sent")
-            services.escrow_release(order=order, trigger=ReleaseTrigger.BUYER, actor=buyer)
         stripe_sandbox.advance_clock(hours=1)
-        orders.append(order)
     with django_capture_on_commit_callbacks(execute=True):
         stripe_sandbox.advance_clock(days=3)
     return orders

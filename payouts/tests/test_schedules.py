@@ -13,10 +13,8 @@ from django.utils import timezone
 from core.errors import NotAllowed, ValidationFailed
 from core.models import AuditEntry
 from core.testing import race
-from escrow import services
-from escrow.models import OrderStatus, ReleaseTrigger
 from escrow.reconcile import reconcile
-from escrow.testing import pay_on_checkout_page
+from escrow.testing import sell_and_release
 from notifications.models import Notification
 from payouts import services as payouts
 from payouts.models import Payout, PayoutSchedule, PayoutStatus
@@ -79,17 +77,7 @@ def sale(client, seller, listing, buyer, stripe_sandbox, settings):
     settings.PAYOUT_FIRST_DELAY_DAYS = 7
 
     def make():
-        order = services.order_create(buyer=buyer, listing_id=listing.pk, quantity=2)
-        _, url = services.payment_checkout_start(
-            order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
-        )
-        assert pay_on_checkout_page(client, url).status_code == 302
-        order.refresh_from_db()
-        services.order_deliver(order=order, actor=seller, note="Sent")
-        services.escrow_release(order=order, trigger=ReleaseTrigger.BUYER, actor=buyer)
-        order.refresh_from_db()
-        assert order.status == OrderStatus.RELEASED
-        return order
+        return sell_and_release(client, buyer=buyer, seller=seller, listing=listing)
 
     return make
 

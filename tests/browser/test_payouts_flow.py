@@ -9,32 +9,12 @@ import re
 import pytest
 from django.urls import reverse
 
-from escrow import services
-from escrow.models import OrderStatus, ReleaseTrigger
-from escrow.testing import pay_on_checkout_page
+from escrow.testing import sell_and_release
 from payouts.models import Payout, PayoutStatus
 from stripe_sandbox import control as sandbox
 from tests.browser.test_checkout_flow import log_in, shoot
 
 pytestmark = pytest.mark.browser
-
-
-def released_sale(client, seller, buyer, listing):
-    """A US$50.00 order (two mugs) paid, delivered and approved: US$45.00 is the seller's."""
-    order = services.order_create(buyer=buyer, listing_id=listing.pk, quantity=2)
-    _, url = services.payment_checkout_start(
-        order=order,
-        buyer=buyer,
-        success_url="http://testserver/done?session={CHECKOUT_SESSION_ID}",
-        cancel_url="http://testserver/cancelled",
-    )
-    assert pay_on_checkout_page(client, url).status_code == 302
-    order.refresh_from_db()
-    services.order_deliver(order=order, actor=seller, note="Posted")
-    services.escrow_release(order=order, trigger=ReleaseTrigger.BUYER, actor=buyer)
-    order.refresh_from_db()
-    assert order.status == OrderStatus.RELEASED
-    return order
 
 
 def test_a_seller_requests_a_payout_sees_it_paid_and_reads_their_earnings(
@@ -45,7 +25,7 @@ def test_a_seller_requests_a_payout_sees_it_paid_and_reads_their_earnings(
     settings.PAYOUT_FIRST_DELAY_DAYS = 0
     url = live_server.url
     seller, buyer, listing = shop
-    order = released_sale(client, seller, buyer, listing)
+    order = sell_and_release(client, buyer=buyer, seller=seller, listing=listing)
     sandbox.advance_clock(days=3)  # the transfer settles: available at Stripe
 
     context, page = log_in(browser, csp_watch, url, seller, reverse("seller-payouts"))
