@@ -285,7 +285,13 @@ STORAGES = {
 }
 
 # --- Email --------------------------------------------------------------------------------------
-vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+# Unset outside production, each email is saved to EMAIL_FILE_PATH as an .eml file with one log
+# line (core.mail.FolderEmailBackend), so `make run`'s console stays readable.
+if env.str("EMAIL_URL", default="") or IS_PRODUCTION:
+    vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+else:
+    EMAIL_BACKEND = "core.mail.FolderEmailBackend"
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Bazaar <no-reply@bazaar.local>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

@@ -1,7 +1,9 @@
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.apps import apps
+from django.conf import settings
 from django.core.management import call_command
 from django.urls import reverse
 
@@ -62,6 +64,10 @@ def test_seed_demo_builds_a_marketplace_to_click_through():
     assert DEMO_PASSWORD in output
     for email in User.objects.values_list("email", flat=True):
         assert email in output
+    # `make run` prints the same table again once the site answers (bin/run_dev.py).
+    logins = (Path(settings.VAR_DIR) / "demo-logins.txt").read_text()
+    assert logins.startswith("Demo logins")
+    assert STAFF_EMAIL in logins
 
 
 def test_every_demo_login_works(client):

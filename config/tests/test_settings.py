@@ -140,3 +140,38 @@ def test_log_format_text_keeps_production_readable_and_nonsense_is_refused():
     refused = _manage("check", env=PRODUCTION_ENV | {"LOG_FORMAT": "xml"})
     assert refused.returncode != 0
     assert "LOG_FORMAT must be json or text" in refused.stderr
+
+
+def test_development_email_goes_to_files_with_one_log_line_and_email_url_sends_it():
+    """`make run` without EMAIL_URL keeps its console readable: emails land in var/mail/."""
+    development = {"DJANGO_ENV": "development", "EMAIL_URL": ""}
+    script = "from django.conf import settings; print(settings.EMAIL_BACKEND)"
+
+    unset = _manage("shell", "-c", script, env=development)
+    smtp = _manage(
+        "shell", "-c", script, env=development | {"EMAIL_URL": "smtp://mail.example.com:25"}
+    )
+
+    assert unset.stdout.splitlines()[-1] == "core.mail.FolderEmailBackend", unset.stderr
+    assert smtp.stdout.splitlines()[-1] == "django.core.mail.backends.smtp.EmailBackend", (
+        smtp.stderr
+    )
+
+
+def test_the_folder_backend_saves_each_email_and_logs_where(settings, tmp_path, caplog):
+    from django.core.mail import EmailMultiAlternatives
+
+    settings.EMAIL_BACKEND = "core.mail.FolderEmailBackend"
+    settings.EMAIL_FILE_PATH = str(tmp_path / "mail")
+    message = EmailMultiAlternatives("Your order #7 was paid", "Plain", to=["sam@example.com"])
+    message.attach_alternative("<p>HTML</p>", "text/html")
+
+    with caplog.at_level("INFO", logger="core.mail"):
+        assert message.send() == 1
+
+    [saved] = list((tmp_path / "mail").glob("*.eml"))
+    assert saved.name.endswith("-your-order-7-was-paid.eml")
+    assert b"<p>HTML</p>" in saved.read_bytes()
+    assert caplog.messages == [
+        f"Email to sam@example.com: 'Your order #7 was paid' saved to {saved}"
+    ]

@@ -9,6 +9,7 @@ Every demo account signs in with the password DEMO_PASSWORD ("bazaar-demo-123").
 
 import io
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -29,6 +30,7 @@ from marketplace.models import Category, Listing, ListingKind, ListingStatus
 from messaging.services import inquiry_send, message_send
 
 DEMO_PASSWORD = "bazaar-demo-123"
+LOGINS_FILE_NAME = "demo-logins.txt"  # in settings.VAR_DIR, for bin/run_dev.py
 STAFF_EMAIL = "admin@bazaar.local"
 
 CATEGORIES = [
@@ -569,9 +571,16 @@ class Command(BaseCommand):
         def line(cells):
             return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
 
+        table = [
+            "Demo logins",
+            line(header).rstrip(),
+            line(["-" * w for w in widths]),
+            *(line(row).rstrip() for row in rows),
+        ]
         self.stdout.write("")
-        self.stdout.write("Demo logins")
-        self.stdout.write(line(header).rstrip())
-        self.stdout.write(line(["-" * w for w in widths]))
-        for row in rows:
-            self.stdout.write(line(row).rstrip())
+        for text in table:
+            self.stdout.write(text)
+        # `make run` prints them again once the site answers, below the startup logs.
+        logins = Path(settings.VAR_DIR) / LOGINS_FILE_NAME
+        logins.parent.mkdir(parents=True, exist_ok=True)
+        logins.write_text("\n".join(table) + "\n")
