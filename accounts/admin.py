@@ -49,7 +49,7 @@ class UserAdmin(auth_admin.UserAdmin):
     add_form = UserCreationForm
     fieldsets = (
         (None, {"fields": ("email", "password")}),
-        (_("Personal info"), {"fields": ("full_name", "language")}),
+        (_("Personal info"), {"fields": ("full_name", "language", "time_zone")}),
         (
             _("Permissions"),
             {

@@ -15,11 +15,13 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.shortcuts import redirect
-from django.urls import reverse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.http import urlencode
 from django_otp.forms import OTPAuthenticationFormMixin
 
 from accounts.selectors import two_factor_device
+from core.jobs import periodic_jobs
 
 
 def two_factor_verified(user):
@@ -71,6 +73,26 @@ class AdminLoginForm(OTPAuthenticationFormMixin, AdminAuthenticationForm):
 class BazaarAdminSite(admin.AdminSite):
     login_form = AdminLoginForm
     login_template = "admin/two_factor_login.html"
+    index_template = "admin/bazaar_index.html"
+
+    def get_urls(self):
+        return [
+            path("jobs/", self.admin_view(self.periodic_jobs_view), name="periodic-jobs"),
+            *super().get_urls(),
+        ]
+
+    def periodic_jobs_view(self, request):
+        """The jobs Celery beat runs (CELERY_BEAT_SCHEDULE), read-only: staff see what runs
+        when without reading settings."""
+        context = {
+            **self.each_context(request),
+            "title": "Periodic jobs",
+            "subtitle": None,
+            "jobs": periodic_jobs(),
+            "timezone": settings.CELERY_TIMEZONE,
+        }
+        request.current_app = self.name
+        return TemplateResponse(request, "admin/periodic_jobs.html", context)
 
     def has_permission(self, request):
         if not super().has_permission(request):

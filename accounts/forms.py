@@ -5,6 +5,7 @@ from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 
 from core.forms import currency_choices
+from core.timezones import time_zone_choices
 
 
 class LoginForm(AuthenticationForm):
@@ -45,6 +46,10 @@ class SignupForm(forms.Form):
 class ProfileForm(forms.Form):
     full_name = forms.CharField(
         max_length=150, required=False, widget=forms.TextInput(attrs={"autocomplete": "name"})
+    )
+    time_zone = forms.ChoiceField(
+        choices=time_zone_choices,
+        help_text="Bookings and deadlines are shown to you in this time zone.",
     )
 
 

@@ -5,6 +5,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts import signals
+from core.timezones import default_time_zone, validate_time_zone
 
 
 class UserManager(BaseUserManager):
@@ -40,6 +41,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     # Emails and notifications are written in this language.
     language = models.CharField(
         max_length=10, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE
+    )
+    # Times (bookings, deadlines) are shown to the person in this IANA zone; a seller's new
+    # availability starts in it.
+    time_zone = models.CharField(
+        max_length=64, default=default_time_zone, validators=[validate_time_zone]
     )
     is_staff = models.BooleanField(default=False, help_text="Can sign in to the admin.")
     is_active = models.BooleanField(default=True)

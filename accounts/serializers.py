@@ -26,7 +26,12 @@ class SignupInputSerializer(serializers.Serializer):
 
 
 class MeUpdateInputSerializer(serializers.Serializer):
-    full_name = serializers.CharField(max_length=150, allow_blank=True)
+    full_name = serializers.CharField(max_length=150, allow_blank=True, required=False)
+    time_zone = serializers.CharField(
+        max_length=64,
+        required=False,
+        help_text="IANA time zone name, e.g. Europe/Berlin: times are shown to you in it.",
+    )
 
 
 class SellerOnboardInputSerializer(serializers.Serializer):
@@ -87,7 +92,15 @@ class MeOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = User
-        fields = ("id", "email", "full_name", "is_seller", "seller_profile", "store_slug")
+        fields = (
+            "id",
+            "email",
+            "full_name",
+            "time_zone",
+            "is_seller",
+            "seller_profile",
+            "store_slug",
+        )
         read_only_fields = fields
 
     @extend_schema_field(SellerProfileOutputSerializer(allow_null=True))

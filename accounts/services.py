@@ -16,6 +16,7 @@ from knox.models import AuthToken
 from accounts.models import COMMISSION_BPS_MAX, SellerProfile, User
 from core.audit import audit_record
 from core.errors import NotAllowed, ValidationFailed
+from core.timezones import is_time_zone
 from marketplace.services import store_create
 
 SELLER_PROFILE_FIELDS = ("display_name", "bio", "country", "default_currency")
@@ -145,17 +146,28 @@ def seller_commission_set(*, profile, commission_bps, actor):
     return profile
 
 
+_UNSET = object()
+
+
 @transaction.atomic
-def user_update(*, user, actor, full_name):
-    before = {"full_name": user.full_name}
-    user.full_name = (full_name or "").strip()
-    user.save(update_fields=["full_name"])
+def user_update(*, user, actor, full_name=_UNSET, time_zone=_UNSET):
+    """The person edits their profile: their name and the time zone times are shown in."""
+    before = {"full_name": user.full_name, "time_zone": user.time_zone}
+    if time_zone is not _UNSET:
+        if not is_time_zone(time_zone):
+            raise ValidationFailed(
+                {"time_zone": "Choose a time zone by its name, e.g. Europe/Berlin."}
+            )
+        user.time_zone = time_zone
+    if full_name is not _UNSET:
+        user.full_name = (full_name or "").strip()
+    user.save(update_fields=["full_name", "time_zone"])
     audit_record(
         action="accounts.user.updated",
         actor=actor,
         target=user,
         before=before,
-        after={"full_name": user.full_name},
+        after={"full_name": user.full_name, "time_zone": user.time_zone},
     )
     return user
 

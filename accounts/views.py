@@ -45,13 +45,23 @@ def signup(request):
 
 @login_required
 def account(request):
-    form = ProfileForm(_posted(request), initial={"full_name": request.user.full_name})
+    form = ProfileForm(
+        _posted(request),
+        initial={"full_name": request.user.full_name, "time_zone": request.user.time_zone},
+    )
     if request.method == "POST" and form.is_valid():
-        services.user_update(
-            user=request.user, actor=request.user, full_name=form.cleaned_data["full_name"]
-        )
-        messages.success(request, "Your profile was saved.")
-        return redirect("account")
+        try:
+            services.user_update(
+                user=request.user,
+                actor=request.user,
+                full_name=form.cleaned_data["full_name"],
+                time_zone=form.cleaned_data["time_zone"],
+            )
+        except ValidationFailed as exc:
+            add_domain_errors(form, exc)
+        else:
+            messages.success(request, "Your profile was saved.")
+            return redirect("account")
     return render(request, "accounts/account.html", {"form": form})
 
 

@@ -19,7 +19,7 @@ from marketplace.api import (
     SellerListingViewSet,
     StoreViewSet,
 )
-from payouts.api import SellerBalanceApi, SellerPayoutListApi
+from payouts.api import SellerBalanceApi, SellerPayoutListApi, SellerPayoutScheduleApi
 from payouts.earnings_api import SellerEarningsApi, SellerEarningsExportApi
 
 router = SimpleRouter()
@@ -38,6 +38,11 @@ urlpatterns = [
     path("seller/connect/", include("accounts.connect_api")),
     path("seller/balance/", SellerBalanceApi.as_view(), name="api-seller-balance"),
     path("seller/payouts/", SellerPayoutListApi.as_view(), name="api-seller-payouts"),
+    path(
+        "seller/payout-schedule/",
+        SellerPayoutScheduleApi.as_view(),
+        name="api-seller-payout-schedule",
+    ),
     path("seller/earnings/", SellerEarningsApi.as_view(), name="api-seller-earnings"),
     path(
         "seller/earnings/export/",

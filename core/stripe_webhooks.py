@@ -272,6 +272,7 @@ def stored_webhooks_requeue(*, now=None):
 
 @shared_task
 def requeue_stored_webhooks():
+    """Stripe events stored but never processed (the broker was down) queued again."""
     return stored_webhooks_requeue()
 
 
@@ -304,6 +305,7 @@ def refused_webhooks_purge(*, now=None):
 
 @shared_task
 def purge_refused_webhooks():
+    """Refused webhook bodies kept for inspection are deleted when old."""
     return refused_webhooks_purge()
 
 

@@ -913,3 +913,22 @@ def seller_first_transfer_at(*, seller):
         .values_list("transferred_at", flat=True)
         .first()
     )
+
+
+def seller_transferred_releases(*, seller, currency):
+    """The seller's releases in `currency` whose money reached their Stripe account, in the order
+    it arrived (oldest first), as plain values: order_id, listing_title, net_cents (the transfer
+    less what Stripe pulled back since), transferred_at. Payouts pay them out oldest first
+    (payouts.selectors.payouts_orders_covered). One query."""
+    return (
+        EscrowRelease.objects.with_amount_reversed()
+        .filter(
+            order__seller_id=seller.pk,
+            currency=currency,
+            status=ReleaseStatus.TRANSFERRED,
+            transferred_at__isnull=False,
+        )
+        .annotate(net_cents=F("transfer_cents") - F("amount_reversed_cents"))
+        .order_by("transferred_at", "id")
+        .values_list("order_id", "order__listing_title", "net_cents", "transferred_at")
+    )

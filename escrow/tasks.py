@@ -16,6 +16,7 @@ logger = logging.getLogger(__name__)
 
 @shared_task
 def auto_release_due_orders():
+    """Delivered orders whose review window ended are released to their sellers."""
     return services.escrow_release_due()
 
 
@@ -59,21 +60,25 @@ def expire_checkout_sessions(self, order_id):
 
 @shared_task
 def retry_failed_transfers():
+    """Releases whose transfer failed or was never answered, transferred again (same key)."""
     return services.release_transfers_retry()
 
 
 @shared_task
 def retry_pending_refunds():
+    """Refunds Stripe has not answered yet, and payments made twice or too late, refunded."""
     return services.refunds_retry()
 
 
 @shared_task
 def retry_chargebacks():
+    """Chargebacks' transfers Stripe could not make yet (seller shares, won ones) made again."""
     return services.chargebacks_retry()
 
 
 @shared_task
 def reconcile_with_stripe():
+    """The ledger checked against Stripe; differences listed in the admin's reconciliation runs."""
     return reconcile().difference_count
 
 

@@ -67,6 +67,33 @@ def pay_on_checkout_page(client, checkout_url, card="4242 4242 4242 4242"):
     )
 
 
+def sell_and_release(client, *, buyer, seller, listing, quantity=2, capture=None):
+    """An order paid on the sandbox's checkout page, delivered and approved by the buyer: its
+    money released to the seller. Returns the order. Outside transactional_db pass `capture`
+    (django_capture_on_commit_callbacks): each step's webhooks go out after its commit."""
+    from contextlib import nullcontext
+
+    from escrow import services
+
+    step = (lambda: capture(execute=True)) if capture else nullcontext
+    order = services.order_create(buyer=buyer, listing_id=listing.pk, quantity=quantity)
+    _, url = services.payment_checkout_start(
+        order=order,
+        buyer=buyer,
+        success_url="http://testserver/orders/done?session={CHECKOUT_SESSION_ID}",
+        cancel_url="http://testserver/orders/cancelled",
+    )
+    with step():
+        assert pay_on_checkout_page(client, url).status_code == 302
+    order.refresh_from_db()
+    with step():
+        services.order_deliver(order=order, actor=seller, note="Sent")
+        services.escrow_release(order=order, trigger=ReleaseTrigger.BUYER, actor=buyer)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.RELEASED
+    return order
+
+
 @pytest.fixture
 def seller(client, stripe_sandbox, django_capture_on_commit_callbacks):
     seller = SellerFactory(email="potter@example.com")

@@ -15,6 +15,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.response import Response
@@ -23,6 +24,7 @@ from marketplace import selectors, services
 from marketplace.filters import ListingFilter
 from marketplace.models import Listing, ListingStatus
 from marketplace.serializers import (
+    AvailabilitySerializer,
     CategoryOutputSerializer,
     ListingImageInputSerializer,
     ListingImageOutputSerializer,
@@ -33,6 +35,10 @@ from marketplace.serializers import (
     StoreUpdateInputSerializer,
 )
 
+NO_AVAILABILITY = (
+    "This service has no availability yet: buyers order it without a time. PUT one to let "
+    "them book a slot."
+)
 BECOME_A_SELLER = (
     "Only sellers can manage listings. Become a seller first: "
     "POST /api/v1/me/seller-profile/ with your display name, country and currency."
@@ -190,7 +196,7 @@ class SellerListingViewSet(
     serializer_class = SellerListingOutputSerializer
     filterset_class = SellerListingFilter
     lookup_value_regex = r"\d+"
-    http_method_names = ("get", "post", "patch", "delete", "head", "options")
+    http_method_names = ("get", "post", "put", "patch", "delete", "head", "options")
     queryset = Listing.objects.none()  # for the schema; requests use the selector
 
     def get_queryset(self):
@@ -288,3 +294,41 @@ class SellerListingViewSet(
         listing_image = get_object_or_404(self.get_object().images, pk=image_id)
         services.listing_image_remove(listing_image=listing_image, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        summary="When your service can be booked (weekly hours, exceptions, buffer, notice)",
+        request=None,
+        responses={
+            200: AvailabilitySerializer,
+            404: OpenApiResponse(description="Not your listing, or no availability set yet"),
+        },
+    )
+    @action(detail=True, methods=["get"], url_path="availability")
+    def availability(self, request, pk=None):
+        listing = self.get_object()
+        availability = selectors.availability_for_listing(listing_id=listing.pk)
+        if availability is None:
+            raise NotFound(NO_AVAILABILITY)
+        return Response(AvailabilitySerializer(availability).data)
+
+    @extend_schema(
+        summary="Set when your service can be booked (replaces the whole availability)",
+        request=AvailabilitySerializer,
+        responses={
+            200: AvailabilitySerializer,
+            400: OpenApiResponse(description="Field errors: overlapping hours, bad zone..."),
+            403: OpenApiResponse(description="Not allowed"),
+            404: OpenApiResponse(description="Not your listing"),
+        },
+    )
+    @availability.mapping.put
+    def availability_set(self, request, pk=None):
+        listing = self.get_object()
+        data = AvailabilitySerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        values.setdefault("time_zone", request.user.time_zone)
+        values.setdefault("exceptions", [])
+        services.service_availability_set(listing=listing, actor=request.user, **values)
+        availability = selectors.availability_for_listing(listing_id=listing.pk)
+        return Response(AvailabilitySerializer(availability).data)

@@ -1,9 +1,21 @@
+from datetime import datetime
+
 import factory
 from django.utils import timezone
 
 from accounts.factories import SellerFactory, UserFactory
 from core.models import AuditEntry
-from marketplace.models import Category, Listing, ListingImage, ListingKind, ListingStatus, Store
+from marketplace.models import (
+    AvailabilityException,
+    AvailabilityWindow,
+    Category,
+    Listing,
+    ListingImage,
+    ListingKind,
+    ListingStatus,
+    ServiceAvailability,
+    Store,
+)
 
 __all__ = [
     "CategoryFactory",
@@ -12,6 +24,7 @@ __all__ = [
     "ServiceListingFactory",
     "ListingImageFactory",
     "AuditEntryFactory",
+    "availability_for",
 ]
 
 
@@ -84,3 +97,48 @@ class AuditEntryFactory(factory.django.DjangoModelFactory):
     actor = factory.SubFactory(UserFactory)
     target = factory.SubFactory(ListingFactory)
     target_id = factory.LazyAttribute(lambda o: str(o.target.pk))
+
+
+def _time(text):
+    return datetime.strptime(text, "%H:%M").time()
+
+
+def availability_for(
+    listing=None,
+    *,
+    time_zone="UTC",
+    weekly=None,
+    exceptions=(),
+    buffer_minutes=0,
+    horizon_days=60,
+    min_notice_minutes=0,
+):
+    """A service's availability for tests: `weekly` maps weekday (0 = Monday) to
+    [("09:00", "12:00"), ...] (default: every day 09:00-17:00); `exceptions` is
+    [(date, None)] for a closed day or [(date, ("10:00", "12:00"))] for extra hours."""
+    if weekly is None:
+        weekly = dict.fromkeys(range(7), [("09:00", "17:00")])
+    listing = listing or ServiceListingFactory()
+    availability = ServiceAvailability.objects.create(
+        listing=listing,
+        time_zone=time_zone,
+        buffer_minutes=buffer_minutes,
+        horizon_days=horizon_days,
+        min_notice_minutes=min_notice_minutes,
+    )
+    for weekday, hours in weekly.items():
+        for start, end in hours:
+            AvailabilityWindow.objects.create(
+                availability=availability,
+                weekday=weekday,
+                start_time=_time(start),
+                end_time=_time(end),
+            )
+    for day, hours in exceptions:
+        AvailabilityException.objects.create(
+            availability=availability,
+            date=day,
+            start_time=_time(hours[0]) if hours else None,
+            end_time=_time(hours[1]) if hours else None,
+        )
+    return availability

@@ -1,5 +1,6 @@
 """Forms of the catalogue pages. They parse input; the services decide what is allowed."""
 
+from datetime import date, datetime
 from decimal import Decimal
 
 from django import forms
@@ -8,7 +9,15 @@ from django.utils.html import format_html
 
 from core.forms import currency_choices
 from core.money import MoneyError, from_minor_units, to_minor_units
-from marketplace.models import Category, ListingKind
+from core.timezones import time_zone_choices
+from marketplace.models import (
+    BUFFER_MINUTES_MAX,
+    HORIZON_DAYS_MAX,
+    MIN_NOTICE_MINUTES_MAX,
+    Category,
+    ListingKind,
+    Weekday,
+)
 from marketplace.policies import DEFAULT_POLICY, CancellationPolicy, describe_all_html
 
 
@@ -167,3 +176,127 @@ class StoreForm(forms.Form):
         elif isinstance(logo, UploadedFile):
             fields["logo"] = logo
         return fields
+
+
+# --- Availability of a service ------------------------------------------------------------------
+
+HOURS_HELP = "e.g. 09:00-12:00, 13:00-17:00. Empty: not bookable that day."
+EXCEPTIONS_HELP = (
+    "One date per line: “2027-12-24 closed” for a day off, “2027-12-27 10:00-14:00” for extra "
+    "hours. A day off and extra hours on the same date replace that day's hours."
+)
+
+
+def _parse_time(text):
+    try:
+        return datetime.strptime(text.strip(), "%H:%M").time()
+    except ValueError:
+        raise forms.ValidationError(f"“{text.strip()}” is not a time like 09:30.") from None
+
+
+def _parse_range(text):
+    start, sep, end = text.partition("-")
+    if not sep:
+        raise forms.ValidationError(f"“{text.strip()}” is not hours like 09:00-12:00.")
+    return _parse_time(start), _parse_time(end)
+
+
+class AvailabilityForm(forms.Form):
+    """A service's availability as a seller types it: each weekday's hours as text, the
+    exceptions one per line. The service checks overlaps and bounds."""
+
+    time_zone = forms.ChoiceField(
+        choices=time_zone_choices, help_text="The hours below are in this time zone."
+    )
+    buffer_minutes = forms.IntegerField(
+        min_value=0,
+        max_value=BUFFER_MINUTES_MAX,
+        label="Buffer after each booking (minutes)",
+        help_text="Kept free after each booking, e.g. to travel or prepare.",
+    )
+    horizon_days = forms.IntegerField(
+        min_value=1, max_value=HORIZON_DAYS_MAX, label="Bookable up to (days ahead)"
+    )
+    min_notice_minutes = forms.IntegerField(
+        min_value=0,
+        max_value=MIN_NOTICE_MINUTES_MAX,
+        label="Minimum notice (minutes)",
+        help_text="A slot can be booked until this long before it starts.",
+    )
+    exceptions = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        label="Days off and extra hours",
+        help_text=EXCEPTIONS_HELP,
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for day in Weekday:
+            self.fields[f"day_{day.value}"] = forms.CharField(
+                required=False, label=day.label, help_text=HOURS_HELP if day.value == 0 else ""
+            )
+
+    @property
+    def day_fields(self):
+        return [self[f"day_{day.value}"] for day in Weekday]
+
+    @classmethod
+    def initial_for(cls, availability, user):
+        if availability is None:
+            return {
+                "time_zone": user.time_zone,
+                "buffer_minutes": 0,
+                "horizon_days": 60,
+                "min_notice_minutes": 60,
+            }
+        initial = {
+            "time_zone": availability.time_zone,
+            "buffer_minutes": availability.buffer_minutes,
+            "horizon_days": availability.horizon_days,
+            "min_notice_minutes": availability.min_notice_minutes,
+            "exceptions": "\n".join(str(e) for e in availability.exceptions.all()),
+        }
+        for day in Weekday:
+            initial[f"day_{day.value}"] = ", ".join(
+                f"{w.start_time:%H:%M}-{w.end_time:%H:%M}"
+                for w in availability.windows.all()
+                if w.weekday == day.value
+            )
+        return initial
+
+    def clean(self):
+        cleaned = super().clean()
+        windows = []
+        for day in Weekday:
+            text = cleaned.get(f"day_{day.value}") or ""
+            try:
+                for part in filter(None, (p.strip() for p in text.split(","))):
+                    start, end = _parse_range(part)
+                    windows.append({"weekday": day.value, "start_time": start, "end_time": end})
+            except forms.ValidationError as exc:
+                self.add_error(f"day_{day.value}", exc)
+        exceptions = []
+        for line in (cleaned.get("exceptions") or "").splitlines():
+            line = line.strip()
+            if not line:
+                continue
+            day_text, _, rest = line.partition(" ")
+            try:
+                day = date.fromisoformat(day_text)
+            except ValueError:
+                self.add_error("exceptions", f"“{day_text}” is not a date like 2027-12-24.")
+                continue
+            rest = rest.strip()
+            if rest.lower() in ("", "closed"):
+                exceptions.append({"date": day, "start_time": None, "end_time": None})
+                continue
+            try:
+                start, end = _parse_range(rest)
+            except forms.ValidationError as exc:
+                self.add_error("exceptions", exc)
+                continue
+            exceptions.append({"date": day, "start_time": start, "end_time": end})
+        cleaned["windows"] = windows
+        cleaned["exception_list"] = exceptions
+        return cleaned

@@ -1,11 +1,17 @@
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 
 from core.images import validate_image
 from core.money import format_money
+from core.timezones import validate_time_zone
 from marketplace.policies import DEFAULT_POLICY, CancellationPolicy, describe
+
+# Bounds of a service's availability settings.
+BUFFER_MINUTES_MAX = 24 * 60
+HORIZON_DAYS_MAX = 365
+MIN_NOTICE_MINUTES_MAX = 30 * 24 * 60
 
 
 class Category(models.Model):
@@ -194,3 +200,110 @@ class ListingImage(models.Model):
 
     def __str__(self):
         return self.alt_text or self.image.name
+
+
+# --- Availability of a bookable service ---------------------------------------------------------
+
+
+class ServiceAvailability(models.Model):
+    """When buyers may book a service listing: weekly hours and exceptions in `time_zone` (the
+    seller's when it was set up), slots of the listing's duration with a buffer after each, no
+    sooner than the minimum notice and no further ahead than the horizon.
+
+    marketplace.availability turns it into free slots; escrow's bookings say which are taken.
+    A service without one is ordered without a time, as before bookings existed.
+    """
+
+    listing = models.OneToOneField(Listing, on_delete=models.CASCADE, related_name="availability")
+    # The weekly hours and exceptions are wall-clock times in this IANA zone.
+    time_zone = models.CharField(max_length=64, validators=[validate_time_zone])
+    # Kept free after each booking (travel, preparation); another booking cannot start in it.
+    buffer_minutes = models.PositiveIntegerField(
+        default=0, validators=[MaxValueValidator(BUFFER_MINUTES_MAX)]
+    )
+    # How far ahead buyers may book.
+    horizon_days = models.PositiveIntegerField(
+        default=60, validators=[MinValueValidator(1), MaxValueValidator(HORIZON_DAYS_MAX)]
+    )
+    # How long before a slot starts it can still be booked.
+    min_notice_minutes = models.PositiveIntegerField(
+        default=60, validators=[MaxValueValidator(MIN_NOTICE_MINUTES_MAX)]
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "service availabilities"
+
+    def __str__(self):
+        return f"Availability of {self.listing}"
+
+
+class Weekday(models.IntegerChoices):
+    # datetime.date.weekday()'s numbering.
+    MONDAY = 0, "Monday"
+    TUESDAY = 1, "Tuesday"
+    WEDNESDAY = 2, "Wednesday"
+    THURSDAY = 3, "Thursday"
+    FRIDAY = 4, "Friday"
+    SATURDAY = 5, "Saturday"
+    SUNDAY = 6, "Sunday"
+
+
+class AvailabilityWindow(models.Model):
+    """Weekly hours: on `weekday`, from `start_time` to `end_time` (wall clock, the
+    availability's zone). Several per day, never overlapping (checked by the service)."""
+
+    availability = models.ForeignKey(
+        ServiceAvailability, on_delete=models.CASCADE, related_name="windows"
+    )
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
+    start_time = models.TimeField()
+    end_time = models.TimeField()
+
+    class Meta:
+        ordering = ["weekday", "start_time"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(end_time__gt=models.F("start_time")),
+                name="availability_window_ends_after_start",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_weekday_display()} {self.start_time:%H:%M}-{self.end_time:%H:%M}"
+
+
+class AvailabilityException(models.Model):
+    """One date that differs from the weekly hours: closed all day (no times), or extra hours
+    (start and end). A closed day with extra hours on the same date replaces that day's hours."""
+
+    availability = models.ForeignKey(
+        ServiceAvailability, on_delete=models.CASCADE, related_name="exceptions"
+    )
+    date = models.DateField()
+    start_time = models.TimeField(null=True, blank=True)
+    end_time = models.TimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["date", "start_time"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(start_time__isnull=True, end_time__isnull=True)
+                | models.Q(
+                    start_time__isnull=False,
+                    end_time__isnull=False,
+                    end_time__gt=models.F("start_time"),
+                ),
+                name="availability_exception_closed_or_hours",
+            ),
+        ]
+
+    def __str__(self):
+        if self.closed:
+            return f"{self.date:%Y-%m-%d} closed"
+        return f"{self.date:%Y-%m-%d} {self.start_time:%H:%M}-{self.end_time:%H:%M}"
+
+    @property
+    def closed(self):
+        return self.start_time is None

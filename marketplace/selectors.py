@@ -4,7 +4,15 @@ from django.db.models import Count, Prefetch, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from marketplace.models import Category, Listing, ListingImage, ListingStatus, Store
+from marketplace.models import (
+    Category,
+    Listing,
+    ListingImage,
+    ListingKind,
+    ListingStatus,
+    ServiceAvailability,
+    Store,
+)
 
 
 def _with_related(queryset):
@@ -61,3 +69,13 @@ def store_public_get(*, slug):
 
 def store_for_owner(*, user):
     return Store.objects.filter(owner=user).first() if user.is_authenticated else None
+
+
+def availability_for_listing(*, listing_id):
+    """A service listing's availability with its windows and exceptions (3 queries), or None
+    when the service is ordered without a time."""
+    return (
+        ServiceAvailability.objects.filter(listing_id=listing_id, listing__kind=ListingKind.SERVICE)
+        .prefetch_related("windows", "exceptions")
+        .first()
+    )

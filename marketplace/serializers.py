@@ -5,9 +5,19 @@ category); the marketplace's rules live in marketplace.services and come back as
 Output serializers render what the selectors fetched: they must not trigger queries per row.
 """
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from marketplace.models import Category, Listing, ListingImage, ListingKind, Store
+from marketplace.models import (
+    BUFFER_MINUTES_MAX,
+    HORIZON_DAYS_MAX,
+    MIN_NOTICE_MINUTES_MAX,
+    Category,
+    Listing,
+    ListingImage,
+    ListingKind,
+    Store,
+)
 from marketplace.policies import CancellationPolicy
 
 POLICY_CHOICE_ERROR = "Choose flexible, moderate or strict."
@@ -214,3 +224,65 @@ class StoreUpdateInputSerializer(serializers.Serializer):
         help_text="The policy of every listing that does not choose its own.",
         error_messages={"invalid_choice": POLICY_CHOICE_ERROR},
     )
+
+
+# --- Availability of a service ------------------------------------------------------------------
+
+
+@extend_schema_field(
+    {"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$", "example": "09:00"}
+)
+class WallTimeField(serializers.TimeField):
+    """A wall-clock time as "HH:MM" (no zone: the availability's zone applies)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%H:%M", input_formats=["%H:%M", "%H:%M:%S"], **kwargs)
+
+
+class AvailabilityWindowSerializer(serializers.Serializer):
+    weekday = serializers.IntegerField(
+        min_value=0, max_value=6, help_text="0 = Monday ... 6 = Sunday."
+    )
+    start_time = WallTimeField(help_text="Wall clock in the availability's time zone, e.g. 09:00.")
+    end_time = WallTimeField(help_text="After start_time, e.g. 17:00.")
+
+
+class AvailabilityExceptionSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    start_time = WallTimeField(
+        allow_null=True,
+        required=False,
+        default=None,
+        help_text="Extra hours from; null with end_time null: closed all day.",
+    )
+    end_time = WallTimeField(allow_null=True, required=False, default=None)
+
+
+class AvailabilitySerializer(serializers.Serializer):
+    """A service's availability as the seller sets it (PUT replaces all of it) and reads it."""
+
+    time_zone = serializers.CharField(
+        max_length=64,
+        required=False,
+        help_text="IANA zone the hours are in, e.g. Europe/Berlin. Default: your time zone.",
+    )
+    buffer_minutes = serializers.IntegerField(
+        min_value=0,
+        max_value=BUFFER_MINUTES_MAX,
+        default=0,
+        help_text="Kept free after each booking.",
+    )
+    horizon_days = serializers.IntegerField(
+        min_value=1,
+        max_value=HORIZON_DAYS_MAX,
+        default=60,
+        help_text="How many days ahead buyers may book.",
+    )
+    min_notice_minutes = serializers.IntegerField(
+        min_value=0,
+        max_value=MIN_NOTICE_MINUTES_MAX,
+        default=60,
+        help_text="How long before its start a slot can still be booked.",
+    )
+    windows = AvailabilityWindowSerializer(many=True, max_length=100)
+    exceptions = AvailabilityExceptionSerializer(many=True, max_length=400, required=False)

@@ -17,14 +17,22 @@ from django.utils.text import slugify
 from core.audit import audit_record, audited_transition, plain
 from core.errors import InvalidTransition, NotAllowed, ValidationFailed
 from core.images import image_problem
+from core.timezones import is_time_zone
 from marketplace.models import (
+    BUFFER_MINUTES_MAX,
+    HORIZON_DAYS_MAX,
     LISTING_TRANSITIONS,
+    MIN_NOTICE_MINUTES_MAX,
+    AvailabilityException,
+    AvailabilityWindow,
     Category,
     Listing,
     ListingImage,
     ListingKind,
     ListingStatus,
+    ServiceAvailability,
     Store,
+    Weekday,
 )
 from marketplace.policies import DEFAULT_POLICY, CancellationPolicy
 from notifications.services import notify, notify_staff
@@ -417,6 +425,159 @@ def listing_image_remove(*, listing_image, actor):
 
 # --- Stock: what orders reserve and give back ---------------------------------------------------
 # escrow calls these inside its order transaction. Two buyers ordering the last item race here:
+# --- Availability of a service ------------------------------------------------------------------
+
+
+def _hours(start, end):
+    return f"{start:%H:%M}-{end:%H:%M}"
+
+
+def _bounded(errors, field, value, low, high, words):
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        errors[field] = f"{words} must be a whole number from {low} to {high}."
+
+
+def _check_windows(windows, errors):
+    by_day = {}
+    problems = []
+    for window in windows:
+        day, start, end = window["weekday"], window["start_time"], window["end_time"]
+        if day not in Weekday.values:
+            problems.append("Each day is a number from 0 (Monday) to 6 (Sunday).")
+            continue
+        if end <= start:
+            problems.append(
+                f"{Weekday(day).label} {_hours(start, end)}: the end must be after the start."
+            )
+            continue
+        by_day.setdefault(day, []).append((start, end))
+    for day, hours in sorted(by_day.items()):
+        hours.sort()
+        for (s1, e1), (s2, e2) in zip(hours, hours[1:], strict=False):
+            if s2 < e1:
+                problems.append(
+                    f"{Weekday(day).label}: {_hours(s1, e1)} and {_hours(s2, e2)} overlap."
+                )
+    if problems:
+        errors["windows"] = problems
+
+
+def _check_exceptions(exceptions, errors):
+    by_date = {}
+    problems = []
+    for exception in exceptions:
+        day, start, end = exception["date"], exception.get("start_time"), exception.get("end_time")
+        if (start is None) != (end is None):
+            problems.append(f"{day:%Y-%m-%d}: give both a start and an end, or neither (closed).")
+            continue
+        if start is None:
+            continue
+        if end <= start:
+            problems.append(
+                f"{day:%Y-%m-%d} {_hours(start, end)}: the end must be after the start."
+            )
+            continue
+        by_date.setdefault(day, []).append((start, end))
+    for day, hours in sorted(by_date.items()):
+        hours.sort()
+        for (s1, e1), (s2, e2) in zip(hours, hours[1:], strict=False):
+            if s2 < e1:
+                problems.append(f"{day:%Y-%m-%d}: {_hours(s1, e1)} and {_hours(s2, e2)} overlap.")
+    if problems:
+        errors["exceptions"] = problems
+
+
+@transaction.atomic
+def service_availability_set(
+    *,
+    listing,
+    actor,
+    time_zone,
+    buffer_minutes,
+    horizon_days,
+    min_notice_minutes,
+    windows,
+    exceptions,
+):
+    """The seller sets when their service can be booked, replacing what was there.
+
+    `windows`: [{"weekday", "start_time", "end_time"}], `exceptions`: [{"date", "start_time",
+    "end_time"}] (times None: closed that day). Bookings already made stay as they are.
+    """
+    listing = (
+        Listing.objects.select_for_update(of=("self",)).select_related("store").get(pk=listing.pk)
+    )
+    if listing.store.owner_id != actor.pk:
+        raise NotAllowed("You can only set the availability of your own listings.")
+    if listing.kind != ListingKind.SERVICE:
+        raise ValidationFailed({"listing": "Only services are booked by time."})
+    errors = {}
+    if not is_time_zone(time_zone):
+        errors["time_zone"] = "Choose a time zone by its name, e.g. Europe/Berlin."
+    _bounded(errors, "buffer_minutes", buffer_minutes, 0, BUFFER_MINUTES_MAX, "The buffer")
+    _bounded(errors, "horizon_days", horizon_days, 1, HORIZON_DAYS_MAX, "How far ahead")
+    _bounded(
+        errors,
+        "min_notice_minutes",
+        min_notice_minutes,
+        0,
+        MIN_NOTICE_MINUTES_MAX,
+        "The minimum notice",
+    )
+    _check_windows(windows, errors)
+    _check_exceptions(exceptions, errors)
+    if errors:
+        raise ValidationFailed(errors)
+    availability = ServiceAvailability.objects.filter(listing=listing).first()
+    before = _availability_plain(availability) if availability else None
+    if availability is None:
+        availability = ServiceAvailability(listing=listing)
+    availability.time_zone = time_zone
+    availability.buffer_minutes = buffer_minutes
+    availability.horizon_days = horizon_days
+    availability.min_notice_minutes = min_notice_minutes
+    availability.save()
+    availability.windows.all().delete()
+    availability.exceptions.all().delete()
+    AvailabilityWindow.objects.bulk_create(
+        AvailabilityWindow(
+            availability=availability,
+            weekday=w["weekday"],
+            start_time=w["start_time"],
+            end_time=w["end_time"],
+        )
+        for w in windows
+    )
+    AvailabilityException.objects.bulk_create(
+        AvailabilityException(
+            availability=availability,
+            date=e["date"],
+            start_time=e.get("start_time"),
+            end_time=e.get("end_time"),
+        )
+        for e in exceptions
+    )
+    audit_record(
+        action="marketplace.availability.set",
+        actor=actor,
+        target=listing,
+        before=before,
+        after=_availability_plain(availability),
+    )
+    return availability
+
+
+def _availability_plain(availability):
+    return {
+        "time_zone": availability.time_zone,
+        "buffer_minutes": availability.buffer_minutes,
+        "horizon_days": availability.horizon_days,
+        "min_notice_minutes": availability.min_notice_minutes,
+        "windows": [str(w) for w in availability.windows.all()],
+        "exceptions": [str(e) for e in availability.exceptions.all()],
+    }
+
+
 # order_create locks the listing row first (listing_lock_for_order), so the second waits, then
 # reads the stock the first left; returns and retakes are single UPDATEs with F(), so they add
 # up whatever else runs at the same time.

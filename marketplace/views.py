@@ -17,8 +17,8 @@ from core.forms import add_domain_errors
 from core.http import safe_next_url
 from marketplace import selectors, services
 from marketplace.filters import ListingFilter
-from marketplace.forms import ListingForm, ListingImageForm, StoreForm
-from marketplace.models import Category, ListingStatus
+from marketplace.forms import AvailabilityForm, ListingForm, ListingImageForm, StoreForm
+from marketplace.models import Category, ListingKind, ListingStatus
 
 HOME_LISTINGS = 8
 STORE_HOME_LISTINGS = 8
@@ -327,3 +327,44 @@ def seller_store_edit(request):
     else:
         form = StoreForm(initial=initial)
     return render(request, "marketplace/seller_store_form.html", {"form": form, "store": store})
+
+
+# Service field -> page field, for errors raised by service_availability_set.
+AVAILABILITY_FIELD_MAP = {"windows": "day_0", "listing": None}
+
+
+@login_required
+def seller_listing_availability(request, pk):
+    """When a service can be booked: weekly hours, exceptions, buffer, notice, horizon."""
+    listing = selectors.listing_for_seller_get(user=request.user, pk=pk)
+    if listing.kind != ListingKind.SERVICE:
+        messages.info(request, "Only services are booked by time.")
+        return redirect("seller-dashboard")
+    availability = selectors.availability_for_listing(listing_id=listing.pk)
+    form = AvailabilityForm(
+        request.POST if request.method == "POST" else None,
+        initial=AvailabilityForm.initial_for(availability, request.user),
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.service_availability_set(
+                listing=listing,
+                actor=request.user,
+                time_zone=data["time_zone"],
+                buffer_minutes=data["buffer_minutes"],
+                horizon_days=data["horizon_days"],
+                min_notice_minutes=data["min_notice_minutes"],
+                windows=data["windows"],
+                exceptions=data["exception_list"],
+            )
+        except ValidationFailed as exc:
+            add_domain_errors(form, exc, AVAILABILITY_FIELD_MAP)
+        else:
+            messages.success(request, f"Buyers can now book “{listing.title}” in these hours.")
+            return redirect("seller-listing-availability", pk=listing.pk)
+    return render(
+        request,
+        "marketplace/seller_listing_availability.html",
+        {"form": form, "listing": listing, "store": listing.store, "availability": availability},
+    )

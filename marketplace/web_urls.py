@@ -40,6 +40,11 @@ urlpatterns = [
         name="seller-listing-restore",
     ),
     path(
+        "seller/listings/<int:pk>/availability/",
+        views.seller_listing_availability,
+        name="seller-listing-availability",
+    ),
+    path(
         "seller/listings/<int:pk>/images/",
         views.seller_listing_images,
         name="seller-listing-images",

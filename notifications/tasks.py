@@ -21,4 +21,5 @@ def send_email_delivery(self, delivery_id):
 
 @shared_task
 def send_email_digests():
+    """The daily email digest of unread notifications, to people who chose it."""
     return services.email_digests_send()

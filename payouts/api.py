@@ -1,14 +1,17 @@
 """Payouts for mobile clients.
 
 GET /api/v1/seller/balance/   where the seller's money is, per currency
-GET /api/v1/seller/payouts/   the seller's payouts, newest first (?status=)
+GET /api/v1/seller/payouts/   the seller's payouts, newest first (?status=&from=&to=), each
+                              with the released orders it paid out
 POST /api/v1/seller/payouts/  request a payout (Idempotency-Key)
+GET/PUT /api/v1/seller/payout-schedule/   when you are paid out on your own; a staff hold
 
 The figures come from payouts.selectors.seller_balances, the same read as the seller's payouts
 page and the admin. Stripe being unreachable is not an error: the ledger's figures come back,
 Stripe's are null and `stripe_error` says why.
 """
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied
@@ -18,14 +21,23 @@ from rest_framework.views import APIView
 
 from core.errors import ValidationFailed
 from core.pagination import StandardPagination
+from payouts.forms import PayoutHistoryForm
 from payouts.models import Payout, PayoutStatus
-from payouts.selectors import payouts_for_seller, seller_balances
+from payouts.selectors import payouts_for_seller, payouts_orders_covered, seller_balances
 from payouts.serializers import (
     PayoutCreateInputSerializer,
     PayoutOutputSerializer,
+    PayoutScheduleInputSerializer,
+    PayoutScheduleOutputSerializer,
     SellerBalanceOutputSerializer,
 )
-from payouts.services import payout_request_create
+from payouts.services import (
+    payout_request_create,
+    payout_schedule_set,
+    schedule_for,
+    schedule_next_date,
+    schedule_words,
+)
 
 NOT_A_SELLER = "Only sellers have a balance. POST to /api/v1/me/seller-profile/ to become one."
 
@@ -75,10 +87,19 @@ class SellerPayoutListApi(generics.ListAPIView):
             return Payout.objects.none()
         if not self.request.user.is_seller:
             raise PermissionDenied(NOT_A_SELLER)
-        wanted = self.request.query_params.get("status", "")
-        if wanted and wanted not in PayoutStatus.values:
-            raise ValidationFailed({"status": f"One of {', '.join(PayoutStatus.values)}."})
-        return payouts_for_seller(seller=self.request.user, status=wanted)
+        form = PayoutHistoryForm(self.request.query_params)
+        if not form.is_valid():
+            raise ValidationFailed({name: list(errors) for name, errors in form.errors.items()})
+        data = form.cleaned_data
+        return payouts_for_seller(
+            seller=self.request.user, status=data["status"], since=data["from"], until=data["to"]
+        )
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        covered = payouts_orders_covered(seller=request.user, payouts=page)
+        data = PayoutOutputSerializer(page, many=True, context={"covered": covered}).data
+        return self.get_paginated_response(data)
 
     @extend_schema(
         operation_id="seller_payouts_list",
@@ -90,11 +111,17 @@ class SellerPayoutListApi(generics.ListAPIView):
                 str,
                 enum=[s.value for s in PayoutStatus],
                 description="Only payouts in this status.",
-            )
+            ),
+            OpenApiParameter(
+                "from", OpenApiTypes.DATE, description="Requested on or after this day."
+            ),
+            OpenApiParameter(
+                "to", OpenApiTypes.DATE, description="Requested on or before this day."
+            ),
         ],
         responses={
             200: PayoutOutputSerializer(many=True),
-            400: OpenApiResponse(description="An unknown status."),
+            400: OpenApiResponse(description="An unknown status, or a bad date or range."),
             403: OpenApiResponse(description=NOT_A_SELLER),
         },
     )
@@ -145,3 +172,66 @@ class SellerPayoutListApi(generics.ListAPIView):
             client_key=key,
         )
         return Response(PayoutOutputSerializer(payout).data, status=status.HTTP_201_CREATED)
+
+
+# --- Schedule -----------------------------------------------------------------------------------
+
+
+def _schedule_data(schedule):
+    return PayoutScheduleOutputSerializer(
+        {
+            "interval": schedule.interval,
+            "weekly_anchor": schedule.weekly_anchor,
+            "monthly_anchor": schedule.monthly_anchor,
+            "description": schedule_words(schedule),
+            "next_payout_on": schedule_next_date(schedule),
+            "held": schedule.held,
+            "hold_reason": schedule.hold_reason if schedule.held else "",
+        }
+    ).data
+
+
+class SellerPayoutScheduleApi(APIView):
+    """GET /api/v1/seller/payout-schedule/ and PUT (choose it)."""
+
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema(
+        operation_id="seller_payout_schedule_retrieve",
+        tags=["seller"],
+        summary="When you are paid out on your own, and whether staff hold your payouts",
+        responses={
+            200: PayoutScheduleOutputSerializer,
+            403: OpenApiResponse(description=NOT_A_SELLER),
+        },
+    )
+    def get(self, request):
+        if not request.user.is_seller:
+            raise PermissionDenied(NOT_A_SELLER)
+        return Response(_schedule_data(schedule_for(request.user)))
+
+    @extend_schema(
+        operation_id="seller_payout_schedule_update",
+        tags=["seller"],
+        summary="Choose when you are paid out: manual, daily, weekly or monthly",
+        description=(
+            "Scheduled payouts pay out your available balance above PAYOUT_MINIMUM_CENTS on the "
+            "chosen day (weekly: weekly_anchor, 0 = Monday; monthly: monthly_anchor, a day past "
+            "a month's end meaning its last day). Days before the change are not paid late."
+        ),
+        request=PayoutScheduleInputSerializer,
+        responses={
+            200: PayoutScheduleOutputSerializer,
+            400: OpenApiResponse(
+                description="Field errors: interval, weekly_anchor, monthly_anchor."
+            ),
+            403: OpenApiResponse(description=NOT_A_SELLER),
+        },
+    )
+    def put(self, request):
+        if not request.user.is_seller:
+            raise PermissionDenied(NOT_A_SELLER)
+        data = PayoutScheduleInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        schedule = payout_schedule_set(seller=request.user, **data.validated_data)
+        return Response(_schedule_data(schedule))

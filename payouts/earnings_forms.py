@@ -6,6 +6,25 @@ from django import forms
 from payouts import earnings
 
 
+def iso_date_field(label):
+    """An optional YYYY-MM-DD date (a date picker in browsers) between earnings.EARLIEST and
+    LATEST, as the earnings range and the payout history take them."""
+    return forms.DateField(
+        required=False,
+        label=label,
+        input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(
+            attrs={
+                "type": "date",
+                "min": f"{earnings.EARLIEST:%Y-%m-%d}",
+                "max": f"{earnings.LATEST:%Y-%m-%d}",
+            },
+            format="%Y-%m-%d",
+        ),
+        error_messages={"invalid": "Enter a date as YYYY-MM-DD."},
+    )
+
+
 class EarningsRangeForm(forms.Form):
     """`period`, `from` and `to` (YYYY-MM-DD). Left out, the range is the last 12 weeks or
     months; `max_days` bounds it (the CSV allows less than the chart)."""
@@ -21,20 +40,7 @@ class EarningsRangeForm(forms.Form):
         super().__init__(data)
         self.max_days = max_days
         for name, label in (("from", "From"), ("to", "To")):
-            self.fields[name] = forms.DateField(
-                required=False,
-                label=label,
-                input_formats=["%Y-%m-%d"],
-                widget=forms.DateInput(
-                    attrs={
-                        "type": "date",
-                        "min": f"{earnings.EARLIEST:%Y-%m-%d}",
-                        "max": f"{earnings.LATEST:%Y-%m-%d}",
-                    },
-                    format="%Y-%m-%d",
-                ),
-                error_messages={"invalid": "Enter a date as YYYY-MM-DD."},
-            )
+            self.fields[name] = iso_date_field(label)
 
     def clean(self):
         cleaned = super().clean()

@@ -22,9 +22,10 @@ reached the ledger's figures are still given and `stripe_error` says why the res
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.db.models import Q, Sum
+from django.utils import timezone
 
 from accounts.selectors import connected_account_id_for
 from core import clock, stripe_client
@@ -38,7 +39,7 @@ from escrow.models import (
     LedgerEntry,
     ReleaseStatus,
 )
-from payouts.models import Payout
+from payouts.models import Payout, PayoutStatus
 
 logger = logging.getLogger(__name__)
 
@@ -268,9 +269,71 @@ def _stripe_figures(account):
 # --- Payouts ------------------------------------------------------------------------------------
 
 
-def payouts_for_seller(*, seller, status=""):
-    """The seller's payouts, newest first (one query a page)."""
+def payouts_for_seller(*, seller, status="", since=None, until=None):
+    """The seller's payouts, newest first (one query a page); `since` / `until`: dates (both
+    included) the payout was requested on, in the site's time zone."""
     rows = Payout.objects.filter(seller_id=seller.pk)
     if status:
         rows = rows.filter(status=status)
+    if since is not None:
+        rows = rows.filter(created_at__gte=_start_of(since))
+    if until is not None:
+        rows = rows.filter(created_at__lt=_start_of(until + timedelta(days=1)))
     return rows.order_by("-created_at", "-id")
+
+
+def _start_of(day):
+    return timezone.make_aware(datetime(day.year, day.month, day.day))
+
+
+# Payouts that took money off the seller's Stripe balance (a failed or canceled one gave it back;
+# a requested one has not reached Stripe; a refused one never moved money).
+_PAID_OUT = (PayoutStatus.PENDING, PayoutStatus.IN_TRANSIT, PayoutStatus.PAID)
+
+
+@dataclass(frozen=True)
+class CoveredOrder:
+    """A released order whose money a payout paid out: all of it, or the part `amount_cents`
+    (the rest went out in the payout before or after)."""
+
+    order_id: int
+    title: str
+    amount_cents: int
+    currency: str
+    whole: bool
+
+
+def payouts_orders_covered(*, seller, payouts):
+    """{payout id: [CoveredOrder, ...]} for `payouts` (the seller's; any page of them): the
+    released orders each paid out, the oldest money first (what reached the Stripe balance first
+    leaves it first). A failed, canceled or refused payout covers nothing.
+
+    Two queries per currency on the page, whatever the number of payouts and orders."""
+    wanted = {payout.pk for payout in payouts if payout.status in _PAID_OUT}
+    covered = {payout.pk: [] for payout in payouts}
+    for currency in sorted({payout.currency for payout in payouts}):
+        releases = list(
+            escrow_selectors.seller_transferred_releases(seller=seller, currency=currency)
+        )
+        paid_out = (
+            Payout.objects.filter(seller_id=seller.pk, currency=currency, status__in=_PAID_OUT)
+            .order_by("created_at", "id")
+            .values_list("id", "amount_cents", "fee_cents")
+        )
+        index, used = 0, 0  # the release being paid out, and how much of it went already
+        for payout_id, amount, fee in paid_out:
+            # What left the Stripe balance: an instant payout's fee stays there (it is owed to
+            # Bazaar and taken from the next release), so it pays out no order's money.
+            left = amount - fee
+            while left > 0 and index < len(releases):
+                order_id, title, net, _ = releases[index]
+                take = min(left, max(net, 0) - used)
+                if take > 0 and payout_id in wanted:
+                    covered[payout_id].append(
+                        CoveredOrder(order_id, title, take, currency, whole=take == net)
+                    )
+                left -= max(take, 0)
+                used += max(take, 0)
+                if used >= net:
+                    index, used = index + 1, 0
+    return covered

@@ -1,5 +1,6 @@
 """The payouts API's output: a seller's balances (payouts.selectors.seller_balances)."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 
@@ -68,6 +69,17 @@ class SellerBalanceOutputSerializer(serializers.Serializer):
 # --- Payouts ------------------------------------------------------------------------------------
 
 
+class CoveredOrderOutputSerializer(serializers.Serializer):
+    order_id = serializers.IntegerField()
+    title = serializers.CharField()
+    amount_cents = serializers.IntegerField(help_text="The part of the order's money paid out.")
+    currency = serializers.CharField()
+    whole = serializers.BooleanField(
+        help_text="False when the payout paid out only part of the order's money (the rest "
+        "went in the payout before or after)."
+    )
+
+
 class PayoutOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.CharField(
@@ -83,7 +95,22 @@ class PayoutOutputSerializer(serializers.Serializer):
     failure_message = serializers.SerializerMethodField(
         help_text="Why the payout failed, in plain words; empty unless it failed or was refused."
     )
+    scheduled = serializers.SerializerMethodField(
+        help_text="True when your payout schedule made it, false when you asked for it."
+    )
+    orders = serializers.SerializerMethodField(
+        help_text="The released orders whose money the payout paid out, the oldest money first; "
+        "empty for a payout that failed, was canceled or refused, or is not sent yet."
+    )
     created_at = serializers.DateTimeField()
+
+    def get_scheduled(self, payout) -> bool:
+        return bool(payout.period)
+
+    @extend_schema_field(CoveredOrderOutputSerializer(many=True))
+    def get_orders(self, payout):
+        covered = self.context.get("covered") or {}
+        return CoveredOrderOutputSerializer(covered.get(payout.pk, []), many=True).data
 
     def get_failure_message(self, payout) -> str:
         from payouts.services import failure_words
@@ -97,3 +124,34 @@ class PayoutCreateInputSerializer(serializers.Serializer):
     amount_cents = serializers.IntegerField(min_value=1, max_value=10**12)
     currency = serializers.RegexField(r"^[a-zA-Z]{3}$", help_text="ISO 4217, e.g. usd.")
     method = serializers.ChoiceField(choices=["standard", "instant"], default="standard")
+
+
+# --- Schedule -----------------------------------------------------------------------------------
+
+
+class PayoutScheduleOutputSerializer(serializers.Serializer):
+    interval = serializers.ChoiceField(
+        choices=["manual", "daily", "weekly", "monthly"],
+        help_text="manual: only when you ask; daily, weekly or monthly: your available balance "
+        "above the minimum is paid out on its own.",
+    )
+    weekly_anchor = serializers.IntegerField(help_text="For weekly: 0 = Monday ... 6 = Sunday.")
+    monthly_anchor = serializers.IntegerField(
+        help_text="For monthly: the day of the month, 1 to 31 (29-31 mean the last day of a "
+        "shorter month)."
+    )
+    description = serializers.CharField(help_text="The schedule in words.")
+    next_payout_on = serializers.DateField(
+        allow_null=True,
+        help_text="The next day the scheduled job pays you out; null when manual or held.",
+    )
+    held = serializers.BooleanField(help_text="Staff hold your payouts while they review.")
+    hold_reason = serializers.CharField(
+        allow_blank=True, help_text="Why your payouts are held; empty unless held."
+    )
+
+
+class PayoutScheduleInputSerializer(serializers.Serializer):
+    interval = serializers.ChoiceField(choices=["manual", "daily", "weekly", "monthly"])
+    weekly_anchor = serializers.IntegerField(min_value=0, max_value=6, default=0)
+    monthly_anchor = serializers.IntegerField(min_value=1, max_value=31, default=1)

@@ -596,6 +596,36 @@ def schedule_period(schedule, today):
     return key, due
 
 
+def schedule_next_date(schedule, today=None, horizon_days=62):
+    """The next day the scheduled job pays the seller out (today included, while today's period
+    has no payout yet), or None: manual, or held."""
+    if schedule.held or schedule.interval == PayoutInterval.MANUAL:
+        return None
+    today = today or timezone.localtime(clock.now()).date()
+    made = set()
+    if schedule.seller_id:
+        made = set(
+            Payout.objects.filter(seller_id=schedule.seller_id)
+            .exclude(period="")
+            .values_list("period", flat=True)
+        )
+    # Never saved: due dates count from now, as if chosen today.
+    probe = schedule
+    if schedule.changed_at is None:
+        probe = PayoutSchedule(
+            interval=schedule.interval,
+            weekly_anchor=schedule.weekly_anchor,
+            monthly_anchor=schedule.monthly_anchor,
+            changed_at=clock.now(),
+        )
+    for offset in range(horizon_days):
+        day = today + timedelta(days=offset)
+        period = schedule_period(probe, day)
+        if period is not None and period[1] == day and period[0] not in made:
+            return day
+    return None
+
+
 # --- Holds --------------------------------------------------------------------------------------
 
 

@@ -57,6 +57,7 @@ from marketplace.factories import (
     ListingFactory,
     ListingImageFactory,
     ServiceListingFactory,
+    availability_for,
 )
 from marketplace.models import ListingStatus
 from messaging.factories import AttachmentFactory, MessageFactory, OrderConversationFactory
@@ -75,6 +76,7 @@ UNIT_PRICE_CENTS = 3_292_181
 QUANTITY = 3
 MESSAGE_BODY = "Meet me by the blue door at the harbour"
 DRAFT_TITLE = "Unreleased glaze sampler"
+SERVICE_TITLE = "Unannounced throwing lesson"
 HELD_BODY = "Pay me directly, IBAN on request"
 DISPUTE_TEXT = "The glaze flakes off into the tea"
 
@@ -102,6 +104,7 @@ class World:
     image: object
     category: object
     stripe_account: str
+    service_draft: object = None  # a service not on sale, with availability
     secrets: list = field(default_factory=list)  # what an outsider must never see
     sessions: dict = field(default_factory=dict)  # actor -> a signed-in session's key
 
@@ -146,6 +149,10 @@ def build_world():
     draft = ListingFactory(
         store=seller.store, category=category, status=ListingStatus.DRAFT, title=DRAFT_TITLE
     )
+    service_draft = ServiceListingFactory(
+        store=seller.store, category=category, status=ListingStatus.DRAFT, title=SERVICE_TITLE
+    )
+    availability_for(service_draft)
     # A row naming a file is enough: no page here reads the image's bytes.
     image = ListingImageFactory(listing=draft, image="listing-images/authz.png")
 
@@ -214,6 +221,7 @@ def build_world():
         image=image,
         category=category,
         stripe_account=stripe_account,
+        service_draft=service_draft,
     )
     world.secrets = [
         *_money_figures(order_funded),
@@ -222,6 +230,7 @@ def build_world():
         re.escape(HELD_BODY),
         re.escape(held_attachment.name),
         re.escape(draft.title),
+        re.escape(SERVICE_TITLE),
         re.escape(DISPUTE_TEXT),
         *(re.escape(marker) for marker in SIGNED_URL_MARKERS),
     ]
@@ -312,6 +321,10 @@ def notification(w):
 
 def draft(w):
     return {"pk": w.draft.pk}
+
+
+def service_draft(w):
+    return {"pk": w.service_draft.pk}
 
 
 def draft_as_listing_pk(w):
@@ -600,6 +613,8 @@ MATRIX = [
     Row("seller-listing-restore", "POST", draft, SELLER, {"seller": 302}),
     Row("seller-listing-images", "GET", draft, SELLER, {"seller": 200}),
     Row("seller-listing-images", "POST", draft, SELLER, {"seller": 200}, data={}),
+    Row("seller-listing-availability", "GET", service_draft, SELLER, {"seller": 200}),
+    Row("seller-listing-availability", "POST", service_draft, SELLER, {"seller": 200}, data={}),
     Row(
         "seller-listing-image-delete",
         "POST",
@@ -628,6 +643,14 @@ MATRIX = [
             ("api-seller-listing-archive", "POST", draft, 200, None),
             ("api-seller-listing-restore", "POST", draft, 409, None),
             ("api-seller-listing-images", "POST", draft, 400, None),
+            ("api-seller-listing-availability", "GET", service_draft, 200, None),
+            (
+                "api-seller-listing-availability",
+                "PUT",
+                service_draft,
+                200,
+                {"windows": [{"weekday": 0, "start_time": "09:00", "end_time": "12:00"}]},
+            ),
             (
                 "api-seller-listing-image-remove",
                 "DELETE",
@@ -854,6 +877,8 @@ def test_the_sellers_balances_do_show_their_held_money(world, route):
         ("api-seller-earnings", '"currencies":'),
         ("api-seller-earnings-export", "date,order_id,account,description,amount"),
         ("api-seller-payouts", '"results":'),
+        ("api-seller-payout-schedule", '"interval":"manual"'),
+        ("seller-payout-history", "Every payout to your bank"),
     ],
 )
 def test_the_sellers_earnings_answer_sellers_only(world, route, seller_sees):

@@ -149,6 +149,7 @@ def test_user_change_page_links_to_the_password_form_and_audits_access_changes(s
             "email": "ada@example.com",
             "full_name": "Ada",
             "language": "en",
+            "time_zone": "UTC",
             "is_active": "on",
             "is_staff": "on",
             "date_joined_0": "2024-01-01",

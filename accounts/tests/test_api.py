@@ -213,6 +213,7 @@ def test_me_for_a_buyer(api_client):
         "id": user.pk,
         "email": "buyer@example.com",
         "full_name": "Bo Buyer",
+        "time_zone": "UTC",
         "is_seller": False,
         "seller_profile": None,
         "store_slug": None,
@@ -358,3 +359,28 @@ def test_seller_profile_of_a_non_seller_is_404_with_a_hint():
 
 def test_seller_profile_is_401_when_anonymous(api_client):
     assert api_client.post(SELLER_PROFILE, onboarding_body(), format="json").status_code == 401
+
+
+def test_me_update_time_zone():
+    user = UserFactory()
+
+    response = client_for(user).patch(ME, {"time_zone": "Europe/Berlin"}, format="json")
+
+    assert response.status_code == 200
+    assert response.json()["time_zone"] == "Europe/Berlin"
+    user.refresh_from_db()
+    assert user.time_zone == "Europe/Berlin"
+
+
+def test_me_update_with_an_unknown_time_zone_is_a_400_naming_the_field():
+    user = UserFactory(full_name="Kept")
+
+    response = client_for(user).patch(
+        ME, {"time_zone": "Mars/Olympus", "full_name": "Changed"}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert "time_zone" in response.json()
+    user.refresh_from_db()
+    assert user.time_zone == "UTC"
+    assert user.full_name == "Kept"

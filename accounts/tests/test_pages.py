@@ -182,12 +182,26 @@ def test_account_page_updates_full_name(client):
     client.force_login(user)
 
     page = client.get(reverse("account"))
-    response = client.post(reverse("account"), {"full_name": "  New Name "})
+    response = client.post(reverse("account"), {"full_name": "  New Name ", "time_zone": "UTC"})
 
     assert 'value="Old Name"' in _html(page)
     assert response["Location"] == reverse("account")
     user.refresh_from_db()
     assert user.full_name == "New Name"
+
+
+def test_account_page_sets_the_time_zone_and_refuses_an_unknown_one(client):
+    user = UserFactory()
+    client.force_login(user)
+
+    bad = client.post(reverse("account"), {"full_name": "", "time_zone": "Nowhere/Town"})
+    good = client.post(reverse("account"), {"full_name": "", "time_zone": "America/New_York"})
+
+    assert bad.status_code == 200
+    assert "id_time_zone_error" in _html(bad)
+    assert good.status_code == 302
+    user.refresh_from_db()
+    assert user.time_zone == "America/New_York"
 
 
 def test_account_requires_login(client):

@@ -196,8 +196,8 @@ def test_user_update_trims_the_name_and_audits_it():
     user.refresh_from_db()
     assert user.full_name == "Ada Lovelace"
     entry = AuditEntry.objects.get(action="accounts.user.updated")
-    assert entry.before == {"full_name": "Ada"}
-    assert entry.after == {"full_name": "Ada Lovelace"}
+    assert entry.before == {"full_name": "Ada", "time_zone": "UTC"}
+    assert entry.after == {"full_name": "Ada Lovelace", "time_zone": "UTC"}
 
 
 # --- Commission (staff) -------------------------------------------------------------------------

@@ -7,15 +7,14 @@ from datetime import date, datetime
 
 import pytest
 from django.db import connection
+from django.urls import reverse
 from django.utils import timezone
 
 from core.errors import NotAllowed, ValidationFailed
 from core.models import AuditEntry
 from core.testing import race
-from escrow import services
-from escrow.models import OrderStatus, ReleaseTrigger
 from escrow.reconcile import reconcile
-from escrow.testing import pay_on_checkout_page
+from escrow.testing import sell_and_release
 from notifications.models import Notification
 from payouts import services as payouts
 from payouts.models import Payout, PayoutSchedule, PayoutStatus
@@ -78,17 +77,7 @@ def sale(client, seller, listing, buyer, stripe_sandbox, settings):
     settings.PAYOUT_FIRST_DELAY_DAYS = 7
 
     def make():
-        order = services.order_create(buyer=buyer, listing_id=listing.pk, quantity=2)
-        _, url = services.payment_checkout_start(
-            order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
-        )
-        assert pay_on_checkout_page(client, url).status_code == 302
-        order.refresh_from_db()
-        services.order_deliver(order=order, actor=seller, note="Sent")
-        services.escrow_release(order=order, trigger=ReleaseTrigger.BUYER, actor=buyer)
-        order.refresh_from_db()
-        assert order.status == OrderStatus.RELEASED
-        return order
+        return sell_and_release(client, buyer=buyer, seller=seller, listing=listing)
 
     return make
 
@@ -115,6 +104,63 @@ def test_a_sale_is_paid_out_on_schedule_after_the_first_payout_delay_and_reconci
     payout.refresh_from_db()
     assert payout.status == PayoutStatus.PAID
     assert Notification.objects.filter(recipient=seller, event_code="payout.paid").exists()
+    assert list(reconcile().differences.values_list("message", flat=True)) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_full_cycle_with_an_instant_fee_and_a_scheduled_payout_ends_with_nothing_unexplained(
+    sale, seller, stripe_sandbox, settings, client
+):
+    """Sale, release, an instant payout (its fee owed), a second sale whose release pays the fee
+    off, the schedule paying out the rest, both paid: every cent accounted for, reconcile clean."""
+    from escrow.models import EscrowRelease, LedgerAccount, LedgerEntry
+    from stripe_sandbox import testing as sandbox_testing
+
+    settings.PAYOUT_FIRST_DELAY_DAYS = 0
+    settings.PAYOUT_INSTANT_FEE_BPS, settings.PAYOUT_INSTANT_FEE_MIN_CENTS = 150, 50
+    account = payouts.connected_account_for(seller).stripe_account_id
+    sandbox_testing.external_accounts_take_instant(account)
+
+    def booked(name):
+        rows = LedgerEntry.objects.filter(account=name, currency="usd")
+        return sum(rows.values_list("amount_cents", flat=True))
+
+    first = sale()
+    stripe_sandbox.advance_clock(days=3)
+    instant = payouts.payout_request_create(
+        seller=seller, amount_cents=4500, currency="usd", method="instant"
+    )
+    assert (instant.fee_cents, instant.bank_cents) == (68, 4432)
+    assert booked(LedgerAccount.seller_debt(seller.pk)) == 68
+
+    payouts.payout_schedule_set(seller=seller, interval="daily")
+    second = sale()
+    assert EscrowRelease.objects.get(order=second).debt_recovered_cents == 68
+    assert booked(LedgerAccount.seller_debt(seller.pk)) == 0
+    stripe_sandbox.advance_clock(days=3)  # the second release settles; the instant one is paid
+
+    assert run_scheduled_payouts.delay().result == 1
+    scheduled = Payout.objects.exclude(pk=instant.pk).get()
+    assert (scheduled.amount_cents, scheduled.fee_cents, scheduled.period[:1]) == (4500, 0, "d")
+    stripe_sandbox.advance_clock(days=3)
+
+    assert set(Payout.objects.values_list("status", flat=True)) == {PayoutStatus.PAID}
+    made = payouts._v1().payouts.list(options={"stripe_account": account}).data
+    assert sorted(p.amount for p in made) == [4432, 4500]  # what reached the bank
+    assert booked(LedgerAccount.seller_payouts(seller.pk)) == 4432 + 4500
+    assert booked(LedgerAccount.PAYOUT_FEES) == -68  # Bazaar's revenue
+    balance = payouts._v1().balance.retrieve(options={"stripe_account": account})
+    assert [b.amount for b in balance.available] == [0]
+    # The fee stayed on the balance: the scheduled payout took it with the second order's money.
+    client.force_login(seller)
+    listed = client.get(reverse("api-seller-payouts")).json()["results"]
+    covered = {
+        row["id"]: [(o["order_id"], o["amount_cents"]) for o in row["orders"]] for row in listed
+    }
+    assert covered == {
+        instant.pk: [(first.pk, 4432)],
+        scheduled.pk: [(first.pk, 68), (second.pk, 4432)],
+    }
     assert list(reconcile().differences.values_list("message", flat=True)) == []
 
 

@@ -289,6 +289,8 @@
       this.readAllForm.submit();
       return;
     }
+    // A list still loading was read before this: drop it, or it would show them unread again.
+    this.listRequest++;
     this.request(this.root.dataset.readAllUrl, "POST")
       .then(function () {
         bell.setCount(0);
