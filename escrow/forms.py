@@ -110,9 +110,9 @@ class RefundForm(forms.Form):
     client_key = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
 
     # Service field -> form field, for escrow.services' ValidationFailed (core.forms).
-    SERVICE_FIELD_MAP = {"amount_cents": "amount"}
+    SERVICE_FIELD_MAP = {"amount_cents": "amount", "milestone": "milestone"}
 
-    def __init__(self, *args, currency, **kwargs):
+    def __init__(self, *args, currency, milestones=None, **kwargs):
         kwargs.setdefault("initial", {})
         kwargs["initial"].setdefault("client_key", f"web-{uuid.uuid4()}")
         super().__init__(*args, **kwargs)
@@ -122,6 +122,24 @@ class RefundForm(forms.Form):
             label=f"Amount to refund ({currency.upper()})",
             help_text=f"In {currency.upper()}, for example {_example(currency)}.",
         )
+        if milestones:
+            # A milestone order is refunded one milestone at a time (refund_create).
+            self.milestones = {str(m.pk): m for m in milestones}
+            self.fields["milestone"] = forms.ChoiceField(
+                label="Milestone",
+                choices=[
+                    (
+                        str(m.pk),
+                        f"{m.position}. {m.title} ({m.amount_display}, "
+                        f"{m.get_status_display().lower()})",
+                    )
+                    for m in milestones
+                ],
+                help_text="A milestone not released yet is refunded in full.",
+            )
+
+    def clean_milestone(self):
+        return self.milestones[self.cleaned_data["milestone"]]
 
     def clean_amount(self):
         """The amount in integer cents (minor units of the currency)."""

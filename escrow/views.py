@@ -305,8 +305,15 @@ def order_refund(request, pk):
     before release from the money held, after it taking their share back from their Stripe
     balance. The order's seller only; anyone else, its buyer too, gets a 404."""
     order = escrow_selectors.order_for_seller_get(user=request.user, pk=pk)
+    milestones = None
+    if order.has_milestone_plan:
+        milestones = [
+            m
+            for m in escrow_selectors.order_milestones(order)
+            if m.status != MilestoneStatus.REFUNDED
+        ]
     if request.method == "POST":
-        form = RefundForm(request.POST, currency=order.currency)
+        form = RefundForm(request.POST, currency=order.currency, milestones=milestones)
         if form.is_valid():
             try:
                 refund = services.refund_create(
@@ -316,6 +323,7 @@ def order_refund(request, pk):
                     initiator=RefundInitiator.SELLER,
                     actor=request.user,
                     client_key=form.cleaned_data["client_key"],
+                    milestone=form.cleaned_data.get("milestone"),
                 )
             except ValidationFailed as exc:
                 add_domain_errors(form, exc, RefundForm.SERVICE_FIELD_MAP)
@@ -330,7 +338,7 @@ def order_refund(request, pk):
         initial = {}
         if quote.can_refund:
             initial["amount"] = from_minor_units(quote.refundable_cents, quote.currency)
-        form = RefundForm(currency=order.currency, initial=initial)
+        form = RefundForm(currency=order.currency, initial=initial, milestones=milestones)
     return render(
         request,
         "escrow/order_refund.html",

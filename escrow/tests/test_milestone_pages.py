@@ -97,3 +97,63 @@ def test_deliver_and_approve_one_milestone_on_the_order_page(
     assert first.release.status == ReleaseStatus.TRANSFERRED
     other = reverse("order-milestone-approve", kwargs={"pk": order.pk, "milestone_pk": 999999})
     assert client.post(other).status_code == 404
+
+
+def test_the_seller_refunds_one_milestone_on_the_refund_page(
+    client, seller, buyer, service, capture
+):
+    from escrow.models import EscrowRefund, RefundStatus
+
+    order, (first, second, _) = milestone_order(client, seller, buyer, service, capture)
+    url = reverse("order-refund", kwargs={"pk": order.pk})
+    client.force_login(seller)
+    page = client.get(url).content.decode()
+    assert "2. Part 2 (US$30.00, in progress)" in page
+
+    partial = client.post(
+        url, {"milestone": str(second.pk), "amount": "10.00", "reason": "Part", "client_key": "a"}
+    )
+    assert partial.status_code == 200
+    assert partial.context["form"].errors["amount"] == [
+        "A milestone not released yet is refunded in full: US$30.00."
+    ]
+    with capture():
+        done = client.post(
+            url,
+            {"milestone": str(second.pk), "amount": "30", "reason": "Dropped", "client_key": "b"},
+        )
+    assert done.status_code == 302
+    refund = EscrowRefund.objects.get()
+    assert (refund.milestone_id, refund.amount_cents, refund.status) == (
+        second.pk,
+        3000,
+        RefundStatus.SUCCEEDED,
+    )
+    second.refresh_from_db()
+    assert second.status == MilestoneStatus.REFUNDED
+
+
+def test_the_order_page_costs_the_same_queries_for_3_and_12_milestones(
+    client, seller, buyer, service, capture
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    three, parts_of_three = milestone_order(client, seller, buyer, service, capture)
+    twelve, parts_of_twelve = milestone_order(
+        client, seller, buyer, service, capture, amounts=(833,) * 11 + (837,)
+    )
+    # Released ones show their transfer (the release is joined, not read per row).
+    for part in (parts_of_three[0], *parts_of_twelve[:3]):
+        with capture():
+            services.milestone_deliver(milestone=part, actor=seller)
+            services.milestone_approve(milestone=part, actor=buyer)
+    client.force_login(buyer)
+    counts = []
+    for order in (three, twelve):
+        client.get(order.get_absolute_url())  # warm the per-session reads
+        with CaptureQueriesContext(connection) as queries:
+            page = client.get(order.get_absolute_url())
+        assert page.content.decode().count("data-milestone-status=") == order.milestones.count()
+        counts.append(len(queries))
+    assert counts[0] == counts[1]

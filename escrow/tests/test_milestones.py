@@ -604,3 +604,38 @@ def test_the_payment_funds_the_whole_order_once(client, seller, buyer, service, 
     order, _ = milestone_order(client, seller, buyer, service, capture)
     payment = order.payments.get(status=PaymentStatus.SUCCEEDED)
     assert payment.amount_cents == order.total_cents == 10000
+
+
+def test_a_milestone_refund_stripe_refuses_gives_the_milestone_back(
+    client, seller, buyer, service, capture, monkeypatch
+):
+    from core.errors import StripeUnavailable
+    from escrow.services import refunds as refunds_module
+
+    order, (first, second, _) = milestone_order(client, seller, buyer, service, capture)
+    with capture():
+        services.milestone_deliver(milestone=first, actor=seller)
+
+    class Refusing:
+        class refunds:  # noqa: N801 -- Stripe's resource name
+            @staticmethod
+            def create(*args, **kwargs):
+                raise StripeUnavailable("The card was closed.", retryable=False)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(refunds_module, "_stripe", lambda: Refusing)
+        with capture():
+            refund = services.milestone_refund(
+                milestone=first, actor=seller, initiator=RefundInitiator.SELLER, reason="Oops"
+            )
+    assert refund.status == RefundStatus.FAILED
+    first.refresh_from_db()
+    assert first.status == MilestoneStatus.DELIVERED  # holds its money again, in review
+    assert ledger.balance(LedgerAccount.BUYER_FUNDS_HELD, order=order) == -10000
+    assert AuditEntry.objects.filter(action="escrow.milestone.refund_failed").count() == 1
+
+    with capture():
+        released = services.milestone_approve(milestone=first, actor=buyer)
+    assert released.status == ReleaseStatus.TRANSFERRED
+    assert selectors.order_held_cents(order) == 8000
+    assert ledger.order_total(order) == 0
