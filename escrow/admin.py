@@ -12,7 +12,7 @@ from datetime import timedelta
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.contenttypes.admin import GenericTabularInline
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q, Sum, Value
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -48,6 +48,7 @@ from escrow.models import (
     EscrowRelease,
     LedgerAccount,
     LedgerEntry,
+    Milestone,
     Order,
     ReconciliationDifference,
     ReconciliationRun,
@@ -155,12 +156,12 @@ def release_orders(modeladmin, request, order_ids, *, reason):
 
 def retry_transfers(modeladmin, request, order_ids):
     """services.release_transfer for each order whose release is pending or failed."""
-    releases = {
-        r.order_id: r
-        for r in EscrowRelease.objects.filter(order_id__in=order_ids).only(
-            "pk", "order_id", "status"
-        )
-    }
+    # An order released milestone by milestone has several: the one to retry is one not
+    # transferred (one per click; the retry job takes the others too).
+    releases = {}
+    for r in EscrowRelease.objects.filter(order_id__in=order_ids).only("pk", "order_id", "status"):
+        if r.order_id not in releases or releases[r.order_id].status == ReleaseStatus.TRANSFERRED:
+            releases[r.order_id] = r
     retried = 0
     for order_id in sorted(order_ids):
         decided = releases.get(order_id)
@@ -787,9 +788,9 @@ class EscrowPaymentInline(PaymentDisplay, ReadOnlyTabularInline):
 
 class EscrowReleaseInline(ReleaseDisplay, ReadOnlyStackedInline):
     model = EscrowRelease
-    verbose_name_plural = _("release")
+    verbose_name_plural = _("releases")
     fields = (
-        ("trigger", "actor", "status"),
+        ("trigger", "actor", "status", "milestone"),
         ("gross", "commission", "fee_passed_on", "transfer", "amount_reversed"),
         ("destination_account", "stripe_transfer_id"),
         "failure_message",
@@ -799,6 +800,7 @@ class EscrowReleaseInline(ReleaseDisplay, ReadOnlyStackedInline):
         "trigger",
         "actor",
         "status",
+        "milestone",
         "gross",
         "commission",
         "fee_passed_on",
@@ -901,6 +903,152 @@ ORDER_READONLY = (
 )
 
 
+class MilestoneInline(ReadOnlyTabularInline):
+    """The order's milestones; staff release or refund one from Escrow → Milestones."""
+
+    model = Milestone
+    verbose_name_plural = _("milestones")
+    fields = (
+        "milestone_link",
+        "title",
+        "amount",
+        "commission",
+        "due_date",
+        "status",
+        "delivered_at",
+        "review_deadline",
+        "released_at",
+    )
+    readonly_fields = fields
+    ordering = ("position",)
+
+    @admin.display(description=_("milestone"))
+    def milestone_link(self, obj):
+        url = reverse("admin:escrow_milestone_change", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, obj.position)
+
+    @admin.display(description=_("amount"))
+    def amount(self, obj):
+        return format_money(obj.amount_cents, obj.currency)
+
+    @admin.display(description=_("commission"))
+    def commission(self, obj):
+        return format_money(obj.commission_cents, obj.currency)
+
+
+@admin.register(Milestone)
+class MilestoneAdmin(ReadOnlyAdmin):
+    """Milestones of service orders. Staff release a delivered one, or refund one not released,
+    through the services (audited; a refusal is a message, never an error page)."""
+
+    list_display = (
+        "__str__",
+        "order_link",
+        "amount",
+        "status",
+        "due_date",
+        "review_deadline",
+        "released_at",
+    )
+    list_filter = ("status", "currency")
+    search_fields = ("=order__id", "title", "order__seller__email", "order__buyer__email")
+    list_select_related = ("order",)
+    fields = (
+        "order_link",
+        "position",
+        "title",
+        "amount",
+        "commission",
+        "due_date",
+        "status",
+        "delivered_at",
+        "delivery_note",
+        "review_deadline",
+        "released_at",
+        "created_at",
+    )
+    readonly_fields = fields
+    actions = ("release_milestone", "refund_milestone")
+
+    @admin.display(description=_("order"))
+    def order_link(self, obj):
+        return order_link(obj.order_id)
+
+    @admin.display(description=_("amount"))
+    def amount(self, obj):
+        return format_money(obj.amount_cents, obj.currency)
+
+    @admin.display(description=_("commission"))
+    def commission(self, obj):
+        return format_money(obj.commission_cents, obj.currency)
+
+    def has_escrow_permission(self, request):
+        return can_move_escrow(request)
+
+    def has_refund_permission(self, request):
+        return can_refund(request)
+
+    def _one(self, request, queryset):
+        chosen = list(queryset.order_by("pk")[:2])
+        if len(chosen) != 1:
+            self.message_user(
+                request, _("Choose one milestone: each is decided on its own."), messages.WARNING
+            )
+            return None
+        return chosen[0]
+
+    @admin.action(
+        description=_("Release this delivered milestone to the seller"), permissions=["escrow"]
+    )
+    def release_milestone(self, request, queryset):
+        milestone = self._one(request, queryset)
+        if milestone is None:
+            return
+        try:
+            decided = services.milestone_release_by_staff(
+                milestone=milestone,
+                actor=request.user,
+                reason=f"Released by {request.user.email} from the admin.",
+            )
+        except Exception as exc:  # a refusal, or anything else: a message, never a 500
+            _problem(self, request, milestone.order_id, exc)
+            return
+        if decided.status == ReleaseStatus.TRANSFERRED:
+            self.message_user(
+                request,
+                f"Order #{milestone.order_id}: “{milestone.title}” released, "
+                f"{decided.transfer_display} transferred to the seller.",
+                messages.SUCCESS,
+            )
+        else:
+            _transfer_failed(self, request, decided)
+
+    @admin.action(
+        description=_("Refund this milestone to the buyer (in full)"), permissions=["refund"]
+    )
+    def refund_milestone(self, request, queryset):
+        milestone = self._one(request, queryset)
+        if milestone is None:
+            return
+        try:
+            refund = services.milestone_refund(
+                milestone=milestone,
+                actor=request.user,
+                initiator=RefundInitiator.STAFF,
+                reason=f"Refunded by Bazaar's team ({request.user.email}).",
+            )
+        except Exception as exc:  # a refusal, or anything else: a message, never a 500
+            _problem(self, request, milestone.order_id, exc)
+            return
+        level = messages.SUCCESS if refund.status == RefundStatus.SUCCEEDED else messages.WARNING
+        self.message_user(
+            request,
+            f"Order #{milestone.order_id}: “{milestone.title}” refund of "
+            f"{refund.amount_display} is {refund.get_status_display().lower()}.",
+            level,
+        )
+
+
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
     list_display = (
@@ -917,12 +1065,13 @@ class OrderAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "currency")
     search_fields = ("=id", "listing_title", "buyer__email", "seller__email")
-    list_select_related = ("buyer", "seller", "release")
+    list_select_related = ("buyer", "seller")
     date_hierarchy = "created_at"
     ordering = ("-created_at", "-id")
     actions = ("release_escrow_now", "retry_transfer", "refund_buyer")
     inlines = (
         EscrowPaymentInline,
+        MilestoneInline,
         EscrowReleaseInline,
         EscrowRefundInline,
         LedgerEntryInline,
@@ -971,7 +1120,8 @@ class OrderAdmin(admin.ModelAdmin):
         return (
             super()
             .get_queryset(request)
-            .select_related("buyer", "seller", "store", "listing", "release")
+            .select_related("buyer", "seller", "store", "listing")
+            .with_release()
             .with_payment_error()
             .with_refunded_cents()
         )
@@ -1026,9 +1176,10 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("release"))
     def release_status(self, obj):
-        try:
-            release = obj.release  # select_related: no query, None cached when there is none
-        except ObjectDoesNotExist:
+        release = obj.release  # with_release(): no query
+        if release is None:
+            if obj.has_milestone_plan:
+                return _("by milestone")
             return "-"
         return release.get_status_display()
 

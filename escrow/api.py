@@ -50,6 +50,7 @@ from escrow.models import (
     OPEN_DISPUTE_STATUSES,
     Dispute,
     EscrowPayment,
+    Milestone,
     Order,
     PaymentStatus,
     RefundInitiator,
@@ -61,6 +62,9 @@ from escrow.serializers import (
     DisputeOutputSerializer,
     DisputeRespondInputSerializer,
     LedgerPageOutputSerializer,
+    MilestoneDeliverInputSerializer,
+    MilestoneOutputSerializer,
+    MilestonePlanInputSerializer,
     OrderCancelInputSerializer,
     OrderCreateInputSerializer,
     OrderDeliverInputSerializer,
@@ -79,6 +83,7 @@ NOT_A_SELLER = "Only sellers have a ledger. POST to /api/v1/me/seller-profile/ t
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX_LENGTH = 255  # Stripe's limit, and our columns' width
 NO_DISPUTE = "This order has no dispute."
+NO_MILESTONE = "This order has no milestone with this id."
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     name=IDEMPOTENCY_KEY_HEADER,
@@ -116,7 +121,8 @@ def _orders_for(*, user, role=None, status=None):
     )
     queryset = (
         Order.objects.filter(scope)
-        .select_related("store", "release")
+        .select_related("store")
+        .with_release()
         .with_payment_error()
         .with_refunded_cents()
         .annotate(receipt_url=NullIf(Subquery(receipt), Value("")))
@@ -409,6 +415,13 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         data = RefundCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         amount = data.validated_data["amount_cents"]
+        milestone = None
+        if data.validated_data["milestone"] is not None:
+            milestone = Milestone.objects.filter(
+                pk=data.validated_data["milestone"], order_id=order.pk
+            ).first()
+            if milestone is None:
+                raise ValidationFailed({"milestone": "Choose a milestone of this order."})
         refund = services.refund_create(
             order=order,
             amount_cents=amount,
@@ -416,6 +429,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             initiator=RefundInitiator.SELLER,
             actor=request.user,
             client_key=key,
+            milestone=milestone,
         )
         if refund.amount_cents != amount:
             # As for orders: a key stands for one request.
@@ -595,3 +609,138 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         dispute = self._dispute(self.get_object())
         dispute = services.dispute_withdraw(dispute=dispute, actor=request.user)
         return Response(DisputeOutputSerializer(dispute).data)
+
+    # --- Milestones -----------------------------------------------------------------------------
+
+    def _milestones_response(self, order, status_code=status.HTTP_200_OK):
+        rows = selectors.order_milestones(order)
+        return Response(MilestoneOutputSerializer(rows, many=True).data, status=status_code)
+
+    def _milestone(self, order):
+        milestone = Milestone.objects.filter(
+            pk=self.kwargs["milestone_id"], order_id=order.pk
+        ).first()
+        if milestone is None:
+            raise NotFound(NO_MILESTONE)
+        return milestone
+
+    @extend_schema(
+        methods=["GET"],
+        tags=TAGS,
+        summary="The order's milestones, in plan order, with their states and countdowns",
+        responses={
+            200: MilestoneOutputSerializer(many=True),
+            404: OpenApiResponse(description=ORDER_NOT_FOUND),
+        },
+    )
+    @extend_schema(
+        methods=["POST"],
+        tags=TAGS,
+        summary="Propose (or replace) a milestone plan for a service order (seller only)",
+        description=(
+            "Splits the order into 2 to 20 milestones (title, amount_cents, due_date) adding up "
+            "to its total. Allowed before anything is delivered (awaiting payment or paid) and "
+            "until the buyer accepts it (POST .../milestones/accept/): a new proposal replaces "
+            "the old one. The order's commission is shared among the milestones by amount. "
+            "201 with the proposed milestones."
+        ),
+        request=MilestonePlanInputSerializer,
+        responses={
+            201: MilestoneOutputSerializer(many=True),
+            400: OpenApiResponse(
+                description="Field errors: fewer than 2 or more than 20 milestones, amounts not "
+                "adding up to the total or below 1 cent, a title missing, a date not "
+                "YYYY-MM-DD or in the past (keys milestones and milestones.<n>.<field>)"
+            ),
+            403: OpenApiResponse(description="Only the seller can propose milestones"),
+            404: OpenApiResponse(description=ORDER_NOT_FOUND),
+            409: OpenApiResponse(
+                description="Not a service, already delivered or closed, or the buyer accepted "
+                "a plan already"
+            ),
+        },
+    )
+    # An order has at most 20 milestones: one list, not pages.
+    @action(detail=True, methods=["get", "post"], pagination_class=None)
+    def milestones(self, request, pk=None):
+        order = self.get_object()
+        if request.method == "GET":
+            return self._milestones_response(order)
+        data = MilestonePlanInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.milestone_plan_propose(
+            order=order, actor=request.user, milestones=data.validated_data["milestones"]
+        )
+        return self._milestones_response(order, status.HTTP_201_CREATED)
+
+    @_transition_schema(
+        "Accept the seller's milestone plan (buyer only)",
+        "From then on the order is delivered, released and refunded milestone by milestone; "
+        "the plan is fixed. Accepting again returns the order as it is.",
+    )
+    @action(detail=True, methods=["post"], url_path="milestones/accept")
+    def milestones_accept(self, request, pk=None):
+        order = self.get_object()
+        order = services.milestone_plan_accept(order=order, actor=request.user)
+        return self._render(order)
+
+    @extend_schema(
+        tags=TAGS,
+        summary="Mark one milestone delivered (seller only)",
+        description="Starts the buyer's review window for it; when it ends, its money is "
+        "released automatically. Delivering again returns it as it is.",
+        request=MilestoneDeliverInputSerializer,
+        responses={
+            200: MilestoneOutputSerializer,
+            400: OpenApiResponse(description="Field errors: the note is too long"),
+            403: OpenApiResponse(description="Only the seller can deliver it"),
+            404: OpenApiResponse(description=f"{ORDER_NOT_FOUND} / {NO_MILESTONE}"),
+            409: OpenApiResponse(
+                description="The plan is not accepted, the order is not paid, frozen by a "
+                "dispute or closed, or the milestone is not in progress"
+            ),
+        },
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"milestones/(?P<milestone_id>\d+)/deliver",
+    )
+    def milestone_deliver(self, request, pk=None, milestone_id=None):
+        order = self.get_object()
+        milestone = self._milestone(order)
+        data = MilestoneDeliverInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.milestone_deliver(milestone=milestone, actor=request.user, **data.validated_data)
+        return self._milestone_render(order, milestone)
+
+    @extend_schema(
+        tags=TAGS,
+        summary="Approve one delivered milestone: release its money to the seller (buyer only)",
+        description="The seller receives its amount minus its part of the commission, as its "
+        "own Stripe transfer. Approving again returns it as it is.",
+        request=None,
+        responses={
+            200: MilestoneOutputSerializer,
+            403: OpenApiResponse(description="Only the buyer can approve it"),
+            404: OpenApiResponse(description=f"{ORDER_NOT_FOUND} / {NO_MILESTONE}"),
+            409: OpenApiResponse(
+                description="Not delivered, refunded, or the order is frozen by a dispute"
+            ),
+        },
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"milestones/(?P<milestone_id>\d+)/approve",
+    )
+    def milestone_approve(self, request, pk=None, milestone_id=None):
+        order = self.get_object()
+        milestone = self._milestone(order)
+        _require_buyer(order, request.user, "Only the buyer can approve this milestone.")
+        services.milestone_approve(milestone=milestone, actor=request.user)
+        return self._milestone_render(order, milestone)
+
+    def _milestone_render(self, order, milestone):
+        row = next(m for m in selectors.order_milestones(order) if m.pk == milestone.pk)
+        return Response(MilestoneOutputSerializer(row).data)

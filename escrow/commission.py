@@ -171,3 +171,33 @@ def release_split(*, paid, refunded, commission, stripe_fee, fee_payer, return_c
         commission_cents=kept_commission,
         fee_passed_on_cents=fee_passed_on,
     )
+
+
+# --- Milestones ---------------------------------------------------------------------------------
+
+
+def split_in_proportion(total, weights):
+    """Share `total` cents in proportion to `weights` (positive integers), the parts summing to
+    `total` exactly: each part is its floor, and the cents left go one each to the largest
+    remainders (ties to the earlier weight). A milestone plan shares its order's commission
+    (and the Stripe fee passed on) so."""
+    if total < 0 or not weights or any(w <= 0 for w in weights):
+        raise ValueError("a non-negative total shared among positive weights")
+    whole = sum(weights)
+    parts = [total * w // whole for w in weights]
+    remainders = [total * w % whole for w in weights]
+    left = total - sum(parts)
+    for i in sorted(range(len(weights)), key=lambda i: (-remainders[i], i))[:left]:
+        parts[i] += 1
+    return parts
+
+
+def milestone_fee_shares(amounts, *, commissions, stripe_fee, fee_payer):
+    """The Stripe fee passed on to the seller for each milestone (0 when the platform bears it):
+    the payment's fee shared by amount, each part at most what its commission leaves of it."""
+    fee = (stripe_fee or 0) if fee_payer == "seller" else 0
+    shares = split_in_proportion(fee, amounts)
+    return [
+        min(share, amount - commission)
+        for share, amount, commission in zip(shares, amounts, commissions, strict=True)
+    ]

@@ -25,6 +25,7 @@ from escrow.models import (
     EscrowRelease,
     LedgerAccount,
     LedgerEntry,
+    Milestone,
     Order,
     OrderStatus,
     PaymentStatus,
@@ -38,7 +39,7 @@ from escrow.models import (
     TransferReversal,
 )
 from escrow.reconcile import DifferenceKind
-from marketplace.factories import ListingFactory
+from marketplace.factories import ListingFactory, ServiceListingFactory
 
 __all__ = [
     "StripeCustomerFactory",
@@ -52,6 +53,7 @@ __all__ = [
     "ReconciliationRunFactory",
     "ReconciliationDifferenceFactory",
     "DisputeFactory",
+    "MilestoneFactory",
     "ledger_pair",
 ]
 
@@ -120,6 +122,26 @@ class OrderFactory(factory.django.DjangoModelFactory):
     expires_at = factory.LazyFunction(
         lambda: timezone.now() + timedelta(minutes=settings.BAZAAR_PAYMENT_EXPIRY_MINUTES)
     )
+
+
+class MilestoneFactory(factory.django.DjangoModelFactory):
+    """A proposed milestone of a service order (a plan of one, for the whole order, unless the
+    test gives the amount). Flows with several go through escrow.services.milestones."""
+
+    class Meta:
+        model = Milestone
+
+    order = factory.SubFactory(
+        OrderFactory, listing=factory.SubFactory(ServiceListingFactory), funded=True
+    )
+    position = factory.Sequence(lambda n: n + 1)
+    title = factory.Sequence(lambda n: f"Milestone {n + 1}")
+    amount_cents = factory.SelfAttribute("order.total_cents")
+    commission_cents = factory.LazyAttribute(
+        lambda o: min(o.order.commission_cents, o.amount_cents)
+    )
+    currency = factory.SelfAttribute("order.currency")
+    due_date = factory.LazyFunction(lambda: (timezone.now() + timedelta(days=7)).date())
 
 
 class EscrowPaymentFactory(factory.django.DjangoModelFactory):

@@ -110,9 +110,9 @@ class RefundForm(forms.Form):
     client_key = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
 
     # Service field -> form field, for escrow.services' ValidationFailed (core.forms).
-    SERVICE_FIELD_MAP = {"amount_cents": "amount"}
+    SERVICE_FIELD_MAP = {"amount_cents": "amount", "milestone": "milestone"}
 
-    def __init__(self, *args, currency, **kwargs):
+    def __init__(self, *args, currency, milestones=None, **kwargs):
         kwargs.setdefault("initial", {})
         kwargs["initial"].setdefault("client_key", f"web-{uuid.uuid4()}")
         super().__init__(*args, **kwargs)
@@ -122,6 +122,24 @@ class RefundForm(forms.Form):
             label=f"Amount to refund ({currency.upper()})",
             help_text=f"In {currency.upper()}, for example {_example(currency)}.",
         )
+        if milestones:
+            # A milestone order is refunded one milestone at a time (refund_create).
+            self.milestones = {str(m.pk): m for m in milestones}
+            self.fields["milestone"] = forms.ChoiceField(
+                label="Milestone",
+                choices=[
+                    (
+                        str(m.pk),
+                        f"{m.position}. {m.title} ({m.amount_display}, "
+                        f"{m.get_status_display().lower()})",
+                    )
+                    for m in milestones
+                ],
+                help_text="A milestone not released yet is refunded in full.",
+            )
+
+    def clean_milestone(self):
+        return self.milestones[self.cleaned_data["milestone"]]
 
     def clean_amount(self):
         """The amount in integer cents (minor units of the currency)."""
@@ -171,3 +189,57 @@ class DisputeRespondForm(forms.Form):
         "the buyer. The buyer and Bazaar's team read it. Add tracking, photos or files in "
         "the order's conversation.",
     )
+
+
+class MilestoneForm(forms.Form):
+    """One row of the seller's milestone plan; the amount as people type it (currency units)."""
+
+    title = forms.CharField(label="Title", max_length=140, required=False)
+    amount = forms.CharField(
+        label="Amount",
+        max_length=20,
+        required=False,
+        widget=forms.TextInput(attrs={"inputmode": "decimal"}),
+    )
+    due_date = forms.DateField(
+        label="Due date", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(self, *args, currency="usd", **kwargs):
+        self.currency = currency
+        super().__init__(*args, **kwargs)
+
+    @property
+    def is_blank(self):
+        data = self.cleaned_data if hasattr(self, "cleaned_data") else {}
+        return not any(data.get(name) for name in ("title", "amount", "due_date"))
+
+    def clean_amount(self):
+        text = (self.cleaned_data.get("amount") or "").strip().replace(",", ".")
+        if not text:
+            return None
+        try:
+            return to_minor_units(Decimal(text), self.currency)
+        except (InvalidOperation, MoneyError):
+            digits = currency_exponent(self.currency)
+            raise forms.ValidationError(
+                f"Enter an amount like 12.50 (at most {digits} decimals)."
+            ) from None
+
+
+MAX_MILESTONE_ROWS = 20
+
+
+def milestone_forms(data=None, *, rows, currency, initial=()):
+    """The plan's rows: `rows` forms, prefixed m0, m1, ... (the service's field messages name
+    them milestones.<n>.<field>)."""
+    initial = list(initial)
+    return [
+        MilestoneForm(
+            data,
+            prefix=f"m{n}",
+            currency=currency,
+            initial=initial[n] if n < len(initial) else None,
+        )
+        for n in range(rows)
+    ]

@@ -85,6 +85,10 @@ PAID_ORDER_STATUSES = (
 
 
 class OrderQuerySet(models.QuerySet):
+    def with_release(self):
+        """Prefetch the orders' releases (one query for the whole list), for Order.release."""
+        return self.prefetch_related("releases")
+
     def with_payment_error(self):
         """Annotate `payment_error` (see Order.payment_error) in the same query."""
         latest_failure = (
@@ -163,6 +167,9 @@ class Order(models.Model):
     disputed_from = models.CharField(max_length=20, choices=OrderStatus.choices, blank=True)
     # The API client's Idempotency-Key for creating this order, so a retry returns it.
     client_key = models.CharField(max_length=255, blank=True)
+    # When the buyer accepted the seller's milestone plan (Milestone rows): from then on the
+    # order is delivered, released and refunded milestone by milestone, never as a whole.
+    milestones_accepted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -215,6 +222,23 @@ class Order(models.Model):
     @property
     def transfer_group(self):
         return f"order-{self.pk}"
+
+    @property
+    def has_milestone_plan(self):
+        """The buyer accepted a milestone plan: the order moves milestone by milestone."""
+        return self.milestones_accepted_at is not None
+
+    @property
+    def release(self):
+        """The order's one release when it is released as a whole (None before, and for an
+        order released milestone by milestone: see Milestone.release). Read from
+        OrderQuerySet.with_release()'s prefetch when there is one, else one query."""
+        cache = getattr(self, "_prefetched_objects_cache", {})
+        if "releases" in cache:
+            return next((r for r in cache["releases"] if r.milestone_id is None), None)
+        if self.pk is None:
+            return None
+        return self.releases.filter(milestone__isnull=True).first()
 
     # Why the buyer's last payment attempt was declined, while the order is not paid; "" once it
     # is. Stored once, on the failed EscrowPayment: lists annotate it (with_payment_error); an
@@ -289,6 +313,88 @@ class StripeCustomer(models.Model):
 
     def __str__(self):
         return self.stripe_customer_id
+
+
+# --- Milestones: a service order paid once, delivered and released in parts ---------------------
+
+
+class MilestoneStatus(models.TextChoices):
+    # Part of the seller's plan the buyer has not accepted yet: the seller may replace it.
+    PROPOSED = "proposed", "Proposed"
+    PENDING = "pending", "In progress"  # the plan is accepted; the seller works on it
+    DELIVERED = "delivered", "Delivered, in review"  # the buyer reviews until review_deadline
+    RELEASED = "released", "Released"  # its amount left escrow for the seller (EscrowRelease)
+    # Its whole amount goes back to the buyer (an EscrowRefund naming it); if Stripe fails that
+    # refund it is back where it was.
+    REFUNDED = "refunded", "Refunded"
+
+
+# The one place that says which milestone moves are allowed. A proposal is accepted or replaced
+# (its rows deleted) as a whole; a dispute's resolution may release a milestone not delivered.
+MILESTONE_TRANSITIONS = {
+    MilestoneStatus.PROPOSED: {MilestoneStatus.PENDING},
+    MilestoneStatus.PENDING: {
+        MilestoneStatus.DELIVERED,
+        MilestoneStatus.RELEASED,
+        MilestoneStatus.REFUNDED,
+    },
+    MilestoneStatus.DELIVERED: {MilestoneStatus.RELEASED, MilestoneStatus.REFUNDED},
+    MilestoneStatus.RELEASED: set(),
+    MilestoneStatus.REFUNDED: {MilestoneStatus.PENDING, MilestoneStatus.DELIVERED},
+}
+
+# A milestone in these states still holds its amount in escrow.
+OPEN_MILESTONE_STATUSES = (MilestoneStatus.PENDING, MilestoneStatus.DELIVERED)
+
+
+class Milestone(models.Model):
+    """A part of a service order: the seller proposes the plan, the buyer accepts it, then each
+    part is delivered, and released (or refunded) on its own, with its own EscrowRelease."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="milestones")
+    position = models.PositiveSmallIntegerField()  # 1, 2, ... in the plan's order
+    title = models.CharField(max_length=140)
+    amount_cents = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    # The milestone's part of the order's commission: the order's commission shared in
+    # proportion to the amounts, largest remainder (escrow.commission.split_in_proportion), so
+    # the parts add up to the order's commission exactly.
+    commission_cents = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    due_date = models.DateField()
+    status = models.CharField(
+        max_length=10, choices=MilestoneStatus.choices, default=MilestoneStatus.PROPOSED
+    )
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    delivery_note = models.TextField(blank=True)
+    review_deadline = models.DateTimeField(null=True, blank=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["order", "position"]
+        indexes = [models.Index(fields=["status", "review_deadline"])]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "position"], name="milestone_position_unique"),
+            models.CheckConstraint(
+                condition=models.Q(amount_cents__gte=1), name="milestone_amount_positive"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(commission_cents__lte=models.F("amount_cents")),
+                name="milestone_commission_within_amount",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Milestone {self.position} of order #{self.order_id}: {self.title}"
+
+    @property
+    def amount_display(self):
+        return format_money(self.amount_cents, self.currency)
+
+    @property
+    def is_open(self):
+        return self.status in OPEN_MILESTONE_STATUSES
 
 
 class PaymentStatus(models.TextChoices):
@@ -413,9 +519,15 @@ class EscrowReleaseQuerySet(models.QuerySet):
 
 
 class EscrowRelease(models.Model):
-    """Money leaving escrow for the seller: gross minus commission, as one Stripe Transfer."""
+    """Money leaving escrow for the seller: gross minus commission, as one Stripe Transfer.
 
-    order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="release")
+    An order has one (milestone None), or, when it moves milestone by milestone, one per
+    released milestone, each its own Transfer in the order's transfer_group."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="releases")
+    milestone = models.OneToOneField(
+        Milestone, on_delete=models.PROTECT, null=True, blank=True, related_name="release"
+    )
     trigger = models.CharField(max_length=20, choices=ReleaseTrigger.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -457,9 +569,17 @@ class EscrowRelease(models.Model):
                 ),
                 name="release_gross_is_commission_fee_debt_and_transfer",
             ),
+            # An order released as a whole has one release, as when this was a one-to-one.
+            models.UniqueConstraint(
+                fields=["order"],
+                condition=models.Q(milestone__isnull=True),
+                name="one_release_per_order_without_milestone",
+            ),
         ]
 
     def __str__(self):
+        if self.milestone_id:
+            return f"Release of order {self.order_id} milestone {self.milestone_id} ({self.status})"
         return f"Release of order {self.order_id} ({self.status})"
 
     @property
@@ -553,6 +673,11 @@ class EscrowRefund(models.Model):
 
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds")
     payment = models.ForeignKey(EscrowPayment, on_delete=models.PROTECT, related_name="refunds")
+    # The milestone this refund gives back (milestone orders): all of it before its release,
+    # or part of its release after (the seller's share taken back from that release).
+    milestone = models.ForeignKey(
+        Milestone, on_delete=models.PROTECT, null=True, blank=True, related_name="refunds"
+    )
     initiator = models.CharField(max_length=20, choices=RefundInitiator.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

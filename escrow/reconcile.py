@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import models, transaction
-from django.db.models import Min, Q, Sum
+from django.db.models import Exists, Min, OuterRef, Q, Sum
 from django.utils import timezone
 
 from accounts.selectors import seller_ids_by_connected_account
@@ -546,12 +546,20 @@ class _Reconciler:
         seller_of_account.update(seller_ids_by_connected_account())
         ours = defaultdict(int)
         # A release still pending or failed owes the seller money Stripe has not moved yet:
-        # staff see it among failed releases; it is not a disagreement with Stripe.
+        # staff see it among failed releases; it is not a disagreement with Stripe. The lines
+        # are those of orders with a transferred release (an Exists, not a join: an order
+        # released milestone by milestone has several), less below what the order's releases
+        # not transferred yet credited.
+        transferred = Exists(
+            EscrowRelease.objects.filter(
+                order_id=OuterRef("order_id"), status=ReleaseStatus.TRANSFERRED
+            )
+        )
         for account, currency, total in (
             LedgerEntry.objects.filter(
+                transferred,
                 account__startswith=SELLER_PAYABLE_PREFIX,
                 amount_cents__lt=0,
-                order__release__status=ReleaseStatus.TRANSFERRED,
             )
             .values_list("account", "currency")
             .annotate(total=Sum("amount_cents"))
@@ -564,10 +572,10 @@ class _Reconciler:
         # payable's debit that is not a transfer's booking).
         for account, currency, total in (
             LedgerEntry.objects.filter(
+                transferred,
                 account__startswith=SELLER_PAYABLE_PREFIX,
                 amount_cents__gt=0,
                 stripe_object_id="",
-                order__release__status=ReleaseStatus.TRANSFERRED,
             )
             .values_list("account", "currency")
             .annotate(total=Sum("amount_cents"))
@@ -576,6 +584,22 @@ class _Reconciler:
             seller_id = account.removeprefix(SELLER_PAYABLE_PREFIX)
             if seller_id.isdigit():
                 ours[(int(seller_id), currency)] -= total
+        # A milestone's release not transferred yet, on an order with one that was: its credit
+        # (less the debt it recovered) is counted above, its transfer not made.
+        for seller_id, currency, total in (
+            EscrowRelease.objects.exclude(status=ReleaseStatus.TRANSFERRED)
+            .filter(
+                Exists(
+                    EscrowRelease.objects.filter(
+                        order_id=OuterRef("order_id"), status=ReleaseStatus.TRANSFERRED
+                    )
+                )
+            )
+            .values_list("order__seller_id", "currency")
+            .annotate(total=Sum("transfer_cents"))
+            .order_by()
+        ):
+            ours[(seller_id, currency)] -= total
         # A won chargeback's transfer gave the seller back what was taken from them.
         for seller_id, currency, total in (
             Chargeback.objects.exclude(stripe_return_transfer_id="")

@@ -22,9 +22,10 @@ from django.utils import timezone
 
 from core import clock
 from core.models import AuditEntry
-from escrow.commission import refund_shares, release_split
+from escrow.commission import milestone_fee_shares, refund_shares, release_split
 from escrow.models import (
     OPEN_DISPUTE_STATUSES,
+    OPEN_MILESTONE_STATUSES,
     REFUND_HOLDING_STATUSES,
     Chargeback,
     Dispute,
@@ -34,6 +35,8 @@ from escrow.models import (
     EscrowRelease,
     LedgerAccount,
     LedgerEntry,
+    Milestone,
+    MilestoneStatus,
     Order,
     OrderStatus,
     PaymentStatus,
@@ -64,7 +67,8 @@ def orders_for_seller(*, user):
     """The orders a seller received, newest first, with their release (if any) joined."""
     return (
         Order.objects.filter(seller_id=user.pk)
-        .select_related("buyer", "store", "release")
+        .select_related("buyer", "store")
+        .with_release()
         .with_refunded_cents()
         .order_by("-created_at", "-id")
     )
@@ -76,7 +80,8 @@ def order_for_participant_get(*, user, pk):
         return get_object_or_404(Order.objects.none(), pk=pk)
     queryset = (
         Order.objects.filter(Q(buyer_id=user.pk) | Q(seller_id=user.pk))
-        .select_related("buyer", "seller", "store", "listing", "release")
+        .select_related("buyer", "seller", "store", "listing")
+        .with_release()
         .with_refunded_cents()
     )
     return get_object_or_404(queryset, pk=pk)
@@ -89,10 +94,18 @@ def order_for_seller_get(*, user, pk):
         return get_object_or_404(Order.objects.none(), pk=pk)
     queryset = (
         Order.objects.filter(seller_id=user.pk)
-        .select_related("buyer", "seller", "store", "listing", "release")
+        .select_related("buyer", "seller", "store", "listing")
+        .with_release()
         .with_refunded_cents()
     )
     return get_object_or_404(queryset, pk=pk)
+
+
+def order_milestones(order):
+    """The order's milestones in plan order, each with its release joined (one query)."""
+    return list(
+        Milestone.objects.filter(order_id=order.pk).select_related("release").order_by("position")
+    )
 
 
 def order_chargebacks(order):
@@ -299,6 +312,21 @@ def orders_due_for_auto_release(*, now=None):
     )
 
 
+def milestones_due_for_auto_release(*, now=None):
+    """Delivered milestones whose buyer's review window has ended, of orders not frozen by a
+    dispute (Milestone rows with only their id and order's id)."""
+    now = now or clock.now()
+    return (
+        Milestone.objects.filter(
+            status=MilestoneStatus.DELIVERED,
+            review_deadline__lte=now,
+            order__status=OrderStatus.FUNDED,
+        )
+        .only("pk", "order_id")
+        .order_by("review_deadline", "pk")
+    )
+
+
 def orders_due_for_release_reminder(*, now=None):
     """Delivered orders that release themselves within BAZAAR_RELEASE_REMINDER_HOURS and whose
     buyer has not been reminded yet."""
@@ -396,6 +424,13 @@ TIMELINE_WORDS = {
         "Dispute resolved; payment released to the seller",
         "success",
     ),
+    # Milestone orders: the plan's entries are the order's; each milestone's are its own.
+    "escrow.order.milestones_proposed": ("The seller proposed milestones", "info"),
+    "escrow.order.milestones_accepted": ("The buyer accepted the milestones", "success"),
+    "escrow.order.milestones_settled": (
+        "Every milestone released or refunded; the order is complete",
+        "success",
+    ),
 }
 
 
@@ -469,7 +504,8 @@ def seller_ledger_lines(*, seller):
     """
     return (
         LedgerEntry.objects.filter(account=LedgerAccount.seller_payable(seller.pk))
-        .select_related("order", "order__release")
+        .select_related("order")
+        .prefetch_related("order__releases")
         .annotate(seller_amount_cents=-F("amount_cents"))
         .order_by("-created_at", "-id")
     )
@@ -519,13 +555,48 @@ def orders_holding_money(*, seller):
     )
 
 
+def _milestone_orders_held(orders):
+    """{order: the seller's share of its milestones still held} for the milestone orders among
+    `orders` (annotated by orders_holding_money): each open milestone's amount less its
+    commission and its share of the Stripe fee passed on, as its release will compute it
+    (escrow.commission.milestone_fee_shares). One query, none when there is no such order."""
+    planned = {order.pk: order for order in orders if order.has_milestone_plan}
+    if not planned:
+        return {}
+    plans = defaultdict(list)
+    for milestone in Milestone.objects.filter(order_id__in=planned).order_by(
+        "order_id", "position"
+    ):
+        plans[milestone.order_id].append(milestone)
+    held = {}
+    for order_id, milestones in plans.items():
+        order = planned[order_id]
+        fees = milestone_fee_shares(
+            [m.amount_cents for m in milestones],
+            commissions=[m.commission_cents for m in milestones],
+            stripe_fee=order.paid_fee_cents,
+            fee_payer=order.stripe_fee_payer,
+        )
+        held[order] = sum(
+            m.amount_cents - m.commission_cents - fee
+            for m, fee in zip(milestones, fees, strict=True)
+            if m.status in OPEN_MILESTONE_STATUSES
+        )
+    return held
+
+
 def seller_held_cents(*, seller):
     """{currency: cents}: the seller's share of what escrow holds for them now. What refunds
     left of each paid order, less the commission (and fee passed on) kept on it, as its release
     will compute it (release_split). A disputed order frozen before release holds its money
     too. One query; the ledger page and the payouts page both read it."""
     held = defaultdict(int)
-    for order in orders_holding_money(seller=seller):
+    orders = list(orders_holding_money(seller=seller))
+    for order, net in _milestone_orders_held(orders).items():
+        held[order.currency] += net
+    for order in orders:
+        if order.has_milestone_plan:
+            continue
         split = release_split(
             paid=order.paid_cents or order.total_cents,
             refunded=order.refunded_before_cents,
@@ -677,7 +748,15 @@ def dispute_timeline(dispute):
 
 def order_held_cents(order):
     """What the platform still holds of the order's payment: paid minus the refunds pending or
-    made; 0 once it was released or when it is not paid."""
+    made; 0 once it was released or when it is not paid. For a milestone order: the amounts of
+    the milestones neither released nor refunded."""
+    if order.has_milestone_plan:
+        return (
+            Milestone.objects.filter(
+                order_id=order.pk, status__in=OPEN_MILESTONE_STATUSES
+            ).aggregate(total=Sum("amount_cents"))["total"]
+            or 0
+        )
     if EscrowRelease.objects.filter(order_id=order.pk).exists():
         return 0
     payment = EscrowPayment.objects.filter(

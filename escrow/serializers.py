@@ -18,6 +18,8 @@ from escrow.models import (
     EscrowRefund,
     EscrowRelease,
     LedgerEntry,
+    Milestone,
+    MilestoneStatus,
     Order,
     OrderStatus,
 )
@@ -61,6 +63,33 @@ class OrderDeliverInputSerializer(serializers.Serializer):
     )
 
 
+class MilestoneInputSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=140, help_text="What this part delivers.")
+    amount_cents = serializers.IntegerField(
+        help_text="Its part of the order's total, in cents (at least 1)."
+    )
+    due_date = serializers.DateField(help_text="When it is due (YYYY-MM-DD), today or later.")
+
+
+class MilestonePlanInputSerializer(serializers.Serializer):
+    # The count (2 to 20) and the sum are escrow.services.milestones' rules, given back as
+    # field errors ("milestones", "milestones.<n>.<field>").
+    milestones = MilestoneInputSerializer(
+        many=True,
+        help_text="2 to 20 milestones, in order, adding up to the order's total exactly.",
+    )
+
+
+class MilestoneDeliverInputSerializer(serializers.Serializer):
+    note = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=5000,
+        help_text="What was delivered for this milestone and how.",
+    )
+
+
 class OrderCancelInputSerializer(serializers.Serializer):
     expected_refund_cents = serializers.IntegerField(
         required=False,
@@ -98,6 +127,15 @@ class RefundCreateInputSerializer(serializers.Serializer):
         max_length=500,
         help_text="Why the buyer is refunded. The buyer reads it.",
     )
+    milestone = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="A milestone order is refunded one milestone at a time: its id. A milestone "
+        "not released yet is refunded in full (amount_cents its amount).",
+    )
 
 
 class OrderListQuerySerializer(serializers.Serializer):
@@ -125,6 +163,60 @@ class OrderReleaseOutputSerializer(serializers.ModelSerializer):
         model = EscrowRelease
         fields = ("transfer_cents", "status")
         read_only_fields = fields
+
+
+class MilestoneOutputSerializer(serializers.ModelSerializer):
+    """A milestone of an order, with its state and its review countdown. Read with its release
+    joined (escrow.selectors.order_milestones): no query per row."""
+
+    status_display = serializers.CharField(source="get_status_display", read_only=True)
+    amount_display = serializers.CharField(read_only=True)
+    seconds_until_release = serializers.SerializerMethodField(
+        help_text="Delivered: seconds until it is released automatically (0 when due); null "
+        "otherwise."
+    )
+    release = OrderReleaseOutputSerializer(
+        read_only=True, allow_null=True, help_text="Its release to the seller; null before."
+    )
+
+    class Meta:
+        model = Milestone
+        fields = (
+            "id",
+            "position",
+            "title",
+            "amount_cents",
+            "commission_cents",
+            "currency",
+            "amount_display",
+            "due_date",
+            "status",
+            "status_display",
+            "delivered_at",
+            "delivery_note",
+            "review_deadline",
+            "seconds_until_release",
+            "released_at",
+            "release",
+        )
+        read_only_fields = fields
+        extra_kwargs = {
+            "commission_cents": {
+                "help_text": "Its part of the order's commission (the parts add up to it)."
+            },
+            "status": {
+                "help_text": "proposed (the buyer has not accepted the plan), pending, "
+                "delivered (in review), released or refunded."
+            },
+        }
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True, min_value=0))
+    def get_seconds_until_release(self, milestone):
+        if milestone.status != MilestoneStatus.DELIVERED or milestone.review_deadline is None:
+            return None
+        if "now" not in self.context:  # the sandbox's clock is a query: once per response
+            self.context["now"] = clock.now()
+        return max(0, int((milestone.review_deadline - self.context["now"]).total_seconds()))
 
 
 class DisputeSummaryOutputSerializer(serializers.ModelSerializer):
@@ -236,10 +328,18 @@ class OrderOutputSerializer(serializers.ModelSerializer):
             "released_at",
             "receipt_url",
             "release",
+            "milestones_accepted_at",
             "dispute",
             "created_at",
         )
         read_only_fields = fields
+        extra_kwargs = {
+            "milestones_accepted_at": {
+                "help_text": "When the buyer accepted the seller's milestone plan (null: none). "
+                "Its milestones are at GET /api/v1/orders/{id}/milestones/; release is null for "
+                "an order released milestone by milestone."
+            }
+        }
 
     @extend_schema_field(DisputeSummaryOutputSerializer(allow_null=True))
     def get_dispute(self, order):

@@ -26,6 +26,22 @@ urlpatterns = [
         views.order_dispute_withdraw,
         name="order-dispute-withdraw",
     ),
+    path("orders/<int:pk>/milestones/", views.order_milestones, name="order-milestones"),
+    path(
+        "orders/<int:pk>/milestones/accept/",
+        views.order_milestones_accept,
+        name="order-milestones-accept",
+    ),
+    path(
+        "orders/<int:pk>/milestones/<int:milestone_pk>/deliver/",
+        views.order_milestone_deliver,
+        name="order-milestone-deliver",
+    ),
+    path(
+        "orders/<int:pk>/milestones/<int:milestone_pk>/approve/",
+        views.order_milestone_approve,
+        name="order-milestone-approve",
+    ),
     path("seller/orders/", views.orders_selling, name="orders-selling"),
     path("seller/ledger/", views.seller_ledger, name="seller-ledger"),
 ]

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -24,14 +24,18 @@ from core.throttling import rate_limit_wait, wait_text
 from escrow import selectors as escrow_selectors
 from escrow import services
 from escrow.forms import (
+    MAX_MILESTONE_ROWS,
     DisputeOpenForm,
     DisputeRespondForm,
     OrderCreateForm,
     OrderDeliverForm,
     RefundForm,
+    milestone_forms,
 )
 from escrow.models import (
     DisputeStatus,
+    Milestone,
+    MilestoneStatus,
     Order,
     OrderStatus,
     PaymentStatus,
@@ -42,6 +46,7 @@ from escrow.models import (
 )
 from escrow.signals import order_viewed
 from marketplace import selectors as catalogue_selectors
+from marketplace.models import ListingKind
 
 # The success page asks for the order's status this often, this many times, before it gives up
 # and says the confirmation is taking longer than usual.
@@ -133,8 +138,21 @@ def _order_context(request, order, *, deliver_form=None):
     if is_seller and order.status == OrderStatus.RELEASED:
         connect = connect_status_for(user)
     payments = escrow_selectors.order_payments(order)
+    milestones = []
+    if order.listing_kind == ListingKind.SERVICE:  # only a service is split into milestones
+        milestones = escrow_selectors.order_milestones(order)
+        for milestone in milestones:
+            milestone.review_seconds = None
+            if milestone.status == MilestoneStatus.DELIVERED and milestone.review_deadline:
+                left = (milestone.review_deadline - now).total_seconds()
+                milestone.review_seconds = max(0, int(left))
     return {
         "order": order,
+        "milestones": milestones,
+        "can_propose_milestones": is_seller
+        and order.listing_kind == ListingKind.SERVICE
+        and not order.has_milestone_plan
+        and order.status in (OrderStatus.PENDING_PAYMENT, OrderStatus.FUNDED),
         "is_buyer": is_buyer,
         "is_seller": is_seller,
         "release": release,
@@ -287,8 +305,15 @@ def order_refund(request, pk):
     before release from the money held, after it taking their share back from their Stripe
     balance. The order's seller only; anyone else, its buyer too, gets a 404."""
     order = escrow_selectors.order_for_seller_get(user=request.user, pk=pk)
+    milestones = None
+    if order.has_milestone_plan:
+        milestones = [
+            m
+            for m in escrow_selectors.order_milestones(order)
+            if m.status != MilestoneStatus.REFUNDED
+        ]
     if request.method == "POST":
-        form = RefundForm(request.POST, currency=order.currency)
+        form = RefundForm(request.POST, currency=order.currency, milestones=milestones)
         if form.is_valid():
             try:
                 refund = services.refund_create(
@@ -298,6 +323,7 @@ def order_refund(request, pk):
                     initiator=RefundInitiator.SELLER,
                     actor=request.user,
                     client_key=form.cleaned_data["client_key"],
+                    milestone=form.cleaned_data.get("milestone"),
                 )
             except ValidationFailed as exc:
                 add_domain_errors(form, exc, RefundForm.SERVICE_FIELD_MAP)
@@ -312,7 +338,7 @@ def order_refund(request, pk):
         initial = {}
         if quote.can_refund:
             initial["amount"] = from_minor_units(quote.refundable_cents, quote.currency)
-        form = RefundForm(currency=order.currency, initial=initial)
+        form = RefundForm(currency=order.currency, initial=initial, milestones=milestones)
     return render(
         request,
         "escrow/order_refund.html",
@@ -635,5 +661,148 @@ def order_dispute_withdraw(request, pk):
                 if order.delivered_at
                 else "."
             ),
+        )
+    return redirect(order)
+
+
+# --- Milestones ---------------------------------------------------------------------------------
+
+
+def _milestone_rows(request, order):
+    try:
+        rows = int(request.GET.get("rows", ""))
+    except ValueError:
+        rows = max(3, order.milestones.count())
+    return min(max(rows, 2), MAX_MILESTONE_ROWS)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def order_milestones(request, pk):
+    """The seller proposes (or replaces) the order's milestone plan: a row per milestone."""
+    order = _order(request, pk)
+    if order.seller_id != request.user.pk:
+        messages.error(request, "Only the seller can propose milestones for this order.")
+        return redirect(order)
+    proposed = [
+        {
+            "title": m.title,
+            "amount": from_minor_units(m.amount_cents, m.currency),
+            "due_date": m.due_date,
+        }
+        for m in escrow_selectors.order_milestones(order)
+    ]
+    if request.method == "GET":
+        forms_ = milestone_forms(
+            rows=_milestone_rows(request, order), currency=order.currency, initial=proposed
+        )
+        return _milestones_page(request, order, forms_)
+    try:
+        rows = min(max(int(request.POST.get("rows", "3")), 2), MAX_MILESTONE_ROWS)
+    except ValueError:
+        rows = 3
+    forms_ = milestone_forms(request.POST, rows=rows, currency=order.currency)
+    if not all(form.is_valid() for form in forms_):
+        return _milestones_page(request, order, forms_, status=400)
+    filled = [(n, form) for n, form in enumerate(forms_) if not form.is_blank]
+    plan = [
+        {
+            "title": form.cleaned_data["title"],
+            "amount_cents": form.cleaned_data["amount"],
+            "due_date": form.cleaned_data["due_date"],
+        }
+        for _, form in filled
+    ]
+    try:
+        services.milestone_plan_propose(order=order, actor=request.user, milestones=plan)
+    except ValidationFailed as exc:
+        plan_errors = []
+        for name, texts in exc.errors.items():
+            parts = name.split(".")
+            if len(parts) == 3 and parts[1].isdigit() and int(parts[1]) < len(filled):
+                form = filled[int(parts[1])][1]
+                field = {"amount_cents": "amount"}.get(parts[2], parts[2])
+                form.add_error(field if field in form.fields else None, texts)
+            else:
+                plan_errors.extend(texts)
+        return _milestones_page(request, order, forms_, plan_errors=plan_errors, status=400)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect(order)
+    messages.success(request, "Milestones proposed. The buyer is asked to accept them.")
+    return redirect(order)
+
+
+def _milestones_page(request, order, forms_, *, plan_errors=(), status=200):
+    context = {
+        "order": order,
+        "forms": forms_,
+        "rows": len(forms_),
+        "more_rows": min(len(forms_) + 1, MAX_MILESTONE_ROWS),
+        "max_rows": MAX_MILESTONE_ROWS,
+        "plan_errors": list(plan_errors),
+    }
+    return render(request, "escrow/order_milestones.html", context, status=status)
+
+
+@login_required
+@require_POST
+def order_milestones_accept(request, pk):
+    order = _order(request, pk)
+    try:
+        services.milestone_plan_accept(order=order, actor=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Plan accepted: each milestone is paid to the seller on its own.")
+    return redirect(order)
+
+
+def _order_milestone(order, milestone_pk):
+    milestone = Milestone.objects.filter(pk=milestone_pk, order_id=order.pk).first()
+    if milestone is None:
+        raise Http404("This order has no such milestone.")
+    return milestone
+
+
+@login_required
+@require_POST
+def order_milestone_deliver(request, pk, milestone_pk):
+    order = _order(request, pk)
+    milestone = _order_milestone(order, milestone_pk)
+    form = OrderDeliverForm(request.POST)
+    note = form.cleaned_data["note"] if form.is_valid() else ""
+    try:
+        services.milestone_deliver(milestone=milestone, actor=request.user, note=note)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request,
+            f"“{milestone.title}” marked as delivered. The buyer has "
+            f"{settings.BAZAAR_REVIEW_WINDOW_DAYS} days to approve it.",
+        )
+    return redirect(order)
+
+
+@login_required
+@require_POST
+def order_milestone_approve(request, pk, milestone_pk):
+    order = _order(request, pk)
+    milestone = _order_milestone(order, milestone_pk)
+    try:
+        decided = services.milestone_approve(milestone=milestone, actor=request.user)
+    except (DomainError, StripeUnavailable) as exc:
+        messages.error(request, exc.message)
+        return redirect(order)
+    if decided.status == ReleaseStatus.TRANSFERRED:
+        messages.success(
+            request, f"Thank you. {decided.transfer_display} was released to {order.store.name}."
+        )
+    else:
+        messages.warning(
+            request,
+            "Thank you, the milestone is approved. Stripe has not taken the transfer to the "
+            "seller yet; Bazaar retries it automatically.",
         )
     return redirect(order)

@@ -143,6 +143,39 @@ EVENTS = {
             message=_("The payment is on its way to your Stripe balance."),
         ),
         Event(
+            code="milestones.proposed",
+            level=Level.INFO,
+            label=_("A seller proposed milestones for my order (buyer)"),
+            title=_("Milestones proposed for “{listing_title}”"),
+            message=_(
+                "The seller proposes to deliver it in {count} milestones. Accept the plan and "
+                "each is paid to them on its own, when you approve it."
+            ),
+        ),
+        Event(
+            code="milestones.accepted",
+            level=Level.SUCCESS,
+            label=_("A buyer accepted my milestones (seller)"),
+            title=_("The buyer accepted your milestones for “{listing_title}”"),
+            message=_("Deliver them one by one: each is released on its own."),
+        ),
+        Event(
+            code="milestone.delivered",
+            level=Level.INFO,
+            label=_("A seller delivered a milestone of my order (buyer)"),
+            title=_("“{milestone_title}” of “{listing_title}” was delivered"),
+            message=_(
+                "Check it and approve it. If you do nothing, its payment is released on {deadline}."
+            ),
+        ),
+        Event(
+            code="milestone.released",
+            level=Level.SUCCESS,
+            label=_("Money for a milestone was released to me (seller)"),
+            title=_("{amount} released for “{milestone_title}”"),
+            message=_("The milestone of “{listing_title}” is paid to your Stripe balance."),
+        ),
+        Event(
             code="order.released",
             level=Level.SUCCESS,
             label=_("Money was released to me (seller)"),

@@ -30,6 +30,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from urllib.parse import urlencode
 
 import pytest
@@ -37,13 +38,19 @@ from django.conf import settings
 from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from accounts import connect
 from accounts.factories import SellerFactory, StaffFactory, UserFactory
 from accounts.models import ConnectedAccount
 from core.money import format_money
-from escrow.factories import DisputeFactory, EscrowPaymentFactory, OrderFactory
-from escrow.models import OrderStatus
+from escrow.factories import (
+    DisputeFactory,
+    EscrowPaymentFactory,
+    MilestoneFactory,
+    OrderFactory,
+)
+from escrow.models import Milestone, MilestoneStatus, OrderStatus
 from escrow.testing import onboard, path_of
 from marketplace.factories import (
     CategoryFactory,
@@ -84,6 +91,9 @@ class World:
     order_funded: object
     order_delivered: object
     order_disputed: object
+    order_milestones: object
+    milestone_pending: object
+    milestone_delivered: object
     conversation: object
     attachment: object
     held_attachment: object
@@ -159,6 +169,26 @@ def build_world():
     for paid in (order_funded, order_delivered, order_disputed):
         EscrowPaymentFactory(order=paid)
     DisputeFactory(order=order_disputed, description=DISPUTE_TEXT)
+    # A paid service order split into two milestones the buyer accepted: one in progress, one
+    # delivered and in review.
+    service = ServiceListingFactory(store=seller.store, category=category, price_cents=10000)
+    order_milestones = OrderFactory(
+        listing=service, buyer=buyer, funded=True, milestones_accepted_at=timezone.now()
+    )
+    EscrowPaymentFactory(order=order_milestones)
+    milestone_pending = MilestoneFactory(
+        order=order_milestones, position=1, amount_cents=4000, commission_cents=400
+    )
+    milestone_delivered = MilestoneFactory(
+        order=order_milestones,
+        position=2,
+        amount_cents=6000,
+        commission_cents=600,
+        status=MilestoneStatus.DELIVERED,
+        delivered_at=timezone.now(),
+        review_deadline=timezone.now() + timedelta(days=14),
+    )
+    Milestone.objects.filter(pk=milestone_pending.pk).update(status=MilestoneStatus.PENDING)
     conversation = OrderConversationFactory(order=order_funded)
     message = MessageFactory(conversation=conversation, body=MESSAGE_BODY)
     attachment = AttachmentFactory(message=message, name="delivery-address.pdf")
@@ -178,6 +208,9 @@ def build_world():
         order_funded=order_funded,
         order_delivered=order_delivered,
         order_disputed=order_disputed,
+        order_milestones=order_milestones,
+        milestone_pending=milestone_pending,
+        milestone_delivered=milestone_delivered,
         conversation=conversation,
         attachment=attachment,
         held_attachment=held_attachment,
@@ -254,6 +287,20 @@ class Row:
 
 def order(state):
     return lambda w: {"pk": getattr(w, f"order_{state}").pk}
+
+
+def milestone(state):
+    return lambda w: {
+        "pk": w.order_milestones.pk,
+        "milestone_pk": getattr(w, f"milestone_{state}").pk,
+    }
+
+
+def api_milestone(state):
+    return lambda w: {
+        "pk": w.order_milestones.pk,
+        "milestone_id": getattr(w, f"milestone_{state}").pk,
+    }
 
 
 def conversation(w):
@@ -369,7 +416,68 @@ MATRIX = [
         PARTIES,
         {"buyer": 302, "seller": 302},
     ),
+    # --- Milestones (escrow/views.py): the other party's buttons answer with a message ---------
+    Row("order-milestones", "GET", order("milestones"), PARTIES, {"buyer": 302, "seller": 200}),
+    Row(
+        "order-milestones",
+        "POST",
+        order("milestones"),
+        PARTIES,
+        {"buyer": 302, "seller": 302},
+        data={"rows": "2", "m0-title": "A", "m0-amount": "50", "m1-title": "B"},
+    ),
+    Row(
+        "order-milestones-accept",
+        "POST",
+        order("milestones"),
+        PARTIES,
+        {"buyer": 302, "seller": 302},
+    ),
+    Row(
+        "order-milestone-deliver",
+        "POST",
+        milestone("pending"),
+        PARTIES,
+        {"buyer": 302, "seller": 302},
+    ),
+    Row(
+        "order-milestone-approve",
+        "POST",
+        milestone("delivered"),
+        PARTIES,
+        {"buyer": 302, "seller": 302},
+    ),
     # --- Orders over the API (escrow/api.py): the other party is refused with a 403 -----------
+    Row("api-order-milestones", "GET", order("milestones"), PARTIES, BOTH),
+    Row(
+        "api-order-milestones",
+        "POST",
+        order("milestones"),
+        PARTIES,
+        {"buyer": 403, "seller": 409},
+        data={"milestones": [{"title": "All", "amount_cents": 10000, "due_date": "2099-01-01"}]},
+    ),
+    Row(
+        "api-order-milestones-accept",
+        "POST",
+        order("milestones"),
+        PARTIES,
+        {"buyer": 200, "seller": 403},
+    ),
+    Row(
+        "api-order-milestone-deliver",
+        "POST",
+        api_milestone("pending"),
+        PARTIES,
+        {"buyer": 403, "seller": 200},
+    ),
+    Row(
+        "api-order-milestone-approve",
+        "POST",
+        api_milestone("delivered"),
+        PARTIES,
+        {"buyer": 200, "seller": 403},
+    ),
     Row("api-order-detail", "GET", order("funded"), PARTIES, BOTH, shows=(MONEY,)),
     Row("api-order-pay", "POST", order("pending"), PARTIES, {"buyer": 200, "seller": 403}),
     Row("api-order-deliver", "POST", order("funded"), PARTIES, {"buyer": 403, "seller": 200}),
@@ -746,10 +854,11 @@ def test_the_parties_lists_do_show_it(world, actor, route, shown):
 @pytest.mark.parametrize("route", ["seller-payouts", "api-seller-balance"])
 def test_the_sellers_balances_do_show_their_held_money(world, route):
     """The seller's balances (page and API, object-free routes the outsiders read above) hold
-    the seller's share of the three paid orders: what outsiders' balances must not."""
+    the seller's share of the four paid orders (one in milestones, none released): what
+    outsiders' balances must not."""
+    paid = (world.order_funded, world.order_delivered, world.order_disputed)
     held = sum(
-        order.total_cents - order.commission_cents
-        for order in (world.order_funded, world.order_delivered, world.order_disputed)
+        order.total_cents - order.commission_cents for order in (*paid, world.order_milestones)
     )
     said = _said(_client(world, "seller", MATRIX[0]).get(reverse(route)))
     currency = world.order_funded.currency

@@ -7,7 +7,10 @@
 - orders.py: the order's life (create, cancel, expire, deliver, remind; funded and released as
   payments and releases say).
 - payments.py: paying for an order (Checkout, PaymentIntent), Stripe confirming or declining it.
-- releases.py: the money leaving escrow for the seller (one Transfer), and its reversals.
+- releases.py: the money leaving escrow for the seller (one Transfer; one per milestone for a
+  milestone order), and its reversals.
+- milestones.py: a service order split into milestones (the seller proposes, the buyer
+  accepts), each delivered, released or refunded on its own.
 - refunds.py: money going back to the buyer (one Refund, after release a reversal first), the
   seller's debt when their balance cannot cover it, refunds made at Stripe.
 - reversals.py (used by refunds.py and chargebacks.py): the one request that takes a seller's
@@ -47,6 +50,16 @@ from escrow.services.disputes import (
     dispute_withdraw,
     may_resolve,
 )
+from escrow.services.milestones import (
+    MAX_MILESTONES,
+    milestone_approve,
+    milestone_deliver,
+    milestone_plan_accept,
+    milestone_plan_propose,
+    milestone_refund,
+    milestone_release_by_staff,
+    milestones_refund_rest,
+)
 from escrow.services.orders import (
     MAX_QUANTITY,
     order_create,
@@ -81,6 +94,8 @@ from escrow.services.releases import (
     escrow_release,
     escrow_release_decide,
     escrow_release_due,
+    milestone_release,
+    milestone_release_decide,
     release_reversals_record,
     release_transfer,
     release_transfer_record,
@@ -88,6 +103,16 @@ from escrow.services.releases import (
 )
 
 __all__ = [
+    "MAX_MILESTONES",
+    "milestone_approve",
+    "milestone_deliver",
+    "milestone_plan_accept",
+    "milestone_plan_propose",
+    "milestone_refund",
+    "milestone_release",
+    "milestone_release_by_staff",
+    "milestone_release_decide",
+    "milestones_refund_rest",
     "payout_returned_book",
     "payout_sent_book",
     "chargeback_evidence_draft",

@@ -70,6 +70,13 @@ def order_cancel_preview(*, order, actor, now=None):
         raise InvalidTransition(
             f"An order that is {order.get_status_display().lower()} cannot be cancelled."
         )
+    if order.has_milestone_plan:
+        # Its money is settled milestone by milestone (escrow.services.milestones): the seller
+        # refunds the milestones not released, the buyer reports a problem.
+        raise InvalidTransition(
+            "This order is settled milestone by milestone: the seller can refund the "
+            "milestones not released yet, and the buyer can report a problem."
+        )
     if role == "buyer" and order.status != OrderStatus.FUNDED:
         raise InvalidTransition(
             "The seller has delivered this order: approve it, or report a problem if something "

@@ -27,6 +27,7 @@ from core.money import format_money
 from escrow import selectors
 from escrow.models import (
     OPEN_DISPUTE_STATUSES,
+    OPEN_MILESTONE_STATUSES,
     Dispute,
     DisputeReason,
     DisputeResolution,
@@ -40,7 +41,11 @@ from escrow.models import (
 from escrow.services import dispute_notices
 from escrow.services.orders import order_mark_disputed, order_mark_undisputed
 from escrow.services.refunds import refund_decide, refund_execute
-from escrow.services.releases import escrow_release_decide, release_transfer
+from escrow.services.releases import (
+    escrow_release_decide,
+    milestone_release_decide,
+    release_transfer,
+)
 from escrow.services.transitions import dispute_move
 from escrow.signals import dispute_opened
 
@@ -94,10 +99,12 @@ def dispute_open(*, order, actor, reason, description, client_key=""):
         raise InvalidTransition(
             "You have already reported a problem with this order; Bazaar's team is on it."
         )
-    if (
-        order.status not in DISPUTABLE_STATUSES
-        or EscrowRelease.objects.filter(order=order).exists()
-    ):
+    if order.has_milestone_plan:
+        # The milestones not released yet are what the dispute freezes.
+        released_all = not order.milestones.filter(status__in=OPEN_MILESTONE_STATUSES).exists()
+    else:
+        released_all = EscrowRelease.objects.filter(order=order).exists()
+    if order.status not in DISPUTABLE_STATUSES or released_all:
         raise InvalidTransition(
             "You can report a problem while Bazaar holds your payment: once you have paid and "
             "before it is released to the seller."
@@ -292,6 +299,16 @@ def dispute_resolve(*, dispute, actor, resolution, refund_cents, release_cents, 
         currency=order.currency,
     )
     note = _text(note, "note", empty="Say how you decided: the buyer and the seller read it.")
+    if order.has_milestone_plan:
+        return _resolve_by_milestone(
+            order=order,
+            dispute=dispute,
+            actor=actor,
+            resolution=resolution,
+            refund_cents=refund_cents,
+            release_cents=release_cents,
+            note=note,
+        )
     refund = release = None
     if refund_cents:
         refund, _ = refund_decide(
@@ -329,6 +346,63 @@ def dispute_resolve(*, dispute, actor, resolution, refund_cents, release_cents, 
     if refund is not None:
         transaction.on_commit(partial(refund_execute, refund_id=refund.pk), robust=True)
     if release is not None:
+        transaction.on_commit(partial(release_transfer, release_id=release.pk), robust=True)
+    return dispute
+
+
+def _resolve_by_milestone(*, order, dispute, actor, resolution, refund_cents, release_cents, note):
+    """A milestone order's dispute froze the milestones not released: staff refund them all
+    or release them all, each milestone whole (its own refund or release, as when settled one
+    by one). A split of one milestone's money would leave part of its commission undecided:
+    staff settle milestones one by one (refund some, then release the rest) instead."""
+    if resolution == DisputeResolution.SPLIT:
+        raise ValidationFailed(
+            {
+                "resolution": "A milestone order is split milestone by milestone: refund the "
+                "milestones the buyer gets back first, then release or refund the rest."
+            }
+        )
+    open_ones = list(
+        order.milestones.select_for_update()
+        .filter(status__in=OPEN_MILESTONE_STATUSES)
+        .order_by("position")
+    )
+    refunds, releases = [], []
+    for milestone in open_ones:
+        if resolution == DisputeResolution.REFUND:
+            refund, _ = refund_decide(
+                order=order,
+                amount_cents=milestone.amount_cents,
+                reason=f"Dispute #{dispute.pk}: {note}"[:500],
+                initiator=RefundInitiator.DISPUTE,
+                actor=actor,
+                client_key=f"dispute-{dispute.pk}-milestone-{milestone.pk}",
+                milestone=milestone,
+            )
+            refunds.append(refund)
+        else:
+            release, _ = milestone_release_decide(
+                milestone=milestone, trigger=ReleaseTrigger.DISPUTE, actor=actor
+            )
+            releases.append(release)
+    now = clock.now()
+    dispute, _ = dispute_move(
+        dispute=dispute,
+        to=DisputeStatus.RESOLVED,
+        actor=actor,
+        resolution=resolution,
+        refund_cents=refund_cents,
+        release_cents=release_cents,
+        refund=refunds[0] if len(refunds) == 1 else None,
+        resolved_by=actor,
+        resolved_at=now,
+        closed_at=now,
+        resolution_note=note,
+    )
+    dispute_notices.notify_resolved(dispute, order)
+    for refund in refunds:
+        transaction.on_commit(partial(refund_execute, refund_id=refund.pk), robust=True)
+    for release in releases:
         transaction.on_commit(partial(release_transfer, release_id=release.pk), robust=True)
     return dispute
 

@@ -20,6 +20,7 @@ from core.errors import InvalidTransition, NotAllowed, ValidationFailed
 from escrow.commission import terms_for_seller
 from escrow.models import (
     CHARGEBACK_CLOSED_STATUSES,
+    MILESTONE_TRANSITIONS,
     OPEN_DISPUTE_STATUSES,
     ORDER_TRANSITIONS,
     Chargeback,
@@ -28,9 +29,11 @@ from escrow.models import (
     DisputeStatus,
     EscrowPayment,
     EscrowRefund,
+    MilestoneStatus,
     Order,
     OrderStatus,
     PaymentStatus,
+    RefundStatus,
 )
 from escrow.services import dispute_notices
 from escrow.services.transitions import dispute_move
@@ -275,6 +278,10 @@ def order_deliver(*, order, actor, note=""):
         raise NotAllowed("Only the seller can mark this order delivered.")
     if order.status == OrderStatus.DELIVERED:
         return order
+    if order.has_milestone_plan:
+        raise InvalidTransition(
+            "This order is delivered milestone by milestone: deliver its milestones."
+        )
     delivered_at = clock.now()
     order, moved = _move(
         order,
@@ -305,6 +312,40 @@ def order_mark_released(*, order, actor, action):
         order, to=OrderStatus.RELEASED, actor=actor, action=action, released_at=clock.now()
     )
     return order, moved
+
+
+def milestone_move(*, milestone, to, actor, action, **changes):
+    """Move a locked Milestone to `to` (MILESTONE_TRANSITIONS, audited). (milestone, moved)."""
+    return audited_transition(
+        milestone, to=to, allowed=MILESTONE_TRANSITIONS, actor=actor, action=action, **changes
+    )
+
+
+def order_close_if_milestones_done(*, order, actor=None):
+    """A milestone order (locked by the caller) whose every milestone is settled is released:
+    each one released, or refunded with Stripe's refund made (a refund still pending may fail
+    and give the milestone back). An order whose milestones were all refunded becomes refunded
+    with its last refund (refunds._after_success), not here."""
+    if not order.has_milestone_plan or order.status not in (
+        OrderStatus.FUNDED,
+        OrderStatus.DISPUTED,
+    ):
+        return order, False
+    milestones = list(order.milestones.all())
+    if not any(m.status == MilestoneStatus.RELEASED for m in milestones):
+        return order, False
+    refunded_done = set(
+        EscrowRefund.objects.filter(
+            milestone__in=milestones, after_release=False, status=RefundStatus.SUCCEEDED
+        ).values_list("milestone_id", flat=True)
+    )
+    for milestone in milestones:
+        if milestone.status == MilestoneStatus.RELEASED:
+            continue
+        if milestone.status == MilestoneStatus.REFUNDED and milestone.pk in refunded_done:
+            continue
+        return order, False
+    return order_mark_released(order=order, actor=actor, action="escrow.order.milestones_settled")
 
 
 def order_mark_refunded(*, order, actor=None):
@@ -382,6 +423,12 @@ def order_mark_undisputed(*, order, actor=None, action="escrow.order.dispute_end
         return order, False
     back = order.disputed_from or OrderStatus.FUNDED
     changes = {"disputed_from": ""}
+    if order.has_milestone_plan:
+        # As for a delivered order: the milestones in review get a fresh review window.
+        order.milestones.filter(status=MilestoneStatus.DELIVERED).update(
+            review_deadline=clock.now() + timedelta(days=settings.BAZAAR_REVIEW_WINDOW_DAYS),
+            updated_at=clock.now(),
+        )
     if back == OrderStatus.DELIVERED:
         changes["review_deadline"] = clock.now() + timedelta(
             days=settings.BAZAAR_REVIEW_WINDOW_DAYS

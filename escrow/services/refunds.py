@@ -35,6 +35,8 @@ from escrow.models import (
     EscrowRefund,
     EscrowRelease,
     LedgerAccount,
+    Milestone,
+    MilestoneStatus,
     Order,
     OrderStatus,
     PaymentStatus,
@@ -43,7 +45,11 @@ from escrow.models import (
     ReleaseStatus,
     TransferReversal,
 )
-from escrow.services.orders import order_mark_refunded
+from escrow.services.orders import (
+    milestone_move,
+    order_close_if_milestones_done,
+    order_mark_refunded,
+)
 from escrow.services.reversals import release_reverse_share, reversal_book
 from notifications.services import notify
 
@@ -92,10 +98,12 @@ def refund_move(*, refund, to, actor=None, **changes):
 # --- What is left to refund ---------------------------------------------------------------------
 
 
-def _held_by_refunds(payment, *, after_release=None):
+def _held_by_refunds(payment, *, after_release=None, milestone=None):
     refunds = EscrowRefund.objects.holding().filter(payment=payment)
     if after_release is not None:
         refunds = refunds.filter(after_release=after_release)
+    if milestone is not None:
+        refunds = refunds.filter(milestone=milestone)
     return refunds.aggregate(total=Sum("amount_cents"))["total"] or 0
 
 
@@ -118,13 +126,23 @@ def order_refunded_cents(order):
 
 
 def refund_create(
-    *, order, amount_cents, reason, initiator, actor=None, payment=None, client_key=""
+    *,
+    order,
+    amount_cents,
+    reason,
+    initiator,
+    actor=None,
+    payment=None,
+    client_key="",
+    milestone=None,
 ):
     """Refund `amount_cents` of an order's payment (or of `payment`, a duplicate or late one) to
     the buyer. Returns the EscrowRefund (pending, succeeded or failed, as Stripe answered).
 
     Every refund, whoever starts it, comes through here. With a client_key (the API's
-    Idempotency-Key) a retry returns the refund made the first time.
+    Idempotency-Key) a retry returns the refund made the first time. An order moving milestone
+    by milestone is refunded one `milestone` at a time: all of a milestone not released yet,
+    or part of a released one (after release, from that milestone's transfer).
     """
     refund, created = refund_decide(
         order=order,
@@ -134,6 +152,7 @@ def refund_create(
         actor=actor,
         payment=payment,
         client_key=client_key,
+        milestone=milestone,
     )
     if created:
         refund = refund_execute(refund_id=refund.pk)
@@ -141,7 +160,15 @@ def refund_create(
 
 
 def refund_decide(
-    *, order, amount_cents, reason, initiator, actor=None, payment=None, client_key=""
+    *,
+    order,
+    amount_cents,
+    reason,
+    initiator,
+    actor=None,
+    payment=None,
+    client_key="",
+    milestone=None,
 ):
     """Decide a refund under the order's lock, in the caller's transaction when there is one (a
     cancellation or a dispute's resolution deciding a refund and a release together): the
@@ -155,6 +182,7 @@ def refund_decide(
         actor=actor,
         payment_id=getattr(payment, "pk", None),
         client_key=client_key or "",
+        milestone_id=getattr(milestone, "pk", None),
     )
 
 
@@ -176,7 +204,9 @@ def _validated_amount(amount_cents):
 
 
 @transaction.atomic
-def _refund_decide(*, order_id, amount_cents, reason, initiator, actor, payment_id, client_key):
+def _refund_decide(
+    *, order_id, amount_cents, reason, initiator, actor, payment_id, client_key, milestone_id=None
+):
     order = Order.objects.select_for_update().get(pk=order_id)
     if client_key:
         existing = EscrowRefund.objects.filter(order=order, client_key=client_key).first()
@@ -217,17 +247,36 @@ def _refund_decide(*, order_id, amount_cents, reason, initiator, actor, payment_
         )
     shares = {}
     release = None
-    if payment.status == PaymentStatus.SUCCEEDED:
-        release = EscrowRelease.objects.filter(order=order).first()
+    milestone = None
+    # A payment the order did not need (paid twice, or after it closed) is the buyer's, whole:
+    # it funded no milestone.
+    unwanted = initiator in (RefundInitiator.DUPLICATE_PAYMENT, RefundInitiator.LATE_PAYMENT)
+    if payment.status == PaymentStatus.SUCCEEDED and order.has_milestone_plan and not unwanted:
+        milestone, release = _milestone_to_refund(order, milestone_id, amount, initiator, actor)
+    elif milestone_id is not None:
+        raise ValidationFailed({"milestone": "This order has no accepted milestone plan."})
+    elif payment.status == PaymentStatus.SUCCEEDED:
+        release = EscrowRelease.objects.filter(order=order, milestone__isnull=True).first()
     if release is not None:
         if release.status != ReleaseStatus.TRANSFERRED:
             raise InvalidTransition(
                 "The seller's transfer for this order is still being made. Try again in a few "
                 "minutes."
             )
+        refunded_after = _held_by_refunds(payment, after_release=True, milestone=milestone)
+        if milestone is not None and amount > release.gross_cents - refunded_after:
+            left = release.gross_cents - refunded_after
+            raise ValidationFailed(
+                {
+                    "amount_cents": f"At most {format_money(left, payment.currency)} of this "
+                    "milestone can still be refunded."
+                    if left
+                    else "This milestone has been refunded in full already."
+                }
+            )
         split = refund_shares(
             amount,
-            refunded_before=_held_by_refunds(payment, after_release=True),
+            refunded_before=refunded_after,
             gross=release.gross_cents,
             commission=release.commission_cents,
             fee_passed_on=release.fee_passed_on_cents,
@@ -250,6 +299,7 @@ def _refund_decide(*, order_id, amount_cents, reason, initiator, actor, payment_
                 amount_cents=amount,
                 currency=payment.currency,
                 client_key=client_key,
+                milestone=milestone,
                 **shares,
             )
     except IntegrityError:
@@ -267,9 +317,55 @@ def _refund_decide(*, order_id, amount_cents, reason, initiator, actor, payment_
             "currency": refund.currency,
             "payment_id": payment.pk,
             **shares,
-        },
+        }
+        | ({"milestone_id": milestone.pk} if milestone is not None else {}),
     )
+    if milestone is not None and not refund.after_release:
+        milestone_move(
+            milestone=milestone,
+            to=MilestoneStatus.REFUNDED,
+            actor=actor,
+            action="escrow.milestone.refunded",
+        )
     return refund, True
+
+
+def _milestone_to_refund(order, milestone_id, amount, initiator, actor):
+    """The locked milestone a refund of a milestone order gives back, and its release (None
+    before release). Refused: no milestone named, another order's, or all of one not released
+    but not its whole amount."""
+    if milestone_id is None:
+        if initiator in (RefundInitiator.SELLER, RefundInitiator.STAFF):
+            raise ValidationFailed(
+                {"milestone": "This order is refunded milestone by milestone: choose one."}
+            )
+        # Money Stripe refunded outside Bazaar cannot be told apart by milestone: staff book it.
+        raise InvalidTransition(
+            "This order is refunded milestone by milestone; a refund of the order as a whole "
+            "cannot be booked."
+        )
+    milestone = Milestone.objects.select_for_update().filter(pk=milestone_id, order=order).first()
+    if milestone is None:
+        raise ValidationFailed({"milestone": "Choose a milestone of this order."})
+    if milestone.status == MilestoneStatus.REFUNDED:
+        raise ValidationFailed({"milestone": "This milestone has been refunded already."})
+    if milestone.status == MilestoneStatus.RELEASED:
+        release = EscrowRelease.objects.filter(milestone=milestone).first()
+        if release is None:
+            raise InvalidTransition("This milestone's release is not recorded yet.")
+        return milestone, release
+    if not milestone.is_open:
+        raise InvalidTransition("This milestone is not part of an accepted plan.")
+    if amount != milestone.amount_cents:
+        # Its commission is the milestone's whole part of the order's: a milestone is refunded
+        # whole or released whole, never a mix that would leave a part of its commission.
+        raise ValidationFailed(
+            {
+                "amount_cents": "A milestone not released yet is refunded in full: "
+                f"{milestone.amount_display}."
+            }
+        )
+    return milestone, None
 
 
 # --- Asking Stripe ------------------------------------------------------------------------------
@@ -325,8 +421,17 @@ def _reversal_due(refund):
 def _reverse_seller_share(refund):
     """Take the seller's share back from their transfer; what their balance cannot cover (or
     what the transfer no longer holds) becomes their debt: the buyer is refunded anyway."""
+    release_id = None
+    if refund.milestone_id:
+        release_id = EscrowRelease.objects.values_list("pk", flat=True).get(
+            milestone_id=refund.milestone_id
+        )
     release, reversal, why = release_reverse_share(
-        order_id=refund.order_id, share_cents=refund.seller_share_cents, row=refund, what="refund"
+        order_id=refund.order_id,
+        share_cents=refund.seller_share_cents,
+        row=refund,
+        what="refund",
+        release_id=release_id,
     )
     reversed_cents = 0
     if reversal is not None:
@@ -423,6 +528,7 @@ def _record_refund(*, refund_id, stripe_refund, message=""):
             refund, _ = refund_move(
                 refund=refund, to=RefundStatus.FAILED, failure_message=message[:300]
             )
+            _milestone_back(refund)
         return refund
     if refund.stripe_refund_id is None:
         refund.stripe_refund_id = stripe_refund.id
@@ -444,7 +550,24 @@ def _record_refund(*, refund_id, stripe_refund, message=""):
             refund, _ = refund_move(refund=refund, to=to, failure_message=str(reason)[:300])
             if was_booked:
                 _book(order, refund, undo=True)
+            _milestone_back(refund)
     return refund
+
+
+def _milestone_back(refund):
+    """A milestone's refund before release failed: the milestone holds its money again, back
+    where it was (delivered, or in progress)."""
+    if not refund.milestone_id or refund.after_release:
+        return
+    milestone = Milestone.objects.select_for_update().get(pk=refund.milestone_id)
+    if milestone.status != MilestoneStatus.REFUNDED:
+        return
+    milestone_move(
+        milestone=milestone,
+        to=MilestoneStatus.DELIVERED if milestone.delivered_at else MilestoneStatus.PENDING,
+        actor=None,
+        action="escrow.milestone.refund_failed",
+    )
 
 
 def _book(order, refund, *, undo=False):
@@ -490,6 +613,8 @@ def _after_success(order, refund):
         OrderStatus.DISPUTED,
     ):
         order, _ = order_mark_refunded(order=order, actor=refund.actor)
+    elif refund.milestone_id:
+        order, _ = order_close_if_milestones_done(order=order, actor=refund.actor)
     reason_text = _reason_text(refund)
     context = {
         "order_id": order.pk,

@@ -21,10 +21,12 @@ from core.errors import DomainError, InvalidTransition, NotAllowed, StripeUnavai
 from core.logs import money_fields
 from core.stripe_client import idempotency_key
 from escrow import ledger, selectors
-from escrow.commission import release_split
+from escrow.commission import milestone_fee_shares, release_split
 from escrow.models import (
     EscrowRelease,
     LedgerAccount,
+    Milestone,
+    MilestoneStatus,
     Order,
     OrderStatus,
     PaymentStatus,
@@ -32,7 +34,11 @@ from escrow.models import (
     ReleaseTrigger,
     TransferReversal,
 )
-from escrow.services.orders import order_mark_released
+from escrow.services.orders import (
+    milestone_move,
+    order_close_if_milestones_done,
+    order_mark_released,
+)
 from escrow.services.refunds import refundable_cents
 from escrow.services.reversals import reversal_book
 from escrow.services.transitions import RELEASE_ACTIONS, failure_reason_record, release_move
@@ -110,7 +116,12 @@ def escrow_release_decide(*, order, trigger, actor=None, reason=""):
     one): the release row and its ledger lines. Returns (release, created); the transfer is
     release_transfer's, after commit."""
     order = Order.objects.select_for_update().get(pk=order.pk)
-    existing = EscrowRelease.objects.filter(order=order).first()
+    existing = EscrowRelease.objects.filter(order=order, milestone__isnull=True).first()
+    if existing is None and order.has_milestone_plan:
+        # The buyer accepted a milestone plan: each milestone is released on its own.
+        raise InvalidTransition(
+            "This order is released milestone by milestone: release its milestones."
+        )
     if existing:
         # Already released (by whoever won the race): quiet, but only for someone allowed to ask.
         if trigger == ReleaseTrigger.BUYER and (actor is None or actor.pk != order.buyer_id):
@@ -227,6 +238,176 @@ def escrow_release_decide(*, order, trigger, actor=None, reason=""):
     return decided, True
 
 
+# --- Releasing one milestone ---------------------------------------------------------------------
+
+
+def milestone_release(*, milestone, trigger, actor=None, reason=""):
+    """Release one milestone of an order to the seller: decide once, then make its own Transfer
+    (in the order's transfer_group, with its release row's idempotency key), as escrow_release
+    does for a whole order."""
+    decided, created = milestone_release_decide(
+        milestone=milestone, trigger=trigger, actor=actor, reason=reason
+    )
+    if created and decided.status == ReleaseStatus.PENDING:
+        release_transfer(release_id=decided.pk)
+        decided.refresh_from_db()
+    return decided
+
+
+def _check_milestone_release_allowed(order, milestone, trigger, actor):
+    if trigger == ReleaseTrigger.DISPUTE:
+        # The dispute's resolution decided it, in this transaction.
+        if order.status != OrderStatus.DISPUTED:
+            raise InvalidTransition("Only a disputed order is released by its resolution.")
+        if not milestone.is_open:
+            raise InvalidTransition("This milestone holds no money to release.")
+        return
+    if trigger == ReleaseTrigger.BUYER:
+        if actor is None or actor.pk != order.buyer_id:
+            raise NotAllowed("Only the buyer can approve this milestone.")
+    elif trigger == ReleaseTrigger.STAFF:
+        if actor is None or not actor.is_staff:
+            raise NotAllowed("Only staff can release escrow directly.")
+    elif trigger != ReleaseTrigger.AUTO:
+        raise ValueError(f"A milestone is not released by {trigger!r}")
+    if order.status == OrderStatus.DISPUTED:
+        raise InvalidTransition(
+            "The buyer reported a problem with this order: its milestones are frozen until "
+            "Bazaar's team resolves it."
+        )
+    if order.status != OrderStatus.FUNDED:
+        raise InvalidTransition(
+            f"An order that is {order.get_status_display().lower()} holds no money to release."
+        )
+    if milestone.status == MilestoneStatus.REFUNDED:
+        raise InvalidTransition("This milestone was refunded to the buyer.")
+    if milestone.status != MilestoneStatus.DELIVERED:
+        raise InvalidTransition("A milestone is released once the seller has delivered it.")
+    if trigger == ReleaseTrigger.AUTO and (
+        milestone.review_deadline is None or milestone.review_deadline > clock.now()
+    ):
+        raise InvalidTransition("The buyer's review window is still open.")
+
+
+@transaction.atomic
+def milestone_release_decide(*, milestone, trigger, actor=None, reason=""):
+    """Decide one milestone's release under the order's row lock, then the milestone's (the
+    order first, as every writer of the order's money takes them): its release row, its
+    commission (the milestone's part of the order's), its ledger lines. Returns
+    (release, created); the transfer is release_transfer's."""
+    order = Order.objects.select_for_update().get(pk=milestone.order_id)
+    milestone = Milestone.objects.select_for_update().get(pk=milestone.pk)
+    existing = EscrowRelease.objects.filter(milestone=milestone).first()
+    if existing:
+        # Released already (a racing approval, the job, staff): quiet for whoever may ask.
+        if trigger == ReleaseTrigger.BUYER and (actor is None or actor.pk != order.buyer_id):
+            raise NotAllowed("Only the buyer can approve this milestone.")
+        if trigger == ReleaseTrigger.STAFF and (actor is None or not actor.is_staff):
+            raise NotAllowed("Only staff can release escrow directly.")
+        return existing, False
+    if not order.has_milestone_plan:
+        raise InvalidTransition("This order has no accepted milestone plan.")
+    _check_milestone_release_allowed(order, milestone, trigger, actor)
+    payment = order.payments.get(status=PaymentStatus.SUCCEEDED)
+    destination = connected_account_id_for(order.seller)
+    if not destination:
+        raise InvalidTransition("The seller has no Stripe account to pay into.")
+    plan = list(order.milestones.order_by("position").values_list("pk", "amount_cents"))
+    commissions = list(
+        order.milestones.order_by("position").values_list("commission_cents", flat=True)
+    )
+    fees = milestone_fee_shares(
+        [amount for _, amount in plan],
+        commissions=commissions,
+        stripe_fee=payment.stripe_fee_cents,
+        fee_payer=order.stripe_fee_payer,
+    )
+    fee_passed_on = fees[[pk for pk, _ in plan].index(milestone.pk)]
+    gross, commission = milestone.amount_cents, milestone.commission_cents
+    net = gross - commission - fee_passed_on
+    debt_recovered = _debt_to_recover(order, net)
+    transfer = net - debt_recovered
+    decided = EscrowRelease.objects.create(
+        order=order,
+        milestone=milestone,
+        trigger=trigger,
+        actor=actor if getattr(actor, "pk", None) else None,
+        gross_cents=gross,
+        commission_cents=commission,
+        fee_passed_on_cents=fee_passed_on,
+        debt_recovered_cents=debt_recovered,
+        transfer_cents=transfer,
+        currency=order.currency,
+        destination_account=destination,
+        source_charge=payment.stripe_charge_id,
+    )
+    audit_record(
+        action="escrow.release.created",
+        actor=actor,
+        target=decided,
+        after={
+            "status": decided.status,
+            "trigger": trigger,
+            "milestone_id": milestone.pk,
+            "gross_cents": gross,
+            "commission_cents": commission,
+            "fee_passed_on_cents": fee_passed_on,
+            "debt_recovered_cents": debt_recovered,
+            "transfer_cents": transfer,
+            "currency": decided.currency,
+            "destination_account": destination,
+        }
+        | ({"reason": reason} if reason else {}),
+    )
+    what = f"milestone {milestone.position} of order #{order.pk}"
+    ledger.post(
+        order=order,
+        currency=order.currency,
+        memo=f"Escrow of {what} released ({ReleaseTrigger(trigger).label.lower()})",
+        lines=[
+            (LedgerAccount.BUYER_FUNDS_HELD, gross),
+            (LedgerAccount.PLATFORM_COMMISSION, -commission),
+            (LedgerAccount.STRIPE_FEES_RECOVERED, -fee_passed_on),
+            (LedgerAccount.seller_payable(order.seller_id), -net),
+        ],
+    )
+    if debt_recovered:
+        ledger.post(
+            order=order,
+            currency=order.currency,
+            memo=f"Seller's debt paid from the release of {what}",
+            lines=[
+                (LedgerAccount.seller_payable(order.seller_id), debt_recovered),
+                (LedgerAccount.seller_debt(order.seller_id), -debt_recovered),
+            ],
+        )
+    milestone_move(
+        milestone=milestone,
+        to=MilestoneStatus.RELEASED,
+        actor=actor,
+        action={
+            ReleaseTrigger.BUYER: "escrow.milestone.approved",
+            ReleaseTrigger.AUTO: "escrow.milestone.auto_released",
+            ReleaseTrigger.STAFF: "escrow.milestone.released_by_staff",
+            ReleaseTrigger.DISPUTE: "escrow.milestone.released_by_dispute",
+        }[ReleaseTrigger(trigger)],
+        released_at=clock.now(),
+    )
+    order_close_if_milestones_done(order=order, actor=actor)
+    notify(
+        order.seller,
+        "milestone.released",
+        {
+            "order_id": order.pk,
+            "listing_title": order.listing_title,
+            "milestone_title": milestone.title,
+            "amount": decided.transfer_display,
+            "action_url": order.get_absolute_url(),
+        },
+    )
+    return decided, True
+
+
 def release_transfer(*, release_id):
     """Make (or retry) the release's Transfer to the seller. Idempotent.
 
@@ -236,7 +417,7 @@ def release_transfer(*, release_id):
     Stripe runs two concurrent requests with one key as they come, and a charge with room for
     two transfers would pay the seller twice.
     """
-    decided = EscrowRelease.objects.select_related("order").get(pk=release_id)
+    decided = EscrowRelease.objects.select_related("order", "milestone").get(pk=release_id)
     if decided.status == ReleaseStatus.TRANSFERRED:
         return decided
     if decided.transfer_cents == 0:
@@ -254,11 +435,17 @@ def release_transfer(*, release_id):
                 "destination": decided.destination_account,
                 "source_transaction": decided.source_charge,
                 "transfer_group": order.transfer_group,
-                "description": f"Bazaar order #{order.pk}: {order.listing_title}",
+                "description": f"Bazaar order #{order.pk}: {order.listing_title}"
+                + (f" (milestone {decided.milestone.position})" if decided.milestone_id else ""),
                 "metadata": {
                     "bazaar_order_id": str(order.pk),
                     "bazaar_release_id": str(decided.pk),
-                },
+                }
+                | (
+                    {"bazaar_milestone_id": str(decided.milestone_id)}
+                    if decided.milestone_id
+                    else {}
+                ),
             },
             options={"idempotency_key": idempotency_key(decided, "transfer")},
         )
@@ -467,7 +654,8 @@ def _debt_to_recover(order, net):
 
 
 def escrow_release_due():
-    """Release every delivered order whose review window has ended. Returns the count."""
+    """Release every delivered order, and every delivered milestone, whose review window has
+    ended. Returns the count."""
     released = 0
     for order_id in list(selectors.orders_due_for_auto_release()):
         try:
@@ -475,6 +663,12 @@ def escrow_release_due():
             released += 1
         except DomainError as exc:
             logger.info("Order %s not auto-released: %s", order_id, exc.message)
+    for milestone in list(selectors.milestones_due_for_auto_release()):
+        try:
+            milestone_release(milestone=milestone, trigger=ReleaseTrigger.AUTO)
+            released += 1
+        except DomainError as exc:
+            logger.info("Milestone %s not auto-released: %s", milestone.pk, exc.message)
     return released
 
 

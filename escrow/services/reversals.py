@@ -21,7 +21,7 @@ def _stripe():
     return stripe_client.client().v1
 
 
-def release_reverse_share(*, order_id, share_cents, row, what):
+def release_reverse_share(*, order_id, share_cents, row, what, release_id=None):
     """Ask Stripe to reverse up to `share_cents` of the order's transfer to the seller, for `row`
     (a refund or a chargeback: its row makes the idempotency key, `what` names it in Stripe's
     metadata and description).
@@ -29,9 +29,14 @@ def release_reverse_share(*, order_id, share_cents, row, what):
     Returns (release, reversal, why): the reversal Stripe made, or None with why not (nothing of
     the transfer left to reverse, or Stripe refused it for good: the seller's balance cannot
     cover it). A refusal that may pass later (Stripe unreachable) raises StripeUnavailable, for
-    the caller to try again with the same key. The caller books what it gets.
+    the caller to try again with the same key. The caller books what it gets. `release_id`
+    names one of the order's releases (a milestone's); without it, the order's one release.
     """
-    release = EscrowRelease.objects.with_amount_reversed().get(order_id=order_id)
+    releases = EscrowRelease.objects.with_amount_reversed()
+    if release_id is not None:  # a milestone's release (the order has one per milestone)
+        release = releases.get(pk=release_id, order_id=order_id)
+    else:
+        release = releases.get(order_id=order_id, milestone__isnull=True)
     amount = min(share_cents, max(release.transfer_cents - release.amount_reversed_cents, 0))
     if amount <= 0:
         return release, None, "nothing of the transfer is left to reverse"

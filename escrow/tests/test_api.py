@@ -438,9 +438,9 @@ def test_order_list_is_newest_first_and_its_query_count_stays_flat(
     seller_api = signed_in(api_client, seller)
 
     # Token (and the account's other tokens: expired ones are deleted), count, page: the store,
-    # release, receipt come with the page; the page's disputes in one more; the (sandbox) clock
-    # for the countdowns is read once.
-    with django_assert_max_num_queries(6):
+    # receipt come with the page; the page's releases and disputes in one more each; the
+    # (sandbox) clock for the countdowns is read once.
+    with django_assert_max_num_queries(7):
         few = seller_api.get(ORDERS, {"page_size": 50})
     assert few.json()["count"] == 3
     assert {o["role"] for o in few.json()["results"]} == {"buyer", "seller"}
@@ -452,7 +452,7 @@ def test_order_list_is_newest_first_and_its_query_count_stays_flat(
         place_order(api_client, buyer, plenty)
     place_order(api_client, seller, theirs)
     seller_api = signed_in(api_client, seller)
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(7):
         many = seller_api.get(ORDERS, {"page_size": 50})
 
     body = many.json()
@@ -486,13 +486,13 @@ def test_the_ledger_is_for_sellers_and_its_query_count_stays_flat(
     assert signed_in(api_client, buyer).get(LEDGER).status_code == 403
     book(3)
     seller_api = signed_in(api_client, seller)
-    # Token, the account's other tokens, seller profile, count, page of lines, four grouped
-    # totals (held, releases, refunds after release, the debt).
-    with django_assert_max_num_queries(9):
+    # Token, the account's other tokens, seller profile, count, page of lines, their orders'
+    # releases, four grouped totals (held, releases, refunds after release, the debt).
+    with django_assert_max_num_queries(10):
         few = seller_api.get(LEDGER, {"page_size": 50}).json()
     book(27)
     seller_api = signed_in(api_client, seller)
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(10):
         many = seller_api.get(LEDGER, {"page_size": 50}).json()
 
     assert few["count"] == 3
