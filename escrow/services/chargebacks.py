@@ -93,28 +93,37 @@ def chargeback_sync(*, dispute_id):
 
 
 def _seller_share(order, payment, amount):
-    """After release: the seller's part of `amount` taken back, as a refund of it would take."""
-    release = EscrowRelease.objects.filter(order=order, status=ReleaseStatus.TRANSFERRED).first()
-    if release is None:
+    """After release: the seller's part of `amount` taken back, as a refund of it would take.
+    A milestone order's released milestones count first, oldest first (their money left
+    escrow; the rest of the chargeback comes out of what escrow still holds)."""
+    releases = list(
+        EscrowRelease.objects.filter(order=order, status=ReleaseStatus.TRANSFERRED).order_by(
+            "transferred_at", "id"
+        )
+    )
+    if not releases:
         return 0, False
-    refunded_after = (
-        EscrowRefund.objects.holding()
-        .filter(payment=payment, after_release=True)
-        .aggregate(total=Sum("amount_cents"))["total"]
-        or 0
-    )
-    amount = min(amount, release.gross_cents - refunded_after)
-    if amount <= 0:
-        return 0, True
-    shares = refund_shares(
-        amount,
-        refunded_before=refunded_after,
-        gross=release.gross_cents,
-        commission=release.commission_cents,
-        fee_passed_on=release.fee_passed_on_cents,
-        return_commission=settings.ESCROW_REFUND_RETURNS_COMMISSION,
-    )
-    return shares.seller_cents, True
+    share = 0
+    for release in releases:
+        if amount <= 0:
+            break
+        refunded = EscrowRefund.objects.holding().filter(payment=payment, after_release=True)
+        if release.milestone_id is not None:
+            refunded = refunded.filter(milestone_id=release.milestone_id)
+        refunded_after = refunded.aggregate(total=Sum("amount_cents"))["total"] or 0
+        part = min(amount, release.gross_cents - refunded_after)
+        if part <= 0:
+            continue
+        amount -= part
+        share += refund_shares(
+            part,
+            refunded_before=refunded_after,
+            gross=release.gross_cents,
+            commission=release.commission_cents,
+            fee_passed_on=release.fee_passed_on_cents,
+            return_commission=settings.ESCROW_REFUND_RETURNS_COMMISSION,
+        ).seller_cents
+    return share, True
 
 
 @transaction.atomic
@@ -247,30 +256,45 @@ def _book_balance_transactions(order, chargeback, dispute):
 
 
 def _take_back_seller_share(chargeback):
-    """Reverse the seller's share from their transfer (idempotent: the key is the chargeback's);
-    what Stripe refuses becomes their debt, recovered from their next releases. Stripe
-    unreachable: the next event about the dispute (or the retry job) tries again."""
-    try:
-        release, reversal, _ = release_reverse_share(
-            order_id=chargeback.order_id,
-            share_cents=chargeback.seller_share_cents,
-            row=chargeback,
-            what="chargeback",
-        )
-    except StripeUnavailable:
-        return
-    _record_take_back(chargeback_id=chargeback.pk, release_id=release.pk, reversal=reversal)
+    """Reverse the seller's share from their transfer (idempotent: the key is the chargeback's;
+    a milestone order's transfers one after the other, a key each); what Stripe refuses becomes
+    their debt, recovered from their next releases. Stripe unreachable: the next event about
+    the dispute (or the retry job) tries again."""
+    releases = EscrowRelease.objects.filter(
+        order_id=chargeback.order_id, status=ReleaseStatus.TRANSFERRED
+    ).order_by("transferred_at", "id")
+    taken, left = [], chargeback.seller_share_cents
+    for release in releases:
+        if left <= 0:
+            break
+        milestone = release.milestone_id is not None
+        try:
+            release, reversal, _ = release_reverse_share(
+                order_id=chargeback.order_id,
+                share_cents=left,
+                row=chargeback,
+                what="chargeback",
+                release_id=release.pk if milestone else None,
+                key=f"reversal-{release.pk}" if milestone else "reversal",
+            )
+        except StripeUnavailable:
+            return
+        if reversal is not None:
+            taken.append((release.pk, reversal))
+            left -= reversal.amount
+    _record_take_back(chargeback_id=chargeback.pk, taken=taken)
 
 
-@transaction.atomic
-def _record_take_back(*, chargeback_id, release_id, reversal):
+def _record_take_back(*, chargeback_id, taken):
+    """Book the reversals `taken` ([(release id, Stripe's reversal)]) and the rest of the
+    seller's share as their debt, once."""
     chargeback = Chargeback.objects.select_for_update().get(pk=chargeback_id)
     if chargeback.reversed_cents + chargeback.debt_cents >= chargeback.seller_share_cents:
         return chargeback
     order = chargeback.order
     reversed_cents = 0
-    if reversal is not None:
-        reversed_cents = reversal.amount
+    for release_id, reversal in taken:
+        reversed_cents += reversal.amount
         reversal_book(
             release=EscrowRelease.objects.select_for_update().get(pk=release_id),
             reversal=reversal,
@@ -373,7 +397,8 @@ def _give_back_to_seller(order, chargeback):
 def _return_to_seller(chargeback):
     """The transfer giving a seller back what a won chargeback had taken (key from the row)."""
     order = chargeback.order
-    release = EscrowRelease.objects.get(order=order)
+    # A milestone order has a release per milestone, all to the seller's one account.
+    release = EscrowRelease.objects.filter(order=order).first()
     try:
         transfer = stripe_client.call(
             _stripe().transfers.create,

@@ -21,7 +21,7 @@ def _stripe():
     return stripe_client.client().v1
 
 
-def release_reverse_share(*, order_id, share_cents, row, what, release_id=None):
+def release_reverse_share(*, order_id, share_cents, row, what, release_id=None, key="reversal"):
     """Ask Stripe to reverse up to `share_cents` of the order's transfer to the seller, for `row`
     (a refund or a chargeback: its row makes the idempotency key, `what` names it in Stripe's
     metadata and description).
@@ -31,6 +31,7 @@ def release_reverse_share(*, order_id, share_cents, row, what, release_id=None):
     cover it). A refusal that may pass later (Stripe unreachable) raises StripeUnavailable, for
     the caller to try again with the same key. The caller books what it gets. `release_id`
     names one of the order's releases (a milestone's); without it, the order's one release.
+    `key` makes the idempotency key with `row` (one per release when a row reverses several).
     """
     releases = EscrowRelease.objects.with_amount_reversed()
     if release_id is not None:  # a milestone's release (the order has one per milestone)
@@ -49,7 +50,7 @@ def release_reverse_share(*, order_id, share_cents, row, what, release_id=None):
                 "description": f"{what.capitalize()} on Bazaar order #{order_id}",
                 "metadata": {"bazaar_order_id": str(order_id), f"bazaar_{what}_id": str(row.pk)},
             },
-            options={"idempotency_key": idempotency_key(row, "reversal")},
+            options={"idempotency_key": idempotency_key(row, key)},
         )
     except StripeUnavailable as exc:
         logger.warning(

@@ -639,3 +639,73 @@ def test_a_milestone_refund_stripe_refuses_gives_the_milestone_back(
     assert released.status == ReleaseStatus.TRANSFERRED
     assert selectors.order_held_cents(order) == 8000
     assert ledger.order_total(order) == 0
+
+
+# --- Card chargebacks ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("won", [True, False])
+def test_a_chargeback_on_a_milestone_order_after_one_release_is_booked_and_decided(
+    client, seller, buyer, service, capture, stripe_sandbox, won
+):
+    """The card's chargeback takes the whole payment back while one milestone's money is with
+    the seller: the chargeback is recorded, the order frozen, the seller's share of the released
+    milestone reversed from its transfer (as after an ordinary release), and decided either way
+    the books balance and agree with Stripe."""
+    from escrow.models import Chargeback, ChargebackStatus
+    from stripe_sandbox import control
+
+    order, (first, _second, _third) = milestone_order(client, seller, buyer, service, capture)
+    with capture():
+        services.milestone_deliver(milestone=first, actor=seller, note="Sketches")
+        services.milestone_approve(milestone=first, actor=buyer)
+    payment = order.payments.get(status=PaymentStatus.SUCCEEDED)
+
+    with capture():
+        control.dispute_create(payment.stripe_charge_id)
+
+    chargeback = Chargeback.objects.get(order=order)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.DISPUTED
+    # Their share of the released milestone (20.00 less its 2.00 commission), taken back.
+    assert (chargeback.seller_share_cents, chargeback.reversed_cents) == (1800, 1800)
+    transfer = EscrowRelease.objects.get(milestone=first).stripe_transfer_id
+    assert stripe().v1.transfers.retrieve(transfer).amount_reversed == 1800
+    assert ledger.order_total(order) == 0
+    (dispute,) = stripe().v1.disputes.list(params={"charge": payment.stripe_charge_id}).data
+
+    with capture():
+        control.dispute_close(dispute.id, won=won)
+
+    chargeback.refresh_from_db()
+    assert chargeback.status == (ChargebackStatus.WON if won else ChargebackStatus.LOST)
+    assert chargeback.returned_cents == (1800 if won else 0)
+    assert ledger.order_total(order) == 0
+    assert list(reconcile().differences.values_list("message", flat=True)) == []
+
+
+def test_a_chargeback_takes_the_sellers_share_back_from_each_released_milestone(
+    client, seller, buyer, service, capture, stripe_sandbox
+):
+    from escrow.models import Chargeback
+    from stripe_sandbox import control
+
+    order, (first, second, _third) = milestone_order(client, seller, buyer, service, capture)
+    for milestone in (first, second):
+        with capture():
+            services.milestone_deliver(milestone=milestone, actor=seller, note="Done")
+            services.milestone_approve(milestone=milestone, actor=buyer)
+    payment = order.payments.get(status=PaymentStatus.SUCCEEDED)
+
+    with capture():
+        control.dispute_create(payment.stripe_charge_id)
+
+    chargeback = Chargeback.objects.get(order=order)
+    assert (chargeback.seller_share_cents, chargeback.reversed_cents) == (1800 + 2700, 4500)
+    reversed_by_transfer = [
+        stripe().v1.transfers.retrieve(release.stripe_transfer_id).amount_reversed
+        for release in EscrowRelease.objects.filter(order=order).order_by("id")
+    ]
+    assert reversed_by_transfer == [1800, 2700]
+    assert ledger.order_total(order) == 0
+    assert list(reconcile().differences.values_list("message", flat=True)) == []
