@@ -1,11 +1,17 @@
-"""The API's documentation page (Swagger UI), served under the strict Content-Security-Policy."""
+"""The API's index (GET /api/v1/) and documentation page (Swagger UI), served under the strict
+Content-Security-Policy."""
 
 import base64
 import hashlib
 import re
 
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularSwaggerSplitView
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 
 def _allow_own_inline_styles(response):
@@ -31,3 +37,54 @@ class ApiDocsView(SpectacularSwaggerSplitView):
         response = super().get(request, *args, **kwargs)
         response.add_post_render_callback(_allow_own_inline_styles)
         return response
+
+
+class ApiIndexSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    version = serializers.CharField()
+    schema = serializers.URLField(help_text="The OpenAPI 3 schema of this API.")
+    docs = serializers.URLField(help_text="The schema, browsable (Swagger UI).")
+    authentication = serializers.CharField()
+    links = serializers.DictField(
+        child=serializers.URLField(), help_text="The main collections, by name."
+    )
+
+
+class ApiIndexView(APIView):
+    """GET /api/v1/: where to start: the schema, the docs, how to sign in and the main
+    collections, so a client (or a person) who opens the root is not met with a 404."""
+
+    permission_classes = (AllowAny,)
+
+    @extend_schema(
+        operation_id="api_index",
+        tags=["api"],
+        summary="The API's index: schema, docs and the main collections",
+        responses={200: ApiIndexSerializer},
+    )
+    def get(self, request):
+        def link(name):
+            return request.build_absolute_uri(reverse(name))
+
+        return Response(
+            {
+                "name": "Bazaar API",
+                "version": "v1",
+                "schema": link("api-schema"),
+                "docs": link("api-docs"),
+                "authentication": (
+                    f"POST {reverse('api-auth-token')} with email and password for a token; "
+                    "send it as 'Authorization: Token <token>'."
+                ),
+                "links": {
+                    "listings": link("api-listing-list"),
+                    "stores": link("api-store-list"),
+                    "categories": link("api-category-list"),
+                    "me": link("api-me"),
+                    "orders": link("api-order-list"),
+                    "notifications": link("api-notification-list"),
+                    "seller_balance": link("api-seller-balance"),
+                    "seller_payouts": link("api-seller-payouts"),
+                },
+            }
+        )

@@ -12,7 +12,7 @@ from accounts.api import (
     SignupApi,
     TokenObtainApi,
 )
-from config.api_docs import ApiDocsView
+from config.api_docs import ApiDocsView, ApiIndexView
 from marketplace.api import (
     CategoryViewSet,
     ListingViewSet,
@@ -29,6 +29,7 @@ router.register("listings", ListingViewSet, basename="api-listing")
 router.register("seller/listings", SellerListingViewSet, basename="api-seller-listing")
 
 urlpatterns = [
+    path("", ApiIndexView.as_view(), name="api-index"),
     path("auth/token/", TokenObtainApi.as_view(), name="api-auth-token"),
     path("auth/logout/", LogoutApi.as_view(), name="api-auth-logout"),
     path("auth/logout-all/", LogoutAllApi.as_view(), name="api-auth-logout-all"),

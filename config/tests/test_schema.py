@@ -9,6 +9,7 @@ from django.core.management import call_command
 pytestmark = pytest.mark.django_db
 
 API_PATHS = [
+    "/api/v1/",
     "/api/v1/auth/token/",
     "/api/v1/auth/logout/",
     "/api/v1/auth/logout-all/",
@@ -150,3 +151,15 @@ def test_swagger_start_up_script_points_at_the_schema(client):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/javascript")
     assert "/api/v1/schema/" in response.content.decode()
+
+
+def test_the_api_root_is_an_index_not_a_404(client):
+    response = client.get("/api/v1/")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["schema"] == "http://testserver/api/v1/schema/"
+    assert body["docs"] == "http://testserver/api/v1/docs/"
+    assert body["links"]["listings"] == "http://testserver/api/v1/listings/"
+    for url in body["links"].values():
+        assert client.get(url).status_code in (200, 401, 403)
