@@ -23,3 +23,15 @@ def test_readme_shows_the_two_commands():
 
     assert "make run" in readme
     assert "make test" in readme
+
+
+def test_the_docs_stand_alone():
+    """README, ARCHITECTURE and CONTRIBUTING link only to files in the repository."""
+    root = Path(__file__).resolve().parents[2]
+    for name in ("README.md", "ARCHITECTURE.md", "CONTRIBUTING.md"):
+        text = (root / name).read_text()
+        # A path out of the repository ("../shared/..."), not an elision ("POST .../refunds/").
+        assert not re.search(r"(?<![.])\.\./", text), name
+        for target in re.findall(r"\]\(([^)#]+)\)", text):
+            if not target.startswith(("http://", "https://", "mailto:")):
+                assert (root / target).exists(), f"{name} links to a missing {target}"
