@@ -248,10 +248,11 @@ def test_listing_detail_shows_price_kind_stock_and_store(client):
     assert "<button" not in html.split('id="buy-box"')[1].split("</div>")[0]
 
 
-def test_service_detail_shows_duration(client):
-    listing = ServiceListingFactory(duration_minutes=90)
+@pytest.mark.parametrize(("minutes", "shown"), [(90, "1 hour 30 minutes"), (600, "10 hours")])
+def test_service_detail_shows_duration_as_people_say_it(client, minutes, shown):
+    listing = ServiceListingFactory(duration_minutes=minutes)
 
-    assert "90 minutes" in _html(client.get(listing.get_absolute_url()))
+    assert f"<dd>{shown}</dd>" in _html(client.get(listing.get_absolute_url()))
 
 
 def test_draft_listing_is_404_for_anonymous_and_others_but_visible_to_its_seller(client, seller):
