@@ -5,7 +5,9 @@ stripe_sandbox.control."""
 import time
 from datetime import UTC, datetime
 
+from celery import current_app
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
@@ -119,6 +121,20 @@ def _render(request, form, status=200, dispute_errors=None):
     return render(request, "stripe_sandbox/control.html", context, status=status)
 
 
+def _run_due_jobs():
+    """Start the site's periodic jobs named in STRIPE_SANDBOX_AFTER_ADVANCE (by name, from
+    Celery's registry), so releases, expiries and payouts that fell due happen now."""
+    current_app.loader.import_default_modules()  # the apps' tasks modules, as a worker does
+    started = []
+    for name in getattr(settings, "STRIPE_SANDBOX_AFTER_ADVANCE", ()):
+        task = current_app.tasks.get(name)
+        if task is None:
+            continue
+        task.delay()
+        started.append(name.rsplit(".", 1)[-1].replace("_", " "))
+    return started
+
+
 @staff_member_required
 def control_page(request):
     return _render(request, AdvanceClockForm())
@@ -132,7 +148,12 @@ def control_advance(request):
         return _render(request, form, status=400)
     amount, unit = form.cleaned_data["amount"], form.cleaned_data["unit"]
     control.advance_clock(**{unit: amount})
-    messages.success(request, f"The sandbox clock moved forward by {amount} {unit}.")
+    started = _run_due_jobs()
+    messages.success(
+        request,
+        f"The sandbox clock moved forward by {amount} {unit}."
+        + (f" Started the jobs that may have fallen due: {', '.join(started)}." if started else ""),
+    )
     return redirect("stripe_sandbox:control")
 
 

@@ -2,6 +2,7 @@
 
 import pytest
 from django.core import mail
+from django.urls import reverse
 
 from accounts.factories import UserFactory
 from core.stripe_client import client as stripe
@@ -216,3 +217,36 @@ def test_auto_release_after_the_review_window(
     assert decided.trigger == ReleaseTrigger.AUTO
     assert decided.status == ReleaseStatus.TRANSFERRED
     assert stripe().v1.transfers.retrieve(decided.stripe_transfer_id).amount == 2250
+
+
+def test_advancing_the_sandbox_clock_on_its_control_page_releases_what_fell_due_at_once(
+    client, seller, listing, buyer, django_capture_on_commit_callbacks, settings
+):
+    """A developer trying the review window on the sandbox's control page sees the order
+    released right after the advance, not on the next beat tick minutes later."""
+    from accounts.factories import StaffFactory
+
+    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    _, url = services.payment_checkout_start(
+        order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        pay_on_checkout_page(client, url)
+    order.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.order_deliver(order=order, actor=seller, note="Sent")
+    client.force_login(StaffFactory())
+    days = settings.BAZAAR_REVIEW_WINDOW_DAYS + 1
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("stripe_sandbox:control_advance"),
+            {"amount": days, "unit": "days"},
+            follow=True,
+        )
+
+    said = response.content.decode()
+    assert "moved forward by" in said, said[said.find("<ul class=\"messagelist"):][:800]
+    assert "Started the jobs that may have fallen due" in said
+    order.refresh_from_db()
+    assert order.status == OrderStatus.RELEASED
