@@ -246,7 +246,7 @@ def test_advancing_the_sandbox_clock_on_its_control_page_releases_what_fell_due_
         )
 
     said = response.content.decode()
-    assert "moved forward by" in said, said[said.find("<ul class=\"messagelist"):][:800]
+    assert "moved forward by" in said
     assert "Started the jobs that may have fallen due" in said
     order.refresh_from_db()
     assert order.status == OrderStatus.RELEASED
