@@ -195,6 +195,27 @@ def test_invalid_filter_value_shows_an_error_not_a_500(client):
     assert "Still listed" in _html(response)
 
 
+def _filters_summary(response):
+    match = re.search(r'<summary class="filters-toggle">(.*?)</summary>', _html(response), re.S)
+    return " ".join(re.sub(r"<[^>]+>", " ", match.group(1)).split())
+
+
+def test_the_filters_toggle_counts_the_filters_that_narrow_the_list(client):
+    category = CategoryFactory(slug="ceramics")
+    ListingFactory(category=category)
+
+    assert _filters_summary(client.get(reverse("listing-list"))) == "Filters"
+    # Sorting and empty fields narrow nothing; a search, a kind and a price do.
+    response = client.get(
+        reverse("listing-list"),
+        {"q": "mug", "kind": "product", "min_price": "5", "max_price": "", "sort": "title"},
+    )
+    assert _filters_summary(response) == "Filters (3 active)"
+    # A category page does not offer the category filter: a category in the query is not counted.
+    response = client.get(category.get_absolute_url(), {"category": "ceramics", "kind": "product"})
+    assert _filters_summary(response) == "Filters (1 active)"
+
+
 def test_empty_search_shows_empty_state(client):
     ListingFactory(title="Something")
 
