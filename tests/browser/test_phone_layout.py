@@ -35,7 +35,7 @@ OVERFLOWING = """() => {
 
 
 def phone_page(browser, csp_watch, live_server, client, user=None):
-    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    context = browser.new_context(viewport=PHONE, has_touch=True)
     if user is not None:
         client.force_login(user)
         session = client.cookies[django_settings.SESSION_COOKIE_NAME].value
@@ -55,6 +55,8 @@ def assert_fits_the_phone(page, what):
     scroll_width, inner_width = page.evaluate(
         "[document.documentElement.scrollWidth, window.innerWidth]"
     )
+    # A desktop-mode viewport: a mobile one would widen itself to fit a page that overflows.
+    assert inner_width == PHONE["width"]
     assert scroll_width <= inner_width, (
         f"{what} scrolls sideways: {scroll_width}px wide on a {inner_width}px screen; "
         f"overflowing: {page.evaluate(OVERFLOWING)}"
@@ -96,6 +98,16 @@ def marketplace(shop, client):
     other = ServiceListingFactory(title="Wheel-throwing taster lesson for complete beginners")
     ListingImageFactory(listing=other, alt_text="Hands on clay")
 
+    # Long words do not wrap by themselves: a store named after its web address, a title of one
+    # long word, a buyer known only by a long email address (the order page's header, the
+    # conversation's heading and the details once pushed the page ~330px sideways).
+    seller.store.name = "www.speckledstonewareandporcelain.example"
+    seller.store.save()
+    listing.title = "Handthrownstonewareespressocupwithsaucer"
+    listing.save()
+    buyer.full_name = ""
+    buyer.email = "sam.rivera.buys.handmade.things@example-mail-provider.example"
+    buyer.save()
     order = escrow_services.order_create(buyer=buyer, listing_id=listing.pk, quantity=1)
     _, checkout_url = escrow_services.payment_checkout_start(
         order=order,
