@@ -34,7 +34,7 @@ def paginate(request, queryset):
 
 
 def home(request):
-    listings = selectors.listing_public_queryset().order_by("-created_at", "-id")[:HOME_LISTINGS]
+    listings = selectors.listings_newest_by_store(limit=HOME_LISTINGS)
     return render(
         request,
         "marketplace/home.html",

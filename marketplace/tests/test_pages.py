@@ -92,6 +92,45 @@ def test_home_lists_categories_with_counts(client, mixed_listings):
     assert re.search(r"Ceramics</span>\s*<span class=\"category-pill__count\">1</span>", html)
 
 
+def _home_titles(client):
+    return re.findall(r'<span class="listing-card__title">(.*?)</span>', _html(client.get("/")))
+
+
+def test_home_takes_the_newest_listings_from_the_stores_in_turn(client):
+    quiet, other = SellerFactory().store, SellerFactory().store
+    ListingFactory(store=quiet, title="Quiet old")
+    ListingFactory(store=quiet, title="Quiet new")
+    ListingFactory(store=other, title="Other only")
+    busy = SellerFactory().store
+    for n in range(10):  # the newest ten listings on Bazaar, all from one store
+        ListingFactory(store=busy, title=f"Busy {n}")
+    ListingFactory(store=busy, title="Busy hidden", status=ListingStatus.PENDING_REVIEW)
+
+    # Each store's newest (the most recent store first), then each one's second newest, ...
+    assert _home_titles(client) == [
+        "Busy 9",
+        "Other only",
+        "Quiet new",
+        "Busy 8",
+        "Quiet old",
+        "Busy 7",
+        "Busy 6",
+        "Busy 5",
+    ]
+
+
+@pytest.mark.parametrize("stores", [2, 12])
+def test_home_query_count_is_flat(client, django_assert_max_num_queries, stores):
+    for _ in range(stores):
+        _make_listings(3, store=SellerFactory().store)
+
+    # listings (with store and category), their images, the categories with their counts
+    with django_assert_max_num_queries(3):
+        response = client.get(reverse("home"))
+
+    assert _html(response).count('class="card listing-card"') == min(3 * stores, 8)
+
+
 def test_category_page_lists_only_its_category(client):
     mine = ListingFactory(category=CategoryFactory(slug="prints"), title="Linocut print")
     other = ListingFactory(category=CategoryFactory(slug="mugs"), title="Tall mug")
