@@ -146,8 +146,15 @@ def test_public_pages_fit_a_phone_and_the_menu_opens_the_navigation(
         assert_fits_the_phone(page, what)
 
     page.goto(url + reverse("home"))
-    # The search and the sign-in stay one tap away without the menu.
+    # The search stays in the bar; the menu closes with Escape, giving focus back to its button.
     expect(page.get_by_role("search").first).to_be_visible()
+    menu = page.get_by_role("button", name="Menu")
+    menu.click()
+    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    expect(page.get_by_role("navigation", name="Main")).to_be_hidden()
+    expect(menu).to_be_focused()
     open_menu_and_follow(page, "Log in", reverse("login"), url)
 
     context.close()
@@ -186,10 +193,15 @@ def test_browse_filters_fold_away_on_a_phone_and_say_how_many_are_on(
     expect(page.get_by_label("Sort by")).to_be_hidden()
     assert_fits_the_phone(page, "browse, filtered")
 
-    # On a desktop the filters are open beside the results, as before.
+    # On a desktop the filters are open beside the results and the links are in the bar, as
+    # before: no menu button.
     page.set_viewport_size({"width": 1280, "height": 900})
     page.goto(url + reverse("listing-list"))
     expect(page.get_by_label("Sort by")).to_be_visible()
+    expect(page.get_by_role("button", name="Menu")).to_be_hidden()
+    nav = page.get_by_role("navigation", name="Main")
+    expect(nav.get_by_role("link", name="Log in", exact=True)).to_be_visible()
+    assert page.locator("header.topbar").bounding_box()["height"] < HEADER_MAX_PX
 
     context.close()
     assert csp_watch.violations == []
