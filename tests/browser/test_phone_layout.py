@@ -228,6 +228,7 @@ def test_signed_in_pages_fit_a_phone_with_the_bell_and_menu_in_one_row(
     for what, path in [
         ("the seller's order page", order.get_absolute_url()),
         ("the seller dashboard", reverse("seller-dashboard")),
+        ("the seller's inbox", reverse("messaging:inbox")),
     ]:
         page.goto(url + path)
         assert_fits_the_phone(page, what)
