@@ -1,6 +1,7 @@
 """Reads of the catalogue that views, the API and other apps need."""
 
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, F, Prefetch, Q, Window
+from django.db.models.functions import RowNumber
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
@@ -25,6 +26,22 @@ def _with_related(queryset):
 def listing_public_queryset():
     """Listings buyers may see: approved ones only."""
     return _with_related(Listing.objects.approved())
+
+
+def listings_newest_by_store(*, limit):
+    """The home page's newest listings, taken from the stores in turn: each store's newest first,
+    then each store's second newest, and so on (newest first within a round). One busy seller
+    cannot fill the page. Two queries (listings with store and category, then images)."""
+    newest_in_store = Window(
+        RowNumber(),
+        partition_by=[F("store_id")],
+        order_by=[F("created_at").desc(), F("id").desc()],
+    )
+    return list(
+        listing_public_queryset()
+        .annotate(store_rank=newest_in_store)
+        .order_by("store_rank", "-created_at", "-id")[:limit]
+    )
 
 
 def listing_public_get(*, pk):

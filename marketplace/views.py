@@ -34,7 +34,7 @@ def paginate(request, queryset):
 
 
 def home(request):
-    listings = selectors.listing_public_queryset().order_by("-created_at", "-id")[:HOME_LISTINGS]
+    listings = selectors.listings_newest_by_store(limit=HOME_LISTINGS)
     return render(
         request,
         "marketplace/home.html",
@@ -49,6 +49,12 @@ def _browse(request, *, queryset, category=None):
         filterset.filters.pop("category")
     page_obj = paginate(request, filterset.qs)
     filtered = any(request.GET.get(name) for name in FILTER_PARAMS)
+    # How many of the form's filters narrow the list (sorting does not), shown on its toggle.
+    active_filters = sum(
+        1
+        for name in FILTER_PARAMS
+        if name in filterset.form.fields and request.GET.get(name, "").strip()
+    )
     return render(
         request,
         "marketplace/listing_list.html",
@@ -59,6 +65,7 @@ def _browse(request, *, queryset, category=None):
             "category": category,
             "query": request.GET.get("q", "").strip(),
             "filtered": filtered,
+            "active_filters": active_filters,
         },
     )
 

@@ -1,4 +1,6 @@
-from io import StringIO
+import hashlib
+import re
+from io import BytesIO, StringIO
 from pathlib import Path
 
 import pytest
@@ -6,11 +8,20 @@ from django.apps import apps
 from django.conf import settings
 from django.core.management import call_command
 from django.urls import reverse
+from PIL import Image
 
 from accounts.models import SellerProfile, User
+from config.demo_pictures import listing_picture
 from config.management.commands.seed_demo import DEMO_PASSWORD, STAFF_EMAIL
 from core.models import AuditEntry
-from marketplace.models import Category, Listing, ListingKind, ListingStatus, Store
+from marketplace.models import (
+    Category,
+    Listing,
+    ListingImage,
+    ListingKind,
+    ListingStatus,
+    Store,
+)
 from marketplace.selectors import listing_public_queryset
 
 pytestmark = pytest.mark.django_db
@@ -56,6 +67,7 @@ def test_seed_demo_builds_a_marketplace_to_click_through():
         [image] = listing.images.all()
         assert image.image.storage.exists(image.image.name)
         assert image.image.width > 0
+        assert listing.title in image.alt_text
     assert (
         AuditEntry.objects.filter(action="marketplace.listing.approved").count() == approved.count()
     )
@@ -124,3 +136,52 @@ def test_with_the_sandbox_demo_sellers_can_take_payments_at_once(stripe_sandbox)
     sellers = [u for u in User.objects.all() if u.is_seller]
     assert len(sellers) == 3
     assert all(seller_can_accept_payments(s) for s in sellers)
+
+
+def _picture(field):
+    with field.open("rb") as file:
+        data = file.read()
+    with Image.open(BytesIO(data)) as image:
+        return data, image.format, image.size
+
+
+def test_every_demo_listing_and_store_has_its_own_drawn_picture():
+    seed()
+
+    listings = {}
+    for image in ListingImage.objects.select_related("listing"):
+        data, kind, size = _picture(image.image)
+        assert (kind, size) == ("JPEG", (800, 600))
+        listings[image.listing.title] = hashlib.sha256(data).hexdigest()
+    assert len(listings) == Listing.objects.count()
+    # Drawn from each title: no two listings look the same.
+    assert len(set(listings.values())) == len(listings)
+
+    logos = set()
+    for store in Store.objects.all():
+        assert store.logo, store.name
+        data, kind, size = _picture(store.logo)
+        assert (kind, size) == ("JPEG", (256, 256))
+        logos.add(hashlib.sha256(data).hexdigest())
+    assert len(logos) == Store.objects.count()
+
+    # The same titles draw the same pictures: a second seed elsewhere would look the same.
+    again = listing_picture("Speckled stoneware mug").read()
+    assert hashlib.sha256(again).hexdigest() == listings["Speckled stoneware mug"]
+
+
+def test_the_demo_home_page_shows_pictures_from_every_store(client):
+    seed()
+
+    html = client.get(reverse("home")).content.decode()
+
+    cards = re.findall(r'<article class="card listing-card">(.*?)</article>', html, re.S)
+    assert len(cards) == 8
+    assert all('<img class="listing-card__image"' in card for card in cards)
+    stores_shown = {
+        re.search(r'<span class="listing-card__store">(.*?)</span>', card).group(1)
+        for card in cards
+    }
+    assert stores_shown == set(Store.objects.values_list("name", flat=True))
+    store_page = client.get(Store.objects.get(name="Okafor Ceramics").get_absolute_url())
+    assert 'class="store-header__logo"' in store_page.content.decode()

@@ -92,6 +92,45 @@ def test_home_lists_categories_with_counts(client, mixed_listings):
     assert re.search(r"Ceramics</span>\s*<span class=\"category-pill__count\">1</span>", html)
 
 
+def _home_titles(client):
+    return re.findall(r'<span class="listing-card__title">(.*?)</span>', _html(client.get("/")))
+
+
+def test_home_takes_the_newest_listings_from_the_stores_in_turn(client):
+    quiet, other = SellerFactory().store, SellerFactory().store
+    ListingFactory(store=quiet, title="Quiet old")
+    ListingFactory(store=quiet, title="Quiet new")
+    ListingFactory(store=other, title="Other only")
+    busy = SellerFactory().store
+    for n in range(10):  # the newest ten listings on Bazaar, all from one store
+        ListingFactory(store=busy, title=f"Busy {n}")
+    ListingFactory(store=busy, title="Busy hidden", status=ListingStatus.PENDING_REVIEW)
+
+    # Each store's newest (the most recent store first), then each one's second newest, ...
+    assert _home_titles(client) == [
+        "Busy 9",
+        "Other only",
+        "Quiet new",
+        "Busy 8",
+        "Quiet old",
+        "Busy 7",
+        "Busy 6",
+        "Busy 5",
+    ]
+
+
+@pytest.mark.parametrize("stores", [2, 12])
+def test_home_query_count_is_flat(client, django_assert_max_num_queries, stores):
+    for _ in range(stores):
+        _make_listings(3, store=SellerFactory().store)
+
+    # listings (with store and category), their images, the categories with their counts
+    with django_assert_max_num_queries(3):
+        response = client.get(reverse("home"))
+
+    assert _html(response).count('class="card listing-card"') == min(3 * stores, 8)
+
+
 def test_category_page_lists_only_its_category(client):
     mine = ListingFactory(category=CategoryFactory(slug="prints"), title="Linocut print")
     other = ListingFactory(category=CategoryFactory(slug="mugs"), title="Tall mug")
@@ -193,6 +232,27 @@ def test_invalid_filter_value_shows_an_error_not_a_500(client):
     assert response.status_code == 200
     assert _field_errors(response, "min_price") == ["Enter a number."]
     assert "Still listed" in _html(response)
+
+
+def _filters_summary(response):
+    match = re.search(r'<summary class="filters-toggle">(.*?)</summary>', _html(response), re.S)
+    return " ".join(re.sub(r"<[^>]+>", " ", match.group(1)).split())
+
+
+def test_the_filters_toggle_counts_the_filters_that_narrow_the_list(client):
+    category = CategoryFactory(slug="ceramics")
+    ListingFactory(category=category)
+
+    assert _filters_summary(client.get(reverse("listing-list"))) == "Filters"
+    # Sorting and empty fields narrow nothing; a search, a kind and a price do.
+    response = client.get(
+        reverse("listing-list"),
+        {"q": "mug", "kind": "product", "min_price": "5", "max_price": "", "sort": "title"},
+    )
+    assert _filters_summary(response) == "Filters (3 active)"
+    # A category page does not offer the category filter: a category in the query is not counted.
+    response = client.get(category.get_absolute_url(), {"category": "ceramics", "kind": "product"})
+    assert _filters_summary(response) == "Filters (1 active)"
 
 
 def test_empty_search_shows_empty_state(client):

@@ -4,26 +4,29 @@ The data goes through the same services a person's actions would (sign-up, selle
 listing create/submit, staff review), so it obeys the marketplace's rules and leaves an audit
 trail. Running it again finds what is already there and creates nothing new.
 
+Every listing gets a picture and every store a logo, drawn from their titles by
+config/demo_pictures.py (uploaded through the same services and image rule as a seller's), and
+the listings are created one seller at a time in turn, so the newest come from every store.
+
 Every demo account signs in with the password DEMO_PASSWORD ("bazaar-demo-123").
 """
 
 import io
 from dataclasses import dataclass
+from itertools import zip_longest
 from pathlib import Path
 
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
-from django.utils.text import slugify
-from PIL import Image, ImageDraw, ImageFont
 
 from accounts.connect import connect_account_refresh, connect_onboarding_link_create
 from accounts.models import User
 from accounts.selectors import seller_can_accept_payments
 from accounts.services import seller_onboard, user_signup
+from config.demo_pictures import listing_picture, store_logo
 from core.money import to_minor_units
 from marketplace import services
 from marketplace.models import Category, Listing, ListingKind, ListingStatus
@@ -358,37 +361,15 @@ LISTINGS = [
     ),
 ]
 
-# Fixed colours, one per listing in turn, so every run draws the same pictures.
-PALETTE = [
-    (214, 140, 69),
-    (62, 110, 140),
-    (120, 150, 90),
-    (170, 80, 90),
-    (90, 80, 150),
-    (200, 170, 60),
-    (70, 140, 130),
-    (150, 100, 70),
-]
 
-
-def listing_picture(title, colour):
-    """A PNG of one solid colour with the title's initials: enough for the cards to look real."""
-    width, height = 800, 600
-    image = Image.new("RGB", (width, height), colour)
-    draw = ImageDraw.Draw(image)
-    lighter = tuple(min(255, c + 40) for c in colour)
-    draw.rectangle((0, height * 2 // 3, width, height), fill=lighter)
-    initials = "".join(word[0] for word in title.split()[:2] if word[0].isalnum()).upper()
-    try:
-        font = ImageFont.load_default(size=200)
-    except (TypeError, OSError):  # Pillow built without FreeType: the small bitmap font
-        font = ImageFont.load_default()
-    left, top, right, bottom = draw.textbbox((0, 0), initials, font=font)
-    position = ((width - (right - left)) / 2 - left, (height - (bottom - top)) / 2 - top)
-    draw.text(position, initials, fill=(255, 255, 255), font=font)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=True)
-    return ContentFile(buffer.getvalue(), name=f"{slugify(title)}.png")
+def in_turns(specs):
+    """The listings one seller at a time in turn (each seller's in their own order), so the
+    newest listings, on the home page and in browse, come from every store."""
+    by_seller = {}
+    for spec in specs:
+        by_seller.setdefault(spec.seller, []).append(spec)
+    rounds = zip_longest(*by_seller.values())
+    return [spec for round_ in rounds for spec in round_ if spec is not None]
 
 
 class Command(BaseCommand):
@@ -405,8 +386,10 @@ class Command(BaseCommand):
             sellers = {spec.key: self._seller(spec) for spec in SELLERS}
             for spec in BUYERS:
                 self._user(spec.email, spec.full_name)
-            for index, spec in enumerate(LISTINGS):
-                self._listing(spec, index, sellers[spec.seller], categories, staff)
+            for spec in SELLERS:
+                self._logo(sellers[spec.key])
+            for spec in in_turns(LISTINGS):
+                self._listing(spec, sellers[spec.seller], categories, staff)
             self._conversation()
         # Only the offline sandbox can finish onboarding for a seller (its `stripe_sandbox`
         # command exists only when settings install it, without a Stripe key); with real Stripe,
@@ -493,7 +476,15 @@ class Command(BaseCommand):
         self.created["categories"] += int(created)
         return category
 
-    def _listing(self, spec, index, seller, categories, staff):
+    def _logo(self, seller):
+        """A drawn logo for a demo store that has none (the seller may have uploaded their own)."""
+        store = seller.store
+        if store.logo:
+            return
+        services.store_update(store=store, actor=seller, logo=store_logo(store.name))
+        self.created["store logos"] = self.created.get("store logos", 0) + 1
+
+    def _listing(self, spec, seller, categories, staff):
         store = seller.store
         if Listing.objects.filter(store=store, title=spec.title).exists():
             return
@@ -513,8 +504,8 @@ class Command(BaseCommand):
         services.listing_image_add(
             listing=listing,
             actor=seller,
-            image=listing_picture(spec.title, PALETTE[index % len(PALETTE)]),
-            alt_text=spec.title,
+            image=listing_picture(spec.title),
+            alt_text=f"{spec.title} (demo picture)",
         )
         listing = services.listing_submit(listing=listing, actor=seller)
         if spec.status == APPROVED:
