@@ -9,7 +9,7 @@ fixed number of grouped aggregates, so a page costs the same however many orders
 
 from collections import defaultdict
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from core import clock
 from core.models import AuditEntry
+from core.timezones import zone
 from escrow.commission import milestone_fee_shares, refund_shares, release_split
 from escrow.models import (
     BLOCKING_BOOKING_STATUSES,
@@ -48,7 +49,7 @@ from escrow.models import (
     ReleaseStatus,
     TransferReversal,
 )
-from marketplace.availability import open_slots
+from marketplace.availability import local_midnight, open_slots, week_start
 
 # Orders whose money the platform holds for the seller right now.
 HELD_STATUSES = (OrderStatus.FUNDED, OrderStatus.DELIVERED)
@@ -995,3 +996,58 @@ def order_booking(order):
         return order.booking
     except Booking.DoesNotExist:
         return None
+
+
+@dataclass(frozen=True)
+class SlotDay:
+    day: date
+    slots: list  # [(utc start, local "HH:MM")]
+
+
+@dataclass(frozen=True)
+class SlotWeek:
+    """A week of a bookable service's free slots as the viewer reads them: Monday to Sunday in
+    `time_zone` (the viewer's, or the seller's for anonymous visitors)."""
+
+    time_zone: str
+    start: date  # the Monday
+    days: list  # 7 SlotDay
+    previous: date | None  # the Monday before, when it is not in the past
+    next: date | None  # the Monday after, while within the horizon
+
+    @property
+    def slot_count(self):
+        return sum(len(d.slots) for d in self.days)
+
+
+def slot_week(*, listing, availability, time_zone, week=None, now=None, exclude_pk=None):
+    """The free slots of the week starting on the Monday of `week` (a date; default and anything
+    in the past: this week), grouped by the viewer's local day."""
+    now = now or clock.now()
+    tz = zone(time_zone)
+    this_monday = week_start(now.astimezone(tz).date())
+    monday = max(week_start(week), this_monday) if week else this_monday
+    last_day = (now + timedelta(days=availability.horizon_days)).astimezone(tz).date()
+    if monday > last_day:
+        monday = week_start(last_day)
+    start = local_midnight(monday, tz)
+    end = local_midnight(monday + timedelta(days=7), tz)
+    slots = listing_free_slots(
+        listing=listing,
+        availability=availability,
+        start=start,
+        end=end,
+        now=now,
+        exclude_pk=exclude_pk,
+    )
+    by_day = {monday + timedelta(days=n): [] for n in range(7)}
+    for slot in slots:
+        local = slot.astimezone(tz)
+        by_day.setdefault(local.date(), []).append((slot, f"{local:%H:%M}"))
+    return SlotWeek(
+        time_zone=tz.key,
+        start=monday,
+        days=[SlotDay(day=day, slots=by_day[day]) for day in sorted(by_day)][:7],
+        previous=monday - timedelta(days=7) if monday > this_monday else None,
+        next=monday + timedelta(days=7) if monday + timedelta(days=7) <= last_day else None,
+    )
