@@ -469,6 +469,14 @@ def order_mark_undisputed(*, order, actor=None, action="escrow.order.dispute_end
             days=settings.BAZAAR_REVIEW_WINDOW_DAYS
         )
         changes["reminder_sent_at"] = None
+    booking = Booking.objects.filter(order=order, status=BookingStatus.CONFIRMED).first()
+    if back == OrderStatus.FUNDED and booking is not None:
+        # A paid booking releases itself after its review window: never straight after the
+        # dispute that froze it ends.
+        changes["review_deadline"] = max(
+            booked_review_deadline(booking),
+            clock.now() + timedelta(days=settings.BAZAAR_REVIEW_WINDOW_DAYS),
+        )
     return _move(order, to=back, actor=actor, action=action, **changes)
 
 

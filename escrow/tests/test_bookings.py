@@ -341,3 +341,26 @@ def test_a_proposal_taken_by_someone_else_before_acceptance_is_refused(
     assert refused.value.errors == {"slot_start": TAKEN}
     order.booking.refresh_from_db()
     assert order.booking.starts_at != new
+
+
+def test_a_withdrawn_dispute_gives_a_paid_booking_a_fresh_review_window(
+    client, service, buyer, capture, stripe_sandbox
+):
+    order = _paid_booking(client, service, buyer, capture)
+    window = timedelta(days=settings.BAZAAR_REVIEW_WINDOW_DAYS)
+    with capture():
+        dispute, _ = services.dispute_open(
+            order=order, actor=buyer, reason="not_received", description="Nobody came."
+        )
+    stripe_sandbox.advance_clock(
+        seconds=int((order.booking.ends_at + window - clock.now()).total_seconds()) + 60
+    )
+
+    before = clock.now()
+    with capture():
+        services.dispute_withdraw(dispute=dispute, actor=buyer)
+        assert tasks.auto_release_due_orders.delay().result == 0
+
+    order.refresh_from_db()
+    assert order.status == OrderStatus.FUNDED
+    assert before + window <= order.review_deadline <= clock.now() + window
