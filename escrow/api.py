@@ -283,12 +283,16 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             client_key=key,
             slot_start=data.validated_data["slot_start"],
         )
-        if order.listing_id != listing_id or order.quantity != quantity:
+        booking = selectors.order_booking(order)
+        booked_at = booking.starts_at if booking else None
+        slot_start = data.validated_data["slot_start"]
+        if order.listing_id != listing_id or order.quantity != quantity or booked_at != slot_start:
             # Stripe's rule: a key stands for one request; reusing it for another is a mistake.
             raise ValidationFailed(
                 {
                     IDEMPOTENCY_KEY_HEADER: f"This key was already used for order #{order.pk} "
-                    "with a different listing or quantity. Use a new key for a new order."
+                    "with a different listing or quantity, or another time. Use a new key for a "
+                    "new order."
                 }
             )
         return self._render(order, status.HTTP_201_CREATED)

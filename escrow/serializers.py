@@ -43,6 +43,25 @@ ROLE_SELLER = "seller"
 # --- Input --------------------------------------------------------------------------------------
 
 
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 date and time that must carry its offset (2026-12-07T10:00:00+01:00 or
+    ...Z): a time without one could mean any zone."""
+
+    def to_internal_value(self, value):
+        text = value.strip() if isinstance(value, str) else value
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except (TypeError, ValueError, AttributeError):
+            raise serializers.ValidationError(
+                "Give a date and time in ISO 8601 with its offset, e.g. 2026-12-07T10:00:00+01:00."
+            ) from None
+        if parsed.tzinfo is None:
+            raise serializers.ValidationError(
+                "Give the time's offset too, e.g. 2026-12-07T10:00:00+01:00 or ...Z for UTC."
+            )
+        return parsed.astimezone(UTC)
+
+
 class OrderCreateInputSerializer(serializers.Serializer):
     listing = serializers.IntegerField(
         min_value=1,
@@ -58,7 +77,7 @@ class OrderCreateInputSerializer(serializers.Serializer):
         default=1,
         help_text="How many to order (1 to 100). Defaults to 1.",
     )
-    slot_start = serializers.DateTimeField(
+    slot_start = AwareDateTimeField(
         required=False,
         allow_null=True,
         default=None,
@@ -256,25 +275,6 @@ class DisputeSummaryOutputSerializer(serializers.ModelSerializer):
             "created_at",
         )
         read_only_fields = fields
-
-
-class AwareDateTimeField(serializers.DateTimeField):
-    """An ISO 8601 date and time that must carry its offset (2026-12-07T10:00:00+01:00 or
-    ...Z): a time without one could mean any zone."""
-
-    def to_internal_value(self, value):
-        text = value.strip() if isinstance(value, str) else value
-        try:
-            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except (TypeError, ValueError, AttributeError):
-            raise serializers.ValidationError(
-                "Give a date and time in ISO 8601 with its offset, e.g. 2026-12-07T10:00:00+01:00."
-            ) from None
-        if parsed.tzinfo is None:
-            raise serializers.ValidationError(
-                "Give the time's offset too, e.g. 2026-12-07T10:00:00+01:00 or ...Z for UTC."
-            )
-        return parsed.astimezone(UTC)
 
 
 def utc_iso(moment):

@@ -223,3 +223,41 @@ def test_past_bookings_list_cancelled_ones(service, seller, buyer):
     assert [b["order"] for b in response.json()["results"]] == [order.pk]
     assert response.json()["results"][0]["status"] == BookingStatus.CANCELLED
     assert datetime.fromisoformat(response.json()["results"][0]["starts_at"]) == slot
+
+
+def test_slot_start_needs_its_offset(service, buyer):
+    slot = free(service)[0]
+
+    response = api_client_for(buyer).post(
+        ORDERS,
+        {"listing": service.pk, "slot_start": slot.replace(tzinfo=None).isoformat()},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["slot_start"]
+    assert not Booking.objects.exists()
+
+
+def test_a_retry_returns_the_booked_order_and_another_time_with_the_same_key_is_refused(
+    service, buyer
+):
+    first, second = free(service)[:2]
+    api = api_client_for(buyer)
+
+    def place(slot):
+        return api.post(
+            ORDERS,
+            {"listing": service.pk, "slot_start": iso(slot)},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY="book-once",
+        )
+
+    made, retried, other = place(first), place(first), place(second)
+
+    assert made.status_code == 201
+    assert retried.status_code == 201
+    assert retried.json()["id"] == made.json()["id"]
+    assert other.status_code == 400
+    assert "Idempotency-Key" in other.json()
+    assert Booking.objects.count() == 1
