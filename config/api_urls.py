@@ -13,6 +13,7 @@ from accounts.api import (
     TokenObtainApi,
 )
 from config.api_docs import ApiDocsView, ApiIndexView
+from escrow.api import ListingSlotsApi, SellerBookingsApi
 from marketplace.api import (
     CategoryViewSet,
     ListingViewSet,
@@ -45,6 +46,8 @@ urlpatterns = [
         name="api-seller-payout-schedule",
     ),
     path("seller/earnings/", SellerEarningsApi.as_view(), name="api-seller-earnings"),
+    path("seller/bookings/", SellerBookingsApi.as_view(), name="api-seller-bookings"),
+    path("listings/<int:pk>/slots/", ListingSlotsApi.as_view(), name="api-listing-slots"),
     path(
         "seller/earnings/export/",
         SellerEarningsExportApi.as_view(),

@@ -42,3 +42,14 @@ def zone(name):
     """ZoneInfo for a stored name; an unknown name (a zone retired from tzdata) falls back to
     the platform's zone rather than failing a page."""
     return ZoneInfo(name if is_time_zone(name) else settings.TIME_ZONE)
+
+
+def format_local(moment, name, *, with_zone=True):
+    """An aware datetime as a person reads it in zone `name`: "Mon 7 Dec 2026, 10:00
+    (Europe/Berlin)". Empty for None."""
+    if moment is None:
+        return ""
+    tz = zone(name)
+    local = moment.astimezone(tz)
+    text = f"{local:%a} {local.day} {local:%b %Y, %H:%M}"
+    return f"{text} ({tz.key.replace('_', ' ')})" if with_zone else text

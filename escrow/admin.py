@@ -35,11 +35,13 @@ from core.errors import DomainError, StripeUnavailable, ValidationFailed
 from core.forms import add_domain_errors
 from core.models import AuditEntry
 from core.money import MoneyError, format_money, from_minor_units, to_minor_units
+from core.timezones import format_local
 from escrow import selectors, services
 from escrow.forms import RefundForm
 from escrow.models import (
     CHARGEBACK_EVIDENCE_TEXT_FIELDS,
     OPEN_DISPUTE_STATUSES,
+    Booking,
     Chargeback,
     Dispute,
     DisputeResolution,
@@ -936,6 +938,80 @@ class MilestoneInline(ReadOnlyTabularInline):
         return format_money(obj.commission_cents, obj.currency)
 
 
+class BookingInline(ReadOnlyStackedInline):
+    """The order's booked time (UTC, and in the seller's zone)."""
+
+    model = Booking
+    fk_name = "order"
+    verbose_name_plural = _("booking")
+    fields = (
+        "booking_link",
+        "status",
+        "starts_at",
+        "ends_at",
+        "blocked_until",
+        "seller_local_time",
+        "proposed_starts_at",
+        "proposed_by",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("booking"))
+    def booking_link(self, obj):
+        url = reverse("admin:escrow_booking_change", args=[obj.pk])
+        return format_html('<a href="{}">#{}</a>', url, obj.pk)
+
+    @admin.display(description=_("in the seller's zone"))
+    def seller_local_time(self, obj):
+        return format_local(obj.starts_at, obj.time_zone)
+
+
+@admin.register(Booking)
+class BookingAdmin(ReadOnlyAdmin):
+    """Booked times of service orders. They change only with their order (payment, expiry,
+    cancellation, release) or when buyer and seller agree on another time."""
+
+    list_display = (
+        "id",
+        "order_link",
+        "seller",
+        "starts_at",
+        "ends_at",
+        "seller_local_time",
+        "status",
+    )
+    list_filter = ("status", ("seller", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("=order__id", "seller__email", "order__buyer__email", "order__listing_title")
+    list_select_related = ("order", "seller")
+    date_hierarchy = "starts_at"
+    ordering = ("-starts_at", "-id")
+    fields = (
+        "order_link",
+        "seller",
+        "status",
+        "starts_at",
+        "ends_at",
+        "blocked_until",
+        "time_zone",
+        "seller_local_time",
+        "proposed_starts_at",
+        "proposed_by",
+        "proposed_at",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("order"), ordering="order_id")
+    def order_link(self, obj):
+        url = reverse("admin:escrow_order_change", args=[obj.order_id])
+        return format_html('<a href="{}">#{} {}</a>', url, obj.order_id, obj.order.listing_title)
+
+    @admin.display(description=_("in the seller's zone"))
+    def seller_local_time(self, obj):
+        return format_local(obj.starts_at, obj.time_zone)
+
+
 @admin.register(Milestone)
 class MilestoneAdmin(ReadOnlyAdmin):
     """Milestones of service orders. Staff release a delivered one, or refund one not released,
@@ -1071,6 +1147,7 @@ class OrderAdmin(admin.ModelAdmin):
     actions = ("release_escrow_now", "retry_transfer", "refund_buyer")
     inlines = (
         EscrowPaymentInline,
+        BookingInline,
         MilestoneInline,
         EscrowReleaseInline,
         EscrowRefundInline,

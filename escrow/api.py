@@ -16,6 +16,11 @@ GET  /api/v1/orders/{id}/dispute/            the order's dispute (the open one, 
 POST /api/v1/orders/{id}/dispute/            the buyer reports a problem (Idempotency-Key)
 POST /api/v1/orders/{id}/dispute/respond/    the seller answers it
 POST /api/v1/orders/{id}/dispute/withdraw/   the buyer withdraws it
+POST /api/v1/orders/{id}/reschedule/         propose another free slot for the booking
+POST /api/v1/orders/{id}/reschedule/accept/  the other party accepts it: the booking moves
+POST /api/v1/orders/{id}/reschedule/decline/ either party drops the proposal
+GET  /api/v1/listings/{id}/slots/            a bookable service's free slots (ListingSlotsApi)
+GET  /api/v1/seller/bookings/                the seller's bookings (SellerBookingsApi)
 
 Thin views: every write is one call to marketplace.orders or escrow.services, whose domain
 errors become 400/403/409 in core.api_errors. An order is visible to its buyer and its
@@ -26,6 +31,8 @@ The seller's ledger comes from escrow.selectors (the same reads as the ledger pa
 and the page show the same figures). The order reads are this module's own: the API's list
 fetches the receipt and release with every row, which the pages' selectors do not.
 """
+
+from datetime import timedelta
 
 from django.db.models import Case, OuterRef, Prefetch, Q, Subquery, Value, When
 from django.db.models.functions import NullIf
@@ -39,11 +46,13 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.generics import GenericAPIView
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
 from core import stripe_client
 from core.errors import NotAllowed, ValidationFailed
+from core.pagination import StandardPagination
 from core.throttling import THROTTLED, ScopedRateThrottle
 from escrow import selectors, services
 from escrow.models import (
@@ -73,7 +82,14 @@ from escrow.serializers import (
     PaymentIntentOutputSerializer,
     RefundCreateInputSerializer,
     RefundOutputSerializer,
+    RescheduleInputSerializer,
+    SellerBookingOutputSerializer,
+    SellerBookingsQuerySerializer,
+    SlotsOutputSerializer,
+    SlotsQuerySerializer,
+    utc_iso,
 )
+from marketplace import selectors as catalogue_selectors
 
 TAGS = ["orders"]
 ORDER_NOT_FOUND = "You have no order with this id."
@@ -121,7 +137,7 @@ def _orders_for(*, user, role=None, status=None):
     )
     queryset = (
         Order.objects.filter(scope)
-        .select_related("store")
+        .select_related("store", "booking")
         .with_release()
         .with_payment_error()
         .with_refunded_cents()
@@ -246,7 +262,10 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             201: OrderOutputSerializer,
             400: OpenApiResponse(
                 description="Field errors: the listing is not available or is yours, the "
-                "quantity is not a whole number from 1 to 100 or more than is in stock"
+                "quantity is not a whole number from 1 to 100 or more than is in stock (a "
+                "service: not 1), slot_start missing for a service with bookable times, not "
+                'one of its free slots ("This time is no longer available") or given for a '
+                "listing without bookable times"
             ),
             429: THROTTLED,
         },
@@ -258,17 +277,76 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         listing_id = data.validated_data["listing"]
         quantity = data.validated_data["quantity"]
         order = services.order_create(
-            buyer=request.user, listing_id=listing_id, quantity=quantity, client_key=key
+            buyer=request.user,
+            listing_id=listing_id,
+            quantity=quantity,
+            client_key=key,
+            slot_start=data.validated_data["slot_start"],
         )
-        if order.listing_id != listing_id or order.quantity != quantity:
+        booking = selectors.order_booking(order)
+        booked_at = booking.starts_at if booking else None
+        slot_start = data.validated_data["slot_start"]
+        if order.listing_id != listing_id or order.quantity != quantity or booked_at != slot_start:
             # Stripe's rule: a key stands for one request; reusing it for another is a mistake.
             raise ValidationFailed(
                 {
                     IDEMPOTENCY_KEY_HEADER: f"This key was already used for order #{order.pk} "
-                    "with a different listing or quantity. Use a new key for a new order."
+                    "with a different listing or quantity, or another time. Use a new key for a "
+                    "new order."
                 }
             )
         return self._render(order, status.HTTP_201_CREATED)
+
+    @_transition_schema(
+        "Propose another time for the booking (buyer or seller)",
+        "slot_start must be one of the listing's free slots (GET /api/v1/listings/{id}/slots/). "
+        "The booking stays where it is until the other party accepts "
+        "(POST .../reschedule/accept/); a new proposal replaces the previous one. The other "
+        "party is notified.",
+        request=RescheduleInputSerializer,
+        extra={
+            400: OpenApiResponse(
+                description="Field errors: slot_start missing, without its offset, the time "
+                'already booked, or not a free slot ("This time is no longer available")'
+            )
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def reschedule(self, request, pk=None):
+        order = self.get_object()
+        data = RescheduleInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.booking_reschedule_propose(
+            order=order, actor=request.user, slot_start=data.validated_data["slot_start"]
+        )
+        return self._render(order)
+
+    @_transition_schema(
+        "Accept the proposed time (the other party)",
+        "The booking moves to the proposed time if it is still free, with no new payment; both "
+        "are notified with an updated calendar invitation.",
+        extra={
+            400: OpenApiResponse(
+                description="slot_start: the proposed time was taken since "
+                '("This time is no longer available")'
+            )
+        },
+    )
+    @action(detail=True, methods=["post"], url_path="reschedule/accept")
+    def reschedule_accept(self, request, pk=None):
+        order = self.get_object()
+        services.booking_reschedule_accept(order=order, actor=request.user)
+        return self._render(order)
+
+    @_transition_schema(
+        "Decline or withdraw the proposed time (buyer or seller)",
+        "The booking stays at its time. Without a proposal, nothing changes.",
+    )
+    @action(detail=True, methods=["post"], url_path="reschedule/decline")
+    def reschedule_decline(self, request, pk=None):
+        order = self.get_object()
+        services.booking_reschedule_decline(order=order, actor=request.user)
+        return self._render(order)
 
     @extend_schema(
         tags=TAGS,
@@ -744,3 +822,101 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def _milestone_render(self, order, milestone):
         row = next(m for m in selectors.order_milestones(order) if m.pk == milestone.pk)
         return Response(MilestoneOutputSerializer(row).data)
+
+
+# --- Bookable times -----------------------------------------------------------------------------
+
+NOT_BOOKABLE = "This listing has no bookable times: it is ordered without a time."
+NOT_A_SELLER_BOOKINGS = (
+    "Only sellers have bookings. POST to /api/v1/me/seller-profile/ to become one."
+)
+
+
+class ListingSlotsApi(GenericAPIView):
+    """GET /api/v1/listings/{id}/slots/?from=&to=: a bookable service's free slots."""
+
+    permission_classes = (AllowAny,)
+    serializer_class = SlotsOutputSerializer
+
+    @extend_schema(
+        operation_id="listings_slots",
+        tags=["listings"],
+        summary="Free slots of a bookable service",
+        description=(
+            "Start and end (UTC, ISO 8601) of every free slot starting in [from, to), and the "
+            "listing's zone: the seller's weekly hours and exceptions less the times already "
+            "booked, no sooner than the minimum notice and no further ahead than the horizon. "
+            "Order one with POST /api/v1/orders/ and slot_start. Anyone may read them."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "from",
+                OpenApiTypes.DATETIME,
+                required=True,
+                description="Start of the range, ISO 8601 with offset (2026-12-07T00:00:00+01:00).",
+            ),
+            OpenApiParameter(
+                "to",
+                OpenApiTypes.DATETIME,
+                required=True,
+                description="End of the range, at most 62 days after from.",
+            ),
+        ],
+        responses={
+            200: SlotsOutputSerializer,
+            400: OpenApiResponse(
+                description="Field errors (from, to): missing, not ISO 8601 with an offset, "
+                "the end not after the start, or more than 62 days"
+            ),
+            404: OpenApiResponse(description="No such listing on sale, or no bookable times"),
+        },
+    )
+    def get(self, request, pk):
+        listing = catalogue_selectors.listing_public_get(pk=pk)
+        availability = catalogue_selectors.availability_for_listing(listing_id=listing.pk)
+        if availability is None or not listing.duration_minutes:
+            raise NotFound(NOT_BOOKABLE)
+        query = SlotsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        start, end = query.validated_data["from"], query.validated_data["to"]
+        slots = selectors.listing_free_slots(
+            listing=listing, availability=availability, start=start, end=end
+        )
+        duration = timedelta(minutes=listing.duration_minutes)
+        data = {
+            "listing": listing.pk,
+            "time_zone": availability.time_zone,
+            "duration_minutes": listing.duration_minutes,
+            "slots": [{"start": utc_iso(slot), "end": utc_iso(slot + duration)} for slot in slots],
+        }
+        return Response(SlotsOutputSerializer(data).data)
+
+
+class SellerBookingsApi(GenericAPIView):
+    """GET /api/v1/seller/bookings/: the seller's booked times, paginated."""
+
+    permission_classes = (IsAuthenticated,)
+    pagination_class = StandardPagination
+    serializer_class = SellerBookingOutputSerializer
+
+    @extend_schema(
+        operation_id="seller_bookings_list",
+        tags=["seller"],
+        summary="Your bookings: upcoming (soonest first) or past (latest first)",
+        parameters=[SellerBookingsQuerySerializer],
+        responses={
+            200: SellerBookingOutputSerializer(many=True),
+            400: OpenApiResponse(description="Field errors: when is not upcoming or past"),
+            403: OpenApiResponse(description=NOT_A_SELLER_BOOKINGS),
+        },
+    )
+    def get(self, request):
+        if not request.user.is_seller:
+            raise PermissionDenied(NOT_A_SELLER_BOOKINGS)
+        query = SellerBookingsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        rows = selectors.seller_bookings(
+            seller=request.user, upcoming=query.validated_data["when"] == "upcoming"
+        )
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(SellerBookingOutputSerializer(page, many=True).data)

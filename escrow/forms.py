@@ -20,6 +20,12 @@ class OrderCreateForm(forms.Form):
     )
     # One key per rendered form: a double-click or a resubmitted page makes one order, not two.
     client_key = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
+    # A bookable service: the free slot's start (UTC, ISO 8601), the value of the slot's button.
+    slot_start = forms.DateTimeField(
+        required=False,
+        widget=forms.HiddenInput,
+        error_messages={"invalid": "Pick one of the times shown."},
+    )
 
     def __init__(self, *args, listing=None, **kwargs):
         kwargs.setdefault("initial", {})
@@ -35,6 +41,17 @@ class OrderCreateForm(forms.Form):
     @property
     def shows_quantity(self):
         return not self.fields["quantity"].widget.is_hidden
+
+
+class RescheduleForm(forms.Form):
+    """The slot button pressed on the order page's week: its start (ISO 8601, UTC)."""
+
+    slot_start = forms.DateTimeField(
+        error_messages={
+            "required": "Pick one of the times shown.",
+            "invalid": "Pick one of the times shown.",
+        }
+    )
 
 
 class OrderDeliverForm(forms.Form):

@@ -397,6 +397,83 @@ class Milestone(models.Model):
         return self.status in OPEN_MILESTONE_STATUSES
 
 
+class BookingStatus(models.TextChoices):
+    HELD = "held", "Held, awaiting payment"  # the order is not paid yet: nobody else gets it
+    CONFIRMED = "confirmed", "Confirmed"  # paid: the seller expects the buyer then
+    CANCELLED = "cancelled", "Cancelled"  # the order expired or was called off: the time is free
+    COMPLETED = "completed", "Completed"  # the order's money was released
+
+
+# The one place that says which booking moves are allowed.
+BOOKING_TRANSITIONS = {
+    BookingStatus.HELD: {BookingStatus.CONFIRMED, BookingStatus.CANCELLED},
+    BookingStatus.CONFIRMED: {BookingStatus.CANCELLED, BookingStatus.COMPLETED},
+    BookingStatus.CANCELLED: set(),
+    BookingStatus.COMPLETED: set(),
+}
+
+# A booking in these states takes its time from the seller's calendar: two of them of one seller
+# never overlap (the exclusion constraint of migration 0013 on PostgreSQL, the seller's row lock
+# and an overlap query in escrow.services.bookings everywhere).
+BLOCKING_BOOKING_STATUSES = (BookingStatus.HELD, BookingStatus.CONFIRMED)
+
+
+class Booking(models.Model):
+    """The time a service order was booked for: one of the listing's free slots
+    (marketplace.availability), held while the order waits for payment, confirmed once it is
+    paid, freed when it expires or is cancelled. It lives and dies with its order."""
+
+    order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="booking")
+    seller = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="bookings"
+    )
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    # ends_at plus the availability's buffer: the seller's calendar is busy until then.
+    blocked_until = models.DateTimeField()
+    # The availability's zone when it was booked (the seller's): how the seller reads the time.
+    time_zone = models.CharField(max_length=64)
+    status = models.CharField(
+        max_length=10, choices=BookingStatus.choices, default=BookingStatus.HELD
+    )
+    # A new time one party proposed and the other has not accepted yet (rescheduling).
+    proposed_starts_at = models.DateTimeField(null=True, blank=True)
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    proposed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["starts_at", "id"]
+        indexes = [
+            models.Index(fields=["seller", "starts_at"]),
+            models.Index(fields=["status", "ends_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")),
+                name="booking_ends_after_start",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(blocked_until__gte=models.F("ends_at")),
+                name="booking_blocked_until_after_end",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Booking of order #{self.order_id} at {self.starts_at:%Y-%m-%d %H:%M} UTC"
+
+    @property
+    def is_blocking(self):
+        return self.status in BLOCKING_BOOKING_STATUSES
+
+
 class PaymentStatus(models.TextChoices):
     PENDING = "pending", "Pending"  # checkout session / payment intent created; buyer paying
     SUCCEEDED = "succeeded", "Succeeded"  # Stripe confirmed the charge: the money is held

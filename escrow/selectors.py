@@ -9,7 +9,7 @@ fixed number of grouped aggregates, so a page costs the same however many orders
 
 from collections import defaultdict
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -22,11 +22,15 @@ from django.utils import timezone
 
 from core import clock
 from core.models import AuditEntry
+from core.timezones import zone
 from escrow.commission import milestone_fee_shares, refund_shares, release_split
 from escrow.models import (
+    BLOCKING_BOOKING_STATUSES,
     OPEN_DISPUTE_STATUSES,
     OPEN_MILESTONE_STATUSES,
     REFUND_HOLDING_STATUSES,
+    Booking,
+    BookingStatus,
     Chargeback,
     Dispute,
     DisputeStatus,
@@ -45,6 +49,7 @@ from escrow.models import (
     ReleaseStatus,
     TransferReversal,
 )
+from marketplace.availability import local_midnight, open_slots, week_start
 
 # Orders whose money the platform holds for the seller right now.
 HELD_STATUSES = (OrderStatus.FUNDED, OrderStatus.DELIVERED)
@@ -305,10 +310,18 @@ def seller_refunds(*, seller, limit=20):
 
 
 def orders_due_for_auto_release(*, now=None):
-    """Delivered orders whose buyer's review window has ended."""
+    """Delivered orders whose buyer's review window has ended, and paid booked services whose
+    review window (from the end of the booked time) has ended."""
     now = now or clock.now()
-    return Order.objects.filter(status=OrderStatus.DELIVERED, review_deadline__lte=now).values_list(
-        "pk", flat=True
+    booked_and_over = Q(
+        status=OrderStatus.FUNDED,
+        booking__status=BookingStatus.CONFIRMED,
+        milestones_accepted_at__isnull=True,
+    )
+    return (
+        Order.objects.filter(Q(status=OrderStatus.DELIVERED) | booked_and_over)
+        .filter(review_deadline__lte=now)
+        .values_list("pk", flat=True)
     )
 
 
@@ -931,4 +944,110 @@ def seller_transferred_releases(*, seller, currency):
         .annotate(net_cents=F("transfer_cents") - F("amount_reversed_cents"))
         .order_by("transferred_at", "id")
         .values_list("order_id", "order__listing_title", "net_cents", "transferred_at")
+    )
+
+
+# --- Bookings -----------------------------------------------------------------------------------
+
+
+def seller_busy_ranges(*, seller_id, start, end, exclude_pk=None):
+    """(starts_at, blocked_until) of the seller's held and confirmed bookings overlapping
+    [start, end): the time marketplace.availability must not offer."""
+    rows = Booking.objects.filter(
+        seller_id=seller_id,
+        status__in=BLOCKING_BOOKING_STATUSES,
+        starts_at__lt=end,
+        blocked_until__gt=start,
+    )
+    if exclude_pk is not None:
+        rows = rows.exclude(pk=exclude_pk)
+    return list(rows.values_list("starts_at", "blocked_until"))
+
+
+def listing_free_slots(*, listing, availability, start, end, now=None, exclude_pk=None):
+    """Free slots (aware UTC start times) of a service listing beginning in [start, end): its
+    availability's hours less the seller's bookings (two queries)."""
+    step = timedelta(minutes=(listing.duration_minutes or 0) + availability.buffer_minutes)
+    busy = seller_busy_ranges(
+        seller_id=listing.store.owner_id, start=start - step, end=end + step, exclude_pk=exclude_pk
+    )
+    return open_slots(
+        availability, listing.duration_minutes, start, end, busy=busy, now=now or clock.now()
+    )
+
+
+def seller_bookings(*, seller, upcoming=True, now=None):
+    """The seller's held and confirmed bookings (upcoming: not ended yet, soonest first) or past
+    ones (ended, or cancelled/completed; latest first), with their order and buyer."""
+    now = now or clock.now()
+    rows = Booking.objects.filter(seller=seller).select_related("order", "order__buyer")
+    if upcoming:
+        return rows.filter(status__in=BLOCKING_BOOKING_STATUSES, ends_at__gt=now).order_by(
+            "starts_at", "pk"
+        )
+    return rows.filter(~Q(status__in=BLOCKING_BOOKING_STATUSES) | Q(ends_at__lte=now)).order_by(
+        "-starts_at", "-pk"
+    )
+
+
+def order_booking(order):
+    """The order's booking, or None (one query unless select_related)."""
+    try:
+        return order.booking
+    except Booking.DoesNotExist:
+        return None
+
+
+@dataclass(frozen=True)
+class SlotDay:
+    day: date
+    slots: list  # [(utc start, local "HH:MM")]
+
+
+@dataclass(frozen=True)
+class SlotWeek:
+    """A week of a bookable service's free slots as the viewer reads them: Monday to Sunday in
+    `time_zone` (the viewer's, or the seller's for anonymous visitors)."""
+
+    time_zone: str
+    start: date  # the Monday
+    days: list  # 7 SlotDay
+    previous: date | None  # the Monday before, when it is not in the past
+    next: date | None  # the Monday after, while within the horizon
+
+    @property
+    def slot_count(self):
+        return sum(len(d.slots) for d in self.days)
+
+
+def slot_week(*, listing, availability, time_zone, week=None, now=None, exclude_pk=None):
+    """The free slots of the week starting on the Monday of `week` (a date; default and anything
+    in the past: this week), grouped by the viewer's local day."""
+    now = now or clock.now()
+    tz = zone(time_zone)
+    this_monday = week_start(now.astimezone(tz).date())
+    monday = max(week_start(week), this_monday) if week else this_monday
+    last_day = (now + timedelta(days=availability.horizon_days)).astimezone(tz).date()
+    if monday > last_day:
+        monday = week_start(last_day)
+    start = local_midnight(monday, tz)
+    end = local_midnight(monday + timedelta(days=7), tz)
+    slots = listing_free_slots(
+        listing=listing,
+        availability=availability,
+        start=start,
+        end=end,
+        now=now,
+        exclude_pk=exclude_pk,
+    )
+    by_day = {monday + timedelta(days=n): [] for n in range(7)}
+    for slot in slots:
+        local = slot.astimezone(tz)
+        by_day.setdefault(local.date(), []).append((slot, f"{local:%H:%M}"))
+    return SlotWeek(
+        time_zone=tz.key,
+        start=monday,
+        days=[SlotDay(day=day, slots=by_day[day]) for day in sorted(by_day)][:7],
+        previous=monday - timedelta(days=7) if monday > this_monday else None,
+        next=monday + timedelta(days=7) if monday + timedelta(days=7) <= last_day else None,
     )

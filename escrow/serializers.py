@@ -6,13 +6,17 @@ Output serializers render what escrow.api's reads fetched in one query: nothing 
 per row.
 """
 
+from datetime import UTC, datetime
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core import clock
 from core.money import format_money
+from escrow import selectors
 from escrow.models import (
+    BookingStatus,
     Dispute,
     DisputeReason,
     EscrowRefund,
@@ -23,17 +27,39 @@ from escrow.models import (
     Order,
     OrderStatus,
 )
+from marketplace.availability import MAX_RANGE
 from marketplace.serializers import StoreRefSerializer
 
 # The largest id a database primary key can hold: a larger number names no listing, and must be a
 # 400 rather than an overflow deep in the database driver.
 MAX_ID = 2**63 - 1
 
+MAX_SLOT_RANGE = MAX_RANGE
+
 ROLE_BUYER = "buyer"
 ROLE_SELLER = "seller"
 
 
 # --- Input --------------------------------------------------------------------------------------
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 date and time that must carry its offset (2026-12-07T10:00:00+01:00 or
+    ...Z): a time without one could mean any zone."""
+
+    def to_internal_value(self, value):
+        text = value.strip() if isinstance(value, str) else value
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except (TypeError, ValueError, AttributeError):
+            raise serializers.ValidationError(
+                "Give a date and time in ISO 8601 with its offset, e.g. 2026-12-07T10:00:00+01:00."
+            ) from None
+        if parsed.tzinfo is None:
+            raise serializers.ValidationError(
+                "Give the time's offset too, e.g. 2026-12-07T10:00:00+01:00 or ...Z for UTC."
+            )
+        return parsed.astimezone(UTC)
 
 
 class OrderCreateInputSerializer(serializers.Serializer):
@@ -50,6 +76,14 @@ class OrderCreateInputSerializer(serializers.Serializer):
         required=False,
         default=1,
         help_text="How many to order (1 to 100). Defaults to 1.",
+    )
+    slot_start = AwareDateTimeField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="For a service with bookable times: the start of one of its free slots "
+        "(GET /api/v1/listings/{id}/slots/), ISO 8601 with its offset. Leave it out for "
+        "products and services ordered without a time.",
     )
 
 
@@ -243,6 +277,98 @@ class DisputeSummaryOutputSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+def utc_iso(moment):
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
+
+
+class SlotsQuerySerializer(serializers.Serializer):
+    # "from" is a Python keyword: the field is declared through the class namespace.
+    vars()["from"] = AwareDateTimeField(help_text="Start of the range (ISO 8601 with offset).")
+    to = AwareDateTimeField(help_text="End of the range, at most 62 days after its start.")
+
+    def validate(self, attrs):
+        start, end = attrs["from"], attrs["to"]
+        if end <= start:
+            raise serializers.ValidationError({"to": "The end must be after the start."})
+        if end - start > MAX_SLOT_RANGE:
+            raise serializers.ValidationError(
+                {"to": f"Ask for at most {MAX_SLOT_RANGE.days} days at a time."}
+            )
+        return attrs
+
+
+class SlotOutputSerializer(serializers.Serializer):
+    start = serializers.CharField(help_text="UTC, ISO 8601 (e.g. 2026-12-07T09:00:00Z).")
+    end = serializers.CharField(help_text="UTC, ISO 8601: start plus the service's duration.")
+
+
+class SlotsOutputSerializer(serializers.Serializer):
+    listing = serializers.IntegerField()
+    time_zone = serializers.CharField(
+        help_text="The listing's zone (IANA name): the seller's hours are wall-clock times there."
+    )
+    duration_minutes = serializers.IntegerField()
+    slots = SlotOutputSerializer(many=True, help_text="Free slots starting in [from, to).")
+
+
+class BookingOutputSerializer(serializers.Serializer):
+    """A booked service's time: UTC ISO 8601 and the listing's zone."""
+
+    order = serializers.IntegerField(source="order_id")
+    status = serializers.ChoiceField(choices=BookingStatus.choices)
+    status_display = serializers.CharField(source="get_status_display")
+    starts_at = serializers.SerializerMethodField()
+    ends_at = serializers.SerializerMethodField()
+    time_zone = serializers.CharField()
+    proposed_starts_at = serializers.SerializerMethodField(
+        help_text="A new time one party proposed and the other has not accepted yet; null if none."
+    )
+    proposed_by = serializers.SerializerMethodField(
+        help_text="Who proposed it: buyer or seller; null if no proposal."
+    )
+
+    @extend_schema_field(serializers.CharField())
+    def get_starts_at(self, booking):
+        return utc_iso(booking.starts_at)
+
+    @extend_schema_field(serializers.CharField())
+    def get_ends_at(self, booking):
+        return utc_iso(booking.ends_at)
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_proposed_starts_at(self, booking):
+        return utc_iso(booking.proposed_starts_at)
+
+    @extend_schema_field(
+        serializers.ChoiceField(choices=[ROLE_BUYER, ROLE_SELLER], allow_null=True)
+    )
+    def get_proposed_by(self, booking):
+        if booking.proposed_by_id is None:
+            return None
+        return ROLE_SELLER if booking.proposed_by_id == booking.seller_id else ROLE_BUYER
+
+
+class SellerBookingOutputSerializer(BookingOutputSerializer):
+    listing_title = serializers.CharField(source="order.listing_title")
+    buyer_name = serializers.CharField(source="order.buyer.get_short_name")
+    order_status = serializers.CharField(source="order.status")
+
+
+class SellerBookingsQuerySerializer(serializers.Serializer):
+    when = serializers.ChoiceField(
+        choices=["upcoming", "past"],
+        required=False,
+        default="upcoming",
+        help_text="upcoming (default): not ended yet, soonest first; past: latest first.",
+    )
+
+
+class RescheduleInputSerializer(serializers.Serializer):
+    slot_start = AwareDateTimeField(
+        help_text="The proposed new start: one of the listing's free slots (ISO 8601 with offset)."
+    )
+
+
 class OrderOutputSerializer(serializers.ModelSerializer):
     """An order as its buyer or its seller sees it."""
 
@@ -298,6 +424,9 @@ class OrderOutputSerializer(serializers.ModelSerializer):
         help_text="The buyer's report of a problem: the open one, else the latest; null if "
         "none. The whole dispute is at GET /api/v1/orders/{id}/dispute/."
     )
+    booking = serializers.SerializerMethodField(
+        help_text="The booked time of a service with bookable times; null otherwise."
+    )
 
     class Meta:
         model = Order
@@ -330,6 +459,7 @@ class OrderOutputSerializer(serializers.ModelSerializer):
             "release",
             "milestones_accepted_at",
             "dispute",
+            "booking",
             "created_at",
         )
         read_only_fields = fields
@@ -340,6 +470,12 @@ class OrderOutputSerializer(serializers.ModelSerializer):
                 "an order released milestone by milestone."
             }
         }
+
+    @extend_schema_field(BookingOutputSerializer(allow_null=True))
+    def get_booking(self, order):
+        # escrow.api._orders_for fetches the booking with the order.
+        booking = selectors.order_booking(order)
+        return BookingOutputSerializer(booking).data if booking else None
 
     @extend_schema_field(DisputeSummaryOutputSerializer(allow_null=True))
     def get_dispute(self, order):

@@ -26,6 +26,18 @@ urlpatterns = [
         views.order_dispute_withdraw,
         name="order-dispute-withdraw",
     ),
+    path("orders/<int:pk>/reschedule/", views.order_reschedule, name="order-reschedule"),
+    path(
+        "orders/<int:pk>/reschedule/accept/",
+        views.order_reschedule_accept,
+        name="order-reschedule-accept",
+    ),
+    path(
+        "orders/<int:pk>/reschedule/decline/",
+        views.order_reschedule_decline,
+        name="order-reschedule-decline",
+    ),
+    path("seller/bookings/", views.seller_bookings, name="seller-bookings"),
     path("orders/<int:pk>/milestones/", views.order_milestones, name="order-milestones"),
     path(
         "orders/<int:pk>/milestones/accept/",

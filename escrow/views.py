@@ -6,6 +6,8 @@ Thin views: each parses its input, calls one service and renders or redirects. D
 exists only for its buyer and its seller; everyone else gets a 404 (staff use the admin).
 """
 
+from datetime import date
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -30,6 +32,7 @@ from escrow.forms import (
     OrderCreateForm,
     OrderDeliverForm,
     RefundForm,
+    RescheduleForm,
     milestone_forms,
 )
 from escrow.models import (
@@ -93,6 +96,7 @@ def order_create(request, listing_pk):
                 listing_id=listing.pk,
                 quantity=form.cleaned_data["quantity"],
                 client_key=form.cleaned_data["client_key"],
+                slot_start=form.cleaned_data["slot_start"],
             )
         except ValidationFailed as exc:
             add_domain_errors(form, exc)
@@ -122,7 +126,34 @@ def order_create(request, listing_pk):
 # --- The order room -----------------------------------------------------------------------------
 
 
-def _order_context(request, order, *, deliver_form=None):
+def _booking_context(request, order, *, is_buyer, is_seller):
+    """The order's booked time in the viewer's zone and, while it can move, a week of the
+    listing's free slots to propose instead (?week=)."""
+    booking = escrow_selectors.order_booking(order)
+    context = {"booking": booking, "viewer_zone": request.user.time_zone, "reschedule_week": None}
+    context["proposal_is_mine"] = bool(booking and booking.proposed_by_id == request.user.pk)
+    if booking is None or not booking.is_blocking:
+        return context
+    if order.status not in (OrderStatus.PENDING_PAYMENT, OrderStatus.FUNDED):
+        return context
+    availability = catalogue_selectors.availability_for_listing(listing_id=order.listing_id)
+    if availability is None:
+        return context
+    try:
+        week = date.fromisoformat(request.GET.get("week", ""))
+    except ValueError:
+        week = None
+    context["reschedule_week"] = escrow_selectors.slot_week(
+        listing=order.listing,
+        availability=availability,
+        time_zone=request.user.time_zone,
+        week=week,
+        exclude_pk=booking.pk,
+    )
+    return context
+
+
+def _order_context(request, order, *, deliver_form=None, reschedule_errors=None):
     user = request.user
     is_buyer = order.buyer_id == user.pk
     is_seller = order.seller_id == user.pk
@@ -171,6 +202,8 @@ def _order_context(request, order, *, deliver_form=None):
         "deliver_form": deliver_form or OrderDeliverForm(),
         "connect": connect,
         "payouts_paused": connect is not None and not connect.can_receive_payouts,
+        "reschedule_errors": reschedule_errors or [],
+        **_booking_context(request, order, is_buyer=is_buyer, is_seller=is_seller),
         **_dispute_context(order, user, release=release),
     }
 
@@ -183,6 +216,61 @@ def order_detail(request, pk):
     # whoever has it in front of them has read it.
     order_viewed.send(sender=Order, order=order, user=request.user)
     return render(request, "escrow/order_detail.html", _order_context(request, order))
+
+
+@login_required
+@require_POST
+def order_reschedule(request, pk):
+    """Either party proposes one of the free slots shown on the order page instead."""
+    order = _order(request, pk)
+    form = RescheduleForm(request.POST)
+    errors = []
+    if not form.is_valid():
+        errors = [e for field_errors in form.errors.values() for e in field_errors]
+    else:
+        try:
+            services.booking_reschedule_propose(
+                order=order, actor=request.user, slot_start=form.cleaned_data["slot_start"]
+            )
+        except ValidationFailed as exc:
+            errors = [str(m) for messages_ in exc.errors.values() for m in messages_]
+        except DomainError as exc:
+            errors = [exc.message]
+    if errors:
+        context = _order_context(request, order, reschedule_errors=errors)
+        return render(request, "escrow/order_detail.html", context, status=400)
+    messages.success(request, "New time proposed. The booking moves when the other side accepts.")
+    return redirect(order)
+
+
+@login_required
+@require_POST
+def order_reschedule_accept(request, pk):
+    order = _order(request, pk)
+    try:
+        services.booking_reschedule_accept(order=order, actor=request.user)
+    except ValidationFailed as exc:
+        errors = [str(m) for messages_ in exc.errors.values() for m in messages_]
+        context = _order_context(request, order, reschedule_errors=errors)
+        return render(request, "escrow/order_detail.html", context, status=400)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "The booking moved to the new time. You both got an invitation.")
+    return redirect(order)
+
+
+@login_required
+@require_POST
+def order_reschedule_decline(request, pk):
+    order = _order(request, pk)
+    try:
+        services.booking_reschedule_decline(order=order, actor=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "The booking stays at its time.")
+    return redirect(order)
 
 
 @login_required
@@ -485,6 +573,30 @@ def orders_selling(request):
         request,
         "escrow/orders_selling.html",
         {"store": store, "page_obj": page_obj, "orders": page_obj.object_list},
+    )
+
+
+@login_required
+@require_GET
+def seller_bookings(request):
+    """The seller's calendar: upcoming bookings (soonest first) or past ones, in their zone."""
+    store = _seller_store(request)
+    if store is None:
+        return _become_seller_first(request)
+    upcoming = request.GET.get("when") != "past"
+    page_obj = _paginate(
+        request, escrow_selectors.seller_bookings(seller=request.user, upcoming=upcoming)
+    )
+    return render(
+        request,
+        "escrow/seller_bookings.html",
+        {
+            "store": store,
+            "page_obj": page_obj,
+            "bookings": page_obj.object_list,
+            "upcoming": upcoming,
+            "viewer_zone": request.user.time_zone,
+        },
     )
 
 

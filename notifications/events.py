@@ -113,6 +113,27 @@ EVENTS = {
             message=_("Bazaar holds your {amount} safely until you approve the delivery."),
         ),
         Event(
+            code="booking.confirmed",
+            level=Level.SUCCESS,
+            label=_("A booked time is confirmed (buyer and seller)"),
+            title=_("Booked: “{listing_title}” on {when}"),
+            message=_("The booking with {other} is paid and confirmed for {when}."),
+        ),
+        Event(
+            code="booking.reschedule_proposed",
+            level=Level.INFO,
+            label=_("Someone proposes another time for a booking"),
+            title=_("New time proposed for “{listing_title}”: {when}"),
+            message=_("Accept or decline the proposed time, {when}, on the order page."),
+        ),
+        Event(
+            code="booking.rescheduled",
+            level=Level.INFO,
+            label=_("A booking moved to another time"),
+            title=_("“{listing_title}” moved to {when}"),
+            message=_("You and {other} agreed on a new time: {when}."),
+        ),
+        Event(
             code="order.payment_failed",
             level=Level.ERROR,
             label=_("My payment failed (buyer)"),

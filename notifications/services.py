@@ -48,7 +48,8 @@ def email_mode_for(*, user, event):
 def notify(user, event_code, context=None, *, email=True):
     """Tell `user` that `event_code` happened. Returns the in-app Notification.
 
-    `context` must be JSON-serialisable; `action_url` in it is where the notification leads.
+    `context` must be JSON-serialisable; `action_url` in it is where the notification leads, and
+    `ics` (iCalendar text) is attached to the email as an invitation.
     `email=False` keeps it in-app only this time (say, the person is online and sees it there).
     """
     event = get_event(event_code)
@@ -232,6 +233,11 @@ def _render_email(delivery):
         },
     )
     message.attach_alternative(html, "text/html")
+    calendar = context.get("ics") if delivery.kind == EmailDelivery.Kind.SINGLE else None
+    if calendar:
+        # An invitation (iCalendar text the caller made, e.g. a booking's): calendars offer to
+        # add it from the attachment.
+        message.attach("invite.ics", calendar, "text/calendar; charset=utf-8; method=REQUEST")
     return message
 
 

@@ -417,6 +417,21 @@ MATRIX = [
         {"buyer": 302, "seller": 302},
     ),
     # --- Milestones (escrow/views.py): the other party's buttons answer with a message ---------
+    # No booking on this order: the parties get the order page back with why (400) or a message.
+    Row(
+        "order-reschedule",
+        "POST",
+        order("pending"),
+        PARTIES,
+        {"buyer": 400, "seller": 400},
+        data={"slot_start": "2099-01-01T10:00:00Z"},
+    ),
+    Row(
+        "order-reschedule-accept", "POST", order("pending"), PARTIES, {"buyer": 302, "seller": 302}
+    ),
+    Row(
+        "order-reschedule-decline", "POST", order("pending"), PARTIES, {"buyer": 302, "seller": 302}
+    ),
     Row("order-milestones", "GET", order("milestones"), PARTIES, {"buyer": 302, "seller": 200}),
     Row(
         "order-milestones",
@@ -507,6 +522,29 @@ MATRIX = [
         PARTIES,
         {"buyer": 200, "seller": 403},
     ),
+    # No booking on these orders: the parties learn that (409), outsiders get 404.
+    Row(
+        "api-order-reschedule",
+        "POST",
+        order("pending"),
+        PARTIES,
+        {"buyer": 409, "seller": 409},
+        data={"slot_start": "2099-01-01T10:00:00Z"},
+    ),
+    Row(
+        "api-order-reschedule-accept",
+        "POST",
+        order("pending"),
+        PARTIES,
+        {"buyer": 409, "seller": 409},
+    ),
+    Row(
+        "api-order-reschedule-decline",
+        "POST",
+        order("pending"),
+        PARTIES,
+        {"buyer": 409, "seller": 409},
+    ),
     Row("api-order-refund-preview", "GET", order("funded"), PARTIES, BOTH),
     Row("api-order-refunds", "GET", order("funded"), PARTIES, BOTH),
     Row(
@@ -596,6 +634,7 @@ MATRIX = [
     Row("listing-detail", "GET", draft, REVIEWERS, {**REVIEWED, "anonymous": 404}),
     # The public API shows approved listings only, to everyone; the seller uses seller/listings.
     Row("api-listing-detail", "GET", draft, (), {"anonymous": 404}),
+    Row("api-listing-slots", "GET", draft, (), {"anonymous": 404}),
     Row("messaging:ask", "GET", draft_as_listing_pk, REVIEWERS, REVIEWED),
     Row(
         "messaging:ask",

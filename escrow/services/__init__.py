@@ -1,5 +1,7 @@
 """Every write to an order and its money, one module per concern:
 
+- bookings.py: the time a service order is booked for: held, confirmed, freed, completed with
+  its order (orders.py calls it), and moved when buyer and seller agree.
 - cancellations.py: calling off a paid order under its cancellation policy (refund and the
   seller's compensation decided together).
 - chargebacks.py: a card payment disputed at the bank (charge.dispute.*): the order frozen,
@@ -27,6 +29,11 @@
 Callers import from `escrow.services`; the names below are the whole public surface.
 """
 
+from escrow.services.bookings import (
+    booking_reschedule_accept,
+    booking_reschedule_decline,
+    booking_reschedule_propose,
+)
 from escrow.services.cancellations import (
     CANCELLABLE_WHEN_PAID,
     CancellationPreview,
@@ -103,6 +110,9 @@ from escrow.services.releases import (
 )
 
 __all__ = [
+    "booking_reschedule_accept",
+    "booking_reschedule_decline",
+    "booking_reschedule_propose",
     "MAX_MILESTONES",
     "milestone_approve",
     "milestone_deliver",

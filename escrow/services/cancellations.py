@@ -17,7 +17,15 @@ from core import clock
 from core.audit import audit_record
 from core.errors import InvalidTransition, NotAllowed, ValidationFailed
 from core.money import format_money
-from escrow.models import Order, OrderStatus, PaymentStatus, RefundInitiator, ReleaseTrigger
+from escrow.models import (
+    Booking,
+    BookingStatus,
+    Order,
+    OrderStatus,
+    PaymentStatus,
+    RefundInitiator,
+    ReleaseTrigger,
+)
 from escrow.services.orders import order_cancel_unpaid, order_mark_cancelled
 from escrow.services.refunds import refund_decide, refund_execute, refundable_cents
 from escrow.services.releases import escrow_release_decide, release_transfer
@@ -95,10 +103,12 @@ def order_cancel_preview(*, order, actor, now=None):
             policy=order.cancellation_policy,
             policy_text=policy_text,
         )
+    booking = Booking.objects.filter(order=order, status=BookingStatus.CONFIRMED).first()
     quote = cancellation_quote(
         order.cancellation_policy,
         total_cents=held,
-        starts_at=None,  # bookings give services a start time (#14); until then, delivery
+        # A booked service is measured from its booked start; anything else from delivery.
+        starts_at=booking.starts_at if booking is not None else None,
         now=now or clock.now(),
         delivered=order.status == OrderStatus.DELIVERED,
     )

@@ -17,12 +17,15 @@ from accounts.selectors import seller_can_accept_payments
 from core import clock
 from core.audit import audit_record, audited_transition
 from core.errors import InvalidTransition, NotAllowed, ValidationFailed
+from core.timezones import format_local
 from escrow.commission import terms_for_seller
 from escrow.models import (
     CHARGEBACK_CLOSED_STATUSES,
     MILESTONE_TRANSITIONS,
     OPEN_DISPUTE_STATUSES,
     ORDER_TRANSITIONS,
+    Booking,
+    BookingStatus,
     Chargeback,
     Dispute,
     DisputeResolution,
@@ -36,6 +39,13 @@ from escrow.models import (
     RefundStatus,
 )
 from escrow.services import dispute_notices
+from escrow.services.bookings import (
+    booked_review_deadline,
+    booking_complete_for,
+    booking_confirm_for,
+    booking_free_for,
+    booking_hold,
+)
 from escrow.services.transitions import dispute_move
 from escrow.signals import order_placed
 from marketplace.models import ListingKind
@@ -52,8 +62,9 @@ MAX_QUANTITY = 100
 
 
 @transaction.atomic
-def order_create(*, buyer, listing_id, quantity=1, client_key=""):
+def order_create(*, buyer, listing_id, quantity=1, client_key="", slot_start=None):
     """A buyer orders an approved listing: price and commission are snapshotted, stock reserved.
+    A service with availability is booked at `slot_start`, one of its free slots (bookings.py).
 
     With a client_key (the API's Idempotency-Key) a retry returns the order made the first time.
     """
@@ -110,6 +121,7 @@ def order_create(*, buyer, listing_id, quantity=1, client_key=""):
         # The same Idempotency-Key raced in twice: hand back the order the other request made.
         transaction.set_rollback(True)
         return Order.objects.get(buyer=buyer, client_key=client_key)
+    booking_hold(order=order, listing=listing, slot_start=slot_start)
     audit_record(
         action="escrow.order.created",
         actor=buyer,
@@ -175,6 +187,7 @@ def order_cancel_unpaid(*, order, actor):
     if order.status != OrderStatus.PENDING_PAYMENT and order.status != OrderStatus.CANCELLED:
         raise InvalidTransition("Only an order that is not paid yet can be cancelled.")
     _return_stock(order)
+    booking_free_for(order=order, actor=actor)
     order, moved = _move(
         order,
         to=OrderStatus.CANCELLED,
@@ -193,6 +206,7 @@ def order_mark_cancelled(*, order, actor, action):
     delivered goes back on sale."""
     if order.status == OrderStatus.FUNDED:
         _return_stock(order)
+    booking_free_for(order=order, actor=actor)
     order, _ = _move(
         order,
         to=OrderStatus.CANCELLED,
@@ -213,6 +227,7 @@ def order_expire(*, order_id):
     if order.expires_at and order.expires_at > clock.now():
         return order
     _return_stock(order)
+    booking_free_for(order=order)
     order, moved = _move(
         order,
         to=OrderStatus.EXPIRED,
@@ -237,6 +252,11 @@ def order_mark_funded(*, order):
         funded_at=clock.now(),
     )
     if moved:
+        booking = booking_confirm_for(order=order)
+        if booking is not None:
+            # A booked service releases itself a review window after its slot ends.
+            order.review_deadline = booked_review_deadline(booking)
+            order.save(update_fields=["review_deadline", "updated_at"])
         context = {
             "order_id": order.pk,
             "listing_title": order.listing_title,
@@ -283,6 +303,17 @@ def order_deliver(*, order, actor, note=""):
             "This order is delivered milestone by milestone: deliver its milestones."
         )
     delivered_at = clock.now()
+    review_deadline = delivered_at + timedelta(days=settings.BAZAAR_REVIEW_WINDOW_DAYS)
+    booking = Booking.objects.filter(order=order, status=BookingStatus.CONFIRMED).first()
+    if booking is not None:
+        if delivered_at < booking.ends_at:
+            raise InvalidTransition(
+                "This service is booked until "
+                f"{format_local(booking.ends_at, actor.time_zone)}: mark it delivered once "
+                "the booked time is over."
+            )
+        # The buyer's review window started when the booked time ended.
+        review_deadline = booked_review_deadline(booking)
     order, moved = _move(
         order,
         to=OrderStatus.DELIVERED,
@@ -290,7 +321,7 @@ def order_deliver(*, order, actor, note=""):
         action="escrow.order.delivered",
         delivered_at=delivered_at,
         delivery_note=(note or "").strip()[:5000],
-        review_deadline=delivered_at + timedelta(days=settings.BAZAAR_REVIEW_WINDOW_DAYS),
+        review_deadline=review_deadline,
     )
     if moved:
         notify(
@@ -311,6 +342,8 @@ def order_mark_released(*, order, actor, action):
     order, moved = _move(
         order, to=OrderStatus.RELEASED, actor=actor, action=action, released_at=clock.now()
     )
+    if moved:
+        booking_complete_for(order=order, actor=actor)
     return order, moved
 
 
@@ -358,6 +391,8 @@ def order_mark_refunded(*, order, actor=None):
         action="escrow.order.refunded",
         closed_at=clock.now(),
     )
+    if moved:
+        booking_free_for(order=order, actor=actor)
     if moved and was == OrderStatus.DISPUTED:
         _dispute_end_refunded(order=order, actor=actor)
     return order, moved
@@ -434,6 +469,14 @@ def order_mark_undisputed(*, order, actor=None, action="escrow.order.dispute_end
             days=settings.BAZAAR_REVIEW_WINDOW_DAYS
         )
         changes["reminder_sent_at"] = None
+    booking = Booking.objects.filter(order=order, status=BookingStatus.CONFIRMED).first()
+    if back == OrderStatus.FUNDED and booking is not None:
+        # A paid booking releases itself after its review window: never straight after the
+        # dispute that froze it ends.
+        changes["review_deadline"] = max(
+            booked_review_deadline(booking),
+            clock.now() + timedelta(days=settings.BAZAAR_REVIEW_WINDOW_DAYS),
+        )
     return _move(order, to=back, actor=actor, action=action, **changes)
 
 

@@ -23,6 +23,8 @@ from core.stripe_client import idempotency_key
 from escrow import ledger, selectors
 from escrow.commission import milestone_fee_shares, release_split
 from escrow.models import (
+    Booking,
+    BookingStatus,
     EscrowRelease,
     LedgerAccount,
     Milestone,
@@ -80,8 +82,15 @@ def _check_release_allowed(order, trigger, actor):
         if order.status != OrderStatus.DELIVERED:
             raise InvalidTransition("You can approve the order once the seller has delivered it.")
     elif trigger == ReleaseTrigger.AUTO:
-        if order.status != OrderStatus.DELIVERED:
-            raise InvalidTransition("Only a delivered order is released automatically.")
+        booked = (
+            order.status == OrderStatus.FUNDED
+            and Booking.objects.filter(order=order, status=BookingStatus.CONFIRMED).exists()
+        )
+        if order.status != OrderStatus.DELIVERED and not booked:
+            raise InvalidTransition(
+                "Only a delivered order, or a paid booking whose time is over, is released "
+                "automatically."
+            )
         if order.review_deadline is None or order.review_deadline > clock.now():
             raise InvalidTransition("The buyer's review window is still open.")
     elif trigger == ReleaseTrigger.STAFF:

@@ -1,19 +1,23 @@
 """Order page helpers.
 
 `{% order_buy_box listing %}`: the listing page's buy form (or why there is none), so the
-catalogue's listing view need not know about orders.
+catalogue's listing view need not know about orders; for a service with bookable times, a week
+of its free slots (?week=YYYY-MM-DD) in the viewer's zone, each slot a button that orders it.
 `{{ seconds|time_left }}`: 273600 -> "3 days 4 hours".
 `{{ order.commission_bps|percent_bps }}`: 1000 -> "10%".
 `{{ refund|refund_origin }}`: "Started by the seller", ... (who or what started a refund).
 """
 
+from datetime import date
 from decimal import Decimal
 
 from django import template
 
 from accounts.selectors import seller_can_accept_payments
 from escrow.forms import OrderCreateForm
+from escrow.selectors import slot_week
 from marketplace.models import ListingKind, ListingStatus
+from marketplace.selectors import availability_for_listing
 
 register = template.Library()
 
@@ -73,7 +77,12 @@ def order_buy_box(context, listing):
     form = None
     if state == "form":
         form = submitted or OrderCreateForm(listing=listing)
+    week = None
+    if state in ("form", "login") and listing.kind == ListingKind.SERVICE:
+        week = _slot_week(listing, user, context.get("request"))
     return {
+        "week": week,
+        "user": user,
         # Why a submitted order was refused, when there is no form left to show it next to.
         "refusals": submitted.non_field_errors() if submitted and state == "none" else [],
         "state": state,
@@ -82,6 +91,20 @@ def order_buy_box(context, listing):
         "request": context.get("request"),
         "csrf_token": context.get("csrf_token"),
     }
+
+
+def _slot_week(listing, user, request):
+    """A bookable service's week of free slots in the viewer's zone (the seller's for anonymous
+    visitors); None for a service ordered without a time."""
+    availability = availability_for_listing(listing_id=listing.pk)
+    if availability is None or not listing.duration_minutes:
+        return None
+    zone_name = user.time_zone if user and user.is_authenticated else availability.time_zone
+    try:
+        week = date.fromisoformat(request.GET.get("week", "")) if request else None
+    except ValueError:
+        week = None
+    return slot_week(listing=listing, availability=availability, time_zone=zone_name, week=week)
 
 
 # Who started a refund and why it came about, as the order page says it.

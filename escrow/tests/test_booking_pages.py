@@ -1,0 +1,227 @@
+"""Bookings on the pages (#14): the listing page's week of free slots in the viewer's zone, each
+slot a button that orders it; a taken slot refused next to the week; the order page showing the
+booked time and moving it by agreement; the seller's bookings page."""
+
+import re
+from datetime import UTC, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.urls import reverse
+
+from accounts.factories import UserFactory
+from core import clock
+from escrow import selectors, services
+from escrow.models import Booking, BookingStatus, Order
+from marketplace.factories import ServiceListingFactory, availability_for
+
+pytestmark = pytest.mark.django_db
+
+TAKEN = "This time is no longer available. Pick another one."
+
+
+def _html(response):
+    return response.content.decode()
+
+
+def _text(response):
+    return " ".join(re.sub(r"<[^>]+>", " ", _html(response)).split())
+
+
+@pytest.fixture
+def service(seller):
+    listing = ServiceListingFactory(
+        store=seller.store, price_cents=6000, currency="usd", duration_minutes=60
+    )
+    # Weekdays 9:00-12:00 in Tokyo.
+    availability_for(
+        listing,
+        time_zone="Asia/Tokyo",
+        weekly=dict.fromkeys(range(5), [("09:00", "12:00")]),
+    )
+    return listing
+
+
+def free(service, days=(1, 14)):
+    now = clock.now()
+    return selectors.listing_free_slots(
+        listing=service,
+        availability=service.availability,
+        start=now + timedelta(days=days[0]),
+        end=now + timedelta(days=days[1]),
+    )
+
+
+def slot_buttons(response):
+    return re.findall(
+        r'<button class="slot-week__slot" type="submit" name="slot_start" '
+        r'value="([^"]+)"',
+        _html(response),
+    )
+
+
+def test_anonymous_visitors_see_the_week_in_the_sellers_zone(client, service):
+    next_week = (clock.now() + timedelta(days=7)).date().isoformat()
+
+    response = client.get(service.get_absolute_url(), {"week": next_week})
+
+    text = _text(response)
+    assert "Times in Asia/Tokyo (the seller's time zone)" in text
+    assert "Log in to book" in text
+    assert slot_buttons(response) == []
+    assert "09:00" in text
+
+
+def test_a_buyer_sees_slots_in_their_own_zone_and_pages_through_weeks(client, service, buyer):
+    buyer.time_zone = "Europe/London"
+    buyer.save()
+    client.force_login(buyer)
+    slot = free(service, days=(7, 14))[0]
+    week = slot.astimezone(ZoneInfo("Europe/London")).date()
+
+    response = client.get(service.get_absolute_url(), {"week": week.isoformat()})
+
+    assert "Times in Europe/London" in _text(response)
+    values = slot_buttons(response)
+    assert slot.isoformat() in values
+    # 9:00 in Tokyo is 0:00 in London (winter): the label is the viewer's wall-clock time.
+    label = f"{slot.astimezone(ZoneInfo('Europe/London')):%H:%M}"
+    assert f">{label}</button>" in _html(response)
+    assert 'rel="prev"' in _html(response)
+    assert 'rel="next"' in _html(response)
+
+
+def test_this_week_has_no_previous_link(client, service, buyer):
+    client.force_login(buyer)
+
+    response = client.get(service.get_absolute_url(), {"week": "2000-01-03"})
+
+    assert 'rel="prev"' not in _html(response)
+    assert 'rel="next"' in _html(response)
+
+
+def test_pressing_a_slot_orders_it_and_the_order_page_shows_the_time(client, service, buyer):
+    buyer.time_zone = "America/Chicago"
+    buyer.save()
+    client.force_login(buyer)
+    slot = free(service)[0]
+
+    response = client.post(
+        reverse("order-create", args=[service.pk]),
+        {"quantity": 1, "client_key": "web-book-1", "slot_start": slot.isoformat()},
+    )
+
+    order = Order.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == order.get_absolute_url()
+    assert order.booking.starts_at == slot
+    assert order.booking.status == BookingStatus.HELD
+    page = _text(client.get(order.get_absolute_url()))
+    local = slot.astimezone(ZoneInfo("America/Chicago"))
+    assert f"{local:%a} {local.day} {local:%b %Y, %H:%M}" in page
+    assert "America/Chicago (your time zone)" in page
+
+
+def test_a_taken_slot_is_refused_on_the_page(client, service, buyer):
+    slot = free(service)[0]
+    services.order_create(buyer=UserFactory(), listing_id=service.pk, slot_start=slot)
+    client.force_login(buyer)
+
+    response = client.post(
+        reverse("order-create", args=[service.pk]),
+        {"quantity": 1, "client_key": "web-book-2", "slot_start": slot.isoformat()},
+    )
+
+    assert response.status_code == 200
+    assert TAKEN in _text(response)
+    assert slot.isoformat() not in slot_buttons(response)
+    assert Order.objects.count() == 1
+
+
+def test_a_quantity_other_than_one_is_refused_on_the_page(client, service, buyer):
+    client.force_login(buyer)
+    slot = free(service)[0]
+
+    response = client.post(
+        reverse("order-create", args=[service.pk]),
+        {"quantity": 3, "client_key": "web-book-3", "slot_start": slot.isoformat()},
+    )
+
+    assert "A service is booked once per order" in _text(response)
+    assert not Booking.objects.exists()
+
+
+def test_rescheduling_on_the_order_page(client, service, buyer, seller):
+    slot, new = free(service)[0], free(service, days=(15, 25))[0]
+    order = services.order_create(buyer=buyer, listing_id=service.pk, slot_start=slot)
+    client.force_login(buyer)
+    week = new.astimezone(ZoneInfo(buyer.time_zone)).date().isoformat()
+    assert new.isoformat() in slot_buttons(client.get(order.get_absolute_url(), {"week": week}))
+
+    proposed = client.post(
+        reverse("order-reschedule", args=[order.pk]), {"slot_start": new.isoformat()}
+    )
+    assert proposed.status_code == 302
+    client.force_login(seller)
+    seller_page = _text(client.get(order.get_absolute_url()))
+    assert "The buyer proposes to move it to" in seller_page
+    client.post(reverse("order-reschedule-accept", args=[order.pk]))
+
+    order.booking.refresh_from_db()
+    assert order.booking.starts_at == new
+
+
+def test_rescheduling_to_a_taken_slot_shows_why(client, service, buyer):
+    slot, taken = free(service)[0], free(service, days=(15, 25))[0]
+    order = services.order_create(buyer=buyer, listing_id=service.pk, slot_start=slot)
+    services.order_create(buyer=UserFactory(), listing_id=service.pk, slot_start=taken)
+    client.force_login(buyer)
+
+    response = client.post(
+        reverse("order-reschedule", args=[order.pk]), {"slot_start": taken.isoformat()}
+    )
+
+    assert response.status_code == 400
+    assert TAKEN in _text(response)
+
+
+def test_the_sellers_bookings_page_lists_upcoming_and_past_in_fixed_queries(
+    client, service, seller, django_assert_max_num_queries
+):
+    seller.time_zone = "Asia/Tokyo"
+    seller.save()
+    client.force_login(seller)
+    slots = free(service)
+    orders = [
+        services.order_create(buyer=UserFactory(), listing_id=service.pk, slot_start=s)
+        for s in slots[:3]
+    ]
+    services.order_cancel(order=orders[2], actor=orders[2].buyer)
+    url = reverse("seller-bookings")
+    with django_assert_max_num_queries(12):
+        client.get(url)
+    for s in slots[3:9]:
+        services.order_create(buyer=UserFactory(), listing_id=service.pk, slot_start=s)
+
+    with django_assert_max_num_queries(12):
+        upcoming = client.get(url)
+    past = client.get(url, {"when": "past"})
+
+    text = _text(upcoming)
+    assert "8 bookings" in text
+    assert "Times in Asia/Tokyo" in text
+    first = slots[0].astimezone(ZoneInfo("Asia/Tokyo"))
+    assert f"{first:%a} {first.day} {first:%b %Y, %H:%M}" in text
+    assert orders[0].get_absolute_url() in _html(upcoming)
+    assert "1 booking" in _text(past)
+    assert orders[2].get_absolute_url() in _html(past)
+    assert slots[0].astimezone(UTC) < slots[1].astimezone(UTC)
+
+
+def test_the_bookings_page_is_for_sellers(client, buyer):
+    client.force_login(buyer)
+
+    response = client.get(reverse("seller-bookings"))
+
+    assert response.status_code in (302, 200)
+    assert "No upcoming bookings" not in _text(response)
