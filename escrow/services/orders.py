@@ -17,6 +17,7 @@ from accounts.selectors import seller_can_accept_payments
 from core import clock
 from core.audit import audit_record, audited_transition
 from core.errors import InvalidTransition, NotAllowed, ValidationFailed
+from core.money import below_minimum_message, minimum_charge_cents
 from escrow.commission import terms_for_seller
 from escrow.models import (
     CHARGEBACK_CLOSED_STATUSES,
@@ -80,9 +81,17 @@ def order_create(*, buyer, listing_id, quantity=1, client_key=""):
         raise ValidationFailed(
             {"listing": "This seller cannot take payments right now. Try again later."}
         )
+    total = listing.price_cents * quantity
+    minimum = minimum_charge_cents(listing.currency)
+    if total < minimum:
+        # Stripe would refuse the charge (amount_too_small): an order that could never be paid.
+        message = below_minimum_message(listing.currency, "The total")
+        enough = -(-minimum // listing.price_cents)
+        if listing.kind == ListingKind.PRODUCT and enough <= MAX_QUANTITY:
+            message += f" Order at least {enough}."
+        raise ValidationFailed({"quantity": message})
     reserved = listing_stock_reserve(listing=listing, quantity=quantity)
     terms = terms_for_seller(seller.seller_profile)
-    total = listing.price_cents * quantity
     try:
         with transaction.atomic():
             order = Order.objects.create(
