@@ -117,7 +117,7 @@ EVENTS = {
             level=Level.ERROR,
             label=_("My payment failed (buyer)"),
             title=_("Your payment for “{listing_title}” did not go through"),
-            message=_("{reason} Your order is still open: try again with another card."),
+            message=_("{reason} Your order is still open."),
         ),
         Event(
             code="order.delivered",

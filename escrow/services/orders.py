@@ -261,7 +261,8 @@ def order_mark_funded(*, order):
 def order_payment_failed(*, order_id, message):
     """A payment attempt was declined: the order stays payable, and the buyer is told why.
 
-    The reason is stored once, on the failed payment (Order.payment_error reads it from there).
+    The reason is stored once, on the failed payment (Order.payment_error reads it from there);
+    `message` is what the buyer is told, in plain words (EscrowPayment.failure_reason).
     """
     order = _lock(order_id)
     if order.status != OrderStatus.PENDING_PAYMENT:
