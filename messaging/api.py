@@ -170,7 +170,8 @@ class ConversationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return _conversation_get(self.request.user, self.kwargs["pk"])
 
     def list(self, request, *args, **kwargs):
-        page = self.paginate_queryset(self.get_queryset())
+        # The inbox: conversations with a message to read (an order's opens empty).
+        page = self.paginate_queryset(selectors.inbox_for(user=request.user))
         body = self.get_serializer(page, many=True).data
         return _no_store(self.get_paginated_response(body))
 

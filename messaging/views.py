@@ -128,7 +128,7 @@ def _report_sent(request, message, sent_text):
 @login_required
 @require_GET
 def inbox(request):
-    queryset = selectors.conversations_for(user=request.user)
+    queryset = selectors.inbox_for(user=request.user)
     # get_page() turns a missing, malformed or too-large page number into a real page.
     page_obj = Paginator(queryset, INBOX_PAGE_SIZE).get_page(request.GET.get("page"))
     conversations = list(page_obj.object_list)
