@@ -60,7 +60,7 @@ def conversations_for(*, user):
             ),
             last_body=Subquery(newest.order_by("-pk").values("body")[:1]),
         )
-        .select_related("listing", "listing__store", "order", "buyer", "seller")
+        .select_related("listing", "listing__store", "order", "buyer", "seller", "seller__store")
         .order_by(F("last_message_at").desc(nulls_last=True), "-pk")
     )
 
