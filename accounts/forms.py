@@ -4,6 +4,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 
+from accounts.countries import COUNTRY_CHOICES, UNKNOWN_COUNTRY_MESSAGE
 from core.forms import currency_choices
 from core.timezones import time_zone_choices
 
@@ -53,6 +54,13 @@ class ProfileForm(forms.Form):
     )
 
 
+class CountryChoiceField(forms.ChoiceField):
+    """The country select; a code typed in any case ("us") is the same country."""
+
+    def to_python(self, value):
+        return super().to_python(value).upper()
+
+
 class SellerOnboardForm(forms.Form):
     display_name = forms.CharField(
         max_length=100, help_text="The name buyers see on your listings and messages."
@@ -60,11 +68,11 @@ class SellerOnboardForm(forms.Form):
     store_name = forms.CharField(
         max_length=100, required=False, help_text="Empty: the same as your display name."
     )
-    country = forms.CharField(
-        max_length=2,
-        min_length=2,
-        help_text="Two-letter code of the country you sell from, e.g. US, DE, GB.",
-        widget=forms.TextInput(attrs={"autocomplete": "country", "size": 4}),
+    country = CountryChoiceField(
+        choices=[("", "Choose your country")] + COUNTRY_CHOICES,
+        help_text="Where you sell from: Stripe pays sellers in these countries.",
+        widget=forms.Select(attrs={"autocomplete": "country"}),
+        error_messages={"invalid_choice": UNKNOWN_COUNTRY_MESSAGE},
     )
     default_currency = forms.ChoiceField(
         choices=currency_choices, help_text="New listings start in this currency."

@@ -5,6 +5,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts import signals
+from accounts.countries import COUNTRY_CHOICES
 from core.timezones import default_time_zone, validate_time_zone
 
 
@@ -97,7 +98,11 @@ class SellerProfile(models.Model):
     )
     display_name = models.CharField(max_length=100)
     bio = models.TextField(blank=True)
-    country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2, e.g. US.")
+    country = models.CharField(
+        max_length=2,
+        choices=COUNTRY_CHOICES,
+        help_text="ISO 3166-1 alpha-2, one of the countries where Stripe opens Express accounts.",
+    )
     default_currency = models.CharField(max_length=3, help_text="ISO 4217, lower case, e.g. usd.")
     # Null means the platform default (settings.BAZAAR_COMMISSION_BPS).
     commission_bps = models.PositiveIntegerField(

@@ -4,6 +4,7 @@ rules live in accounts.services) and Output serializers for what the API returns
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.countries import COUNTRY_CHOICES, UNKNOWN_COUNTRY_MESSAGE
 from accounts.models import SellerProfile, User
 
 # --- Input --------------------------------------------------------------------------------------
@@ -34,9 +35,24 @@ class MeUpdateInputSerializer(serializers.Serializer):
     )
 
 
+COUNTRY_HELP = (
+    "ISO 3166-1 alpha-2 code of the country you sell from, one of those where Stripe opens "
+    "Express accounts (any case: pt is PT)."
+)
+
+
+class CountryField(serializers.ChoiceField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("error_messages", {"invalid_choice": UNKNOWN_COUNTRY_MESSAGE})
+        super().__init__(choices=COUNTRY_CHOICES, **kwargs)
+
+    def to_internal_value(self, data):
+        return super().to_internal_value(data.upper() if isinstance(data, str) else data)
+
+
 class SellerOnboardInputSerializer(serializers.Serializer):
     display_name = serializers.CharField(max_length=100)
-    country = serializers.CharField(max_length=2, help_text="ISO 3166-1 alpha-2, e.g. US.")
+    country = CountryField(help_text=COUNTRY_HELP)
     default_currency = serializers.CharField(max_length=3, help_text="ISO 4217, e.g. usd.")
     bio = serializers.CharField(required=False, allow_blank=True, default="")
     store_name = serializers.CharField(
@@ -51,7 +67,7 @@ class SellerOnboardInputSerializer(serializers.Serializer):
 class SellerProfileUpdateInputSerializer(serializers.Serializer):
     # commission_bps is absent on purpose: the marketplace sets it, sellers cannot.
     display_name = serializers.CharField(max_length=100, required=False)
-    country = serializers.CharField(max_length=2, required=False)
+    country = CountryField(required=False, help_text=COUNTRY_HELP)
     default_currency = serializers.CharField(max_length=3, required=False)
     bio = serializers.CharField(required=False, allow_blank=True)
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import AuthToken
 
+from accounts.countries import CONNECT_COUNTRIES, UNKNOWN_COUNTRY_MESSAGE
 from accounts.models import COMMISSION_BPS_MAX, SellerProfile, User
 from core.audit import audit_record
 from core.errors import NotAllowed, ValidationFailed
@@ -53,8 +54,8 @@ def _validate_seller_fields(values):
     if "display_name" in values and not (values["display_name"] or "").strip():
         errors["display_name"] = "Give buyers a name to know you by."
     country = values.get("country")
-    if country is not None and (len(country) != 2 or not country.isalpha()):
-        errors["country"] = "Use a two-letter country code, e.g. US."
+    if country is not None and country not in CONNECT_COUNTRIES:
+        errors["country"] = UNKNOWN_COUNTRY_MESSAGE
     currency = values.get("default_currency")
     if currency is not None and currency.lower() not in settings.BAZAAR_CURRENCIES:
         allowed = ", ".join(c.upper() for c in settings.BAZAAR_CURRENCIES)

@@ -1,6 +1,6 @@
 from django.apps import AppConfig
 
-from core import stripe_client
+from core import checks, stripe_client
 
 
 class CoreConfig(AppConfig):
@@ -9,6 +9,7 @@ class CoreConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        checks.register_all()
         # Point the global stripe module (dj-stripe uses it) at Stripe or the sandbox, once
         # settings are loaded.
         stripe_client.configure()

@@ -51,13 +51,23 @@ class NotAllowed(DomainError):
 
 class StripeUnavailable(Exception):
     """Stripe could not be reached or refused the request; `message` says what to do.
-    `request_id` is Stripe's id of the refused request (None when Stripe was not reached)."""
+    `request_id` is Stripe's id of the refused request (None when Stripe was not reached).
+    `detail` is Stripe's own text, written for developers: for staff and logs, not for buyers."""
 
     def __init__(
-        self, message, *, code=None, decline_code=None, param=None, request_id=None, retryable=True
+        self,
+        message,
+        *,
+        code=None,
+        decline_code=None,
+        param=None,
+        request_id=None,
+        retryable=True,
+        detail="",
     ):
         super().__init__(message)
         self.message = message
+        self.detail = detail or message
         # False when Stripe refused the request itself (a declined card, an invalid request):
         # sending it again gives the same answer. True when it may go through later.
         self.retryable = retryable

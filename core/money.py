@@ -23,6 +23,38 @@ CURRENCY_SYMBOLS = {
 }
 
 
+# Stripe's minimum charge per presentment currency, in minor units
+# (docs.stripe.com/currencies#minimum-and-maximum-charge-amounts). A charge below it fails with
+# `amount_too_small`, so Bazaar refuses such prices and order totals before they reach Stripe.
+# Every currency in BAZAAR_CURRENCIES must be here (core.checks says so at startup).
+MINIMUM_CHARGE_CENTS = {
+    "usd": 50,
+    "aed": 200,
+    "aud": 50,
+    "bgn": 100,
+    "brl": 50,
+    "cad": 50,
+    "chf": 50,
+    "czk": 1500,
+    "dkk": 250,
+    "eur": 50,
+    "gbp": 30,
+    "hkd": 400,
+    "huf": 17500,
+    "inr": 50,
+    "jpy": 50,
+    "mxn": 1000,
+    "myr": 200,
+    "nok": 300,
+    "nzd": 50,
+    "pln": 200,
+    "ron": 200,
+    "sek": 300,
+    "sgd": 50,
+    "thb": 1000,
+}
+
+
 class MoneyError(ValueError):
     pass
 
@@ -65,3 +97,17 @@ def format_money(amount_cents: int | None, currency: str) -> str:
     if symbol:
         return f"{sign}{symbol}{digits}"
     return f"{sign}{digits} {currency.upper()}"
+
+
+def minimum_charge_cents(currency: str) -> int:
+    """The smallest amount Stripe charges in `currency`, in minor units: 'usd' -> 50.
+
+    A currency missing from the table (a row saved before BAZAAR_CURRENCIES changed) gets no
+    minimum beyond one unit rather than an error: Stripe still has the last word at payment."""
+    return MINIMUM_CHARGE_CENTS.get(currency.lower(), 1)
+
+
+def below_minimum_message(currency: str, what: str = "The price") -> str:
+    """'The price must be at least US$0.50.' with the currency's minimum formatted for people."""
+    minimum = format_money(minimum_charge_cents(currency), currency)
+    return f"{what} must be at least {minimum}, the smallest amount a card can be charged."

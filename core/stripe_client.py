@@ -11,6 +11,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from core.errors import StripeUnavailable
+from core.payment_errors import buyer_payment_message
 
 
 def secret_key():
@@ -70,11 +71,14 @@ def call(fn, *args, **kwargs):
     except stripe.CardError as exc:
         error = exc.error
         raise StripeUnavailable(
-            _card_message(getattr(error, "decline_code", None), exc.user_message),
+            buyer_payment_message(
+                getattr(error, "code", None), getattr(error, "decline_code", None)
+            ),
             code=getattr(error, "code", None),
             decline_code=getattr(error, "decline_code", None),
             request_id=exc.request_id,
             retryable=False,
+            detail=getattr(error, "message", None) or str(exc),
         ) from exc
     except stripe.InvalidRequestError as exc:
         raise StripeUnavailable(
@@ -101,17 +105,3 @@ def call(fn, *args, **kwargs):
             code=getattr(exc, "code", None),
             request_id=exc.request_id,
         ) from exc
-
-
-_DECLINE_MESSAGES = {
-    "insufficient_funds": "The card has insufficient funds. Try another card.",
-    "generic_decline": "The card was declined. Try another card or contact your bank.",
-    "expired_card": "The card has expired. Try another card.",
-    "incorrect_cvc": "The card's security code is incorrect.",
-    "lost_card": "The card was declined. Try another card.",
-    "stolen_card": "The card was declined. Try another card.",
-}
-
-
-def _card_message(decline_code, fallback):
-    return _DECLINE_MESSAGES.get(decline_code or "", fallback or "The card was declined.")

@@ -1235,8 +1235,16 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("last payment error"))
     def payment_error(self, obj):
-        # Why the last attempt was declined, read from that payment (annotated above).
-        return obj.payment_error or "-"
+        # Why the last attempt was declined, read from that payment (annotated above): Stripe's
+        # own words and codes for staff, then what the buyer was told.
+        if not obj.payment_error_detail:
+            return "-"
+        return format_html(
+            '{}<br><span class="help">{} {}</span>',
+            obj.payment_error_detail,
+            _("The buyer is told:"),
+            obj.payment_error,
+        )
 
     @admin.display(description=_("seller gets (before fees)"))
     def seller_gets(self, obj):

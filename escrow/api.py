@@ -383,7 +383,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             "amount_cents": payment.amount_cents,
             "currency": payment.currency,
             "status": payment.status if payment.status in PAID_INTENT_STATUSES else "pending",
-            "payment_error": payment.failure_message,
+            "payment_error": payment.failure_reason,
         }
         return Response(PaymentIntentOutputSerializer(body).data)
 

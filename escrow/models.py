@@ -15,6 +15,7 @@ from django.db.models.functions import Coalesce
 from django.urls import reverse
 
 from core.money import format_money
+from core.payment_errors import buyer_payment_message
 from marketplace.models import Listing, ListingKind, Store
 from marketplace.policies import CancellationPolicy
 
@@ -90,18 +91,24 @@ class OrderQuerySet(models.QuerySet):
         return self.prefetch_related("releases")
 
     def with_payment_error(self):
-        """Annotate `payment_error` (see Order.payment_error) in the same query."""
-        latest_failure = (
-            EscrowPayment.objects.filter(order=OuterRef("pk"), status=PaymentStatus.FAILED)
-            .order_by("-created_at", "-id")
-            .values("failure_message")[:1]
-        )
-        return self.annotate(
-            payment_error=Case(
-                When(status__in=PAID_ORDER_STATUSES, then=Value("")),
-                default=Coalesce(Subquery(latest_failure), Value("")),
+        """Annotate the latest declined payment's codes and Stripe's text (for
+        Order.payment_error and Order.payment_error_detail) in the same query."""
+        latest_failure = EscrowPayment.objects.filter(
+            order=OuterRef("pk"), status=PaymentStatus.FAILED
+        ).order_by("-created_at", "-id")
+
+        def latest(field):
+            # NULL: no decline to tell (none, or the order is paid since).
+            return Case(
+                When(status__in=PAID_ORDER_STATUSES, then=Value(None)),
+                default=Subquery(latest_failure.values(field)[:1]),
                 output_field=models.CharField(),
             )
+
+        return self.annotate(
+            annotated_failure_message=latest("failure_message"),
+            annotated_failure_code=latest("failure_code"),
+            annotated_failure_decline_code=latest("failure_decline_code"),
         )
 
     def with_refunded_cents(self):
@@ -243,25 +250,40 @@ class Order(models.Model):
     # Why the buyer's last payment attempt was declined, while the order is not paid; "" once it
     # is. Stored once, on the failed EscrowPayment: lists annotate it (with_payment_error); an
     # order read without the annotation asks each time (one query).
-    _payment_error = None
+    def _latest_failure(self):
+        """(Stripe's text, code, decline code) of the decline to tell, or None."""
+        if "annotated_failure_message" in self.__dict__:
+            if self.annotated_failure_message is None:
+                return None
+            return (
+                self.annotated_failure_message,
+                self.annotated_failure_code or "",
+                self.annotated_failure_decline_code or "",
+            )
+        if self.status in PAID_ORDER_STATUSES or self.pk is None:
+            return None
+        return (
+            self.payments.filter(status=PaymentStatus.FAILED)
+            .order_by("-created_at", "-id")
+            .values_list("failure_message", "failure_code", "failure_decline_code")
+            .first()
+        )
 
     @property
     def payment_error(self):
-        if self._payment_error is not None:
-            return self._payment_error
-        if self.status in PAID_ORDER_STATUSES:
-            return ""
-        latest = (
-            self.payments.filter(status=PaymentStatus.FAILED)
-            .order_by("-created_at", "-id")
-            .values_list("failure_message", flat=True)
-            .first()
-        )
-        return latest or ""
+        """What the buyer is told (plain words from core.payment_errors), or ""."""
+        failure = self._latest_failure()
+        return buyer_payment_message(failure[1], failure[2]) if failure else ""
 
-    @payment_error.setter
-    def payment_error(self, value):
-        self._payment_error = value
+    @property
+    def payment_error_detail(self):
+        """Stripe's own text and codes, for staff; "" when there is no decline to tell."""
+        failure = self._latest_failure()
+        if not failure:
+            return ""
+        message, code, decline_code = failure
+        codes = " / ".join(c for c in (code, decline_code) if c)
+        return f"{message} ({codes})" if codes else message
 
     # What of the order's payment went back to the buyer, or is on its way back (refunds
     # pending or made; a second payment's refund is not the order's). Stored once, on the
@@ -297,7 +319,12 @@ class Order(models.Model):
 
     def refresh_from_db(self, *args, **kwargs):
         # Annotations read with the old row are stale now.
-        self._payment_error = None
+        for name in (
+            "annotated_failure_message",
+            "annotated_failure_code",
+            "annotated_failure_decline_code",
+        ):
+            self.__dict__.pop(name, None)
         self._refunded_cents = None
         super().refresh_from_db(*args, **kwargs)
 
@@ -527,7 +554,11 @@ class EscrowPayment(models.Model):
     status = models.CharField(
         max_length=12, choices=PaymentStatus.choices, default=PaymentStatus.PENDING
     )
+    # Why Stripe declined it: Stripe's own text (for staff) and its codes, from which buyers are
+    # told in plain words (failure_reason, core.payment_errors).
     failure_message = models.CharField(max_length=300, blank=True)
+    failure_code = models.CharField(max_length=60, blank=True)
+    failure_decline_code = models.CharField(max_length=60, blank=True)
     client_secret = models.CharField(max_length=255, blank=True)
     client_key = models.CharField(max_length=255, blank=True)  # the API's Idempotency-Key
     created_at = models.DateTimeField(auto_now_add=True)
@@ -549,6 +580,13 @@ class EscrowPayment(models.Model):
     @property
     def amount_display(self):
         return format_money(self.amount_cents, self.currency)
+
+    @property
+    def failure_reason(self):
+        """Why it failed, in plain words for the buyer ("" unless it failed)."""
+        if not (self.failure_message or self.failure_code):
+            return ""
+        return buyer_payment_message(self.failure_code, self.failure_decline_code)
 
 
 class ReleaseStatus(models.TextChoices):

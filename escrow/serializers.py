@@ -403,8 +403,9 @@ class OrderOutputSerializer(serializers.ModelSerializer):
     )
     payment_error = serializers.CharField(
         read_only=True,
-        help_text="Why the last payment attempt was declined, while the order is not paid; "
-        "empty once it is paid or when no attempt was declined.",
+        help_text="Why the last payment attempt was declined, in plain words for the buyer "
+        "(not Stripe's developer text), while the order is not paid; empty once it is paid or "
+        "when no attempt was declined.",
     )
     refunded_cents = serializers.IntegerField(
         read_only=True,
@@ -587,7 +588,8 @@ class PaymentIntentOutputSerializer(serializers.Serializer):
     )
     payment_error = serializers.CharField(
         allow_blank=True,
-        help_text="Why the last attempt with this intent was declined; empty if none was.",
+        help_text="Why the last attempt with this intent was declined, in plain words for the "
+        "buyer; empty if none was.",
     )
 
 

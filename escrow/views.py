@@ -479,7 +479,7 @@ def _payment_error(order, payments):
     latest = payments.latest
     if order.status != OrderStatus.PENDING_PAYMENT or latest is None:
         return ""
-    return latest.failure_message if latest.status == PaymentStatus.FAILED else ""
+    return latest.failure_reason if latest.status == PaymentStatus.FAILED else ""
 
 
 # --- Back from Stripe Checkout ------------------------------------------------------------------

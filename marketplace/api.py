@@ -32,6 +32,7 @@ from marketplace.serializers import (
     ListingOutputSerializer,
     SellerListingOutputSerializer,
     StoreOutputSerializer,
+    StoreOwnerOutputSerializer,
     StoreUpdateInputSerializer,
 )
 
@@ -125,7 +126,7 @@ class StoreViewSet(
         summary="Edit your store (its owner only)",
         request=StoreUpdateInputSerializer,
         responses={
-            200: StoreOutputSerializer,
+            200: StoreOwnerOutputSerializer,
             403: OpenApiResponse(description="Not your store"),
         },
     )
@@ -136,7 +137,7 @@ class StoreViewSet(
         services.store_update(store=store, actor=request.user, **data.validated_data)
         # Re-read for the annotated listing count.
         store = selectors.store_public_get(slug=store.slug)
-        return Response(self.get_serializer(store).data)
+        return Response(StoreOwnerOutputSerializer(store, context={"request": request}).data)
 
 
 # --- Public listings ----------------------------------------------------------------------------

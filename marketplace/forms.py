@@ -138,8 +138,16 @@ class StoreForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 6}),
         help_text="Shown on your store's About page.",
     )
-    contact_email = forms.EmailField(required=False)
-    contact_phone = forms.CharField(max_length=40, required=False, label="Contact phone")
+    # For Bazaar to reach the store; never shown to buyers, who write through messaging.
+    contact_email = forms.EmailField(
+        required=False, help_text="For Bazaar only: buyers write to you through Messages."
+    )
+    contact_phone = forms.CharField(
+        max_length=40,
+        required=False,
+        label="Contact phone",
+        help_text="For Bazaar only: not shown to buyers.",
+    )
     support_url = forms.URLField(required=False, label="Support website", assume_scheme="https")
     logo = forms.ImageField(required=False)
     default_cancellation_policy = forms.ChoiceField(

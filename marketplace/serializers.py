@@ -55,10 +55,7 @@ class StoreOutputSerializer(serializers.ModelSerializer):
         read_only=True, help_text="Approved listings in this store."
     )
     logo = serializers.ImageField(read_only=True, allow_null=True)
-    # Declared for allow_blank, which a read-only model field loses: both may be left empty.
-    contact_email = serializers.EmailField(
-        read_only=True, allow_blank=True, help_text="Empty when the store gives none."
-    )
+    # Declared for allow_blank, which a read-only model field loses: it may be left empty.
     support_url = serializers.URLField(
         read_only=True, allow_blank=True, help_text="Empty when the store has none."
     )
@@ -76,14 +73,27 @@ class StoreOutputSerializer(serializers.ModelSerializer):
             "tagline",
             "description",
             "about",
-            "contact_email",
-            "contact_phone",
             "support_url",
             "logo",
             "default_cancellation_policy",
             "listing_count",
             "created_at",
         )
+        read_only_fields = fields
+
+
+class StoreOwnerOutputSerializer(StoreOutputSerializer):
+    """The store as its owner sees it after editing: with the contact details only Bazaar sees.
+    Buyers reach a store through messaging (POST /api/v1/conversations/store/), so the public
+    store never shows its email address or phone number."""
+
+    contact_email = serializers.EmailField(
+        read_only=True, allow_blank=True, help_text="Empty when the store gives none."
+    )
+    contact_phone = serializers.CharField(read_only=True, allow_blank=True)
+
+    class Meta(StoreOutputSerializer.Meta):
+        fields = (*StoreOutputSerializer.Meta.fields, "contact_email", "contact_phone")
         read_only_fields = fields
 
 

@@ -17,6 +17,7 @@ from django.utils.text import slugify
 from core.audit import audit_record, audited_transition, plain
 from core.errors import InvalidTransition, NotAllowed, ValidationFailed
 from core.images import image_problem
+from core.money import below_minimum_message, minimum_charge_cents
 from core.timezones import is_time_zone
 from marketplace.models import (
     BUFFER_MINUTES_MAX,
@@ -172,6 +173,9 @@ def _validate_listing(values):
     if currency not in settings.BAZAAR_CURRENCIES:
         allowed = ", ".join(c.upper() for c in settings.BAZAAR_CURRENCIES)
         errors["currency"] = f"Choose one of: {allowed}."
+    elif "price_cents" not in errors and price < minimum_charge_cents(currency):
+        # Stripe refuses to charge less (amount_too_small): such a listing could never be paid.
+        errors["price_cents"] = below_minimum_message(currency)
     stock = values.get("stock")
     duration = values.get("duration_minutes")
     if kind == ListingKind.SERVICE:
@@ -316,6 +320,16 @@ def _require_staff(actor):
 @transaction.atomic
 def listing_approve(*, listing, actor):
     _require_staff(actor)
+    if listing.status != ListingStatus.APPROVED and listing.price_cents < minimum_charge_cents(
+        listing.currency
+    ):
+        # Saved before prices were checked: published, it could never be paid for.
+        raise ValidationFailed(
+            {
+                "price_cents": below_minimum_message(listing.currency)
+                + " Ask the seller to raise it."
+            }
+        )
     listing, changed = _transition(
         listing,
         to=ListingStatus.APPROVED,

@@ -169,7 +169,7 @@ class ConversationAdmin(ReadOnlyAdmin):
     )
     list_filter = ("kind", FlaggedFilter)
     search_fields = ("buyer__email", "seller__email", "listing__title", "=order__id")
-    list_select_related = ("listing", "buyer", "seller")
+    list_select_related = ("listing", "buyer", "seller", "seller__store")
     date_hierarchy = "created_at"
     fields = (
         ("kind", "order_column"),
@@ -284,7 +284,9 @@ class ConversationAdmin(ReadOnlyAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = dict(extra_context or {})
         conversation = (
-            Conversation.objects.select_related("listing__store", "order", "buyer", "seller")
+            Conversation.objects.select_related(
+                "listing__store", "order", "buyer", "seller", "seller__store"
+            )
             .filter(pk=object_id if str(object_id).isdigit() else None)
             .first()
         )
@@ -308,7 +310,7 @@ class ConversationAdmin(ReadOnlyAdmin):
         if not self.has_post_permission(request):
             raise PermissionDenied
         conversation = get_object_or_404(
-            Conversation.objects.select_related("listing__store", "order"),
+            Conversation.objects.select_related("listing__store", "order", "seller__store"),
             pk=object_id if str(object_id).isdigit() else None,
         )
         form = StaffPostForm(request.POST, request.FILES)
@@ -434,7 +436,7 @@ class MessageAdmin(ReadOnlyAdmin):
     list_display_links = ("id", "short_body")
     list_filter = ("review", "held", "sender_role")
     search_fields = ("body", "sender__email", "=conversation__order__id")
-    list_select_related = ("conversation__listing__store", "sender")
+    list_select_related = ("conversation__listing__store", "conversation__seller__store", "sender")
     date_hierarchy = "created_at"
     ordering = ("-id",)
     actions = ("clear_review", "confirm_review")

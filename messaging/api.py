@@ -2,6 +2,7 @@
 
 GET  /api/v1/conversations/                           your conversations, newest activity first
 POST /api/v1/conversations/                           ask about a listing (opens the inquiry)
+POST /api/v1/conversations/store/                     write to a store (its Contact page)
 GET  /api/v1/conversations/unread-count/              unread messages in all your conversations
 GET  /api/v1/conversations/for-order/{order_id}/      the conversation of one of your orders
 GET  /api/v1/conversations/{id}/                      one of your conversations
@@ -44,7 +45,7 @@ from accounts.services import user_seen
 from core.errors import ValidationFailed
 from core.throttling import THROTTLED, ScopedRateThrottle
 from escrow.selectors import order_for_participant_get
-from marketplace.selectors import listing_public_queryset
+from marketplace.selectors import listing_public_queryset, store_list
 from messaging import selectors, services
 from messaging.models import Attachment, Conversation, ConversationKind
 from messaging.serializers import (
@@ -60,6 +61,7 @@ from messaging.serializers import (
     MessageSentOutputSerializer,
     ReadInputSerializer,
     ReadOutputSerializer,
+    StoreMessageInputSerializer,
     UnreadTotalOutputSerializer,
     UploadOutputSerializer,
     UploadStartInputSerializer,
@@ -161,7 +163,7 @@ class ConversationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @property
     def throttle_scope(self):
         # Writing is limited per person (BAZAAR_RATE_MESSAGES, shared with the pages).
-        return "messages" if self.action in ("create", "message_send") else None
+        return "messages" if self.action in ("create", "message_send", "store_message") else None
 
     def get_queryset(self):
         return selectors.conversations_for(user=self.request.user)
@@ -170,7 +172,8 @@ class ConversationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return _conversation_get(self.request.user, self.kwargs["pk"])
 
     def list(self, request, *args, **kwargs):
-        page = self.paginate_queryset(self.get_queryset())
+        # The inbox: conversations with a message to read (an order's opens empty).
+        page = self.paginate_queryset(selectors.inbox_for(user=request.user))
         body = self.get_serializer(page, many=True).data
         return _no_store(self.get_paginated_response(body))
 
@@ -247,6 +250,41 @@ class ConversationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         if conversation is None:
             raise ValidationFailed({"listing": LISTING_NOT_AVAILABLE})
         return conversation.listing
+
+    @extend_schema(
+        tags=TAGS,
+        summary="Write to a store (its Contact page's “Message the seller”)",
+        description=(
+            "Bazaar does not publish sellers' email addresses: buyers reach a store through "
+            "messaging. The first message opens the conversation (kind `store`); later ones "
+            "continue it (its id is `conversation_id`). Messages are checked for contact "
+            "details like any other.\n\nWhen `warning` is not empty, show it to the sender."
+        ),
+        request=StoreMessageInputSerializer,
+        responses={
+            201: MessageSentOutputSerializer,
+            400: OpenApiResponse(
+                description="Field messages: `store` (unknown, or your own), `body` (empty or "
+                "too long). Nothing is saved."
+            ),
+            429: THROTTLED,
+        },
+    )
+    @action(detail=False, methods=["post"], url_path="store")
+    def store_message(self, request):
+        data = StoreMessageInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        store = store_list().filter(slug=data.validated_data["store"]).first()
+        if store is None:
+            raise ValidationFailed({"store": "There is no store with this slug."})
+        if store.owner_id == request.user.pk:
+            raise ValidationFailed(
+                {"store": "This is your own store: there is nobody to write to."}
+            )
+        message = services.store_message_send(
+            store=store, buyer=request.user, body=data.validated_data["body"]
+        )
+        return self._sent(message)
 
     @extend_schema(
         tags=TAGS,

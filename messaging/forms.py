@@ -56,3 +56,13 @@ class MessageForm(forms.Form):
         # Read at request time, as the limits are settings
         # (escaped: templates/includes/field.html renders help text as HTML).
         self.fields["files"].help_text = escape(attachment_limits_text())
+
+
+class StoreMessageForm(forms.Form):
+    """A buyer's message to a store, from its Contact page."""
+
+    body = forms.CharField(
+        label="Message",
+        strip=False,  # the service trims; a refused message comes back exactly as typed
+        widget=forms.Textarea(attrs={"rows": 5, "maxlength": MAX_BODY_CHARS}),
+    )

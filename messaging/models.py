@@ -17,12 +17,20 @@ from django.urls import reverse
 class ConversationKind(models.TextChoices):
     INQUIRY = "inquiry", "Question about a listing"  # a buyer asks a seller before buying
     ORDER = "order", "Order"  # the buyer and seller of one order
+    # A buyer writes to a store from its Contact page (one per buyer and seller): Bazaar does
+    # not publish sellers' email addresses, so this is how a buyer reaches a store.
+    STORE = "store", "Message to a store"
 
 
 class Conversation(models.Model):
     kind = models.CharField(max_length=10, choices=ConversationKind.choices)
+    # The listing asked about or ordered; none for a message to a store.
     listing = models.ForeignKey(
-        "marketplace.Listing", on_delete=models.PROTECT, related_name="conversations"
+        "marketplace.Listing",
+        on_delete=models.PROTECT,
+        related_name="conversations",
+        null=True,
+        blank=True,
     )
     order = models.OneToOneField(
         "escrow.Order",
@@ -49,12 +57,24 @@ class Conversation(models.Model):
                 condition=models.Q(kind="inquiry"),
                 name="one_inquiry_per_buyer_and_listing",
             ),
+            models.UniqueConstraint(
+                fields=["seller", "buyer"],
+                condition=models.Q(kind="store"),
+                name="one_store_conversation_per_buyer_and_seller",
+            ),
             models.CheckConstraint(
                 condition=(
                     models.Q(kind="order", order__isnull=False)
-                    | models.Q(kind="inquiry", order__isnull=True)
+                    | models.Q(kind__in=["inquiry", "store"], order__isnull=True)
                 ),
                 name="conversation_order_matches_kind",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(kind="store", listing__isnull=True)
+                    | (~models.Q(kind="store") & models.Q(listing__isnull=False))
+                ),
+                name="conversation_listing_matches_kind",
             ),
             models.CheckConstraint(
                 condition=~models.Q(buyer=models.F("seller")),
@@ -72,7 +92,18 @@ class Conversation(models.Model):
     def subject(self):
         if self.kind == ConversationKind.ORDER:
             return f"Order #{self.order_id}: {self.listing.title}"
+        if self.kind == ConversationKind.STORE:
+            return f"Message to {self.store_name}"
         return f"Question about “{self.listing.title}”"
+
+    @property
+    def store(self):
+        """The seller's store: the listing's, or (a message to a store) the seller's own."""
+        return self.listing.store if self.listing_id else self.seller.store
+
+    @property
+    def store_name(self):
+        return self.store.name
 
 
 class ParticipantRole(models.TextChoices):

@@ -85,6 +85,16 @@ class InquiryCreateWithFilesInputSerializer(InquiryCreateInputSerializer):
     files = _files_field()
 
 
+class StoreMessageInputSerializer(serializers.Serializer):
+    store = serializers.SlugField(
+        max_length=100, help_text="The store's slug, as in /api/v1/stores/{slug}/."
+    )
+    body = serializers.CharField(
+        help_text=f"What you want to tell or ask the store, at most {services.MAX_BODY_CHARS} "
+        "characters. A second message continues the conversation you already have with it.",
+    )
+
+
 class ReadInputSerializer(serializers.Serializer):
     up_to_id = serializers.IntegerField(
         required=False,
@@ -126,7 +136,7 @@ class ParticipantOutputSerializer(PersonRefSerializer):
 
 def _person(conversation, role):
     if role == ParticipantRole.SELLER:
-        return {"name": conversation.listing.store.name, "role": role}
+        return {"name": conversation.store_name, "role": role}
     return {"name": services.buyer_display_name(user=conversation.buyer), "role": role}
 
 
@@ -149,10 +159,13 @@ class ConversationOutputSerializer(serializers.Serializer):
     kind = serializers.CharField(
         read_only=True,
         help_text=f"{ConversationKind.INQUIRY}: a question about a listing; "
-        f"{ConversationKind.ORDER}: the conversation of an order.",
+        f"{ConversationKind.ORDER}: the conversation of an order; "
+        f"{ConversationKind.STORE}: a message to a store (from its Contact page).",
     )
     subject = serializers.CharField(read_only=True)
-    listing = ListingRefSerializer(read_only=True)
+    listing = ListingRefSerializer(
+        read_only=True, allow_null=True, help_text="null for a message to a store."
+    )
     order_id = serializers.IntegerField(
         read_only=True, allow_null=True, help_text="The order, for an order's conversation."
     )

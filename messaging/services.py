@@ -148,6 +148,25 @@ def _inquiry_send(listing, buyer, body, files, upload_ids):
     return _post(conversation, buyer, SenderRole.BUYER, body, files, upload_ids)
 
 
+@transaction.atomic
+def store_message_send(*, store, buyer, body):
+    """A buyer writes to a store (its Contact page): the first message opens the conversation,
+    later ones continue it. Returns the Message; nothing is saved if it is rejected.
+
+    The rule for contact between buyers and sellers: it goes through Bazaar's messaging. The
+    Contact page offers this instead of the seller's email address, and messages keep being
+    checked for contact details (contact_details.py) like every other message."""
+    seller = store.owner
+    if buyer.pk == seller.pk:
+        raise ValidationFailed({"body": "This is your own store: there is nobody to write to."})
+    conversation = Conversation.objects.filter(
+        kind=ConversationKind.STORE, seller=seller, buyer=buyer
+    ).first()
+    if conversation is None:
+        conversation = _open_conversation(kind=ConversationKind.STORE, buyer=buyer, seller=seller)
+    return _post(conversation, buyer, SenderRole.BUYER, body, (), ())
+
+
 # --- Sending ------------------------------------------------------------------------------------
 
 
@@ -195,8 +214,9 @@ def message_post_as_staff(*, conversation, staff, body, files=()):
 
 
 def _before_payment(conversation):
-    # Inquiries are always before payment; an order's conversation until the buyer has paid.
-    if conversation.kind == ConversationKind.INQUIRY:
+    # Inquiries and messages to a store are always before payment; an order's conversation
+    # until the buyer has paid.
+    if conversation.kind in (ConversationKind.INQUIRY, ConversationKind.STORE):
         return True
     return conversation.order.funded_at is None
 
@@ -403,7 +423,7 @@ def message_sender_name(*, message):
     if message.sender_role == SenderRole.NOTE:
         return "Bazaar"
     if message.sender_role == SenderRole.SELLER:
-        return message.conversation.listing.store.name
+        return message.conversation.store_name
     return buyer_display_name(user=message.sender)
 
 

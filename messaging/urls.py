@@ -12,6 +12,7 @@ urlpatterns = [
     path("<int:pk>/", views.conversation_detail, name="conversation"),
     path("<int:pk>/send/", views.send, name="send"),
     path("ask/<int:listing_pk>/", views.inquiry, name="ask"),
+    path("store/<slug:slug>/", views.store_message, name="store-message"),
     path("attachments/<uuid:pk>/", storage_views.attachment_download, name="attachment"),
     # Local storage's signed links (S3 serves these itself when attachments live there).
     path("files/<str:token>/", storage_views.signed_file, name="file"),

@@ -22,7 +22,7 @@ from marketplace import selectors as catalogue_selectors
 from marketplace.models import ListingStatus
 from messaging import selectors, services
 from messaging.files import human_size
-from messaging.forms import MessageForm
+from messaging.forms import MessageForm, StoreMessageForm
 from messaging.models import Conversation, ConversationKind, SenderRole
 
 INBOX_PAGE_SIZE = 20
@@ -54,7 +54,7 @@ def _too_fast(request, form):
 def other_party_name(conversation, user):
     """Who the person is talking to: the store for the buyer, the buyer for the seller."""
     if conversation.buyer_id == user.pk:
-        return conversation.listing.store.name
+        return conversation.store_name
     return services.buyer_display_name(user=conversation.buyer)
 
 
@@ -128,7 +128,7 @@ def _report_sent(request, message, sent_text):
 @login_required
 @require_GET
 def inbox(request):
-    queryset = selectors.conversations_for(user=request.user)
+    queryset = selectors.inbox_for(user=request.user)
     # get_page() turns a missing, malformed or too-large page number into a real page.
     page_obj = Paginator(queryset, INBOX_PAGE_SIZE).get_page(request.GET.get("page"))
     conversations = list(page_obj.object_list)
@@ -271,5 +271,51 @@ def inquiry(request, listing_pk):
             "refusal": "" if request.method == "POST" else _refusal(listing, request.user),
             "files_dropped": files_dropped,
         },
+        status=429 if throttled else 200,
+    )
+
+
+# --- Writing to a store (its Contact page's "Message the seller") -------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def store_message(request, slug):
+    """A buyer writes to a store. Bazaar does not publish sellers' email addresses: contact
+    goes through messaging, where contact details are flagged as in every message. Writing
+    again continues the same conversation."""
+    store = catalogue_selectors.store_public_get(slug=slug)
+    own = store.owner_id == request.user.pk
+    if request.method == "GET" and not own:
+        existing = (
+            selectors.conversations_for(user=request.user)
+            .filter(kind=ConversationKind.STORE, seller_id=store.owner_id, buyer=request.user)
+            .first()
+        )
+        if existing is not None:
+            return redirect(existing)
+    form = StoreMessageForm(request.POST or None)
+    throttled = False
+    if request.method == "POST":
+        throttled = form.is_valid() and _too_fast(request, form)
+        if form.is_valid():
+            try:
+                message = services.store_message_send(
+                    store=store, buyer=request.user, body=form.cleaned_data["body"]
+                )
+            except ValidationFailed as exc:
+                add_domain_errors(form, exc)
+            else:
+                _report_sent(
+                    request,
+                    message,
+                    f"Your message was sent to {store.name}. We will let you know when they "
+                    "answer.",
+                )
+                return redirect(message.conversation)
+    return render(
+        request,
+        "messaging/store_message.html",
+        {"store": store, "form": form, "own": own},
         status=429 if throttled else 200,
     )

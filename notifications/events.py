@@ -35,6 +35,14 @@ class EmailMode:
     ]
 
 
+class Audience:
+    """Who an event can reach, and so who sees it among their preferences (page and API)."""
+
+    EVERYONE = "everyone"  # buyers' events and what anyone can be told (messages)
+    SELLERS = "sellers"  # only people with a seller profile
+    STAFF = "staff"  # only staff
+
+
 @dataclass(frozen=True)
 class Event:
     code: str
@@ -44,6 +52,7 @@ class Event:
     message: str  # format string, filled from the context
     low_priority: bool = False
     default_email: str = EmailMode.IMMEDIATE
+    audience: str = Audience.EVERYONE
 
     @property
     def email_modes(self):
@@ -56,6 +65,7 @@ EVENTS = {
     for event in [
         Event(
             code="listing.approved",
+            audience=Audience.SELLERS,
             level=Level.SUCCESS,
             label=_("A listing of mine is approved"),
             title=_("“{listing_title}” is live"),
@@ -63,6 +73,7 @@ EVENTS = {
         ),
         Event(
             code="listing.rejected",
+            audience=Audience.SELLERS,
             level=Level.WARNING,
             label=_("A listing of mine is rejected"),
             title=_("“{listing_title}” was not approved"),
@@ -70,6 +81,7 @@ EVENTS = {
         ),
         Event(
             code="listing.submitted",
+            audience=Audience.STAFF,
             level=Level.INFO,
             label=_("A listing waits for review (staff)"),
             title=_("“{listing_title}” waits for review"),
@@ -79,6 +91,7 @@ EVENTS = {
         ),
         Event(
             code="store.created",
+            audience=Audience.SELLERS,
             level=Level.SUCCESS,
             label=_("My store is opened"),
             title=_("Your store “{store_name}” is open"),
@@ -86,6 +99,7 @@ EVENTS = {
         ),
         Event(
             code="connect.ready",
+            audience=Audience.SELLERS,
             level=Level.SUCCESS,
             label=_("I can take payments and receive payouts"),
             title=_("You can now take payments and get paid"),
@@ -93,6 +107,7 @@ EVENTS = {
         ),
         Event(
             code="connect.action_required",
+            audience=Audience.SELLERS,
             level=Level.WARNING,
             label=_("Stripe needs something from me to pay me"),
             title=_("Stripe needs more information"),
@@ -100,6 +115,7 @@ EVENTS = {
         ),
         Event(
             code="order.funded",
+            audience=Audience.SELLERS,
             level=Level.SUCCESS,
             label=_("A buyer paid for an order (seller)"),
             title=_("New paid order: “{listing_title}”"),
@@ -138,7 +154,7 @@ EVENTS = {
             level=Level.ERROR,
             label=_("My payment failed (buyer)"),
             title=_("Your payment for “{listing_title}” did not go through"),
-            message=_("{reason} Your order is still open: try again with another card."),
+            message=_("{reason} Your order is still open."),
         ),
         Event(
             code="order.delivered",
@@ -158,6 +174,7 @@ EVENTS = {
         ),
         Event(
             code="order.approved",
+            audience=Audience.SELLERS,
             level=Level.SUCCESS,
             label=_("A buyer approved my delivery (seller)"),
             title=_("The buyer approved “{listing_title}”"),
@@ -175,6 +192,7 @@ EVENTS = {
         ),
         Event(
             code="milestones.accepted",
+            audience=Audience.SELLERS,
             level=Level.SUCCESS,
             label=_("A buyer accepted my milestones (seller)"),
             title=_("The buyer accepted your milestones for “{listing_title}”"),
@@ -191,6 +209,7 @@ EVENTS = {
         ),
         Event(
             code="milestone.released",
+            audience=Audience.SELLERS,
             level=Level.SUCCESS,
             label=_("Money for a milestone was released to me (seller)"),
             title=_("{amount} released for “{milestone_title}”"),
@@ -198,6 +217,7 @@ EVENTS = {
         ),
         Event(
             code="order.released",
+            audience=Audience.SELLERS,
             level=Level.SUCCESS,
             label=_("Money was released to me (seller)"),
             title=_("{amount} released for “{listing_title}”"),
@@ -215,6 +235,7 @@ EVENTS = {
         ),
         Event(
             code="order.refund_made",
+            audience=Audience.SELLERS,
             level=Level.WARNING,
             label=_("A buyer was refunded (seller)"),
             title=_("{amount} refunded to the buyer of “{listing_title}”"),
@@ -223,6 +244,7 @@ EVENTS = {
         # Disputes (escrow/services/dispute_notices.py).
         Event(
             code="dispute.opened",
+            audience=Audience.SELLERS,
             level=Level.WARNING,
             label=_("A buyer reported a problem with an order (seller)"),
             title=_("The buyer reported a problem with “{listing_title}”"),
@@ -250,6 +272,7 @@ EVENTS = {
         ),
         Event(
             code="dispute.answer_sent",
+            audience=Audience.SELLERS,
             level=Level.INFO,
             label=_("My answer to a buyer’s report was sent (seller)"),
             title=_("Your answer about “{listing_title}” was sent"),
@@ -258,6 +281,7 @@ EVENTS = {
         ),
         Event(
             code="dispute.withdrawn",
+            audience=Audience.SELLERS,
             level=Level.SUCCESS,
             label=_("A buyer withdrew their report of a problem (seller)"),
             title=_("The buyer withdrew their report about “{listing_title}”"),
@@ -272,6 +296,7 @@ EVENTS = {
         ),
         Event(
             code="dispute.escalated",
+            audience=Audience.STAFF,
             level=Level.WARNING,
             label=_("A dispute is past its deadline (staff)"),
             title=_("Dispute #{dispute_id} needs a decision"),
@@ -279,6 +304,7 @@ EVENTS = {
         ),
         Event(
             code="order.charged_back",
+            audience=Audience.SELLERS,
             level=Level.ERROR,
             label=_("A buyer disputed a payment with their bank (seller)"),
             title=_("The buyer's bank disputed the payment for “{listing_title}”"),
@@ -290,6 +316,7 @@ EVENTS = {
         ),
         Event(
             code="order.charged_back_staff",
+            audience=Audience.STAFF,
             level=Level.ERROR,
             label=_("A card chargeback needs evidence (staff)"),
             title=_("Chargeback on order #{order_id}: evidence due {deadline}"),
@@ -297,6 +324,7 @@ EVENTS = {
         ),
         Event(
             code="order.chargeback_closed",
+            audience=Audience.SELLERS,
             level=Level.INFO,
             label=_("A card chargeback was decided (seller)"),
             title=_("The chargeback on “{listing_title}” was decided"),
@@ -311,6 +339,7 @@ EVENTS = {
         ),
         Event(
             code="payout.requested",
+            audience=Audience.SELLERS,
             level=Level.INFO,
             label=_("I request a payout"),
             title=_("Payout of {amount} requested"),
@@ -319,6 +348,7 @@ EVENTS = {
         ),
         Event(
             code="payout.paid",
+            audience=Audience.SELLERS,
             level=Level.SUCCESS,
             label=_("A payout reaches my bank"),
             title=_("{amount} paid out to your bank"),
@@ -326,6 +356,7 @@ EVENTS = {
         ),
         Event(
             code="payout.failed",
+            audience=Audience.SELLERS,
             level=Level.ERROR,
             label=_("A payout fails"),
             title=_("Your payout of {amount} failed"),
@@ -333,6 +364,7 @@ EVENTS = {
         ),
         Event(
             code="payout.schedule_changed",
+            audience=Audience.SELLERS,
             level=Level.INFO,
             label=_("My payout schedule changes"),
             title=_("You are now paid out {schedule}"),
@@ -340,6 +372,7 @@ EVENTS = {
         ),
         Event(
             code="payout.held",
+            audience=Audience.SELLERS,
             level=Level.WARNING,
             label=_("Bazaar holds my payouts"),
             title=_("Your payouts are on hold"),
@@ -350,6 +383,7 @@ EVENTS = {
         ),
         Event(
             code="payout.unheld",
+            audience=Audience.SELLERS,
             level=Level.SUCCESS,
             label=_("Bazaar releases the hold on my payouts"),
             title=_("Your payouts are no longer on hold"),

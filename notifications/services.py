@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from core.errors import ValidationFailed
+from notifications.audiences import events_for
 from notifications.events import EVENTS, EmailMode, get_event
 from notifications.models import EmailDelivery, Notification, NotificationPreference
 
@@ -150,6 +151,11 @@ def preference_set(*, user, event_code, email_mode):
     event = EVENTS.get(event_code)
     if event is None:
         raise ValidationFailed({"event_code": f"There is no notification called {event_code!r}."})
+    if event not in events_for(user):
+        # An event that cannot reach this person (a seller's or staff's) is not theirs to set.
+        raise ValidationFailed(
+            {"event_code": f"The notification {event_code!r} is not one you can receive."}
+        )
     if email_mode not in event.email_modes:
         allowed = ", ".join(event.email_modes)
         raise ValidationFailed({"email_mode": f"For this notification choose one of: {allowed}."})
@@ -160,11 +166,12 @@ def preference_set(*, user, event_code, email_mode):
 
 
 def preferences_for(*, user):
-    """[(event, email_mode)] for every event, in the order of EVENTS."""
+    """[(event, email_mode)] for every event that can reach `user`, in the order of EVENTS:
+    buyers' events for everyone, sellers' for people with a seller profile, staff's for staff."""
     chosen = dict(
         NotificationPreference.objects.filter(user=user).values_list("event_code", "email_mode")
     )
-    return [(event, chosen.get(event.code, event.default_email)) for event in EVENTS.values()]
+    return [(event, chosen.get(event.code, event.default_email)) for event in events_for(user)]
 
 
 def unsubscribe_token(*, user, event_code):
@@ -190,7 +197,10 @@ def unsubscribe_token_read(*, token):
 def preferences_unsubscribe(*, token, everything=False):
     """Turn email off for the event a signed link names (or every event). Works logged out."""
     user, code = unsubscribe_token_read(token=token)
-    codes = list(EVENTS) if everything or code == ALL_EVENTS else [code]
+    reachable = [event.code for event in events_for(user)]
+    codes = reachable if everything or code == ALL_EVENTS else [code]
+    # An email of an event that no longer reaches them (staff no more, say): nothing to turn off.
+    codes = [event_code for event_code in codes if event_code in reachable]
     for event_code in codes:
         preference_set(user=user, event_code=event_code, email_mode=EmailMode.OFF)
     return user, codes

@@ -712,6 +712,15 @@ MATRIX = [
             ("api-store-detail", store),
         ]
     ),
+    # Writing to a store (its Contact page): anyone signed in; its owner is told it is theirs.
+    Row(
+        "messaging:store-message",
+        "GET",
+        store,
+        (),
+        {actor: 200 for actor in ACTORS if actor != "anonymous"},
+        public=True,
+    ),
     # Editing a store: its owner only. The store is public, so 403 (not 404) gives nothing away.
     Row(
         "api-store-detail",

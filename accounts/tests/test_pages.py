@@ -274,7 +274,9 @@ def test_become_a_seller_service_error_shows_next_to_field(client):
     response = _onboard(client, country="1x")
 
     assert response.status_code == 200
-    assert _field_errors(response, "country") == ["Use a two-letter country code, e.g. US."]
+    assert _field_errors(response, "country") == [
+        "Choose the country you sell from in the list: Stripe can pay sellers in these countries."
+    ]
     assert not Store.objects.filter(owner=user).exists()
 
 

@@ -17,6 +17,7 @@ from accounts.selectors import seller_can_accept_payments
 from core import clock
 from core.audit import audit_record, audited_transition
 from core.errors import InvalidTransition, NotAllowed, ValidationFailed
+from core.money import below_minimum_message, minimum_charge_cents
 from core.timezones import format_local
 from escrow.commission import terms_for_seller
 from escrow.models import (
@@ -91,9 +92,17 @@ def order_create(*, buyer, listing_id, quantity=1, client_key="", slot_start=Non
         raise ValidationFailed(
             {"listing": "This seller cannot take payments right now. Try again later."}
         )
+    total = listing.price_cents * quantity
+    minimum = minimum_charge_cents(listing.currency)
+    if total < minimum:
+        # Stripe would refuse the charge (amount_too_small): an order that could never be paid.
+        message = below_minimum_message(listing.currency, "The total")
+        enough = -(-minimum // listing.price_cents)
+        if listing.kind == ListingKind.PRODUCT and enough <= MAX_QUANTITY:
+            message += f" Order at least {enough}."
+        raise ValidationFailed({"quantity": message})
     reserved = listing_stock_reserve(listing=listing, quantity=quantity)
     terms = terms_for_seller(seller.seller_profile)
-    total = listing.price_cents * quantity
     try:
         with transaction.atomic():
             order = Order.objects.create(
@@ -272,7 +281,8 @@ def order_mark_funded(*, order):
 def order_payment_failed(*, order_id, message):
     """A payment attempt was declined: the order stays payable, and the buyer is told why.
 
-    The reason is stored once, on the failed payment (Order.payment_error reads it from there).
+    The reason is stored once, on the failed payment (Order.payment_error reads it from there);
+    `message` is what the buyer is told, in plain words (EscrowPayment.failure_reason).
     """
     order = _lock(order_id)
     if order.status != OrderStatus.PENDING_PAYMENT:

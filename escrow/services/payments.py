@@ -384,7 +384,12 @@ def _payment_failed_locally(payment, exc, *, actor):
     payment = _lock_order_and_payment(payment)
     if payment.status == PaymentStatus.PENDING:
         payment_move(
-            payment=payment, to=PaymentStatus.FAILED, actor=actor, failure_message=exc.message[:300]
+            payment=payment,
+            to=PaymentStatus.FAILED,
+            actor=actor,
+            failure_message=exc.detail[:300],
+            failure_code=(exc.code or "")[:60],
+            failure_decline_code=(exc.decline_code or "")[:60],
         )
     return payment
 
@@ -487,6 +492,8 @@ def _record_success(*, payment_id, intent_id, charge_id, fee, receipt_url):
         receipt_url=receipt_url,
         succeeded_at=timezone.now(),
         failure_message="",
+        failure_code="",
+        failure_decline_code="",
     )
     amount = payment.amount_cents
     ledger.post(
@@ -508,9 +515,10 @@ def _record_success(*, payment_id, intent_id, charge_id, fee, receipt_url):
 def payment_fail(*, payment_intent_id):
     """A payment attempt was declined (payment_intent.payment_failed): say why, stay payable.
 
-    Why is Stripe's answer (the PaymentIntent's last_payment_error), never the event's text: the
-    buyer reads it in a notification and an email. An intent Stripe no longer reports as
-    declined (paid since, or never declined) changes nothing.
+    Why is Stripe's answer (the PaymentIntent's last_payment_error), never the event's text:
+    its codes become the plain words the buyer reads in a notification and an email
+    (core.payment_errors); its developer text is kept for staff. An intent Stripe no longer
+    reports as declined (paid since, or never declined) changes nothing.
     """
     intent = stripe_client.call(_stripe().payment_intents.retrieve, payment_intent_id)
     payment = _find_payment(payment_intent_id=intent.id, metadata=intent.metadata)
@@ -520,6 +528,10 @@ def payment_fail(*, payment_intent_id):
     if intent.status != "requires_payment_method" or not error:
         return payment
     message = (error.message or "The payment was declined.")[:300]
+    codes = {
+        "failure_code": (getattr(error, "code", None) or "")[:60],
+        "failure_decline_code": (getattr(error, "decline_code", None) or "")[:60],
+    }
     logger.info(
         "Payment declined: %s",
         getattr(error, "decline_code", None) or error.code,
@@ -532,7 +544,7 @@ def payment_fail(*, payment_intent_id):
         if payment.status == PaymentStatus.FAILED:
             # Declined before: the same reason is this event again; another is a new decline.
             changed = failure_reason_record(
-                row=payment, message=message, action=PAYMENT_ACTIONS[PaymentStatus.FAILED]
+                row=payment, message=message, action=PAYMENT_ACTIONS[PaymentStatus.FAILED], **codes
             )
         else:
             payment, changed = payment_move(
@@ -540,9 +552,10 @@ def payment_fail(*, payment_intent_id):
                 to=PaymentStatus.FAILED,
                 failure_message=message,
                 stripe_payment_intent_id=payment.stripe_payment_intent_id or intent.id,
+                **codes,
             )
         if changed:
-            order_payment_failed(order_id=payment.order_id, message=payment.failure_message)
+            order_payment_failed(order_id=payment.order_id, message=payment.failure_reason)
     return payment
 
 

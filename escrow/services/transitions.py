@@ -69,19 +69,22 @@ def dispute_move(*, dispute, to, actor=None, **changes):
     )
 
 
-def failure_reason_record(*, row, message, action, actor=None):
+def failure_reason_record(*, row, message, action, actor=None, **codes):
     """A locked payment or release that was failed already failed again. The same reason is a
-    repeat (quiet, returns False); another reason is kept, and audited, as the newest."""
-    if row.failure_message == message:
+    repeat (quiet, returns False); another reason is kept, and audited, as the newest. `codes`
+    are the payment's failure_code and failure_decline_code, which change with the reason."""
+    after = {"failure_message": message, **codes}
+    if all(getattr(row, field) == value for field, value in after.items()):
         return False
-    before = {"status": row.status, "failure_message": row.failure_message}
-    row.failure_message = message
-    row.save(update_fields=["failure_message"])
+    before = {"status": row.status} | {field: getattr(row, field) for field in after}
+    for field, value in after.items():
+        setattr(row, field, value)
+    row.save(update_fields=list(after))
     audit_record(
         action=action,
         actor=actor,
         target=row,
         before=before,
-        after={"status": row.status, "failure_message": message},
+        after={"status": row.status, **after},
     )
     return True

@@ -249,14 +249,23 @@ def test_an_orders_payment_error_is_its_latest_declined_payments_until_it_is_pai
     seller, buyer = SellerFactory(), UserFactory()
     order = make_order(seller, buyer, status=OrderStatus.PENDING_PAYMENT)
     assert order.payment_error == ""
-    for message in ("Your card was declined.", "Your card has expired."):
+    for message, code in (
+        ("Your card was declined.", "card_declined"),
+        ("Expired.", "expired_card"),
+    ):
         EscrowPaymentFactory(
-            order=order, status=PaymentStatus.FAILED, failure_message=message, stripe_charge_id=""
+            order=order,
+            status=PaymentStatus.FAILED,
+            failure_message=message,
+            failure_code=code,
+            stripe_charge_id="",
         )
     EscrowPaymentFactory(order=order, status=PaymentStatus.PENDING, stripe_charge_id="")
 
     annotated = Order.objects.with_payment_error().get(pk=order.pk)
-    assert annotated.payment_error == order.payment_error == "Your card has expired."
+    expired = "Your card has expired. Try again with another card."
+    assert annotated.payment_error == order.payment_error == expired
+    assert annotated.payment_error_detail == order.payment_error_detail == "Expired. (expired_card)"
 
     Order.objects.filter(pk=order.pk).update(status=OrderStatus.FUNDED)
     order.refresh_from_db()

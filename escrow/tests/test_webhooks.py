@@ -11,6 +11,7 @@ from djstripe.models import Event, WebhookEventTrigger
 from kombu.exceptions import OperationalError
 
 from accounts.factories import StaffFactory
+from core.payment_errors import DECLINED
 from core.stripe_client import client as stripe
 from core.stripe_webhooks import process_webhook, requeue_stored_webhooks
 from escrow import ledger, services
@@ -182,12 +183,12 @@ def test_a_forged_payment_failure_shows_the_buyer_stripes_reason_not_the_events(
     )
 
     payment.refresh_from_db()
-    assert payment.failure_message == "Your card was declined."
+    assert payment.failure_message == "Your card was declined."  # Stripe's words, for staff
     assert told.count() == 1
     assert not any(SCAM in (n.message + n.title) for n in Notification.objects.all())
     assert not any(SCAM in m.body for m in mail.outbox)
     order.refresh_from_db()
-    assert order.payment_error == "Your card was declined."
+    assert order.payment_error == DECLINED
 
 
 def test_a_forged_payment_failure_for_an_intent_stripe_never_declined_changes_nothing(

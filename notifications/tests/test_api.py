@@ -3,7 +3,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-from accounts.factories import UserFactory
+from accounts.factories import SellerFactory, UserFactory
 from notifications import services
 from notifications.events import EVENTS, EmailMode
 from notifications.factories import NotificationFactory, NotificationPreferenceFactory
@@ -28,7 +28,8 @@ def detail_url(pk):
 
 @pytest.fixture
 def user():
-    return UserFactory()
+    # A staff member who also sells: every notification event can reach them.
+    return SellerFactory(is_staff=True)
 
 
 @pytest.fixture

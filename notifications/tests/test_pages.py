@@ -7,7 +7,7 @@ from django.core import signing
 from django.test import Client
 from django.urls import reverse
 
-from accounts.factories import UserFactory
+from accounts.factories import SellerFactory
 from notifications import services
 from notifications.events import EVENTS, EmailMode
 from notifications.factories import NotificationFactory
@@ -26,7 +26,8 @@ def open_url(notification):
 
 @pytest.fixture
 def user():
-    return UserFactory()
+    # A staff member who also sells: every notification event can reach them.
+    return SellerFactory(is_staff=True)
 
 
 @pytest.fixture

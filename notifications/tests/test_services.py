@@ -5,7 +5,7 @@ from celery import current_app as celery_app
 from django.core import mail, signing
 from django.db import transaction
 
-from accounts.factories import StaffFactory, UserFactory
+from accounts.factories import SellerFactory, StaffFactory, UserFactory
 from notifications import services
 from notifications.events import EVENTS, EmailMode
 from notifications.models import EmailDelivery, Notification, NotificationPreference
@@ -48,7 +48,7 @@ def test_notify_creates_the_in_app_notification_and_emails_it(
 def test_email_turned_off_sends_nothing_but_keeps_the_notification(
     django_capture_on_commit_callbacks,
 ):
-    user = UserFactory()
+    user = SellerFactory()
     services.preference_set(user=user, event_code="listing.approved", email_mode=EmailMode.OFF)
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -113,7 +113,7 @@ def test_low_priority_events_wait_for_the_daily_digest(django_capture_on_commit_
 def test_digest_is_refused_for_events_that_are_not_low_priority():
     with pytest.raises(services.ValidationFailed) as excinfo:
         services.preference_set(
-            user=UserFactory(), event_code="listing.approved", email_mode=EmailMode.DIGEST
+            user=SellerFactory(), event_code="listing.approved", email_mode=EmailMode.DIGEST
         )
     assert "email_mode" in excinfo.value.errors
 
@@ -195,7 +195,7 @@ def test_sending_twice_sends_once(django_capture_on_commit_callbacks):
 
 
 def test_unsubscribe_token_turns_that_email_off():
-    user = UserFactory()
+    user = SellerFactory()
     token = services.unsubscribe_token(user=user, event_code="listing.rejected")
 
     services.preferences_unsubscribe(token=token)
@@ -205,7 +205,7 @@ def test_unsubscribe_token_turns_that_email_off():
 
 
 def test_unsubscribe_from_everything():
-    user = UserFactory()
+    user = SellerFactory(is_staff=True)  # every event reaches a staff seller
     token = services.unsubscribe_token(user=user, event_code="listing.rejected")
 
     services.preferences_unsubscribe(token=token, everything=True)

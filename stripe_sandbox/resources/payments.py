@@ -55,6 +55,12 @@ MAX_AMOUNT = 99999999
 # Stripe's minimum charge amounts (stripe.com/docs/currencies#minimum-and-maximum-charge-amounts).
 MIN_AMOUNTS = {
     "usd": 50,
+    "aed": 200,
+    "bgn": 100,
+    "huf": 17500,
+    "myr": 200,
+    "ron": 200,
+    "thb": 1000,
     "eur": 50,
     "gbp": 30,
     "cad": 50,

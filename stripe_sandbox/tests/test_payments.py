@@ -972,3 +972,18 @@ def test_every_object_matches_stripes_openapi_schema(api, client):
     assert (
         _problems(decline_body["error"], {"$ref": "#/components/schemas/api_errors"}, "error") == []
     )
+
+
+@pytest.mark.parametrize(
+    ("currency", "too_small", "enough"),
+    [("usd", 49, 50), ("gbp", 29, 30), ("eur", 49, 50), ("thb", 999, 1000), ("huf", 17499, 17500)],
+)
+def test_an_amount_below_stripes_minimum_for_its_currency_is_amount_too_small(
+    api, currency, too_small, enough
+):
+    with pytest.raises(stripe.InvalidRequestError) as excinfo:
+        api.payment_intents.create(params={"amount": too_small, "currency": currency})
+    assert (excinfo.value.code, excinfo.value.param) == ("amount_too_small", "amount")
+    assert api.payment_intents.create(params={"amount": enough, "currency": currency}).amount == (
+        enough
+    )

@@ -41,7 +41,7 @@ def test_seller_lists_and_buyer_sees_approved_listing(
     page.wait_for_url(url + reverse("seller-onboard"))
     page.get_by_label("Display name").fill("Pat Potter Ceramics")
     page.get_by_label("Store name").fill("Potter's Wheel")
-    page.get_by_label("Country").fill("US")
+    page.get_by_label("Country").select_option("US")
     page.get_by_label("Default currency").select_option("usd")
     page.get_by_role("button", name="Open my store").click()
     page.wait_for_url(url + reverse("seller-dashboard"))
