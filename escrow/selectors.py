@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Case, F, OuterRef, Q, Subquery, Sum, Value, When
+from django.db.models import Case, F, Max, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncMonth, TruncWeek
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -932,3 +932,25 @@ def seller_transferred_releases(*, seller, currency):
         .order_by("transferred_at", "id")
         .values_list("order_id", "order__listing_title", "net_cents", "transferred_at")
     )
+
+
+# --- For other apps' services -------------------------------------------------------------------
+
+
+def order_locked(*, pk):
+    """The order with its row locked until the caller's transaction ends, for another app whose
+    writes about one order must not race each other (reviews: buyer and seller at once). Call it
+    inside transaction.atomic."""
+    return Order.objects.select_for_update().get(pk=pk)
+
+
+def order_reviews_open_at(order):
+    """When the order's buyer and seller may start reviewing each other: when its money was
+    released (by the buyer, staff, the automatic release or its last milestone), or when staff
+    resolved its dispute; the later of the two when both happened, None before either. One
+    query."""
+    resolved_at = Dispute.objects.filter(
+        order_id=order.pk, status=DisputeStatus.RESOLVED
+    ).aggregate(at=Max("resolved_at"))["at"]
+    moments = [moment for moment in (order.released_at, resolved_at) if moment]
+    return max(moments) if moments else None
