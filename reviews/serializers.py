@@ -23,6 +23,11 @@ class ReviewOutputSerializer(serializers.ModelSerializer):
     hidden = serializers.BooleanField(
         read_only=True, help_text="Hidden by Bazaar's staff (only its author still sees it)."
     )
+    hidden_reason = serializers.CharField(
+        read_only=True,
+        allow_blank=True,
+        help_text="Why staff hid it; empty unless hidden (so only ever shown to its author).",
+    )
 
     class Meta:
         model = Review
@@ -37,6 +42,7 @@ class ReviewOutputSerializer(serializers.ModelSerializer):
             "created_at",
             "reveals_at",
             "hidden",
+            "hidden_reason",
             "reply",
             "replied_at",
         )

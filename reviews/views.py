@@ -10,9 +10,11 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 
 from core.errors import DomainError, ValidationFailed
 from core.forms import add_domain_errors
+from core.http import safe_next_url
 from escrow.selectors import order_for_participant_get
 from marketplace.selectors import store_public_get
 from reviews import selectors, services
@@ -77,9 +79,7 @@ def review_reply(request, pk):
     review = selectors.review_for_seller_get(user=request.user, pk=pk)
     if review is None:
         raise Http404("No such review.")
-    back = request.POST.get("next") or request.GET.get("next") or ""
-    if not back.startswith("/") or back.startswith("//"):
-        back = review.store.get_absolute_url() + "reviews/"
+    back = safe_next_url(request, reverse("store-reviews", args=[review.store.slug]))
     if review.reply:
         messages.info(request, "You have already replied to this review.")
         return redirect(back)
