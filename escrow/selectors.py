@@ -946,11 +946,16 @@ def order_locked(*, pk):
 
 def order_reviews_open_at(order):
     """When the order's buyer and seller may start reviewing each other: when its money was
-    released (by the buyer, staff, the automatic release or its last milestone), or when staff
-    resolved its dispute; the later of the two when both happened, None before either. One
-    query."""
-    resolved_at = Dispute.objects.filter(
-        order_id=order.pk, status=DisputeStatus.RESOLVED
-    ).aggregate(at=Max("resolved_at"))["at"]
-    moments = [moment for moment in (order.released_at, resolved_at) if moment]
-    return max(moments) if moments else None
+    released (by the buyer, staff, the automatic release, its last milestone or a dispute's
+    decision), or when staff resolved its dispute by refunding the buyer; None before either.
+
+    A dispute is decided before any release, so a released order's moment is its release; only
+    an order refunded (or frozen since) without one is asked about its dispute: one query then,
+    none otherwise, so every other order page pays nothing for it."""
+    if order.released_at:
+        return order.released_at
+    if order.status not in (OrderStatus.REFUNDED, OrderStatus.DISPUTED):
+        return None
+    return Dispute.objects.filter(order_id=order.pk, status=DisputeStatus.RESOLVED).aggregate(
+        at=Max("resolved_at")
+    )["at"]

@@ -75,7 +75,7 @@ class OrderReviews:
     theirs_sealed: bool  # the other side has reviewed; it is revealed later
     can_review: bool
     can_reply: bool  # the seller may reply to the buyer's review of them
-    now: datetime
+    now: datetime | None  # None when the order is not completed (not needed then)
 
     @property
     def mine_revealed(self):
@@ -87,16 +87,24 @@ def window_for(opens_at):
 
 
 def order_reviews_for(*, order, user, now=None):
-    """The order's reviews as `user` (its buyer or seller) may see them. Two queries."""
-    now = now or clock.now()
+    """The order's reviews as `user` (its buyer or seller) may see them: no query for an order
+    not completed (nothing can be reviewed yet), else the reviews and the clock."""
     side = ReviewSide.BUYER if order.buyer_id == user.pk else ReviewSide.SELLER
-    reviews = {
-        review.side: review
-        for review in Review.objects.filter(order_id=order.pk).select_related("author", "listing")
-    }
+    opens_at = order_reviews_open_at(order)
+    if opens_at is None:
+        # Reviews open with the release or the dispute's decision, which stay: none exist yet
+        # (and without a window, the time does not matter).
+        reviews = {}
+    else:
+        now = now or clock.now()
+        reviews = {
+            review.side: review
+            for review in Review.objects.filter(order_id=order.pk).select_related(
+                "author", "listing"
+            )
+        }
     mine = reviews.get(side)
     other = reviews.get(ReviewSide.SELLER if side == ReviewSide.BUYER else ReviewSide.BUYER)
-    opens_at = order_reviews_open_at(order)
     window_ends_at = window_for(opens_at)
     theirs = other if other and other.is_revealed(now) and not other.hidden else None
     return OrderReviews(
