@@ -31,11 +31,11 @@ def order_review(request, pk):
     if not state.can_review:
         messages.info(
             request,
-            "You have reviewed this order."
+            services.ALREADY_REVIEWED
             if state.mine
-            else "This order cannot be reviewed now."
+            else services.NOT_YET
             if state.opens_at is None
-            else "The time to review this order is over.",
+            else services.WINDOW_OVER,
         )
         return redirect(order.get_absolute_url() + "#review")
     form = ReviewForm(request.POST if request.method == "POST" else None)
@@ -81,7 +81,7 @@ def review_reply(request, pk):
         raise Http404("No such review.")
     back = safe_next_url(request, reverse("store-reviews", args=[review.store.slug]))
     if review.reply:
-        messages.info(request, "You have already replied to this review.")
+        messages.info(request, services.ALREADY_REPLIED)
         return redirect(back)
     form = ReplyForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():

@@ -91,7 +91,7 @@ def test_a_second_review_is_refused_with_a_message(client, released_order, buyer
         reverse("order-review", args=[released_order.pk]), {"rating": "1"}, follow=True
     )
 
-    assert "You have reviewed this order." in _text(page)
+    assert "You have already reviewed this order." in _text(page)
     assert Review.objects.get().rating == 5
 
 
@@ -251,3 +251,14 @@ def test_the_listing_list_page_with_ratings_is_flat(
         response = client.get(reverse("listing-list"))
 
     assert _text(response).count("1 review") == min(rows, settings.BAZAAR_PAGE_SIZE)
+
+
+def test_the_review_page_of_an_order_not_completed_sends_back_with_why(client, buyer, listing):
+    order = OrderFactory(listing=listing, buyer=buyer, funded=True)
+    client.force_login(buyer)
+
+    page = client.post(reverse("order-review", args=[order.pk]), {"rating": "5"}, follow=True)
+
+    assert page.redirect_chain[-1][0] == reverse("order-detail", args=[order.pk]) + "#review"
+    assert "once it is completed" in _text(page)
+    assert not Review.objects.exists()
