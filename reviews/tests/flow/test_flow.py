@@ -10,6 +10,7 @@ from core import clock
 from core.errors import InvalidTransition
 from escrow import services as escrow
 from escrow.testing import pay_on_checkout_page, sell_and_release
+from marketplace.factories import ServiceListingFactory
 from reviews import selectors, services
 
 pytestmark = pytest.mark.django_db
@@ -68,3 +69,42 @@ def test_the_automatic_release_opens_reviews_from_its_moment(
     assert state.can_review and state.opens_at == order.released_at
     assert state.window_ends_at > clock.now() + timedelta(days=settings.REVIEW_WINDOW_DAYS - 1)
     services.review_create(order=order, author=seller, rating=4)
+
+
+def test_a_milestone_order_opens_reviews_only_when_its_last_milestone_is_released(
+    client,
+    seller,
+    buyer,
+    django_capture_on_commit_callbacks,
+):
+    service = ServiceListingFactory(store=seller.store, price_cents=10000, currency="usd")
+    order = escrow.order_create(buyer=buyer, listing_id=service.pk)
+    due = (clock.now() + timedelta(days=7)).date().isoformat()
+    escrow.milestone_plan_propose(
+        order=order,
+        actor=seller,
+        milestones=[
+            {"title": "Sketches", "amount_cents": 4000, "due_date": due},
+            {"title": "Final", "amount_cents": 6000, "due_date": due},
+        ],
+    )
+    escrow.milestone_plan_accept(order=order, actor=buyer)
+    _, url = escrow.payment_checkout_start(
+        order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        pay_on_checkout_page(client, url)
+    first, last = order.milestones.order_by("position")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        escrow.milestone_deliver(milestone=first, actor=seller)
+        escrow.milestone_approve(milestone=first, actor=buyer)
+    with pytest.raises(InvalidTransition):
+        services.review_create(order=order, author=buyer, rating=5)
+    with django_capture_on_commit_callbacks(execute=True):
+        escrow.milestone_deliver(milestone=last, actor=seller)
+        escrow.milestone_approve(milestone=last, actor=buyer)
+
+    order.refresh_from_db()
+    review = services.review_create(order=order, author=buyer, rating=5)
+    assert review.window_ends_at == order.released_at + timedelta(days=settings.REVIEW_WINDOW_DAYS)
