@@ -22,6 +22,7 @@ from marketplace.api import (
 )
 from payouts.api import SellerBalanceApi, SellerPayoutListApi, SellerPayoutScheduleApi
 from payouts.earnings_api import SellerEarningsApi, SellerEarningsExportApi
+from reviews.api import OrderReviewApi, OrderReviewReplyApi, StoreReviewListApi
 
 router = SimpleRouter()
 router.register("categories", CategoryViewSet, basename="api-category")
@@ -54,8 +55,15 @@ urlpatterns = [
         name="api-seller-earnings-export",
     ),
     path("notifications/", include("notifications.api_urls")),
+    path("orders/<int:pk>/review/", OrderReviewApi.as_view(), name="api-order-review"),
+    path(
+        "orders/<int:pk>/review/reply/",
+        OrderReviewReplyApi.as_view(),
+        name="api-order-review-reply",
+    ),
     path("orders/", include("escrow.api_urls")),
     path("", include("messaging.api_urls")),
+    path("stores/<slug:slug>/reviews/", StoreReviewListApi.as_view(), name="api-store-reviews"),
     path("", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", ApiDocsView.as_view(), name="api-docs"),

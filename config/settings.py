@@ -121,6 +121,7 @@ INSTALLED_APPS = [
     "messaging",
     "payouts",
     "notifications",
+    "reviews",
     "config",  # the project's own management commands (seed_demo)
 ]
 if STRIPE_SANDBOX:
@@ -522,6 +523,10 @@ BAZAAR_COMMISSION_MIN_CENTS = env.int("BAZAAR_COMMISSION_MIN_CENTS", default=0)
 # Who bears Stripe's processing fee: "platform" (out of the commission) or "seller".
 BAZAAR_STRIPE_FEE_PAYER = env.str("BAZAAR_STRIPE_FEE_PAYER", default="platform")
 BAZAAR_REVIEW_WINDOW_DAYS = env.int("BAZAAR_REVIEW_WINDOW_DAYS", default=14)
+# Reviews (reviews/): days after an order's release (or staff's decision on its dispute) during
+# which its buyer and seller may review each other. Not BAZAAR_REVIEW_WINDOW_DAYS, which is how
+# long a delivered order waits for the buyer before escrow releases itself.
+REVIEW_WINDOW_DAYS = env.int("REVIEW_WINDOW_DAYS", default=14)
 BAZAAR_RELEASE_REMINDER_HOURS = env.int("BAZAAR_RELEASE_REMINDER_HOURS", default=48)
 BAZAAR_PAYMENT_EXPIRY_MINUTES = env.int("BAZAAR_PAYMENT_EXPIRY_MINUTES", default=60)
 # A release's transfer request not answered within this long is presumed lost (its caller died

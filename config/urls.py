@@ -16,6 +16,7 @@ urlpatterns = [
     path("notifications/", include("notifications.urls")),
     path("messages/", include("messaging.urls")),
     path("stripe/", include("core.urls")),
+    path("", include("reviews.urls")),
     path("", include("escrow.urls")),
     path("", include("payouts.urls")),
     path("", include("marketplace.web_urls")),

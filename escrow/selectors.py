@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Case, F, OuterRef, Q, Subquery, Sum, Value, When
+from django.db.models import Case, F, Max, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncMonth, TruncWeek
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -1051,3 +1051,30 @@ def slot_week(*, listing, availability, time_zone, week=None, now=None, exclude_
         previous=monday - timedelta(days=7) if monday > this_monday else None,
         next=monday + timedelta(days=7) if monday + timedelta(days=7) <= last_day else None,
     )
+
+
+# --- For other apps' services -------------------------------------------------------------------
+
+
+def order_locked(*, pk):
+    """The order with its row locked until the caller's transaction ends, for another app whose
+    writes about one order must not race each other (reviews: buyer and seller at once). Call it
+    inside transaction.atomic."""
+    return Order.objects.select_for_update().get(pk=pk)
+
+
+def order_reviews_open_at(order):
+    """When the order's buyer and seller may start reviewing each other: when its money was
+    released (by the buyer, staff, the automatic release, its last milestone or a dispute's
+    decision), or when staff resolved its dispute by refunding the buyer; None before either.
+
+    A dispute is decided before any release, so a released order's moment is its release; only
+    an order refunded (or frozen since) without one is asked about its dispute: one query then,
+    none otherwise, so every other order page pays nothing for it."""
+    if order.released_at:
+        return order.released_at
+    if order.status not in (OrderStatus.REFUNDED, OrderStatus.DISPUTED):
+        return None
+    return Dispute.objects.filter(order_id=order.pk, status=DisputeStatus.RESOLVED).aggregate(
+        at=Max("resolved_at")
+    )["at"]

@@ -14,12 +14,16 @@ from marketplace.models import (
     ServiceAvailability,
     Store,
 )
+from marketplace.ratings import with_listing_ratings, with_store_ratings
 
 
 def _with_related(queryset):
-    # Every list renders store, category and the first image: fetch them in fixed queries.
-    return queryset.select_related("store", "category").prefetch_related(
-        Prefetch("images", queryset=ListingImage.objects.order_by("position", "id"))
+    # Every list renders store, category, the first image and the rating: fetch them in fixed
+    # queries (the rating is a subquery of the same one, marketplace/ratings.py).
+    return with_listing_ratings(
+        queryset.select_related("store", "category").prefetch_related(
+            Prefetch("images", queryset=ListingImage.objects.order_by("position", "id"))
+        )
     )
 
 
@@ -75,8 +79,11 @@ def category_list():
 
 
 def store_list():
-    return Store.objects.annotate(
-        listing_count=Count("listings", filter=Q(listings__status=ListingStatus.APPROVED))
+    """Stores with their number of approved listings and their rating (marketplace/ratings.py)."""
+    return with_store_ratings(
+        Store.objects.annotate(
+            listing_count=Count("listings", filter=Q(listings__status=ListingStatus.APPROVED))
+        )
     ).order_by("name")
 
 

@@ -22,6 +22,49 @@ from marketplace.policies import CancellationPolicy
 
 POLICY_CHOICE_ERROR = "Choose flexible, moderate or strict."
 
+RATING_AVERAGE_HELP = (
+    "The average rating (1 to 5, two decimals) of the {what}'s published buyer reviews; null "
+    "before the first one. A review is published once both sides of the order have reviewed or "
+    "the review window has ended, and staff may hide one."
+)
+RATING_COUNT_HELP = "How many published buyer reviews make the {what}'s average."
+
+
+class RatingField(serializers.Field):
+    """A rating figure annotated by the catalogue's selectors (marketplace/ratings.py); a row
+    that was not read through them (just saved) has none yet and shows the empty figure."""
+
+    def __init__(self, *, name, empty, **kwargs):
+        self.annotation = name
+        self.empty = empty
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, instance):
+        value = getattr(instance, self.annotation, None)
+        if value is None:
+            return self.empty
+        # An average may come back as a Decimal (PostgreSQL's AVG of integers is numeric).
+        return value if isinstance(value, int) else round(float(value), 2)
+
+
+@extend_schema_field(
+    {"type": "number", "format": "double", "nullable": True, "minimum": 1, "maximum": 5}
+)
+class RatingAverageField(RatingField):
+    def __init__(self, *, name="rating_average", what, **kwargs):
+        super().__init__(
+            name=name, empty=None, help_text=RATING_AVERAGE_HELP.format(what=what), **kwargs
+        )
+
+
+@extend_schema_field({"type": "integer", "minimum": 0})
+class RatingCountField(RatingField):
+    def __init__(self, *, name="rating_count", what, **kwargs):
+        super().__init__(
+            name=name, empty=0, help_text=RATING_COUNT_HELP.format(what=what), **kwargs
+        )
+
+
 # --- Output -------------------------------------------------------------------------------------
 
 
@@ -64,6 +107,8 @@ class StoreOutputSerializer(serializers.ModelSerializer):
         read_only=True,
         help_text="The policy of every listing of the store that does not choose its own.",
     )
+    rating_average = RatingAverageField(what="store")
+    rating_count = RatingCountField(what="store")
 
     class Meta:
         model = Store
@@ -77,6 +122,8 @@ class StoreOutputSerializer(serializers.ModelSerializer):
             "logo",
             "default_cancellation_policy",
             "listing_count",
+            "rating_average",
+            "rating_count",
             "created_at",
         )
         read_only_fields = fields
@@ -126,6 +173,8 @@ class ListingOutputSerializer(serializers.ModelSerializer):
     cancellation_policy_text = serializers.CharField(
         read_only=True, help_text="The cancellation policy in plain words for buyers."
     )
+    rating_average = RatingAverageField(what="listing")
+    rating_count = RatingCountField(what="listing")
 
     class Meta:
         model = Listing
@@ -145,6 +194,8 @@ class ListingOutputSerializer(serializers.ModelSerializer):
             "store",
             "category",
             "images",
+            "rating_average",
+            "rating_count",
             "created_at",
         )
         read_only_fields = fields

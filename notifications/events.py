@@ -390,6 +390,14 @@ EVENTS = {
             message=_("The review is over: you can be paid out again."),
         ),
         Event(
+            code="review.received",
+            level=Level.INFO,
+            label=_("The other side of an order reviews me"),
+            title=_("The {author_role} of order #{order_id} reviewed you"),
+            # Never the review itself: it stays sealed until both sides are in or time is up.
+            message=_("“{listing_title}”: {when}"),
+        ),
+        Event(
             code="message.received",
             level=Level.INFO,
             label=_("Someone sends me a message"),

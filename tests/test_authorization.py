@@ -63,6 +63,8 @@ from marketplace.models import ListingStatus
 from messaging.factories import AttachmentFactory, MessageFactory, OrderConversationFactory
 from messaging.models import AttachmentState
 from notifications.factories import NotificationFactory
+from reviews.factories import ReviewFactory
+from reviews.models import ReviewSide
 
 ACTORS = ("buyer", "seller", "other_buyer", "other_seller", "anonymous", "staff")
 
@@ -79,6 +81,7 @@ DRAFT_TITLE = "Unreleased glaze sampler"
 SERVICE_TITLE = "Unannounced throwing lesson"
 HELD_BODY = "Pay me directly, IBAN on request"
 DISPUTE_TEXT = "The glaze flakes off into the tea"
+SEALED_REVIEW = "Sealed words nobody reads before the window ends"
 
 
 # --- The world --------------------------------------------------------------------------------
@@ -105,6 +108,9 @@ class World:
     category: object
     stripe_account: str
     service_draft: object = None  # a service not on sale, with availability
+    order_released: object = None  # released, nobody has reviewed it yet
+    order_reviewed: object = None  # released, both sides reviewed: published
+    review: object = None  # the buyer's published review of the seller (order_reviewed)
     secrets: list = field(default_factory=list)  # what an outsider must never see
     sessions: dict = field(default_factory=dict)  # actor -> a signed-in session's key
 
@@ -202,6 +208,12 @@ def build_world():
         state=AttachmentState.PENDING,
         name="receipt.pdf",
     )
+    # Reviews: one released order nobody reviewed, one both sides reviewed (published), one the
+    # buyer reviewed alone (sealed: nobody else may read it before the window ends).
+    order_released, order_reviewed, order_sealed = (order(released=True) for _ in range(3))
+    review = ReviewFactory(order=order_reviewed, text="Lovely glaze")
+    ReviewFactory(order=order_reviewed, side=ReviewSide.SELLER)
+    ReviewFactory(order=order_sealed, text=SEALED_REVIEW, sealed=True)
     world = World(
         users=users,
         order_pending=order_pending,
@@ -222,6 +234,9 @@ def build_world():
         category=category,
         stripe_account=stripe_account,
         service_draft=service_draft,
+        order_released=order_released,
+        order_reviewed=order_reviewed,
+        review=review,
     )
     world.secrets = [
         *_money_figures(order_funded),
@@ -232,6 +247,7 @@ def build_world():
         re.escape(draft.title),
         re.escape(SERVICE_TITLE),
         re.escape(DISPUTE_TEXT),
+        re.escape(SEALED_REVIEW),
         *(re.escape(marker) for marker in SIGNED_URL_MARKERS),
     ]
     for actor, user in users.items():
@@ -555,6 +571,43 @@ MATRIX = [
         {"buyer": 403, "seller": 201},
         data={"amount_cents": 100, "reason": "Chipped"},
     ),
+    # --- Reviews (reviews/): the order's parties review; the seller replies -------------------
+    Row("order-review", "GET", order("released"), PARTIES, BOTH),
+    Row(
+        "order-review",
+        "POST",
+        order("released"),
+        PARTIES,
+        {"buyer": 302, "seller": 302},
+        data={"rating": "5", "text": "Smooth"},
+    ),
+    Row("api-order-review", "GET", order("released"), PARTIES, BOTH),
+    Row(
+        "api-order-review",
+        "POST",
+        order("released"),
+        PARTIES,
+        {"buyer": 201, "seller": 201},
+        data={"rating": 5},
+    ),
+    Row(
+        "api-order-review-reply",
+        "POST",
+        order("reviewed"),
+        PARTIES,
+        {"buyer": 403, "seller": 200},
+        data={"reply": "Thank you!"},
+    ),
+    # A reply is the reviewed seller's: the review's page does not exist for anyone else.
+    Row("review-reply", "GET", lambda w: {"pk": w.review.pk}, SELLER, {"seller": 200}),
+    Row(
+        "review-reply",
+        "POST",
+        lambda w: {"pk": w.review.pk},
+        SELLER,
+        {"seller": 302},
+        data={"reply": "Thank you!"},
+    ),
     # --- The order's conversation (messaging) ----------------------------------------------------
     Row("messaging:conversation", "GET", conversation, PARTIES, BOTH),
     Row(
@@ -709,7 +762,9 @@ MATRIX = [
             ("store-products", store),
             ("store-about", store),
             ("store-contact", store),
+            ("store-reviews", store),
             ("api-store-detail", store),
+            ("api-store-reviews", store),
         ]
     ),
     # Writing to a store (its Contact page): anyone signed in; its owner is told it is theirs.

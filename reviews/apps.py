@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+
+
+class ReviewsConfig(AppConfig):
+    name = "reviews"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        # The catalogue shows ratings without importing this app (it sits above marketplace):
+        # it asks the annotators registered here (marketplace/ratings.py).
+        from marketplace import ratings
+        from reviews import selectors
+
+        ratings.register(
+            listings=selectors.listings_with_ratings, stores=selectors.stores_with_ratings
+        )
