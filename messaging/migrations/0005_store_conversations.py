@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('escrow', '0013_payment_failure_codes'),
+        ('escrow', '0014_payment_failure_codes'),
         ('marketplace', '0006_service_availability'),
         ('messaging', '0004_notes_and_staff_groups'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
