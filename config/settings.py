@@ -470,6 +470,9 @@ SPECTACULAR_SETTINGS = {
         # One name for a choice set several fields use (a store's default, a listing's policy).
         "CancellationPolicyEnum": "marketplace.policies.CancellationPolicy",
         "EarningsPeriodEnum": "payouts.earnings.PERIOD_CHOICES",
+        "BookingStatusEnum": "escrow.models.BookingStatus",
+        # buyer/seller: an order's and a conversation's role, and which side wrote a review.
+        "RoleEnum": ["buyer", "seller"],
     },
 }
 

@@ -57,6 +57,7 @@ from core.throttling import THROTTLED, ScopedRateThrottle
 from escrow import selectors, services
 from escrow.models import (
     OPEN_DISPUTE_STATUSES,
+    Booking,
     Dispute,
     EscrowPayment,
     Milestone,
@@ -898,6 +899,7 @@ class SellerBookingsApi(GenericAPIView):
     permission_classes = (IsAuthenticated,)
     pagination_class = StandardPagination
     serializer_class = SellerBookingOutputSerializer
+    queryset = Booking.objects.none()  # for the schema; requests use the selector
 
     @extend_schema(
         operation_id="seller_bookings_list",

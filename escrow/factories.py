@@ -15,6 +15,7 @@ from django.utils import timezone
 from accounts.factories import UserFactory
 from escrow.commission import commission_for
 from escrow.models import (
+    Booking,
     Chargeback,
     ChargebackStatus,
     Dispute,
@@ -54,6 +55,7 @@ __all__ = [
     "ReconciliationDifferenceFactory",
     "DisputeFactory",
     "MilestoneFactory",
+    "BookingFactory",
     "ledger_pair",
 ]
 
@@ -142,6 +144,26 @@ class MilestoneFactory(factory.django.DjangoModelFactory):
     )
     currency = factory.SelfAttribute("order.currency")
     due_date = factory.LazyFunction(lambda: (timezone.now() + timedelta(days=7)).date())
+
+
+class BookingFactory(factory.django.DjangoModelFactory):
+    """A confirmed hour of a paid service order, a week from now, in UTC. Holding a free slot
+    (and the overlap guard) goes through escrow.services.bookings."""
+
+    class Meta:
+        model = Booking
+
+    order = factory.SubFactory(
+        OrderFactory, listing=factory.SubFactory(ServiceListingFactory), funded=True
+    )
+    seller = factory.SelfAttribute("order.seller")
+    starts_at = factory.LazyFunction(
+        lambda: (timezone.now() + timedelta(days=7)).replace(minute=0, second=0, microsecond=0)
+    )
+    ends_at = factory.LazyAttribute(lambda o: o.starts_at + timedelta(hours=1))
+    blocked_until = factory.SelfAttribute("ends_at")
+    time_zone = "UTC"
+    status = "confirmed"
 
 
 class EscrowPaymentFactory(factory.django.DjangoModelFactory):

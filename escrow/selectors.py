@@ -50,6 +50,7 @@ from escrow.models import (
     TransferReversal,
 )
 from marketplace.availability import local_midnight, open_slots, week_start
+from marketplace.models import ListingKind
 
 # Orders whose money the platform holds for the seller right now.
 HELD_STATUSES = (OrderStatus.FUNDED, OrderStatus.DELIVERED)
@@ -991,7 +992,10 @@ def seller_bookings(*, seller, upcoming=True, now=None):
 
 
 def order_booking(order):
-    """The order's booking, or None (one query unless select_related)."""
+    """The order's booking, or None (one query unless select_related; none for a product, which
+    is never booked)."""
+    if order.listing_kind != ListingKind.SERVICE:
+        return None
     try:
         return order.booking
     except Booking.DoesNotExist:
