@@ -13,19 +13,16 @@ from accounts.api import (
     TokenObtainApi,
 )
 from config.api_docs import ApiDocsView, ApiIndexView
-from marketplace.api import (
-    CategoryViewSet,
-    ListingViewSet,
-    SellerListingViewSet,
-    StoreViewSet,
-)
+from favourites.api import ListingWithFavouriteViewSet, StoreWithFavouriteViewSet
+from marketplace.api import CategoryViewSet, SellerListingViewSet
 from payouts.api import SellerBalanceApi, SellerPayoutListApi, SellerPayoutScheduleApi
 from payouts.earnings_api import SellerEarningsApi, SellerEarningsExportApi
 
 router = SimpleRouter()
 router.register("categories", CategoryViewSet, basename="api-category")
-router.register("stores", StoreViewSet, basename="api-store")
-router.register("listings", ListingViewSet, basename="api-listing")
+# Stores and listings carry `is_favourite` for the signed-in person (favourites.api).
+router.register("stores", StoreWithFavouriteViewSet, basename="api-store")
+router.register("listings", ListingWithFavouriteViewSet, basename="api-listing")
 router.register("seller/listings", SellerListingViewSet, basename="api-seller-listing")
 
 urlpatterns = [
@@ -51,6 +48,7 @@ urlpatterns = [
         name="api-seller-earnings-export",
     ),
     path("notifications/", include("notifications.api_urls")),
+    path("favourites/", include("favourites.api_urls")),
     path("orders/", include("escrow.api_urls")),
     path("", include("messaging.api_urls")),
     path("", include(router.urls)),

@@ -121,6 +121,7 @@ INSTALLED_APPS = [
     "messaging",
     "payouts",
     "notifications",
+    "favourites",
     "config",  # the project's own management commands (seed_demo)
 ]
 if STRIPE_SANDBOX:
