@@ -189,3 +189,10 @@ def test_is_favourite_adds_no_query_per_listing(api, user, django_assert_max_num
         body = api.get("/api/v1/listings/").json()
 
     assert sum(row["is_favourite"] for row in body["results"]) == rows
+
+
+def test_the_api_index_links_to_the_saved_collections(api_client):
+    links = api_client.get("/api/v1/").json()["links"]
+
+    assert links["favourite_listings"] == "http://testserver" + LISTINGS
+    assert links["favourite_stores"] == "http://testserver" + STORES
