@@ -62,6 +62,13 @@ def test_a_visitor_logs_in_saves_a_listing_in_place_and_finds_it_on_the_saved_pa
     page.screenshot(path=str(artifacts_dir / "favourites-store-360.png"))
     assert StoreFavourite.objects.filter(user=user, store=listing.store).exists()
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
+
+    # On a wide screen the cards keep their grid with the button under each.
+    ListingFactory.create_batch(3, store=listing.store)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(live_server.url + "/listings/")
+    expect(page.locator(".listing-card [data-favourite-button]")).to_have_count(4)
+    page.screenshot(path=str(artifacts_dir / "favourites-browse-1280.png"))
     assert csp_watch.violations == []
     assert csp_watch.page_errors == []
     context.close()
