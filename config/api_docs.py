@@ -83,6 +83,8 @@ class ApiIndexView(APIView):
                     "me": link("api-me"),
                     "orders": link("api-order-list"),
                     "notifications": link("api-notification-list"),
+                    "favourite_listings": link("api-favourite-listings"),
+                    "favourite_stores": link("api-favourite-stores"),
                     "seller_balance": link("api-seller-balance"),
                     "seller_payouts": link("api-seller-payouts"),
                 },

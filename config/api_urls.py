@@ -14,20 +14,17 @@ from accounts.api import (
 )
 from config.api_docs import ApiDocsView, ApiIndexView
 from escrow.api import ListingSlotsApi, SellerBookingsApi
-from marketplace.api import (
-    CategoryViewSet,
-    ListingViewSet,
-    SellerListingViewSet,
-    StoreViewSet,
-)
+from favourites.api import ListingWithFavouriteViewSet, StoreWithFavouriteViewSet
+from marketplace.api import CategoryViewSet, SellerListingViewSet
 from payouts.api import SellerBalanceApi, SellerPayoutListApi, SellerPayoutScheduleApi
 from payouts.earnings_api import SellerEarningsApi, SellerEarningsExportApi
 from reviews.api import OrderReviewApi, OrderReviewReplyApi, StoreReviewListApi
 
 router = SimpleRouter()
 router.register("categories", CategoryViewSet, basename="api-category")
-router.register("stores", StoreViewSet, basename="api-store")
-router.register("listings", ListingViewSet, basename="api-listing")
+# Stores and listings carry `is_favourite` for the signed-in person (favourites.api).
+router.register("stores", StoreWithFavouriteViewSet, basename="api-store")
+router.register("listings", ListingWithFavouriteViewSet, basename="api-listing")
 router.register("seller/listings", SellerListingViewSet, basename="api-seller-listing")
 
 urlpatterns = [
@@ -61,6 +58,7 @@ urlpatterns = [
         OrderReviewReplyApi.as_view(),
         name="api-order-review-reply",
     ),
+    path("favourites/", include("favourites.api_urls")),
     path("orders/", include("escrow.api_urls")),
     path("", include("messaging.api_urls")),
     path("stores/<slug:slug>/reviews/", StoreReviewListApi.as_view(), name="api-store-reviews"),

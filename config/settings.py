@@ -122,6 +122,7 @@ INSTALLED_APPS = [
     "payouts",
     "notifications",
     "reviews",
+    "favourites",
     "config",  # the project's own management commands (seed_demo)
 ]
 if STRIPE_SANDBOX:

@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/v1/", include("config.api_urls")),
     path("accounts/", include("accounts.urls")),
     path("notifications/", include("notifications.urls")),
+    path("favourites/", include("favourites.urls")),
     path("messages/", include("messaging.urls")),
     path("stripe/", include("core.urls")),
     path("", include("reviews.urls")),

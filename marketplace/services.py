@@ -36,6 +36,7 @@ from marketplace.models import (
     Weekday,
 )
 from marketplace.policies import DEFAULT_POLICY, CancellationPolicy
+from marketplace.signals import listing_back_in_stock, listing_price_dropped
 from notifications.services import notify, notify_staff
 
 # Editing these on an approved listing sends it back to review: buyers must not see unreviewed
@@ -245,12 +246,18 @@ def listing_update(*, listing, actor, **fields):
     if not changed:
         return listing
     before = {f: plain(getattr(listing, f)) for f in changed}
+    old_price, old_currency, old_stock = listing.price_cents, listing.currency, listing.stock
     for key in changed:
         setattr(listing, key, fields[key])
     if listing.status == ListingStatus.APPROVED and changed & set(REVIEWED_FIELDS):
         listing.status = ListingStatus.PENDING_REVIEW
         listing.submitted_at = timezone.now()
     listing.save()
+    if listing.status == ListingStatus.APPROVED:
+        if listing.currency == old_currency and listing.price_cents < old_price:
+            _announce_price_drop(listing, old_price_cents=old_price)
+        if listing.kind == ListingKind.PRODUCT and old_stock == 0 and listing.stock != 0:
+            _announce_back_in_stock(listing.pk, stock=listing.stock)
     audit_record(
         action="marketplace.listing.updated",
         actor=actor,
@@ -259,6 +266,23 @@ def listing_update(*, listing, actor, **fields):
         after={f: plain(getattr(listing, f)) for f in changed} | {"status": listing.status},
     )
     return listing
+
+
+def _announce_price_drop(listing, *, old_price_cents):
+    """Tell the apps above (favourites alerts the people who saved it), once committed."""
+    values = {
+        "listing_id": listing.pk,
+        "old_price_cents": old_price_cents,
+        "new_price_cents": listing.price_cents,
+        "currency": listing.currency,
+    }
+    transaction.on_commit(lambda: listing_price_dropped.send(sender=Listing, **values))
+
+
+def _announce_back_in_stock(listing_id, *, stock):
+    transaction.on_commit(
+        lambda: listing_back_in_stock.send(sender=Listing, listing_id=listing_id, stock=stock)
+    )
 
 
 def _transition(listing, *, to, actor, action, **changes):
@@ -639,8 +663,23 @@ def listing_stock_reserve(*, listing, quantity):
 
 @transaction.atomic
 def listing_stock_return(*, listing_id, quantity):
-    """An order that reserved `quantity` was called off or expired: the stock comes back."""
+    """An order that reserved `quantity` was called off or expired: the stock comes back.
+    A sold-out approved listing is then back in stock (announced after commit)."""
+    row = (
+        Listing.objects.select_for_update()
+        .filter(pk=listing_id)
+        .values("stock", "status", "kind")
+        .first()
+    )
     Listing.objects.filter(pk=listing_id).update(stock=F("stock") + quantity)
+    if (
+        row
+        and row["stock"] == 0
+        and quantity > 0
+        and row["status"] == ListingStatus.APPROVED
+        and row["kind"] == ListingKind.PRODUCT
+    ):
+        _announce_back_in_stock(listing_id, stock=quantity)
 
 
 @transaction.atomic

@@ -28,10 +28,12 @@ class EmailMode:
     IMMEDIATE = "immediate"  # one email per notification, sent straight away
     DIGEST = "digest"  # gathered into one daily email (low-priority events only)
     OFF = "off"  # in-app only
+    MUTED = "muted"  # not even in-app (only events that allow it: Event.mutable)
     CHOICES = [
         (IMMEDIATE, _("Email me straight away")),
         (DIGEST, _("Daily digest")),
         (OFF, _("No email")),
+        (MUTED, _("Don't notify me")),
     ]
 
 
@@ -53,11 +55,15 @@ class Event:
     low_priority: bool = False
     default_email: str = EmailMode.IMMEDIATE
     audience: str = Audience.EVERYONE
+    # Alerts a person asked for (about listings they saved) may be turned off altogether, not
+    # only their email: notify() then raises nothing for them.
+    mutable: bool = False
 
     @property
     def email_modes(self):
         modes = [EmailMode.IMMEDIATE, EmailMode.DIGEST, EmailMode.OFF]
-        return modes if self.low_priority else [EmailMode.IMMEDIATE, EmailMode.OFF]
+        modes = modes if self.low_priority else [EmailMode.IMMEDIATE, EmailMode.OFF]
+        return [*modes, EmailMode.MUTED] if self.mutable else modes
 
 
 EVENTS = {
@@ -388,6 +394,25 @@ EVENTS = {
             label=_("Bazaar releases the hold on my payouts"),
             title=_("Your payouts are no longer on hold"),
             message=_("The review is over: you can be paid out again."),
+        ),
+        # Alerts about listings a person saved (favourites/services.py); on by default.
+        Event(
+            code="favourite.price_dropped",
+            level=Level.INFO,
+            label=_("The price of a listing I saved drops"),
+            title=_("“{listing_title}” is now {new_price}"),
+            message=_("The price dropped from {old_price} to {new_price}."),
+            low_priority=True,
+            mutable=True,
+        ),
+        Event(
+            code="favourite.back_in_stock",
+            level=Level.INFO,
+            label=_("A listing I saved is back in stock"),
+            title=_("“{listing_title}” is back in stock"),
+            message=_("{stock} available at {price}."),
+            low_priority=True,
+            mutable=True,
         ),
         Event(
             code="review.received",

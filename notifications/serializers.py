@@ -54,7 +54,8 @@ class NotificationPreferenceOutputSerializer(serializers.Serializer):
     label = serializers.CharField(help_text="What the preferences page calls this event.")
     email_mode = serializers.ChoiceField(choices=EmailMode.CHOICES)
     allowed_modes = AllowedModesField(
-        help_text="The email modes this event accepts; digest only for low-priority events.",
+        help_text="The email modes this event accepts; digest only for low-priority events, "
+        "muted (no notification at all) only for alerts a person asked for.",
     )
     low_priority = serializers.BooleanField()
 

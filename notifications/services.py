@@ -47,7 +47,8 @@ def email_mode_for(*, user, event):
 
 
 def notify(user, event_code, context=None, *, email=True):
-    """Tell `user` that `event_code` happened. Returns the in-app Notification.
+    """Tell `user` that `event_code` happened. Returns the in-app Notification, or None when
+    the person turned this (mutable) event off altogether.
 
     `context` must be JSON-serialisable; `action_url` in it is where the notification leads, and
     `ics` (iCalendar text) is attached to the email as an invitation.
@@ -55,12 +56,16 @@ def notify(user, event_code, context=None, *, email=True):
     """
     event = get_event(event_code)
     context = dict(context or {})
+    wants_email = email and user.is_active and user.email
+    mode = email_mode_for(user=user, event=event) if wants_email or event.mutable else None
+    if mode == EmailMode.MUTED:
+        return None
+    if not wants_email:
+        mode = EmailMode.OFF
     with translation.override(_language(user)):
         values = _SafeContext(context)
         title = str(event.title).format_map(values)[:200]
         message = str(event.message).format_map(values)
-    wants_email = email and user.is_active and user.email
-    mode = email_mode_for(user=user, event=event) if wants_email else EmailMode.OFF
     notification = Notification.objects.create(
         recipient=user,
         event_code=event.code,
@@ -201,8 +206,15 @@ def preferences_unsubscribe(*, token, everything=False):
     codes = reachable if everything or code == ALL_EVENTS else [code]
     # An email of an event that no longer reaches them (staff no more, say): nothing to turn off.
     codes = [event_code for event_code in codes if event_code in reachable]
+    # An event turned off altogether stays off: "no email" would bring back its in-app alerts.
+    muted = set(
+        NotificationPreference.objects.filter(
+            user=user, event_code__in=codes, email_mode=EmailMode.MUTED
+        ).values_list("event_code", flat=True)
+    )
     for event_code in codes:
-        preference_set(user=user, event_code=event_code, email_mode=EmailMode.OFF)
+        if event_code not in muted:
+            preference_set(user=user, event_code=event_code, email_mode=EmailMode.OFF)
     return user, codes
 
 

@@ -357,6 +357,7 @@ SELLER = ("seller",)
 REVIEWERS = ("seller", "staff")  # a listing not on sale exists for its seller and for staff
 REVIEWED = {"seller": 200, "staff": 200}
 NOT_SELLERS = {"buyer": 403, "other_buyer": 403, "staff": 403}
+SIGNED_IN = ("buyer", "seller", "other_buyer", "other_seller", "staff")
 MONEY = "money"  # `shows`: the order's total, formatted on pages
 SIGNED = "signed"  # `shows`: a signed attachment URL
 
@@ -786,6 +787,28 @@ MATRIX = [
         data={"tagline": "Mugs and bowls"},
         public=True,
     ),
+    # --- Favourites: each person saves and unsaves for themselves only --------------------------
+    # A listing on sale or a store is public: anyone signed in saves it and is sent back (302).
+    *(
+        Row(route, "POST", kwargs, (), dict.fromkeys(SIGNED_IN, 302), public=True)
+        for route, kwargs in [
+            ("favourites:listing-save", lambda w: {"pk": w.listing.pk}),
+            ("favourites:listing-unsave", lambda w: {"pk": w.listing.pk}),
+            ("favourites:store-save", store),
+            ("favourites:store-unsave", store),
+        ]
+    ),
+    # A draft cannot be saved, and refusing it says no more than refusing a missing listing.
+    Row("favourites:listing-save", "POST", draft, (), dict.fromkeys(SIGNED_IN, 302)),
+    # Unsaving touches only the caller's own row: 204 whether they saved it, or it exists.
+    Row(
+        "api-favourite-listing",
+        "DELETE",
+        lambda w: {"listing_id": w.draft.pk},
+        (),
+        dict.fromkeys(SIGNED_IN, 204),
+    ),
+    Row("api-favourite-store", "DELETE", store, (), dict.fromkeys(SIGNED_IN, 204)),
     # --- The sandbox's Stripe Express dashboard -------------------------------------------------
     # The seller (and the other seller) come in through their own login links first.
     Row(

@@ -317,7 +317,9 @@ def test_pay_goes_to_stripe_checkout_and_comes_back_to_a_confirmed_page(
     assert "Payment confirmed, held in escrow" in _text(response)
     assert "<script" not in _html(response).split("</head>")[0].replace(
         '<script src="/static/js/site.js" defer></script>', ""
-    ).replace('<script src="/static/js/notifications.js" defer></script>', "")
+    ).replace('<script src="/static/js/notifications.js" defer></script>', "").replace(
+        '<script src="/static/js/favourites.js" defer></script>', ""
+    )
 
     response = client.get(reverse("order-detail", args=[order.pk]))
     text = _text(response)

@@ -380,5 +380,5 @@ def test_the_openapi_schema_describes_every_notifications_endpoint(api_client):
         "items": {"$ref": "#/components/schemas/NotificationPreferenceInputRequest"},
     }
     components = schema["components"]["schemas"]
-    assert components["EmailModeEnum"]["enum"] == ["immediate", "digest", "off"]
+    assert components["EmailModeEnum"]["enum"] == ["immediate", "digest", "off", "muted"]
     assert set(components["EventCodeEnum"]["enum"]) == set(EVENTS)

@@ -28,6 +28,7 @@ from accounts.selectors import seller_can_accept_payments
 from accounts.services import seller_onboard, user_signup
 from config.demo_pictures import listing_picture, store_logo
 from core.money import to_minor_units
+from favourites.services import listing_favourite_add, store_favourite_add
 from marketplace import services
 from marketplace.models import Category, Listing, ListingKind, ListingStatus
 from messaging.services import inquiry_send, message_send
@@ -391,6 +392,7 @@ class Command(BaseCommand):
             for spec in in_turns(LISTINGS):
                 self._listing(spec, sellers[spec.seller], categories, staff)
             self._conversation()
+            self._favourites()
         # Only the offline sandbox can finish onboarding for a seller (its `stripe_sandbox`
         # command exists only when settings install it, without a Stripe key); with real Stripe,
         # each seller fills in Stripe's own onboarding page.
@@ -542,6 +544,17 @@ class Command(BaseCommand):
             body="Thanks for asking. Yes, two fit side by side with a little room to spare.",
         )
         self.created["demo conversation"] = 1
+
+    def _favourites(self):
+        """The first buyer saved two listings and a store, so /favourites/ has something."""
+        buyer = User.objects.get(email__iexact=BUYERS[0].email)
+        listings = list(Listing.objects.filter(status=ListingStatus.APPROVED).order_by("pk")[:2])
+        if not listings:
+            return
+        saved = sum(listing_favourite_add(user=buyer, listing_id=x.pk)[1] for x in listings)
+        saved += store_favourite_add(user=buyer, store_slug=listings[0].store.slug)[1]
+        if saved:
+            self.created["favourites"] = saved
 
     # --- output ---------------------------------------------------------------------------------
 

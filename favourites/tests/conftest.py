@@ -1,0 +1,1 @@
+from escrow.testing import buyer, listing, seller  # noqa: F401  (fixtures)
