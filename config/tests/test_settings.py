@@ -175,3 +175,32 @@ def test_the_folder_backend_saves_each_email_and_logs_where(settings, tmp_path, 
     assert caplog.messages == [
         f"Email to sam@example.com: 'Your order #7 was paid' saved to {saved}"
     ]
+
+
+def test_the_folder_backend_names_never_read_as_card_numbers(
+    settings, tmp_path, caplog, monkeypatch
+):
+    """The log's redaction hides 13-19 digit runs that pass the Luhn check: a name made of
+    digits joined by dashes (date-time) was hidden in one second out of ten, the path in the log
+    then useless."""
+    import time
+
+    from django.core.mail import EmailMessage
+
+    from core import mail
+    from core.logs import redact
+
+    settings.EMAIL_BACKEND = "core.mail.FolderEmailBackend"
+    settings.EMAIL_FILE_PATH = str(tmp_path / "mail")
+    real = time.strftime
+    with caplog.at_level("INFO", logger="core.mail"):
+        for second in range(40):  # 40 different seconds of one afternoon
+            moment = time.gmtime(1_796_000_000 + second)
+            monkeypatch.setattr(mail.time, "strftime", lambda fmt, m=moment: real(fmt, m))
+            EmailMessage("Paid", "Plain", to=["sam@example.com"]).send()
+
+    saved = {str(path) for path in (tmp_path / "mail").glob("*.eml")}
+    assert len(saved) == 40
+    # Each line names a file that is there, as logged (redaction applied) and as redact() sees it.
+    assert {message.rsplit(" saved to ", 1)[1] for message in caplog.messages} == saved
+    assert {redact(message).rsplit(" saved to ", 1)[1] for message in caplog.messages} == saved

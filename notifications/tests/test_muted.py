@@ -69,4 +69,4 @@ def test_unsubscribing_from_every_email_keeps_a_muted_alert_muted():
         NotificationPreference.objects.filter(user=user).values_list("event_code", "email_mode")
     )
     assert modes[MUTABLE] == EmailMode.MUTED
-    assert modes["listing.approved"] == EmailMode.OFF
+    assert modes["order.paid"] == EmailMode.OFF  # a buyer's event: everyone gets it
