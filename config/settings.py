@@ -522,6 +522,9 @@ BAZAAR_COMMISSION_MIN_CENTS = env.int("BAZAAR_COMMISSION_MIN_CENTS", default=0)
 # Who bears Stripe's processing fee: "platform" (out of the commission) or "seller".
 BAZAAR_STRIPE_FEE_PAYER = env.str("BAZAAR_STRIPE_FEE_PAYER", default="platform")
 BAZAAR_REVIEW_WINDOW_DAYS = env.int("BAZAAR_REVIEW_WINDOW_DAYS", default=14)
+# A shipped product's handling and transit allowance when its listing sets none: the review
+# window starts this many days after shipping unless the buyer confirms receipt first.
+BAZAAR_DEFAULT_TRANSIT_DAYS = env.int("BAZAAR_DEFAULT_TRANSIT_DAYS", default=7)
 BAZAAR_RELEASE_REMINDER_HOURS = env.int("BAZAAR_RELEASE_REMINDER_HOURS", default=48)
 BAZAAR_PAYMENT_EXPIRY_MINUTES = env.int("BAZAAR_PAYMENT_EXPIRY_MINUTES", default=60)
 # A release's transfer request not answered within this long is presumed lost (its caller died

@@ -12,6 +12,7 @@ from marketplace.models import (
     BUFFER_MINUTES_MAX,
     HORIZON_DAYS_MAX,
     MIN_NOTICE_MINUTES_MAX,
+    TRANSIT_DAYS_MAX,
     Category,
     Listing,
     ListingImage,
@@ -116,6 +117,12 @@ class ListingOutputSerializer(serializers.ModelSerializer):
     cancellation_policy_text = serializers.CharField(
         read_only=True, help_text="The cancellation policy in plain words for buyers."
     )
+    transit_days = serializers.IntegerField(
+        source="effective_transit_days",
+        read_only=True,
+        help_text="Products: days from shipping allowed for the parcel to arrive before the "
+        "buyer's review window starts (the listing's own, else the site's default).",
+    )
 
     class Meta:
         model = Listing
@@ -132,6 +139,7 @@ class ListingOutputSerializer(serializers.ModelSerializer):
             "duration_minutes",
             "cancellation_policy",
             "cancellation_policy_text",
+            "transit_days",
             "store",
             "category",
             "images",
@@ -201,6 +209,14 @@ class ListingInputSerializer(serializers.Serializer):
         allow_blank=True,
         help_text="flexible, moderate or strict; empty (or left out) follows the store's default.",
         error_messages={"invalid_choice": POLICY_CHOICE_ERROR + " Empty follows the store's."},
+    )
+    transit_days = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=TRANSIT_DAYS_MAX,
+        help_text="Products only: days from shipping allowed for the parcel to arrive (1 to "
+        f"{TRANSIT_DAYS_MAX}); null follows the site's default.",
     )
 
 
