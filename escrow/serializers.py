@@ -377,6 +377,12 @@ class OrderOutputSerializer(serializers.ModelSerializer):
         help_text="A product: where it is shipped (a copy of the address given at ordering). "
         "Null for a service. Only the order's buyer and seller see it."
     )
+    carrier = serializers.ChoiceField(
+        choices=Carrier.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="A shipped product's carrier; empty before shipping.",
+    )
     carrier_display = serializers.CharField(source="get_carrier_display", read_only=True)
     tracking_url = serializers.CharField(
         read_only=True,
