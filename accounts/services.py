@@ -344,9 +344,7 @@ def shipping_address_save(*, user, make_default=False, **fields):
     """The buyer saves an address for next time (at checkout); with make_default, or as their
     first, it becomes the one chosen first. The same address saved again is the same row."""
     clean = shipping_address_clean(fields)
-    # The user's addresses are locked while one becomes the default: two checkouts at once
-    # cannot both leave theirs the default.
-    addresses = list(ShippingAddress.objects.select_for_update().filter(user=user))
+    addresses = _shipping_addresses_locked(user)
     address = next((a for a in addresses if a.as_fields() == clean), None)
     if address is None:
         if len(addresses) >= MAX_SAVED_ADDRESSES:
@@ -365,11 +363,19 @@ def shipping_address_save(*, user, make_default=False, **fields):
 @transaction.atomic
 def shipping_address_set_default(*, user, address_id):
     """The buyer picks which of their saved addresses checkout offers first."""
-    addresses = list(ShippingAddress.objects.select_for_update().filter(user=user))
+    addresses = _shipping_addresses_locked(user)
     address = next((a for a in addresses if a.pk == address_id), None)
     if address is None:
         raise ValidationFailed({"shipping_address_id": "You have no saved address with this id."})
     return _shipping_address_make_default(address, addresses, actor=user)
+
+
+def _shipping_addresses_locked(user):
+    """The user's addresses, read with the user's row locked: two checkouts at once (even the
+    first two, when there is no address row to lock yet) save and pick the default one after
+    the other, so there is never a second default nor a duplicate."""
+    User.objects.select_for_update().filter(pk=user.pk).first()
+    return list(ShippingAddress.objects.filter(user=user))
 
 
 def _shipping_address_make_default(address, addresses, *, actor):
