@@ -516,3 +516,19 @@ def test_a_received_order_releases_itself_a_review_window_after_receipt(
 
     order.refresh_from_db()
     assert order.status == OrderStatus.RELEASED
+
+
+def test_staff_see_the_address_and_tracking_link_in_the_admin_read_only(
+    client, seller, listing, buyer, django_capture_on_commit_callbacks
+):
+    from accounts.factories import StaffFactory
+
+    order = _funded(client, listing, buyer, django_capture_on_commit_callbacks)
+    _ship(order, seller)
+    client.force_login(StaffFactory(is_superuser=True))
+
+    html = _html(client.get(reverse("admin:escrow_order_change", args=[order.pk])))
+
+    assert SHIPPING_ADDRESS["line1"] in html and "United States" in html
+    assert f'href="https://www.ups.com/track?tracknum={UPS_NUMBER}"' in html
+    assert 'name="tracking_number"' not in html  # shown, not editable
