@@ -527,6 +527,20 @@ MATRIX = [
     Row("api-order-received", "POST", order("delivered"), PARTIES, {"buyer": 200, "seller": 403}),
     # A buyer's saved address is theirs alone.
     Row(
+        "shipping-address-default",
+        "POST",
+        lambda w: {"pk": w.shipping_address.pk},
+        ("buyer",),
+        {"buyer": 302},
+    ),
+    Row(
+        "shipping-address-delete",
+        "POST",
+        lambda w: {"pk": w.shipping_address.pk},
+        ("buyer",),
+        {"buyer": 302},
+    ),
+    Row(
         "api-me-shipping-address",
         "DELETE",
         lambda w: {"pk": w.shipping_address.pk},
@@ -904,6 +918,7 @@ def test_lists_and_pages_show_outsiders_nothing(world, actor):
         ("seller", "api-order-list", '"total_cents":9876543'),
         ("seller", "messaging:inbox", MESSAGE_BODY),
         ("buyer", "api-me-shipping-addresses", SAVED_STREET),
+        ("buyer", "shipping-addresses", SAVED_STREET),
         ("seller", "seller-dashboard", DRAFT_TITLE),
     ],
 )

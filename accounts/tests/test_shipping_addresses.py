@@ -2,6 +2,7 @@
 and nobody else's. Checkout's use of them is tested in escrow/tests/test_shipping.py."""
 
 import pytest
+from django.urls import reverse
 
 from accounts import services
 from accounts.factories import ShippingAddressFactory, UserFactory
@@ -72,3 +73,26 @@ def test_the_api_lists_saves_defaults_and_forgets_only_your_own(django_assert_ma
     assert api.delete(f"{ADDRESSES}{other['id']}/").status_code == 204
     assert ShippingAddress.objects.filter(pk=theirs.pk).exists()
     assert not ShippingAddress.objects.filter(pk=other["id"]).exists()
+
+
+def test_the_address_page_lists_yours_makes_one_default_and_removes_one(client):
+    user = UserFactory()
+    first = ShippingAddressFactory(user=user, line1="1 First Street", is_default=True)
+    second = ShippingAddressFactory(user=user, line1="2 Second Street")
+    theirs = ShippingAddressFactory(line1="3 Someone Else Road")
+    client.force_login(user)
+
+    page = client.get(reverse("shipping-addresses")).content.decode()
+    assert "1 First Street" in page and "2 Second Street" in page
+    assert "3 Someone Else Road" not in page
+
+    made = client.post(reverse("shipping-address-default", args=[second.pk]))
+    assert made.status_code == 302
+    second.refresh_from_db()
+    first.refresh_from_db()
+    assert second.is_default and not first.is_default
+
+    assert client.post(reverse("shipping-address-delete", args=[theirs.pk])).status_code == 404
+    assert client.post(reverse("shipping-address-delete", args=[first.pk])).status_code == 302
+    assert list(ShippingAddress.objects.filter(user=user)) == [second]
+    assert ShippingAddress.objects.filter(pk=theirs.pk).exists()
