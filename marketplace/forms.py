@@ -70,7 +70,7 @@ class ListingForm(forms.Form):
         label="Transit allowance (days)",
         help_text="Products only: days from shipping for the parcel to arrive. The buyer's "
         "review window starts after them unless the buyer confirms receipt sooner. Empty: "
-        f"{settings.BAZAAR_DEFAULT_TRANSIT_DAYS} days.",
+        f"your store's default (else {settings.BAZAAR_DEFAULT_TRANSIT_DAYS} days).",
         widget=forms.NumberInput(attrs={"inputmode": "numeric", "min": "1"}),
     )
 
@@ -165,6 +165,16 @@ class StoreForm(forms.Form):
             "its own. Orders already placed keep the policy they were placed under."
         ),
     )
+    default_transit_days = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=TRANSIT_DAYS_MAX,
+        label="Transit allowance (days)",
+        help_text="For every product that does not set its own: days from shipping for the "
+        "parcel to arrive before the buyer's review window starts. Empty: "
+        f"{settings.BAZAAR_DEFAULT_TRANSIT_DAYS} days.",
+        widget=forms.NumberInput(attrs={"inputmode": "numeric", "min": "1"}),
+    )
 
     FIELDS = (
         "name",
@@ -175,6 +185,7 @@ class StoreForm(forms.Form):
         "contact_phone",
         "support_url",
         "default_cancellation_policy",
+        "default_transit_days",
     )
 
     @classmethod

@@ -54,6 +54,14 @@ class Store(models.Model):
         default=DEFAULT_POLICY,
         help_text="Applies to every listing of the store that does not choose its own.",
     )
+    # Days a shipped parcel is given to arrive, for every product of the store that does not
+    # set its own (Listing.transit_days). Null: BAZAAR_DEFAULT_TRANSIT_DAYS.
+    default_transit_days = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(TRANSIT_DAYS_MAX)],
+        help_text="Products: days allowed for a parcel to arrive. Empty: the site's default.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -131,7 +139,7 @@ class Listing(models.Model):
         null=True,
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(TRANSIT_DAYS_MAX)],
-        help_text="Products: days allowed for the parcel to arrive. Empty: the site's default.",
+        help_text="Products: days allowed for the parcel to arrive. Empty: the store's default.",
     )
     rejection_reason = models.TextField(blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
@@ -195,8 +203,13 @@ class Listing(models.Model):
 
     @property
     def effective_transit_days(self):
-        """The days a shipped parcel is given to arrive: the listing's own, else the default."""
-        return self.transit_days or settings.BAZAAR_DEFAULT_TRANSIT_DAYS
+        """The days a shipped parcel is given to arrive: the listing's own, else its store's
+        default, else the site's (read the store with it)."""
+        return (
+            self.transit_days
+            or self.store.default_transit_days
+            or settings.BAZAAR_DEFAULT_TRANSIT_DAYS
+        )
 
     @property
     def cancellation_policy_text(self):

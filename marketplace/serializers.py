@@ -68,6 +68,12 @@ class StoreOutputSerializer(serializers.ModelSerializer):
         read_only=True,
         help_text="The policy of every listing of the store that does not choose its own.",
     )
+    default_transit_days = serializers.IntegerField(
+        read_only=True,
+        allow_null=True,
+        help_text="Days from shipping allowed for a parcel to arrive, for every product of the "
+        "store that does not set its own; null: the site's default.",
+    )
 
     class Meta:
         model = Store
@@ -82,6 +88,7 @@ class StoreOutputSerializer(serializers.ModelSerializer):
             "support_url",
             "logo",
             "default_cancellation_policy",
+            "default_transit_days",
             "listing_count",
             "created_at",
         )
@@ -121,7 +128,8 @@ class ListingOutputSerializer(serializers.ModelSerializer):
         source="effective_transit_days",
         read_only=True,
         help_text="Products: days from shipping allowed for the parcel to arrive before the "
-        "buyer's review window starts (the listing's own, else the site's default).",
+        "buyer's review window starts (the listing's own, else its store's default, else the "
+        "site's).",
     )
 
     class Meta:
@@ -216,7 +224,7 @@ class ListingInputSerializer(serializers.Serializer):
         min_value=1,
         max_value=TRANSIT_DAYS_MAX,
         help_text="Products only: days from shipping allowed for the parcel to arrive (1 to "
-        f"{TRANSIT_DAYS_MAX}); null follows the site's default.",
+        f"{TRANSIT_DAYS_MAX}); null follows the store's default, else the site's.",
     )
 
 
@@ -239,6 +247,14 @@ class StoreUpdateInputSerializer(serializers.Serializer):
         required=False,
         help_text="The policy of every listing that does not choose its own.",
         error_messages={"invalid_choice": POLICY_CHOICE_ERROR},
+    )
+    default_transit_days = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=TRANSIT_DAYS_MAX,
+        help_text="Days from shipping allowed for a parcel to arrive, for every product that "
+        "does not set its own; null follows the site's default.",
     )
 
 

@@ -66,6 +66,7 @@ STORE_EDITABLE_FIELDS = (
     "support_url",
     "logo",
     "default_cancellation_policy",
+    "default_transit_days",
 )
 POLICY_CHOICE_MESSAGE = "Choose flexible, moderate or strict."
 
@@ -139,6 +140,15 @@ def store_update(*, store, actor, **fields):
         raise ValidationFailed({"name": "Give your store a name."})
     _check_image("logo", fields.get("logo"))
     _check_store_policy(fields)
+    transit_days = fields.get("default_transit_days")
+    if transit_days is not None and (
+        not isinstance(transit_days, int)
+        or isinstance(transit_days, bool)
+        or not 1 <= transit_days <= TRANSIT_DAYS_MAX
+    ):
+        raise ValidationFailed(
+            {"default_transit_days": f"Give a whole number of days from 1 to {TRANSIT_DAYS_MAX}."}
+        )
     before = {k: str(getattr(store, k)) for k in fields}
     for key, value in fields.items():
         setattr(store, key, value)

@@ -92,3 +92,24 @@ def test_a_service_takes_no_transit_allowance():
     with pytest.raises(ValidationFailed) as refused:
         services.listing_update(listing=service, actor=service.store.owner, transit_days=3)
     assert "transit_days" in refused.value.errors
+
+
+def test_a_stores_default_applies_to_its_products_without_their_own(client, settings):
+    settings.BAZAAR_DEFAULT_TRANSIT_DAYS = 7
+    seller = SellerFactory()
+    own = ListingFactory(store=seller.store, transit_days=2)
+    follows = ListingFactory(store=seller.store)
+    client.force_login(seller)
+
+    form = client.get(reverse("seller-store-edit")).content.decode()
+    assert 'name="default_transit_days"' in form
+    api = api_client_for(seller)
+    store_url = f"/api/v1/stores/{seller.store.slug}/"
+    changed = api.patch(store_url, {"default_transit_days": 12}, format="json")
+    assert changed.status_code == 200, changed.json()
+    assert changed.json()["default_transit_days"] == 12
+
+    assert Listing.objects.get(pk=follows.pk).effective_transit_days == 12
+    assert Listing.objects.get(pk=own.pk).effective_transit_days == 2
+    refused = api.patch(store_url, {"default_transit_days": 0}, format="json")
+    assert refused.status_code == 400 and "default_transit_days" in refused.json()
