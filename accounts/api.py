@@ -16,12 +16,15 @@ from rest_framework.views import APIView
 
 from accounts.authentication import ApiTokenAuthentication
 from accounts.lockout import cooloff_seconds, lockout_message
+from accounts.selectors import shipping_address_get, shipping_addresses_for
 from accounts.serializers import (
     MeOutputSerializer,
     MeUpdateInputSerializer,
     SellerOnboardInputSerializer,
     SellerProfileOutputSerializer,
     SellerProfileUpdateInputSerializer,
+    ShippingAddressInputSerializer,
+    ShippingAddressOutputSerializer,
     SignupInputSerializer,
     SignupOutputSerializer,
     TokenObtainInputSerializer,
@@ -33,6 +36,9 @@ from accounts.services import (
     api_tokens_revoke_all,
     seller_onboard,
     seller_profile_update,
+    shipping_address_delete,
+    shipping_address_save,
+    shipping_address_set_default,
     user_signup,
     user_update,
 )
@@ -222,3 +228,81 @@ class SellerProfileApi(APIView):
         data.is_valid(raise_exception=True)
         profile = seller_profile_update(profile=profile, actor=request.user, **data.validated_data)
         return Response(SellerProfileOutputSerializer(profile).data)
+
+
+NO_ADDRESS = "You have no saved address with this id."
+
+
+class ShippingAddressListApi(APIView):
+    """GET /api/v1/me/shipping-addresses/: the buyer's saved addresses; POST saves one."""
+
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema(
+        operation_id="me_shipping_addresses_list",
+        tags=["me"],
+        summary="Your saved shipping addresses, the default first",
+        responses={200: ShippingAddressOutputSerializer(many=True)},
+    )
+    def get(self, request):
+        # A person keeps at most MAX_SAVED_ADDRESSES: one list, not pages.
+        rows = shipping_addresses_for(request.user)
+        return Response(ShippingAddressOutputSerializer(rows, many=True).data)
+
+    @extend_schema(
+        operation_id="me_shipping_addresses_create",
+        tags=["me"],
+        summary="Save a shipping address for your next orders",
+        description="name, line1, city and country (ISO code) are required. Saving an address "
+        "you already have returns it. Your first address becomes your default.",
+        request=ShippingAddressInputSerializer,
+        responses={
+            201: ShippingAddressOutputSerializer,
+            400: OpenApiResponse(description="Field errors, or too many saved addresses"),
+        },
+    )
+    def post(self, request):
+        data = ShippingAddressInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        address = shipping_address_save(user=request.user, **data.validated_data)
+        return Response(
+            ShippingAddressOutputSerializer(address).data, status=status.HTTP_201_CREATED
+        )
+
+
+class ShippingAddressDetailApi(APIView):
+    """DELETE /api/v1/me/shipping-addresses/{id}/; POST .../{id}/default/ makes it the default."""
+
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema(
+        operation_id="me_shipping_addresses_delete",
+        tags=["me"],
+        summary="Forget a saved address (orders keep their own copy)",
+        request=None,
+        responses={204: None, 404: OpenApiResponse(description=NO_ADDRESS)},
+    )
+    def delete(self, request, pk):
+        if not shipping_address_delete(user=request.user, address_id=pk):
+            raise NotFound(NO_ADDRESS)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ShippingAddressDefaultApi(APIView):
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema(
+        operation_id="me_shipping_addresses_default",
+        tags=["me"],
+        summary="Make a saved address your default",
+        request=None,
+        responses={
+            200: ShippingAddressOutputSerializer,
+            404: OpenApiResponse(description=NO_ADDRESS),
+        },
+    )
+    def post(self, request, pk):
+        if shipping_address_get(user=request.user, pk=pk) is None:
+            raise NotFound(NO_ADDRESS)
+        address = shipping_address_set_default(user=request.user, address_id=pk)
+        return Response(ShippingAddressOutputSerializer(address).data)

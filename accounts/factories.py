@@ -1,6 +1,6 @@
 import factory
 
-from accounts.models import SellerProfile, User
+from accounts.models import SellerProfile, ShippingAddress, User
 
 DEFAULT_PASSWORD = "correct-horse-battery-9"
 
@@ -48,3 +48,20 @@ class SellerFactory(UserFactory):
 
         SellerProfileFactory(user=obj, **kwargs)
         StoreFactory(owner=obj)
+
+
+class ShippingAddressFactory(factory.django.DjangoModelFactory):
+    """A buyer's saved shipping address (US, complete)."""
+
+    class Meta:
+        model = ShippingAddress
+
+    user = factory.SubFactory(UserFactory)
+    name = factory.Sequence(lambda n: f"Parcel Person {n}")
+    line1 = factory.Sequence(lambda n: f"{n + 1} Market Street")
+    line2 = ""
+    city = "Springfield"
+    postal_code = "62701"
+    region = "IL"
+    country = "US"
+    is_default = False

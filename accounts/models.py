@@ -161,3 +161,44 @@ class ConnectedAccount(models.Model):
 
     def __str__(self):
         return f"{self.stripe_account_id} ({self.seller_profile})"
+
+
+class ShippingAddress(models.Model):
+    """An address a buyer saved to have products sent to. An order keeps its own copy of the
+    address it was placed with (escrow's Order.shipping_*), so editing or deleting this one
+    never changes an order already placed."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="shipping_addresses"
+    )
+    name = models.CharField(max_length=100)
+    line1 = models.CharField(max_length=200)
+    line2 = models.CharField(max_length=200, blank=True)
+    city = models.CharField(max_length=100)
+    postal_code = models.CharField(max_length=20, blank=True)
+    region = models.CharField(max_length=100, blank=True)
+    country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2, e.g. US.")
+    # At most one per user (the constraint): chosen first at checkout.
+    is_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-is_default", "-updated_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=models.Q(is_default=True),
+                name="shipping_address_one_default_per_user",
+            )
+        ]
+
+    def __str__(self):
+        return ", ".join(part for part in (self.name, self.line1, self.city, self.country) if part)
+
+    def as_fields(self):
+        """The address as order_create and the forms take it."""
+        return {field: getattr(self, field) for field in ADDRESS_FIELDS}
+
+
+ADDRESS_FIELDS = ("name", "line1", "line2", "city", "postal_code", "region", "country")

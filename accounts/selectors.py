@@ -13,7 +13,7 @@ from django.conf import settings
 from django.utils import formats, timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import ConnectedAccount
+from accounts.models import ConnectedAccount, ShippingAddress
 
 
 def seller_can_accept_payments(user):
@@ -281,3 +281,17 @@ def two_factor_pending_device(user):
     if not getattr(user, "pk", None):
         return None
     return TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-id").first()
+
+
+def shipping_addresses_for(user):
+    """The buyer's saved shipping addresses, the default first. Nobody else's."""
+    if not getattr(user, "pk", None):
+        return ShippingAddress.objects.none()
+    return ShippingAddress.objects.filter(user=user)
+
+
+def shipping_address_get(*, user, pk):
+    """One of the buyer's saved addresses; None when they have none with this id."""
+    if not getattr(user, "pk", None) or not isinstance(pk, int):
+        return None
+    return ShippingAddress.objects.filter(user=user, pk=pk).first()

@@ -5,7 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.countries import COUNTRY_CHOICES, UNKNOWN_COUNTRY_MESSAGE
-from accounts.models import SellerProfile, User
+from accounts.models import SellerProfile, ShippingAddress, User
 
 # --- Input --------------------------------------------------------------------------------------
 
@@ -145,3 +145,40 @@ class SignupOutputSerializer(serializers.Serializer):
 class TokenOutputSerializer(serializers.Serializer):
     token = serializers.CharField(read_only=True, help_text=TOKEN_HELP)
     expiry = serializers.DateTimeField(read_only=True, help_text=EXPIRY_HELP)
+
+
+class ShippingAddressOutputSerializer(serializers.ModelSerializer):
+    """One of the buyer's saved shipping addresses (theirs only)."""
+
+    class Meta:
+        model = ShippingAddress
+        fields = (
+            "id",
+            "name",
+            "line1",
+            "line2",
+            "city",
+            "postal_code",
+            "region",
+            "country",
+            "is_default",
+            "created_at",
+        )
+        read_only_fields = fields
+
+
+class ShippingAddressInputSerializer(serializers.Serializer):
+    """Types only: the rules are accounts.services.shipping_address_clean's (field errors)."""
+
+    name = serializers.CharField(required=False, allow_blank=True, default="")
+    line1 = serializers.CharField(required=False, allow_blank=True, default="")
+    line2 = serializers.CharField(required=False, allow_blank=True, default="")
+    city = serializers.CharField(required=False, allow_blank=True, default="")
+    postal_code = serializers.CharField(required=False, allow_blank=True, default="")
+    region = serializers.CharField(required=False, allow_blank=True, default="")
+    country = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="ISO 3166-1 alpha-2, e.g. US."
+    )
+    make_default = serializers.BooleanField(
+        required=False, default=False, help_text="Checkout offers it first."
+    )

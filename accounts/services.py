@@ -1,4 +1,4 @@
-"""Every write to users and seller profiles."""
+"""Every write to users, seller profiles and buyers' saved shipping addresses."""
 
 from datetime import timedelta
 
@@ -14,8 +14,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import AuthToken
 
 from accounts.countries import CONNECT_COUNTRIES, UNKNOWN_COUNTRY_MESSAGE
-from accounts.models import COMMISSION_BPS_MAX, SellerProfile, User
+from accounts.models import ADDRESS_FIELDS, COMMISSION_BPS_MAX, SellerProfile, ShippingAddress, User
 from core.audit import audit_record
+from core.countries import COUNTRY_NAMES
 from core.errors import NotAllowed, ValidationFailed
 from core.timezones import is_time_zone
 from marketplace.services import store_create
@@ -275,3 +276,138 @@ def two_factor_enrolment_confirm(*, user, device, token, verified):
     device.save(update_fields=["confirmed"])
     audit_record(action="accounts.two_factor.enabled", actor=user, target=user)
     return device
+
+
+# --- Shipping addresses ----------------------------------------------------------------------
+
+ADDRESS_MAX_LENGTHS = {
+    "name": 100,
+    "line1": 200,
+    "line2": 200,
+    "city": 100,
+    "postal_code": 20,
+    "region": 100,
+    "country": 2,
+}
+ADDRESS_REQUIRED = {
+    "name": "Enter the name of the person the parcel is for.",
+    "line1": "Enter the street address.",
+    "city": "Enter the town or city.",
+    "country": "Choose a country.",
+}
+POSTAL_CODE_CHARACTERS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 -")
+MAX_SAVED_ADDRESSES = 20
+
+
+def shipping_address_clean(fields):
+    """A shipping address as typed (a dict) checked and tidied: the one rule for checkout pages,
+    the API and saved addresses. Returns the address's fields; raises ValidationFailed with a
+    message per field."""
+    if not isinstance(fields, dict):
+        raise ValidationFailed({"shipping_address": "Give the address as an object."})
+    errors, clean = {}, {}
+    unknown = set(fields) - set(ADDRESS_FIELDS)
+    for name in sorted(unknown):
+        errors[name] = "This is not a field of an address."
+    for name in ADDRESS_FIELDS:
+        value = fields.get(name)
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            errors[name] = "Enter text."
+            continue
+        value = " ".join(value.split())  # no line breaks or tabs: one line each
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            errors[name] = "Enter plain text."
+            continue
+        if len(value) > ADDRESS_MAX_LENGTHS[name]:
+            errors[name] = f"At most {ADDRESS_MAX_LENGTHS[name]} characters."
+            continue
+        if not value and name in ADDRESS_REQUIRED:
+            errors[name] = ADDRESS_REQUIRED[name]
+            continue
+        clean[name] = value
+    country = clean.get("country", "").upper()
+    if "country" in clean:
+        if country not in COUNTRY_NAMES:
+            errors["country"] = "Choose a country from the list (a two-letter ISO code, e.g. US)."
+        clean["country"] = country
+    postal_code = clean.get("postal_code", "")
+    if postal_code and not set(postal_code) <= POSTAL_CODE_CHARACTERS:
+        errors["postal_code"] = "Use letters, digits, spaces and hyphens only."
+    if errors:
+        raise ValidationFailed(errors)
+    return clean
+
+
+@transaction.atomic
+def shipping_address_save(*, user, make_default=False, **fields):
+    """The buyer saves an address for next time (at checkout); with make_default, or as their
+    first, it becomes the one chosen first. The same address saved again is the same row."""
+    clean = shipping_address_clean(fields)
+    addresses = _shipping_addresses_locked(user)
+    address = next((a for a in addresses if a.as_fields() == clean), None)
+    if address is None:
+        if len(addresses) >= MAX_SAVED_ADDRESSES:
+            raise ValidationFailed(
+                {"save_address": f"You can keep at most {MAX_SAVED_ADDRESSES} addresses."}
+            )
+        address = ShippingAddress.objects.create(user=user, **clean)
+        audit_record(
+            action="accounts.shipping_address.created", actor=user, target=address, after=clean
+        )
+    if make_default or not addresses:
+        address = _shipping_address_make_default(address, addresses, actor=user)
+    return address
+
+
+@transaction.atomic
+def shipping_address_set_default(*, user, address_id):
+    """The buyer picks which of their saved addresses checkout offers first."""
+    addresses = _shipping_addresses_locked(user)
+    address = next((a for a in addresses if a.pk == address_id), None)
+    if address is None:
+        raise ValidationFailed({"shipping_address_id": "You have no saved address with this id."})
+    return _shipping_address_make_default(address, addresses, actor=user)
+
+
+def _shipping_addresses_locked(user):
+    """The user's addresses, read with the user's row locked: two checkouts at once (even the
+    first two, when there is no address row to lock yet) save and pick the default one after
+    the other, so there is never a second default nor a duplicate."""
+    User.objects.select_for_update().filter(pk=user.pk).first()
+    return list(ShippingAddress.objects.filter(user=user))
+
+
+def _shipping_address_make_default(address, addresses, *, actor):
+    if address.is_default:
+        return address
+    ShippingAddress.objects.filter(user_id=address.user_id, is_default=True).update(
+        is_default=False
+    )
+    address.is_default = True
+    address.save(update_fields=["is_default", "updated_at"])
+    audit_record(
+        action="accounts.shipping_address.made_default",
+        actor=actor,
+        target=address,
+        before={"default": next((a.pk for a in addresses if a.is_default), None)},
+        after={"default": address.pk},
+    )
+    return address
+
+
+@transaction.atomic
+def shipping_address_delete(*, user, address_id):
+    """The buyer forgets a saved address (orders keep their own copy)."""
+    address = ShippingAddress.objects.select_for_update().filter(user=user, pk=address_id).first()
+    if address is None:
+        return False
+    audit_record(
+        action="accounts.shipping_address.deleted",
+        actor=user,
+        target=address,
+        before=address.as_fields(),
+    )
+    address.delete()
+    return True

@@ -20,6 +20,17 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("become-a-seller/", views.seller_onboard, name="seller-onboard"),
+    path("addresses/", views.shipping_addresses, name="shipping-addresses"),
+    path(
+        "addresses/<int:pk>/default/",
+        views.shipping_address_default,
+        name="shipping-address-default",
+    ),
+    path(
+        "addresses/<int:pk>/delete/",
+        views.shipping_address_delete,
+        name="shipping-address-delete",
+    ),
     path("two-factor/", two_factor_views.two_factor, name="two-factor"),
     path("connect/", include("accounts.connect_urls")),
     path(

@@ -5,11 +5,12 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.http import require_POST
 
-from accounts import services
+from accounts import selectors, services
 from accounts.forms import ProfileForm, SellerOnboardForm, SignupForm
 from core.errors import DomainError, ValidationFailed
 from core.forms import add_domain_errors
@@ -118,3 +119,43 @@ class PasswordResetView(auth_views.PasswordResetView):
         if rate_limit_wait(self.request, "password_reset_email", key=rate_limit_key(email)):
             return HttpResponseRedirect(self.get_success_url())
         return super().form_valid(form)
+
+
+# --- Saved shipping addresses -----------------------------------------------------------------
+
+
+@login_required
+def shipping_addresses(request):
+    """The buyer's saved addresses: which one checkout offers first, and forgetting one. New
+    ones are saved at checkout (escrow's checkout step). Each person sees only their own."""
+    return render(
+        request,
+        "accounts/shipping_addresses.html",
+        {"addresses": selectors.shipping_addresses_for(request.user)},
+    )
+
+
+@login_required
+@require_POST
+def shipping_address_default(request, pk):
+    address = _own_address(request, pk)
+    services.shipping_address_set_default(user=request.user, address_id=address.pk)
+    messages.success(request, "Checkout will offer this address first.")
+    return redirect("shipping-addresses")
+
+
+@login_required
+@require_POST
+def shipping_address_delete(request, pk):
+    address = _own_address(request, pk)
+    services.shipping_address_delete(user=request.user, address_id=address.pk)
+    messages.success(request, "The address was removed. Orders keep the address they had.")
+    return redirect("shipping-addresses")
+
+
+def _own_address(request, pk):
+    """One of the person's saved addresses; 404 for anyone else's (nobody learns it exists)."""
+    address = selectors.shipping_address_get(user=request.user, pk=pk)
+    if address is None:
+        raise Http404("You have no saved address with this id.")
+    return address

@@ -9,6 +9,9 @@ from accounts.api import (
     LogoutApi,
     MeApi,
     SellerProfileApi,
+    ShippingAddressDefaultApi,
+    ShippingAddressDetailApi,
+    ShippingAddressListApi,
     SignupApi,
     TokenObtainApi,
 )
@@ -35,6 +38,21 @@ urlpatterns = [
     path("auth/signup/", SignupApi.as_view(), name="api-auth-signup"),
     path("me/", MeApi.as_view(), name="api-me"),
     path("me/seller-profile/", SellerProfileApi.as_view(), name="api-me-seller-profile"),
+    path(
+        "me/shipping-addresses/",
+        ShippingAddressListApi.as_view(),
+        name="api-me-shipping-addresses",
+    ),
+    path(
+        "me/shipping-addresses/<int:pk>/",
+        ShippingAddressDetailApi.as_view(),
+        name="api-me-shipping-address",
+    ),
+    path(
+        "me/shipping-addresses/<int:pk>/default/",
+        ShippingAddressDefaultApi.as_view(),
+        name="api-me-shipping-address-default",
+    ),
     path("seller/connect/", include("accounts.connect_api")),
     path("seller/balance/", SellerBalanceApi.as_view(), name="api-seller-balance"),
     path("seller/payouts/", SellerPayoutListApi.as_view(), name="api-seller-payouts"),

@@ -531,6 +531,9 @@ BAZAAR_REVIEW_WINDOW_DAYS = env.int("BAZAAR_REVIEW_WINDOW_DAYS", default=14)
 # which its buyer and seller may review each other. Not BAZAAR_REVIEW_WINDOW_DAYS, which is how
 # long a delivered order waits for the buyer before escrow releases itself.
 REVIEW_WINDOW_DAYS = env.int("REVIEW_WINDOW_DAYS", default=14)
+# A shipped product's handling and transit allowance when its listing sets none: the review
+# window starts this many days after shipping unless the buyer confirms receipt first.
+BAZAAR_DEFAULT_TRANSIT_DAYS = env.int("BAZAAR_DEFAULT_TRANSIT_DAYS", default=7)
 BAZAAR_RELEASE_REMINDER_HOURS = env.int("BAZAAR_RELEASE_REMINDER_HOURS", default=48)
 BAZAAR_PAYMENT_EXPIRY_MINUTES = env.int("BAZAAR_PAYMENT_EXPIRY_MINUTES", default=60)
 # A release's transfer request not answered within this long is presumed lost (its caller died

@@ -902,6 +902,12 @@ ORDER_READONLY = (
     "delivery_note",
     "transfer_reversals",
     "refunded",
+    "shipping_address_display",
+    "transit_days",
+    "carrier",
+    "tracking",
+    "shipped_at",
+    "received_at",
 )
 
 
@@ -1188,6 +1194,16 @@ class OrderAdmin(admin.ModelAdmin):
             },
         ),
         (_("Delivery"), {"fields": ("delivery_note",)}),
+        (
+            _("Shipping (products)"),
+            {
+                "fields": (
+                    "shipping_address_display",
+                    ("carrier", "tracking"),
+                    ("transit_days", "shipped_at", "received_at"),
+                )
+            },
+        ),
         (_("Transfer reversals"), {"fields": ("transfer_reversals",)}),
     )
     readonly_fields = ORDER_READONLY
@@ -1267,6 +1283,33 @@ class OrderAdmin(admin.ModelAdmin):
                 return _("by milestone")
             return "-"
         return release.get_status_display()
+
+    @admin.display(description=_("ship to"))
+    def shipping_address_display(self, obj):
+        address = obj.shipping_address
+        if not address:
+            return "-"
+        lines = [
+            address["name"],
+            address["line1"],
+            address["line2"],
+            " ".join(p for p in (address["city"], address["postal_code"]) if p),
+            address["region"],
+            obj.shipping_country_name,
+        ]
+        return format_html_join("", "{}<br>", ((line,) for line in lines if line))
+
+    @admin.display(description=_("tracking number"))
+    def tracking(self, obj):
+        if not obj.tracking_number:
+            return "-"
+        if obj.tracking_url:
+            return format_html(
+                '<a href="{}" rel="noopener noreferrer">{}</a>',
+                obj.tracking_url,
+                obj.tracking_number,
+            )
+        return obj.tracking_number
 
     @admin.display(description=_("reversals"))
     def transfer_reversals(self, obj):

@@ -4,7 +4,9 @@ POST /api/v1/orders/                 order a listing (Idempotency-Key: a retry r
 GET  /api/v1/orders/                 your orders, as buyer and as seller (?role=, ?status=)
 GET  /api/v1/orders/{id}/            one of your orders
 POST /api/v1/orders/{id}/pay/        a PaymentIntent to confirm with Stripe's mobile SDK (buyer)
-POST /api/v1/orders/{id}/deliver/    the seller says it is delivered; the review window starts
+POST /api/v1/orders/{id}/deliver/    the seller says a service is delivered; review window starts
+POST /api/v1/orders/{id}/ship/       the seller ships a product (carrier, tracking number)
+POST /api/v1/orders/{id}/received/   the buyer confirms the product arrived; review window starts
 POST /api/v1/orders/{id}/approve/    the buyer approves: the escrow is released to the seller
 POST /api/v1/orders/{id}/cancel/     the buyer calls off an order (paid: under its policy);
                                      the seller cancels a paid order (full refund)
@@ -80,6 +82,7 @@ from escrow.serializers import (
     OrderDeliverInputSerializer,
     OrderListQuerySerializer,
     OrderOutputSerializer,
+    OrderShipInputSerializer,
     PaymentIntentOutputSerializer,
     RefundCreateInputSerializer,
     RefundOutputSerializer,
@@ -253,6 +256,9 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         description=(
             "Reserves the stock and snapshots the price and the platform's commission. The "
             "order waits for payment (POST /api/v1/orders/{id}/pay/) until it expires.\n\n"
+            "A product needs where to ship it: shipping_address (name, line1, city and country "
+            "required) or shipping_address_id (one of your saved addresses); the order keeps a "
+            "copy. A service refuses both.\n\n"
             "With an Idempotency-Key header, a retry with the same key returns the order the "
             "first request made, with the same 201 response; the same key with a different "
             "listing or quantity is a 400."
@@ -266,7 +272,9 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
                 "quantity is not a whole number from 1 to 100 or more than is in stock (a "
                 "service: not 1), slot_start missing for a service with bookable times, not "
                 'one of its free slots ("This time is no longer available") or given for a '
-                "listing without bookable times"
+                "listing without bookable times, a product's shipping address is missing or "
+                "incomplete (shipping_address, shipping_address.<field>, shipping_address_id), "
+                "or a service was given one"
             ),
             429: THROTTLED,
         },
@@ -277,12 +285,17 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         data.is_valid(raise_exception=True)
         listing_id = data.validated_data["listing"]
         quantity = data.validated_data["quantity"]
+        address = data.validated_data["shipping_address"]
         order = services.order_create(
             buyer=request.user,
             listing_id=listing_id,
             quantity=quantity,
             client_key=key,
             slot_start=data.validated_data["slot_start"],
+            shipping_address=dict(address) if address is not None else None,
+            shipping_address_id=data.validated_data["shipping_address_id"],
+            save_address=data.validated_data["save_address"],
+            make_default=data.validated_data["make_default"],
         )
         booking = selectors.order_booking(order)
         booked_at = booking.starts_at if booking else None
@@ -389,8 +402,9 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return Response(PaymentIntentOutputSerializer(body).data)
 
     @_transition_schema(
-        "Mark your order delivered (seller only)",
-        "Starts the buyer's review window; when it ends, the money is released automatically.",
+        "Mark your service order delivered (seller only)",
+        "Starts the buyer's review window; when it ends, the money is released automatically. "
+        "A product is not delivered but shipped: POST /api/v1/orders/{id}/ship/ (409 here).",
         request=OrderDeliverInputSerializer,
     )
     @action(detail=True, methods=["post"])
@@ -399,6 +413,37 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         data = OrderDeliverInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         order = services.order_deliver(order=order, actor=request.user, **data.validated_data)
+        return self._render(order)
+
+    @_transition_schema(
+        "Mark your product order shipped (seller only)",
+        "Records the carrier and tracking number and tells the buyer (with a tracking link for "
+        "a known carrier). The buyer's review window then ends the order's transit_days plus "
+        "the review window after shipping, unless the buyer confirms receipt sooner. Shipping "
+        "again returns the order as it is.",
+        request=OrderShipInputSerializer,
+        extra={400: OpenApiResponse(description="Field errors: carrier, tracking_number")},
+    )
+    @action(detail=True, methods=["post"])
+    def ship(self, request, pk=None):
+        order = self.get_object()
+        _require_seller(order, request.user, "Only the seller can mark this order shipped.")
+        data = OrderShipInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        order = services.order_mark_shipped(order=order, actor=request.user, **data.validated_data)
+        return self._render(order)
+
+    @_transition_schema(
+        "Confirm your product arrived (buyer only)",
+        "Starts the buyer's review window now: the money is released automatically when it "
+        "ends, unless the buyer approves sooner or reports a problem. Confirming again returns "
+        "the order as it is.",
+    )
+    @action(detail=True, methods=["post"])
+    def received(self, request, pk=None):
+        order = self.get_object()
+        _require_buyer(order, request.user, "Only the buyer can confirm receiving this order.")
+        order = services.order_confirm_received(order=order, actor=request.user)
         return self._render(order)
 
     @_transition_schema(

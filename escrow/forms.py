@@ -5,8 +5,11 @@ from decimal import Decimal, InvalidOperation
 
 from django import forms
 
+from accounts.models import ADDRESS_FIELDS
+from core.countries import COUNTRIES
 from core.money import MoneyError, currency_exponent, to_minor_units
 from escrow.models import DisputeReason
+from escrow.shipping import TRACKING_NUMBER_MAX_LENGTH, Carrier
 from marketplace.models import ListingKind
 
 
@@ -51,6 +54,131 @@ class RescheduleForm(forms.Form):
             "required": "Pick one of the times shown.",
             "invalid": "Pick one of the times shown.",
         }
+    )
+
+
+NEW_ADDRESS = "new"
+
+
+class ShippingAddressForm(forms.Form):
+    """Where a product is shipped, at checkout: one of the buyer's saved addresses or a new one
+    (saved for next time if they like). The rules are accounts.services.shipping_address_clean's;
+    its messages land next to these fields (SERVICE_FIELD_MAP)."""
+
+    saved_address = forms.ChoiceField(
+        label="Ship to", required=False, widget=forms.RadioSelect, choices=()
+    )
+    ship_name = forms.CharField(
+        label="Full name",
+        required=False,
+        max_length=100,
+        widget=forms.TextInput(attrs={"autocomplete": "shipping name"}),
+    )
+    ship_line1 = forms.CharField(
+        label="Address line 1",
+        required=False,
+        max_length=200,
+        help_text="Street and number, or PO box.",
+        widget=forms.TextInput(attrs={"autocomplete": "shipping address-line1"}),
+    )
+    ship_line2 = forms.CharField(
+        label="Address line 2 (optional)",
+        required=False,
+        max_length=200,
+        widget=forms.TextInput(attrs={"autocomplete": "shipping address-line2"}),
+    )
+    ship_city = forms.CharField(
+        label="Town or city",
+        required=False,
+        max_length=100,
+        widget=forms.TextInput(attrs={"autocomplete": "shipping address-level2"}),
+    )
+    ship_postal_code = forms.CharField(
+        label="Postal code",
+        required=False,
+        max_length=20,
+        widget=forms.TextInput(attrs={"autocomplete": "shipping postal-code"}),
+    )
+    ship_region = forms.CharField(
+        label="State, county or region (optional)",
+        required=False,
+        max_length=100,
+        widget=forms.TextInput(attrs={"autocomplete": "shipping address-level1"}),
+    )
+    ship_country = forms.ChoiceField(
+        label="Country",
+        required=False,
+        choices=[("", "Choose a country"), *COUNTRIES],
+        widget=forms.Select(attrs={"autocomplete": "shipping country"}),
+    )
+    save_address = forms.BooleanField(label="Save this address for next time", required=False)
+    make_default = forms.BooleanField(label="Make it my default address", required=False)
+
+    # Service field -> form field (escrow.services.order_create's ValidationFailed).
+    SERVICE_FIELD_MAP = {
+        "shipping_address": "ship_line1",
+        "shipping_address_id": "saved_address",
+        "save_address": "save_address",
+        **{f"shipping_address.{name}": f"ship_{name}" for name in ADDRESS_FIELDS},
+    }
+
+    def __init__(self, *args, saved=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.saved = list(saved)
+        field = self.fields["saved_address"]
+        if self.saved:
+            field.choices = [(str(a.pk), _address_line(a)) for a in self.saved] + [
+                (NEW_ADDRESS, "A new address (below)")
+            ]
+            default = next((a for a in self.saved if a.is_default), self.saved[0])
+            field.initial = str(default.pk)
+        else:
+            field.choices = [(NEW_ADDRESS, "A new address")]
+            field.widget = forms.HiddenInput()
+            field.initial = NEW_ADDRESS
+
+    @property
+    def shows_saved(self):
+        return bool(self.saved)
+
+    def clean_saved_address(self):
+        value = self.cleaned_data.get("saved_address") or NEW_ADDRESS
+        if value != NEW_ADDRESS and not any(str(a.pk) == value for a in self.saved):
+            raise forms.ValidationError("Choose one of your addresses or a new one.")
+        return value
+
+    def order_kwargs(self):
+        """What escrow.services.order_create takes for this address."""
+        data = self.cleaned_data
+        if data["saved_address"] != NEW_ADDRESS:
+            return {
+                "shipping_address_id": int(data["saved_address"]),
+                "make_default": data["make_default"],
+            }
+        return {
+            "shipping_address": {name: data[f"ship_{name}"] for name in ADDRESS_FIELDS},
+            "save_address": data["save_address"],
+            "make_default": data["make_default"],
+        }
+
+
+def _address_line(address):
+    parts = [address.name, address.line1, address.line2, address.city, address.postal_code]
+    line = ", ".join(p for p in parts if p) + f" ({address.country})"
+    return f"{line} · default" if address.is_default else line
+
+
+class OrderShipForm(forms.Form):
+    """The seller's "Mark shipped": carrier and tracking number (escrow.shipping checks it)."""
+
+    carrier = forms.ChoiceField(
+        choices=[("", "Choose a carrier"), *Carrier.choices],
+        help_text="Other: the buyer gets the number, without a tracking link.",
+    )
+    tracking_number = forms.CharField(
+        max_length=TRACKING_NUMBER_MAX_LENGTH,
+        help_text="As printed on the label: letters and digits.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
 
 

@@ -14,8 +14,10 @@ from django.db.models import Case, OuterRef, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 
+from core.countries import country_name
 from core.money import format_money
 from core.payment_errors import buyer_payment_message
+from escrow.shipping import TRACKING_NUMBER_MAX_LENGTH, Carrier, tracking_url
 from marketplace.models import Listing, ListingKind, Store
 from marketplace.policies import CancellationPolicy
 
@@ -174,6 +176,24 @@ class Order(models.Model):
     disputed_from = models.CharField(max_length=20, choices=OrderStatus.choices, blank=True)
     # The API client's Idempotency-Key for creating this order, so a retry returns it.
     client_key = models.CharField(max_length=255, blank=True)
+    # Products: where the buyer asked for it to be sent, copied from what they gave at checkout
+    # (a saved address edited later does not change it). Seen by the buyer, the seller and staff.
+    shipping_name = models.CharField(max_length=100, blank=True)
+    shipping_line1 = models.CharField(max_length=200, blank=True)
+    shipping_line2 = models.CharField(max_length=200, blank=True)
+    shipping_city = models.CharField(max_length=100, blank=True)
+    shipping_postal_code = models.CharField(max_length=20, blank=True)
+    shipping_region = models.CharField(max_length=100, blank=True)
+    shipping_country = models.CharField(max_length=2, blank=True)
+    # Products: the days from shipping allowed for the parcel to arrive (the listing's, when
+    # the order was placed); the review window starts after them unless receipt is confirmed.
+    transit_days = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Products: the seller's shipment (order_mark_shipped) and the buyer's confirmation that it
+    # arrived (order_confirm_received), which starts the review window at once.
+    carrier = models.CharField(max_length=20, choices=Carrier.choices, blank=True)
+    tracking_number = models.CharField(max_length=TRACKING_NUMBER_MAX_LENGTH, blank=True)
+    shipped_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(null=True, blank=True)
     # When the buyer accepted the seller's milestone plan (Milestone rows): from then on the
     # order is delivered, released and refunded milestone by milestone, never as a whole.
     milestones_accepted_at = models.DateTimeField(null=True, blank=True)
@@ -229,6 +249,51 @@ class Order(models.Model):
     @property
     def transfer_group(self):
         return f"order-{self.pk}"
+
+    @property
+    def is_product(self):
+        return self.listing_kind == ListingKind.PRODUCT
+
+    @property
+    def shipping_address(self):
+        """The address the order is shipped to, as a dict of its fields; {} without one."""
+        if not self.shipping_line1:
+            return {}
+        return {
+            "name": self.shipping_name,
+            "line1": self.shipping_line1,
+            "line2": self.shipping_line2,
+            "city": self.shipping_city,
+            "postal_code": self.shipping_postal_code,
+            "region": self.shipping_region,
+            "country": self.shipping_country,
+        }
+
+    @property
+    def shipping_country_name(self):
+        return country_name(self.shipping_country)
+
+    @property
+    def tracking_url(self):
+        """The carrier's page following the parcel; "" for Other or before shipping."""
+        return tracking_url(self.carrier, self.tracking_number)
+
+    @property
+    def in_transit(self):
+        """A shipped product the buyer has not confirmed receiving yet."""
+        return (
+            self.is_product
+            and self.status == OrderStatus.DELIVERED
+            and self.shipped_at is not None
+            and self.received_at is None
+        )
+
+    @property
+    def status_label(self):
+        """The status as people read it: a product in review is shipped or received."""
+        if self.is_product and self.status == OrderStatus.DELIVERED and self.shipped_at:
+            return "Received, in review" if self.received_at else "Shipped"
+        return self.get_status_display()
 
     @property
     def has_milestone_plan(self):

@@ -413,6 +413,8 @@ TIMELINE_WORDS = {
     "escrow.order.created": ("Order placed", "info"),
     "escrow.order.funded": ("Payment received and held in escrow", "success"),
     "escrow.order.delivered": ("Marked as delivered", "info"),
+    "escrow.order.shipped": ("Shipped by the seller", "info"),
+    "escrow.order.received": ("The buyer confirmed receiving it", "info"),
     "escrow.order.approved": ("Buyer approved; payment released to the seller", "success"),
     "escrow.order.auto_released": (
         "Review window ended; payment released to the seller",

@@ -27,6 +27,7 @@ from escrow.models import (
     Order,
     OrderStatus,
 )
+from escrow.shipping import TRACKING_NUMBER_MAX_LENGTH, Carrier
 from marketplace.availability import MAX_RANGE
 from marketplace.serializers import StoreRefSerializer
 
@@ -62,6 +63,31 @@ class AwareDateTimeField(serializers.DateTimeField):
         return parsed.astimezone(UTC)
 
 
+class ShippingAddressInputSerializer(serializers.Serializer):
+    """Where a product is shipped. Types only here; the rules (required lines, lengths, a known
+    country) are accounts.services.shipping_address_clean's, given back as
+    "shipping_address.<field>" errors."""
+
+    name = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="Who the parcel is for."
+    )
+    line1 = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="Street and number, or PO box."
+    )
+    line2 = serializers.CharField(required=False, allow_blank=True, default="")
+    city = serializers.CharField(required=False, allow_blank=True, default="")
+    postal_code = serializers.CharField(required=False, allow_blank=True, default="")
+    region = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="State, county or region."
+    )
+    country = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="ISO 3166-1 alpha-2 code, e.g. US, DE, GB.",
+    )
+
+
 class OrderCreateInputSerializer(serializers.Serializer):
     listing = serializers.IntegerField(
         min_value=1,
@@ -85,6 +111,55 @@ class OrderCreateInputSerializer(serializers.Serializer):
         "(GET /api/v1/listings/{id}/slots/), ISO 8601 with its offset. Leave it out for "
         "products and services ordered without a time.",
     )
+    shipping_address = ShippingAddressInputSerializer(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="A product: where to ship it (or shipping_address_id). A service: leave out.",
+    )
+    shipping_address_id = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="A product: the id of one of your saved addresses "
+        "(GET /api/v1/me/shipping-addresses/), instead of shipping_address.",
+        error_messages={
+            "min_value": "You have no saved address with this id.",
+            "max_value": "You have no saved address with this id.",
+        },
+    )
+    save_address = serializers.BooleanField(
+        required=False, default=False, help_text="Save shipping_address for next time."
+    )
+    make_default = serializers.BooleanField(
+        required=False, default=False, help_text="Make the address your default."
+    )
+
+
+class OrderShipInputSerializer(serializers.Serializer):
+    carrier = serializers.ChoiceField(
+        choices=Carrier.choices,
+        help_text="The carrier: usps, ups, fedex, dhl, royal_mail, deutsche_post, la_poste, "
+        "canada_post, australia_post or other (no tracking link).",
+    )
+    tracking_number = serializers.CharField(
+        max_length=TRACKING_NUMBER_MAX_LENGTH,
+        help_text="As printed on the label: letters and digits, spaces and hyphens between.",
+    )
+
+
+class OrderShippingOutputSerializer(serializers.Serializer):
+    """A product order's address (a copy taken at ordering) and its parcel."""
+
+    name = serializers.CharField(source="shipping_name")
+    line1 = serializers.CharField(source="shipping_line1")
+    line2 = serializers.CharField(source="shipping_line2")
+    city = serializers.CharField(source="shipping_city")
+    postal_code = serializers.CharField(source="shipping_postal_code")
+    region = serializers.CharField(source="shipping_region")
+    country = serializers.CharField(source="shipping_country")
 
 
 class OrderDeliverInputSerializer(serializers.Serializer):
@@ -428,6 +503,22 @@ class OrderOutputSerializer(serializers.ModelSerializer):
     booking = serializers.SerializerMethodField(
         help_text="The booked time of a service with bookable times; null otherwise."
     )
+    shipping_address = serializers.SerializerMethodField(
+        help_text="A product: where it is shipped (a copy of the address given at ordering). "
+        "Null for a service. Only the order's buyer and seller see it."
+    )
+    carrier = serializers.ChoiceField(
+        choices=Carrier.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="A shipped product's carrier; empty before shipping.",
+    )
+    carrier_display = serializers.CharField(source="get_carrier_display", read_only=True)
+    tracking_url = serializers.CharField(
+        read_only=True,
+        help_text="The carrier's page following the parcel; empty before shipping and for "
+        "carrier other.",
+    )
 
     class Meta:
         model = Order
@@ -461,15 +552,29 @@ class OrderOutputSerializer(serializers.ModelSerializer):
             "milestones_accepted_at",
             "dispute",
             "booking",
+            "shipping_address",
+            "transit_days",
+            "carrier",
+            "carrier_display",
+            "tracking_number",
+            "tracking_url",
+            "shipped_at",
+            "received_at",
             "created_at",
         )
         read_only_fields = fields
         extra_kwargs = {
+            "transit_days": {
+                "help_text": "A product: days from shipping allowed for the parcel to arrive. "
+                "Its review window starts after them, or at receipt if the buyer confirms it."
+            },
+            "shipped_at": {"help_text": "A product: when the seller marked it shipped."},
+            "received_at": {"help_text": "A product: when the buyer confirmed receiving it."},
             "milestones_accepted_at": {
                 "help_text": "When the buyer accepted the seller's milestone plan (null: none). "
                 "Its milestones are at GET /api/v1/orders/{id}/milestones/; release is null for "
                 "an order released milestone by milestone."
-            }
+            },
         }
 
     @extend_schema_field(BookingOutputSerializer(allow_null=True))
@@ -486,6 +591,12 @@ class OrderOutputSerializer(serializers.ModelSerializer):
             disputes = list(order.disputes.order_by("-created_at", "-id"))
             disputes.sort(key=lambda d: not d.is_open)
         return DisputeSummaryOutputSerializer(disputes[0]).data if disputes else None
+
+    @extend_schema_field(OrderShippingOutputSerializer(allow_null=True))
+    def get_shipping_address(self, order):
+        if not order.shipping_line1:
+            return None
+        return OrderShippingOutputSerializer(order).data
 
     @extend_schema_field(serializers.ChoiceField(choices=[ROLE_BUYER, ROLE_SELLER]))
     def get_role(self, order):

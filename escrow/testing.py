@@ -21,7 +21,9 @@ from escrow.models import (
     ReleaseStatus,
     ReleaseTrigger,
 )
+from escrow.shipping import Carrier
 from marketplace.factories import ListingFactory
+from marketplace.models import ListingKind
 
 ONBOARDING_FORM = {
     "business_name": "Clay & Co",
@@ -67,8 +69,50 @@ def pay_on_checkout_page(client, checkout_url, card="4242 4242 4242 4242"):
     )
 
 
+# Where tests ship products to (order_create needs an address for a product).
+SHIPPING_ADDRESS = {
+    "name": "Sam Buyer",
+    "line1": "1 Main Street",
+    "line2": "Flat 2",
+    "city": "Springfield",
+    "postal_code": "12345",
+    "region": "IL",
+    "country": "US",
+}
+# The same address as the checkout page's form posts it.
+SHIPPING_FORM = {f"ship_{name}": value for name, value in SHIPPING_ADDRESS.items()}
+
+
+def place_order(**kwargs):
+    """services.order_create, with SHIPPING_ADDRESS for a product when the test gives none."""
+    from escrow import services
+    from marketplace.models import Listing
+
+    if "shipping_address" not in kwargs and "shipping_address_id" not in kwargs:
+        kind = Listing.objects.filter(pk=kwargs["listing_id"]).values_list("kind", flat=True)
+        if kind.first() == ListingKind.PRODUCT:
+            kwargs["shipping_address"] = SHIPPING_ADDRESS
+    return services.order_create(**kwargs)
+
+
+def deliver_order(*, order, actor, note=""):
+    """The seller hands the order over and the review window starts now: a service is marked
+    delivered; a product is shipped (USPS) and its buyer confirms receiving it."""
+    from escrow import services
+
+    if order.listing_kind != ListingKind.PRODUCT:
+        return services.order_deliver(order=order, actor=actor, note=note)
+    order = services.order_mark_shipped(
+        order=order, actor=actor, carrier=Carrier.USPS, tracking_number="9400 1000 0000 0000 01"
+    )
+    if actor.pk != order.seller_id:
+        return order
+    return services.order_confirm_received(order=order, actor=order.buyer)
+
+
 def sell_and_release(client, *, buyer, seller, listing, quantity=2, capture=None):
-    """An order paid on the sandbox's checkout page, delivered and approved by the buyer: its
+    """An order paid on the sandbox's checkout page, delivered (a product shipped and received)
+    and approved by the buyer: its
     money released to the seller. Returns the order. Outside transactional_db pass `capture`
     (django_capture_on_commit_callbacks): each step's webhooks go out after its commit."""
     from contextlib import nullcontext
@@ -76,7 +120,7 @@ def sell_and_release(client, *, buyer, seller, listing, quantity=2, capture=None
     from escrow import services
 
     step = (lambda: capture(execute=True)) if capture else nullcontext
-    order = services.order_create(buyer=buyer, listing_id=listing.pk, quantity=quantity)
+    order = place_order(buyer=buyer, listing_id=listing.pk, quantity=quantity)
     _, url = services.payment_checkout_start(
         order=order,
         buyer=buyer,
@@ -87,7 +131,7 @@ def sell_and_release(client, *, buyer, seller, listing, quantity=2, capture=None
         assert pay_on_checkout_page(client, url).status_code == 302
     order.refresh_from_db()
     with step():
-        services.order_deliver(order=order, actor=seller, note="Sent")
+        deliver_order(order=order, actor=seller, note="Sent")
         services.escrow_release(order=order, trigger=ReleaseTrigger.BUYER, actor=buyer)
     order.refresh_from_db()
     assert order.status == OrderStatus.RELEASED

@@ -17,7 +17,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.selectors import connect_status_for
+from accounts.selectors import connect_status_for, shipping_addresses_for
 from core import clock
 from core.errors import DomainError, StripeUnavailable, ValidationFailed
 from core.forms import add_domain_errors
@@ -31,8 +31,10 @@ from escrow.forms import (
     DisputeRespondForm,
     OrderCreateForm,
     OrderDeliverForm,
+    OrderShipForm,
     RefundForm,
     RescheduleForm,
+    ShippingAddressForm,
     milestone_forms,
 )
 from escrow.models import (
@@ -49,7 +51,7 @@ from escrow.models import (
 )
 from escrow.signals import order_viewed
 from marketplace import selectors as catalogue_selectors
-from marketplace.models import ListingKind
+from marketplace.models import ListingKind, ListingStatus
 
 # The success page asks for the order's status this often, this many times, before it gives up
 # and says the confirmation is taking longer than usual.
@@ -81,10 +83,13 @@ def _order(request, pk):
 
 @login_required
 def order_create(request, listing_pk):
-    """POST from the listing page's buy box. A GET (e.g. after logging in) goes to the listing."""
+    """POST from the listing page's buy box. A product goes on to the checkout step (where to
+    ship it, _order_create_product) first. A GET (e.g. after logging in) goes to the listing."""
     listing = catalogue_selectors.listing_visible_get(pk=listing_pk, user=request.user)
     if request.method != "POST":
         return redirect(listing)
+    if listing.kind == ListingKind.PRODUCT:
+        return _order_create_product(request, listing)
     form = OrderCreateForm(request.POST, listing=listing)
     wait = form.is_valid() and rate_limit_wait(request, "orders")
     if wait:
@@ -103,12 +108,20 @@ def order_create(request, listing_pk):
         except DomainError as exc:
             form.add_error(None, exc.message)
         else:
-            messages.success(
-                request,
-                f"Order #{order.pk} is placed. Pay for it to have the seller start; your "
-                "payment is held in escrow until you approve the delivery.",
-            )
-            return redirect(order)
+            return _order_placed(request, order)
+    return _listing_again(request, listing, form, status=429 if wait else 200)
+
+
+def _order_placed(request, order):
+    messages.success(
+        request,
+        f"Order #{order.pk} is placed. Pay for it to have the seller start; your "
+        "payment is held in escrow until you approve the delivery.",
+    )
+    return redirect(order)
+
+
+def _listing_again(request, listing, form, *, status=200):
     # Show the listing again with the messages next to the quantity.
     return render(
         request,
@@ -119,7 +132,80 @@ def order_create(request, listing_pk):
             "is_owner": listing.store.owner_id == request.user.pk,
             "buy_form": form,
         },
-        status=429 if wait else 200,
+        status=status,
+    )
+
+
+# The checkout step's own submit button carries this: the buy box's POST only opens the step.
+SHIPPING_STEP = "shipping_step"
+
+
+def _order_create_product(request, listing):
+    """A product's checkout step: the buyer says where to ship it (a saved address or a new
+    one), then the order is placed with a copy of that address."""
+    form = OrderCreateForm(request.POST, listing=listing)
+    if listing.store.owner_id == request.user.pk or listing.status != ListingStatus.APPROVED:
+        # Not on sale to this person (their own listing, a draft staff look at): no checkout,
+        # in order_create's words.
+        form.is_valid()
+        if listing.store.owner_id == request.user.pk:
+            form.add_error(None, "You cannot buy your own listing.")
+        else:
+            form.add_error(None, "This listing is not available.")
+        return _listing_again(request, listing, form)
+    saved = list(shipping_addresses_for(request.user))
+    if SHIPPING_STEP not in request.POST:
+        # From the buy box: the quantity is checked here, the address asked for next.
+        if not form.is_valid():
+            return _listing_again(request, listing, form)
+        address_form = ShippingAddressForm(saved=saved)
+        return _checkout_page(request, listing, form, address_form)
+    address_form = ShippingAddressForm(request.POST, saved=saved)
+    valid = form.is_valid() and address_form.is_valid()
+    wait = valid and rate_limit_wait(request, "orders")
+    if wait:
+        form.add_error(None, TOO_MANY_ORDERS.format(wait=wait_text(wait)))
+    elif valid:
+        try:
+            order = services.order_create(
+                buyer=request.user,
+                listing_id=listing.pk,
+                quantity=form.cleaned_data["quantity"],
+                client_key=form.cleaned_data["client_key"],
+                **address_form.order_kwargs(),
+            )
+        except ValidationFailed as exc:
+            # The quantity's and listing's messages on the order's form, the address's next to
+            # its fields.
+            ours = {k: v for k, v in exc.errors.items() if k in ("quantity", "listing")}
+            rest = {k: v for k, v in exc.errors.items() if k not in ours}
+            if ours:
+                add_domain_errors(form, ValidationFailed(ours))
+            if rest:
+                add_domain_errors(
+                    address_form, ValidationFailed(rest), ShippingAddressForm.SERVICE_FIELD_MAP
+                )
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+        else:
+            return _order_placed(request, order)
+    return _checkout_page(request, listing, form, address_form, status=429 if wait else 200)
+
+
+def _checkout_page(request, listing, form, address_form, *, status=200):
+    quantity = form.cleaned_data.get("quantity") if hasattr(form, "cleaned_data") else None
+    return render(
+        request,
+        "escrow/order_checkout.html",
+        {
+            "listing": listing,
+            "form": form,
+            "address_form": address_form,
+            "quantity": quantity or 1,
+            "total_cents": listing.price_cents * (quantity or 1),
+            "shipping_step": SHIPPING_STEP,
+        },
+        status=status,
     )
 
 
@@ -153,7 +239,7 @@ def _booking_context(request, order, *, is_buyer, is_seller):
     return context
 
 
-def _order_context(request, order, *, deliver_form=None, reschedule_errors=None):
+def _order_context(request, order, *, deliver_form=None, ship_form=None, reschedule_errors=None):
     user = request.user
     is_buyer = order.buyer_id == user.pk
     is_seller = order.seller_id == user.pk
@@ -200,6 +286,7 @@ def _order_context(request, order, *, deliver_form=None, reschedule_errors=None)
         "review_window_days": settings.BAZAAR_REVIEW_WINDOW_DAYS,
         "expiry_seconds": expiry_seconds,
         "deliver_form": deliver_form or OrderDeliverForm(),
+        "ship_form": ship_form or OrderShipForm(),
         "connect": connect,
         "payouts_paused": connect is not None and not connect.can_receive_payouts,
         "reschedule_errors": reschedule_errors or [],
@@ -317,6 +404,55 @@ def order_deliver(request, pk):
             request,
             f"Marked as delivered. The buyer has {settings.BAZAAR_REVIEW_WINDOW_DAYS} days to "
             "approve; after that the payment is released to you automatically.",
+        )
+    return redirect(order)
+
+
+@login_required
+@require_POST
+def order_ship(request, pk):
+    """The seller's "Mark shipped" on a paid product: carrier and tracking number."""
+    order = _order(request, pk)
+    form = OrderShipForm(request.POST)
+    if form.is_valid():
+        try:
+            order = services.order_mark_shipped(
+                order=order,
+                actor=request.user,
+                carrier=form.cleaned_data["carrier"],
+                tracking_number=form.cleaned_data["tracking_number"],
+            )
+        except ValidationFailed as exc:
+            add_domain_errors(form, exc)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+            return redirect(order)
+        else:
+            messages.success(
+                request,
+                "Marked as shipped. The buyer has the tracking number; the payment is released "
+                f"to you {settings.BAZAAR_REVIEW_WINDOW_DAYS} days after they receive it unless "
+                "they report a problem.",
+            )
+            return redirect(order)
+    context = _order_context(request, order, ship_form=form)
+    return render(request, "escrow/order_detail.html", context, status=400)
+
+
+@login_required
+@require_POST
+def order_confirm_received(request, pk):
+    """The buyer's "I received it": the review window starts now."""
+    order = _order(request, pk)
+    try:
+        order = services.order_confirm_received(order=order, actor=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request,
+            f"Thank you. Check it: you have until {order.review_deadline:%d %b %Y} to approve it "
+            "or report a problem.",
         )
     return redirect(order)
 

@@ -4,6 +4,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django import forms
+from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.utils.html import format_html
 
@@ -14,6 +15,7 @@ from marketplace.models import (
     BUFFER_MINUTES_MAX,
     HORIZON_DAYS_MAX,
     MIN_NOTICE_MINUTES_MAX,
+    TRANSIT_DAYS_MAX,
     Category,
     ListingKind,
     Weekday,
@@ -61,6 +63,16 @@ class ListingForm(forms.Form):
         required=False,
         label="Cancellation policy",
     )
+    transit_days = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=TRANSIT_DAYS_MAX,
+        label="Transit allowance (days)",
+        help_text="Products only: days from shipping for the parcel to arrive. The buyer's "
+        "review window starts after them unless the buyer confirms receipt sooner. Empty: "
+        f"your store's default (else {settings.BAZAAR_DEFAULT_TRANSIT_DAYS} days).",
+        widget=forms.NumberInput(attrs={"inputmode": "numeric", "min": "1"}),
+    )
 
     # Service field -> form field, for errors raised by the catalogue services.
     SERVICE_FIELD_MAP = {"price_cents": "price"}
@@ -77,6 +89,7 @@ class ListingForm(forms.Form):
             "stock": listing.stock,
             "duration_minutes": listing.duration_minutes,
             "cancellation_policy": listing.cancellation_policy,
+            "transit_days": listing.transit_days,
         }
 
     def __init__(self, *args, store=None, **kwargs):
@@ -112,6 +125,7 @@ class ListingForm(forms.Form):
             "stock": data["stock"],
             "duration_minutes": data["duration_minutes"],
             "cancellation_policy": data["cancellation_policy"],
+            "transit_days": data["transit_days"],
         }
 
 
@@ -159,6 +173,16 @@ class StoreForm(forms.Form):
             "its own. Orders already placed keep the policy they were placed under."
         ),
     )
+    default_transit_days = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=TRANSIT_DAYS_MAX,
+        label="Transit allowance (days)",
+        help_text="For every product that does not set its own: days from shipping for the "
+        "parcel to arrive before the buyer's review window starts. Empty: "
+        f"{settings.BAZAAR_DEFAULT_TRANSIT_DAYS} days.",
+        widget=forms.NumberInput(attrs={"inputmode": "numeric", "min": "1"}),
+    )
 
     FIELDS = (
         "name",
@@ -169,6 +193,7 @@ class StoreForm(forms.Form):
         "contact_phone",
         "support_url",
         "default_cancellation_policy",
+        "default_transit_days",
     )
 
     @classmethod

@@ -12,6 +12,8 @@ from marketplace.policies import DEFAULT_POLICY, CancellationPolicy, describe
 BUFFER_MINUTES_MAX = 24 * 60
 HORIZON_DAYS_MAX = 365
 MIN_NOTICE_MINUTES_MAX = 30 * 24 * 60
+# The longest handling and transit allowance a product may give its parcel.
+TRANSIT_DAYS_MAX = 90
 
 
 class Category(models.Model):
@@ -51,6 +53,14 @@ class Store(models.Model):
         choices=CancellationPolicy.choices,
         default=DEFAULT_POLICY,
         help_text="Applies to every listing of the store that does not choose its own.",
+    )
+    # Days a shipped parcel is given to arrive, for every product of the store that does not
+    # set its own (Listing.transit_days). Null: BAZAAR_DEFAULT_TRANSIT_DAYS.
+    default_transit_days = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(TRANSIT_DAYS_MAX)],
+        help_text="Products: days allowed for a parcel to arrive. Empty: the site's default.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -123,6 +133,14 @@ class Listing(models.Model):
         blank=True,
         help_text="Empty: the store's default cancellation policy.",
     )
+    # Products: days from shipping the buyer is given to receive the parcel before their review
+    # window starts (unless they confirm receipt first). Null: BAZAAR_DEFAULT_TRANSIT_DAYS.
+    transit_days = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(TRANSIT_DAYS_MAX)],
+        help_text="Products: days allowed for the parcel to arrive. Empty: the store's default.",
+    )
     rejection_reason = models.TextField(blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     reviewed_at = models.DateTimeField(null=True, blank=True)
@@ -181,6 +199,16 @@ class Listing(models.Model):
         """The listing's own policy, else its store's default (read the store with it)."""
         return CancellationPolicy(
             self.cancellation_policy or self.store.default_cancellation_policy
+        )
+
+    @property
+    def effective_transit_days(self):
+        """The days a shipped parcel is given to arrive: the listing's own, else its store's
+        default, else the site's (read the store with it)."""
+        return (
+            self.transit_days
+            or self.store.default_transit_days
+            or settings.BAZAAR_DEFAULT_TRANSIT_DAYS
         )
 
     @property

@@ -12,6 +12,7 @@ from marketplace.models import (
     BUFFER_MINUTES_MAX,
     HORIZON_DAYS_MAX,
     MIN_NOTICE_MINUTES_MAX,
+    TRANSIT_DAYS_MAX,
     Category,
     Listing,
     ListingImage,
@@ -109,6 +110,12 @@ class StoreOutputSerializer(serializers.ModelSerializer):
     )
     rating_average = RatingAverageField(what="store")
     rating_count = RatingCountField(what="store")
+    default_transit_days = serializers.IntegerField(
+        read_only=True,
+        allow_null=True,
+        help_text="Days from shipping allowed for a parcel to arrive, for every product of the "
+        "store that does not set its own; null: the site's default.",
+    )
 
     class Meta:
         model = Store
@@ -121,6 +128,7 @@ class StoreOutputSerializer(serializers.ModelSerializer):
             "support_url",
             "logo",
             "default_cancellation_policy",
+            "default_transit_days",
             "listing_count",
             "rating_average",
             "rating_count",
@@ -175,6 +183,13 @@ class ListingOutputSerializer(serializers.ModelSerializer):
     )
     rating_average = RatingAverageField(what="listing")
     rating_count = RatingCountField(what="listing")
+    transit_days = serializers.IntegerField(
+        source="effective_transit_days",
+        read_only=True,
+        help_text="Products: days from shipping allowed for the parcel to arrive before the "
+        "buyer's review window starts (the listing's own, else its store's default, else the "
+        "site's).",
+    )
 
     class Meta:
         model = Listing
@@ -191,6 +206,7 @@ class ListingOutputSerializer(serializers.ModelSerializer):
             "duration_minutes",
             "cancellation_policy",
             "cancellation_policy_text",
+            "transit_days",
             "store",
             "category",
             "images",
@@ -263,6 +279,14 @@ class ListingInputSerializer(serializers.Serializer):
         help_text="flexible, moderate or strict; empty (or left out) follows the store's default.",
         error_messages={"invalid_choice": POLICY_CHOICE_ERROR + " Empty follows the store's."},
     )
+    transit_days = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=TRANSIT_DAYS_MAX,
+        help_text="Products only: days from shipping allowed for the parcel to arrive (1 to "
+        f"{TRANSIT_DAYS_MAX}); null follows the store's default, else the site's.",
+    )
 
 
 class ListingImageInputSerializer(serializers.Serializer):
@@ -284,6 +308,14 @@ class StoreUpdateInputSerializer(serializers.Serializer):
         required=False,
         help_text="The policy of every listing that does not choose its own.",
         error_messages={"invalid_choice": POLICY_CHOICE_ERROR},
+    )
+    default_transit_days = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=TRANSIT_DAYS_MAX,
+        help_text="Days from shipping allowed for a parcel to arrive, for every product that "
+        "does not set its own; null follows the site's default.",
     )
 
 

@@ -24,6 +24,7 @@ from marketplace.models import (
     HORIZON_DAYS_MAX,
     LISTING_TRANSITIONS,
     MIN_NOTICE_MINUTES_MAX,
+    TRANSIT_DAYS_MAX,
     AvailabilityException,
     AvailabilityWindow,
     Category,
@@ -54,6 +55,8 @@ EDITABLE_FIELDS = (
     # Operational like the price: a new policy applies to orders placed from now on (each order
     # keeps the one its buyer agreed to), so it changes without review.
     "cancellation_policy",
+    # Operational too: each order keeps the allowance it was placed with.
+    "transit_days",
 )
 STORE_EDITABLE_FIELDS = (
     "name",
@@ -65,6 +68,7 @@ STORE_EDITABLE_FIELDS = (
     "support_url",
     "logo",
     "default_cancellation_policy",
+    "default_transit_days",
 )
 POLICY_CHOICE_MESSAGE = "Choose flexible, moderate or strict."
 
@@ -138,6 +142,15 @@ def store_update(*, store, actor, **fields):
         raise ValidationFailed({"name": "Give your store a name."})
     _check_image("logo", fields.get("logo"))
     _check_store_policy(fields)
+    transit_days = fields.get("default_transit_days")
+    if transit_days is not None and (
+        not isinstance(transit_days, int)
+        or isinstance(transit_days, bool)
+        or not 1 <= transit_days <= TRANSIT_DAYS_MAX
+    ):
+        raise ValidationFailed(
+            {"default_transit_days": f"Give a whole number of days from 1 to {TRANSIT_DAYS_MAX}."}
+        )
     before = {k: str(getattr(store, k)) for k in fields}
     for key, value in fields.items():
         setattr(store, key, value)
@@ -189,6 +202,16 @@ def _validate_listing(values):
             errors["duration_minutes"] = "Products have no duration; leave it empty."
         if stock is not None and stock < 0:
             errors["stock"] = "Stock cannot be negative."
+    transit_days = values.get("transit_days")
+    if transit_days is not None:
+        if kind == ListingKind.SERVICE:
+            errors["transit_days"] = "Services are not shipped; leave it empty."
+        elif (
+            not isinstance(transit_days, int)
+            or isinstance(transit_days, bool)
+            or not 1 <= transit_days <= TRANSIT_DAYS_MAX
+        ):
+            errors["transit_days"] = f"Give a whole number of days from 1 to {TRANSIT_DAYS_MAX}."
     category = values.get("category")
     if category is not None and not isinstance(category, Category):
         errors["category"] = "Choose a category from the list."
@@ -213,6 +236,7 @@ def listing_create(*, store, actor, **fields):
         "duration_minutes": None,
         "category": None,
         "cancellation_policy": "",
+        "transit_days": None,
         **fields,
     }
     values["currency"] = values.get("currency") or store.owner.seller_profile.default_currency

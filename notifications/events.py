@@ -172,6 +172,26 @@ EVENTS = {
             ),
         ),
         Event(
+            code="order.shipped",
+            level=Level.INFO,
+            label=_("A seller shipped my order (buyer)"),
+            title=_("“{listing_title}” was shipped"),
+            message=_(
+                "{carrier} tracking number {tracking_number}. Confirm receipt when it arrives; "
+                "if you do nothing, payment is released on {deadline}."
+            ),
+        ),
+        Event(
+            code="order.received",
+            level=Level.INFO,
+            label=_("A buyer received my order (seller)"),
+            title=_("“{listing_title}” arrived"),
+            message=_(
+                "The buyer confirmed receipt. Unless they report a problem, payment is released "
+                "to you on {deadline}."
+            ),
+        ),
+        Event(
             code="order.release_reminder",
             level=Level.WARNING,
             label=_("An order releases its payment soon (buyer)"),

@@ -41,7 +41,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from accounts import connect
-from accounts.factories import SellerFactory, StaffFactory, UserFactory
+from accounts.factories import SellerFactory, ShippingAddressFactory, StaffFactory, UserFactory
 from accounts.models import ConnectedAccount
 from core.money import format_money
 from escrow.factories import (
@@ -82,6 +82,10 @@ SERVICE_TITLE = "Unannounced throwing lesson"
 HELD_BODY = "Pay me directly, IBAN on request"
 DISPUTE_TEXT = "The glaze flakes off into the tea"
 SEALED_REVIEW = "Sealed words nobody reads before the window ends"
+# Where the buyer's orders are shipped, and the address they saved: the buyer's, the seller's
+# and staff's (admin) only.
+SHIPPING_STREET = "17 Quiet Lantern Lane"
+SAVED_STREET = "4 Hidden Orchard Row"
 
 
 # --- The world --------------------------------------------------------------------------------
@@ -111,6 +115,7 @@ class World:
     order_released: object = None  # released, nobody has reviewed it yet
     order_reviewed: object = None  # released, both sides reviewed: published
     review: object = None  # the buyer's published review of the seller (order_reviewed)
+    shipping_address: object = None  # the buyer's saved address
     secrets: list = field(default_factory=list)  # what an outsider must never see
     sessions: dict = field(default_factory=dict)  # actor -> a signed-in session's key
 
@@ -163,12 +168,28 @@ def build_world():
     image = ListingImageFactory(listing=draft, image="listing-images/authz.png")
 
     def order(**state):
-        return OrderFactory(listing=listing, buyer=buyer, quantity=QUANTITY, **state)
+        return OrderFactory(
+            listing=listing,
+            buyer=buyer,
+            quantity=QUANTITY,
+            shipping_name="Pat Buyer",
+            shipping_line1=SHIPPING_STREET,
+            shipping_city="Springfield",
+            shipping_country="US",
+            transit_days=7,
+            **state,
+        )
 
     order_pending, order_funded, order_delivered = (
         order(),
         order(funded=True),
-        order(delivered=True),
+        # A product in review has been shipped.
+        order(
+            delivered=True,
+            shipped_at=timezone.now(),
+            carrier="usps",
+            tracking_number="9400100000000000000001",
+        ),
     )
     # A delivered order the buyer reported a problem with (frozen: disputed).
     order_disputed = order(delivered=True, status=OrderStatus.DISPUTED, disputed_from="delivered")
@@ -237,8 +258,11 @@ def build_world():
         order_released=order_released,
         order_reviewed=order_reviewed,
         review=review,
+        shipping_address=ShippingAddressFactory(user=buyer, line1=SAVED_STREET, is_default=True),
     )
     world.secrets = [
+        re.escape(SHIPPING_STREET),
+        re.escape(SAVED_STREET),
         *_money_figures(order_funded),
         re.escape(MESSAGE_BODY),
         re.escape(attachment.name),
@@ -359,11 +383,12 @@ REVIEWED = {"seller": 200, "staff": 200}
 NOT_SELLERS = {"buyer": 403, "other_buyer": 403, "staff": 403}
 SIGNED_IN = ("buyer", "seller", "other_buyer", "other_seller", "staff")
 MONEY = "money"  # `shows`: the order's total, formatted on pages
+ADDRESS = "address"  # `shows`: the order's shipping address
 SIGNED = "signed"  # `shows`: a signed attachment URL
 
 MATRIX = [
     # --- The order room and its actions (escrow/views.py) -------------------------------------
-    Row("order-detail", "GET", order("funded"), PARTIES, BOTH, shows=(MONEY,)),
+    Row("order-detail", "GET", order("funded"), PARTIES, BOTH, shows=(MONEY, ADDRESS)),
     # The other party's buttons answer with a message on the order page, not a 404.
     Row("order-pay", "POST", order("pending"), PARTIES, {"buyer": 302, "seller": 302}),
     Row("order-paid", "GET", order("pending"), PARTIES, BOTH),
@@ -376,6 +401,15 @@ MATRIX = [
         {"buyer": 302, "seller": 302},
         data={"note": "Posted today"},
     ),
+    Row(
+        "order-ship",
+        "POST",
+        order("funded"),
+        PARTIES,
+        {"buyer": 302, "seller": 302},
+        data={"carrier": "ups", "tracking_number": "1Z999AA10123456784"},
+    ),
+    Row("order-received", "POST", order("delivered"), PARTIES, {"buyer": 302, "seller": 302}),
     Row("order-approve", "POST", order("delivered"), PARTIES, {"buyer": 302, "seller": 302}),
     Row("order-cancel", "POST", order("pending"), PARTIES, {"buyer": 302, "seller": 302}),
     Row("order-cancel", "GET", order("funded"), PARTIES, BOTH, shows=(MONEY,)),
@@ -510,9 +544,48 @@ MATRIX = [
         PARTIES,
         {"buyer": 200, "seller": 403},
     ),
-    Row("api-order-detail", "GET", order("funded"), PARTIES, BOTH, shows=(MONEY,)),
+    Row("api-order-detail", "GET", order("funded"), PARTIES, BOTH, shows=(MONEY, ADDRESS)),
     Row("api-order-pay", "POST", order("pending"), PARTIES, {"buyer": 200, "seller": 403}),
-    Row("api-order-deliver", "POST", order("funded"), PARTIES, {"buyer": 403, "seller": 200}),
+    # A product is shipped, not delivered: its seller is refused (409) too.
+    Row("api-order-deliver", "POST", order("funded"), PARTIES, {"buyer": 403, "seller": 409}),
+    Row(
+        "api-order-ship",
+        "POST",
+        order("funded"),
+        PARTIES,
+        {"buyer": 403, "seller": 200},
+        data={"carrier": "ups", "tracking_number": "1Z999AA10123456784"},
+    ),
+    Row("api-order-received", "POST", order("delivered"), PARTIES, {"buyer": 200, "seller": 403}),
+    # A buyer's saved address is theirs alone.
+    Row(
+        "shipping-address-default",
+        "POST",
+        lambda w: {"pk": w.shipping_address.pk},
+        ("buyer",),
+        {"buyer": 302},
+    ),
+    Row(
+        "shipping-address-delete",
+        "POST",
+        lambda w: {"pk": w.shipping_address.pk},
+        ("buyer",),
+        {"buyer": 302},
+    ),
+    Row(
+        "api-me-shipping-address",
+        "DELETE",
+        lambda w: {"pk": w.shipping_address.pk},
+        ("buyer",),
+        {"buyer": 204},
+    ),
+    Row(
+        "api-me-shipping-address-default",
+        "POST",
+        lambda w: {"pk": w.shipping_address.pk},
+        ("buyer",),
+        {"buyer": 200},
+    ),
     Row("api-order-approve", "POST", order("delivered"), PARTIES, {"buyer": 200, "seller": 403}),
     Row("api-order-cancel", "POST", order("pending"), PARTIES, {"buyer": 200, "seller": 403}),
     Row("api-order-dispute", "GET", order("disputed"), PARTIES, BOTH),
@@ -921,6 +994,8 @@ def test_authorization_matrix(world, row, actor):
                 else format_money(order.total_cents, order.currency)
             )
             assert total in said
+        if ADDRESS in row.shows:
+            assert SHIPPING_STREET in said
         if SIGNED in row.shows:
             assert any(marker in said for marker in SIGNED_URL_MARKERS)
         return
@@ -968,6 +1043,8 @@ def test_lists_and_pages_show_outsiders_nothing(world, actor):
         ("buyer", "api-order-list", '"total_cents":9876543'),
         ("seller", "api-order-list", '"total_cents":9876543'),
         ("seller", "messaging:inbox", MESSAGE_BODY),
+        ("buyer", "api-me-shipping-addresses", SAVED_STREET),
+        ("buyer", "shipping-addresses", SAVED_STREET),
         ("seller", "seller-dashboard", DRAFT_TITLE),
     ],
 )

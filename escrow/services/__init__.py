@@ -6,7 +6,8 @@
   seller's compensation decided together).
 - chargebacks.py: a card payment disputed at the bank (charge.dispute.*): the order frozen,
   the seller's share taken back, the evidence drafted and submitted, the outcome settled.
-- orders.py: the order's life (create, cancel, expire, deliver, remind; funded and released as
+- orders.py: the order's life (create, cancel, expire, deliver a service, ship a product and
+  confirm its receipt, remind; funded and released as
   payments and releases say).
 - payments.py: paying for an order (Checkout, PaymentIntent), Stripe confirming or declining it.
 - releases.py: the money leaving escrow for the seller (one Transfer; one per milestone for a
@@ -69,10 +70,12 @@ from escrow.services.milestones import (
 )
 from escrow.services.orders import (
     MAX_QUANTITY,
+    order_confirm_received,
     order_create,
     order_deliver,
     order_expire,
     order_mark_disputed,
+    order_mark_shipped,
     order_mark_undisputed,
     order_remind,
 )
@@ -147,10 +150,12 @@ __all__ = [
     "order_cancel",
     "order_cancel_paid",
     "order_cancel_preview",
+    "order_confirm_received",
     "order_create",
     "order_deliver",
     "order_expire",
     "order_mark_disputed",
+    "order_mark_shipped",
     "order_mark_undisputed",
     "order_refunded_cents",
     "order_remind",

@@ -13,7 +13,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from accounts.selectors import seller_can_accept_payments
+from accounts.selectors import seller_can_accept_payments, shipping_address_get
+from accounts.services import shipping_address_clean, shipping_address_save
 from core import clock
 from core.audit import audit_record, audited_transition
 from core.errors import InvalidTransition, NotAllowed, ValidationFailed
@@ -48,6 +49,7 @@ from escrow.services.bookings import (
     booking_hold,
 )
 from escrow.services.transitions import dispute_move
+from escrow.shipping import Carrier, tracking_number_problem
 from escrow.signals import order_placed
 from marketplace.models import ListingKind
 from marketplace.services import (
@@ -63,9 +65,24 @@ MAX_QUANTITY = 100
 
 
 @transaction.atomic
-def order_create(*, buyer, listing_id, quantity=1, client_key="", slot_start=None):
+def order_create(
+    *,
+    buyer,
+    listing_id,
+    quantity=1,
+    client_key="",
+    shipping_address=None,
+    shipping_address_id=None,
+    save_address=False,
+    make_default=False,
+    slot_start=None,
+):
     """A buyer orders an approved listing: price and commission are snapshotted, stock reserved.
     A service with availability is booked at `slot_start`, one of its free slots (bookings.py).
+
+    A product needs where to ship it: `shipping_address` (its fields) or `shipping_address_id`
+    (one of the buyer's saved addresses); the order keeps a copy. With save_address the typed
+    address is saved for next time (make_default: offered first). A service takes neither.
 
     With a client_key (the API's Idempotency-Key) a retry returns the order made the first time.
     """
@@ -102,6 +119,14 @@ def order_create(*, buyer, listing_id, quantity=1, client_key="", slot_start=Non
             message += f" Order at least {enough}."
         raise ValidationFailed({"quantity": message})
     reserved = listing_stock_reserve(listing=listing, quantity=quantity)
+    shipping = _shipping_for(
+        listing=listing,
+        buyer=buyer,
+        address=shipping_address,
+        address_id=shipping_address_id,
+        save=save_address,
+        make_default=make_default,
+    )
     terms = terms_for_seller(seller.seller_profile)
     try:
         with transaction.atomic():
@@ -125,6 +150,10 @@ def order_create(*, buyer, listing_id, quantity=1, client_key="", slot_start=Non
                 stock_reserved=reserved,
                 expires_at=clock.now() + timedelta(minutes=settings.BAZAAR_PAYMENT_EXPIRY_MINUTES),
                 client_key=client_key or "",
+                transit_days=(
+                    listing.effective_transit_days if listing.kind == ListingKind.PRODUCT else None
+                ),
+                **{f"shipping_{name}": value for name, value in shipping.items()},
             )
     except IntegrityError:
         # The same Idempotency-Key raced in twice: hand back the order the other request made.
@@ -139,6 +168,43 @@ def order_create(*, buyer, listing_id, quantity=1, client_key="", slot_start=Non
     )
     order_placed.send(sender=Order, order=order)
     return order
+
+
+SHIPPING_REQUIRED = "Give the address to ship this product to."
+NOT_SHIPPED = "A service is not shipped: leave the shipping address out."
+
+
+def _shipping_for(*, listing, buyer, address, address_id, save, make_default):
+    """The address a product order is shipped to (its fields, checked), {} for a service."""
+    if listing.kind != ListingKind.PRODUCT:
+        if address or address_id is not None:
+            raise ValidationFailed({"shipping_address": NOT_SHIPPED})
+        return {}
+    if address_id is not None:
+        if address:
+            raise ValidationFailed(
+                {"shipping_address": "Give a saved address's id or an address, not both."}
+            )
+        saved = shipping_address_get(user=buyer, pk=address_id)
+        if saved is None:
+            raise ValidationFailed(
+                {"shipping_address_id": "You have no saved address with this id."}
+            )
+        if make_default:
+            shipping_address_save(user=buyer, make_default=True, **saved.as_fields())
+        return saved.as_fields()
+    if not address:
+        raise ValidationFailed({"shipping_address": SHIPPING_REQUIRED})
+    try:
+        clean = shipping_address_clean(address)
+    except ValidationFailed as exc:
+        # Each message under its field's path, as the API names them ("shipping_address.city").
+        raise ValidationFailed(
+            {f"shipping_address.{field}": message for field, message in exc.errors.items()}
+        ) from exc
+    if save or make_default:
+        shipping_address_save(user=buyer, make_default=make_default, **clean)
+    return clean
 
 
 def _lock(order):
@@ -312,6 +378,10 @@ def order_deliver(*, order, actor, note=""):
         raise InvalidTransition(
             "This order is delivered milestone by milestone: deliver its milestones."
         )
+    if order.listing_kind == ListingKind.PRODUCT:
+        # A product is shipped (order_mark_shipped), with its tracking number; its review
+        # window follows the parcel, not the seller's word.
+        raise InvalidTransition(MARK_SHIPPED_INSTEAD)
     delivered_at = clock.now()
     review_deadline = delivered_at + timedelta(days=settings.BAZAAR_REVIEW_WINDOW_DAYS)
     booking = Booking.objects.filter(order=order, status=BookingStatus.CONFIRMED).first()
@@ -345,6 +415,110 @@ def order_deliver(*, order, actor, note=""):
             },
         )
     return order
+
+
+MARK_SHIPPED_INSTEAD = "A product is marked shipped, with its carrier and tracking number."
+
+
+@transaction.atomic
+def order_mark_shipped(*, order, actor, carrier, tracking_number):
+    """The seller sent a paid product: carrier and tracking number recorded, the buyer told.
+
+    The order is in review from now on (DELIVERED): its review window starts when the buyer
+    confirms receipt (order_confirm_received) or, failing that, after the order's transit
+    allowance, so review_deadline = shipped_at + transit days + BAZAAR_REVIEW_WINDOW_DAYS."""
+    errors = {}
+    if carrier not in Carrier.values:
+        errors["carrier"] = "Choose a carrier from the list (Other if yours is not there)."
+    problem = tracking_number_problem(tracking_number)
+    if problem:
+        errors["tracking_number"] = problem
+    order = _lock(order)
+    if actor.pk != order.seller_id:
+        raise NotAllowed("Only the seller can mark this order shipped.")
+    if order.listing_kind != ListingKind.PRODUCT:
+        raise InvalidTransition("Only a product is shipped; mark a service delivered.")
+    if order.shipped_at is not None:
+        return order  # shipped already (a repeated click): nothing changes
+    if errors:
+        raise ValidationFailed(errors)
+    shipped_at = clock.now()
+    order, moved = _move(
+        order,
+        to=OrderStatus.DELIVERED,
+        actor=actor,
+        action="escrow.order.shipped",
+        shipped_at=shipped_at,
+        delivered_at=shipped_at,
+        carrier=carrier,
+        tracking_number=" ".join(tracking_number.split()),
+        review_deadline=shipped_at + _transit_allowance(order) + _review_window(),
+    )
+    if moved:
+        notify(
+            order.buyer,
+            "order.shipped",
+            {
+                "order_id": order.pk,
+                "listing_title": order.listing_title,
+                "carrier": order.get_carrier_display(),
+                "tracking_number": order.tracking_number,
+                "tracking_url": order.tracking_url,
+                "deadline": order.review_deadline.strftime("%d %b %Y %H:%M UTC"),
+                "action_url": order.get_absolute_url(),
+            },
+        )
+    return order
+
+
+@transaction.atomic
+def order_confirm_received(*, order, actor):
+    """The buyer says the parcel arrived: their review window starts now, whatever was left of
+    the transit allowance (review_deadline = now + BAZAAR_REVIEW_WINDOW_DAYS)."""
+    order = _lock(order)
+    if actor.pk != order.buyer_id:
+        raise NotAllowed("Only the buyer can confirm receiving this order.")
+    if order.listing_kind != ListingKind.PRODUCT:
+        raise InvalidTransition("Only a shipped product is received.")
+    if order.received_at is not None:
+        return order
+    if order.status != OrderStatus.DELIVERED or order.shipped_at is None:
+        raise InvalidTransition("The seller has not shipped this order yet.")
+    received_at = clock.now()
+    before = {"received_at": None, "review_deadline": order.review_deadline.isoformat()}
+    order.received_at = received_at
+    order.review_deadline = received_at + _review_window()
+    order.reminder_sent_at = None
+    order.save(update_fields=["received_at", "review_deadline", "reminder_sent_at", "updated_at"])
+    audit_record(
+        action="escrow.order.received",
+        actor=actor,
+        target=order,
+        before=before,
+        after={
+            "received_at": received_at.isoformat(),
+            "review_deadline": order.review_deadline.isoformat(),
+        },
+    )
+    notify(
+        order.seller,
+        "order.received",
+        {
+            "order_id": order.pk,
+            "listing_title": order.listing_title,
+            "deadline": order.review_deadline.strftime("%d %b %Y %H:%M UTC"),
+            "action_url": order.get_absolute_url(),
+        },
+    )
+    return order
+
+
+def _review_window():
+    return timedelta(days=settings.BAZAAR_REVIEW_WINDOW_DAYS)
+
+
+def _transit_allowance(order):
+    return timedelta(days=order.transit_days or settings.BAZAAR_DEFAULT_TRANSIT_DAYS)
 
 
 def order_mark_released(*, order, actor, action):

@@ -111,6 +111,27 @@ def _payment_metadata(order, payment):
     return {"bazaar_order_id": str(order.pk), "bazaar_payment_id": str(payment.pk)}
 
 
+def _shipping_param(order):
+    """A product order's address as the PaymentIntent's `shipping` (Radar weighs it); the buyer
+    gave it in Bazaar at checkout. {} for a service."""
+    address = order.shipping_address
+    if not address:
+        return {}
+    return {
+        "shipping": {
+            "name": address["name"],
+            "address": {
+                "line1": address["line1"],
+                "line2": address["line2"],
+                "city": address["city"],
+                "postal_code": address["postal_code"],
+                "state": address["region"],
+                "country": address["country"],
+            },
+        }
+    }
+
+
 # Stripe takes a Checkout Session's expires_at only between 30 minutes and 24 hours after it
 # creates the session; a minute's margin each side absorbs the clocks' difference.
 CHECKOUT_SHORTEST_LIFE = timedelta(minutes=31)
@@ -165,6 +186,7 @@ def payment_checkout_start(*, order, buyer, success_url, cancel_url):
                     "transfer_group": order.transfer_group,
                     "metadata": metadata,
                     "description": f"Bazaar order #{order.pk}: {order.listing_title}",
+                    **_shipping_param(order),
                 },
                 "metadata": metadata,
                 "expires_at": _checkout_expires_at(order),
@@ -332,6 +354,7 @@ def payment_intent_start(*, order, buyer, client_key=""):
                 "transfer_group": order.transfer_group,
                 "metadata": _payment_metadata(order, payment),
                 "description": f"Bazaar order #{order.pk}: {order.listing_title}",
+                **_shipping_param(order),
             },
             options={"idempotency_key": idempotency_key(payment, "payment-intent")},
         )

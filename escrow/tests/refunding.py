@@ -6,7 +6,7 @@ from accounts.selectors import connected_account_id_for
 from core.stripe_client import client as stripe
 from escrow import services
 from escrow.models import OrderStatus, ReleaseTrigger
-from escrow.testing import pay_on_checkout_page
+from escrow.testing import deliver_order, pay_on_checkout_page, place_order
 from escrow.tests.harness import run_on_commit_callbacks
 
 SUCCESS = "http://testserver/orders/done?session={CHECKOUT_SESSION_ID}"
@@ -15,7 +15,7 @@ CANCEL = "http://testserver/orders/cancelled"
 
 def paid_order(client, listing, buyer, quantity=2):
     """A paid order, held in escrow: 2 × US$25.00 = US$50.00 with the default listing."""
-    order = services.order_create(buyer=buyer, listing_id=listing.pk, quantity=quantity)
+    order = place_order(buyer=buyer, listing_id=listing.pk, quantity=quantity)
     _, url = services.payment_checkout_start(
         order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
     )
@@ -28,7 +28,7 @@ def paid_order(client, listing, buyer, quantity=2):
 
 def released(order):
     """Delivered and approved: the seller's share transferred to their Stripe account."""
-    services.order_deliver(order=order, actor=order.seller, note="Sent")
+    deliver_order(order=order, actor=order.seller, note="Sent")
     services.escrow_release(order=order, trigger=ReleaseTrigger.BUYER, actor=order.buyer)
     order.refresh_from_db()
     assert order.status == OrderStatus.RELEASED

@@ -37,7 +37,7 @@ from escrow.models import (
     ReleaseStatus,
     ReleaseTrigger,
 )
-from escrow.testing import make_order, pay_on_checkout_page
+from escrow.testing import deliver_order, make_order, pay_on_checkout_page, place_order
 from stripe_sandbox import testing as sandbox
 
 pytestmark = pytest.mark.django_db
@@ -58,7 +58,7 @@ def capture(django_capture_on_commit_callbacks):
 
 
 def funded_order(client, listing, buyer, capture):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     with capture():
         _, url = services.payment_checkout_start(
             order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
@@ -103,7 +103,7 @@ RELEASE_TEMPLATE = "admin/escrow/order/release_confirmation.html"
 def delivered_order(client, listing, buyer, capture):
     order = funded_order(client, listing, buyer, capture)
     with capture():
-        return services.order_deliver(order=order, actor=order.seller, note="Sent")
+        return deliver_order(order=order, actor=order.seller, note="Sent")
 
 
 def confirm_release(client, orders_, reason=REASON):
@@ -250,7 +250,7 @@ def test_staff_release_of_an_undelivered_order_is_refused_by_the_service(
 def test_release_escrow_now_on_an_unfunded_order_is_an_error_and_changes_nothing(
     client, seller, listing, buyer, staff, capture
 ):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     audit_before = AuditEntry.objects.count()
     client.force_login(staff)
 
@@ -274,7 +274,7 @@ def test_release_reports_each_order_of_a_mixed_selection(
     client, seller, listing, buyer, staff, capture
 ):
     delivered = delivered_order(client, listing, buyer, capture)
-    unpaid = services.order_create(buyer=buyer, listing_id=listing.pk)
+    unpaid = place_order(buyer=buyer, listing_id=listing.pk)
     client.force_login(staff)
 
     page = client.post(
@@ -456,7 +456,7 @@ def test_the_order_page_shows_its_money_and_timeline(
 ):
     order = funded_order(client, listing, buyer, capture)
     with capture():
-        services.order_deliver(order=order, actor=seller, note="Posted")
+        deliver_order(order=order, actor=seller, note="Posted")
         decided = services.escrow_release(order=order, trigger=ReleaseTrigger.BUYER, actor=buyer)
     TransferReversalFactory(
         release=decided, stripe_reversal_id="trr_shown", amount_cents=300, currency="usd"
@@ -475,7 +475,8 @@ def test_the_order_page_shows_its_money_and_timeline(
     for action in (
         "escrow.order.created",
         "escrow.order.funded",
-        "escrow.order.delivered",
+        "escrow.order.shipped",
+        "escrow.order.received",
         "escrow.order.approved",
     ):
         assert action in html  # timeline

@@ -11,7 +11,7 @@ from core import stripe_client
 from escrow import ledger
 from escrow.factories import EscrowPaymentFactory, OrderFactory
 from escrow.models import EscrowPayment, LedgerAccount, Order, OrderStatus, PaymentStatus
-from escrow.testing import onboard
+from escrow.testing import SHIPPING_ADDRESS, onboard
 from marketplace.factories import ListingFactory, ServiceListingFactory
 from marketplace.models import Listing, ListingStatus
 
@@ -42,7 +42,10 @@ def confirm_on_phone(intent_id, payment_method):
 def place_order(api_client, buyer, listing, quantity=1, key=None):
     headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
     response = signed_in(api_client, buyer).post(
-        ORDERS, {"listing": listing.pk, "quantity": quantity}, format="json", **headers
+        ORDERS,
+        {"listing": listing.pk, "quantity": quantity, "shipping_address": SHIPPING_ADDRESS},
+        format="json",
+        **headers,
     )
     assert response.status_code == 201, response.json()
     return response.json()
@@ -120,14 +123,20 @@ def test_order_pay_deliver_approve_through_the_api_transfers_total_minus_commiss
             "debt_display": "US$0.00",
         }
     ]
-    delivered = seller_api.post(
-        order_url(order_id, "deliver"), {"note": "Shipped, tracking 1Z999"}, format="json"
+    shipped = seller_api.post(
+        order_url(order_id, "ship"),
+        {"carrier": "ups", "tracking_number": "1Z999AA10123456784"},
+        format="json",
     )
-    assert delivered.status_code == 200
-    delivered = delivered.json()
-    assert delivered["status"] == OrderStatus.DELIVERED
-    assert delivered["role"] == "seller"
-    assert delivered["delivery_note"] == "Shipped, tracking 1Z999"
+    assert shipped.status_code == 200
+    shipped = shipped.json()
+    assert shipped["status"] == OrderStatus.DELIVERED
+    assert shipped["role"] == "seller"
+    assert shipped["tracking_number"] == "1Z999AA10123456784"
+    # Until the buyer confirms receipt: the transit allowance, then the review window.
+    window = (settings.BAZAAR_DEFAULT_TRANSIT_DAYS + settings.BAZAAR_REVIEW_WINDOW_DAYS) * 86400
+    assert window - 60 < shipped["seconds_until_release"] <= window
+    delivered = signed_in(api_client, buyer).post(order_url(order_id, "received")).json()
     window = settings.BAZAAR_REVIEW_WINDOW_DAYS * 86400
     assert window - 60 < delivered["seconds_until_release"] <= window
     # Delivered: the buyer approves or reports a problem; cancelling is over for them.
@@ -205,7 +214,7 @@ def test_an_idempotency_key_makes_a_retried_order_return_the_same_order(
     first = place_order(api_client, buyer, listing, key="order-7f3a")
     retry = api_client.post(
         ORDERS,
-        {"listing": listing.pk, "quantity": 1},
+        {"listing": listing.pk, "quantity": 1, "shipping_address": SHIPPING_ADDRESS},
         format="json",
         HTTP_IDEMPOTENCY_KEY="order-7f3a",
     )
@@ -228,7 +237,10 @@ def test_reusing_an_idempotency_key_for_another_order_or_an_overlong_key_is_a_40
     place_order(api_client, buyer, listing, key="k-1")
 
     reused = api_client.post(
-        ORDERS, {"listing": listing.pk, "quantity": 2}, format="json", HTTP_IDEMPOTENCY_KEY="k-1"
+        ORDERS,
+        {"listing": listing.pk, "quantity": 2, "shipping_address": SHIPPING_ADDRESS},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="k-1",
     )
     too_long = api_client.post(
         ORDERS, {"listing": listing.pk}, format="json", HTTP_IDEMPOTENCY_KEY="k" * 256
@@ -287,7 +299,7 @@ def test_orders_are_visible_to_their_buyer_and_seller_only(api_client, seller, l
 
     assert stranger.get(order_url(order_id)).status_code == 404
     assert stranger.get(ORDERS).json()["count"] == 0
-    for action in ("pay", "deliver", "approve", "cancel"):
+    for action in ("pay", "deliver", "ship", "received", "approve", "cancel"):
         response = stranger.post(order_url(order_id, action))
         assert response.status_code == 404, action
     assert Order.objects.get(pk=order_id).status == OrderStatus.PENDING_PAYMENT
@@ -366,7 +378,7 @@ def test_bad_order_input_is_a_400_naming_the_field(
     api_client, seller, listing, buyer, body, field, message
 ):
     if "quantity" in body:
-        body = {"listing": listing.pk, **body}
+        body = {"listing": listing.pk, "shipping_address": SHIPPING_ADDRESS, **body}
     response = signed_in(api_client, buyer).post(ORDERS, body, format="json")
 
     assert response.status_code == 400
@@ -430,7 +442,11 @@ def test_order_list_is_newest_first_and_its_query_count_stays_flat(
 
     def delivered_order():
         order = paid_order(api_client, buyer, plenty, django_capture_on_commit_callbacks)
-        signed_in(api_client, seller).post(order_url(order["id"], "deliver"))
+        signed_in(api_client, seller).post(
+            order_url(order["id"], "ship"),
+            {"carrier": "usps", "tracking_number": "9400100000000000000001"},
+            format="json",
+        )
 
     delivered_order()  # with a receipt and a review countdown
     place_order(api_client, buyer, plenty)

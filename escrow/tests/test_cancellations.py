@@ -17,7 +17,7 @@ from escrow.models import (
     RefundStatus,
     ReleaseTrigger,
 )
-from escrow.testing import pay_on_checkout_page
+from escrow.testing import deliver_order, pay_on_checkout_page, place_order
 from escrow.tests import harness
 from marketplace.models import Listing
 
@@ -33,7 +33,7 @@ def paid(client, listing, buyer, django_capture_on_commit_callbacks):
 
     def make(policy):
         Listing.objects.filter(pk=listing.pk).update(cancellation_policy=policy)
-        order = services.order_create(buyer=buyer, listing_id=listing.pk, quantity=2)
+        order = place_order(buyer=buyer, listing_id=listing.pk, quantity=2)
         _, url = services.payment_checkout_start(
             order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
         )
@@ -97,7 +97,7 @@ def test_a_buyer_cancelling_under_strict_gets_half_and_the_seller_the_rest(paid,
 
 def test_a_seller_cancelling_always_refunds_in_full_even_after_delivery(paid, seller):
     order = paid("strict")
-    services.order_deliver(order=order, actor=seller, note="Sent")
+    deliver_order(order=order, actor=seller, note="Sent")
 
     preview = services.order_cancel_preview(order=order, actor=seller)
     order = services.order_cancel(order=order, actor=seller)
@@ -125,7 +125,7 @@ def test_the_buyer_cannot_cancel_a_delivered_order_nor_an_outsider_any(paid, buy
     order = paid("flexible")
     with pytest.raises(NotAllowed):
         services.order_cancel_preview(order=order, actor=UserFactory())
-    services.order_deliver(order=order, actor=seller, note="Sent")
+    deliver_order(order=order, actor=seller, note="Sent")
     with pytest.raises(InvalidTransition):
         services.order_cancel(order=order, actor=buyer, expected_refund_cents=2500)
 

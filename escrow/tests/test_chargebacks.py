@@ -20,7 +20,7 @@ from escrow.models import (
     ReleaseTrigger,
 )
 from escrow.reconcile import reconcile
-from escrow.testing import pay_on_checkout_page
+from escrow.testing import deliver_order, pay_on_checkout_page, place_order
 from escrow.tests import harness
 from stripe_sandbox import control
 
@@ -38,7 +38,7 @@ def paid(client, listing, buyer, django_capture_on_commit_callbacks):
 
     def make(card="4242 4242 4242 4242", the_buyer=None, quantity=1):
         the_buyer = the_buyer or buyer
-        order = services.order_create(buyer=the_buyer, listing_id=listing.pk, quantity=quantity)
+        order = place_order(buyer=the_buyer, listing_id=listing.pk, quantity=quantity)
         _, url = services.payment_checkout_start(
             order=order, buyer=the_buyer, success_url=SUCCESS, cancel_url=CANCEL
         )
@@ -110,7 +110,7 @@ def test_a_chargeback_won_before_release_lets_the_order_continue(
     assert chargeback.status == ChargebackStatus.WON and chargeback.closed_at
     assert order.status == OrderStatus.FUNDED
     assert lines(order, LedgerAccount.BUYER_FUNDS_HELD) == -2500  # held again
-    services.order_deliver(order=order, actor=seller, note="Sent")
+    deliver_order(order=order, actor=seller, note="Sent")
     services.escrow_release(order=order, trigger=ReleaseTrigger.BUYER, actor=buyer)
     assert [t.amount for t in harness.stripe_transfers_for(order)] == [2250]
     assert ledger.order_total(order) == 0
@@ -139,7 +139,7 @@ def released_then_disputed(paid, seller, capture):
     platform has other money on its balance (another sale, available at once)."""
     paid(card="4000 0000 0000 0077", the_buyer=UserFactory(), quantity=3)
     order = paid()
-    services.order_deliver(order=order, actor=seller, note="Sent")
+    deliver_order(order=order, actor=seller, note="Sent")
     services.escrow_release(order=order, trigger=ReleaseTrigger.BUYER, actor=order.buyer)
     payment = order.payments.get(status="succeeded")
     with capture(execute=True):
@@ -194,7 +194,7 @@ def test_a_won_chargeback_stripe_cannot_pay_back_yet_is_paid_by_the_retry_job(
 ):
     # Only this sale on the platform's balance: the money comes back pending.
     order = paid()
-    services.order_deliver(order=order, actor=seller, note="Sent")
+    deliver_order(order=order, actor=seller, note="Sent")
     services.escrow_release(order=order, trigger=ReleaseTrigger.BUYER, actor=order.buyer)
     with django_capture_on_commit_callbacks(execute=True):
         control.dispute_create(order.payments.get(status="succeeded").stripe_charge_id)
@@ -215,7 +215,7 @@ def test_a_seller_who_cannot_cover_a_chargeback_owes_it(
     paid, seller, stripe_sandbox, django_capture_on_commit_callbacks
 ):
     order = paid()
-    services.order_deliver(order=order, actor=seller, note="Sent")
+    deliver_order(order=order, actor=seller, note="Sent")
     services.escrow_release(order=order, trigger=ReleaseTrigger.BUYER, actor=order.buyer)
     account = connected_account_id_for(seller)
     stripe_sandbox.advance_clock(days=8)
@@ -248,7 +248,7 @@ def test_a_seller_who_cannot_cover_a_chargeback_owes_it(
 def test_dispute_events_twice_and_reversed_book_once(
     client, listing, buyer, seller, stripe_sandbox, django_capture_on_commit_callbacks
 ):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     _, url = services.payment_checkout_start(
         order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
     )

@@ -13,7 +13,7 @@ from core.models import AuditEntry
 from core.stripe_client import client as stripe
 from escrow import services, tasks
 from escrow.models import EscrowPayment, LedgerEntry, OrderStatus, PaymentStatus
-from escrow.testing import pay_on_checkout_page
+from escrow.testing import pay_on_checkout_page, place_order
 from escrow.tests.harness import stripe_succeeded_intents
 from stripe_sandbox import testing as sandbox
 
@@ -46,7 +46,7 @@ def assert_not_paid(response, order, buyer):
 
 
 def test_the_session_expires_when_the_order_does(listing, buyer, stripe_sandbox):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     stripe_sandbox.advance_clock(minutes=10)
 
     payment, _ = start(order, buyer)
@@ -59,7 +59,7 @@ def test_a_session_opened_in_the_orders_last_half_hour_gets_the_30_minutes_strip
 ):
     # Stripe refuses an expires_at less than 30 minutes away: the session outlives the order by
     # the difference, and expiring the order expires it (the next tests).
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     stripe_sandbox.advance_clock(minutes=settings.BAZAAR_PAYMENT_EXPIRY_MINUTES - 5)
 
     payment, _ = start(order, buyer)
@@ -72,7 +72,7 @@ def test_a_session_opened_in_the_orders_last_half_hour_gets_the_30_minutes_strip
 def test_a_page_opened_before_the_order_expired_cannot_be_paid_after_it(
     client, listing, buyer, stripe_sandbox, django_capture_on_commit_callbacks
 ):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     _, url = start(order, buyer)
 
     stripe_sandbox.advance_clock(minutes=settings.BAZAAR_PAYMENT_EXPIRY_MINUTES + 1)
@@ -85,7 +85,7 @@ def test_a_page_opened_before_the_order_expired_cannot_be_paid_after_it(
 def test_expiring_the_order_expires_its_open_session_at_stripe(
     client, listing, buyer, stripe_sandbox, django_capture_on_commit_callbacks
 ):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     stripe_sandbox.advance_clock(minutes=settings.BAZAAR_PAYMENT_EXPIRY_MINUTES - 5)
     payment, url = start(order, buyer)  # open 31 minutes, 26 past the order's end
     stripe_sandbox.advance_clock(minutes=6)
@@ -108,7 +108,7 @@ def test_expiring_the_order_expires_its_open_session_at_stripe(
 def test_cancelling_the_order_expires_its_open_session_at_stripe(
     client, listing, buyer, django_capture_on_commit_callbacks
 ):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     payment, url = start(order, buyer)
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -128,7 +128,7 @@ def test_cancelling_the_order_expires_its_open_session_at_stripe(
 def test_a_session_declined_on_is_expired_too(
     client, listing, buyer, django_capture_on_commit_callbacks
 ):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     payment, url = start(order, buyer)
     with django_capture_on_commit_callbacks(execute=True):
         pay_on_checkout_page(client, url, card="4000 0000 0000 0002")
@@ -146,7 +146,7 @@ def test_a_session_declined_on_is_expired_too(
 def test_a_session_already_expired_at_stripe_is_recorded_not_an_error(
     listing, buyer, django_capture_on_commit_callbacks
 ):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     payment, _ = start(order, buyer)
     stripe().v1.checkout.sessions.expire(payment.stripe_checkout_session_id)
 
@@ -160,7 +160,7 @@ def test_a_session_already_expired_at_stripe_is_recorded_not_an_error(
 def test_a_session_paid_as_the_order_closed_is_left_to_its_webhook(
     client, listing, buyer, stripe_sandbox, django_capture_on_commit_callbacks
 ):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     payment, url = start(order, buyer)
     with stripe_sandbox.webhooks_held():
         assert pay_on_checkout_page(client, url).status_code == 302
@@ -179,7 +179,7 @@ def test_a_session_paid_as_the_order_closed_is_left_to_its_webhook(
 def test_an_order_cancelled_while_stripe_makes_its_session_gets_that_session_expired(
     listing, buyer, monkeypatch, django_capture_on_commit_callbacks
 ):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
 
     def cancel_meanwhile(method, url, headers, body, handle):
         answer = handle(method, url, headers, body)
@@ -226,7 +226,7 @@ def eager_retries(monkeypatch):
 def test_stripe_failing_to_expire_a_session_is_retried_with_the_same_key(
     listing, buyer, monkeypatch, django_capture_on_commit_callbacks, eager_retries
 ):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     payment, _ = start(order, buyer)
     faults = ExpiryFailsAtFirst(failures=2)
     sandbox.intercept(monkeypatch, faults)
@@ -244,7 +244,7 @@ def test_stripe_failing_to_expire_a_session_is_retried_with_the_same_key(
 def test_an_expiry_that_cannot_reach_stripe_is_retried_then_given_up_leaving_the_order_closed(
     listing, buyer, monkeypatch, django_capture_on_commit_callbacks, eager_retries, caplog
 ):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     payment, _ = start(order, buyer)
 
     with monkeypatch.context() as patch:
@@ -263,7 +263,7 @@ def test_an_expiry_that_cannot_reach_stripe_is_retried_then_given_up_leaving_the
 
 
 def test_two_checkout_tabs_get_the_same_session(listing, buyer):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
 
     first, first_url = start(order, buyer)
     second, second_url = start(order, buyer)
@@ -278,7 +278,7 @@ def test_two_checkout_tabs_get_the_same_session(listing, buyer):
 def test_the_buyer_pays_once_whichever_tab_they_pay_in(
     client, listing, buyer, django_capture_on_commit_callbacks
 ):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     tabs = [start(order, buyer)[1] for _ in range(2)]
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -293,7 +293,7 @@ def test_the_buyer_pays_once_whichever_tab_they_pay_in(
 
 
 def test_a_session_that_expired_at_stripe_is_replaced_by_a_new_one(listing, buyer):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     first, first_url = start(order, buyer)
     stripe().v1.checkout.sessions.expire(first.stripe_checkout_session_id)
 
@@ -308,7 +308,7 @@ def test_a_session_that_expired_at_stripe_is_replaced_by_a_new_one(listing, buye
 def test_a_session_paid_but_not_yet_confirmed_is_not_opened_again(
     client, listing, buyer, stripe_sandbox
 ):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     _, url = start(order, buyer)
     with stripe_sandbox.webhooks_held():
         assert pay_on_checkout_page(client, url).status_code == 302

@@ -38,7 +38,7 @@ from escrow.models import (
     ReleaseStatus,
     ReleaseTrigger,
 )
-from escrow.testing import pay_on_checkout_page
+from escrow.testing import deliver_order, pay_on_checkout_page, place_order
 from escrow.tests import harness
 from stripe_sandbox import testing as sandbox
 
@@ -57,7 +57,7 @@ CANCEL = "http://testserver/orders/cancelled"
 
 
 def funded_order(client, buyer, listing):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk, quantity=2)
+    order = place_order(buyer=buyer, listing_id=listing.pk, quantity=2)
     _, url = services.payment_checkout_start(
         order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
     )
@@ -72,7 +72,7 @@ def test_approve_auto_release_and_staff_release_racing_release_once(
 ):
     staff = StaffFactory()
     order = funded_order(client, buyer, listing)
-    services.order_deliver(order=order, actor=seller, note="Sent")
+    deliver_order(order=order, actor=seller, note="Sent")
     stripe_sandbox.advance_clock(days=15)  # the review window is over: the job may release too
 
     contenders = [
@@ -117,7 +117,7 @@ def test_approve_auto_release_and_staff_release_racing_release_once(
 def test_the_same_payment_confirmed_at_once_is_booked_once(
     client, seller, listing, buyer, stripe_sandbox
 ):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     payment = services.payment_intent_start(order=order, buyer=buyer)
     with stripe_sandbox.webhooks_held():  # Bazaar learns of it only from the racing threads
         intent = stripe().v1.payment_intents.confirm(
@@ -178,7 +178,7 @@ def test_the_retry_job_and_staff_retrying_an_in_flight_transfer_send_nothing_mor
     settings.BAZAAR_COMMISSION_BPS = 6000
     staff = StaffFactory()
     order = funded_order(client, buyer, listing)
-    services.order_deliver(order=order, actor=seller, note="Sent")
+    deliver_order(order=order, actor=seller, note="Sent")
     held = FirstTransferHeld()
     sandbox.intercept(monkeypatch, held)
 
@@ -223,7 +223,7 @@ def test_refunds_and_releases_racing_on_one_order_never_pay_out_more_than_was_pa
 ):
     staff = StaffFactory()
     order = funded_order(client, buyer, listing)  # 50.00
-    services.order_deliver(order=order, actor=seller, note="Sent")
+    deliver_order(order=order, actor=seller, note="Sent")
     stripe_sandbox.advance_clock(days=15)
 
     def refund(amount):

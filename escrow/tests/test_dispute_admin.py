@@ -23,7 +23,7 @@ from escrow.models import (
     RefundStatus,
     ReleaseStatus,
 )
-from escrow.testing import pay_on_checkout_page
+from escrow.testing import deliver_order, pay_on_checkout_page, place_order
 from escrow.tests import harness
 
 pytestmark = pytest.mark.django_db
@@ -79,14 +79,14 @@ def _field_errors(response, field):
 @pytest.fixture
 def disputed(client, seller, listing, buyer, capture):
     """A US$50.00 order (2 × 25.00) paid through the sandbox, delivered, then disputed."""
-    order = services.order_create(buyer=buyer, listing_id=listing.pk, quantity=2)
+    order = place_order(buyer=buyer, listing_id=listing.pk, quantity=2)
     _, url = services.payment_checkout_start(
         order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
     )
     with capture():
         pay_on_checkout_page(client, url)
     with capture():
-        services.order_deliver(order=order, actor=seller, note="Posted")
+        deliver_order(order=order, actor=seller, note="Posted")
     dispute, _ = services.dispute_open(
         order=order, actor=buyer, reason="not_as_described", description="Both cracked."
     )

@@ -35,7 +35,7 @@ from escrow.tasks import (
     escalate_overdue_disputes,
     send_release_reminders,
 )
-from escrow.testing import pay_on_checkout_page
+from escrow.testing import deliver_order, pay_on_checkout_page, place_order
 from escrow.tests import harness
 from marketplace.factories import ListingFactory
 
@@ -61,7 +61,7 @@ def paid(client, seller, listing, buyer, capture):
     """A US$50.00 order (2 × 25.00, commission 5.00), paid and held."""
 
     def make(quantity=2):
-        order = services.order_create(buyer=buyer, listing_id=listing.pk, quantity=quantity)
+        order = place_order(buyer=buyer, listing_id=listing.pk, quantity=quantity)
         _, url = services.payment_checkout_start(
             order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
         )
@@ -79,7 +79,7 @@ def delivered(paid, seller, capture):
     def make():
         order = paid()
         with capture():
-            services.order_deliver(order=order, actor=seller, note="Posted")
+            deliver_order(order=order, actor=seller, note="Posted")
         order.refresh_from_db()
         return order
 
@@ -192,12 +192,12 @@ def test_only_the_buyer_opens_one_while_the_money_is_held(paid, buyer, seller, c
     assert list(Dispute.objects.values_list("pk", flat=True)) == [dispute.pk]
 
     released = paid()
-    services.order_deliver(order=released, actor=seller)
+    deliver_order(order=released, actor=seller)
     with capture():
         services.escrow_release(order=released, trigger=ReleaseTrigger.BUYER, actor=buyer)
     with pytest.raises(InvalidTransition):
         open_dispute(released, buyer, capture)
-    unpaid = services.order_create(buyer=buyer, listing_id=order.listing_id)
+    unpaid = place_order(buyer=buyer, listing_id=order.listing_id)
     with pytest.raises(InvalidTransition):
         open_dispute(unpaid, buyer, capture)
 

@@ -20,7 +20,7 @@ from escrow.models import (
     ReleaseStatus,
     ReleaseTrigger,
 )
-from escrow.testing import pay_on_checkout_page
+from escrow.testing import deliver_order, pay_on_checkout_page, place_order
 from marketplace.models import Listing
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +39,7 @@ def checkout(client, order, buyer, card="4242 4242 4242 4242"):
 def test_fund_deliver_approve_transfers_the_right_amount_to_the_right_account(
     client, seller, listing, buyer, django_capture_on_commit_callbacks
 ):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk, quantity=2)
+    order = place_order(buyer=buyer, listing_id=listing.pk, quantity=2)
     assert order.total_cents == 5000
     assert order.commission_cents == 500  # platform default 10%
 
@@ -60,7 +60,7 @@ def test_fund_deliver_approve_transfers_the_right_amount_to_the_right_account(
     assert payment.stripe_fee_cents == charge.balance_transaction.fee
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.order_deliver(order=order, actor=seller, note="Shipped, tracking 123")
+        deliver_order(order=order, actor=seller, note="Shipped, tracking 123")
         decided = services.escrow_release(order=order, trigger=ReleaseTrigger.BUYER, actor=buyer)
 
     assert decided.status == ReleaseStatus.TRANSFERRED
@@ -83,7 +83,7 @@ def test_fund_deliver_approve_transfers_the_right_amount_to_the_right_account(
 def test_a_declined_card_leaves_the_order_payable_and_says_why(
     client, seller, listing, buyer, django_capture_on_commit_callbacks
 ):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
 
     with django_capture_on_commit_callbacks(execute=True):
         page = checkout(client, order, buyer, card="4000 0000 0000 0002")
@@ -109,12 +109,12 @@ def test_a_late_payment_for_a_cancelled_order_whose_stock_was_resold_is_refunded
     # the old Checkout page is paid: Stripe took the money, so it is booked, and it goes
     # straight back to the buyer; the order stays cancelled and the stock stays sold.
     Listing.objects.filter(pk=listing.pk).update(stock=2)
-    order = services.order_create(buyer=buyer, listing_id=listing.pk, quantity=2)
+    order = place_order(buyer=buyer, listing_id=listing.pk, quantity=2)
     _, url = services.payment_checkout_start(
         order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
     )
     services.order_cancel(order=order, actor=buyer)
-    services.order_create(buyer=UserFactory(), listing_id=listing.pk, quantity=2)
+    place_order(buyer=UserFactory(), listing_id=listing.pk, quantity=2)
 
     with django_capture_on_commit_callbacks(execute=True):
         assert pay_on_checkout_page(client, url).status_code == 302
@@ -143,7 +143,7 @@ def test_paying_on_the_web_and_in_the_app_refunds_the_second_payment(
     client, seller, listing, buyer, django_capture_on_commit_callbacks
 ):
     # Two checkout tabs share one session now; the app's PaymentIntent is a second way to pay.
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     _, url = services.payment_checkout_start(
         order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
     )
@@ -176,7 +176,7 @@ def test_paying_on_the_web_and_in_the_app_refunds_the_second_payment(
 def test_webhooks_delivered_twice_and_reversed_fund_once(
     client, seller, listing, buyer, stripe_sandbox, django_capture_on_commit_callbacks
 ):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     with stripe_sandbox.webhooks_held():
         checkout(client, order, buyer)
     order.refresh_from_db()
@@ -198,11 +198,11 @@ def test_auto_release_after_the_review_window(
 ):
     from escrow.tasks import auto_release_due_orders, send_release_reminders
 
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     with django_capture_on_commit_callbacks(execute=True):
         checkout(client, order, buyer)
     with django_capture_on_commit_callbacks(execute=True):
-        services.order_deliver(order=order, actor=seller)
+        deliver_order(order=order, actor=seller)
     assert auto_release_due_orders.delay().get() == 0
 
     stripe_sandbox.advance_clock(days=13)
@@ -226,7 +226,7 @@ def test_advancing_the_sandbox_clock_on_its_control_page_releases_what_fell_due_
     released right after the advance, not on the next beat tick minutes later."""
     from accounts.factories import StaffFactory
 
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     _, url = services.payment_checkout_start(
         order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
     )
@@ -234,7 +234,7 @@ def test_advancing_the_sandbox_clock_on_its_control_page_releases_what_fell_due_
         pay_on_checkout_page(client, url)
     order.refresh_from_db()
     with django_capture_on_commit_callbacks(execute=True):
-        services.order_deliver(order=order, actor=seller, note="Sent")
+        deliver_order(order=order, actor=seller, note="Sent")
     client.force_login(StaffFactory())
     days = settings.BAZAAR_REVIEW_WINDOW_DAYS + 1
 

@@ -8,7 +8,7 @@ import pytest
 
 from escrow import services
 from escrow.models import ReleaseTrigger
-from escrow.testing import pay_on_checkout_page
+from escrow.testing import deliver_order, pay_on_checkout_page, place_order
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +33,7 @@ def test_a_confirmed_payment_and_its_release_log_the_order_and_stripes_request_i
     client, seller, listing, buyer, caplog, django_capture_on_commit_callbacks
 ):
     caplog.set_level(logging.INFO)
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
 
     with django_capture_on_commit_callbacks(execute=True):
         _pay(client, order, buyer)
@@ -47,7 +47,7 @@ def test_a_confirmed_payment_and_its_release_log_the_order_and_stripes_request_i
     assert len({r.stripe_request_id for r in confirmed}) == len(confirmed)  # one request each
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.order_deliver(order=order, actor=order.seller, note="Shipped")
+        deliver_order(order=order, actor=order.seller, note="Shipped")
         services.escrow_release(order=order, trigger=ReleaseTrigger.BUYER, actor=buyer)
 
     (transferred,) = _records(caplog, "escrow.services.releases", "Transfer made")
@@ -62,7 +62,7 @@ def test_a_declined_card_logs_the_order_and_stripes_request_id(
     client, seller, listing, buyer, caplog, django_capture_on_commit_callbacks
 ):
     caplog.set_level(logging.INFO)
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
 
     with django_capture_on_commit_callbacks(execute=True):
         _pay(client, order, buyer, card="4000 0000 0000 0002")

@@ -5,6 +5,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from escrow.models import MilestoneStatus, OrderStatus, ReleaseStatus
+from escrow.testing import place_order
 from escrow.tests.test_milestones import pay, plan
 from marketplace.factories import ServiceListingFactory
 
@@ -97,10 +98,9 @@ def test_propose_accept_deliver_approve_through_the_api(
     ],
 )
 def test_a_bad_plan_is_a_400_with_field_messages(seller, buyer, milestones, field):
-    from escrow import services
 
     service = ServiceListingFactory(store=seller.store, price_cents=10000, currency="usd")
-    order = services.order_create(buyer=buyer, listing_id=service.pk)
+    order = place_order(buyer=buyer, listing_id=service.pk)
 
     response = api_as(seller).post(
         milestones_url(order), {"milestones": milestones()}, format="json"

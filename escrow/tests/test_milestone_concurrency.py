@@ -20,7 +20,7 @@ from escrow.models import (
     ReleaseStatus,
     ReleaseTrigger,
 )
-from escrow.testing import pay_on_checkout_page
+from escrow.testing import pay_on_checkout_page, place_order
 from escrow.tests import harness
 from marketplace.factories import ServiceListingFactory
 
@@ -43,7 +43,7 @@ def test_approve_auto_release_and_staff_racing_on_one_milestone_release_it_once(
 ):
     staff = StaffFactory()
     service = ServiceListingFactory(store=seller.store, price_cents=10000, currency="usd")
-    order = services.order_create(buyer=buyer, listing_id=service.pk)
+    order = place_order(buyer=buyer, listing_id=service.pk)
     due = (clock.now() + timedelta(days=3)).date().isoformat()
     services.milestone_plan_propose(
         order=order,

@@ -7,6 +7,7 @@ from django.urls import reverse
 from core import clock
 from escrow import services
 from escrow.models import MilestoneStatus, ReleaseStatus
+from escrow.testing import place_order
 from escrow.tests.test_milestones import milestone_order
 from marketplace.factories import ServiceListingFactory
 
@@ -30,7 +31,7 @@ def row(n, title, amount, due):
 def test_the_seller_proposes_on_the_form_and_mistakes_show_next_to_the_fields(
     client, seller, buyer, service
 ):
-    order = services.order_create(buyer=buyer, listing_id=service.pk)
+    order = place_order(buyer=buyer, listing_id=service.pk)
     url = reverse("order-milestones", kwargs={"pk": order.pk})
     client.force_login(seller)
     assert client.get(url).status_code == 200

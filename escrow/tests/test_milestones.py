@@ -28,7 +28,7 @@ from escrow.models import (
     ReleaseTrigger,
 )
 from escrow.reconcile import reconcile
-from escrow.testing import pay_on_checkout_page
+from escrow.testing import deliver_order, pay_on_checkout_page, place_order
 from escrow.tests import harness
 from marketplace.factories import ServiceListingFactory
 from notifications.models import Notification
@@ -70,7 +70,7 @@ def pay(client, order, buyer, capture):
 
 def milestone_order(client, seller, buyer, service, capture, amounts=(2000, 3000, 5000)):
     """A service order of 100.00 (commission 10.00), split and accepted, then paid."""
-    order = services.order_create(buyer=buyer, listing_id=service.pk)
+    order = place_order(buyer=buyer, listing_id=service.pk)
     services.milestone_plan_propose(order=order, actor=seller, milestones=plan(*amounts))
     services.milestone_plan_accept(order=order, actor=buyer)
     order = pay(client, order, buyer, capture)
@@ -113,7 +113,7 @@ def test_the_commission_is_shared_by_amount_with_the_largest_remainders_taking_t
 
 def test_a_plan_fixes_each_milestones_commission_summing_to_the_orders(seller, buyer):
     listing = ServiceListingFactory(store=seller.store, price_cents=10001, currency="usd")
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     assert order.commission_cents == 1000  # 10% of 100.01, rounded half up
 
     made = services.milestone_plan_propose(
@@ -159,7 +159,7 @@ def test_a_plan_fixes_each_milestones_commission_summing_to_the_orders(seller, b
 def test_a_plan_must_add_up_and_each_milestone_be_valid(
     seller, buyer, service, milestones, field, message
 ):
-    order = services.order_create(buyer=buyer, listing_id=service.pk)
+    order = place_order(buyer=buyer, listing_id=service.pk)
     milestones = milestones()
     if field is None:
         assert (
@@ -176,10 +176,10 @@ def test_a_plan_must_add_up_and_each_milestone_be_valid(
 def test_only_the_seller_proposes_only_services_and_only_the_buyer_accepts(
     seller, buyer, service, listing
 ):
-    order = services.order_create(buyer=buyer, listing_id=service.pk)
+    order = place_order(buyer=buyer, listing_id=service.pk)
     with pytest.raises(NotAllowed):
         services.milestone_plan_propose(order=order, actor=buyer, milestones=plan(5000, 5000))
-    product = services.order_create(buyer=buyer, listing_id=listing.pk)
+    product = place_order(buyer=buyer, listing_id=listing.pk)
     with pytest.raises(InvalidTransition, match="Only a service"):
         services.milestone_plan_propose(order=product, actor=seller, milestones=plan(1250, 1250))
     with pytest.raises(InvalidTransition, match="not proposed"):
@@ -193,7 +193,7 @@ def test_only_the_seller_proposes_only_services_and_only_the_buyer_accepts(
 def test_the_seller_replaces_a_proposal_until_the_buyer_accepts_it_then_it_is_fixed(
     seller, buyer, service
 ):
-    order = services.order_create(buyer=buyer, listing_id=service.pk)
+    order = place_order(buyer=buyer, listing_id=service.pk)
     services.milestone_plan_propose(order=order, actor=seller, milestones=plan(5000, 5000))
     services.milestone_plan_propose(order=order, actor=seller, milestones=plan(2000, 3000, 5000))
     assert list(order.milestones.values_list("amount_cents", flat=True)) == [2000, 3000, 5000]
@@ -213,9 +213,9 @@ def test_the_seller_replaces_a_proposal_until_the_buyer_accepts_it_then_it_is_fi
 
 
 def test_no_plan_once_the_order_was_delivered_as_a_whole(client, seller, buyer, service, capture):
-    order = pay(client, services.order_create(buyer=buyer, listing_id=service.pk), buyer, capture)
+    order = pay(client, place_order(buyer=buyer, listing_id=service.pk), buyer, capture)
     services.milestone_plan_propose(order=order, actor=seller, milestones=plan(5000, 5000))
-    services.order_deliver(order=order, actor=seller)
+    deliver_order(order=order, actor=seller)
 
     with pytest.raises(InvalidTransition, match="before anything is delivered"):
         services.milestone_plan_propose(order=order, actor=seller, milestones=plan(5000, 5000))
@@ -232,7 +232,7 @@ def test_three_milestones_release_one_refund_one_auto_release_the_last_and_recon
     order, (first, second, third) = milestone_order(client, seller, buyer, service, capture)
     assert [m.commission_cents for m in (first, second, third)] == [200, 300, 500]
     with pytest.raises(InvalidTransition, match="milestone by milestone"):
-        services.order_deliver(order=order, actor=seller)
+        deliver_order(order=order, actor=seller)
 
     # The first: delivered, approved by the buyer; its own transfer of 20.00 - 2.00.
     with capture():
@@ -461,7 +461,7 @@ def test_a_milestone_is_approved_by_its_buyer_once_delivered_and_released_once(
 
 
 def test_a_plan_accepted_before_payment_waits_for_it(seller, buyer, service):
-    order = services.order_create(buyer=buyer, listing_id=service.pk)
+    order = place_order(buyer=buyer, listing_id=service.pk)
     services.milestone_plan_propose(order=order, actor=seller, milestones=plan(5000, 5000))
     services.milestone_plan_accept(order=order, actor=buyer)
     first = order.milestones.get(position=1)

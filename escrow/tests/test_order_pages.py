@@ -21,7 +21,7 @@ from escrow.models import (
     PaymentStatus,
     ReleaseStatus,
 )
-from escrow.testing import make_order, onboard, path_of, pay_on_checkout_page
+from escrow.testing import SHIPPING_FORM, make_order, onboard, path_of, pay_on_checkout_page
 from marketplace.factories import ListingFactory, ServiceListingFactory
 from marketplace.models import Listing
 
@@ -74,9 +74,14 @@ def buyer():
     return UserFactory(email="buyer@example.com", full_name="Sam Buyer")
 
 
+# The checkout step's POST: a product's address with the quantity (escrow.views.order_create).
+CHECKOUT = {"shipping_step": "1"} | SHIPPING_FORM
+
+
 def place_order(client, buyer, listing, quantity=1):
     client.force_login(buyer)
-    response = client.post(reverse("order-create", args=[listing.pk]), {"quantity": quantity})
+    data = {"quantity": quantity} | (CHECKOUT if listing.kind == "product" else {})
+    response = client.post(reverse("order-create", args=[listing.pk]), data)
     assert response.status_code == 302, _text(response)
     return Order.objects.get(pk=int(response["Location"].rstrip("/").split("/")[-1]))
 
@@ -115,11 +120,18 @@ def funded_order(client, buyer, listing, capture):
     return order
 
 
+UPS = {"carrier": "ups", "tracking_number": "1Z999AA10123456784"}
+
+
 def delivered_order(client, buyer, seller, listing, capture):
+    """Paid, shipped by the seller and received by the buyer: in review."""
     order = funded_order(client, buyer, listing, capture)
     client.force_login(seller)
     with capture(execute=True):
-        client.post(reverse("order-deliver", args=[order.pk]), {"note": "Posted, tracking 123"})
+        client.post(reverse("order-ship", args=[order.pk]), UPS)
+    client.force_login(buyer)
+    with capture(execute=True):
+        client.post(reverse("order-received", args=[order.pk]))
     order.refresh_from_db()
     assert order.status == OrderStatus.DELIVERED
     return order
@@ -193,7 +205,7 @@ def test_a_sold_out_listing_says_so(client, seller, buyer):
 def test_buying_creates_the_order_reserves_stock_and_opens_the_order_room(client, listing, buyer):
     client.force_login(buyer)
     response = client.post(
-        reverse("order-create", args=[listing.pk]), {"quantity": "2"}, follow=True
+        reverse("order-create", args=[listing.pk]), {"quantity": "2"} | CHECKOUT, follow=True
     )
     order = Order.objects.get()
     assert response.redirect_chain[-1][0] == reverse("order-detail", args=[order.pk])
@@ -214,7 +226,9 @@ def test_buying_creates_the_order_reserves_stock_and_opens_the_order_room(client
 )
 def test_a_bad_quantity_is_shown_next_to_the_field(client, listing, buyer, quantity, message):
     client.force_login(buyer)
-    response = client.post(reverse("order-create", args=[listing.pk]), {"quantity": quantity})
+    response = client.post(
+        reverse("order-create", args=[listing.pk]), {"quantity": quantity} | CHECKOUT
+    )
     assert response.status_code == 200
     assert _field_errors(response, "quantity") == [message]
     assert not Order.objects.exists()
@@ -223,7 +237,7 @@ def test_a_bad_quantity_is_shown_next_to_the_field(client, listing, buyer, quant
 
 def test_the_same_form_submitted_twice_makes_one_order(client, listing, buyer):
     client.force_login(buyer)
-    data = {"quantity": "1", "client_key": "web-double-click"}
+    data = {"quantity": "1", "client_key": "web-double-click"} | CHECKOUT
     first = client.post(reverse("order-create", args=[listing.pk]), data)
     second = client.post(reverse("order-create", args=[listing.pk]), data)
     assert first["Location"] == second["Location"]
@@ -234,7 +248,7 @@ def test_the_same_form_submitted_twice_makes_one_order(client, listing, buyer):
 def test_buying_from_a_seller_without_payments_or_your_own_listing_is_refused(client, seller):
     listing = ListingFactory(store=SellerFactory().store)
     client.force_login(UserFactory())
-    response = client.post(reverse("order-create", args=[listing.pk]), {"quantity": "1"})
+    response = client.post(reverse("order-create", args=[listing.pk]), {"quantity": "1"} | CHECKOUT)
     assert response.status_code == 200
     assert "This seller cannot take payments right now" in _text(response)
 
@@ -290,7 +304,9 @@ def test_an_order_is_404_for_anyone_but_its_buyer_and_seller(client, listing, bu
     assert client.get(url)["Location"].startswith(reverse("login"))
 
 
-@pytest.mark.parametrize("name", ["order-pay", "order-deliver", "order-approve"])
+@pytest.mark.parametrize(
+    "name", ["order-pay", "order-deliver", "order-ship", "order-received", "order-approve"]
+)
 def test_outsiders_cannot_press_any_button(client, listing, buyer, name):
     order = place_order(client, buyer, listing)
     client.force_login(UserFactory())
@@ -323,7 +339,7 @@ def test_pay_goes_to_stripe_checkout_and_comes_back_to_a_confirmed_page(
 
     response = client.get(reverse("order-detail", args=[order.pk]))
     text = _text(response)
-    assert "Paid — held in escrow" in text
+    assert "Paid — waiting for the seller to ship" in text
     assert "View the payment receipt" in text
     assert 'data-action="escrow.order.funded"' in _html(response)
     assert reverse("order-pay", args=[order.pk]) not in _html(response)
@@ -441,52 +457,55 @@ def test_stripe_being_unreachable_is_a_message_not_an_error_page(
 # --- Delivering, approving, cancelling ----------------------------------------------------------
 
 
-def test_the_seller_marks_delivered_and_the_buyer_sees_the_countdown(
+def test_the_seller_marks_shipped_and_the_buyer_sees_the_countdown(
     client, seller, listing, buyer, django_capture_on_commit_callbacks
 ):
     order = funded_order(client, buyer, listing, django_capture_on_commit_callbacks)
     client.force_login(seller)
     page = client.get(reverse("order-detail", args=[order.pk]))
-    assert "Mark delivered" in _text(page)
+    assert "Mark shipped" in _text(page)
+    assert "Mark delivered" not in _text(page)  # a product is shipped, not delivered
 
-    response = client.post(
-        reverse("order-deliver", args=[order.pk]), {"note": "Posted, tracking 123"}, follow=True
-    )
+    response = client.post(reverse("order-ship", args=[order.pk]), UPS, follow=True)
     order.refresh_from_db()
     assert order.status == OrderStatus.DELIVERED
-    assert order.delivery_note == "Posted, tracking 123"
-    assert any("Marked as delivered" in m for m in _messages(response))
+    assert order.tracking_number == "1Z999AA10123456784"
+    assert any("Marked as shipped" in m for m in _messages(response))
 
     client.force_login(buyer)
     response = client.get(reverse("order-detail", args=[order.pk]))
     text = _text(response)
-    assert "Payment releases automatically in 14 days" in text
+    # The transit allowance (7 days) and then the review window (14 days).
+    assert "Payment releases automatically in 21 days" in text
     assert re.search(r'data-countdown-seconds="\d+"', _html(response))
-    assert "Posted, tracking 123" in text
+    assert "1Z999AA10123456784" in text
+    assert "I received it" in text
     assert "Approve and release payment" in text
 
 
-def test_only_the_seller_delivers_and_a_too_long_note_is_an_error(
+def test_only_the_seller_ships_and_a_too_long_tracking_number_is_an_error(
     client, seller, listing, buyer, django_capture_on_commit_callbacks
 ):
     order = funded_order(client, buyer, listing, django_capture_on_commit_callbacks)
-    response = client.post(reverse("order-deliver", args=[order.pk]), {"note": "x"}, follow=True)
-    assert "Only the seller can mark this order delivered." in _messages(response)
+    response = client.post(reverse("order-ship", args=[order.pk]), UPS, follow=True)
+    assert "Only the seller can mark this order shipped." in _messages(response)
 
     client.force_login(seller)
-    response = client.post(reverse("order-deliver", args=[order.pk]), {"note": "x" * 5001})
-    assert response.status_code == 200
-    assert _field_errors(response, "note") == [
-        "Ensure this value has at most 5000 characters (it has 5001)."
+    response = client.post(
+        reverse("order-ship", args=[order.pk]), {"carrier": "ups", "tracking_number": "1" * 41}
+    )
+    assert response.status_code == 400
+    assert _field_errors(response, "tracking_number") == [
+        "Ensure this value has at most 40 characters (it has 41)."
     ]
     order.refresh_from_db()
     assert order.status == OrderStatus.FUNDED
 
 
-def test_delivering_an_unpaid_order_is_refused_with_a_message(client, seller, listing, buyer):
+def test_shipping_an_unpaid_order_is_refused_with_a_message(client, seller, listing, buyer):
     order = place_order(client, buyer, listing)
     client.force_login(seller)
-    response = client.post(reverse("order-deliver", args=[order.pk]), {"note": ""}, follow=True)
+    response = client.post(reverse("order-ship", args=[order.pk]), UPS, follow=True)
     assert response.status_code == 200
     assert "cannot become delivered" in " ".join(_messages(response))
     order.refresh_from_db()
@@ -524,7 +543,7 @@ def test_approving_is_for_the_buyer_after_delivery(
     assert "You can approve the order once the seller has delivered it." in _messages(response)
 
     client.force_login(seller)
-    client.post(reverse("order-deliver", args=[order.pk]), {"note": ""})
+    client.post(reverse("order-ship", args=[order.pk]), UPS)
     response = client.post(reverse("order-approve", args=[order.pk]), follow=True)
     assert "Only the buyer can approve this order." in _messages(response)
     order.refresh_from_db()

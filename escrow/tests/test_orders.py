@@ -7,6 +7,7 @@ from core.errors import InvalidTransition, NotAllowed, ValidationFailed
 from escrow import services
 from escrow.commission import commission_for
 from escrow.models import Order, OrderStatus
+from escrow.testing import deliver_order, place_order
 from marketplace.factories import ListingFactory, ServiceListingFactory
 from marketplace.models import ListingStatus
 
@@ -24,7 +25,7 @@ def listing(seller):
 
 
 def test_an_order_snapshots_price_and_commission_and_reserves_stock(listing, buyer, settings):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk, quantity=2)
+    order = place_order(buyer=buyer, listing_id=listing.pk, quantity=2)
 
     assert (order.unit_price_cents, order.quantity, order.total_cents) == (1999, 2, 3998)
     assert order.commission_bps == settings.BAZAAR_COMMISSION_BPS
@@ -48,7 +49,7 @@ def test_the_cancellation_policy_the_buyer_agreed_to_is_snapshotted(
     seller.store.save()
     listing = ListingFactory(store=seller.store, cancellation_policy=own)
 
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
 
     assert refreshed(order).cancellation_policy == agreed
     # The seller changing either later does not change what this buyer agreed to.
@@ -64,7 +65,7 @@ def test_the_sellers_commission_override_is_snapshotted(seller, buyer):
     seller.seller_profile.save()
     listing = ListingFactory(store=seller.store, price_cents=10_000, stock=None)
 
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
 
     assert (order.commission_bps, order.commission_cents) == (500, 500)
 
@@ -72,7 +73,7 @@ def test_the_sellers_commission_override_is_snapshotted(seller, buyer):
 def test_services_reserve_no_stock(seller, buyer):
     listing = ServiceListingFactory(store=seller.store)
 
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
 
     assert order.stock_reserved is False
 
@@ -81,7 +82,7 @@ def test_a_service_is_booked_once_per_order(seller, buyer):
     listing = ServiceListingFactory(store=seller.store)
 
     with pytest.raises(ValidationFailed) as refused:
-        services.order_create(buyer=buyer, listing_id=listing.pk, quantity=3)
+        place_order(buyer=buyer, listing_id=listing.pk, quantity=3)
 
     assert refused.value.errors == {"quantity": ["A service is booked once per order: order 1."]}
     assert not Order.objects.exists()
@@ -98,7 +99,7 @@ def test_a_service_is_booked_once_per_order(seller, buyer):
 )
 def test_bad_quantities_are_refused(listing, buyer, quantity, field, message):
     with pytest.raises(ValidationFailed) as excinfo:
-        services.order_create(buyer=buyer, listing_id=listing.pk, quantity=quantity)
+        place_order(buyer=buyer, listing_id=listing.pk, quantity=quantity)
 
     assert message in excinfo.value.errors[field][0]
     assert refreshed(listing).stock == 3
@@ -118,14 +119,14 @@ def test_only_approved_listings_can_be_ordered(seller, buyer, status):
     listing = ListingFactory(store=seller.store, status=status)
 
     with pytest.raises(ValidationFailed) as excinfo:
-        services.order_create(buyer=buyer, listing_id=listing.pk)
+        place_order(buyer=buyer, listing_id=listing.pk)
 
     assert "not available" in excinfo.value.errors["listing"][0]
 
 
 def test_sellers_cannot_buy_their_own_listing(listing, seller):
     with pytest.raises(ValidationFailed, match="your own listing"):
-        services.order_create(buyer=seller, listing_id=listing.pk)
+        place_order(buyer=seller, listing_id=listing.pk)
 
 
 def test_a_seller_whose_charges_are_disabled_cannot_be_bought_from(buyer, stripe_sandbox):
@@ -133,12 +134,12 @@ def test_a_seller_whose_charges_are_disabled_cannot_be_bought_from(buyer, stripe
     listing = ListingFactory(store=not_onboarded.store)
 
     with pytest.raises(ValidationFailed, match="cannot take payments"):
-        services.order_create(buyer=buyer, listing_id=listing.pk)
+        place_order(buyer=buyer, listing_id=listing.pk)
 
 
 def test_the_same_client_key_returns_the_same_order(listing, buyer):
-    first = services.order_create(buyer=buyer, listing_id=listing.pk, client_key="k-1")
-    again = services.order_create(buyer=buyer, listing_id=listing.pk, client_key="k-1")
+    first = place_order(buyer=buyer, listing_id=listing.pk, client_key="k-1")
+    again = place_order(buyer=buyer, listing_id=listing.pk, client_key="k-1")
 
     assert again.pk == first.pk
     assert Order.objects.count() == 1
@@ -146,7 +147,7 @@ def test_the_same_client_key_returns_the_same_order(listing, buyer):
 
 
 def test_cancelling_returns_the_stock_and_is_for_the_buyer(listing, buyer):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk, quantity=2)
+    order = place_order(buyer=buyer, listing_id=listing.pk, quantity=2)
 
     with pytest.raises(NotAllowed):
         services.order_cancel(order=order, actor=UserFactory())
@@ -160,7 +161,7 @@ def test_cancelling_returns_the_stock_and_is_for_the_buyer(listing, buyer):
 def test_unpaid_orders_expire_when_their_time_is_up(listing, buyer, stripe_sandbox, settings):
     from escrow.tasks import expire_unpaid_orders
 
-    order = services.order_create(buyer=buyer, listing_id=listing.pk, quantity=2)
+    order = place_order(buyer=buyer, listing_id=listing.pk, quantity=2)
     assert expire_unpaid_orders.delay().get() == 0
 
     stripe_sandbox.advance_clock(minutes=settings.BAZAAR_PAYMENT_EXPIRY_MINUTES + 1)
@@ -174,9 +175,9 @@ def test_unpaid_orders_expire_when_their_time_is_up(listing, buyer, stripe_sandb
 
 
 def test_only_the_seller_delivers_and_only_a_paid_order(listing, buyer, seller):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
 
     with pytest.raises(NotAllowed):
-        services.order_deliver(order=order, actor=buyer)
+        deliver_order(order=order, actor=buyer)
     with pytest.raises(InvalidTransition):
-        services.order_deliver(order=order, actor=seller)
+        deliver_order(order=order, actor=seller)

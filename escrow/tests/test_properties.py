@@ -82,7 +82,7 @@ from escrow.models import (
     ReleaseTrigger,
 )
 from escrow.reconcile import reconcile
-from escrow.testing import pay_on_checkout_page
+from escrow.testing import deliver_order, pay_on_checkout_page, place_order
 from escrow.tests import harness
 from stripe_sandbox import control
 
@@ -271,7 +271,7 @@ class Marketplace:
     # --- the people ---
 
     def buyer_orders(self, step):
-        self.orders[step.order] = services.order_create(
+        self.orders[step.order] = place_order(
             buyer=self.buyer, listing_id=self.listing.pk, quantity=step.detail
         )
 
@@ -368,7 +368,7 @@ class Marketplace:
                 control.dispute_close(dispute.id, won=step.detail == "won")
 
     def seller_delivers(self, step):
-        services.order_deliver(order=self.orders[step.order], actor=self.seller, note="Sent")
+        deliver_order(order=self.orders[step.order], actor=self.seller, note="Sent")
 
     def buyer_approves(self, step):
         order = self.orders[step.order]

@@ -8,6 +8,7 @@ from django.urls import reverse
 from accounts.testing import api_client_for
 from core.testing import set_rate_limits
 from escrow.models import EscrowPayment, Order
+from escrow.testing import SHIPPING_ADDRESS, SHIPPING_FORM
 from marketplace.factories import ListingFactory
 
 pytestmark = pytest.mark.django_db
@@ -21,11 +22,18 @@ def plenty(seller):
 
 
 def _api_order(app, listing):
-    return app.post(ORDERS, {"listing": listing.pk, "quantity": 1}, format="json")
+    return app.post(
+        ORDERS,
+        {"listing": listing.pk, "quantity": 1, "shipping_address": SHIPPING_ADDRESS},
+        format="json",
+    )
 
 
 def _web_order(client, listing):
-    return client.post(reverse("order-create", args=[listing.pk]), {"quantity": "1"})
+    return client.post(
+        reverse("order-create", args=[listing.pk]),
+        {"quantity": "1", "shipping_step": "1"} | SHIPPING_FORM,
+    )
 
 
 def test_ordering_through_the_api_past_the_limit_is_429_with_retry_after(settings, buyer, plenty):

@@ -34,7 +34,7 @@ from escrow.models import (
 )
 from escrow.reconcile import DifferenceKind as K
 from escrow.reconcile import reconcile
-from escrow.testing import pay_on_checkout_page
+from escrow.testing import deliver_order, pay_on_checkout_page, place_order
 from stripe_sandbox import testing as sandbox
 
 pytestmark = pytest.mark.django_db
@@ -49,7 +49,7 @@ def capture(django_capture_on_commit_callbacks):
 
 
 def funded_order(client, listing, buyer, capture, quantity=1):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk, quantity=quantity)
+    order = place_order(buyer=buyer, listing_id=listing.pk, quantity=quantity)
     with capture():
         _, url = services.payment_checkout_start(
             order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
@@ -63,7 +63,7 @@ def funded_order(client, listing, buyer, capture, quantity=1):
 def released_order(client, seller, listing, buyer, capture, quantity=1):
     order = funded_order(client, listing, buyer, capture, quantity)
     with capture():
-        services.order_deliver(order=order, actor=seller, note="Posted")
+        deliver_order(order=order, actor=seller, note="Posted")
         decided = services.escrow_release(order=order, trigger=ReleaseTrigger.BUYER, actor=buyer)
     assert decided.status == ReleaseStatus.TRANSFERRED
     return order
@@ -111,7 +111,7 @@ def test_a_healthy_marketplace_reconciles_with_no_differences(
 ):
     released = released_order(client, seller, listing, buyer, capture, quantity=2)
     held = funded_order(client, listing, buyer, capture)
-    services.order_create(buyer=buyer, listing_id=listing.pk)  # unpaid: nothing to check
+    place_order(buyer=buyer, listing_id=listing.pk)  # unpaid: nothing to check
 
     run = reconcile()
 
@@ -413,7 +413,7 @@ def test_a_transfer_stripe_made_that_its_release_lost_is_found(
 def test_a_failed_release_is_not_a_difference_with_stripe(client, seller, listing, buyer, capture):
     order = funded_order(client, listing, buyer, capture)
     with capture():
-        services.order_deliver(order=order, actor=seller)
+        deliver_order(order=order, actor=seller)
     # The seller's account is gone on Stripe's side: the transfer is refused.
     ConnectedAccount.objects.filter(seller_profile__user=seller).update(
         stripe_account_id="acct_gone"
@@ -438,7 +438,7 @@ def test_a_disputed_payment_released_anyway_is_found_in_the_platform_balance(
     transfers the seller's share. Reconcile used to say "0 differences"."""
     from escrow.tasks import auto_release_due_orders
 
-    order = services.order_create(buyer=buyer, listing_id=listing.pk, quantity=2)
+    order = place_order(buyer=buyer, listing_id=listing.pk, quantity=2)
     with stripe_sandbox.webhooks_held():
         _, url = services.payment_checkout_start(
             order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
@@ -447,7 +447,7 @@ def test_a_disputed_payment_released_anyway_is_found_in_the_platform_balance(
     with capture():
         deliver_all_but_disputes(stripe_sandbox)
     with capture():
-        services.order_deliver(order=order, actor=seller, note="Posted")
+        deliver_order(order=order, actor=seller, note="Posted")
     stripe_sandbox.advance_clock(days=15)
     with capture():
         assert auto_release_due_orders.delay().get() == 1
@@ -478,7 +478,7 @@ def test_a_dispute_booked_for_each_of_its_balance_transactions_agrees_across_win
 ):
     """A dispute withdrawn before the window and reinstated inside it: the window alone holds
     half of its money, so its whole history is read before calling it a difference."""
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     with stripe_sandbox.webhooks_held():
         _, url = services.payment_checkout_start(
             order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL

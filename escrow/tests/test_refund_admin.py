@@ -15,6 +15,7 @@ from accounts.factories import StaffFactory
 from escrow import services
 from escrow.factories import EscrowRefundFactory, ledger_pair
 from escrow.models import EscrowRefund, LedgerAccount, RefundInitiator, RefundStatus
+from escrow.testing import place_order
 from escrow.tests.refunding import drain, paid_order, released, stripe_refunds
 from stripe_sandbox import testing as sandbox
 
@@ -164,7 +165,7 @@ def test_bad_input_shows_the_page_again_with_the_error_and_refunds_nothing(
 
 
 def test_a_refusal_is_an_error_message_not_an_error_page(client, listing, buyer, finance):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)  # not paid
+    order = place_order(buyer=buyer, listing_id=listing.pk)  # not paid
     client.force_login(finance)
 
     page = ask_to_refund(client, [order])

@@ -9,7 +9,7 @@ from accounts.testing import sign_in_api_client
 from escrow import services
 from escrow.factories import EscrowRefundFactory
 from escrow.models import EscrowRefund, OrderStatus, RefundInitiator, RefundStatus
-from escrow.testing import make_order
+from escrow.testing import make_order, place_order
 from escrow.tests.refunding import drain, paid_order, released, stripe_refunds
 
 pytestmark = pytest.mark.django_db
@@ -169,7 +169,7 @@ def test_bad_refund_input_is_a_400_naming_the_field(
 
 
 def test_refunding_an_unpaid_order_is_a_409(api_client, listing, buyer):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
 
     response = post_refund(as_user(api_client, order.seller), order, 100)
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from accounts.factories import SellerFactory, StaffFactory, UserFactory
 from core.audit import audit_record
-from escrow import ledger, services
+from escrow import ledger
 from escrow.factories import EscrowRefundFactory, ledger_pair
 from escrow.models import (
     EscrowRefund,
@@ -20,7 +20,7 @@ from escrow.models import (
     RefundInitiator,
     RefundStatus,
 )
-from escrow.testing import make_order
+from escrow.testing import make_order, place_order
 from escrow.tests.refunding import drain, paid_order, released, stripe_refunds
 from marketplace.factories import ListingFactory
 
@@ -215,7 +215,7 @@ def test_a_full_refund_ends_the_order_as_refunded(client, listing, buyer):
 
 
 def test_an_unpaid_order_has_nothing_to_refund(client, listing, buyer):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     client.force_login(order.seller)
 
     page = client.get(refund_url(order))

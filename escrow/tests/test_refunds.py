@@ -22,7 +22,7 @@ from escrow.models import (
     TransferReversal,
 )
 from escrow.reconcile import reconcile
-from escrow.testing import pay_on_checkout_page
+from escrow.testing import deliver_order, pay_on_checkout_page, place_order
 from escrow.tests import harness
 from marketplace.factories import ListingFactory
 
@@ -38,7 +38,7 @@ def paid(client, seller, listing, buyer, django_capture_on_commit_callbacks):
 
     def make(quantity=2, the_listing=None, the_buyer=None):
         the_buyer = the_buyer or buyer
-        order = services.order_create(
+        order = place_order(
             buyer=the_buyer, listing_id=(the_listing or listing).pk, quantity=quantity
         )
         _, url = services.payment_checkout_start(
@@ -54,7 +54,7 @@ def paid(client, seller, listing, buyer, django_capture_on_commit_callbacks):
 
 
 def released(order, seller, buyer=None):
-    services.order_deliver(order=order, actor=seller, note="Sent")
+    deliver_order(order=order, actor=seller, note="Sent")
     services.escrow_release(order=order, trigger=ReleaseTrigger.BUYER, actor=order.buyer)
     order.refresh_from_db()
     assert order.status == OrderStatus.RELEASED
@@ -130,7 +130,7 @@ def test_a_full_refund_before_release_ends_the_order_and_nothing_is_released(
     paid, seller, buyer, stripe_sandbox
 ):
     order = paid()
-    services.order_deliver(order=order, actor=seller, note="Sent")
+    deliver_order(order=order, actor=seller, note="Sent")
 
     refund(order, 5000, seller)
 
@@ -303,7 +303,7 @@ def test_a_refund_made_in_stripes_dashboard_is_booked_and_stops_the_release(
     paid, seller, buyer, stripe_sandbox, django_capture_on_commit_callbacks
 ):
     order = paid()
-    services.order_deliver(order=order, actor=seller, note="Sent")
+    deliver_order(order=order, actor=seller, note="Sent")
     payment = order.payments.get(status="succeeded")
 
     with django_capture_on_commit_callbacks(execute=True):

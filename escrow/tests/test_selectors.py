@@ -18,7 +18,13 @@ from escrow.models import (
     PaymentStatus,
     ReleaseTrigger,
 )
-from escrow.testing import make_order, pay_on_checkout_page, release_order
+from escrow.testing import (
+    deliver_order,
+    make_order,
+    pay_on_checkout_page,
+    place_order,
+    release_order,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -142,7 +148,7 @@ def test_an_order_exists_only_for_its_buyer_and_seller():
 def test_timeline_tells_the_whole_story_from_the_audit_entries(
     client, seller, listing, buyer, django_capture_on_commit_callbacks, django_assert_num_queries
 ):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     with django_capture_on_commit_callbacks(execute=True):
         _, url = services.payment_checkout_start(
             order=order,
@@ -152,7 +158,7 @@ def test_timeline_tells_the_whole_story_from_the_audit_entries(
         )
         pay_on_checkout_page(client, url)
     with django_capture_on_commit_callbacks(execute=True):
-        services.order_deliver(order=order, actor=seller, note="Posted")
+        deliver_order(order=order, actor=seller, note="Posted")
         services.escrow_release(order=order, trigger=ReleaseTrigger.BUYER, actor=buyer)
 
     with django_assert_num_queries(1):
@@ -161,11 +167,13 @@ def test_timeline_tells_the_whole_story_from_the_audit_entries(
     assert [(e.action, e.actor_role) for e in timeline] == [
         ("escrow.order.created", "buyer"),
         ("escrow.order.funded", "bazaar"),
-        ("escrow.order.delivered", "seller"),
+        ("escrow.order.shipped", "seller"),
+        ("escrow.order.received", "buyer"),
         ("escrow.order.approved", "buyer"),
     ]
     assert timeline[1].title == "Payment received and held in escrow"
-    assert timeline[3].tone == "success"
+    assert timeline[2].title == "Shipped by the seller"
+    assert timeline[4].tone == "success"
     assert [e.at for e in timeline] == sorted(e.at for e in timeline)
 
 

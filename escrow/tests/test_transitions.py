@@ -21,7 +21,7 @@ from escrow.models import (
     ReleaseTrigger,
 )
 from escrow.services.transitions import payment_move, release_move
-from escrow.testing import pay_on_checkout_page
+from escrow.testing import deliver_order, pay_on_checkout_page, place_order
 from escrow.tests.test_admin import stripe_down  # the admin tests' "Stripe is unreachable"
 
 pytestmark = pytest.mark.django_db
@@ -81,7 +81,7 @@ def test_a_move_outside_the_table_is_refused_and_a_repeat_is_quiet():
 def test_a_payment_is_audited_from_creation_to_success_once(
     client, seller, listing, buyer, stripe_sandbox, django_capture_on_commit_callbacks
 ):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     with stripe_sandbox.webhooks_held():
         payment = checkout(client, order, buyer)
     with django_capture_on_commit_callbacks(execute=True):
@@ -100,7 +100,7 @@ def test_a_payment_is_audited_from_creation_to_success_once(
 def test_a_declined_then_paid_attempt_is_audited_failed_then_succeeded(
     client, seller, listing, buyer, django_capture_on_commit_callbacks
 ):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     payment, url = services.payment_checkout_start(
         order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
     )
@@ -126,7 +126,7 @@ def test_a_declined_then_paid_attempt_is_audited_failed_then_succeeded(
 def test_a_new_reason_for_a_failed_payment_is_kept_and_audited(
     client, seller, listing, buyer, django_capture_on_commit_callbacks
 ):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     payment = services.payment_intent_start(order=order, buyer=buyer)
     intent = payment.stripe_payment_intent_id
 
@@ -151,7 +151,7 @@ def test_a_new_reason_for_a_failed_payment_is_kept_and_audited(
 def test_a_second_payment_is_audited_as_duplicated(
     client, seller, listing, buyer, django_capture_on_commit_callbacks
 ):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     _, url = services.payment_checkout_start(
         order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
     )
@@ -169,7 +169,7 @@ def test_a_second_payment_is_audited_as_duplicated(
 def test_stripe_unreachable_when_starting_fails_the_attempt_with_an_audit_entry(
     seller, listing, buyer, monkeypatch
 ):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     services.stripe_customer_get_or_create(user=buyer)
     stripe_down(monkeypatch)
 
@@ -189,11 +189,11 @@ def test_stripe_unreachable_when_starting_fails_the_attempt_with_an_audit_entry(
 def test_a_release_is_audited_created_then_transferred(
     client, seller, listing, buyer, django_capture_on_commit_callbacks
 ):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     with django_capture_on_commit_callbacks(execute=True):
         checkout(client, order, buyer)
     with django_capture_on_commit_callbacks(execute=True):
-        services.order_deliver(order=order, actor=seller)
+        deliver_order(order=order, actor=seller)
         decided = services.escrow_release(order=order, trigger=ReleaseTrigger.BUYER, actor=buyer)
         # A repeated transfer.created webhook changes nothing more.
         services.release_transfer_record(transfer_id=decided.stripe_transfer_id)
@@ -210,10 +210,10 @@ def test_a_refused_transfer_is_audited_failed_then_transferred_on_retry(
     client, seller, listing, buyer, monkeypatch, django_capture_on_commit_callbacks
 ):
     staff = StaffFactory()
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     with django_capture_on_commit_callbacks(execute=True):
         checkout(client, order, buyer)
-    services.order_deliver(order=order, actor=seller)
+    deliver_order(order=order, actor=seller)
     with monkeypatch.context() as patch:
         stripe_down(patch)
         decided = services.escrow_release(order=order, trigger=ReleaseTrigger.STAFF, actor=staff)
@@ -233,10 +233,10 @@ def test_a_refused_transfer_is_audited_failed_then_transferred_on_retry(
 def test_each_reversal_booked_is_audited_once(
     client, seller, listing, buyer, django_capture_on_commit_callbacks
 ):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     with django_capture_on_commit_callbacks(execute=True):
         checkout(client, order, buyer)
-    services.order_deliver(order=order, actor=seller)
+    deliver_order(order=order, actor=seller)
     release = services.escrow_release(
         order=order, trigger=ReleaseTrigger.STAFF, actor=StaffFactory()
     )

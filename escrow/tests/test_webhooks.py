@@ -25,7 +25,7 @@ from escrow.models import (
     ReleaseTrigger,
     TransferReversal,
 )
-from escrow.testing import pay_on_checkout_page
+from escrow.testing import deliver_order, pay_on_checkout_page, place_order
 from notifications.models import Notification
 from stripe_sandbox import testing as sandbox
 
@@ -38,7 +38,7 @@ CANCEL = "http://testserver/orders/cancelled"
 def test_a_payment_whose_events_arrive_while_the_broker_is_down_funds_the_order_later(
     client, seller, listing, buyer, stripe_sandbox, monkeypatch, django_capture_on_commit_callbacks
 ):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     _, url = services.payment_checkout_start(
         order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
     )
@@ -79,7 +79,7 @@ SCAM = "Your card was flagged. Call +1 555 0100 and pay by wire to IBAN GB33BUKB
 
 
 def paid_order(client, buyer, listing, capture):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     _, url = services.payment_checkout_start(
         order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
     )
@@ -103,7 +103,7 @@ def test_a_forged_transfer_reversed_books_only_the_reversals_stripe_has(
 ):
     capture = django_capture_on_commit_callbacks
     order = paid_order(client, buyer, listing, capture)
-    services.order_deliver(order=order, actor=seller)
+    deliver_order(order=order, actor=seller)
     with capture(execute=True):
         decided = services.escrow_release(
             order=order, trigger=ReleaseTrigger.STAFF, actor=StaffFactory()
@@ -136,7 +136,7 @@ def test_reversals_are_never_booked_beyond_the_transfer_even_if_stripe_says_so(
 ):
     capture = django_capture_on_commit_callbacks
     order = paid_order(client, buyer, listing, capture)
-    services.order_deliver(order=order, actor=seller)
+    deliver_order(order=order, actor=seller)
     decided = services.escrow_release(
         order=order, trigger=ReleaseTrigger.STAFF, actor=StaffFactory()
     )
@@ -163,7 +163,7 @@ def test_a_forged_payment_failure_shows_the_buyer_stripes_reason_not_the_events(
     client, seller, listing, buyer, stripe_sandbox, django_capture_on_commit_callbacks
 ):
     capture = django_capture_on_commit_callbacks
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     _, url = services.payment_checkout_start(
         order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
     )
@@ -194,7 +194,7 @@ def test_a_forged_payment_failure_shows_the_buyer_stripes_reason_not_the_events(
 def test_a_forged_payment_failure_for_an_intent_stripe_never_declined_changes_nothing(
     seller, listing, buyer, stripe_sandbox, django_capture_on_commit_callbacks
 ):
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     payment = services.payment_intent_start(order=order, buyer=buyer)
     intent = stripe().v1.payment_intents.retrieve(payment.stripe_payment_intent_id).to_dict()
 
@@ -215,7 +215,7 @@ def test_a_failed_release_is_never_marked_transferred_with_a_transfer_that_is_no
 ):
     capture = django_capture_on_commit_callbacks
     order = paid_order(client, buyer, listing, capture)
-    services.order_deliver(order=order, actor=seller)
+    deliver_order(order=order, actor=seller)
     with monkeypatch.context() as patch:
         sandbox.unreachable(patch)
         decided = services.escrow_release(

@@ -9,7 +9,7 @@ from accounts.factories import StaffFactory
 from core.stripe_client import client as stripe
 from escrow import services
 from escrow.models import Chargeback, ChargebackStatus, OrderStatus
-from escrow.testing import buyer, listing, pay_on_checkout_page  # noqa: F401 (fixtures)
+from escrow.testing import buyer, listing, pay_on_checkout_page, place_order  # noqa: F401 (fixtures)
 from escrow.testing import seller as seller  # noqa: F401 (a fixture)
 from messaging import services as messaging
 from stripe_sandbox import control
@@ -24,7 +24,7 @@ DISPUTED_CARD = "4000 0000 0000 0259"
 @pytest.fixture
 def paid(client, listing, buyer, django_capture_on_commit_callbacks):  # noqa: F811
     def make(card):
-        order = services.order_create(buyer=buyer, listing_id=listing.pk)
+        order = place_order(buyer=buyer, listing_id=listing.pk)
         _, url = services.payment_checkout_start(
             order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
         )

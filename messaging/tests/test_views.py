@@ -14,9 +14,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from accounts.factories import SellerFactory, StaffFactory, UserFactory
-from escrow import services as escrow_services
 from escrow.factories import OrderFactory
-from escrow.testing import onboard
+from escrow.testing import onboard, place_order
 from marketplace.factories import ListingFactory
 from marketplace.models import ListingStatus
 from messaging import selectors, services
@@ -627,7 +626,7 @@ def test_placing_an_order_opens_its_conversation_and_the_order_page_only_reads_i
     with django_capture_on_commit_callbacks(execute=True):
         onboard(client, seller)  # a seller who can take payments
     listing = ListingFactory(store=seller.store)
-    order = escrow_services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     conversation = Conversation.objects.get(order=order)
     assert {(p.user_id, p.role) for p in conversation.participants.all()} == {
         (buyer.pk, "buyer"),

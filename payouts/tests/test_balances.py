@@ -17,7 +17,7 @@ from core.money import format_money
 from core.stripe_client import client as stripe
 from escrow import services
 from escrow.models import OrderStatus, RefundInitiator, ReleaseTrigger
-from escrow.testing import make_order, pay_on_checkout_page
+from escrow.testing import deliver_order, make_order, pay_on_checkout_page, place_order
 from payouts.selectors import STRIPE_UNREACHABLE, seller_balances
 from stripe_sandbox import testing as sandbox_testing
 
@@ -35,7 +35,7 @@ def paid(client, seller, listing, buyer, django_capture_on_commit_callbacks):
 
     def make(the_buyer=None):
         the_buyer = the_buyer or buyer
-        order = services.order_create(buyer=the_buyer, listing_id=listing.pk, quantity=2)
+        order = place_order(buyer=the_buyer, listing_id=listing.pk, quantity=2)
         _, url = services.payment_checkout_start(
             order=order, buyer=the_buyer, success_url=SUCCESS, cancel_url=CANCEL
         )
@@ -49,7 +49,7 @@ def paid(client, seller, listing, buyer, django_capture_on_commit_callbacks):
 
 
 def released(order):
-    services.order_deliver(order=order, actor=order.seller, note="Sent")
+    deliver_order(order=order, actor=order.seller, note="Sent")
     services.escrow_release(order=order, trigger=ReleaseTrigger.BUYER, actor=order.buyer)
     order.refresh_from_db()
     assert order.status == OrderStatus.RELEASED

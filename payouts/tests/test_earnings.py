@@ -31,7 +31,7 @@ from escrow.factories import (
     ledger_pair,
 )
 from escrow.models import LedgerAccount, OrderStatus, RefundInitiator, ReleaseTrigger
-from escrow.testing import pay_on_checkout_page
+from escrow.testing import deliver_order, pay_on_checkout_page, place_order
 from payouts import earnings
 from payouts.selectors import seller_balances
 
@@ -73,7 +73,7 @@ def paid(client, seller, listing, buyer, django_capture_on_commit_callbacks):
     """A US$50.00 order (commission 5.00: the seller's share 45.00), paid and held."""
 
     def make():
-        order = services.order_create(buyer=buyer, listing_id=listing.pk, quantity=2)
+        order = place_order(buyer=buyer, listing_id=listing.pk, quantity=2)
         _, url = services.payment_checkout_start(
             order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
         )
@@ -87,7 +87,7 @@ def paid(client, seller, listing, buyer, django_capture_on_commit_callbacks):
 
 
 def _release(order):
-    services.order_deliver(order=order, actor=order.seller, note="Sent")
+    deliver_order(order=order, actor=order.seller, note="Sent")
     services.escrow_release(order=order, trigger=ReleaseTrigger.BUYER, actor=order.buyer)
     order.refresh_from_db()
     return order

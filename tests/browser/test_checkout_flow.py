@@ -1,5 +1,6 @@
 """Escrow end to end in a real browser: a buyer orders, pays on Stripe Checkout (the sandbox's
-stand-in), the seller delivers, the buyer approves and the seller sees the money released.
+stand-in), the seller ships it, the buyer confirms receipt and approves, and the seller sees the
+money released.
 
 The seller is onboarded through the sandbox's hosted onboarding with Django's test client
 (as escrow/tests/conftest.py does); everything else happens in headless Chromium against the
@@ -41,6 +42,15 @@ def buy_one(page, url, listing, screenshot=None):
         page.screenshot(path=str(screenshot), full_page=True)
     page.get_by_label("Quantity").fill("1")
     box.get_by_role("button", name=re.compile("^Buy now")).click()
+    # The checkout step: where to ship it.
+    expect(page.get_by_role("heading", level=1)).to_contain_text("send it?")
+    page.get_by_label("Full name").fill("Sam Buyer")
+    page.get_by_label("Address line 1").fill("1 Main Street")
+    page.get_by_label("Town or city").fill("Springfield")
+    page.get_by_label("Postal code").fill("62701")
+    page.get_by_label("Country").select_option("US")
+    page.get_by_label("Save this address for next time").check()
+    page.get_by_role("button", name=re.compile("^Place order")).click()
     page.wait_for_url(re.compile(re.escape(url) + r"/orders/\d+/$"))
     order = Order.objects.get(listing=listing)
     page.get_by_role("button", name="Pay US$25.00").click()
@@ -86,7 +96,7 @@ def test_buy_pay_deliver_approve_and_the_seller_is_paid(
     order.refresh_from_db()
     assert order.status == OrderStatus.FUNDED
 
-    # --- The seller marks it delivered --------------------------------------------------------
+    # --- The seller sees the address and marks it shipped --------------------------------------
     seller_context, seller_page = log_in(browser, csp_watch, url, seller, reverse("orders-selling"))
     row = seller_page.locator(".order-row", has_text=TITLE)
     expect(row).to_contain_text("Paid, held in escrow")
@@ -95,16 +105,23 @@ def test_buy_pay_deliver_approve_and_the_seller_is_paid(
     seller_page.set_viewport_size({"width": 1280, "height": 900})
     row.get_by_role("link").click()
     seller_page.wait_for_url(url + order.get_absolute_url())
-    seller_page.get_by_label("Delivery note").fill("Posted today, tracking BZ123")
-    seller_page.get_by_role("button", name="Mark delivered").click()
-    expect(seller_page.locator(".order-step")).to_contain_text(
-        "Delivered — waiting for the buyer's approval"
-    )
+    expect(seller_page.locator("[data-shipping-address]")).to_contain_text("1 Main Street")
+    assert seller_page.get_by_role("button", name="Mark delivered").count() == 0
+    seller_page.get_by_label("Carrier").select_option("ups")
+    seller_page.get_by_label("Tracking number").fill("1Z999AA10123456784")
+    seller_page.get_by_role("button", name="Mark shipped").click()
+    expect(seller_page.locator(".order-step")).to_contain_text("Shipped — on its way to the buyer")
 
-    # --- The buyer sees the countdown and approves -------------------------------------------
+    # --- The buyer follows the parcel, confirms receipt, sees the countdown and approves ------
     page.goto(url + order.get_absolute_url())
     step = page.locator(".order-step")
-    expect(step).to_contain_text("Posted today, tracking BZ123")
+    expect(step).to_contain_text("1Z999AA10123456784")
+    expect(step.get_by_role("link", name="Track the parcel")).to_have_attribute(
+        "href", "https://www.ups.com/track?tracknum=1Z999AA10123456784"
+    )
+    expect(step.locator("[data-countdown-seconds]")).to_have_text("21 days")
+    page.get_by_role("button", name="I received it").click()
+    expect(page.locator(".order-step")).to_contain_text("Received — check it and approve")
     expect(step.locator("[data-countdown-seconds]")).to_have_text("14 days")
     shoot(page, artifacts_dir / "order-delivered-buyer-390.png", 390)
     # On a phone the order room fits the screen: nothing scrolls sideways.

@@ -13,8 +13,8 @@ import pytest
 from django.urls import reverse
 
 from accounts.factories import DEFAULT_PASSWORD, StaffFactory
-from escrow import services
 from escrow.models import Dispute, DisputeStatus, EscrowRefund, OrderStatus, RefundStatus
+from escrow.testing import deliver_order
 from tests.browser.test_checkout_flow import buy_one, fill_card, log_in, shoot
 
 pytestmark = pytest.mark.browser
@@ -37,7 +37,7 @@ def test_buyer_reports_a_problem_and_staff_split_it_in_the_admin(
     order = buy_one(page, url, listing)
     fill_card(page, "4242 4242 4242 4242")
     page.wait_for_url(re.compile(re.escape(url + f"/orders/{order.pk}/paid/")))
-    services.order_deliver(order=order, actor=seller, note="Posted today")
+    deliver_order(order=order, actor=seller, note="Posted today")
 
     # --- The buyer reports a problem ----------------------------------------------------------
     page.goto(url + order.get_absolute_url())

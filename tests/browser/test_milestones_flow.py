@@ -10,7 +10,7 @@ from django.urls import reverse
 from core import clock
 from escrow import services
 from escrow.models import EscrowRelease, MilestoneStatus, OrderStatus
-from escrow.testing import pay_on_checkout_page
+from escrow.testing import pay_on_checkout_page, place_order
 from marketplace.factories import ServiceListingFactory
 from tests.browser.test_checkout_flow import log_in, shoot
 
@@ -27,7 +27,7 @@ def test_a_service_order_in_two_milestones_pays_the_first_on_its_own(
     service = ServiceListingFactory(
         store=seller.store, title="Logo design", price_cents=10000, currency="usd"
     )
-    order = services.order_create(buyer=buyer, listing_id=service.pk)
+    order = place_order(buyer=buyer, listing_id=service.pk)
 
     seller_context, page = log_in(browser, csp_watch, url, seller, order.get_absolute_url())
     page.get_by_role("link", name="Split into milestones").click()

@@ -27,7 +27,7 @@ from accounts.tests.test_connect import onboard_seller
 from core import stripe_client
 from escrow import services
 from escrow.models import OrderStatus, ReleaseStatus, ReleaseTrigger
-from escrow.testing import pay_on_checkout_page
+from escrow.testing import deliver_order, pay_on_checkout_page, place_order
 from marketplace.factories import ListingFactory
 from payouts.selectors import seller_balances
 from stripe_sandbox import testing
@@ -437,7 +437,7 @@ def test_escrow_checkout_and_release_send_only_valid_requests(
     seller = onboarded_seller
     listing = ListingFactory(store=seller.store, price_cents=2500, currency="usd", stock=5)
     buyer = UserFactory(email="buyer@example.com")
-    order = services.order_create(buyer=buyer, listing_id=listing.pk, quantity=2)
+    order = place_order(buyer=buyer, listing_id=listing.pk, quantity=2)
     stripe_requests.requests.clear()  # from here on: the escrow's requests only
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -453,7 +453,7 @@ def test_escrow_checkout_and_release_send_only_valid_requests(
     assert order.status == OrderStatus.FUNDED
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.order_deliver(order=order, actor=seller)
+        deliver_order(order=order, actor=seller)
         decided = services.escrow_release(order=order, trigger=ReleaseTrigger.BUYER, actor=buyer)
     assert decided.status == ReleaseStatus.TRANSFERRED
 
@@ -477,7 +477,7 @@ def test_escrow_mobile_payment_sends_only_valid_requests(
 ):
     listing = ListingFactory(store=onboarded_seller.store, price_cents=1800, currency="usd")
     buyer = UserFactory(email="phone@example.com")
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     stripe_requests.requests.clear()
 
     payment = services.payment_intent_start(order=order, buyer=buyer, client_key="app-1")
@@ -504,7 +504,7 @@ def test_escrow_checkout_reused_and_expired_with_its_order_sends_only_valid_requ
 ):
     listing = ListingFactory(store=onboarded_seller.store, price_cents=1800, currency="usd")
     buyer = UserFactory(email="tabs@example.com")
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     stripe_requests.requests.clear()
 
     for _ in range(2):  # a second tab: the open session is read back, not made again
