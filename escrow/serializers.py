@@ -63,7 +63,7 @@ class AwareDateTimeField(serializers.DateTimeField):
         return parsed.astimezone(UTC)
 
 
-class ShippingAddressInputSerializer(serializers.Serializer):
+class OrderShippingAddressInputSerializer(serializers.Serializer):
     """Where a product is shipped. Types only here; the rules (required lines, lengths, a known
     country) are accounts.services.shipping_address_clean's, given back as
     "shipping_address.<field>" errors."""
@@ -111,7 +111,7 @@ class OrderCreateInputSerializer(serializers.Serializer):
         "(GET /api/v1/listings/{id}/slots/), ISO 8601 with its offset. Leave it out for "
         "products and services ordered without a time.",
     )
-    shipping_address = ShippingAddressInputSerializer(
+    shipping_address = OrderShippingAddressInputSerializer(
         required=False,
         allow_null=True,
         default=None,
