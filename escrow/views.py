@@ -158,6 +158,11 @@ def _order_create_product(request, listing):
         # From the buy box: the quantity is checked here, the address asked for next.
         if not form.is_valid():
             return _listing_again(request, listing, form)
+        try:
+            services.order_total_check(listing=listing, quantity=form.cleaned_data["quantity"])
+        except ValidationFailed as exc:
+            add_domain_errors(form, exc)
+            return _listing_again(request, listing, form)
         address_form = ShippingAddressForm(saved=saved)
         return _checkout_page(request, listing, form, address_form)
     address_form = ShippingAddressForm(request.POST, saved=saved)

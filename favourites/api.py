@@ -23,9 +23,7 @@ from favourites.serializers import (
     StoreFavouriteOutputSerializer,
     StoreWithFavouriteOutputSerializer,
 )
-from marketplace import services as catalogue_services
 from marketplace.api import ListingViewSet, StoreViewSet
-from marketplace.serializers import StoreUpdateInputSerializer
 
 TAGS = ["favourites"]
 SAVED = "Already saved: nothing changed (saving is idempotent)"
@@ -60,22 +58,8 @@ class StoreWithFavouriteViewSet(StoreViewSet):
         self.check_object_permissions(self.request, store)
         return store
 
-    @extend_schema(
-        summary="Edit your store (its owner only)",
-        request=StoreUpdateInputSerializer,
-        responses={
-            200: StoreWithFavouriteOutputSerializer,
-            403: OpenApiResponse(description="Not your store"),
-        },
-    )
-    def partial_update(self, request, slug=None):
-        store = self.get_object()
-        data = StoreUpdateInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        catalogue_services.store_update(store=store, actor=request.user, **data.validated_data)
-        # Re-read for the annotated listing count and flag.
-        store = get_object_or_404(self.get_queryset(), slug=store.slug)
-        return Response(self.get_serializer(store).data)
+    # Editing (PATCH) is the catalogue's own: it answers with the owner's view (contact details
+    # included), which the public one with its flag leaves out.
 
 
 # --- Saved listings -----------------------------------------------------------------------------

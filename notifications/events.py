@@ -183,6 +183,7 @@ EVENTS = {
         ),
         Event(
             code="order.received",
+            audience=Audience.SELLERS,
             level=Level.INFO,
             label=_("A buyer received my order (seller)"),
             title=_("“{listing_title}” arrived"),

@@ -78,6 +78,7 @@ from escrow.services.orders import (
     order_mark_shipped,
     order_mark_undisputed,
     order_remind,
+    order_total_check,
 )
 from escrow.services.payments import (
     PaymentUnavailable,
@@ -151,6 +152,7 @@ __all__ = [
     "order_cancel_paid",
     "order_cancel_preview",
     "order_confirm_received",
+    "order_total_check",
     "order_create",
     "order_deliver",
     "order_expire",

@@ -109,15 +109,7 @@ def order_create(
         raise ValidationFailed(
             {"listing": "This seller cannot take payments right now. Try again later."}
         )
-    total = listing.price_cents * quantity
-    minimum = minimum_charge_cents(listing.currency)
-    if total < minimum:
-        # Stripe would refuse the charge (amount_too_small): an order that could never be paid.
-        message = below_minimum_message(listing.currency, "The total")
-        enough = -(-minimum // listing.price_cents)
-        if listing.kind == ListingKind.PRODUCT and enough <= MAX_QUANTITY:
-            message += f" Order at least {enough}."
-        raise ValidationFailed({"quantity": message})
+    total = order_total_check(listing=listing, quantity=quantity)
     reserved = listing_stock_reserve(listing=listing, quantity=quantity)
     shipping = _shipping_for(
         listing=listing,
@@ -168,6 +160,22 @@ def order_create(
     )
     order_placed.send(sender=Order, order=order)
     return order
+
+
+def order_total_check(*, listing, quantity):
+    """The total of `quantity` of `listing`, refused (on `quantity`) below Stripe's minimum
+    charge for its currency: an order that could never be paid. The checkout's first step asks
+    it too, so the buyer hears it before giving an address."""
+    total = listing.price_cents * quantity
+    minimum = minimum_charge_cents(listing.currency)
+    if total < minimum:
+        # Stripe would refuse the charge (amount_too_small).
+        message = below_minimum_message(listing.currency, "The total")
+        enough = -(-minimum // listing.price_cents)
+        if listing.kind == ListingKind.PRODUCT and enough <= MAX_QUANTITY:
+            message += f" Order at least {enough}."
+        raise ValidationFailed({"quantity": message})
+    return total
 
 
 SHIPPING_REQUIRED = "Give the address to ship this product to."

@@ -8,8 +8,8 @@ from django.urls import reverse
 
 from accounts.testing import sign_in_api_client
 from core.errors import ValidationFailed
-from escrow import services
 from escrow.models import Order
+from escrow.testing import place_order
 from marketplace.factories import ListingFactory
 from marketplace.models import Listing
 
@@ -24,7 +24,7 @@ def cheap(seller):
 
 def test_an_order_below_the_minimum_is_refused_and_reserves_nothing(cheap, buyer):
     with pytest.raises(ValidationFailed) as excinfo:
-        services.order_create(buyer=buyer, listing_id=cheap.pk, quantity=2)
+        place_order(buyer=buyer, listing_id=cheap.pk, quantity=2)
     message = excinfo.value.errors["quantity"][0]
     assert "The total must be at least US$0.50" in message
     assert "Order at least 3." in message
@@ -33,16 +33,16 @@ def test_an_order_below_the_minimum_is_refused_and_reserves_nothing(cheap, buyer
 
 
 def test_the_quantity_counts_towards_the_minimum(cheap, buyer):
-    order = services.order_create(buyer=buyer, listing_id=cheap.pk, quantity=3)
+    order = place_order(buyer=buyer, listing_id=cheap.pk, quantity=3)
     assert order.total_cents == 60
 
 
 def test_the_minimum_follows_the_currency(seller, buyer):
     listing = ListingFactory(store=seller.store, price_cents=30, currency="gbp", stock=3)
-    assert services.order_create(buyer=buyer, listing_id=listing.pk).total_cents == 30
+    assert place_order(buyer=buyer, listing_id=listing.pk).total_cents == 30
     euro = ListingFactory(store=seller.store, price_cents=30, currency="eur", stock=3)
     with pytest.raises(ValidationFailed, match="at least €0.50"):
-        services.order_create(buyer=buyer, listing_id=euro.pk)
+        place_order(buyer=buyer, listing_id=euro.pk)
 
 
 def test_the_api_answers_400_with_the_minimum_on_the_quantity(api_client, cheap, buyer):

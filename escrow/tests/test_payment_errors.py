@@ -10,6 +10,7 @@ from core.payment_errors import buyer_payment_message
 from core.stripe_client import client as stripe
 from escrow import services
 from escrow.models import EscrowPayment, Order, PaymentStatus
+from escrow.testing import place_order
 from notifications.models import Notification
 
 pytestmark = pytest.mark.django_db
@@ -40,7 +41,7 @@ def test_stripes_codes_become_plain_words(code, decline_code, expected):
 @pytest.fixture
 def failed_3ds(client, seller, listing, buyer, django_capture_on_commit_callbacks):
     """The buyer's bank's 3-D Secure check fails on their phone (the API's PaymentIntent)."""
-    order = services.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     payment = services.payment_intent_start(order=order, buyer=buyer)
     api = stripe().v1
     api.payment_intents.confirm(

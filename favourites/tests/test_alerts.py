@@ -5,7 +5,8 @@ import pytest
 from django.core import mail
 
 from accounts.factories import UserFactory
-from escrow.services.orders import order_cancel_unpaid, order_create
+from escrow.services.orders import order_cancel_unpaid
+from escrow.testing import place_order
 from favourites.factories import ListingFavouriteFactory
 from favourites.models import ListingFavourite
 from marketplace import services as catalogue
@@ -150,7 +151,7 @@ def test_a_sale_that_leaves_stock_tells_nobody_and_one_that_is_called_off_neithe
     ListingFavouriteFactory(listing=listing)  # stock 5
 
     with django_capture_on_commit_callbacks(execute=True):
-        order = order_create(buyer=buyer, listing_id=listing.pk, quantity=2)
+        order = place_order(buyer=buyer, listing_id=listing.pk, quantity=2)
         order_cancel_unpaid(order=order, actor=buyer)
 
     listing.refresh_from_db()
@@ -164,7 +165,7 @@ def test_an_order_of_the_last_items_called_off_brings_the_listing_back_in_stock(
 ):
     favourite = ListingFavouriteFactory(listing=listing)
     with django_capture_on_commit_callbacks(execute=True):
-        order = order_create(buyer=buyer, listing_id=listing.pk, quantity=5)
+        order = place_order(buyer=buyer, listing_id=listing.pk, quantity=5)
     listing.refresh_from_db()
     assert listing.stock == 0
     assert not alerts(RESTOCK).exists()

@@ -10,7 +10,8 @@ from django.db import connection
 
 from accounts.factories import UserFactory
 from core.testing import race
-from escrow.services.orders import order_cancel_unpaid, order_create
+from escrow.services.orders import order_cancel_unpaid
+from escrow.testing import place_order
 from favourites import services
 from favourites.factories import ListingFavouriteFactory
 from favourites.models import ListingFavourite
@@ -46,8 +47,8 @@ def test_two_orders_called_off_at_once_bring_a_sold_out_listing_back_once(listin
     first, second = UserFactory(), UserFactory()
     saver = ListingFavouriteFactory(listing=listing).user
     orders = [
-        order_create(buyer=first, listing_id=listing.pk, quantity=2),
-        order_create(buyer=second, listing_id=listing.pk, quantity=3),
+        place_order(buyer=first, listing_id=listing.pk, quantity=2),
+        place_order(buyer=second, listing_id=listing.pk, quantity=3),
     ]
     listing.refresh_from_db()
     assert listing.stock == 0

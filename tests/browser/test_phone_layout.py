@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from escrow import services as escrow_services
 from escrow.models import OrderStatus
-from escrow.testing import pay_on_checkout_page
+from escrow.testing import pay_on_checkout_page, place_order
 from marketplace.factories import ListingFactory, ListingImageFactory, ServiceListingFactory
 from messaging.services import message_send
 
@@ -108,7 +108,7 @@ def marketplace(shop, client):
     buyer.full_name = ""
     buyer.email = "sam.rivera.buys.handmade.things@example-mail-provider.example"
     buyer.save()
-    order = escrow_services.order_create(buyer=buyer, listing_id=listing.pk, quantity=1)
+    order = place_order(buyer=buyer, listing_id=listing.pk, quantity=1)
     _, checkout_url = escrow_services.payment_checkout_start(
         order=order,
         buyer=buyer,

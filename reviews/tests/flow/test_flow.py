@@ -9,7 +9,7 @@ from django.conf import settings
 from core import clock
 from core.errors import InvalidTransition
 from escrow import services as escrow
-from escrow.testing import pay_on_checkout_page, sell_and_release
+from escrow.testing import deliver_order, pay_on_checkout_page, place_order, sell_and_release
 from marketplace.factories import ServiceListingFactory
 from reviews import selectors, services
 
@@ -49,14 +49,14 @@ def test_the_automatic_release_opens_reviews_from_its_moment(
 ):
     from escrow.tasks import auto_release_due_orders
 
-    order = escrow.order_create(buyer=buyer, listing_id=listing.pk)
+    order = place_order(buyer=buyer, listing_id=listing.pk)
     _, url = escrow.payment_checkout_start(
         order=order, buyer=buyer, success_url=SUCCESS, cancel_url=CANCEL
     )
     with django_capture_on_commit_callbacks(execute=True):
         pay_on_checkout_page(client, url)
     with django_capture_on_commit_callbacks(execute=True):
-        escrow.order_deliver(order=order, actor=seller)
+        deliver_order(order=order, actor=seller)
     with pytest.raises(InvalidTransition):
         services.review_create(order=order, author=seller, rating=4)
 
