@@ -332,3 +332,20 @@ def test_the_api_lists_no_show_where_it_applies_and_refuses_it_elsewhere(api_cli
     opened = app.post(f"/api/v1/orders/{begun.pk}/dispute/", report, format="json")
     assert opened.status_code == 201, opened.json()
     assert opened.json()["reason_display"] == "The seller did not show up"
+
+
+def test_both_sides_are_told_an_unanswered_no_show_is_refunded_in_full(client, capture, mailoutbox):
+    order = booked_order(starts_in=timedelta(minutes=-10))
+    with capture():
+        services.dispute_open(
+            order=order, actor=order.buyer, reason=NO_SHOW, description="Nobody came."
+        )
+    seller_mail = [m for m in mailoutbox if m.to == [order.seller.email]]
+    assert any("refunded in full automatically" in m.body for m in seller_mail)
+
+    client.force_login(order.seller)
+    answer_page = client.get(reverse("order-dispute-respond", args=[order.pk]))
+    assert "the buyer is refunded in full automatically" in answer_page.content.decode()
+    client.force_login(order.buyer)
+    room = client.get(order.get_absolute_url())
+    assert "you are refunded in full automatically" in room.content.decode()
