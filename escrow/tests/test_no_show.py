@@ -8,8 +8,10 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 
+from accounts.factories import StaffFactory
 from accounts.testing import sign_in_api_client
 from core import clock
 from core.errors import ValidationFailed
@@ -243,6 +245,39 @@ def test_a_seller_answer_in_time_prevents_the_automatic_refund(
     assert dispute.status == DisputeStatus.ANSWERED
     assert order.status == OrderStatus.DISPUTED
     assert order.booking.status == BookingStatus.CONFIRMED
+    assert not EscrowRefund.objects.filter(order=order).exists()
+    assert stripe_refunds(order) == []
+
+
+def test_staff_decide_a_no_show_earlier_in_admin_and_the_job_leaves_it(
+    client, service, buyer, seller, capture, stripe_sandbox
+):
+    order = paid_booking(client, service, buyer, capture)
+    to_start(order, stripe_sandbox)
+    dispute = report_no_show(order, buyer, capture)
+    finance = StaffFactory(is_superuser=False)
+    finance.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="escrow",
+            codename__in=["view_dispute", "resolve_dispute", "add_escrowrefund"],
+        )
+    )
+    client.force_login(finance)
+    with capture():
+        response = client.post(
+            reverse("admin:escrow_dispute_resolve", args=[dispute.pk]),
+            {"resolution": "release", "refund": "0", "release": "100", "note": "Seller's photos."},
+        )
+    assert response.status_code == 302
+    past_the_sellers_deadline(dispute, stripe_sandbox)
+
+    with capture():
+        escalate_overdue_disputes.delay().get()
+
+    dispute.refresh_from_db()
+    order.refresh_from_db()
+    assert (dispute.resolution, dispute.resolved_by) == (DisputeResolution.RELEASE, finance)
+    assert order.status == OrderStatus.RELEASED
     assert not EscrowRefund.objects.filter(order=order).exists()
     assert stripe_refunds(order) == []
 
