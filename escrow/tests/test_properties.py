@@ -62,8 +62,9 @@ How each example gets a clean database (and why it is robust):
 - What this cannot see: row locks, and code that must run in its own transaction (everything
   is inside the example's). test_concurrency.py covers locks on PostgreSQL.
 
-Cost: about 20 s on SQLite and 35-50 s on PostgreSQL for 25 examples (paying through the hosted
-page, with its webhooks, is most of it). When a history fails, hypothesis spends up to about five
+Cost: about 30-40 s on SQLite and 50-65 s on PostgreSQL for 25 examples and the explicit ones
+(paying through the hosted page, with its webhooks, is most of it; the milestone stories added
+about half). When a history fails, hypothesis spends up to about five
 minutes shrinking it to a short one; the histories it found are kept below as explicit examples,
 which run first on every run.
 """
