@@ -369,7 +369,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "escrow.tasks.retry_chargebacks",
         "schedule": 3600,
     },
-    # Disputes past their deadlines (unanswered, undecided): highlighted and staff emailed.
+    # Disputes past their deadlines (unanswered, undecided): highlighted and staff emailed; an
+    # unanswered no-show ("the seller did not show up") is refunded to the buyer in full first.
     "escrow-escalate-overdue-disputes": {
         "task": "escrow.tasks.escalate_overdue_disputes",
         "schedule": 3600,
@@ -468,6 +469,8 @@ SPECTACULAR_SETTINGS = {
     # Choice sets sharing a field name ("status") get a name of their own in the schema.
     "ENUM_NAME_OVERRIDES": {
         "DisputeStatusEnum": "escrow.models.DisputeStatus",
+        # A report's reason, and the reasons an order offers.
+        "DisputeReasonEnum": "escrow.models.DisputeReason",
         # One name for a choice set several fields use (a store's default, a listing's policy).
         "CancellationPolicyEnum": "marketplace.policies.CancellationPolicy",
         "EarningsPeriodEnum": "payouts.earnings.PERIOD_CHOICES",

@@ -319,10 +319,17 @@ class DisputeOpenForm(forms.Form):
     # One key per rendered form: a double-click opens one dispute, not an error.
     client_key = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, reasons=None, **kwargs):
+        """`reasons`: the ones this order offers (escrow.services.dispute_reasons_for). Only
+        those are shown; another one posted anyway is refused by the service, next to the
+        field, in its own words."""
         kwargs.setdefault("initial", {})
         kwargs["initial"].setdefault("client_key", f"web-{uuid.uuid4()}")
         super().__init__(*args, **kwargs)
+        if reasons is not None:
+            self.fields["reason"].widget.choices = [
+                (value, label) for value, label in DisputeReason.choices if value in reasons
+            ]
 
 
 class DisputeRespondForm(forms.Form):

@@ -1165,6 +1165,9 @@ class Chargeback(models.Model):
 class DisputeReason(models.TextChoices):
     NOT_RECEIVED = "not_received", "I have not received it"
     NOT_AS_DESCRIBED = "not_as_described", "It is not as described"
+    # Only for a booked service once its booked start has passed (escrow.services.disputes);
+    # unanswered by the seller's deadline, it is refunded in full automatically.
+    NO_SHOW = "no_show", "The seller did not show up"
     OTHER = "other", "Something else"
 
 

@@ -33,6 +33,7 @@ from escrow.models import (
     BookingStatus,
     Chargeback,
     Dispute,
+    DisputeReason,
     DisputeStatus,
     EscrowPayment,
     EscrowRefund,
@@ -716,6 +717,45 @@ def disputes_due_for_escalation(*, now=None):
         .filter(
             Q(status=DisputeStatus.OPEN, response_due_at__lte=now)
             | Q(status__in=OPEN_DISPUTE_STATUSES, resolve_by__lte=now)
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def no_show_refusal(order, *, now=None):
+    """Why the buyer cannot say the seller did not show up, or "" when they can: only for a
+    booked service whose booking is confirmed (paid) once its booked start has passed."""
+    booking = order_booking(order)
+    if booking is None:
+        return "Choose this only for a booked service: this order has no booked time."
+    if booking.status != BookingStatus.CONFIRMED:
+        return "This order's booking is not confirmed: choose another reason."
+    if booking.starts_at > (now or clock.now()):
+        return (
+            f"The booked time starts at {booking.starts_at:%d %b %Y %H:%M} UTC: you can say "
+            "the seller did not show up once it has begun."
+        )
+    return ""
+
+
+def dispute_reasons_for(order, *, now=None):
+    """The reasons the buyer may choose for this order now (the dispute form and the API offer
+    these): every one, except "the seller did not show up" where it does not apply."""
+    return [
+        value
+        for value in DisputeReason.values
+        if value != DisputeReason.NO_SHOW or not no_show_refusal(order, now=now)
+    ]
+
+
+def no_show_disputes_due_for_refund(*, now=None):
+    """No-show disputes the seller has not answered by their deadline: refunded in full by the
+    beat job before it escalates anything."""
+    now = now or clock.now()
+    return list(
+        Dispute.objects.filter(
+            status=DisputeStatus.OPEN, reason=DisputeReason.NO_SHOW, response_due_at__lte=now
         )
         .order_by("pk")
         .values_list("pk", flat=True)

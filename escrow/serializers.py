@@ -503,6 +503,11 @@ class OrderOutputSerializer(serializers.ModelSerializer):
     booking = serializers.SerializerMethodField(
         help_text="The booked time of a service with bookable times; null otherwise."
     )
+    dispute_reasons = serializers.SerializerMethodField(
+        help_text="The reasons a report of a problem with this order may give now (POST "
+        "/api/v1/orders/{id}/dispute/): no_show only for a confirmed booking whose booked start "
+        "has passed."
+    )
     shipping_address = serializers.SerializerMethodField(
         help_text="A product: where it is shipped (a copy of the address given at ordering). "
         "Null for a service. Only the order's buyer and seller see it."
@@ -551,6 +556,7 @@ class OrderOutputSerializer(serializers.ModelSerializer):
             "release",
             "milestones_accepted_at",
             "dispute",
+            "dispute_reasons",
             "booking",
             "shipping_address",
             "transit_days",
@@ -582,6 +588,15 @@ class OrderOutputSerializer(serializers.ModelSerializer):
         # escrow.api._orders_for fetches the booking with the order.
         booking = selectors.order_booking(order)
         return BookingOutputSerializer(booking).data if booking else None
+
+    @extend_schema_field(
+        serializers.ListField(child=serializers.ChoiceField(DisputeReason.choices))
+    )
+    def get_dispute_reasons(self, order):
+        # The sandbox's clock is read from the database: once per response (shared context).
+        if "now" not in self.context:
+            self.context["now"] = clock.now()
+        return selectors.dispute_reasons_for(order, now=self.context["now"])
 
     @extend_schema_field(DisputeSummaryOutputSerializer(allow_null=True))
     def get_dispute(self, order):
@@ -810,7 +825,9 @@ class DisputeOpenInputSerializer(serializers.Serializer):
     reason = serializers.ChoiceField(
         choices=DisputeReason.choices,
         help_text="not_received: it never arrived; not_as_described: it is not what the "
-        "listing said; other: something else.",
+        "listing said; no_show: the seller did not show up (only for a confirmed booking once "
+        "its booked start has passed: the order's dispute_reasons lists it then; left "
+        "unanswered by the seller's deadline, it is refunded in full); other: something else.",
     )
     description = serializers.CharField(
         max_length=5000,

@@ -84,5 +84,10 @@ def reconcile_with_stripe():
 
 @shared_task
 def escalate_overdue_disputes():
-    """Disputes past their deadlines are highlighted and the staff who resolve them emailed."""
+    """Disputes past their deadlines are highlighted and the staff who resolve them emailed.
+    First, a seller's unanswered no-show is refunded to the buyer in full: nothing is left for
+    staff to decide there (the refunds are logged; the task returns how many were escalated)."""
+    refunded = services.dispute_refund_no_shows_due()
+    if refunded:
+        logger.info("Refunded %s unanswered no-show dispute(s) in full", refunded)
     return services.dispute_escalate_due()

@@ -801,7 +801,7 @@ def _dispute_page(request, order, *, form=None, status=200):
         **_dispute_context(order, request.user, release=escrow_selectors.order_release(order)),
     }
     if form is None and context["can_report_problem"]:
-        form = DisputeOpenForm()
+        form = DisputeOpenForm(reasons=escrow_selectors.dispute_reasons_for(order))
     context["form"] = form
     return render(request, "escrow/order_dispute.html", context, status=status)
 
@@ -829,7 +829,7 @@ def order_dispute(request, pk):
     if order.buyer_id != request.user.pk:
         messages.error(request, "Only the buyer can report a problem with this order.")
         return redirect(order)
-    form = DisputeOpenForm(request.POST)
+    form = DisputeOpenForm(request.POST, reasons=escrow_selectors.dispute_reasons_for(order))
     if form.is_valid():
         try:
             services.dispute_open(

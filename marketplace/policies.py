@@ -13,11 +13,12 @@ of each policy has no notice and applies from then on (including after the start
 
 * A service with a start time (``starts_at``, from its booking once bookings exist) is measured
   to that start, as above.
-* A product has no start time, and neither has a service until bookings exist: the seller's
-  delivery stands in for the start. Until the seller marks the order delivered the buyer gets
-  the policy's *first* tier; once it is delivered, its *last* tier. So a product under Flexible
-  is refunded in full until delivered and 50% after; under Moderate in full, then nothing;
-  under Strict 50%, then nothing.
+* A product has no start time, and neither has a service without a booked one: the seller's
+  delivery stands in for the start. For a product that is its shipping (escrow's
+  order_mark_shipped marks a product order delivered); for a service, the seller marking it
+  delivered. Until then the buyer gets the policy's *first* tier; after it, its *last* tier. So
+  a product under Flexible is refunded in full until it is shipped and 50% after; under
+  Moderate in full, then nothing; under Strict 50%, then nothing.
 * A delivered order always gets the last tier, whatever its start time says: the work is done.
 
 Rounding: the refund is ``total * percent / 100`` rounded half up to a whole cent, in one place
@@ -38,11 +39,11 @@ SERVICE = "service"
 
 
 class CancellationPolicy(models.TextChoices):
-    # Full refund until 24 h before the start (products: until delivered); 50% after.
+    # Full refund until 24 h before the start (products: until shipped); 50% after.
     FLEXIBLE = "flexible", "Flexible"
     # Full refund until 5 days before, 50% until 24 h before, none after (products: full, none).
     MODERATE = "moderate", "Moderate"
-    # 50% until 7 days before, none after (products: 50% until delivered, none after).
+    # 50% until 7 days before, none after (products: 50% until shipped, none after).
     STRICT = "strict", "Strict"
 
 
@@ -133,14 +134,16 @@ def policy_refund_cents(policy, total_cents, *, starts_at, now, delivered):
     return _percent_of(total_cents, percent)
 
 
-def cancellation_quote(policy, *, total_cents, starts_at, now, delivered):
-    """The refund, the seller's compensation and the tier in words, for cancelling at `now`."""
+def cancellation_quote(policy, *, total_cents, starts_at, now, delivered, kind=SERVICE):
+    """The refund, the seller's compensation and the tier in words, for cancelling at `now`.
+    `kind` chooses the words only: a product is shipped where a service is delivered."""
     tiers = POLICY_TIERS[_policy(policy)]
     index = _tier_index(policy, starts_at=starts_at, now=now, delivered=delivered)
     percent = tiers[index].percent
     refund = _percent_of(total_cents, percent)
     if delivered or starts_at is None:
-        when = "the order is delivered" if delivered else "the order is not delivered yet"
+        done = "shipped" if kind == PRODUCT else "delivered"
+        when = f"the order is {done}" if delivered else f"the order is not {done} yet"
     elif tiers[index].notice is None:
         when = f"cancelled less than {_duration(tiers[index - 1].notice)} before the start"
     elif index == 0:
@@ -189,10 +192,17 @@ def _amount(percent, *, first):
     return f"{percent}%"
 
 
-def _by_delivery(tiers):
+# What stands in for the start without one: a product's shipping, a service's delivery.
+_UNTIL = {
+    PRODUCT: "until the order is shipped",
+    SERVICE: "until the seller marks the order delivered",
+}
+
+
+def _by_delivery(tiers, kind):
     first, last = tiers[0], tiers[-1]
     return (
-        f"{_amount(first.percent, first=True)} until the seller marks the order delivered; "
+        f"{_amount(first.percent, first=True)} {_UNTIL[kind]}; "
         f"{_amount(last.percent, first=False)} after that."
     )
 
@@ -218,9 +228,9 @@ def describe(policy, kind):
     """
     tiers = POLICY_TIERS[_policy(policy)]
     if kind == PRODUCT:
-        return _by_delivery(tiers)
+        return _by_delivery(tiers, PRODUCT)
     if kind == SERVICE:
-        fallback = _by_delivery(tiers)
+        fallback = _by_delivery(tiers, SERVICE)
         return (
             f"{_by_start(tiers)} Without a booked start time: {fallback[:1].lower()}{fallback[1:]}"
         )

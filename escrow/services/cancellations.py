@@ -111,6 +111,7 @@ def order_cancel_preview(*, order, actor, now=None):
         starts_at=booking.starts_at if booking is not None else None,
         now=now or clock.now(),
         delivered=order.status == OrderStatus.DELIVERED,
+        kind=order.listing_kind,
     )
     return CancellationPreview(
         held_cents=held,

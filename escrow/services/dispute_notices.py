@@ -3,7 +3,7 @@ notifications/events.py, `dispute.*`). Used by disputes.py and by orders.py (an 
 in full ends its dispute), so it imports neither."""
 
 from core.money import format_money
-from escrow.models import DisputeResolution
+from escrow.models import DisputeReason, DisputeResolution
 from notifications.services import notify
 
 DEADLINE_FORMAT = "%d %b %Y %H:%M UTC"
@@ -22,6 +22,8 @@ def _context(dispute, order):
         "deadline": when_text(dispute.response_due_at),
         "resolve_by": when_text(dispute.resolve_by),
         "action_url": dispute.get_absolute_url(),
+        # "The seller did not show up", unanswered by the deadline, is refunded in full.
+        "refunded_if_unanswered": dispute.reason == DisputeReason.NO_SHOW,
     }
 
 

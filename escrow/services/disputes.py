@@ -112,6 +112,10 @@ def dispute_open(*, order, actor, reason, description, client_key=""):
     errors = {}
     if reason not in DisputeReason.values:
         errors["reason"] = "Choose what is wrong."
+    elif reason == DisputeReason.NO_SHOW:
+        refused = selectors.no_show_refusal(order)
+        if refused:
+            errors["reason"] = refused
     try:
         description = _text(
             description,
@@ -299,6 +303,21 @@ def dispute_resolve(*, dispute, actor, resolution, refund_cents, release_cents, 
         currency=order.currency,
     )
     note = _text(note, "note", empty="Say how you decided: the buyer and the seller read it.")
+    return _settle(
+        order=order,
+        dispute=dispute,
+        actor=actor,
+        resolution=resolution,
+        refund_cents=refund_cents,
+        release_cents=release_cents,
+        note=note,
+    )
+
+
+def _settle(*, order, dispute, actor, resolution, refund_cents, release_cents, note):
+    """Resolve a locked dispute with amounts already checked: the refund and the release are
+    decided here, Stripe makes them after commit. `actor` None is Bazaar itself (the automatic
+    refund of a seller's no-show)."""
     if order.has_milestone_plan:
         return _resolve_by_milestone(
             order=order,
@@ -335,7 +354,7 @@ def dispute_resolve(*, dispute, actor, resolution, refund_cents, release_cents, 
         refund_cents=refund_cents,
         release_cents=release_cents,
         refund=refund,
-        resolved_by=actor,
+        resolved_by=actor if getattr(actor, "pk", None) else None,
         resolved_at=now,
         closed_at=now,
         resolution_note=note,
@@ -394,7 +413,7 @@ def _resolve_by_milestone(*, order, dispute, actor, resolution, refund_cents, re
         refund_cents=refund_cents,
         release_cents=release_cents,
         refund=refunds[0] if len(refunds) == 1 else None,
-        resolved_by=actor,
+        resolved_by=actor if getattr(actor, "pk", None) else None,
         resolved_at=now,
         closed_at=now,
         resolution_note=note,
@@ -448,5 +467,59 @@ def dispute_escalate(*, dispute_id):
         staff=selectors.dispute_deciders(),
         why=why,
         admin_url=reverse("admin:escrow_dispute_change", args=[dispute.pk]),
+    )
+    return True
+
+
+# --- A seller's no-show (the same beat job, before escalating) ---------------------------------
+
+
+def dispute_refund_no_shows_due():
+    """Refund in full every no-show dispute the seller left unanswered past their deadline.
+    Returns how many were refunded now."""
+    return sum(
+        1
+        for pk in selectors.no_show_disputes_due_for_refund()
+        if dispute_refund_no_show(dispute_id=pk)
+    )
+
+
+@transaction.atomic
+def dispute_refund_no_show(*, dispute_id):
+    """The buyer said the seller did not show up and the seller has not answered by their
+    deadline: Bazaar resolves the dispute as a full refund of what is held, as staff's refund
+    decision would (the refund, the freed booking, both told, audited with actor None and the
+    why in the resolution note). Once: True if it was refunded now. A dispute the seller answered,
+    one a chargeback holds, or one with nothing held is left to staff (escalation)."""
+    order_id = Dispute.objects.filter(pk=dispute_id).values_list("order_id", flat=True).first()
+    if order_id is None:
+        return False
+    order = _lock_order(order_id)
+    dispute = Dispute.objects.select_for_update().get(pk=dispute_id)
+    now = clock.now()
+    if (
+        dispute.status != DisputeStatus.OPEN
+        or dispute.reason != DisputeReason.NO_SHOW
+        or dispute.response_due_at > now
+        or order.status != OrderStatus.DISPUTED
+        or any(c.is_open for c in order.chargebacks.all())
+    ):
+        return False
+    held = selectors.order_held_cents(order)
+    if held == 0:
+        return False
+    note = (
+        "The buyer reported that the seller did not show up, and the seller did not answer by "
+        f"their deadline ({dispute_notices.when_text(dispute.response_due_at)}): Bazaar "
+        "refunded the buyer in full."
+    )
+    _settle(
+        order=order,
+        dispute=dispute,
+        actor=None,
+        resolution=DisputeResolution.REFUND,
+        refund_cents=held,
+        release_cents=0,
+        note=note,
     )
     return True

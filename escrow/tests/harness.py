@@ -21,6 +21,8 @@ from escrow.models import (
     EscrowRelease,
     LedgerAccount,
     LedgerEntry,
+    Milestone,
+    MilestoneStatus,
     Order,
     OrderStatus,
     PaymentStatus,
@@ -143,19 +145,24 @@ def escrow_violations(orders, *, sellers=(), strict_transfers=True):
             problems.append(f"{tag}: ledger lines sum to {total}")
         payments = list(EscrowPayment.objects.filter(order=order))
         succeeded = [p for p in payments if p.status == PaymentStatus.SUCCEEDED]
-        releases = list(EscrowRelease.objects.filter(order=order))
+        releases = list(EscrowRelease.objects.filter(order=order).order_by("pk"))
+        by_milestone = order.has_milestone_plan
         if len(succeeded) > 1:
             problems.append(f"{tag}: {len(succeeded)} succeeded payments")
-        if len(releases) > 1:
+        if len(releases) > 1 and not by_milestone:
             problems.append(f"{tag}: {len(releases)} releases")
         if (order.status in HOLDING and not succeeded) or (
             order.status == OrderStatus.PENDING_PAYMENT and succeeded
         ):
             problems.append(f"{tag}: {len(succeeded)} succeeded payments for this status")
+        # A milestone order releases milestone by milestone while it is funded.
+        unreleased = {OrderStatus.PENDING_PAYMENT} if by_milestone else UNRELEASED
         if (order.status == OrderStatus.RELEASED and not releases) or (
-            order.status in UNRELEASED and releases
+            order.status in unreleased and releases
         ):
             problems.append(f"{tag}: {len(releases)} releases for this status")
+        if by_milestone:
+            problems += _milestone_violations(order, tag, releases)
 
         # Each payment Stripe took is booked once, and only those.
         booked = [p for p in payments if p.succeeded_at is not None]
@@ -199,23 +206,23 @@ def escrow_violations(orders, *, sellers=(), strict_transfers=True):
             refunded = sum(r.amount_cents for r in refunds if r.payment_id == payment.pk)
             if refunded > payment.amount_cents:
                 problems.append(f"{tag}: refunded {refunded} of payment {payment.pk}")
-        release = releases[0] if releases else None
-        if release is not None:
-            expected_held += release.gross_cents
+        if releases:
+            gross = sum(r.gross_cents for r in releases)
+            expected_held += gross
             funded = succeeded[0].amount_cents if succeeded else 0
             before = sum(
                 r.amount_cents
                 for r in refunds
                 if not r.after_release and succeeded and r.payment_id == succeeded[0].pk
             )
-            if release.gross_cents + before > funded:
+            if gross + before > funded:
                 problems.append(
-                    f"{tag}: released {release.gross_cents} + refunded before {before} > funded "
-                    f"{funded}"
+                    f"{tag}: released {gross} + refunded before {before} > funded {funded}"
                 )
+        for release in releases:
             parts = release.transfer_cents + release.commission_cents + release.debt_recovered_cents
             if parts + release.fee_passed_on_cents != release.gross_cents:
-                problems.append(f"{tag}: release parts do not add up to its gross")
+                problems.append(f"{tag}: release {release.pk}'s parts do not add up to its gross")
         if held != expected_held:
             problems.append(f"{tag}: buyer_funds_held is {held}, expected {expected_held}")
 
@@ -226,21 +233,17 @@ def escrow_violations(orders, *, sellers=(), strict_transfers=True):
             for t in stripe_transfers_for(order)
             if "bazaar_chargeback_id" not in (t.metadata or {})
         ]
-        moved = sum(t.amount for t in transfers)
-        transferred = release is not None and release.status == ReleaseStatus.TRANSFERRED
-        if transferred:
-            if moved != release.transfer_cents or len(transfers) > 1:
-                problems.append(
-                    f"{tag}: Stripe moved {moved} in {len(transfers)} transfers, the release "
-                    f"says {release.transfer_cents}"
-                )
-            if transfers and release.stripe_transfer_id != transfers[0].id:
-                problems.append(f"{tag}: the release names another transfer than Stripe's")
-        elif strict_transfers or release is None:
-            if moved:
-                problems.append(f"{tag}: Stripe moved {moved} before the release was recorded")
-        elif len(transfers) > 1 or moved > release.transfer_cents:
-            problems.append(f"{tag}: Stripe moved {moved} in {len(transfers)} transfers")
+        # A milestone order has one release (and one transfer) per released milestone: each
+        # release is matched with the transfers naming it (its milestone, in the metadata).
+        for release in releases or [None]:
+            problems += _transfer_violations(
+                tag, release, transfers, by_milestone=by_milestone, strict=strict_transfers
+            )
+        if by_milestone:
+            named = {str(r.milestone_id) for r in releases}
+            stray = [t for t in transfers if t.metadata.get("bazaar_milestone_id") not in named]
+            if stray:
+                problems.append(f"{tag}: {len(stray)} Stripe transfers of no release")
 
     for seller in sellers:
         not_transferred = EscrowRelease.objects.filter(order__seller=seller).exclude(
@@ -253,6 +256,76 @@ def escrow_violations(orders, *, sellers=(), strict_transfers=True):
                 f"seller {seller.pk}: seller_payable is {payable}, expected {-owed} "
                 "(0 once every transfer is done)"
             )
+    return problems
+
+
+def _transfer_violations(tag, release, transfers, *, by_milestone, strict):
+    """Stripe moved exactly the release's transfer once it is transferred, and nothing before
+    (without `strict`: at most that one transfer, whose answer may have been lost)."""
+    if by_milestone and release is not None:
+        transfers = [
+            t
+            for t in transfers
+            if t.metadata.get("bazaar_milestone_id") == str(release.milestone_id)
+        ]
+        tag = f"{tag}, milestone {release.milestone_id}"
+    moved = sum(t.amount for t in transfers)
+    if release is not None and release.status == ReleaseStatus.TRANSFERRED:
+        problems = []
+        if moved != release.transfer_cents or len(transfers) > 1:
+            problems.append(
+                f"{tag}: Stripe moved {moved} in {len(transfers)} transfers, the release "
+                f"says {release.transfer_cents}"
+            )
+        if transfers and release.stripe_transfer_id != transfers[0].id:
+            problems.append(f"{tag}: the release names another transfer than Stripe's")
+        return problems
+    if strict or release is None:
+        return [f"{tag}: Stripe moved {moved} before the release was recorded"] if moved else []
+    if len(transfers) > 1 or moved > release.transfer_cents:
+        return [f"{tag}: Stripe moved {moved} in {len(transfers)} transfers"]
+    return []
+
+
+def _milestone_violations(order, tag, releases):
+    """A milestone order: the plan adds up to the order, each milestone is released or refunded
+    at most once and never beyond its amount, its status agrees with its rows, and the order is
+    released only once every milestone is settled."""
+    problems = []
+    milestones = list(Milestone.objects.filter(order=order).order_by("position"))
+    if sum(m.amount_cents for m in milestones) != order.total_cents:
+        problems.append(f"{tag}: the milestones do not add up to the order's total")
+    released = {r.milestone_id: r for r in releases}
+    if None in released:
+        problems.append(f"{tag}: a release of the whole order besides its milestones")
+    refunds = EscrowRefund.objects.filter(order=order, status=RefundStatus.SUCCEEDED)
+    for milestone in milestones:
+        mtag = f"{tag}, milestone {milestone.position} ({milestone.status})"
+        before = sum(
+            r.amount_cents
+            for r in refunds
+            if r.milestone_id == milestone.pk and not r.after_release
+        )
+        after = sum(
+            r.amount_cents for r in refunds if r.milestone_id == milestone.pk and r.after_release
+        )
+        release = released.get(milestone.pk)
+        gross = release.gross_cents if release else 0
+        if gross and gross != milestone.amount_cents:
+            problems.append(f"{mtag}: released {gross} of {milestone.amount_cents}")
+        if gross + before > milestone.amount_cents or after > gross:
+            problems.append(
+                f"{mtag}: released {gross}, refunded {before} before and {after} after release"
+            )
+        if (milestone.status == MilestoneStatus.RELEASED) != (release is not None):
+            problems.append(f"{mtag}: {'a' if release else 'no'} release")
+        if before and milestone.status != MilestoneStatus.REFUNDED:
+            problems.append(f"{mtag}: refunded {before} before release")
+    settled = all(
+        m.status in (MilestoneStatus.RELEASED, MilestoneStatus.REFUNDED) for m in milestones
+    )
+    if order.status == OrderStatus.RELEASED and not settled:
+        problems.append(f"{tag}: released with milestones still open")
     return problems
 
 

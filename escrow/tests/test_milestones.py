@@ -709,3 +709,24 @@ def test_a_chargeback_takes_the_sellers_share_back_from_each_released_milestone(
     assert reversed_by_transfer == [1800, 2700]
     assert ledger.order_total(order) == 0
     assert list(reconcile().differences.values_list("message", flat=True)) == []
+
+
+# --- The property test's checker sees a milestone order's breakage ----------------------------
+
+
+def test_the_escrow_checker_flags_a_milestone_whose_rows_disagree(
+    client, seller, buyer, service, capture
+):
+    order, (first, second, _) = milestone_order(client, seller, buyer, service, capture)
+    with capture():
+        services.milestone_deliver(milestone=first, actor=seller)
+        services.milestone_approve(milestone=first, actor=buyer)
+    assert harness.escrow_violations([order], sellers=[seller]) == []
+
+    # A milestone that says released without a release, and one released that says delivered.
+    Milestone.objects.filter(pk=second.pk).update(status=MilestoneStatus.RELEASED)
+    Milestone.objects.filter(pk=first.pk).update(status=MilestoneStatus.DELIVERED)
+    problems = harness.escrow_violations([order], sellers=[seller])
+
+    assert any(f"milestone 2 ({MilestoneStatus.RELEASED}): no release" in p for p in problems)
+    assert any(f"milestone 1 ({MilestoneStatus.DELIVERED}): a release" in p for p in problems)

@@ -105,7 +105,7 @@ def test_the_buyer_reads_the_policy_they_agreed_to_before_paying(client, seller,
     response = client.get(order.get_absolute_url())
 
     text = _text(response)
-    words = "Full refund until the seller marks the order delivered; no refund after that."
+    words = "Full refund until the order is shipped; no refund after that."
     assert f"Cancellation policy: Moderate. {words}" in text
     assert text.index("Cancellation policy: Moderate.") < text.index("Pay US$25.00")
     assert "Cancellation policy Moderate" in text  # in the order's details too

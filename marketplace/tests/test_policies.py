@@ -172,15 +172,34 @@ def test_the_quote_says_which_tier_applies(policy, notice, delivered, text):
     assert quote.tier_text == text
 
 
+@pytest.mark.parametrize(
+    ("delivered", "text"),
+    [
+        (False, "50% refund: the order is not shipped yet."),
+        (True, "No refund: the order is shipped."),
+    ],
+)
+def test_a_products_quote_says_shipped_not_delivered(delivered, text):
+    quote = cancellation_quote(
+        STRICT,
+        total_cents=100,
+        starts_at=None,
+        now=NOW,
+        delivered=delivered,
+        kind=ListingKind.PRODUCT,
+    )
+    assert quote.tier_text == text
+
+
 # --- The words buyers read ----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("policy", "words"),
     [
-        (FLEXIBLE, "Full refund until the seller marks the order delivered; 50% after that."),
-        (MODERATE, "Full refund until the seller marks the order delivered; no refund after that."),
-        (STRICT, "50% refund until the seller marks the order delivered; no refund after that."),
+        (FLEXIBLE, "Full refund until the order is shipped; 50% after that."),
+        (MODERATE, "Full refund until the order is shipped; no refund after that."),
+        (STRICT, "50% refund until the order is shipped; no refund after that."),
     ],
 )
 def test_a_products_policy_in_words(policy, words):
@@ -203,9 +222,12 @@ def test_a_services_policy_in_words_says_what_applies_without_a_start_time(polic
     words = describe(policy, ListingKind.SERVICE)
 
     assert words.startswith(timed + " Without a booked start time: ")
-    # ...and that part is the product's rule, which is what refund_percent applies today.
+    # ...and that part is the product's rule (the seller's delivery standing in for shipping),
+    # which is what refund_percent applies without a start.
     product = describe(policy, ListingKind.PRODUCT)
-    assert words.endswith(product[:1].lower() + product[1:])
+    fallback = product.replace("the order is shipped", "the seller marks the order delivered")
+    assert words.endswith(fallback[:1].lower() + fallback[1:])
+    assert "shipped" not in words
 
 
 def test_an_unknown_kind_has_no_words():
