@@ -119,13 +119,16 @@ def email_confirm(*, key, request=None):
     confirmation = EmailConfirmationHMAC.from_key(key or "")
     if confirmation is None:
         raise ValidationFailed({"key": EMAIL_LINK_INVALID})
-    address = confirmation.email_address
-    user = User.objects.select_for_update().get(pk=address.user_id)
+    user = User.objects.select_for_update().get(pk=confirmation.email_address.user_id)
+    # Read again under the lock: of two clicks on one link, the second finds it used.
+    address = EmailAddress.objects.filter(pk=confirmation.email_address.pk).first()
+    if address is None or address.verified:
+        raise ValidationFailed({"key": EMAIL_LINK_INVALID})
     if User.objects.exclude(pk=user.pk).filter(email__iexact=address.email).exists():
         raise ValidationFailed({"key": EMAIL_TAKEN})
     before = user.email
     address.user = user
-    if confirmation.confirm(request) is None:  # another account confirmed it meanwhile
+    if EmailConfirmationHMAC(address).confirm(request) is None:  # confirmed by another account
         raise ValidationFailed({"key": EMAIL_TAKEN})
     user.refresh_from_db()
     _email_mark_verified(user, actor=user, email=address.email, before=before)
