@@ -28,6 +28,14 @@ class BazaarAccountAdapter(DefaultAccountAdapter):
         message.attach_alternative(html, "text/html")
         message.send()
 
+    def send_notification_mail(self, template_prefix, user, context=None, email=None):
+        # Of allauth's notices Bazaar sends one: to the old address, once a new one replaced it
+        # (so someone who took over the account cannot move it away unseen). Its other notices
+        # concern flows Bazaar does not use (its own password pages send their own emails).
+        if template_prefix != "account/email/email_changed" or not email:
+            return
+        self.send_mail(template_prefix, email, {"user": user, **(context or {})})
+
     def add_message(self, *args, **kwargs):
         # Bazaar's confirm page says what happened in its own words.
         return None

@@ -78,6 +78,7 @@ def test_signup_sends_a_link_that_confirms_the_address(client):
     assert user.email_verified_at is not None
     assert EmailAddress.objects.get(user=user).verified
     assert AuditEntry.objects.filter(action="accounts.email.confirmed").exists()
+    assert len(mail.outbox) == 1  # no "address changed" notice for a first confirmation
 
 
 def test_the_api_signup_sends_the_link_too(api_client):
@@ -207,6 +208,11 @@ def test_changing_the_email_confirms_the_new_address_before_switching(client):
     _confirm(client, _key_in(mail.outbox[0]))
     user.refresh_from_db()
     assert user.email == "new@example.com"
+    # The old address is told, in case someone else moved the account away from it.
+    notice = mail.outbox[-1]
+    assert notice.to == ["old@example.com"]
+    assert notice.subject == "Your Bazaar email address was changed"
+    assert "from old@example.com to new@example.com" in notice.body
     assert list(EmailAddress.objects.filter(user=user).values_list("email", "verified")) == [
         ("new@example.com", True)
     ]
