@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.connect import connect_account_refresh
 from accounts.models import ConnectedAccount, SellerProfile, User
-from accounts.services import seller_commission_set
+from accounts.services import email_mark_verified, seller_commission_set
 from core.audit import audit_record
 from core.errors import DomainError, StripeUnavailable
 
@@ -43,6 +43,19 @@ class UserChangeForm(auth_forms.UserChangeForm):
         return email
 
 
+class EmailConfirmedFilter(admin.SimpleListFilter):
+    title = _("email confirmed")
+    parameter_name = "email_confirmed"
+
+    def lookups(self, request, model_admin):
+        return (("yes", _("Yes")), ("no", _("No")))
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(email_verified_at__isnull=self.value() == "no")
+        return queryset
+
+
 @admin.register(User)
 class UserAdmin(auth_admin.UserAdmin):
     form = UserChangeForm
@@ -62,7 +75,7 @@ class UserAdmin(auth_admin.UserAdmin):
                 )
             },
         ),
-        (_("Important dates"), {"fields": ("last_login", "date_joined")}),
+        (_("Important dates"), {"fields": ("last_login", "date_joined", "email_verified_at")}),
     )
     add_fieldsets = (
         (
@@ -79,14 +92,31 @@ class UserAdmin(auth_admin.UserAdmin):
         "is_staff",
         "is_active",
         "date_joined",
+        "email_confirmed",
         "seller",
     )
-    list_filter = ("is_staff", "is_superuser", "is_active", "groups")
+    list_filter = ("is_staff", "is_superuser", "is_active", EmailConfirmedFilter, "groups")
+    actions = ("mark_email_confirmed",)
     search_fields = ("email", "full_name")
     ordering = ("email",)
-    readonly_fields = ("last_login", "date_joined")
+    # Set by the emailed link (or the action below), never typed in.
+    readonly_fields = ("last_login", "date_joined", "email_verified_at")
     # The "is seller" column reads the reverse one-to-one; join it instead of one query per row.
     list_select_related = ("seller_profile",)
+
+    @admin.display(boolean=True, description=_("email confirmed"), ordering="email_verified_at")
+    def email_confirmed(self, obj):
+        return obj.email_verified_at is not None
+
+    @admin.action(description=_("Mark their email address as confirmed"))
+    def mark_email_confirmed(self, request, queryset):
+        # Staff vouch for the address (e.g. the person showed they receive mail there).
+        users = list(queryset.filter(email_verified_at__isnull=True))
+        for user in users:
+            email_mark_verified(user=user, actor=request.user)
+        self.message_user(
+            request, _("Marked %(n)d email address(es) as confirmed.") % {"n": len(users)}
+        )
 
     @admin.display(boolean=True, description=_("seller"), ordering="seller_profile")
     def seller(self, obj):

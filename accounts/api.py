@@ -18,6 +18,9 @@ from accounts.authentication import ApiTokenAuthentication
 from accounts.lockout import cooloff_seconds, lockout_message
 from accounts.selectors import shipping_address_get, shipping_addresses_for
 from accounts.serializers import (
+    EmailChangeInputSerializer,
+    EmailChangeOutputSerializer,
+    EmailResendOutputSerializer,
     MeOutputSerializer,
     MeUpdateInputSerializer,
     SellerOnboardInputSerializer,
@@ -34,6 +37,8 @@ from accounts.services import (
     api_token_issue,
     api_token_revoke,
     api_tokens_revoke_all,
+    email_change_request,
+    email_confirmation_resend,
     seller_onboard,
     seller_profile_update,
     shipping_address_delete,
@@ -46,6 +51,10 @@ from core.throttling import THROTTLED, ScopedRateThrottle
 
 BAD_CREDENTIALS = "Unable to log in with that email and password."
 NOT_A_SELLER = "You are not a seller yet. POST to /api/v1/me/seller-profile/ to become one."
+EMAIL_UNVERIFIED = OpenApiResponse(
+    description="Your email address is not confirmed yet: open the link we emailed "
+    "(POST /api/v1/me/email/resend/ sends it again)"
+)
 
 
 class _AnonymousAuthApi(APIView):
@@ -180,6 +189,51 @@ class MeApi(APIView):
         return Response(MeOutputSerializer(user).data)
 
 
+class EmailChangeApi(APIView):
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema(
+        operation_id="me_email_change",
+        tags=["me"],
+        summary="Change the email address: a link goes to the new one",
+        description="The account keeps its current address (sign-in, emails) until the link "
+        "sent to the new address is opened. Asking again replaces the waiting address.",
+        request=EmailChangeInputSerializer,
+        responses={
+            202: EmailChangeOutputSerializer,
+            400: OpenApiResponse(description="Field errors: not an address, taken, or yours"),
+        },
+    )
+    def post(self, request):
+        data = EmailChangeInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        address = email_change_request(user=request.user, email=data.validated_data["email"])
+        body = {"email": request.user.email, "pending_email": address.email}
+        return Response(EmailChangeOutputSerializer(body).data, status=status.HTTP_202_ACCEPTED)
+
+
+class EmailResendApi(APIView):
+    permission_classes = (IsAuthenticated,)
+    throttle_classes = (ScopedRateThrottle,)
+    throttle_scope = "email_confirmation"
+
+    @extend_schema(
+        operation_id="me_email_resend",
+        tags=["me"],
+        summary="Send the confirmation link again",
+        description="For the account's address while it is unconfirmed, else for the new "
+        "address waiting to replace it. Limited per person (BAZAAR_RATE_EMAIL_CONFIRMATION).",
+        request=None,
+        responses={202: EmailResendOutputSerializer, 429: THROTTLED},
+    )
+    def post(self, request):
+        sent_to = email_confirmation_resend(user=request.user)
+        return Response(
+            EmailResendOutputSerializer({"sent_to": sent_to}).data,
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
 class SellerProfileApi(APIView):
     permission_classes = (IsAuthenticated,)
 
@@ -204,8 +258,13 @@ class SellerProfileApi(APIView):
         operation_id="me_seller_profile_create",
         tags=["me"],
         summary="Become a seller: a seller profile and a store",
+        description="Needs a confirmed email address (`email_verified` in GET /api/v1/me/).",
         request=SellerOnboardInputSerializer,
-        responses={201: SellerProfileOutputSerializer},
+        responses={
+            201: SellerProfileOutputSerializer,
+            400: OpenApiResponse(description="Field errors, or already a seller"),
+            403: EMAIL_UNVERIFIED,
+        },
     )
     def post(self, request):
         data = SellerOnboardInputSerializer(data=request.data)

@@ -1,4 +1,6 @@
 import factory
+from allauth.account.models import EmailAddress
+from django.utils import timezone
 
 from accounts.models import SellerProfile, ShippingAddress, User
 
@@ -13,11 +15,25 @@ class UserFactory(factory.django.DjangoModelFactory):
     email = factory.Sequence(lambda n: f"user{n}@example.com")
     full_name = factory.Faker("name")
     password = factory.PostGenerationMethodCall("set_password", DEFAULT_PASSWORD)
+    # Confirmed, as every account made before verification existed: UserFactory(
+    # email_verified_at=None) is someone who has not opened the sign-up link yet.
+    email_verified_at = factory.LazyFunction(timezone.now)
 
     @factory.post_generation
     def _save_password(obj, create, extracted, **kwargs):
         if create:
             obj.save()
+
+    @factory.post_generation
+    def _email_address(obj, create, extracted, **kwargs):
+        # allauth's row for the address, confirmed or not like the account.
+        if create:
+            EmailAddress.objects.create(
+                user=obj,
+                email=obj.email.lower(),
+                primary=True,
+                verified=obj.email_verified_at is not None,
+            )
 
 
 class StaffFactory(UserFactory):

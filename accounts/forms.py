@@ -54,6 +54,14 @@ class ProfileForm(forms.Form):
     )
 
 
+class EmailChangeForm(forms.Form):
+    email = forms.EmailField(
+        label="New email address",
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+        help_text="We send a link to the new address; your current one stays until you open it.",
+    )
+
+
 class CountryChoiceField(forms.ChoiceField):
     """The country select; a code typed in any case ("us") is the same country."""
 

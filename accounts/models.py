@@ -54,6 +54,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     # When the person last had Bazaar open (the bell polls while a tab is visible), to the
     # minute: someone online sees new messages in the page and is not emailed about them.
     last_seen_at = models.DateTimeField(null=True, blank=True)
+    # When `email` was confirmed by its link (allauth.account's EmailAddress holds the addresses
+    # and their links; accounts.email_verification keeps this in step). Empty: not confirmed yet,
+    # so the person cannot sell or pay. Kept here so those checks and the banner cost no query.
+    email_verified_at = models.DateTimeField(null=True, blank=True)
 
     objects = UserManager()
 
@@ -80,6 +84,11 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self):
         return self.full_name.split(" ")[0] if self.full_name else self.email.split("@")[0]
+
+    @property
+    def email_verified(self):
+        """May sell and pay: staff always, others once their email address is confirmed."""
+        return self.is_staff or self.email_verified_at is not None
 
     @property
     def is_seller(self):

@@ -9,6 +9,7 @@ disabled_reason into sentences a seller can act on.
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from allauth.account.models import EmailAddress, EmailConfirmationHMAC
 from django.conf import settings
 from django.utils import formats, timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -295,3 +296,23 @@ def shipping_address_get(*, user, pk):
     if not getattr(user, "pk", None) or not isinstance(pk, int):
         return None
     return ShippingAddress.objects.filter(user=user, pk=pk).first()
+
+
+def email_pending(user):
+    """The new address the person asked to change to and has not confirmed yet, or None."""
+    if not getattr(user, "pk", None):
+        return None
+    address = (
+        EmailAddress.objects.filter(user=user, verified=False)
+        .exclude(email__iexact=user.email)
+        .order_by("-pk")
+        .first()
+    )
+    return address.email if address else None
+
+
+def email_confirmation_address(key):
+    """The address a confirmation link (its signed key) would confirm, or None when the link is
+    bad, expired or already used."""
+    confirmation = EmailConfirmationHMAC.from_key(key or "")
+    return confirmation.email_address.email if confirmation else None

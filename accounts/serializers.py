@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from accounts.countries import COUNTRY_CHOICES, UNKNOWN_COUNTRY_MESSAGE
 from accounts.models import SellerProfile, ShippingAddress, User
+from accounts.selectors import email_pending
 
 # --- Input --------------------------------------------------------------------------------------
 
@@ -103,6 +104,13 @@ class SellerProfileOutputSerializer(serializers.ModelSerializer):
 
 class MeOutputSerializer(serializers.ModelSerializer):
     is_seller = serializers.BooleanField(read_only=True)
+    email_verified = serializers.BooleanField(
+        read_only=True,
+        help_text="The email address is confirmed (or the user is staff): needed to sell and pay.",
+    )
+    pending_email = serializers.SerializerMethodField(
+        help_text="A new address waiting for its link to be opened; `email` stays until then."
+    )
     seller_profile = serializers.SerializerMethodField()
     store_slug = serializers.SerializerMethodField()
 
@@ -113,11 +121,17 @@ class MeOutputSerializer(serializers.ModelSerializer):
             "email",
             "full_name",
             "time_zone",
+            "email_verified",
+            "pending_email",
             "is_seller",
             "seller_profile",
             "store_slug",
         )
         read_only_fields = fields
+
+    @extend_schema_field(serializers.EmailField(allow_null=True))
+    def get_pending_email(self, user):
+        return email_pending(user)
 
     @extend_schema_field(SellerProfileOutputSerializer(allow_null=True))
     def get_seller_profile(self, user):
@@ -134,6 +148,23 @@ EXPIRY_HELP = (
     "When the token stops working (BAZAAR_API_TOKEN_TTL_HOURS after sign-in); sign in again "
     "then. Logging out and a password change or reset end it earlier."
 )
+
+
+class EmailChangeInputSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+
+
+class EmailChangeOutputSerializer(serializers.Serializer):
+    email = serializers.EmailField(read_only=True, help_text="The account's address, until then.")
+    pending_email = serializers.EmailField(
+        read_only=True, help_text="Where the link went; it becomes `email` once opened."
+    )
+
+
+class EmailResendOutputSerializer(serializers.Serializer):
+    sent_to = serializers.EmailField(
+        read_only=True, allow_null=True, help_text="Where the link went; null: nothing to confirm."
+    )
 
 
 class SignupOutputSerializer(serializers.Serializer):

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from allauth.account.models import EmailAddress, EmailConfirmationHMAC
 from axes.utils import reset as axes_reset
 from django.conf import settings
 from django.contrib.auth import password_validation
@@ -15,6 +16,7 @@ from knox.models import AuthToken
 
 from accounts.countries import CONNECT_COUNTRIES, UNKNOWN_COUNTRY_MESSAGE
 from accounts.models import ADDRESS_FIELDS, COMMISSION_BPS_MAX, SellerProfile, ShippingAddress, User
+from core import clock
 from core.audit import audit_record
 from core.countries import COUNTRY_NAMES
 from core.errors import NotAllowed, ValidationFailed
@@ -25,7 +27,9 @@ SELLER_PROFILE_FIELDS = ("display_name", "bio", "country", "default_currency")
 
 
 @transaction.atomic
-def user_signup(*, email, password, full_name=""):
+def user_signup(*, email, password, full_name="", send_confirmation=True):
+    """A new account, its address waiting for the link emailed to it (allauth's EmailAddress).
+    Without send_confirmation (the demo seed, which vouches for its addresses) no email goes."""
     email = (email or "").strip().lower()
     errors = {}
     try:
@@ -47,7 +51,147 @@ def user_signup(*, email, password, full_name=""):
     except IntegrityError as exc:  # two sign-ups with one email racing
         raise ValidationFailed({"email": "An account with this email already exists."}) from exc
     audit_record(action="accounts.user.signed_up", actor=user, target=user, after={"email": email})
+    address = EmailAddress.objects.create(user=user, email=email, primary=True, verified=False)
+    if send_confirmation:
+        EmailConfirmationHMAC(address).send(signup=True)
     return user
+
+
+# --- Email verification (django-allauth's EmailAddress; accounts/email_verification.py) --------
+
+EMAIL_UNVERIFIED = (
+    "Confirm your email address first: open the link we emailed to {email}, or send it again "
+    "from your account page."
+)
+EMAIL_LINK_INVALID = (
+    "This confirmation link is not valid: it has expired, was already used, or was changed "
+    "on its way. Sign in and send yourself a new link from your account page."
+)
+EMAIL_TAKEN = "An account with this email already exists."
+
+
+def email_verified_require(*, user):
+    """Selling and paying need a confirmed email address (staff excepted): NotAllowed (403)."""
+    if not user.email_verified:
+        raise NotAllowed(EMAIL_UNVERIFIED.format(email=user.email), code="email_unverified")
+
+
+def _lock_user(user):
+    return User.objects.select_for_update().get(pk=user.pk)
+
+
+@transaction.atomic
+def email_confirmation_resend(*, user):
+    """Send the confirmation link again: for the account's address while it is unconfirmed,
+    else for the new address waiting to replace it. Returns the address it was sent to, or None
+    when there is nothing to confirm. The pages and the API limit how often (scope
+    "email_confirmation")."""
+    user = _lock_user(user)
+    if user.email_verified_at is None:
+        address, _ = EmailAddress.objects.get_or_create(
+            user=user, email=user.email, defaults={"primary": True, "verified": False}
+        )
+        if address.verified:  # confirmed by allauth before this flag existed: keep in step
+            _email_mark_verified(user, actor=user, email=user.email)
+            return None
+    else:
+        address = _pending_address(user)
+        if address is None:
+            return None
+    EmailConfirmationHMAC(address).send(signup=False)
+    return address.email
+
+
+def _pending_address(user):
+    return (
+        EmailAddress.objects.filter(user=user, verified=False)
+        .exclude(email__iexact=user.email)
+        .order_by("-pk")
+        .first()
+    )
+
+
+@transaction.atomic
+def email_confirm(*, key, request=None):
+    """Whoever opens the emailed link confirms that address (the link is signed by allauth and
+    expires after ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS). A new address replaces the old one
+    only now. Returns the user; a bad, used or expired link is a ValidationFailed on "key"."""
+    confirmation = EmailConfirmationHMAC.from_key(key or "")
+    if confirmation is None:
+        raise ValidationFailed({"key": EMAIL_LINK_INVALID})
+    user = User.objects.select_for_update().get(pk=confirmation.email_address.user_id)
+    # Read again under the lock: of two clicks on one link, the second finds it used.
+    address = EmailAddress.objects.filter(pk=confirmation.email_address.pk).first()
+    if address is None or address.verified:
+        raise ValidationFailed({"key": EMAIL_LINK_INVALID})
+    if User.objects.exclude(pk=user.pk).filter(email__iexact=address.email).exists():
+        raise ValidationFailed({"key": EMAIL_TAKEN})
+    before = user.email
+    address.user = user
+    if EmailConfirmationHMAC(address).confirm(request) is None:  # confirmed by another account
+        raise ValidationFailed({"key": EMAIL_TAKEN})
+    user.refresh_from_db()
+    _email_mark_verified(user, actor=user, email=address.email, before=before)
+    return user
+
+
+def _email_mark_verified(user, *, actor, email, before=None):
+    user.email_verified_at = clock.now()
+    user.save(update_fields=["email_verified_at"])
+    audit_record(
+        action="accounts.email.confirmed",
+        actor=actor,
+        target=user,
+        before={"email": before or email},
+        after={"email": email},
+    )
+
+
+@transaction.atomic
+def email_mark_verified(*, user, actor):
+    """Staff (or the demo seed) vouch for the account's current address. Quiet when it is
+    already confirmed."""
+    user = _lock_user(user)
+    address, _ = EmailAddress.objects.get_or_create(
+        user=user, email=user.email, defaults={"primary": True}
+    )
+    if not address.verified:
+        address.verified = True
+        address.save(update_fields=["verified"])
+    if user.email_verified_at is None:
+        _email_mark_verified(user, actor=actor, email=user.email)
+    return user
+
+
+@transaction.atomic
+def email_change_request(*, user, email):
+    """The person asks to use another address. The old one stays the account's (sign-in,
+    emails) until the link sent to the new one is confirmed (email_confirm). One new address
+    waits at a time: asking again replaces it."""
+    email = (email or "").strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise ValidationFailed({"email": "Enter a valid email address."}) from exc
+    user = _lock_user(user)
+    if email == user.email.lower():
+        raise ValidationFailed({"email": "This is already your email address."})
+    taken = User.objects.exclude(pk=user.pk).filter(email__iexact=email).exists()
+    if taken or EmailAddress.objects.filter(email__iexact=email, verified=True).exists():
+        raise ValidationFailed({"email": EMAIL_TAKEN})
+    EmailAddress.objects.filter(user=user, verified=False).exclude(
+        email__iexact=user.email
+    ).delete()
+    address = EmailAddress.objects.create(user=user, email=email, primary=False, verified=False)
+    audit_record(
+        action="accounts.email.change_requested",
+        actor=user,
+        target=user,
+        before={"email": user.email},
+        after={"email": email},
+    )
+    EmailConfirmationHMAC(address).send(signup=False)
+    return address
 
 
 def _validate_seller_fields(values):
@@ -67,7 +211,9 @@ def _validate_seller_fields(values):
 
 @transaction.atomic
 def seller_onboard(*, user, display_name, country, default_currency, bio="", store_name=""):
-    """Make a user a seller: a seller profile and their store, in one step."""
+    """Make a user a seller: a seller profile and their store, in one step. Their email
+    address must be confirmed first."""
+    email_verified_require(user=user)
     if SellerProfile.objects.filter(user=user).exists():
         raise ValidationFailed({"display_name": "You are already a seller."})
     values = {

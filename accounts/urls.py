@@ -19,6 +19,9 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("email/", views.email_change, name="email-change"),
+    path("email/resend/", views.email_resend, name="email-resend"),
+    path("email/confirm/<str:key>/", views.email_confirm, name="email-confirm"),
     path("become-a-seller/", views.seller_onboard, name="seller-onboard"),
     path("addresses/", views.shipping_addresses, name="shipping-addresses"),
     path(

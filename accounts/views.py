@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts import selectors, services
-from accounts.forms import ProfileForm, SellerOnboardForm, SignupForm
+from accounts.forms import EmailChangeForm, ProfileForm, SellerOnboardForm, SignupForm
 from core.errors import DomainError, ValidationFailed
 from core.forms import add_domain_errors
 from core.http import client_ip, safe_next_url
@@ -39,7 +39,11 @@ def signup(request):
             add_domain_errors(form, exc, SignupForm.SERVICE_FIELD_MAP)
         else:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            messages.success(request, "Welcome to Bazaar! Your account is ready.")
+            messages.success(
+                request,
+                f"Welcome to Bazaar! Your account is ready. We emailed a link to {user.email}: "
+                "open it to confirm your address before you buy or sell.",
+            )
             return redirect(next_url)
     return render(request, "registration/signup.html", {"form": form, "next": next_url})
 
@@ -63,7 +67,81 @@ def account(request):
         else:
             messages.success(request, "Your profile was saved.")
             return redirect("account")
-    return render(request, "accounts/account.html", {"form": form})
+    return _account_page(request, form=form, email_form=EmailChangeForm())
+
+
+def _account_page(request, *, form=None, email_form=None, status=200):
+    if form is None:
+        form = ProfileForm(
+            initial={"full_name": request.user.full_name, "time_zone": request.user.time_zone}
+        )
+    context = {
+        "form": form,
+        "email_form": email_form or EmailChangeForm(),
+        "email_pending": selectors.email_pending(request.user),
+    }
+    return render(request, "accounts/account.html", context, status=status)
+
+
+# --- Confirming the email address (allauth's links, Bazaar's pages) ---------------------------
+
+TOO_MANY_LINKS = (
+    "You asked for a link a moment ago. Check your inbox (and spam folder), or try again in {wait}."
+)
+
+
+@login_required
+@require_POST
+def email_change(request):
+    form = EmailChangeForm(request.POST)
+    if form.is_valid():
+        try:
+            services.email_change_request(user=request.user, email=form.cleaned_data["email"])
+        except ValidationFailed as exc:
+            add_domain_errors(form, exc)
+        else:
+            messages.success(
+                request,
+                f"We emailed a link to {form.cleaned_data['email'].lower()}. Your address "
+                f"stays {request.user.email} until you open it.",
+            )
+            return redirect("account")
+    return _account_page(request, email_form=form, status=400)
+
+
+@login_required
+@require_POST
+def email_resend(request):
+    wait = rate_limit_wait(request, "email_confirmation")
+    if wait:
+        messages.error(request, TOO_MANY_LINKS.format(wait=wait_text(wait)))
+    else:
+        sent_to = services.email_confirmation_resend(user=request.user)
+        if sent_to:
+            messages.success(request, f"We sent a new link to {sent_to}.")
+        else:
+            messages.info(request, "Your email address is already confirmed.")
+    return redirect(safe_next_url(request, reverse("account")))
+
+
+def email_confirm(request, key):
+    """The link from the email. GET shows a button (mail scanners that follow links do not
+    confirm anything); its POST confirms the address, signed in or not."""
+    if request.method == "POST":
+        try:
+            user = services.email_confirm(key=key, request=request)
+        except ValidationFailed as exc:
+            return _email_link_bad(request, exc.message)
+        messages.success(request, f"Thank you: {user.email} is confirmed.")
+        return redirect("account" if request.user.is_authenticated else "login")
+    email = selectors.email_confirmation_address(key)
+    if email is None:
+        return _email_link_bad(request, services.EMAIL_LINK_INVALID)
+    return render(request, "accounts/email_confirm.html", {"email": email})
+
+
+def _email_link_bad(request, message):
+    return render(request, "accounts/email_confirm_bad.html", {"message": message}, status=400)
 
 
 @login_required

@@ -5,6 +5,8 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import SimpleRouter
 
 from accounts.api import (
+    EmailChangeApi,
+    EmailResendApi,
     LogoutAllApi,
     LogoutApi,
     MeApi,
@@ -37,6 +39,8 @@ urlpatterns = [
     path("auth/logout-all/", LogoutAllApi.as_view(), name="api-auth-logout-all"),
     path("auth/signup/", SignupApi.as_view(), name="api-auth-signup"),
     path("me/", MeApi.as_view(), name="api-me"),
+    path("me/email/", EmailChangeApi.as_view(), name="api-me-email"),
+    path("me/email/resend/", EmailResendApi.as_view(), name="api-me-email-resend"),
     path("me/seller-profile/", SellerProfileApi.as_view(), name="api-me-seller-profile"),
     path(
         "me/shipping-addresses/",

@@ -108,6 +108,10 @@ INSTALLED_APPS = [
     "axes",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    # Email verification only (accounts/email_verification.py): its EmailAddress model and signed
+    # confirmation keys; Bazaar keeps its own sign-up and login pages.
+    "allauth",
+    "allauth.account",
     "rest_framework",
     "knox",
     "django_filters",
@@ -142,6 +146,8 @@ MIDDLEWARE = [
     # Whether this session signed in with a two-factor code (request.user.is_verified()).
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # allauth.account needs the request in its context (the confirmation emails it renders).
+    "allauth.account.middleware.AccountMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
@@ -212,6 +218,20 @@ AXES_PASSWORD_FORM_FIELD = "password"
 BAZAAR_ADMIN_REQUIRE_2FA = env.bool("BAZAAR_ADMIN_REQUIRE_2FA", default=IS_PRODUCTION)
 OTP_TOTP_ISSUER = "Bazaar"
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+# Email verification (django-allauth's account app, used under Bazaar's own pages): a new account
+# and a changed address get a signed link; until it is confirmed the person cannot sell or pay.
+ACCOUNT_ADAPTER = "accounts.email_verification.BazaarAccountAdapter"
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_VERIFICATION = "optional"
+# A changed address replaces the old one only once its link is confirmed.
+ACCOUNT_CHANGE_EMAIL = True
+ACCOUNT_EMAIL_CONFIRMATION_HMAC = True
+ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS = env.int("BAZAAR_EMAIL_CONFIRMATION_DAYS", default=3)
+ACCOUNT_EMAIL_SUBJECT_PREFIX = ""
+ACCOUNT_RATE_LIMITS = False
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -428,6 +448,8 @@ _THROTTLE_RATES = {
     # client address (whatever addresses it tries).
     "password_reset_email": _rate("BAZAAR_RATE_PASSWORD_RESET_EMAIL", "5/hour"),
     "password_reset_ip": _rate("BAZAAR_RATE_PASSWORD_RESET_IP", "20/hour"),
+    # "Send the link again" to confirm one's email address (the page and the API), per person.
+    "email_confirmation": _rate("BAZAAR_RATE_EMAIL_CONFIRMATION", "3/hour"),
     # Per person, the website and the API together: messages sent (questions included), orders
     # placed, payments started (the Pay button, the API's pay).
     "messages": _rate("BAZAAR_RATE_MESSAGES", "20/min"),

@@ -276,6 +276,10 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
                 "incomplete (shipping_address, shipping_address.<field>, shipping_address_id), "
                 "or a service was given one"
             ),
+            403: OpenApiResponse(
+                description="Your email address is not confirmed yet: open the link we "
+                "emailed (POST /api/v1/me/email/resend/ sends it again)"
+            ),
             429: THROTTLED,
         },
     )
@@ -377,7 +381,9 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         request=None,
         responses={
             200: PaymentIntentOutputSerializer,
-            403: OpenApiResponse(description="Only the buyer can pay"),
+            403: OpenApiResponse(
+                description="Only the buyer can pay, once their email address is confirmed"
+            ),
             404: OpenApiResponse(description=ORDER_NOT_FOUND),
             409: OpenApiResponse(description="The order is not awaiting payment (or expired)"),
             429: THROTTLED,

@@ -897,6 +897,7 @@ MATRIX = [
 ELSEWHERE = {
     # A credential in the URL, which the view checks (and that app's tests try):
     "password_reset_confirm": "the reset token (accounts/tests/test_password_reset.py)",
+    "email-confirm": "a signed, expiring key (accounts/tests/test_email_verification.py)",
     "notifications:unsubscribe": "a signed token (notifications/tests/test_pages.py)",
     "djstripe:djstripe_webhook_by_uuid": "Stripe's signature (core/tests/test_stripe_webhooks.py)",
     "messaging:file": "a signed, expiring link, minted only after the attachment rows' checks",

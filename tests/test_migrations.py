@@ -91,6 +91,9 @@ ADDED_ROWS = {
     # messaging 0004: the Support and Finance staff groups, with 12 and 14 permissions.
     "auth_group": 2,
     "auth_group_permissions": 26,
+    # accounts 0009: each of the 3 users, who signed up before email verification existed, gets
+    # a confirmed primary address (django-allauth's EmailAddress).
+    "account_emailaddress": 3,
 }
 
 # Staff groups a data migration makes: {name: {app_label: [codename, ...]}}.

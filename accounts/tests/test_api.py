@@ -214,6 +214,8 @@ def test_me_for_a_buyer(api_client):
         "email": "buyer@example.com",
         "full_name": "Bo Buyer",
         "time_zone": "UTC",
+        "email_verified": True,
+        "pending_email": None,
         "is_seller": False,
         "seller_profile": None,
         "store_slug": None,

@@ -14,7 +14,11 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 
 from accounts.selectors import seller_can_accept_payments, shipping_address_get
-from accounts.services import shipping_address_clean, shipping_address_save
+from accounts.services import (
+    email_verified_require,
+    shipping_address_clean,
+    shipping_address_save,
+)
 from core import clock
 from core.audit import audit_record, audited_transition
 from core.errors import InvalidTransition, NotAllowed, ValidationFailed
@@ -90,6 +94,8 @@ def order_create(
         existing = Order.objects.filter(buyer=buyer, client_key=client_key).first()
         if existing:
             return existing
+    # Paying needs a confirmed email address (NotAllowed: 403 in the API, a message on the page).
+    email_verified_require(user=buyer)
     if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
         raise ValidationFailed({"quantity": "Order at least one."})
     if quantity > MAX_QUANTITY:

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.selectors import seller_can_accept_payments
+from accounts.services import email_verified_require
 from core import clock, stripe_client
 from core.audit import audit_record
 from core.errors import (
@@ -96,6 +97,7 @@ def _payable_order(order, buyer):
     order = Order.objects.select_related("seller").get(pk=order.pk)
     if buyer.pk != order.buyer_id:
         raise NotAllowed("Only the buyer can pay for this order.")
+    email_verified_require(user=buyer)
     if order.status != OrderStatus.PENDING_PAYMENT:
         raise InvalidTransition(
             f"This order is {order.get_status_display().lower()}; it cannot be paid."

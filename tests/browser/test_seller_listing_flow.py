@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from django.core import mail
 from django.urls import reverse
 
 from accounts.factories import StaffFactory
@@ -36,6 +37,11 @@ def test_seller_lists_and_buyer_sees_approved_listing(
     # site.js is served under the strict CSP: the dismiss button works.
     welcome.get_by_role("button", name="Dismiss this message").click()
     assert page.get_by_text("Welcome to Bazaar").count() == 0
+    # Selling needs a confirmed address: open the link sign-up emailed.
+    key = re.search(r"/accounts/email/confirm/(\S+?)/", mail.outbox[-1].body).group(1)
+    page.goto(url + reverse("email-confirm", args=[key]))
+    page.get_by_role("button", name="Confirm potter@example.com").click()
+    page.wait_for_url(url + reverse("account"))
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Sell").click()
     page.wait_for_url(url + reverse("seller-onboard"))
