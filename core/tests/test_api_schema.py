@@ -64,6 +64,8 @@ def test_every_error_has_a_body_and_views_keep_their_own_descriptions(schema):
                     assert body.endswith(f"/{expected}"), (method, path, code)
 
     pay = responses(schema, "/api/v1/orders/{id}/pay/", "post")
-    assert pay["403"]["description"] == "Only the buyer can pay"
+    assert (
+        pay["403"]["description"] == "Only the buyer can pay, once their email address is confirmed"
+    )
     detail = schema["components"]["schemas"]["ErrorDetail"]
     assert detail["required"] == ["detail"]
