@@ -198,18 +198,34 @@ class ShippingAddressOutputSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ShippingAddressInputSerializer(serializers.Serializer):
-    """Types only: the rules are accounts.services.shipping_address_clean's (field errors)."""
+class ShippingAddressFieldsSerializer(serializers.Serializer):
+    """An address's lines, types only: the rules (required lines, lengths, a known country) are
+    accounts.services.shipping_address_clean's, given back as field errors. Saving one here and
+    giving one at checkout (escrow's order input) share it."""
 
-    name = serializers.CharField(required=False, allow_blank=True, default="")
-    line1 = serializers.CharField(required=False, allow_blank=True, default="")
+    name = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="Who the parcel is for."
+    )
+    line1 = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="Street and number, or PO box."
+    )
     line2 = serializers.CharField(required=False, allow_blank=True, default="")
     city = serializers.CharField(required=False, allow_blank=True, default="")
     postal_code = serializers.CharField(required=False, allow_blank=True, default="")
-    region = serializers.CharField(required=False, allow_blank=True, default="")
-    country = serializers.CharField(
-        required=False, allow_blank=True, default="", help_text="ISO 3166-1 alpha-2, e.g. US."
+    region = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="State, county or region."
     )
+    country = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="ISO 3166-1 alpha-2 code, e.g. US, DE, GB.",
+    )
+
+
+class ShippingAddressInputSerializer(ShippingAddressFieldsSerializer):
+    """A buyer saves an address for next time."""
+
     make_default = serializers.BooleanField(
         required=False, default=False, help_text="Checkout offers it first."
     )

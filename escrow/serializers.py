@@ -12,6 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.serializers import ShippingAddressFieldsSerializer
 from core import clock
 from core.money import format_money
 from escrow import selectors
@@ -63,29 +64,9 @@ class AwareDateTimeField(serializers.DateTimeField):
         return parsed.astimezone(UTC)
 
 
-class OrderShippingAddressInputSerializer(serializers.Serializer):
-    """Where a product is shipped. Types only here; the rules (required lines, lengths, a known
-    country) are accounts.services.shipping_address_clean's, given back as
+class OrderShippingAddressInputSerializer(ShippingAddressFieldsSerializer):
+    """Where a product is shipped: an address's lines (accounts' rules), given back as
     "shipping_address.<field>" errors."""
-
-    name = serializers.CharField(
-        required=False, allow_blank=True, default="", help_text="Who the parcel is for."
-    )
-    line1 = serializers.CharField(
-        required=False, allow_blank=True, default="", help_text="Street and number, or PO box."
-    )
-    line2 = serializers.CharField(required=False, allow_blank=True, default="")
-    city = serializers.CharField(required=False, allow_blank=True, default="")
-    postal_code = serializers.CharField(required=False, allow_blank=True, default="")
-    region = serializers.CharField(
-        required=False, allow_blank=True, default="", help_text="State, county or region."
-    )
-    country = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        default="",
-        help_text="ISO 3166-1 alpha-2 code, e.g. US, DE, GB.",
-    )
 
 
 class OrderCreateInputSerializer(serializers.Serializer):
