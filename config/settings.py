@@ -88,6 +88,22 @@ STRIPE_SANDBOX_AFTER_ADVANCE = [
     "payouts.tasks.run_scheduled_payouts",
 ]
 
+# --- Amazon Selling Partner API (amazon_sync/spapi.py) -------------------------------------------
+# The app's Login with Amazon credentials and its SP-API application id, from Seller Central's
+# Developer Central. Sellers authorize the app themselves (their refresh tokens are stored per
+# seller, encrypted); no seller's token belongs in settings.
+AMAZON_LWA_CLIENT_ID = env.str("AMAZON_LWA_CLIENT_ID", default="")
+AMAZON_LWA_CLIENT_SECRET = env.str("AMAZON_LWA_CLIENT_SECRET", default="")
+AMAZON_SPAPI_APP_ID = env.str("AMAZON_SPAPI_APP_ID", default="")
+# The marketplace listings are published to (amazon.com's by default).
+AMAZON_MARKETPLACE_ID = env.str("AMAZON_MARKETPLACE_ID", default="ATVPDKIKX0DER")
+# Where a seller authorizes the app; empty for the marketplace's own Seller Central.
+AMAZON_SELLER_CENTRAL_URL = env.str("AMAZON_SELLER_CENTRAL_URL", default="")
+# An httpx transport class (dotted path) for every SP-API, Login with Amazon and feed document
+# call; empty for httpx's own (the network).
+AMAZON_SPAPI_TRANSPORT = ""
+AMAZON_SPAPI_TIMEOUT_SECONDS = env.float("AMAZON_SPAPI_TIMEOUT_SECONDS", default=30.0)
+
 if _MISSING:
     raise ImproperlyConfigured(
         "Bazaar refuses to start in production without these environment variables: "
