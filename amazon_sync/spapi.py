@@ -100,6 +100,8 @@ class SubmissionResult:
     status: str
     submission_id: str
     issues: list[Issue] = field(default_factory=list)
+    # The operation's rate (requests per second) Amazon answered with, to pace a batch by.
+    rate_limit: float | None = None
 
     @property
     def accepted(self):
@@ -149,6 +151,8 @@ def authorization_url(*, state: str, redirect_uri: str) -> str:
     """Seller Central's consent page for this app. Amazon sends the seller back to redirect_uri
     with spapi_oauth_code, state and selling_partner_id. (`version=beta` while the app is not
     published in the Appstore, as Amazon requires for draft apps.)"""
+    if not settings.AMAZON_SPAPI_APP_ID:
+        raise SpApiError("Amazon is not configured: set AMAZON_SPAPI_APP_ID.")
     base = (
         settings.AMAZON_SELLER_CENTRAL_URL
         or SELLER_CENTRAL[_region(_marketplace(settings.AMAZON_MARKETPLACE_ID))]
@@ -409,9 +413,30 @@ def _http_client() -> httpx.Client:
             else None
         )
         _http_clients[key] = httpx.Client(
-            timeout=settings.AMAZON_SPAPI_TIMEOUT_SECONDS, transport=transport
+            timeout=settings.AMAZON_SPAPI_TIMEOUT_SECONDS,
+            transport=transport,
+            event_hooks={"response": [_refuse_unreadable_failures]},
         )
     return _http_clients[key]
+
+
+def _refuse_unreadable_failures(response: httpx.Response):
+    """A failure whose body is not Amazon's error JSON (a gateway's HTML 503, an empty 429, S3's
+    XML) becomes SpApiError here: the library would read an SP-API one as an empty success and
+    fail on Login with Amazon's with a JSON decoding error."""
+    if response.status_code < 400:
+        return
+    response.read()
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and (body.get("errors") or body.get("error")):
+        return  # Amazon's own error body: the library raises its typed exception
+    message = f"Amazon answered HTTP {response.status_code} ({response.request.url.host})."
+    if response.status_code == 429:
+        raise SpApiThrottled(message, retry_after=_retry_after(response.headers))
+    raise SpApiError(message, status=response.status_code)
 
 
 def _bind(library_client):
@@ -566,7 +591,15 @@ def _submission(answer) -> SubmissionResult:
         status=payload.get("status", ""),
         submission_id=str(payload.get("submissionId", "")),
         issues=[_issue(raw) for raw in payload.get("issues") or []],
+        rate_limit=_float_or_none(answer.rate_limit),
     )
+
+
+def _float_or_none(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _listing_state(answer, *, sku, marketplace_id) -> ListingState:

@@ -309,3 +309,42 @@ def test_amazon_out_of_reach_is_an_error_a_task_can_retry(creds, settings):
 class Unreachable(httpx.BaseTransport):
     def handle_request(self, request):
         raise httpx.ConnectError("no route to host", request=request)
+
+
+class GatewayDown(httpx.BaseTransport):
+    """What stands in front of Amazon answering for it: HTML, or nothing at all."""
+
+    def handle_request(self, request):
+        if request.url.path.endswith("/throttled"):
+            return httpx.Response(429, headers={"x-amzn-RateLimit-Limit": "0.5"})
+        return httpx.Response(503, html="<html><body>Service Unavailable</body></html>")
+
+
+def test_a_failure_without_amazons_error_body_is_an_error_not_an_empty_success(creds, settings):
+    spapi.put_listing(creds, sku="mug-7", product_type="PRODUCT", attributes=attributes(creds))
+    settings.AMAZON_SPAPI_TRANSPORT = "tests.test_amazon_spapi.GatewayDown"
+
+    with pytest.raises(spapi.SpApiError) as unavailable:
+        spapi.get_listing(creds, sku="mug-7")
+    with pytest.raises(spapi.SpApiThrottled) as throttled:
+        spapi.get_listing(creds, sku="throttled")
+
+    assert (unavailable.value.status, unavailable.value.retryable) == (503, True)
+    assert throttled.value.retry_after == pytest.approx(2.0)
+
+
+def test_login_with_amazon_failing_without_json_is_an_error(creds, settings):
+    settings.AMAZON_SPAPI_TRANSPORT = "tests.test_amazon_spapi.GatewayDown"
+
+    with pytest.raises(spapi.SpApiError) as unavailable:
+        spapi.get_listing(creds, sku="mug-8")
+
+    assert unavailable.value.status == 503
+
+
+def test_an_answer_says_how_fast_the_operation_may_be_called(creds):
+    result = spapi.put_listing(
+        creds, sku="mug-9", product_type="PRODUCT", attributes=attributes(creds)
+    )
+
+    assert result.rate_limit == 5.0
