@@ -76,6 +76,15 @@ def test_a_listing_is_created_goes_live_with_its_asin_changes_price_and_stock_an
     assert "mug-1" in missing.value.message
 
 
+def test_a_sku_with_spaces_and_slashes_is_the_same_sku_at_amazon(creds):
+    sku = "mug 1/blue & white"
+    spapi.put_listing(creds, sku=sku, product_type="PRODUCT", attributes=attributes(creds))
+
+    assert control.listing(creds.selling_partner_id, sku) is not None
+    assert spapi.get_listing(creds, sku=sku).sku == sku
+    assert spapi.delete_listing(creds, sku=sku).accepted
+
+
 def test_missing_attributes_are_invalid_with_amazons_issue_for_each(creds):
     incomplete = attributes(creds)
     del incomplete["brand"], incomplete["fulfillment_availability"]
