@@ -389,9 +389,17 @@ def get_feed_result(creds: Credentials, *, feed_id, skus=()) -> FeedResult:
     status = feed.payload.get("processingStatus", "")
     result = FeedResult(feed_id=str(feed_id), processing_status=status)
     document_id = feed.payload.get("resultFeedDocumentId")
-    if status != "DONE" or not document_id:
+    if status not in {"DONE", "FATAL"} or not document_id:
         return result
     report = _read_document(creds, document_id)
+    if status == "FATAL":
+        # Amazon could not read the feed at all: nothing was applied, every message failed.
+        issues = [_issue(raw) for raw in report.get("issues") or []]
+        result.messages = [
+            FeedMessageResult(message_id=position, sku=sku, status="INVALID", issues=issues)
+            for position, sku in enumerate(skus, start=1)
+        ] or [FeedMessageResult(message_id=0, sku="", status="INVALID", issues=issues)]
+        return result
     result.messages = _feed_messages(report, skus=list(skus))
     return result
 

@@ -229,6 +229,37 @@ def test_a_bulk_feed_reports_each_message(creds):
     assert spapi.get_listing(creds, sku="old").quantity == 1
 
 
+def test_a_feed_amazon_cannot_read_fails_every_message_and_applies_none(creds):
+    # Another seller's id in the header (the token is the first seller's): Amazon refuses the feed.
+    confused = spapi.Credentials(
+        refresh_token=creds.refresh_token,
+        selling_partner_id="ASOMEONEELSE1",
+        marketplace_id=MARKETPLACE,
+    )
+    messages = [
+        {
+            "sku": sku,
+            "operationType": "UPDATE",
+            "productType": "PRODUCT",
+            "attributes": attributes(creds),
+        }
+        for sku in ("jug-a", "jug-b")
+    ]
+    feed_id = spapi.submit_listings_feed(confused, messages=messages)
+    control.process_feeds()
+
+    result = spapi.get_feed_result(creds, feed_id=feed_id, skus=["jug-a", "jug-b"])
+
+    assert result.processing_status == "FATAL"
+    assert result.done
+    assert [(m.sku, m.status) for m in result.messages] == [
+        ("jug-a", "INVALID"),
+        ("jug-b", "INVALID"),
+    ]
+    assert "sellerId" in result.messages[0].issues[0].message
+    assert spapi.get_listing(creds, sku="jug-a") is None
+
+
 def test_the_consent_page_sends_the_seller_back_and_the_code_becomes_a_refresh_token(client):
     url = spapi.authorization_url(state="st-42", redirect_uri="http://testserver/amazon/callback/")
     parts = urlsplit(url)
