@@ -88,6 +88,39 @@ STRIPE_SANDBOX_AFTER_ADVANCE = [
     "payouts.tasks.run_scheduled_payouts",
 ]
 
+# --- Amazon Selling Partner API (amazon_sync/spapi.py) -------------------------------------------
+# The app's Login with Amazon credentials and its SP-API application id, from Seller Central's
+# Developer Central. Sellers authorize the app themselves (their refresh tokens are stored per
+# seller, encrypted); no seller's token belongs in settings.
+AMAZON_LWA_CLIENT_ID = env.str("AMAZON_LWA_CLIENT_ID", default="")
+AMAZON_LWA_CLIENT_SECRET = env.str("AMAZON_LWA_CLIENT_SECRET", default="")
+AMAZON_SPAPI_APP_ID = env.str("AMAZON_SPAPI_APP_ID", default="")
+# The marketplace listings are published to (amazon.com's by default).
+AMAZON_MARKETPLACE_ID = env.str("AMAZON_MARKETPLACE_ID", default="ATVPDKIKX0DER")
+# Where a seller authorizes the app; empty for the marketplace's own Seller Central.
+AMAZON_SELLER_CENTRAL_URL = env.str("AMAZON_SELLER_CENTRAL_URL", default="")
+# An httpx transport class (dotted path) for every SP-API, Login with Amazon and feed document
+# call; empty for httpx's own (the network).
+AMAZON_SPAPI_TRANSPORT = ""
+AMAZON_SPAPI_TIMEOUT_SECONDS = env.float("AMAZON_SPAPI_TIMEOUT_SECONDS", default=30.0)
+if IS_PRODUCTION and AMAZON_LWA_CLIENT_ID:
+    # An Amazon app half configured would fail at the first seller's connect, not at start.
+    _MISSING += [
+        name
+        for name in ("AMAZON_LWA_CLIENT_SECRET", "AMAZON_SPAPI_APP_ID")
+        if not env.ENVIRON.get(name)
+    ]
+# No Amazon app outside production: the offline SP-API sandbox (amazon_sandbox/README.md) answers
+# Login with Amazon, the Listings Items and Feeds APIs and Seller Central's consent page.
+# As with Stripe, the product never imports it: the transport is named here by dotted path.
+AMAZON_SPAPI_SANDBOX = not AMAZON_LWA_CLIENT_ID and not IS_PRODUCTION
+if AMAZON_SPAPI_SANDBOX:
+    AMAZON_LWA_CLIENT_ID = "amzn1.application-oa2-client.bazaarsandbox"
+    AMAZON_LWA_CLIENT_SECRET = "amzn1.oa2-cs.v1.bazaar-offline-sandbox"
+    AMAZON_SPAPI_APP_ID = "amzn1.sp.solution.bazaar-offline-sandbox"
+    AMAZON_SELLER_CENTRAL_URL = f"{SITE_URL}/amazon-sandbox"
+    AMAZON_SPAPI_TRANSPORT = "amazon_sandbox.transport.SandboxTransport"
+
 if _MISSING:
     raise ImproperlyConfigured(
         "Bazaar refuses to start in production without these environment variables: "
@@ -131,6 +164,8 @@ INSTALLED_APPS = [
 ]
 if STRIPE_SANDBOX:
     INSTALLED_APPS.append("stripe_sandbox")
+if AMAZON_SPAPI_SANDBOX:
+    INSTALLED_APPS.append("amazon_sandbox")
 
 MIDDLEWARE = [
     # First: whatever the others log is tied to the request (core/logs.py).
