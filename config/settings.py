@@ -105,6 +105,16 @@ AMAZON_SELLER_CENTRAL_URL = env.str("AMAZON_SELLER_CENTRAL_URL", default="")
 # call; empty for httpx's own (the network).
 AMAZON_SPAPI_TRANSPORT = ""
 AMAZON_SPAPI_TIMEOUT_SECONDS = env.float("AMAZON_SPAPI_TIMEOUT_SECONDS", default=30.0)
+# No Amazon app outside production: the offline SP-API sandbox (amazon_sandbox/README.md) answers
+# Login with Amazon, the Listings Items and Feeds APIs and Seller Central's consent page.
+# As with Stripe, the product never imports it: the transport is named here by dotted path.
+AMAZON_SPAPI_SANDBOX = not AMAZON_LWA_CLIENT_ID and not IS_PRODUCTION
+if AMAZON_SPAPI_SANDBOX:
+    AMAZON_LWA_CLIENT_ID = "amzn1.application-oa2-client.bazaarsandbox"
+    AMAZON_LWA_CLIENT_SECRET = "amzn1.oa2-cs.v1.bazaar-offline-sandbox"
+    AMAZON_SPAPI_APP_ID = "amzn1.sp.solution.bazaar-offline-sandbox"
+    AMAZON_SELLER_CENTRAL_URL = f"{SITE_URL}/amazon-sandbox"
+    AMAZON_SPAPI_TRANSPORT = "amazon_sandbox.transport.SandboxTransport"
 
 # --- Amazon channel sync (amazon_sync) -----------------------------------------------------------
 # Fernet keys that encrypt sellers' Amazon refresh tokens, newest first (amazon_sync/crypto.py
@@ -174,6 +184,8 @@ INSTALLED_APPS = [
 ]
 if STRIPE_SANDBOX:
     INSTALLED_APPS.append("stripe_sandbox")
+if AMAZON_SPAPI_SANDBOX:
+    INSTALLED_APPS.append("amazon_sandbox")
 
 MIDDLEWARE = [
     # First: whatever the others log is tied to the request (core/logs.py).
