@@ -62,14 +62,16 @@ SYNCED_STATUSES = (SyncStatus.PENDING, SyncStatus.LIVE, SyncStatus.ERROR)
 
 
 class ProductType(models.TextChoices):
-    """The Amazon product types a seller may publish as (Amazon's own names)."""
+    """The Amazon product types a seller may publish as (Amazon's own names). Some ask for more
+    than Bazaar knows of a listing (a material, a metal): Amazon then says which, and the
+    seller sees it."""
 
-    PRODUCT = "PRODUCT", "Generic product"
-    HOME = "HOME", "Home and kitchen"
-    KITCHEN = "KITCHEN", "Kitchen"
-    ART_CRAFT_KIT = "ART_CRAFT_KIT", "Arts and crafts"
-    JEWELRY = "JEWELRY", "Jewellery"
-    SHIRT = "SHIRT", "Clothing"
+    PRODUCT = "PRODUCT", "Generic product (no extra details)"
+    HOME = "HOME", "Home (needs a material)"
+    KITCHEN = "KITCHEN", "Kitchen (needs a material)"
+    JEWELRY = "JEWELRY", "Jewellery (needs a metal type)"
+    ART_AND_CRAFT_SUPPLY = "ART_AND_CRAFT_SUPPLY", "Art and craft supply"
+    TOY_FIGURE = "TOY_FIGURE", "Toy figure (needs a manufacturer)"
 
 
 class AmazonListing(models.Model):
