@@ -560,6 +560,12 @@ SPECTACULAR_SETTINGS = {
         "BookingStatusEnum": "escrow.models.BookingStatus",
         # buyer/seller: an order's and a conversation's role, and which side wrote a review.
         "RoleEnum": ["buyer", "seller"],
+        # A listing's review status: its seller's view (marketplace) and the same with its
+        # Amazon sync status (amazon_sync) share it, under the name it always had.
+        "SellerListingOutputStatusEnum": "marketplace.models.ListingStatus",
+        # A listing's state on Amazon, and a bulk sync's (amazon_sync.models).
+        "AmazonSyncStatusEnum": "amazon_sync.models.SyncStatus",
+        "AmazonFeedStatusEnum": "amazon_sync.models.FeedStatus",
     },
 }
 

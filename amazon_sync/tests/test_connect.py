@@ -74,7 +74,10 @@ def test_the_keys_rotate_old_tokens_still_read_and_are_re_encrypted_with_the_new
 
     account = amazon.connect(SellerFactory().store)
     token = account.refresh_token
-    settings.AMAZON_CREDENTIALS_KEYS = [Fernet.generate_key().decode(), *settings.AMAZON_CREDENTIALS_KEYS]
+    settings.AMAZON_CREDENTIALS_KEYS = [
+        Fernet.generate_key().decode(),
+        *settings.AMAZON_CREDENTIALS_KEYS,
+    ]
 
     assert AmazonAccount.objects.get(pk=account.pk).refresh_token == token
     rotated = crypto.rotate(bytes(account.refresh_token_encrypted))
