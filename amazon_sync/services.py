@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from amazon_sync import spapi
+from amazon_sync.crypto import rotate
 from amazon_sync.models import (
     FEED_TRANSITIONS,
     SYNC_TRANSITIONS,
@@ -823,3 +824,16 @@ def amazon_feed_poll(*, feed_pk):
             _fail(row, problem=problem, issues=item.issues)
     _feed_transition(feed, to=FeedStatus.DONE, action="amazon_sync.feed.done", completed_at=now)
     return feed
+
+
+def amazon_credentials_rotate():
+    """Re-encrypt every stored refresh token with the newest of AMAZON_CREDENTIALS_KEYS (after a
+    new key was put first); returns how many. The old key may be removed afterwards."""
+    done = 0
+    for pk in AmazonAccount.objects.values_list("pk", flat=True):
+        with transaction.atomic():
+            account = AmazonAccount.objects.select_for_update().get(pk=pk)
+            account.refresh_token_encrypted = rotate(bytes(account.refresh_token_encrypted))
+            account.save(update_fields=["refresh_token_encrypted"])
+            done += 1
+    return done

@@ -1,10 +1,14 @@
 """Connecting a store to an Amazon seller account through Login with Amazon (the sandbox's
 consent page), the encrypted token, disconnecting, and a forged or stale authorisation."""
 
+from io import StringIO
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
+from cryptography.fernet import Fernet
 from django.core import signing
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
 from django.db import connection
 
 from accounts.factories import SellerFactory
@@ -67,22 +71,22 @@ def test_a_seller_connects_through_amazons_consent_page_and_the_token_is_stored_
     assert account.refresh_token not in page
 
 
-def test_the_keys_rotate_old_tokens_still_read_and_are_re_encrypted_with_the_new_key(
-    settings, amazon
-):
-    from cryptography.fernet import Fernet
-
+def test_keys_rotate_tokens_under_the_old_key_still_read_and_are_re_encrypted(settings, amazon):
     account = amazon.connect(SellerFactory().store)
     token = account.refresh_token
-    settings.AMAZON_CREDENTIALS_KEYS = [
-        Fernet.generate_key().decode(),
-        *settings.AMAZON_CREDENTIALS_KEYS,
-    ]
-
+    old_key = settings.AMAZON_CREDENTIALS_KEYS[0]
+    settings.AMAZON_CREDENTIALS_KEYS = [Fernet.generate_key().decode(), old_key]
     assert AmazonAccount.objects.get(pk=account.pk).refresh_token == token
-    rotated = crypto.rotate(bytes(account.refresh_token_encrypted))
+
+    out = StringIO()
+    call_command("amazon_rotate_credentials", stdout=out)
+
+    assert out.getvalue().strip() == "1 Amazon credential re-encrypted."
     settings.AMAZON_CREDENTIALS_KEYS = settings.AMAZON_CREDENTIALS_KEYS[:1]
-    assert crypto.decrypt(rotated) == token
+    assert AmazonAccount.objects.get(pk=account.pk).refresh_token == token
+    settings.AMAZON_CREDENTIALS_KEYS = [old_key]
+    with pytest.raises(ImproperlyConfigured):
+        AmazonAccount.objects.get(pk=account.pk).refresh_token  # noqa: B018
 
 
 def test_disconnecting_deletes_the_credentials(client, api_client, amazon):
