@@ -75,7 +75,9 @@ def sync_by_listing_for_seller(*, user):
 
 def amazon_listings_due_for_refresh():
     """Listings Amazon is still processing (no ASIN yet): their ids."""
-    return AmazonListing.objects.filter(status=SyncStatus.PENDING).values_list("pk", flat=True)
+    return AmazonListing.objects.filter(
+        status=SyncStatus.PENDING, listing__store__amazon_account__isnull=False
+    ).values_list("pk", flat=True)
 
 
 def feeds_due_for_poll():
@@ -84,9 +86,11 @@ def feeds_due_for_poll():
 
 def amazon_listings_with_unpushed_changes(*, older_than):
     """(id, desired_seq) of listings on Amazon whose newest change was not pushed though it is
-    older than `older_than` (its task was lost): the beat job queues the push again."""
+    older than `older_than` (its task was lost): the beat job queues the push again. A store
+    that disconnected Amazon has nothing due."""
     return (
         AmazonListing.objects.filter(
+            listing__store__amazon_account__isnull=False,
             status__in=SYNCED_STATUSES,
             desired_seq__gt=F("pushed_seq"),
             updated_at__lt=older_than,

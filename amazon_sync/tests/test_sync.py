@@ -9,6 +9,7 @@ from amazon_sync.factories import AmazonAccountFactory
 from amazon_sync.models import AmazonListing, SyncStatus
 from escrow import services as escrow
 from escrow.models import OrderStatus
+from escrow.services.cancellations import order_cancel
 from escrow.services.orders import order_cancel_unpaid
 from escrow.testing import pay_on_checkout_page, place_order
 from marketplace import services as catalogue
@@ -191,6 +192,31 @@ def test_a_cancelled_order_gives_its_stock_back_on_amazon_too(
     with django_capture_on_commit_callbacks(execute=True):
         order_cancel_unpaid(order=order, actor=buyer)
 
+    assert amazon.quantity(sku) == 5
+
+
+def test_a_paid_order_cancelled_and_refunded_puts_its_stock_back_on_amazon(
+    api_client, client, shop, listing, buyer, amazon, django_capture_on_commit_callbacks
+):
+    sku = SKU.format(listing.pk)
+    publish(api_client, shop, listing, django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=True):
+        order = place_order(buyer=buyer, listing_id=listing.pk, quantity=1)
+    _, url = escrow.payment_checkout_start(
+        order=order,
+        buyer=buyer,
+        success_url="http://testserver/done?session={CHECKOUT_SESSION_ID}",
+        cancel_url="http://testserver/cancelled",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        pay_on_checkout_page(client, url)
+    assert amazon.quantity(sku) == 4
+
+    with django_capture_on_commit_callbacks(execute=True):
+        order_cancel(order=order, actor=shop, reason="Broke in the kiln")
+
+    order.refresh_from_db()
+    assert order.status == OrderStatus.CANCELLED
     assert amazon.quantity(sku) == 5
 
 
