@@ -8,4 +8,4 @@ class AmazonSyncConfig(AppConfig):
 
     def ready(self):
         # The catalogue announces price and stock changes; amazon_sync pushes them to Amazon.
-        from amazon_sync import receivers  # noqa: F401
+        from amazon_sync import checks, receivers  # noqa: F401

@@ -31,6 +31,11 @@ def _keys():
     return _fernet(tuple(settings.AMAZON_CREDENTIALS_KEYS))
 
 
+def check_keys():
+    """Raise ImproperlyConfigured unless AMAZON_CREDENTIALS_KEYS are usable Fernet keys."""
+    _keys()
+
+
 def encrypt(value: str) -> bytes:
     return _keys().encrypt(value.encode())
 
