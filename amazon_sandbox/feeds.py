@@ -172,19 +172,17 @@ def process(feed):
         if not isinstance(messages, list):
             raise TypeError
     except (ValueError, KeyError, TypeError):
-        return _finish(
+        return _fatal(
             feed,
-            SandboxFeed.Status.FATAL,
-            issues=[
-                {
-                    "messageId": 0,
-                    "code": "100001",
-                    "severity": "ERROR",
-                    "message": "The feed is not a JSON listings feed: it must be a JSON object "
-                    "with a 'messages' array.",
-                }
-            ],
-            summary={"messagesProcessed": 0, "messagesAccepted": 0, "messagesInvalid": 0},
+            "The feed is not a JSON listings feed: it must be a JSON object with a 'messages' "
+            "array.",
+        )
+    header_seller = (document.get("header") or {}).get("sellerId")
+    if header_seller != feed.seller_id:
+        return _fatal(
+            feed,
+            f"The sellerId in the feed's header ({header_seller!r}) is not the selling partner "
+            "who submitted the feed.",
         )
     issues = []
     accepted = invalid = 0
@@ -214,6 +212,15 @@ def process(feed):
             "messagesAccepted": accepted,
             "messagesInvalid": invalid,
         },
+    )
+
+
+def _fatal(feed, message):
+    return _finish(
+        feed,
+        SandboxFeed.Status.FATAL,
+        issues=[{"messageId": 0, "code": "100001", "severity": "ERROR", "message": message}],
+        summary={"messagesProcessed": 0, "messagesAccepted": 0, "messagesInvalid": 0},
     )
 
 

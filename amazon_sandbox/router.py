@@ -8,7 +8,7 @@ answered 429 QuotaExceeded instead, as Amazon does when the rate is exceeded.
 
 import json
 import re
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from django.db import transaction
 
@@ -68,7 +68,8 @@ def _route(method, path):
     for route_method, pattern, operation in ROUTES:
         match = re.fullmatch(pattern, path)
         if match and route_method == method:
-            return operation, match.groupdict()
+            # Path parameters arrive percent-encoded (a SKU may hold spaces or slashes).
+            return operation, {name: unquote(value) for name, value in match.groupdict().items()}
     return None, None
 
 

@@ -14,8 +14,8 @@ urlpatterns = [
     path("sp/<path:path>", views.sp_api, name="sp-api"),
     # Staff control page.
     path("", control_views.control_page, name="control"),
-    path("control/assign-asin/", control_views.assign_asin, name="assign-asin"),
-    path("control/reject/", control_views.reject, name="reject"),
-    path("control/throttle/", control_views.throttle, name="throttle"),
-    path("control/process-feeds/", control_views.process_feeds, name="process-feeds"),
+    path("control/assign-asin/", control_views.assign_asin, name="control-assign-asin"),
+    path("control/reject/", control_views.reject, name="control-reject"),
+    path("control/throttle/", control_views.throttle, name="control-throttle"),
+    path("control/process-feeds/", control_views.process_feeds, name="control-process-feeds"),
 ]

@@ -1,7 +1,7 @@
 """The sandbox over HTTP: Seller Central's consent page, the feed document URLs, and Login with
 Amazon and the SP-API for other processes (base URLs .../amazon-sandbox/lwa and .../sp)."""
 
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from django import forms
 from django.http import HttpResponse, HttpResponseBadRequest
@@ -88,5 +88,8 @@ def lwa_token(request):
 @csrf_exempt
 def sp_api(request, path):
     query = request.META.get("QUERY_STRING", "")
+    # Django hands the path over decoded; each segment is encoded again for the router (so a SKU
+    # with a space works over HTTP too; one with a slash only in-process).
+    path = "/".join(quote(segment, safe="") for segment in path.split("/"))
     url = f"{SP_API_BASE}/{path}" + (f"?{query}" if query else "")
     return _respond(router.handle(request.method, url, request.headers, request.body))

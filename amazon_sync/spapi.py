@@ -14,6 +14,8 @@ SpApiThrottled for 429, with how long to wait), so callers never see the library
 
 import gzip
 import json
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from urllib.parse import urlencode
@@ -98,6 +100,8 @@ class SubmissionResult:
     status: str
     submission_id: str
     issues: list[Issue] = field(default_factory=list)
+    # The operation's rate (requests per second) Amazon answered with, to pace a batch by.
+    rate_limit: float | None = None
 
     @property
     def accepted(self):
@@ -147,6 +151,8 @@ def authorization_url(*, state: str, redirect_uri: str) -> str:
     """Seller Central's consent page for this app. Amazon sends the seller back to redirect_uri
     with spapi_oauth_code, state and selling_partner_id. (`version=beta` while the app is not
     published in the Appstore, as Amazon requires for draft apps.)"""
+    if not settings.AMAZON_SPAPI_APP_ID:
+        raise SpApiError("Amazon is not configured: set AMAZON_SPAPI_APP_ID.")
     base = (
         settings.AMAZON_SELLER_CENTRAL_URL
         or SELLER_CENTRAL[_region(_marketplace(settings.AMAZON_MARKETPLACE_ID))]
@@ -383,9 +389,17 @@ def get_feed_result(creds: Credentials, *, feed_id, skus=()) -> FeedResult:
     status = feed.payload.get("processingStatus", "")
     result = FeedResult(feed_id=str(feed_id), processing_status=status)
     document_id = feed.payload.get("resultFeedDocumentId")
-    if status != "DONE" or not document_id:
+    if status not in {"DONE", "FATAL"} or not document_id:
         return result
     report = _read_document(creds, document_id)
+    if status == "FATAL":
+        # Amazon could not read the feed at all: nothing was applied, every message failed.
+        issues = [_issue(raw) for raw in report.get("issues") or []]
+        result.messages = [
+            FeedMessageResult(message_id=position, sku=sku, status="INVALID", issues=issues)
+            for position, sku in enumerate(skus, start=1)
+        ] or [FeedMessageResult(message_id=0, sku="", status="INVALID", issues=issues)]
+        return result
     result.messages = _feed_messages(report, skus=list(skus))
     return result
 
@@ -407,9 +421,30 @@ def _http_client() -> httpx.Client:
             else None
         )
         _http_clients[key] = httpx.Client(
-            timeout=settings.AMAZON_SPAPI_TIMEOUT_SECONDS, transport=transport
+            timeout=settings.AMAZON_SPAPI_TIMEOUT_SECONDS,
+            transport=transport,
+            event_hooks={"response": [_refuse_unreadable_failures]},
         )
     return _http_clients[key]
+
+
+def _refuse_unreadable_failures(response: httpx.Response):
+    """A failure whose body is not Amazon's error JSON (a gateway's HTML 503, an empty 429, S3's
+    XML) becomes SpApiError here: the library would read an SP-API one as an empty success and
+    fail on Login with Amazon's with a JSON decoding error."""
+    if response.status_code < 400:
+        return
+    response.read()
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and (body.get("errors") or body.get("error")):
+        return  # Amazon's own error body: the library raises its typed exception
+    message = f"Amazon answered HTTP {response.status_code} ({response.request.url.host})."
+    if response.status_code == 429:
+        raise SpApiThrottled(message, retry_after=_retry_after(response.headers))
+    raise SpApiError(message, status=response.status_code)
 
 
 def _bind(library_client):
@@ -456,7 +491,28 @@ def _region(marketplace: Marketplaces) -> str:
     return marketplace.endpoint.split("sellingpartnerapi-")[-1].split(".")[0].upper()
 
 
+# Library clients made per thread and kept (the last LIBRARY_CLIENTS_KEPT): making one costs
+# ~0.2 s, as it builds two httpx clients (TLS contexts) before ours replaces them. A library
+# client is not shared between threads: it notes the method of the call in flight on itself.
+LIBRARY_CLIENTS_KEPT = 32
+_library_clients = threading.local()
+
+
 def _library_client(api_class, creds: Credentials):
+    kept = getattr(_library_clients, "clients", None)
+    if kept is None:
+        kept = _library_clients.clients = OrderedDict()
+    key = (
+        api_class,
+        creds,
+        settings.AMAZON_LWA_CLIENT_ID,
+        settings.AMAZON_LWA_CLIENT_SECRET,
+        settings.AMAZON_SPAPI_TRANSPORT,
+        settings.AMAZON_SPAPI_TIMEOUT_SECONDS,
+    )
+    if key in kept:
+        kept.move_to_end(key)
+        return kept[key]
     client = api_class(
         _marketplace(creds.marketplace_id),
         refresh_token=creds.refresh_token,
@@ -466,7 +522,10 @@ def _library_client(api_class, creds: Credentials):
         auth_token_client_class=_AccessTokenClient,
         timeout=settings.AMAZON_SPAPI_TIMEOUT_SECONDS,
     )
-    return _bind(client)
+    kept[key] = _bind(client)
+    while len(kept) > LIBRARY_CLIENTS_KEPT:
+        kept.popitem(last=False)
+    return kept[key]
 
 
 def _call(creds, api_class, operation, *args, **kwargs):
@@ -540,7 +599,15 @@ def _submission(answer) -> SubmissionResult:
         status=payload.get("status", ""),
         submission_id=str(payload.get("submissionId", "")),
         issues=[_issue(raw) for raw in payload.get("issues") or []],
+        rate_limit=_float_or_none(answer.rate_limit),
     )
+
+
+def _float_or_none(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _listing_state(answer, *, sku, marketplace_id) -> ListingState:

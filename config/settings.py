@@ -105,6 +105,13 @@ AMAZON_SELLER_CENTRAL_URL = env.str("AMAZON_SELLER_CENTRAL_URL", default="")
 # call; empty for httpx's own (the network).
 AMAZON_SPAPI_TRANSPORT = ""
 AMAZON_SPAPI_TIMEOUT_SECONDS = env.float("AMAZON_SPAPI_TIMEOUT_SECONDS", default=30.0)
+if IS_PRODUCTION and AMAZON_LWA_CLIENT_ID:
+    # An Amazon app half configured would fail at the first seller's connect, not at start.
+    _MISSING += [
+        name
+        for name in ("AMAZON_LWA_CLIENT_SECRET", "AMAZON_SPAPI_APP_ID")
+        if not env.ENVIRON.get(name)
+    ]
 # No Amazon app outside production: the offline SP-API sandbox (amazon_sandbox/README.md) answers
 # Login with Amazon, the Listings Items and Feeds APIs and Seller Central's consent page.
 # As with Stripe, the product never imports it: the transport is named here by dotted path.

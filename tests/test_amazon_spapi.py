@@ -76,6 +76,15 @@ def test_a_listing_is_created_goes_live_with_its_asin_changes_price_and_stock_an
     assert "mug-1" in missing.value.message
 
 
+def test_a_sku_with_spaces_and_slashes_is_the_same_sku_at_amazon(creds):
+    sku = "mug 1/blue & white"
+    spapi.put_listing(creds, sku=sku, product_type="PRODUCT", attributes=attributes(creds))
+
+    assert control.listing(creds.selling_partner_id, sku) is not None
+    assert spapi.get_listing(creds, sku=sku).sku == sku
+    assert spapi.delete_listing(creds, sku=sku).accepted
+
+
 def test_missing_attributes_are_invalid_with_amazons_issue_for_each(creds):
     incomplete = attributes(creds)
     del incomplete["brand"], incomplete["fulfillment_availability"]
@@ -220,6 +229,37 @@ def test_a_bulk_feed_reports_each_message(creds):
     assert spapi.get_listing(creds, sku="old").quantity == 1
 
 
+def test_a_feed_amazon_cannot_read_fails_every_message_and_applies_none(creds):
+    # Another seller's id in the header (the token is the first seller's): Amazon refuses the feed.
+    confused = spapi.Credentials(
+        refresh_token=creds.refresh_token,
+        selling_partner_id="ASOMEONEELSE1",
+        marketplace_id=MARKETPLACE,
+    )
+    messages = [
+        {
+            "sku": sku,
+            "operationType": "UPDATE",
+            "productType": "PRODUCT",
+            "attributes": attributes(creds),
+        }
+        for sku in ("jug-a", "jug-b")
+    ]
+    feed_id = spapi.submit_listings_feed(confused, messages=messages)
+    control.process_feeds()
+
+    result = spapi.get_feed_result(creds, feed_id=feed_id, skus=["jug-a", "jug-b"])
+
+    assert result.processing_status == "FATAL"
+    assert result.done
+    assert [(m.sku, m.status) for m in result.messages] == [
+        ("jug-a", "INVALID"),
+        ("jug-b", "INVALID"),
+    ]
+    assert "sellerId" in result.messages[0].issues[0].message
+    assert spapi.get_listing(creds, sku="jug-a") is None
+
+
 def test_the_consent_page_sends_the_seller_back_and_the_code_becomes_a_refresh_token(client):
     url = spapi.authorization_url(state="st-42", redirect_uri="http://testserver/amazon/callback/")
     parts = urlsplit(url)
@@ -309,3 +349,42 @@ def test_amazon_out_of_reach_is_an_error_a_task_can_retry(creds, settings):
 class Unreachable(httpx.BaseTransport):
     def handle_request(self, request):
         raise httpx.ConnectError("no route to host", request=request)
+
+
+class GatewayDown(httpx.BaseTransport):
+    """What stands in front of Amazon answering for it: HTML, or nothing at all."""
+
+    def handle_request(self, request):
+        if request.url.path.endswith("/throttled"):
+            return httpx.Response(429, headers={"x-amzn-RateLimit-Limit": "0.5"})
+        return httpx.Response(503, html="<html><body>Service Unavailable</body></html>")
+
+
+def test_a_failure_without_amazons_error_body_is_an_error_not_an_empty_success(creds, settings):
+    spapi.put_listing(creds, sku="mug-7", product_type="PRODUCT", attributes=attributes(creds))
+    settings.AMAZON_SPAPI_TRANSPORT = "tests.test_amazon_spapi.GatewayDown"
+
+    with pytest.raises(spapi.SpApiError) as unavailable:
+        spapi.get_listing(creds, sku="mug-7")
+    with pytest.raises(spapi.SpApiThrottled) as throttled:
+        spapi.get_listing(creds, sku="throttled")
+
+    assert (unavailable.value.status, unavailable.value.retryable) == (503, True)
+    assert throttled.value.retry_after == pytest.approx(2.0)
+
+
+def test_login_with_amazon_failing_without_json_is_an_error(creds, settings):
+    settings.AMAZON_SPAPI_TRANSPORT = "tests.test_amazon_spapi.GatewayDown"
+
+    with pytest.raises(spapi.SpApiError) as unavailable:
+        spapi.get_listing(creds, sku="mug-8")
+
+    assert unavailable.value.status == 503
+
+
+def test_an_answer_says_how_fast_the_operation_may_be_called(creds):
+    result = spapi.put_listing(
+        creds, sku="mug-9", product_type="PRODUCT", attributes=attributes(creds)
+    )
+
+    assert result.rate_limit == 5.0

@@ -913,6 +913,9 @@ ELSEWHERE = {
     # Staff only.
     "stripe_sandbox:control_deliver": "test_staff_pages_are_for_staff_only",
     "stripe_sandbox:control_dispute_close": "test_staff_pages_are_for_staff_only",
+    # The offline Amazon SP-API: an LWA access token names the seller (amazon_sandbox/tests).
+    "amazon_sandbox:sp-api": "the sandbox's SP-API: an access token for that selling partner",
+    "amazon_sandbox:document": "the feed document's id, unguessable as Amazon's presigned URL",
 }
 
 CASES = [pytest.param(row, actor, id=f"{row} as {actor}") for row in MATRIX for actor in ACTORS]
@@ -1166,7 +1169,9 @@ def _staff_urls():
             yield reverse(name, kwargs={"app_label": "escrow"})
         elif route.startswith("admin/(?P<url>"):
             yield "/admin/no-such-page/"  # the admin's catch-all
-        elif route.startswith("admin/") or (name or "").startswith("stripe_sandbox:control"):
+        elif route.startswith("admin/") or (name or "").startswith(
+            ("stripe_sandbox:control", "amazon_sandbox:control")
+        ):
             yield "/" + re.sub(r"<(?:\w+:)?\w+>", "1", route)
 
 
@@ -1175,6 +1180,7 @@ def test_staff_pages_are_for_staff_only(world):
     urls = list(_staff_urls())
     assert len(urls) > 100 and "/admin/escrow/order/1/change/" in urls
     assert "/stripe-sandbox/control/disputes/1/close/" in urls
+    assert "/amazon-sandbox/control/assign-asin/" in urls
     let_in = []
     for actor in ("other_seller", "anonymous"):
         client = Client()
@@ -1182,7 +1188,11 @@ def test_staff_pages_are_for_staff_only(world):
             client.cookies[settings.SESSION_COOKIE_NAME] = world.sessions[actor]
         for url in urls:
             # The sandbox's controls act on POST: they turn strangers away before anything.
-            methods = ("get", "post") if url.startswith("/stripe-sandbox/") else ("get",)
+            methods = (
+                ("get", "post")
+                if url.startswith(("/stripe-sandbox/", "/amazon-sandbox/"))
+                else ("get",)
+            )
             for method in methods:
                 response = getattr(client, method)(url)
                 location = path_of(response.get("Location", ""))

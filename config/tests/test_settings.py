@@ -60,6 +60,16 @@ def test_production_names_every_missing_secret():
         assert name in result.stderr
 
 
+def test_production_with_half_an_amazon_app_refuses_to_start():
+    result = _manage(
+        "check", env=PRODUCTION_ENV | {"AMAZON_LWA_CLIENT_ID": "amzn1.application-oa2-client.x"}
+    )
+
+    assert result.returncode != 0
+    assert "AMAZON_LWA_CLIENT_SECRET" in result.stderr
+    assert "AMAZON_SPAPI_APP_ID" in result.stderr
+
+
 def test_production_settings_pass_the_deploy_check():
     result = _manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
 
