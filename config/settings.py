@@ -6,6 +6,8 @@ checkout runs on SQLite, local media, console email and an embedded Celery broke
 message that names it.
 """
 
+import base64
+import hashlib
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -121,6 +123,30 @@ if AMAZON_SPAPI_SANDBOX:
     AMAZON_SELLER_CENTRAL_URL = f"{SITE_URL}/amazon-sandbox"
     AMAZON_SPAPI_TRANSPORT = "amazon_sandbox.transport.SandboxTransport"
 
+# --- Amazon channel sync (amazon_sync) -----------------------------------------------------------
+# Fernet keys that encrypt sellers' Amazon refresh tokens, newest first (amazon_sync/crypto.py
+# rotates). Production names its own; elsewhere one is derived from SECRET_KEY, so nothing
+# secret is written here and a development database stays readable across restarts.
+AMAZON_CREDENTIALS_KEYS = _required_in_production(
+    "AMAZON_CREDENTIALS_KEYS",
+    [
+        base64.urlsafe_b64encode(
+            hashlib.sha256(f"bazaar.amazon-credentials:{SECRET_KEY}".encode()).digest()
+        ).decode()
+    ],
+    cast=list,
+)
+# A price or stock change waits this long before it is pushed, so a burst of sales or edits
+# becomes one request to Amazon.
+AMAZON_SYNC_DEBOUNCE_SECONDS = env.int("AMAZON_SYNC_DEBOUNCE_SECONDS", default=5)
+# Retries of one Amazon call that was throttled or could not reach Amazon (backing off, and
+# never sooner than Amazon's Retry-After).
+AMAZON_SYNC_MAX_RETRIES = env.int("AMAZON_SYNC_MAX_RETRIES", default=6)
+# How soon after a publish or a feed Bazaar first asks Amazon how it went (the beat job asks
+# again every AMAZON_SYNC_POLL_SECONDS after that).
+AMAZON_SYNC_FIRST_CHECK_SECONDS = env.int("AMAZON_SYNC_FIRST_CHECK_SECONDS", default=60)
+AMAZON_SYNC_POLL_SECONDS = env.int("AMAZON_SYNC_POLL_SECONDS", default=300)
+
 if _MISSING:
     raise ImproperlyConfigured(
         "Bazaar refuses to start in production without these environment variables: "
@@ -160,6 +186,7 @@ INSTALLED_APPS = [
     "notifications",
     "reviews",
     "favourites",
+    "amazon_sync",
     "config",  # the project's own management commands (seed_demo)
 ]
 if STRIPE_SANDBOX:
@@ -451,6 +478,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "messaging.tasks.purge_stale_uploads",
         "schedule": 3600,
     },
+    # Listings Amazon is still processing (ASIN, issues), unfinished feeds, and changes whose
+    # push was never queued (the broker was down).
+    "amazon-sync-refresh": {
+        "task": "amazon_sync.tasks.refresh_due",
+        "schedule": AMAZON_SYNC_POLL_SECONDS,
+    },
     "notifications-daily-digest": {
         "task": "notifications.tasks.send_email_digests",
         "schedule": crontab(hour=env.int("NOTIFICATIONS_DIGEST_HOUR", default=7), minute=0),
@@ -534,6 +567,12 @@ SPECTACULAR_SETTINGS = {
         "BookingStatusEnum": "escrow.models.BookingStatus",
         # buyer/seller: an order's and a conversation's role, and which side wrote a review.
         "RoleEnum": ["buyer", "seller"],
+        # A listing's review status: its seller's view (marketplace) and the same with its
+        # Amazon sync status (amazon_sync) share it, under the name it always had.
+        "SellerListingOutputStatusEnum": "marketplace.models.ListingStatus",
+        # A listing's state on Amazon, and a bulk sync's (amazon_sync.models).
+        "AmazonSyncStatusEnum": "amazon_sync.models.SyncStatus",
+        "AmazonFeedStatusEnum": "amazon_sync.models.FeedStatus",
     },
 }
 

@@ -15,6 +15,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("notifications/", include("notifications.urls")),
     path("favourites/", include("favourites.urls")),
+    path("seller/amazon/", include("amazon_sync.urls")),
     path("messages/", include("messaging.urls")),
     path("stripe/", include("core.urls")),
     path("", include("reviews.urls")),

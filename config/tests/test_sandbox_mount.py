@@ -32,6 +32,8 @@ PRODUCTION = {
     "STRIPE_SECRET_KEY": "sk_live_from_the_environment",
     "STRIPE_PUBLISHABLE_KEY": "pk_live_from_the_environment",
     "DATABASE_URL": "sqlite:////tmp/bazaar-deploy-check.sqlite3",
+    # A Fernet key (amazon_sync/crypto.py), made up for these tests.
+    "AMAZON_CREDENTIALS_KEYS": "jV2n8oXW5Yc0s0cQYk8cO2Zm3G8Hh1vM3pR5s7T9w1A=",
 }
 
 
