@@ -62,9 +62,21 @@ def listing_search(queryset, text):
     if connection.vendor != "postgresql":
         return SearchResult(_contains_every_word(queryset, words))
     found = _full_text(queryset, words)
-    if found.exists():
+    if _any(found):
         return SearchResult(found)
     return SearchResult(_similar_words(queryset, words), fuzzy=True)
+
+
+def _any(found):
+    """Whether the full-text search found anything, in one query that stays fast when it did not.
+
+    exists() (LIMIT 1) is planned as a sequential scan expecting an early match, as PostgreSQL
+    guesses that a prefix matches about 0.5% of rows: with no match it reads every row (0.9 s at
+    100,000 listings). Asking for the first match in an order no index provides (id + 0) makes it
+    collect the matches from the GIN index instead: instant when there are none.
+    """
+    first = found.order_by().annotate(first=F("pk") + 0).order_by("first").values("pk")[:1]
+    return bool(list(first))
 
 
 def _full_text(queryset, words):
