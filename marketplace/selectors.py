@@ -26,11 +26,14 @@ PRICE_BUCKET_BOUNDS = (10, 25, 50, 100)
 
 def _with_related(queryset):
     # Every list renders store, category, the first image and the rating: fetch them in fixed
-    # queries (the rating is a subquery of the same one, marketplace/ratings.py).
+    # queries (the rating is a subquery of the same one, marketplace/ratings.py). The search
+    # vector (a kilobyte or more per listing) is the database's to search, never shown.
     return with_listing_ratings(
-        queryset.select_related("store", "category").prefetch_related(
+        queryset.select_related("store", "category")
+        .prefetch_related(
             Prefetch("images", queryset=ListingImage.objects.order_by("position", "id"))
         )
+        .defer("search_vector")
     )
 
 
