@@ -164,6 +164,10 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    # Full-text search and trigram lookups (marketplace/search.py); inert on SQLite.
+    "django.contrib.postgres",
+    # The listing's search vector is kept current by PostgreSQL triggers declared on the models.
+    "pgtrigger",
     "axes",
     "django_otp",
     "django_otp.plugins.otp_totp",
