@@ -54,19 +54,23 @@ COLOURS = (
     "natural white black charcoal sage olive forest navy indigo teal ochre mustard rust "
     "terracotta blush cream sand grey amber honey"
 ).split()
+# What is for sale in each category, comma-separated (some are two words).
 OBJECTS = {
-    "ceramics": "mug vase bowl plate planter teapot jug cup platter tumbler dish".split(),
-    "furniture": "stool chair bench table shelf cabinet desk sideboard bookcase headboard".split(),
-    "lighting": "lamp pendant lampshade sconce lantern candleholder nightlight".split(),
-    "textiles": "blanket cushion throw rug scarf tote apron napkin tablecloth quilt".split(),
-    "jewellery": "ring necklace bracelet earrings pendant brooch cufflinks anklet".split(),
-    "kitchen": "board spoon ladle knife rack canister coaster trivet spatula".split(),
-    "prints-and-art": "print poster etching painting linocut sculpture wall hanging".split(),
-    "toys": "puzzle rattle train doll blocks spinning top rocking horse".split(),
-    "stationery": "notebook journal planner card envelope bookmark pen pencil case".split(),
-    "garden": "planter bird feeder trellis pot birdhouse wind chime hose reel".split(),
-    "lessons": "pottery lesson woodturning class weaving workshop drawing lesson".split(),
-    "repairs": "furniture repair lamp rewiring chair recaning jewellery resizing".split(),
+    slug: [thing.strip() for thing in things.split(",")]
+    for slug, things in {
+        "ceramics": "mug, vase, bowl, plate, planter, teapot, jug, cup, platter, tumbler, dish",
+        "furniture": "stool, chair, bench, side table, shelf, cabinet, desk, sideboard, bookcase",
+        "lighting": "lamp, desk lamp, floor lamp, pendant light, lampshade, sconce, lantern",
+        "textiles": "blanket, cushion, throw, rug, scarf, tote bag, apron, napkins, quilt",
+        "jewellery": "ring, necklace, bracelet, earrings, pendant, brooch, cufflinks",
+        "kitchen": "chopping board, spoon, ladle, knife rack, canister, coaster set, trivet",
+        "prints-and-art": "print, poster, etching, painting, linocut, sculpture, wall hanging",
+        "toys": "puzzle, rattle, toy train, doll, stacking blocks, spinning top, rocking horse",
+        "stationery": "notebook, journal, planner, greeting card, bookmark, pen, pencil case",
+        "garden": "planter, bird feeder, trellis, plant pot, birdhouse, wind chime",
+        "lessons": "pottery lesson, woodturning class, weaving workshop, jewellery class",
+        "repairs": "furniture repair, lamp rewiring, chair recaning, ring resizing",
+    }.items()
 }
 FEATURES = [
     "Each piece is made to order in our workshop, so no two are exactly alike.",
