@@ -1,12 +1,13 @@
 """The catalogue bench/browse loads: a few sellers' stores, the categories, and N approved
 listings with varied titles, descriptions and prices.
 
-Listings go in by PostgreSQL's COPY (a million in well under a minute; on SQLite, where the
-smoke test runs it, by executemany), so the rows bypass the ORM: every column is named and
-filled here, and a column another change adds must either have a database default or a trigger
-that fills it (a search vector) or be added below. Rows are drawn from a seeded generator, so
-two databases of the same size hold the same catalogue. bench/browse runs it in
-`manage.py shell` against the database it creates, then VACUUM ANALYZE (outside a transaction).
+Listings go in by PostgreSQL's COPY (a million in under three minutes on a busy 2-core
+machine; on SQLite, where the smoke test runs it, by executemany), so the rows bypass the ORM:
+every column is named and filled here, and a column another change adds must either have a
+database default or a trigger that fills it (a search vector) or be added below. Rows are drawn
+from a seeded generator, so two databases of the same size hold the same catalogue.
+bench/browse runs it in `manage.py shell` against the database it creates, then VACUUM ANALYZE
+(outside a transaction).
 """
 
 import random
