@@ -20,6 +20,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
+from core.pagination import KeysetPagination
 from marketplace import selectors, services
 from marketplace.filters import ListingFilter
 from marketplace.models import Listing, ListingStatus
@@ -103,6 +104,7 @@ class StoreViewSet(
 ):
     permission_classes = (IsStoreOwnerOrReadOnly,)
     serializer_class = StoreOutputSerializer
+    pagination_class = KeysetPagination
     filter_backends = ()
     parser_classes = (JSONParser, MultiPartParser, FormParser)
     lookup_field = "slug"
@@ -151,6 +153,7 @@ class ListingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     permission_classes = (AllowAny,)
     serializer_class = ListingOutputSerializer
     filterset_class = ListingFilter
+    pagination_class = KeysetPagination
     lookup_value_regex = r"\d+"
     queryset = Listing.objects.none()  # for the schema; requests use the selector
 
@@ -196,6 +199,7 @@ class SellerListingViewSet(
     permission_classes = (IsAuthenticated, IsSeller)
     serializer_class = SellerListingOutputSerializer
     filterset_class = SellerListingFilter
+    pagination_class = KeysetPagination
     lookup_value_regex = r"\d+"
     http_method_names = ("get", "post", "put", "patch", "delete", "head", "options")
     queryset = Listing.objects.none()  # for the schema; requests use the selector
