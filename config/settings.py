@@ -583,6 +583,9 @@ PAYOUT_STRIPE_REQUESTS_PER_SECOND = env.int("PAYOUT_STRIPE_REQUESTS_PER_SECOND",
 BAZAAR_DISPUTE_RESPONSE_DAYS = env.int("BAZAAR_DISPUTE_RESPONSE_DAYS", default=3)
 BAZAAR_DISPUTE_RESOLUTION_DAYS = env.int("BAZAAR_DISPUTE_RESOLUTION_DAYS", default=10)
 BAZAAR_PAGE_SIZE = env.int("BAZAAR_PAGE_SIZE", default=24)
+# Browse pages count matching listings up to this many and then say "1,000+": counting them all
+# on every request reads every row (core.pagination.capped_count).
+BAZAAR_BROWSE_COUNT_CAP = env.int("BAZAAR_BROWSE_COUNT_CAP", default=1000)
 BAZAAR_MAX_LISTING_IMAGES = env.int("BAZAAR_MAX_LISTING_IMAGES", default=8)
 # One limit for every uploaded image (listing photos and store logos): core/images.py.
 BAZAAR_MAX_IMAGE_BYTES = env.int("BAZAAR_MAX_IMAGE_BYTES", default=5 * 1024 * 1024)

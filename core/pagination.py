@@ -300,3 +300,10 @@ def page_links(request, page, *, param=CURSOR_PARAM):
         return "?" + urlencode(sorted(query.lists()), doseq=True)
 
     return link(page.previous_cursor), link(page.next_cursor)
+
+
+def capped_count(queryset, *, cap):
+    """How many rows `queryset` has, counting no further than cap + 1: a result above `cap`
+    means "more than cap". SELECT COUNT(*) FROM (SELECT id ... LIMIT cap + 1): the database
+    stops after cap + 1 rows where COUNT(*) would read every matching one."""
+    return queryset.order_by().values("pk")[: cap + 1].count()
