@@ -20,6 +20,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
+from core.http_cache import PublicCacheMixin
 from core.pagination import KeysetPagination
 from marketplace import selectors, services
 from marketplace.filters import ListingFilter
@@ -76,7 +77,9 @@ class IsStoreOwnerOrReadOnly(BasePermission):
     list=extend_schema(summary="Categories, with how many approved listings each has"),
     retrieve=extend_schema(summary="One category"),
 )
-class CategoryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class CategoryViewSet(
+    PublicCacheMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     permission_classes = (AllowAny,)
     serializer_class = CategoryOutputSerializer
     filter_backends = ()
@@ -98,6 +101,7 @@ class CategoryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     retrieve=extend_schema(summary="One store"),
 )
 class StoreViewSet(
+    PublicCacheMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     viewsets.GenericViewSet,
@@ -149,7 +153,9 @@ class StoreViewSet(
     list=extend_schema(summary="Approved listings: search, filter, sort"),
     retrieve=extend_schema(summary="One approved listing"),
 )
-class ListingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ListingViewSet(
+    PublicCacheMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     permission_classes = (AllowAny,)
     serializer_class = ListingOutputSerializer
     filterset_class = ListingFilter

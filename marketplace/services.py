@@ -16,6 +16,7 @@ from django.utils.text import slugify
 
 from core.audit import audit_record, audited_transition, plain
 from core.errors import InvalidTransition, NotAllowed, ValidationFailed
+from core.http_cache import bump_catalogue_version
 from core.images import image_problem
 from core.money import below_minimum_message, minimum_charge_cents
 from core.timezones import is_time_zone
@@ -681,6 +682,7 @@ def listing_stock_reserve(*, listing, quantity):
             {"quantity": f"Only {left} left in stock." if left else "This listing is sold out."}
         )
     Listing.objects.filter(pk=listing.pk).update(stock=F("stock") - quantity)
+    bump_catalogue_version()  # an UPDATE sends no post_save (marketplace/receivers.py)
     listing.stock = left - quantity
     return True
 
@@ -696,6 +698,7 @@ def listing_stock_return(*, listing_id, quantity):
         .first()
     )
     Listing.objects.filter(pk=listing_id).update(stock=F("stock") + quantity)
+    bump_catalogue_version()
     if (
         row
         and row["stock"] == 0
@@ -718,4 +721,5 @@ def listing_stock_retake(*, listing_id, quantity):
     if listing.kind != ListingKind.PRODUCT or listing.stock is None:
         return False
     Listing.objects.filter(pk=listing_id).update(stock=Greatest(F("stock") - quantity, 0))
+    bump_catalogue_version()
     return True

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from core.errors import DomainError, ValidationFailed
 from core.forms import add_domain_errors
 from core.http import safe_next_url
+from core.http_cache import cache_public_page
 from core.pagination import BadCursor, capped_count, keyset_page, page_links
 from marketplace import selectors, services
 from marketplace.filters import ListingFilter
@@ -61,6 +62,7 @@ def _results_label(queryset):
 # --- Browsing -----------------------------------------------------------------------------------
 
 
+@cache_public_page
 def home(request):
     listings = selectors.listings_newest_by_store(limit=HOME_LISTINGS)
     return render(
@@ -98,16 +100,20 @@ def _browse(request, *, queryset, category=None):
     )
 
 
+@cache_public_page
 def listing_list(request):
     return _browse(request, queryset=selectors.listing_public_queryset())
 
 
+@cache_public_page
 def category_detail(request, slug):
     category = get_object_or_404(Category, slug=slug)
     queryset = selectors.listing_public_queryset().filter(category=category)
     return _browse(request, queryset=queryset, category=category)
 
 
+# Not cached: its buy box shows the free slots of a service, which bookings and the clock change,
+# and whether the seller can take payments, neither of them a catalogue change.
 def listing_detail(request, pk):
     listing = selectors.listing_visible_get(pk=pk, user=request.user)
     return render(
@@ -129,6 +135,7 @@ def _store_page(slug, tab):
     return store, {"store": store, "store_tab": tab}
 
 
+@cache_public_page
 def store_home(request, slug):
     store, context = _store_page(slug, "home")
     context["listings"] = selectors.listing_public_queryset().filter(store=store)[
@@ -137,17 +144,20 @@ def store_home(request, slug):
     return render(request, "marketplace/store_home.html", context)
 
 
+@cache_public_page
 def store_products(request, slug):
     store, context = _store_page(slug, "products")
     context.update(browse_page(request, selectors.listing_public_queryset().filter(store=store)))
     return render(request, "marketplace/store_products.html", context)
 
 
+@cache_public_page
 def store_about(request, slug):
     _, context = _store_page(slug, "about")
     return render(request, "marketplace/store_about.html", context)
 
 
+@cache_public_page
 def store_contact(request, slug):
     _, context = _store_page(slug, "contact")
     return render(request, "marketplace/store_contact.html", context)
