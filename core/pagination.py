@@ -13,7 +13,10 @@ whatever its columns and directions, annotations included; the primary key is ad
 tie-breaker when the order does not end with it, so every row has one place. The cursor carries
 the values of the row it starts from, signed (django.core.signing): a client cannot forge one to
 probe other columns, and a tampered, truncated or stale cursor (one made for another sort) is a
-field error, never a 500. The sort columns must not be NULL (they are not, in the catalogue).
+field error, never a 500. The sort columns must not be NULL (they are not, in the catalogue),
+and an annotation's value must come back from Python as the database had it: declare its
+output_field as the SQL type it has (a float8 or float4 as FloatField, a numeric as DecimalField),
+or the row it stops at never compares equal to the cursor.
 """
 
 from collections import OrderedDict

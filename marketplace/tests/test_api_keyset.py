@@ -7,11 +7,14 @@ from datetime import timedelta
 import pytest
 from django.core import signing
 from django.db import connection
+from django.db.models import ExpressionWrapper, FloatField
+from django.db.models.functions import Cast
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.factories import SellerFactory
 from accounts.testing import api_client_for
+from core.pagination import keyset_page
 from marketplace.factories import ListingFactory, ListingImageFactory
 from marketplace.filters import SORTS
 from marketplace.models import Listing
@@ -209,3 +212,24 @@ def test_stores_are_paged_by_cursor(api_client):
 
     names = [row["name"] for page in stores for row in page["results"]]
     assert names == sorted(names) and len(names) == len(set(names)) >= 5
+
+
+def test_an_order_by_an_annotation_pages_too(tied_catalogue):
+    # The search's relevance sort orders by an annotation ("-rank", "-id"): the cursor carries
+    # the annotation's value and the WHERE compares it like a column.
+    queryset = Listing.objects.annotate(
+        rank=ExpressionWrapper(Cast("price_cents", FloatField()) / 3.0, output_field=FloatField())
+    ).order_by("-rank", "-id")
+    expected = list(queryset.values_list("pk", flat=True))
+
+    seen, cursor = [], None
+    for _ in range(10):
+        page = keyset_page(queryset, cursor=cursor, page_size=4)
+        seen += [row.pk for row in page.rows]
+        if not page.next_cursor:
+            break
+        cursor = page.next_cursor
+
+    assert seen == expected
+    back = keyset_page(queryset, cursor=page.previous_cursor, page_size=4)
+    assert [row.pk for row in back.rows] == expected[-5:-1]
