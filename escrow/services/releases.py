@@ -436,7 +436,7 @@ def release_transfer(*, release_id):
         return decided  # transferred meanwhile, or another caller's request is in flight
     order = decided.order
     try:
-        transfer = stripe_client.call(
+        transfer = stripe_client.paced_call(
             _stripe().transfers.create,
             params={
                 "amount": decided.transfer_cents,
