@@ -574,6 +574,9 @@ BAZAAR_PAYMENT_EXPIRY_MINUTES = env.int("BAZAAR_PAYMENT_EXPIRY_MINUTES", default
 # A release's transfer request not answered within this long is presumed lost (its caller died
 # mid-call): the retry job and staff may send it again, with the same idempotency key.
 ESCROW_TRANSFER_TIMEOUT_SECONDS = env.int("ESCROW_TRANSFER_TIMEOUT_SECONDS", default=600)
+# The auto-release task works this long, then queues itself again for what is left: well within
+# CELERY_TASK_SOFT_TIME_LIMIT, which a long run paced by Stripe's rate limit would pass.
+ESCROW_RELEASE_JOB_SECONDS = env.int("ESCROW_RELEASE_JOB_SECONDS", default=60)
 # A refund gives back the platform's commission (and the Stripe fee it passed on) in proportion
 # to the refunded share; false keeps them, the seller's share being refunded first.
 ESCROW_REFUND_RETURNS_COMMISSION = env.bool("ESCROW_REFUND_RETURNS_COMMISSION", default=True)
