@@ -8,10 +8,9 @@ import time
 import redis
 from django.conf import settings
 
+from bench.webhooks_stack import CALLS, SECONDS  # the drivers read them too
 from stripe_sandbox.transport import SandboxHTTPClient
 
-SECONDS = "bench:stripe:seconds"
-CALLS = "bench:stripe:calls"
 _redis = None
 
 

@@ -25,6 +25,9 @@ from psycopg import sql
 BASE_DIR = Path(__file__).resolve().parent.parent
 LOG_DIR = BASE_DIR / "var" / "bench"
 SETTINGS = "bench.webhooks_settings"
+# The Redis counters of the sandbox's timed HTTP client (bench/webhooks_sandbox.py).
+SECONDS = "bench:stripe:seconds"
+CALLS = "bench:stripe:calls"
 
 
 def say(message):
