@@ -55,7 +55,7 @@ def parse_args(argv):
 def pending_count(database_url, since_id):
     with psycopg.connect(database_url) as conn:
         return conn.execute(
-            "SELECT count(*) FROM escrow_order o WHERE o.id > %s AND NOT EXISTS ("
+            "SELECT count(*) FROM marketplace_order o WHERE o.id > %s AND NOT EXISTS ("
             " SELECT 1 FROM escrow_escrowrelease r WHERE r.order_id = o.id"
             " AND r.status = 'transferred')",
             (since_id,),
@@ -64,7 +64,7 @@ def pending_count(database_url, since_id):
 
 def max_order_id(database_url):
     with psycopg.connect(database_url) as conn:
-        return conn.execute("SELECT coalesce(max(id), 0) FROM escrow_order").fetchone()[0]
+        return conn.execute("SELECT coalesce(max(id), 0) FROM marketplace_order").fetchone()[0]
 
 
 def job_seconds(database_url, since_id):
