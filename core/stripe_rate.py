@@ -107,8 +107,3 @@ def limiter(*, clock=time.time, sleep=time.sleep):
         clock=clock,
         sleep=sleep,
     )
-
-
-def slots_reset():
-    """Forget the slots reserved so far (a test with its own clock starts from a clean budget)."""
-    _shared_slots().reset()

@@ -2,6 +2,7 @@
 budget (STRIPE_WRITES_PER_SECOND), and a 429 is retried with backoff until the release goes
 through, once."""
 
+import uuid
 from urllib.parse import urlsplit
 
 import pytest
@@ -31,15 +32,20 @@ class FakeTime:
 
 
 @pytest.fixture
-def fake_time(monkeypatch):
-    import time
-
-    fake = FakeTime(time.time() + 3600)  # later than any slot a previous run left in Redis
+def fake_time(monkeypatch, settings):
+    """Time stands still but for sleeps, on slots of this test's own (in Redis under a key of
+    its own when REDIS_URL is set): other test processes sharing the Redis never see them."""
+    fake = FakeTime(1_000_000.0)
     monkeypatch.setattr(stripe_client, "_clock", fake.time)
     monkeypatch.setattr(stripe_client, "_sleep", fake.sleep)
-    stripe_rate.slots_reset()
+    slots = (
+        stripe_rate.RedisSlots(settings.REDIS_URL, key=f"test:stripe-slots:{uuid.uuid4()}")
+        if settings.REDIS_URL
+        else stripe_rate.ProcessSlots()
+    )
+    monkeypatch.setattr(stripe_rate, "_slots", slots)
     yield fake
-    stripe_rate.slots_reset()
+    slots.reset()
 
 
 def due_orders(client, *, buyer, seller, listing, count, capture):
