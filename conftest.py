@@ -1,8 +1,21 @@
 import uuid
+from importlib import import_module
 from urllib.parse import urlsplit
 
 import pytest
 from rest_framework.test import APIClient
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The suite's database is built from the models (--no-migrations): add what only a migration
+    makes, with that migration's own function, as `migrate` does. On PostgreSQL: the pg_trgm
+    extension search's typo fallback needs, and the search indexes (marketplace 0008)."""
+    from django.db import connection
+
+    migration = import_module("marketplace.migrations.0008_listing_search")
+    with django_db_blocker.unblock(), connection.schema_editor() as editor:
+        migration.add_search_indexes(None, editor)
 
 
 @pytest.fixture(autouse=True)

@@ -17,10 +17,11 @@ from accounts.api import (
     SignupApi,
     TokenObtainApi,
 )
+from amazon_sync.api import SellerListingWithAmazonViewSet
 from config.api_docs import ApiDocsView, ApiIndexView
 from escrow.api import ListingSlotsApi, SellerBookingsApi
 from favourites.api import ListingWithFavouriteViewSet, StoreWithFavouriteViewSet
-from marketplace.api import CategoryViewSet, SellerListingViewSet
+from marketplace.api import CategoryViewSet
 from payouts.api import SellerBalanceApi, SellerPayoutListApi, SellerPayoutScheduleApi
 from payouts.earnings_api import SellerEarningsApi, SellerEarningsExportApi
 from reviews.api import OrderReviewApi, OrderReviewReplyApi, StoreReviewListApi
@@ -30,7 +31,8 @@ router.register("categories", CategoryViewSet, basename="api-category")
 # Stores and listings carry `is_favourite` for the signed-in person (favourites.api).
 router.register("stores", StoreWithFavouriteViewSet, basename="api-store")
 router.register("listings", ListingWithFavouriteViewSet, basename="api-listing")
-router.register("seller/listings", SellerListingViewSet, basename="api-seller-listing")
+# The seller's listings carry their Amazon sync status (amazon_sync.api).
+router.register("seller/listings", SellerListingWithAmazonViewSet, basename="api-seller-listing")
 
 urlpatterns = [
     path("", ApiIndexView.as_view(), name="api-index"),
@@ -58,6 +60,7 @@ urlpatterns = [
         name="api-me-shipping-address-default",
     ),
     path("seller/connect/", include("accounts.connect_api")),
+    path("seller/amazon/", include("amazon_sync.api_urls")),
     path("seller/balance/", SellerBalanceApi.as_view(), name="api-seller-balance"),
     path("seller/payouts/", SellerPayoutListApi.as_view(), name="api-seller-payouts"),
     path(

@@ -6,6 +6,8 @@ checkout runs on SQLite, local media, console email and an embedded Celery broke
 message that names it.
 """
 
+import base64
+import hashlib
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -88,6 +90,63 @@ STRIPE_SANDBOX_AFTER_ADVANCE = [
     "payouts.tasks.run_scheduled_payouts",
 ]
 
+# --- Amazon Selling Partner API (amazon_sync/spapi.py) -------------------------------------------
+# The app's Login with Amazon credentials and its SP-API application id, from Seller Central's
+# Developer Central. Sellers authorize the app themselves (their refresh tokens are stored per
+# seller, encrypted); no seller's token belongs in settings.
+AMAZON_LWA_CLIENT_ID = env.str("AMAZON_LWA_CLIENT_ID", default="")
+AMAZON_LWA_CLIENT_SECRET = env.str("AMAZON_LWA_CLIENT_SECRET", default="")
+AMAZON_SPAPI_APP_ID = env.str("AMAZON_SPAPI_APP_ID", default="")
+# The marketplace listings are published to (amazon.com's by default).
+AMAZON_MARKETPLACE_ID = env.str("AMAZON_MARKETPLACE_ID", default="ATVPDKIKX0DER")
+# Where a seller authorizes the app; empty for the marketplace's own Seller Central.
+AMAZON_SELLER_CENTRAL_URL = env.str("AMAZON_SELLER_CENTRAL_URL", default="")
+# An httpx transport class (dotted path) for every SP-API, Login with Amazon and feed document
+# call; empty for httpx's own (the network).
+AMAZON_SPAPI_TRANSPORT = ""
+AMAZON_SPAPI_TIMEOUT_SECONDS = env.float("AMAZON_SPAPI_TIMEOUT_SECONDS", default=30.0)
+if IS_PRODUCTION and AMAZON_LWA_CLIENT_ID:
+    # An Amazon app half configured would fail at the first seller's connect, not at start.
+    _MISSING += [
+        name
+        for name in ("AMAZON_LWA_CLIENT_SECRET", "AMAZON_SPAPI_APP_ID")
+        if not env.ENVIRON.get(name)
+    ]
+# No Amazon app outside production: the offline SP-API sandbox (amazon_sandbox/README.md) answers
+# Login with Amazon, the Listings Items and Feeds APIs and Seller Central's consent page.
+# As with Stripe, the product never imports it: the transport is named here by dotted path.
+AMAZON_SPAPI_SANDBOX = not AMAZON_LWA_CLIENT_ID and not IS_PRODUCTION
+if AMAZON_SPAPI_SANDBOX:
+    AMAZON_LWA_CLIENT_ID = "amzn1.application-oa2-client.bazaarsandbox"
+    AMAZON_LWA_CLIENT_SECRET = "amzn1.oa2-cs.v1.bazaar-offline-sandbox"
+    AMAZON_SPAPI_APP_ID = "amzn1.sp.solution.bazaar-offline-sandbox"
+    AMAZON_SELLER_CENTRAL_URL = f"{SITE_URL}/amazon-sandbox"
+    AMAZON_SPAPI_TRANSPORT = "amazon_sandbox.transport.SandboxTransport"
+
+# --- Amazon channel sync (amazon_sync) -----------------------------------------------------------
+# Fernet keys that encrypt sellers' Amazon refresh tokens, newest first (amazon_sync/crypto.py
+# rotates). Production names its own; elsewhere one is derived from SECRET_KEY, so nothing
+# secret is written here and a development database stays readable across restarts.
+AMAZON_CREDENTIALS_KEYS = _required_in_production(
+    "AMAZON_CREDENTIALS_KEYS",
+    [
+        base64.urlsafe_b64encode(
+            hashlib.sha256(f"bazaar.amazon-credentials:{SECRET_KEY}".encode()).digest()
+        ).decode()
+    ],
+    cast=list,
+)
+# A price or stock change waits this long before it is pushed, so a burst of sales or edits
+# becomes one request to Amazon.
+AMAZON_SYNC_DEBOUNCE_SECONDS = env.int("AMAZON_SYNC_DEBOUNCE_SECONDS", default=5)
+# Retries of one Amazon call that was throttled or could not reach Amazon (backing off, and
+# never sooner than Amazon's Retry-After).
+AMAZON_SYNC_MAX_RETRIES = env.int("AMAZON_SYNC_MAX_RETRIES", default=6)
+# How soon after a publish or a feed Bazaar first asks Amazon how it went (the beat job asks
+# again every AMAZON_SYNC_POLL_SECONDS after that).
+AMAZON_SYNC_FIRST_CHECK_SECONDS = env.int("AMAZON_SYNC_FIRST_CHECK_SECONDS", default=60)
+AMAZON_SYNC_POLL_SECONDS = env.int("AMAZON_SYNC_POLL_SECONDS", default=300)
+
 if _MISSING:
     raise ImproperlyConfigured(
         "Bazaar refuses to start in production without these environment variables: "
@@ -105,6 +164,10 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    # Full-text search and trigram lookups (marketplace/search.py); inert on SQLite.
+    "django.contrib.postgres",
+    # The listing's search vector is kept current by PostgreSQL triggers declared on the models.
+    "pgtrigger",
     "axes",
     "django_otp",
     "django_otp.plugins.otp_totp",
@@ -127,10 +190,13 @@ INSTALLED_APPS = [
     "notifications",
     "reviews",
     "favourites",
+    "amazon_sync",
     "config",  # the project's own management commands (seed_demo)
 ]
 if STRIPE_SANDBOX:
     INSTALLED_APPS.append("stripe_sandbox")
+if AMAZON_SPAPI_SANDBOX:
+    INSTALLED_APPS.append("amazon_sandbox")
 
 MIDDLEWARE = [
     # First: whatever the others log is tied to the request (core/logs.py).
@@ -416,6 +482,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "messaging.tasks.purge_stale_uploads",
         "schedule": 3600,
     },
+    # Listings Amazon is still processing (ASIN, issues), unfinished feeds, and changes whose
+    # push was never queued (the broker was down).
+    "amazon-sync-refresh": {
+        "task": "amazon_sync.tasks.refresh_due",
+        "schedule": AMAZON_SYNC_POLL_SECONDS,
+    },
     "notifications-daily-digest": {
         "task": "notifications.tasks.send_email_digests",
         "schedule": crontab(hour=env.int("NOTIFICATIONS_DIGEST_HOUR", default=7), minute=0),
@@ -499,6 +571,12 @@ SPECTACULAR_SETTINGS = {
         "BookingStatusEnum": "escrow.models.BookingStatus",
         # buyer/seller: an order's and a conversation's role, and which side wrote a review.
         "RoleEnum": ["buyer", "seller"],
+        # A listing's review status: its seller's view (marketplace) and the same with its
+        # Amazon sync status (amazon_sync) share it, under the name it always had.
+        "SellerListingOutputStatusEnum": "marketplace.models.ListingStatus",
+        # A listing's state on Amazon, and a bulk sync's (amazon_sync.models).
+        "AmazonSyncStatusEnum": "amazon_sync.models.SyncStatus",
+        "AmazonFeedStatusEnum": "amazon_sync.models.FeedStatus",
     },
 }
 

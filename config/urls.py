@@ -15,6 +15,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("notifications/", include("notifications.urls")),
     path("favourites/", include("favourites.urls")),
+    path("seller/amazon/", include("amazon_sync.urls")),
     path("messages/", include("messaging.urls")),
     path("stripe/", include("core.urls")),
     path("", include("reviews.urls")),
@@ -26,6 +27,10 @@ urlpatterns = [
 if settings.STRIPE_SANDBOX:
     # The sandbox's stand-ins for Stripe's hosted pages (onboarding, checkout) and its controls.
     urlpatterns.insert(0, path("stripe-sandbox/", include("stripe_sandbox.urls")))
+
+if settings.AMAZON_SPAPI_SANDBOX:
+    # The offline SP-API: Seller Central's consent page, feed documents, the control page.
+    urlpatterns.insert(0, path("amazon-sandbox/", include("amazon_sandbox.urls")))
 
 if settings.DEBUG:
     from django.conf.urls.static import static

@@ -15,7 +15,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.response import Response
@@ -26,6 +26,7 @@ from marketplace.models import Listing, ListingStatus
 from marketplace.serializers import (
     AvailabilitySerializer,
     CategoryOutputSerializer,
+    ListingFacetsOutputSerializer,
     ListingImageInputSerializer,
     ListingImageOutputSerializer,
     ListingInputSerializer,
@@ -159,6 +160,24 @@ class ListingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     def get_object(self):
         return selectors.listing_public_get(pk=self.kwargs["pk"])
+
+    @extend_schema(
+        summary="How many listings each category, kind and price bucket holds, for the same "
+        "search and filters as the list",
+        filters=True,
+        responses=ListingFacetsOutputSerializer,
+    )
+    @action(detail=False, methods=["get"])
+    def facets(self, request):
+        filterset = self.filterset_class(
+            request.query_params, queryset=self.get_queryset(), request=request
+        )
+        if not filterset.is_valid():
+            raise ValidationError(filterset.errors)
+        currency = filterset.form.cleaned_data.get("currency") or None
+        facets = selectors.listing_facets(filterset.qs, currency=currency)
+        body = {**facets, "fuzzy": filterset.fuzzy}
+        return Response(ListingFacetsOutputSerializer(body).data)
 
 
 # --- The seller's own listings ------------------------------------------------------------------

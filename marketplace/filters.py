@@ -2,12 +2,14 @@
 
 import django_filters
 from django.conf import settings
-from django.db.models import Q
 
 from core.money import MoneyError, to_minor_units
 from marketplace.models import Category, ListingKind, Store
+from marketplace.search import SearchResult, listing_search
 
 SORTS = {
+    # Only with a search (the default then); without one it is the default order, newest.
+    "relevance": ("-rank", "-id"),
     "newest": ("-created_at", "-id"),
     "oldest": ("created_at", "id"),
     "price_asc": ("price_cents", "id"),
@@ -40,6 +42,7 @@ class ListingFilter(django_filters.FilterSet):
         label="Sort by",
         empty_label=None,
         choices=[
+            ("relevance", "Relevance"),
             ("newest", "Newest"),
             ("oldest", "Oldest"),
             ("price_asc", "Price: low to high"),
@@ -48,13 +51,32 @@ class ListingFilter(django_filters.FilterSet):
         ],
     )
 
+    # q and sort are applied by filter_queryset, after the other filters: whether the words
+    # found anything (or similar words must be tried) is decided within the filtered listings,
+    # and sorting by relevance needs the search's rank.
+    SEARCH_AND_SORT = ("q", "sort")
+
+    def filter_queryset(self, queryset):
+        data = self.form.cleaned_data
+        for name, value in data.items():
+            if name not in self.SEARCH_AND_SORT:
+                queryset = self.filters[name].filter(queryset, value)
+        self.search = listing_search(queryset, data.get("q", ""))
+        queryset = self.search.queryset
+        searching = "rank" in queryset.query.annotations
+        sort = data.get("sort") or ("relevance" if searching else "")
+        if sort == "relevance" and not searching:
+            sort = "newest"
+        return queryset.order_by(*SORTS[sort]) if sort else queryset
+
+    @property
+    def fuzzy(self):
+        """Whether the listings were found by words similar to the ones searched for."""
+        self.qs  # noqa: B018 (the search runs with the filters)
+        return getattr(self, "search", SearchResult(None)).fuzzy
+
     def filter_q(self, queryset, name, value):
-        value = value.strip()
-        if not value:
-            return queryset
-        for word in value.split()[:10]:
-            queryset = queryset.filter(Q(title__icontains=word) | Q(description__icontains=word))
-        return queryset
+        return listing_search(queryset, value).queryset
 
     def _cents(self, value):
         currency = self.form.cleaned_data.get("currency") or settings.BAZAAR_DEFAULT_CURRENCY
@@ -71,4 +93,6 @@ class ListingFilter(django_filters.FilterSet):
         return queryset.filter(price_cents__lte=self._cents(value))
 
     def filter_sort(self, queryset, name, value):
+        if value == "relevance" and "rank" not in queryset.query.annotations:
+            value = "newest"
         return queryset.order_by(*SORTS.get(value, SORTS["newest"]))

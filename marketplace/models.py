@@ -1,4 +1,6 @@
+import pgtrigger
 from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
@@ -15,6 +17,42 @@ MIN_NOTICE_MINUTES_MAX = 30 * 24 * 60
 # The longest handling and transit allowance a product may give its parcel.
 TRANSIT_DAYS_MAX = 90
 
+# The text search configuration of listings' search vectors and of the queries matched against
+# them (marketplace/search.py). English stems words, so "lamps" finds "lamp" and "ceramics"
+# finds "ceramic", and drops words like "the"; the catalogue is written in English.
+SEARCH_CONFIG = "english"
+
+# A listing's search document: its title weighs most (A), its store's and category's names next
+# (B), its description least (C). PostgreSQL computes it on every insert and on every update of
+# these columns; the store and category triggers below refresh it when those names change.
+LISTING_SEARCH_VECTOR = f"""
+NEW.search_vector :=
+    setweight(to_tsvector('{SEARCH_CONFIG}', coalesce(NEW.title, '')), 'A')
+    || setweight(to_tsvector('{SEARCH_CONFIG}',
+        coalesce((SELECT name FROM marketplace_store WHERE id = NEW.store_id), '') || ' '
+        || coalesce((SELECT name FROM marketplace_category WHERE id = NEW.category_id), '')
+    ), 'B')
+    || setweight(to_tsvector('{SEARCH_CONFIG}', coalesce(NEW.description, '')), 'C');
+RETURN NEW;
+"""
+
+# Setting a listing's title to itself fires its search vector trigger, which reads the new name:
+# the document is written in one place only.
+REFRESH_LISTINGS_OF = """
+UPDATE marketplace_listing SET title = title WHERE {column} = NEW.id;
+RETURN NULL;
+"""
+
+
+def _name_changed_trigger(column):
+    return pgtrigger.Trigger(
+        name="refresh_listing_search",
+        when=pgtrigger.After,
+        operation=pgtrigger.UpdateOf("name"),
+        condition=pgtrigger.Q(old__name__df=pgtrigger.F("new__name")),
+        func=REFRESH_LISTINGS_OF.format(column=column),
+    )
+
 
 class Category(models.Model):
     name = models.CharField(max_length=80, unique=True)
@@ -25,6 +63,7 @@ class Category(models.Model):
     class Meta:
         ordering = ["position", "name"]
         verbose_name_plural = "categories"
+        triggers = [_name_changed_trigger("category_id")]
 
     def __str__(self):
         return self.name
@@ -67,6 +106,7 @@ class Store(models.Model):
 
     class Meta:
         ordering = ["name"]
+        triggers = [_name_changed_trigger("store_id")]
 
     def __str__(self):
         return self.name
@@ -153,6 +193,10 @@ class Listing(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Written by PostgreSQL only (the trigger in Meta, LISTING_SEARCH_VECTOR); its GIN index and
+    # the title's trigram index are made by migration 0008. Empty on SQLite, which searches
+    # without it (marketplace/search.py).
+    search_vector = SearchVectorField(null=True, editable=False)
 
     objects = ListingQuerySet.as_manager()
 
@@ -165,6 +209,15 @@ class Listing(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(price_cents__gt=0), name="listing_price_positive"
+            ),
+        ]
+        triggers = [
+            pgtrigger.Trigger(
+                name="listing_search_vector",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Insert
+                | pgtrigger.UpdateOf("title", "description", "store_id", "category_id"),
+                func=LISTING_SEARCH_VECTOR,
             ),
         ]
 

@@ -1,10 +1,14 @@
 """Reads of the catalogue that views, the API and other apps need."""
 
+from dataclasses import dataclass
+
+from django.conf import settings
 from django.db.models import Count, F, Prefetch, Q, Window
 from django.db.models.functions import RowNumber
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
+from core.money import format_money, from_minor_units, to_minor_units
 from marketplace.models import (
     Category,
     Listing,
@@ -16,14 +20,20 @@ from marketplace.models import (
 )
 from marketplace.ratings import with_listing_ratings, with_store_ratings
 
+# Where the browse page's price facet cuts, in major units of the currency it counts in.
+PRICE_BUCKET_BOUNDS = (10, 25, 50, 100)
+
 
 def _with_related(queryset):
     # Every list renders store, category, the first image and the rating: fetch them in fixed
-    # queries (the rating is a subquery of the same one, marketplace/ratings.py).
+    # queries (the rating is a subquery of the same one, marketplace/ratings.py). The search
+    # vector (a kilobyte or more per listing) is the database's to search, never shown.
     return with_listing_ratings(
-        queryset.select_related("store", "category").prefetch_related(
+        queryset.select_related("store", "category")
+        .prefetch_related(
             Prefetch("images", queryset=ListingImage.objects.order_by("position", "id"))
         )
+        .defer("search_vector")
     )
 
 
@@ -103,3 +113,90 @@ def availability_for_listing(*, listing_id):
         .prefetch_related("windows", "exceptions")
         .first()
     )
+
+
+# --- Facets of a browse or search ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PriceBucket:
+    """Listings priced from `min_cents` (included) to `max_cents` (excluded; None: no top).
+    `min_price` and `max_price` are the browse filter's values that list exactly them."""
+
+    min_cents: int | None
+    max_cents: int | None
+    label: str
+    count: int
+    min_price: str | None
+    max_price: str | None
+
+
+def _price_buckets(currency):
+    cuts = [to_minor_units(bound, currency) for bound in PRICE_BUCKET_BOUNDS]
+    return list(zip([None, *cuts], [*cuts, None], strict=True))
+
+
+def _price_bucket_label(low, high, currency):
+    if low is None:
+        return f"Under {format_money(high, currency)}"
+    if high is None:
+        return f"{format_money(low, currency)} and over"
+    return f"{format_money(low, currency)} to {format_money(high, currency)}"
+
+
+def _major(cents, currency):
+    return None if cents is None else str(from_minor_units(cents, currency))
+
+
+def listing_facets(queryset, *, currency=None):
+    """How many of `queryset`'s listings (a browse or search, filters applied) fall in each
+    category, each kind and each price bucket of `currency` (default: the site's): what each
+    filter choice would leave. Two queries, whatever the number of categories or buckets: one
+    grouped by category, one counting kinds and buckets with conditional aggregates.
+
+    Returns {"categories": [{slug, name, count}], "kinds": [{kind, label, count}],
+    "price": {"currency", "buckets": [PriceBucket]}}, leaving out what counts nothing.
+    """
+    currency = currency or settings.BAZAAR_DEFAULT_CURRENCY
+    # Grouping and counting need none of the list's ordering, related rows or images.
+    rows = queryset.order_by().select_related(None).prefetch_related(None)
+    categories = [
+        {"slug": row["category__slug"], "name": row["category__name"], "count": row["count"]}
+        for row in rows.filter(category__isnull=False)
+        .values("category__slug", "category__name", "category__position")
+        .annotate(count=Count("pk"))
+        .order_by("category__position", "category__name")
+    ]
+    buckets = _price_buckets(currency)
+    counts = {f"kind_{kind}": Count("pk", filter=Q(kind=kind)) for kind in ListingKind.values}
+    for index, (low, high) in enumerate(buckets):
+        in_bucket = Q(currency=currency)
+        if low is not None:
+            in_bucket &= Q(price_cents__gte=low)
+        if high is not None:
+            in_bucket &= Q(price_cents__lt=high)
+        counts[f"bucket_{index}"] = Count("pk", filter=in_bucket)
+    totals = rows.aggregate(**counts)
+    kinds = [
+        {"kind": kind, "label": label, "count": totals[f"kind_{kind}"]}
+        for kind, label in ListingKind.choices
+        if totals[f"kind_{kind}"]
+    ]
+    price_buckets = [
+        PriceBucket(
+            min_cents=low,
+            max_cents=high,
+            label=_price_bucket_label(low, high, currency),
+            count=totals[f"bucket_{index}"],
+            min_price=_major(low, currency),
+            # The filter's maximum is included: the bucket's top, one minor unit below its end.
+            max_price=_major(None if high is None else high - 1, currency),
+        )
+        for index, (low, high) in enumerate(buckets)
+        if totals[f"bucket_{index}"]
+    ]
+    return {
+        "categories": categories,
+        "kinds": kinds,
+        "price": {"currency": currency, "buckets": price_buckets},
+    }

@@ -241,6 +241,61 @@ class SellerListingOutputSerializer(ListingOutputSerializer):
         read_only_fields = fields
 
 
+class CategoryFacetSerializer(serializers.Serializer):
+    slug = serializers.SlugField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    count = serializers.IntegerField(read_only=True, min_value=1)
+
+
+class KindFacetSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=ListingKind.choices, read_only=True)
+    label = serializers.CharField(read_only=True)
+    count = serializers.IntegerField(read_only=True, min_value=1)
+
+
+class PriceBucketFacetSerializer(serializers.Serializer):
+    min_cents = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text="Lowest price in it, minor units; null: none."
+    )
+    max_cents = serializers.IntegerField(
+        read_only=True,
+        allow_null=True,
+        help_text="Where it ends, minor units, excluded; null: no top.",
+    )
+    label = serializers.CharField(read_only=True)
+    count = serializers.IntegerField(read_only=True, min_value=1)
+    min_price = serializers.CharField(
+        read_only=True,
+        allow_null=True,
+        help_text="The min_price filter value listing exactly these (major units); null: none.",
+    )
+    max_price = serializers.CharField(
+        read_only=True,
+        allow_null=True,
+        help_text="The max_price filter value listing exactly these (major units); null: none.",
+    )
+
+
+class PriceFacetSerializer(serializers.Serializer):
+    currency = serializers.CharField(
+        read_only=True, help_text="The currency counted: the currency filter's, else the site's."
+    )
+    buckets = PriceBucketFacetSerializer(many=True, read_only=True)
+
+
+class ListingFacetsOutputSerializer(serializers.Serializer):
+    categories = CategoryFacetSerializer(
+        many=True, read_only=True, help_text="Categories with at least one result."
+    )
+    kinds = KindFacetSerializer(many=True, read_only=True, help_text="Kinds with results.")
+    price = PriceFacetSerializer(read_only=True)
+    fuzzy = serializers.BooleanField(
+        read_only=True,
+        help_text="True when q matched nothing as typed and the results are listings with "
+        "similar words in their title (a typo).",
+    )
+
+
 # --- Input --------------------------------------------------------------------------------------
 
 

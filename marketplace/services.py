@@ -37,7 +37,11 @@ from marketplace.models import (
     Weekday,
 )
 from marketplace.policies import DEFAULT_POLICY, CancellationPolicy
-from marketplace.signals import listing_back_in_stock, listing_price_dropped
+from marketplace.signals import (
+    listing_back_in_stock,
+    listing_offer_changed,
+    listing_price_dropped,
+)
 from notifications.services import notify, notify_staff
 
 # Editing these on an approved listing sends it back to review: buyers must not see unreviewed
@@ -70,6 +74,9 @@ STORE_EDITABLE_FIELDS = (
     "default_cancellation_policy",
     "default_transit_days",
 )
+# What a buyer pays and can buy: a change is announced (listing_offer_changed) to the apps that
+# mirror the offer elsewhere.
+OFFER_FIELDS = {"price_cents", "currency", "stock"}
 POLICY_CHOICE_MESSAGE = "Choose flexible, moderate or strict."
 
 
@@ -271,6 +278,7 @@ def listing_update(*, listing, actor, **fields):
         return listing
     before = {f: plain(getattr(listing, f)) for f in changed}
     old_price, old_currency, old_stock = listing.price_cents, listing.currency, listing.stock
+    before_status = listing.status
     for key in changed:
         setattr(listing, key, fields[key])
     if listing.status == ListingStatus.APPROVED and changed & set(REVIEWED_FIELDS):
@@ -282,6 +290,8 @@ def listing_update(*, listing, actor, **fields):
             _announce_price_drop(listing, old_price_cents=old_price)
         if listing.kind == ListingKind.PRODUCT and old_stock == 0 and listing.stock != 0:
             _announce_back_in_stock(listing.pk, stock=listing.stock)
+    if changed & OFFER_FIELDS or listing.status != before_status:
+        _announce_offer_changed(listing.pk)
     audit_record(
         action="marketplace.listing.updated",
         actor=actor,
@@ -301,6 +311,10 @@ def _announce_price_drop(listing, *, old_price_cents):
         "currency": listing.currency,
     }
     transaction.on_commit(lambda: listing_price_dropped.send(sender=Listing, **values))
+
+
+def _announce_offer_changed(listing_id):
+    transaction.on_commit(lambda: listing_offer_changed.send(sender=Listing, listing_id=listing_id))
 
 
 def _announce_back_in_stock(listing_id, *, stock):
@@ -388,6 +402,7 @@ def listing_approve(*, listing, actor):
         rejection_reason="",
     )
     if changed:
+        _announce_offer_changed(listing.pk)
         notify(
             listing.store.owner,
             "listing.approved",
@@ -428,9 +443,11 @@ def listing_reject(*, listing, actor, reason):
 def listing_archive(*, listing, actor):
     if listing.store.owner_id != actor.pk and not actor.is_staff:
         raise NotAllowed("You can only archive your own listings.")
-    listing, _ = _transition(
+    listing, changed = _transition(
         listing, to=ListingStatus.ARCHIVED, actor=actor, action="marketplace.listing.archived"
     )
+    if changed:
+        _announce_offer_changed(listing.pk)
     return listing
 
 
@@ -682,6 +699,7 @@ def listing_stock_reserve(*, listing, quantity):
         )
     Listing.objects.filter(pk=listing.pk).update(stock=F("stock") - quantity)
     listing.stock = left - quantity
+    _announce_offer_changed(listing.pk)
     return True
 
 
@@ -696,6 +714,8 @@ def listing_stock_return(*, listing_id, quantity):
         .first()
     )
     Listing.objects.filter(pk=listing_id).update(stock=F("stock") + quantity)
+    if row and row["stock"] is not None and quantity > 0:
+        _announce_offer_changed(listing_id)
     if (
         row
         and row["stock"] == 0
@@ -718,4 +738,5 @@ def listing_stock_retake(*, listing_id, quantity):
     if listing.kind != ListingKind.PRODUCT or listing.stock is None:
         return False
     Listing.objects.filter(pk=listing_id).update(stock=Greatest(F("stock") - quantity, 0))
+    _announce_offer_changed(listing_id)
     return True

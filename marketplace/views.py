@@ -23,6 +23,7 @@ from marketplace.models import Category, ListingKind, ListingStatus
 HOME_LISTINGS = 8
 STORE_HOME_LISTINGS = 8
 FILTER_PARAMS = ("q", "category", "kind", "currency", "min_price", "max_price")
+FACET_PARAMS = ("category", "kind", "min_price", "max_price")
 
 
 def paginate(request, queryset):
@@ -66,8 +67,20 @@ def _browse(request, *, queryset, category=None):
             "query": request.GET.get("q", "").strip(),
             "filtered": filtered,
             "active_filters": active_filters,
+            "fuzzy": filterset.fuzzy,
+            **_facets_context(request, filterset),
         },
     )
+
+
+def _facets_context(request, filterset):
+    """The counts beside the filter choices (templates/includes/listing_facets.html) and which
+    choices the request made, to mark them."""
+    currency = getattr(filterset.form, "cleaned_data", {}).get("currency")
+    return {
+        "facets": selectors.listing_facets(filterset.qs, currency=currency or None),
+        "facet_selected": {name: request.GET.get(name, "") for name in FACET_PARAMS},
+    }
 
 
 def listing_list(request):

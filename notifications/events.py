@@ -416,6 +416,23 @@ EVENTS = {
             title=_("Your payouts are no longer on hold"),
             message=_("The review is over: you can be paid out again."),
         ),
+        # A seller's listings on Amazon (amazon_sync/services.py).
+        Event(
+            code="amazon.listing_live",
+            audience=Audience.SELLERS,
+            level=Level.SUCCESS,
+            label=_("A listing of mine is live on Amazon"),
+            title=_("“{listing_title}” is live on Amazon"),
+            message=_("Amazon assigned it ASIN {asin}. Its price and stock follow Bazaar's."),
+        ),
+        Event(
+            code="amazon.sync_failed",
+            audience=Audience.SELLERS,
+            level=Level.WARNING,
+            label=_("Amazon refuses or cannot take a listing of mine"),
+            title=_("“{listing_title}” could not be synced with Amazon"),
+            message=_("Amazon said: {problem}"),
+        ),
         # Alerts about listings a person saved (favourites/services.py); on by default.
         Event(
             code="favourite.price_dropped",

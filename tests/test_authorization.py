@@ -43,6 +43,7 @@ from django.utils import timezone
 from accounts import connect
 from accounts.factories import SellerFactory, ShippingAddressFactory, StaffFactory, UserFactory
 from accounts.models import ConnectedAccount
+from amazon_sync.models import AmazonFeed, AmazonListing, SyncStatus
 from core.money import format_money
 from escrow.factories import (
     DisputeFactory,
@@ -116,6 +117,7 @@ class World:
     order_reviewed: object = None  # released, both sides reviewed: published
     review: object = None  # the buyer's published review of the seller (order_reviewed)
     shipping_address: object = None  # the buyer's saved address
+    amazon_feed: object = None  # a bulk sync of the seller's catalogue to Amazon
     secrets: list = field(default_factory=list)  # what an outsider must never see
     sessions: dict = field(default_factory=dict)  # actor -> a signed-in session's key
 
@@ -235,6 +237,8 @@ def build_world():
     review = ReviewFactory(order=order_reviewed, text="Lovely glaze")
     ReviewFactory(order=order_reviewed, side=ReviewSide.SELLER)
     ReviewFactory(order=order_sealed, text=SEALED_REVIEW, sealed=True)
+    # The draft once sent to Amazon (refused); the store's Amazon account since disconnected.
+    AmazonListing.objects.create(listing=draft, sku=f"BZ-{draft.pk}", status=SyncStatus.ERROR)
     world = World(
         users=users,
         order_pending=order_pending,
@@ -259,6 +263,7 @@ def build_world():
         order_reviewed=order_reviewed,
         review=review,
         shipping_address=ShippingAddressFactory(user=buyer, line1=SAVED_STREET, is_default=True),
+        amazon_feed=AmazonFeed.objects.create(store=seller.store),
     )
     world.secrets = [
         re.escape(SHIPPING_STREET),
@@ -365,6 +370,10 @@ def draft(w):
 
 def service_draft(w):
     return {"pk": w.service_draft.pk}
+
+
+def amazon_feed(w):
+    return {"pk": w.amazon_feed.pk}
 
 
 def draft_as_listing_pk(w):
@@ -826,6 +835,31 @@ MATRIX = [
             ),
         ]
     ),
+    # --- Amazon (amazon_sync): the seller's own listings and catalogue syncs ------------------
+    # The store has no Amazon account (any more): publishing is refused on the form (400),
+    # "Sync now" and "Delist" with a message (302); in the API, 409. Staff manage no store.
+    Row("amazon_sync:listing", "GET", draft, SELLER, {"seller": 200}),
+    Row(
+        "amazon_sync:listing-publish",
+        "POST",
+        draft,
+        SELLER,
+        {"seller": 400},
+        data={"product_type": "PRODUCT"},
+    ),
+    Row("amazon_sync:listing-sync", "POST", draft, SELLER, {"seller": 302}),
+    Row("amazon_sync:listing-delist", "POST", draft, SELLER, {"seller": 302}),
+    Row("amazon_sync:feed", "GET", amazon_feed, SELLER, {"seller": 200}),
+    *(
+        Row(route, method, kwargs, SELLER, {"seller": status, **NOT_SELLERS}, data=data)
+        for route, method, kwargs, status, data in [
+            ("api-amazon-listing", "GET", draft, 200, None),
+            ("api-amazon-listing-publish", "POST", draft, 409, {"product_type": "PRODUCT"}),
+            ("api-amazon-listing-sync", "POST", draft, 409, None),
+            ("api-amazon-listing-delist", "POST", draft, 409, None),
+            ("api-amazon-feed", "GET", amazon_feed, 200, None),
+        ]
+    ),
     # --- The catalogue: public, and it shows nothing of orders, drafts or messages ------------
     *(
         Row(route, "GET", kwargs, (), dict.fromkeys(ACTORS, 200), public=True)
@@ -913,6 +947,9 @@ ELSEWHERE = {
     # Staff only.
     "stripe_sandbox:control_deliver": "test_staff_pages_are_for_staff_only",
     "stripe_sandbox:control_dispute_close": "test_staff_pages_are_for_staff_only",
+    # The offline Amazon SP-API: an LWA access token names the seller (amazon_sandbox/tests).
+    "amazon_sandbox:sp-api": "the sandbox's SP-API: an access token for that selling partner",
+    "amazon_sandbox:document": "the feed document's id, unguessable as Amazon's presigned URL",
 }
 
 CASES = [pytest.param(row, actor, id=f"{row} as {actor}") for row in MATRIX for actor in ACTORS]
@@ -1166,7 +1203,9 @@ def _staff_urls():
             yield reverse(name, kwargs={"app_label": "escrow"})
         elif route.startswith("admin/(?P<url>"):
             yield "/admin/no-such-page/"  # the admin's catch-all
-        elif route.startswith("admin/") or (name or "").startswith("stripe_sandbox:control"):
+        elif route.startswith("admin/") or (name or "").startswith(
+            ("stripe_sandbox:control", "amazon_sandbox:control")
+        ):
             yield "/" + re.sub(r"<(?:\w+:)?\w+>", "1", route)
 
 
@@ -1175,6 +1214,7 @@ def test_staff_pages_are_for_staff_only(world):
     urls = list(_staff_urls())
     assert len(urls) > 100 and "/admin/escrow/order/1/change/" in urls
     assert "/stripe-sandbox/control/disputes/1/close/" in urls
+    assert "/amazon-sandbox/control/assign-asin/" in urls
     let_in = []
     for actor in ("other_seller", "anonymous"):
         client = Client()
@@ -1182,7 +1222,11 @@ def test_staff_pages_are_for_staff_only(world):
             client.cookies[settings.SESSION_COOKIE_NAME] = world.sessions[actor]
         for url in urls:
             # The sandbox's controls act on POST: they turn strangers away before anything.
-            methods = ("get", "post") if url.startswith("/stripe-sandbox/") else ("get",)
+            methods = (
+                ("get", "post")
+                if url.startswith(("/stripe-sandbox/", "/amazon-sandbox/"))
+                else ("get",)
+            )
             for method in methods:
                 response = getattr(client, method)(url)
                 location = path_of(response.get("Location", ""))

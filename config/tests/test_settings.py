@@ -18,6 +18,8 @@ PRODUCTION_ENV = {
     "STRIPE_SECRET_KEY": "sk_live_from_the_environment",
     "STRIPE_PUBLISHABLE_KEY": "pk_live_from_the_environment",
     "DATABASE_URL": "sqlite:////tmp/bazaar-deploy-check.sqlite3",
+    # A Fernet key (amazon_sync/crypto.py), made up for these tests.
+    "AMAZON_CREDENTIALS_KEYS": "jV2n8oXW5Yc0s0cQYk8cO2Zm3G8Hh1vM3pR5s7T9w1A=",
 }
 
 
@@ -53,8 +55,19 @@ def test_production_names_every_missing_secret():
         "DJANGO_ALLOWED_HOSTS",
         "STRIPE_SECRET_KEY",
         "STRIPE_PUBLISHABLE_KEY",
+        "AMAZON_CREDENTIALS_KEYS",
     ):
         assert name in result.stderr
+
+
+def test_production_with_half_an_amazon_app_refuses_to_start():
+    result = _manage(
+        "check", env=PRODUCTION_ENV | {"AMAZON_LWA_CLIENT_ID": "amzn1.application-oa2-client.x"}
+    )
+
+    assert result.returncode != 0
+    assert "AMAZON_LWA_CLIENT_SECRET" in result.stderr
+    assert "AMAZON_SPAPI_APP_ID" in result.stderr
 
 
 def test_production_settings_pass_the_deploy_check():
@@ -204,3 +217,10 @@ def test_the_folder_backend_names_never_read_as_card_numbers(
     # Each line names a file that is there, as logged (redaction applied) and as redact() sees it.
     assert {message.rsplit(" saved to ", 1)[1] for message in caplog.messages} == saved
     assert {redact(message).rsplit(" saved to ", 1)[1] for message in caplog.messages} == saved
+
+
+def test_amazon_credentials_keys_that_are_not_fernet_keys_are_refused():
+    result = _manage("check", env=PRODUCTION_ENV | {"AMAZON_CREDENTIALS_KEYS": "not-a-key"})
+
+    assert result.returncode != 0
+    assert "amazon_sync.E001" in result.stderr

@@ -246,8 +246,9 @@ def test_the_listing_list_page_with_ratings_is_flat(
     for _ in range(rows):
         ReviewFactory(order=OrderFactory(listing=ListingFactory(), released=True))
 
-    # the clock, count, page (store, category, ratings as subqueries), images, category choices
-    with django_assert_max_num_queries(5):
+    # the clock, count, page (store, category, ratings as subqueries), images, category choices,
+    # and the facets (categories, then kinds and price buckets)
+    with django_assert_max_num_queries(7):
         response = client.get(reverse("listing-list"))
 
     assert _text(response).count("1 review") == min(rows, settings.BAZAAR_PAGE_SIZE)
