@@ -37,7 +37,7 @@ def test_a_seller_connects_amazon_and_publishes_a_listing(
     expect(page.get_by_text("A1BROWSERTEST1")).to_be_visible()
     assert AmazonAccount.objects.get(store=seller.store).selling_partner_id == "A1BROWSERTEST1"
 
-    page.get_by_role("link", name="Amazon status of Speckled mug").click()
+    page.get_by_role("link", name="Manage Speckled mug on Amazon").click()
     expect(page.locator("[data-amazon-status]").first).to_have_text("Amazon: not published")
     page.get_by_label("Amazon product type").select_option("PRODUCT")
     page.get_by_role("button", name="Publish to Amazon").click()
