@@ -176,7 +176,11 @@ class ListingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             raise ValidationError(filterset.errors)
         currency = filterset.form.cleaned_data.get("currency") or None
         facets = selectors.listing_facets(filterset.qs, currency=currency)
-        body = {**facets, "fuzzy": filterset.fuzzy}
+        body = {
+            **facets,
+            "fuzzy": filterset.fuzzy,
+            "corrected_query": filterset.corrected_query,
+        }
         return Response(ListingFacetsOutputSerializer(body).data)
 
 

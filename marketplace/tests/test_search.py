@@ -141,19 +141,58 @@ def test_renaming_a_store_or_category_updates_its_listings(api_client):
 
 
 @postgresql_only
-def test_a_misspelt_word_finds_similar_words_and_says_so(api_client, client):
+def test_a_misspelt_word_is_corrected_to_the_catalogues_word_and_says_so(api_client, client):
     lamp = listing("Walnut lamp")
     listing("Oak chair")
 
     assert ids(api_client.get(LISTINGS, {"q": "wallnut"})) == [lamp.pk]
     assert ids(api_client.get(LISTINGS, {"q": "wallnut lamp"})) == [lamp.pk]
-    assert api_client.get(FACETS, {"q": "wallnut"}).json()["fuzzy"] is True
-    assert api_client.get(FACETS, {"q": "walnut"}).json()["fuzzy"] is False
+    assert ids(api_client.get(LISTINGS, {"q": "Wallnut Lamb"})) == [lamp.pk]
+    facets = api_client.get(FACETS, {"q": "wallnut lamp"}).json()
+    assert (facets["fuzzy"], facets["corrected_query"]) == (True, "walnut lamp")
+    exact = api_client.get(FACETS, {"q": "walnut"}).json()
+    assert (exact["fuzzy"], exact["corrected_query"]) == (False, None)
     page = client.get(reverse("listing-list"), {"q": "wallnut"}).content.decode()
-    assert "Showing results for similar words" in page
+    assert "Showing results for <strong>walnut</strong>" in page
     assert "Walnut lamp" in page
-    exact = client.get(reverse("listing-list"), {"q": "walnut"}).content.decode()
-    assert "similar words" not in exact
+    exact_page = client.get(reverse("listing-list"), {"q": "walnut"}).content.decode()
+    assert "Showing results for" not in exact_page
+
+
+@postgresql_only
+def test_the_corrected_words_search_descriptions_and_names_too(api_client):
+    # The correction comes from every word a listing is found by, and the corrected query is
+    # the full-text search: a description-only match is found, ranked like any other.
+    in_description = listing("Side table", "Solid walnut, oiled.")
+    by_category = listing("Bud vase", category=CategoryFactory(name="Ceramics"))
+
+    assert ids(api_client.get(LISTINGS, {"q": "wallnut"})) == [in_description.pk]
+    assert ids(api_client.get(LISTINGS, {"q": "ceramcs"})) == [by_category.pk]
+
+
+@postgresql_only
+def test_the_vocabulary_follows_new_and_edited_listings(api_client):
+    listing("Oak chair")
+    assert ids(api_client.get(LISTINGS, {"q": "mahogny"})) == []
+
+    stool = listing("Mahogany stool")
+    assert ids(api_client.get(LISTINGS, {"q": "mahogny"})) == [stool.pk]
+    assert api_client.get(FACETS, {"q": "mahogny"}).json()["corrected_query"] == "mahogany"
+
+    draft = listing("Walnut lamp", status=ListingStatus.DRAFT)
+    services.listing_update(listing=draft, actor=draft.store.owner, title="Rosewood lamp")
+    found = listing_search(Listing.objects.all(), "rosewod lamp")
+    assert (list(found.queryset), found.corrected_query) == ([draft], "rosewood lamp")
+
+
+@postgresql_only
+def test_known_words_that_never_meet_are_not_corrected(api_client):
+    listing("Walnut lamp")
+    listing("Oak chair")
+
+    body = api_client.get(FACETS, {"q": "walnut chair"}).json()
+    assert (body["fuzzy"], body["corrected_query"]) == (False, None)
+    assert ids(api_client.get(LISTINGS, {"q": "walnut chair"})) == []
 
 
 @postgresql_only
@@ -417,6 +456,8 @@ def test_a_category_page_shows_no_category_facet(client, catalogue):
 
 # The search's "did the words find anything" check (PostgreSQL: else similar words are tried).
 SEARCH_QUERIES = 1 if connection.vendor == "postgresql" else 0
+# With a typo: that check, then the correction of the words from the vocabulary.
+TYPO_QUERIES = 2 if connection.vendor == "postgresql" else 0
 
 
 @pytest.mark.parametrize("rows", [3, 30])
@@ -431,6 +472,29 @@ def test_searching_the_api_list_takes_a_flat_number_of_queries(
     with django_assert_max_num_queries(4 + SEARCH_QUERIES):
         found = ids(api_client.get(LISTINGS, {"q": "walnut lamp", "page_size": 50}))
     assert len(found) == rows
+
+
+@postgresql_only
+@pytest.mark.parametrize("rows", [3, 30])
+def test_a_corrected_search_takes_a_flat_number_of_queries(
+    api_client, client, django_assert_max_num_queries, rows
+):
+    store = StoreFactory(name="Plain shop")
+    for n in range(rows):
+        listing(f"Walnut lamp {n}", store=store, category=CategoryFactory())
+
+    # the check and the correction, then the list's count, page, images and the clock
+    with django_assert_max_num_queries(4 + TYPO_QUERIES):
+        found = ids(api_client.get(LISTINGS, {"q": "wallnut lamp", "page_size": 50}))
+    assert len(found) == rows
+    # the check and the correction, then the facets' two queries and the clock
+    with django_assert_max_num_queries(3 + TYPO_QUERIES):
+        body = api_client.get(FACETS, {"q": "wallnut lamp"}).json()
+    assert body["corrected_query"] == "walnut lamp"
+    # the check and the correction, then what the browse page with a search takes
+    with django_assert_max_num_queries(7 + TYPO_QUERIES):
+        page = client.get(reverse("listing-list"), {"q": "wallnut"}).content.decode()
+    assert "Showing results for <strong>walnut</strong>" in page
 
 
 @pytest.mark.parametrize("rows", [3, 30])
