@@ -64,13 +64,16 @@ def listing_search(queryset, text):
         return SearchResult(queryset.none().annotate(rank=Value(0.0, output_field=FloatField())))
     if connection.vendor != "postgresql":
         return SearchResult(_contains_every_word(queryset, words))
+    typed = [word.lower() for word in words]
+    known, corrected = _vocabulary(typed)
     found = _full_text(queryset, words)
-    if _any(found):
+    # Every word is one the catalogue uses: the words are searched as typed, with no check of
+    # whether they find anything (that check read every match, as the list then does again).
+    # Known words that never meet find nothing, and nothing is corrected.
+    if all(known) or _any(found) or corrected == typed:
         return SearchResult(found)
-    corrected = _corrected(words)
-    if corrected == [word.lower() for word in words]:
-        # Every word is one the catalogue uses, only never together: nothing to correct.
-        return SearchResult(found)
+    # An unknown word may still match through stemming ("lamps" finds "lamp", which is the
+    # word the vocabulary holds): only when the words find nothing are they corrected.
     return SearchResult(
         _full_text(queryset, corrected), fuzzy=True, corrected_query=" ".join(corrected)
     )
@@ -98,35 +101,38 @@ def _full_text(queryset, words):
     )
 
 
-# Each typed word, lowercased, as the vocabulary has it; else, the known word most similar to it
-# (pg_trgm's similarity above pg_trgm.similarity_threshold, 0.3 unless configured; the closest,
-# then the shorter, then the first alphabetically); else the word as typed. The last word is
-# known when some word starts with it: it is the prefix being typed ("walnut la").
-CORRECTED_WORDS = """
-SELECT coalesce(
-    (SELECT typed WHERE EXISTS (
-        SELECT 1 FROM marketplace_searchterm
-        WHERE word = typed OR (n = %(last)s AND word LIKE typed || '%%')
-    )),
+# For each typed word (lowercased): whether the catalogue uses it, and the word to search for
+# instead: itself if known, else the known word most similar to it (pg_trgm's similarity above
+# pg_trgm.similarity_threshold, 0.3 unless configured; the closest, then the shorter, then the
+# first alphabetically), else itself. The last word is known when some word starts with it: it
+# is the prefix being typed ("walnut la").
+VOCABULARY_WORDS = """
+SELECT known, CASE WHEN known THEN typed ELSE coalesce(
     (SELECT word FROM marketplace_searchterm
      WHERE word %% typed
      ORDER BY similarity(word, typed) DESC, char_length(word), word
      LIMIT 1),
     typed
-)
-FROM unnest(%(words)s::text[]) WITH ORDINALITY AS typed_words(typed, n)
+) END
+FROM (
+    SELECT typed, n, EXISTS (
+        SELECT 1 FROM marketplace_searchterm
+        WHERE word = typed OR (n = %(last)s AND word LIKE typed || '%%')
+    ) AS known
+    FROM unnest(%(words)s::text[]) WITH ORDINALITY AS typed_words(typed, n)
+) AS typed_words
 ORDER BY n
 """
 
 
-def _corrected(words):
-    """The words, each unknown one replaced by the catalogue's most similar word (SearchTerm):
-    one query over a few thousand words, through their trigram index."""
+def _vocabulary(words):
+    """Which of the (lowercased) words the catalogue uses, and the words with each unknown one
+    replaced by the catalogue's most similar word (SearchTerm): one query over a few thousand
+    words, through their indexes."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            CORRECTED_WORDS, {"words": [word.lower() for word in words], "last": len(words)}
-        )
-        return [row[0] for row in cursor.fetchall()]
+        cursor.execute(VOCABULARY_WORDS, {"words": words, "last": len(words)})
+        rows = cursor.fetchall()
+    return [row[0] for row in rows], [row[1] for row in rows]
 
 
 def _contains_every_word(queryset, words):
