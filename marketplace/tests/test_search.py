@@ -504,12 +504,12 @@ def test_a_corrected_search_takes_a_flat_number_of_queries(
     with django_assert_max_num_queries(4 + TYPO_QUERIES):
         found = ids(api_client.get(LISTINGS, {"q": "wallnut lamp", "page_size": 50}))
     assert len(found) == rows
-    # the look-up and the check, then the facets' two queries and the clock
-    with django_assert_max_num_queries(3 + TYPO_QUERIES):
+    # the look-up and the check, then the facets' one query and the clock
+    with django_assert_max_num_queries(2 + TYPO_QUERIES):
         body = api_client.get(FACETS, {"q": "wallnut lamp"}).json()
     assert body["corrected_query"] == "walnut lamp"
     # the look-up and the check, then what the browse page with a search takes
-    with django_assert_max_num_queries(7 + TYPO_QUERIES):
+    with django_assert_max_num_queries(6 + TYPO_QUERIES):
         page = client.get(reverse("listing-list"), {"q": "wallnut"}).content.decode()
     assert "Showing results for <strong>walnut</strong>" in page
 
@@ -520,8 +520,8 @@ def test_facets_take_a_flat_number_of_queries(api_client, django_assert_max_num_
     for n in range(rows):
         listing(f"Walnut lamp {n}", store=store, category=CategoryFactory(), price_cents=n + 1)
 
-    # the search's look-up, categories, kinds and price buckets together, the clock (reviews)
-    with django_assert_max_num_queries(3 + SEARCH_QUERIES):
+    # the search's look-up, the facets in one pass (categories, kinds, price buckets), the clock
+    with django_assert_max_num_queries(2 + SEARCH_QUERIES):
         body = api_client.get(FACETS, {"q": "walnut"}).json()
     assert sum(row["count"] for row in body["categories"]) == rows
 
@@ -534,8 +534,8 @@ def test_the_browse_page_with_a_search_takes_a_flat_number_of_queries(
     for n in range(rows):
         listing(f"Walnut lamp {n}", store=store, category=CategoryFactory())
 
-    # the search's look-up, count, page, images, category choices, the clock, and the facets (2)
-    with django_assert_max_num_queries(7 + SEARCH_QUERIES):
+    # the search's look-up, count, page, images, category choices, the clock, and the facets (1)
+    with django_assert_max_num_queries(6 + SEARCH_QUERIES):
         response = client.get(reverse("listing-list"), {"q": "walnut"})
     assert response.status_code == 200
     assert response.content.decode().count('class="card listing-card"') == min(rows, 24)
