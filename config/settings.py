@@ -661,6 +661,15 @@ PAYOUT_STRIPE_REQUESTS_PER_SECOND = env.int("PAYOUT_STRIPE_REQUESTS_PER_SECOND",
 BAZAAR_DISPUTE_RESPONSE_DAYS = env.int("BAZAAR_DISPUTE_RESPONSE_DAYS", default=3)
 BAZAAR_DISPUTE_RESOLUTION_DAYS = env.int("BAZAAR_DISPUTE_RESOLUTION_DAYS", default=10)
 BAZAAR_PAGE_SIZE = env.int("BAZAAR_PAGE_SIZE", default=24)
+# Browse pages count matching listings up to this many and then say "1,000+": counting them all
+# on every request reads every row (core.pagination.capped_count).
+BAZAAR_BROWSE_COUNT_CAP = env.int("BAZAAR_BROWSE_COUNT_CAP", default=1000)
+# Anonymous visitors' catalogue pages and API lists are served from the cache for this many
+# seconds (also their Cache-Control max-age), or until the catalogue changes; 0 turns it off
+# (core/http_cache.py). The catalogue's version lapses after VERSION_SECONDS, which bounds what
+# changes by the clock alone (a review revealed at its window's end) for revalidating clients.
+BAZAAR_HTTP_CACHE_SECONDS = env.int("BAZAAR_HTTP_CACHE_SECONDS", default=60)
+BAZAAR_HTTP_CACHE_VERSION_SECONDS = env.int("BAZAAR_HTTP_CACHE_VERSION_SECONDS", default=600)
 BAZAAR_MAX_LISTING_IMAGES = env.int("BAZAAR_MAX_LISTING_IMAGES", default=8)
 # One limit for every uploaded image (listing photos and store logos): core/images.py.
 BAZAAR_MAX_IMAGE_BYTES = env.int("BAZAAR_MAX_IMAGE_BYTES", default=5 * 1024 * 1024)
@@ -691,6 +700,9 @@ if DJANGO_ENV == "test":
     MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "test-media")))
     # Tests of a limit set their own rate; everything else runs unthrottled in practice.
     REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = dict.fromkeys(_THROTTLE_RATES, "1000/min")
+    # Tests see their own writes at once (post-commit bumps do not run inside a test's
+    # transaction); the cache's own tests turn it on (marketplace/tests/test_http_cache.py).
+    BAZAAR_HTTP_CACHE_SECONDS = env.int("BAZAAR_HTTP_CACHE_SECONDS", default=0)
 
 # --- Logging (core/logs.py) ---------------------------------------------------------------------
 # JSON lines in production (one object a line, for the log collector), readable text elsewhere.

@@ -14,6 +14,8 @@ from rest_framework.permissions import SAFE_METHODS, AllowAny, IsAuthenticated
 from rest_framework.permissions import IsAuthenticatedOrReadOnly as ReadOnlyForAnonymous
 from rest_framework.throttling import ScopedRateThrottle
 
+from core.pagination import KeysetPagination
+
 # Query parameters whose bad values DRF's paginators answer with a 404 or ignore, never a 400.
 PAGINATION_PARAMETERS = {"page", "page_size", "limit", "cursor"}
 
@@ -79,9 +81,17 @@ class AutoSchema(SpectacularAutoSchema):
         authenticators = view.get_authenticators()
         permissions = view.get_permissions()
         codes = set()
-        if "requestBody" in operation or any(
-            p["in"] in ("query", "header") and p["name"] not in PAGINATION_PARAMETERS
-            for p in parameters
+        # Keyset pagination answers a bad cursor, page size or a page number with a 400.
+        keyset = any(p["in"] == "query" and p["name"] == "cursor" for p in parameters) and (
+            issubclass(getattr(view, "pagination_class", None) or object, KeysetPagination)
+        )
+        if (
+            keyset
+            or "requestBody" in operation
+            or any(
+                p["in"] in ("query", "header") and p["name"] not in PAGINATION_PARAMETERS
+                for p in parameters
+            )
         ):
             codes.add(400)
         if authenticators:
@@ -95,8 +105,9 @@ class AutoSchema(SpectacularAutoSchema):
             for p in permissions
         ):
             codes.add(403)
-        if any(p["in"] == "path" for p in parameters) or any(
-            p["in"] == "query" and p["name"] in ("page", "cursor") for p in parameters
+        if any(p["in"] == "path" for p in parameters) or (
+            not keyset
+            and any(p["in"] == "query" and p["name"] in ("page", "cursor") for p in parameters)
         ):
             codes.add(404)
         if "requestBody" in operation:

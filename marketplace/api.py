@@ -23,6 +23,8 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
+from core.http_cache import PublicCacheMixin
+from core.pagination import KeysetPagination
 from marketplace import selectors, services
 from marketplace.filters import ListingFilter
 from marketplace.models import Listing, ListingStatus
@@ -79,7 +81,9 @@ class IsStoreOwnerOrReadOnly(BasePermission):
     list=extend_schema(summary="Categories, with how many approved listings each has"),
     retrieve=extend_schema(summary="One category"),
 )
-class CategoryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class CategoryViewSet(
+    PublicCacheMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     permission_classes = (AllowAny,)
     serializer_class = CategoryOutputSerializer
     filter_backends = ()
@@ -101,12 +105,14 @@ class CategoryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     retrieve=extend_schema(summary="One store"),
 )
 class StoreViewSet(
+    PublicCacheMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     viewsets.GenericViewSet,
 ):
     permission_classes = (IsStoreOwnerOrReadOnly,)
     serializer_class = StoreOutputSerializer
+    pagination_class = KeysetPagination
     filter_backends = ()
     parser_classes = (JSONParser, MultiPartParser, FormParser)
     lookup_field = "slug"
@@ -177,11 +183,14 @@ class ListingFilterBackend(DjangoFilterBackend):
     ),
     retrieve=extend_schema(summary="One approved listing"),
 )
-class ListingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ListingViewSet(
+    PublicCacheMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     permission_classes = (AllowAny,)
     serializer_class = ListingOutputSerializer
     filterset_class = ListingFilter
     filter_backends = (ListingFilterBackend,)
+    pagination_class = KeysetPagination
     lookup_value_regex = r"\d+"
     queryset = Listing.objects.none()  # for the schema; requests use the selector
 
@@ -256,6 +265,7 @@ class SellerListingViewSet(
     permission_classes = (IsAuthenticated, IsSeller)
     serializer_class = SellerListingOutputSerializer
     filterset_class = SellerListingFilter
+    pagination_class = KeysetPagination
     lookup_value_regex = r"\d+"
     http_method_names = ("get", "post", "put", "patch", "delete", "head", "options")
     queryset = Listing.objects.none()  # for the schema; requests use the selector

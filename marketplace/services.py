@@ -16,6 +16,7 @@ from django.utils.text import slugify
 
 from core.audit import audit_record, audited_transition, plain
 from core.errors import InvalidTransition, NotAllowed, ValidationFailed
+from core.http_cache import bump_catalogue_version
 from core.images import image_problem
 from core.money import below_minimum_message, minimum_charge_cents
 from core.timezones import is_time_zone
@@ -698,6 +699,7 @@ def listing_stock_reserve(*, listing, quantity):
             {"quantity": f"Only {left} left in stock." if left else "This listing is sold out."}
         )
     Listing.objects.filter(pk=listing.pk).update(stock=F("stock") - quantity)
+    bump_catalogue_version()  # an UPDATE sends no post_save (marketplace/receivers.py)
     listing.stock = left - quantity
     _announce_offer_changed(listing.pk)
     return True
@@ -714,6 +716,7 @@ def listing_stock_return(*, listing_id, quantity):
         .first()
     )
     Listing.objects.filter(pk=listing_id).update(stock=F("stock") + quantity)
+    bump_catalogue_version()
     if row and row["stock"] is not None and quantity > 0:
         _announce_offer_changed(listing_id)
     if (
@@ -738,5 +741,6 @@ def listing_stock_retake(*, listing_id, quantity):
     if listing.kind != ListingKind.PRODUCT or listing.stock is None:
         return False
     Listing.objects.filter(pk=listing_id).update(stock=Greatest(F("stock") - quantity, 0))
+    bump_catalogue_version()
     _announce_offer_changed(listing_id)
     return True

@@ -15,6 +15,8 @@ from django.views.decorators.http import require_POST
 from core.errors import DomainError, ValidationFailed
 from core.forms import add_domain_errors
 from core.http import safe_next_url
+from core.http_cache import cache_public_page
+from core.pagination import BadCursor, capped_count, keyset_page, page_links
 from marketplace import selectors, services
 from marketplace.filters import ListingFilter
 from marketplace.forms import AvailabilityForm, ListingForm, ListingImageForm, StoreForm
@@ -31,9 +33,37 @@ def paginate(request, queryset):
     return Paginator(queryset, settings.BAZAAR_PAGE_SIZE).get_page(request.GET.get("page"))
 
 
+def browse_page(request, queryset):
+    """A page of the public catalogue, by keyset (core/pagination.py): page 500 costs what page 1
+    costs, and nothing counts every matching row. Previous and Next links carry a signed
+    `cursor`; a mangled or outdated one (another sort) starts again at the first page, as a
+    too-large page number used to. Returns the context the listing grid and its pager need."""
+    try:
+        page = keyset_page(
+            queryset, cursor=request.GET.get("cursor"), page_size=settings.BAZAAR_PAGE_SIZE
+        )
+    except BadCursor:
+        page = keyset_page(queryset, cursor=None, page_size=settings.BAZAAR_PAGE_SIZE)
+    previous_url, next_url = page_links(request, page)
+    return {
+        "listings": page.rows,
+        "pager": {"previous_url": previous_url, "next_url": next_url},
+    }
+
+
+def _results_label(queryset):
+    """ "12 listings", or "1,000+ listings" past the cap: a bounded count instead of COUNT(*)."""
+    cap = settings.BAZAAR_BROWSE_COUNT_CAP
+    count = capped_count(queryset, cap=cap)
+    if count > cap:
+        return f"{cap:,}+ listings"
+    return f"{count:,} listing{'' if count == 1 else 's'}"
+
+
 # --- Browsing -----------------------------------------------------------------------------------
 
 
+@cache_public_page
 def home(request):
     listings = selectors.listings_newest_by_store(limit=HOME_LISTINGS)
     return render(
@@ -48,7 +78,7 @@ def _browse(request, *, queryset, category=None):
     if category is not None:
         # The page already says which category; a second category picker would contradict it.
         filterset.filters.pop("category")
-    page_obj = paginate(request, filterset.qs)
+    listings = filterset.qs
     filtered = any(request.GET.get(name) for name in FILTER_PARAMS)
     # How many of the form's filters narrow the list (sorting does not), shown on its toggle.
     active_filters = sum(
@@ -61,8 +91,8 @@ def _browse(request, *, queryset, category=None):
         "marketplace/listing_list.html",
         {
             "filter_form": filterset.form,
-            "page_obj": page_obj,
-            "listings": page_obj.object_list,
+            **browse_page(request, listings),
+            "results_label": _results_label(listings),
             "category": category,
             "query": request.GET.get("q", "").strip(),
             "filtered": filtered,
@@ -84,16 +114,20 @@ def _facets_context(request, filterset):
     }
 
 
+@cache_public_page
 def listing_list(request):
     return _browse(request, queryset=selectors.listing_public_queryset())
 
 
+@cache_public_page
 def category_detail(request, slug):
     category = get_object_or_404(Category, slug=slug)
     queryset = selectors.listing_public_queryset().filter(category=category)
     return _browse(request, queryset=queryset, category=category)
 
 
+# Not cached: its buy box shows the free slots of a service, which bookings and the clock change,
+# and whether the seller can take payments, neither of them a catalogue change.
 def listing_detail(request, pk):
     listing = selectors.listing_visible_get(pk=pk, user=request.user)
     return render(
@@ -115,6 +149,7 @@ def _store_page(slug, tab):
     return store, {"store": store, "store_tab": tab}
 
 
+@cache_public_page
 def store_home(request, slug):
     store, context = _store_page(slug, "home")
     context["listings"] = selectors.listing_public_queryset().filter(store=store)[
@@ -123,18 +158,20 @@ def store_home(request, slug):
     return render(request, "marketplace/store_home.html", context)
 
 
+@cache_public_page
 def store_products(request, slug):
     store, context = _store_page(slug, "products")
-    page_obj = paginate(request, selectors.listing_public_queryset().filter(store=store))
-    context.update(page_obj=page_obj, listings=page_obj.object_list)
+    context.update(browse_page(request, selectors.listing_public_queryset().filter(store=store)))
     return render(request, "marketplace/store_products.html", context)
 
 
+@cache_public_page
 def store_about(request, slug):
     _, context = _store_page(slug, "about")
     return render(request, "marketplace/store_about.html", context)
 
 
+@cache_public_page
 def store_contact(request, slug):
     _, context = _store_page(slug, "contact")
     return render(request, "marketplace/store_contact.html", context)

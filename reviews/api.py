@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import InvalidTransition, NotAllowed
-from core.pagination import StandardPagination
+from core.pagination import KeysetPagination
 from escrow.selectors import order_for_participant_get
 from marketplace.selectors import store_public_get
 from reviews import selectors, services
@@ -140,7 +140,7 @@ class OrderReviewReplyApi(APIView):
 class StoreReviewListApi(ListAPIView):
     permission_classes = (AllowAny,)
     serializer_class = ReviewOutputSerializer
-    pagination_class = StandardPagination
+    pagination_class = KeysetPagination
     filter_backends = ()
 
     def get_queryset(self):

@@ -14,3 +14,8 @@ class ReviewsConfig(AppConfig):
         ratings.register(
             listings=selectors.listings_with_ratings, stores=selectors.stores_with_ratings
         )
+        # A review written, replied to, hidden or removed can change the ratings the cached
+        # anonymous catalogue pages show (core/http_cache.py).
+        from reviews import receivers
+
+        receivers.connect()

@@ -1,0 +1,189 @@
+"""Caching of the public catalogue's responses for people who are not signed in.
+
+Browsing is most of the traffic and, for anonymous visitors, the same for everyone: the page for
+a URL changes only when the catalogue does. So an anonymous GET of a cached view is rendered once
+per catalogue version and then served from the cache (Redis in production) without touching the
+database, and carries an ETag and `Cache-Control: public, max-age` so a browser or CDN keeps it
+and revalidates with If-None-Match, answered 304 from the version alone.
+
+- The key is the absolute URL (scheme, host, path), the query sorted, the language, the Accept
+  header where the view names it in `vary`, and the catalogue version.
+- The version is a number kept in the cache. The app that owns the catalogue bumps it after a
+  commit that changes what these pages show (`bump_catalogue_version`; marketplace connects it
+  to its models' signals, reviews to the reviews that make ratings): every key and ETag then
+  changes at once, nothing is deleted. It also lapses after BAZAAR_HTTP_CACHE_VERSION_SECONDS,
+  which bounds what the clock alone changes (a review revealed when its window ends) for a client
+  that revalidates instead of refetching.
+- Never cached, and sent `private, no-store`: anyone signed in (a session or an Authorization
+  header: their pages show their favourites, bell, drafts); a request with messages waiting to
+  be shown. Never stored: anything but a 200, a response setting a cookie (CSRF token, session),
+  one whose view asked for a CSRF token (its form would carry someone else's token) or left
+  messages.
+
+BAZAAR_HTTP_CACHE_SECONDS is the entries' and clients' max-age; 0 turns the cache off (the
+test settings do, so other tests see their own writes at once).
+"""
+
+import contextlib
+import hashlib
+import time
+from functools import wraps
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.cache import cache
+from django.db import transaction
+from django.http import HttpResponse, HttpResponseNotModified
+from django.utils.cache import add_never_cache_headers, patch_cache_control, patch_vary_headers
+from django.utils.http import parse_etags
+
+VERSION_KEY = "http-cache:catalogue-version"
+# Headers the response sets itself (per request) or that must not be replayed.
+_NOT_STORED = {"set-cookie", "content-length", "date", "x-request-id"}
+
+
+def bump_catalogue_version():
+    """After the current transaction commits (at once outside one), make every cached anonymous
+    response and every ETag handed out stale. Before the commit a request could render the old
+    rows again under the new version."""
+
+    def bump():
+        # ValueError: no version yet, and the next request starts a new one.
+        with contextlib.suppress(ValueError):
+            cache.incr(VERSION_KEY)
+
+    transaction.on_commit(bump)
+
+
+def catalogue_version():
+    version = cache.get(VERSION_KEY)
+    if version is None:
+        # A new version never equals an earlier one: it starts from the clock in nanoseconds.
+        cache.add(VERSION_KEY, time.time_ns(), timeout=settings.BAZAAR_HTTP_CACHE_VERSION_SECONDS)
+        version = cache.get(VERSION_KEY, 0)
+    return version
+
+
+def _enabled():
+    return settings.BAZAAR_HTTP_CACHE_SECONDS > 0
+
+
+def _anonymous(request):
+    if request.method != "GET" or "HTTP_AUTHORIZATION" in request.META:
+        return False
+    user = getattr(request, "user", None)
+    return user is not None and not user.is_authenticated
+
+
+def _has_messages(request):
+    # len() loads the waiting messages without marking them shown.
+    return bool(len(messages.get_messages(request))) if hasattr(request, "_messages") else False
+
+
+def _key(request, version, vary):
+    query = "&".join(
+        f"{name}={value}" for name, values in sorted(request.GET.lists()) for value in values
+    )
+    parts = [
+        request.scheme,
+        request.get_host(),
+        request.path,
+        query,
+        getattr(request, "LANGUAGE_CODE", ""),
+        *(request.headers.get(header, "") for header in vary if header != "Authorization"),
+    ]
+    digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    return f"http-cache:{version}:{digest}"
+
+
+def _etag(key):
+    return '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
+
+
+def _public(response, etag, vary):
+    response["ETag"] = etag
+    patch_cache_control(response, public=True, max_age=settings.BAZAAR_HTTP_CACHE_SECONDS)
+    patch_vary_headers(response, ("Cookie", *vary))
+    return response
+
+
+def _private(response, vary):
+    add_never_cache_headers(response)  # no-cache, no-store, must-revalidate, private
+    patch_vary_headers(response, ("Cookie", *vary))
+    return response
+
+
+def _storable(request, response):
+    return (
+        response.status_code == 200
+        and not response.streaming
+        and not response.cookies
+        and not request.META.get("CSRF_COOKIE_NEEDS_UPDATE")
+        and not getattr(getattr(request, "session", None), "modified", False)
+        and not _has_messages(request)
+    )
+
+
+def serve(request, render, *, vary=()):
+    """The response `render()` makes, from the cache when the request is anonymous (see the
+    module's docstring). `vary`: request headers the response depends on besides the URL."""
+    if not _enabled():
+        return render()
+    if not _anonymous(request) or _has_messages(request):
+        return _private(_rendered(render()), vary)
+    key = _key(request, catalogue_version(), vary)
+    etag = _etag(key)
+    if etag in parse_etags(request.headers.get("If-None-Match", "")):
+        return _public(HttpResponseNotModified(), etag, vary)
+    entry = cache.get(key)
+    if entry is not None:
+        response = HttpResponse(entry["content"])
+        for name, value in entry["headers"]:
+            response[name] = value
+        return _public(response, etag, vary)
+    response = _rendered(render())
+    if not _storable(request, response):
+        return _private(response, vary)
+    headers = [(name, value) for name, value in response.items() if name.lower() not in _NOT_STORED]
+    cache.set(
+        key,
+        {"content": response.content, "headers": headers},
+        timeout=settings.BAZAAR_HTTP_CACHE_SECONDS,
+    )
+    return _public(response, etag, vary)
+
+
+def _rendered(response):
+    # A TemplateResponse (DRF's Response is one) renders after the view returns; the cache needs
+    # its bytes now.
+    if hasattr(response, "render") and not getattr(response, "is_rendered", True):
+        response.render()
+    return response
+
+
+def cache_public_page(view):
+    """Decorator for a page view every anonymous visitor sees alike."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        return serve(request, lambda: view(request, *args, **kwargs))
+
+    return wrapped
+
+
+class PublicCacheMixin:
+    """For a DRF viewset whose read actions every anonymous client sees alike. Decides before
+    DRF authenticates, on the Django request, so a cached answer costs no query at all."""
+
+    cached_actions = ("list", "retrieve")
+
+    def dispatch(self, request, *args, **kwargs):
+        action = getattr(self, "action_map", {}).get(request.method.lower())
+        dispatch = super().dispatch
+        if action not in self.cached_actions:
+            return dispatch(request, *args, **kwargs)
+        return serve(
+            request,
+            lambda: dispatch(request, *args, **kwargs),
+            vary=("Accept", "Authorization"),
+        )

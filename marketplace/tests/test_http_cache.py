@@ -1,0 +1,292 @@
+"""Anonymous catalogue responses served from the cache (core/http_cache.py): no query on a hit,
+304 on a matching ETag, stale as soon as the catalogue changes, and never for anyone signed in."""
+
+import pytest
+from django.contrib.messages import constants
+from django.contrib.messages.storage.base import Message
+from django.contrib.messages.storage.cookie import CookieStorage
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+
+from accounts.factories import SellerFactory, StaffFactory, UserFactory
+from accounts.testing import api_client_for
+from favourites.factories import ListingFavouriteFactory
+from marketplace import services
+from marketplace.factories import ListingFactory, ListingImageFactory
+from marketplace.models import ListingStatus
+
+pytestmark = pytest.mark.django_db
+
+LISTINGS_API = "/api/v1/listings/"
+
+
+@pytest.fixture(autouse=True)
+def _cache_on(settings):
+    settings.BAZAAR_HTTP_CACHE_SECONDS = 60
+
+
+@pytest.fixture
+def listing():
+    return ListingFactory(title="Walnut bowl", price_cents=4500, currency="usd", stock=5)
+
+
+def _html(response):
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        lambda listing: reverse("home"),
+        lambda listing: reverse("listing-list") + "?sort=price_asc&q=walnut",
+        lambda listing: reverse("category", kwargs={"slug": listing.category.slug}),
+        lambda listing: reverse("store", kwargs={"slug": listing.store.slug}),
+        lambda listing: reverse("store-products", kwargs={"slug": listing.store.slug}),
+        lambda listing: reverse("store-about", kwargs={"slug": listing.store.slug}),
+        lambda listing: reverse("store-contact", kwargs={"slug": listing.store.slug}),
+        lambda listing: LISTINGS_API,
+        lambda listing: f"{LISTINGS_API}{listing.pk}/",
+        lambda listing: "/api/v1/stores/",
+        lambda listing: "/api/v1/categories/",
+    ],
+)
+def test_a_second_anonymous_request_is_served_without_a_query(
+    client, listing, django_assert_num_queries, path
+):
+    path = path(listing)
+    first = client.get(path)
+    assert first.status_code == 200
+
+    with django_assert_num_queries(0):
+        again = client.get(path)
+
+    assert again.status_code == 200
+    assert again.content == first.content
+    assert again["ETag"] == first["ETag"]
+    assert "public" in again["Cache-Control"] and "max-age=60" in again["Cache-Control"]
+    assert "Cookie" in again["Vary"]
+    # Nothing of one visitor's session rides along: no cookie, no CSRF token in the page.
+    assert not first.cookies and not again.cookies
+    assert b"csrfmiddlewaretoken" not in first.content
+
+
+def test_the_same_query_in_another_order_is_the_same_entry(
+    client, listing, django_assert_num_queries
+):
+    client.get(reverse("listing-list"), {"q": "walnut", "sort": "price_asc"})
+
+    with django_assert_num_queries(0):
+        response = client.get(reverse("listing-list") + "?sort=price_asc&q=walnut")
+
+    assert "Walnut bowl" in _html(response)
+
+
+def test_if_none_match_is_a_304_without_a_query(client, listing, django_assert_num_queries):
+    etag = client.get(reverse("listing-list"))["ETag"]
+
+    with django_assert_num_queries(0):
+        response = client.get(reverse("listing-list"), headers={"if-none-match": etag})
+
+    assert response.status_code == 304
+    assert response["ETag"] == etag
+    assert not response.content
+
+
+def test_the_api_varies_on_accept(api_client, listing):
+    json = api_client.get(LISTINGS_API, headers={"accept": "application/json"})
+    assert json["Content-Type"].startswith("application/json")
+    assert "Accept" in json["Vary"]
+
+    browsable = api_client.get(LISTINGS_API, headers={"accept": "text/html"})
+
+    assert browsable["Content-Type"].startswith("text/html")  # not the cached JSON
+
+
+def _changes(django_capture_on_commit_callbacks, change):
+    with django_capture_on_commit_callbacks(execute=True):
+        change()
+
+
+def test_a_price_change_is_shown_at_once_and_the_old_etag_no_longer_matches(
+    client, api_client, listing, django_capture_on_commit_callbacks
+):
+    page = client.get(reverse("listing-list"))
+    api_before = api_client.get(LISTINGS_API).json()
+    assert "45.00" in _html(page)
+
+    _changes(
+        django_capture_on_commit_callbacks,
+        lambda: services.listing_update(
+            listing=listing, actor=listing.store.owner, price_cents=3900
+        ),
+    )
+
+    fresh = client.get(reverse("listing-list"), headers={"if-none-match": page["ETag"]})
+    assert fresh.status_code == 200
+    assert "39.00" in _html(fresh) and "45.00" not in _html(fresh)
+    assert fresh["ETag"] != page["ETag"]
+    api_after = api_client.get(LISTINGS_API).json()
+    assert api_before["results"][0]["price_cents"] == 4500
+    assert api_after["results"][0]["price_cents"] == 3900
+
+
+def test_an_approved_listing_appears_at_once(client, listing, django_capture_on_commit_callbacks):
+    pending = ListingFactory(title="Oak spoon", status=ListingStatus.PENDING_REVIEW)
+    before = client.get(reverse("listing-list"))
+    assert "Oak spoon" not in _html(before) and "ETag" in before
+
+    _changes(
+        django_capture_on_commit_callbacks,
+        lambda: services.listing_approve(listing=pending, actor=StaffFactory()),
+    )
+
+    assert "Oak spoon" in _html(client.get(reverse("listing-list")))
+
+
+def test_an_archived_listing_leaves_at_once(client, listing, django_capture_on_commit_callbacks):
+    before = client.get(reverse("home"))
+    assert "Walnut bowl" in _html(before) and "ETag" in before
+
+    _changes(
+        django_capture_on_commit_callbacks,
+        lambda: services.listing_archive(listing=listing, actor=listing.store.owner),
+    )
+
+    assert "Walnut bowl" not in _html(client.get(reverse("home")))
+
+
+def test_an_image_or_a_store_edit_makes_the_pages_stale(
+    client, listing, django_capture_on_commit_callbacks
+):
+    store_page = reverse("store", kwargs={"slug": listing.store.slug})
+    etag = client.get(store_page)["ETag"]
+
+    _changes(django_capture_on_commit_callbacks, lambda: ListingImageFactory(listing=listing))
+    after_image = client.get(store_page)
+    assert after_image["ETag"] != etag
+
+    _changes(
+        django_capture_on_commit_callbacks,
+        lambda: services.store_update(
+            store=listing.store, actor=listing.store.owner, tagline="Turned by hand in Leeds"
+        ),
+    )
+    assert "Turned by hand in Leeds" in _html(client.get(store_page))
+
+
+def test_stock_taken_by_an_order_makes_the_api_stale(
+    api_client, listing, django_capture_on_commit_callbacks
+):
+    detail = f"{LISTINGS_API}{listing.pk}/"
+    before = api_client.get(detail)
+    assert before.json()["stock"] == 5 and "ETag" in before
+
+    # An order reserves stock with an UPDATE, which sends no post_save.
+    _changes(
+        django_capture_on_commit_callbacks,
+        lambda: services.listing_stock_reserve(listing=listing, quantity=2),
+    )
+
+    assert api_client.get(detail).json()["stock"] == 3
+
+
+def test_nothing_is_bumped_before_the_commit(client, listing):
+    etag = client.get(reverse("listing-list"))["ETag"]
+
+    # Inside the test's transaction the on-commit bump has not run: a request now could still
+    # read the old rows, and must not cache them under a new version.
+    services.listing_update(listing=listing, actor=listing.store.owner, price_cents=3900)
+
+    assert client.get(reverse("listing-list"))["ETag"] == etag
+
+
+# --- Signed in: never from the cache ------------------------------------------------------------
+
+
+def test_a_signed_in_buyer_never_gets_the_anonymous_page(client, listing):
+    buyer = UserFactory()
+    ListingFavouriteFactory(user=buyer, listing=listing)
+    anonymous = _html(client.get(reverse("listing-list")))
+    assert "Walnut bowl" in anonymous and "is-saved" not in anonymous
+
+    client.force_login(buyer)
+    signed_in = client.get(reverse("listing-list"))
+
+    assert "is-saved" in _html(signed_in)  # their own favourite, not the cached page
+    assert "no-store" in signed_in["Cache-Control"] and "private" in signed_in["Cache-Control"]
+    assert "public" not in signed_in["Cache-Control"]
+    assert "ETag" not in signed_in
+
+
+def test_a_signed_in_page_is_never_served_to_anyone_else(client, listing):
+    buyer = UserFactory()
+    ListingFavouriteFactory(user=buyer, listing=listing)
+    client.force_login(buyer)
+    assert "is-saved" in _html(client.get(reverse("listing-list")))
+
+    client.logout()
+    other = UserFactory()
+    anonymous = _html(client.get(reverse("listing-list")))
+    client.force_login(other)
+    someone_else = _html(client.get(reverse("listing-list")))
+
+    assert "is-saved" not in anonymous and "is-saved" not in someone_else
+    assert buyer.email not in anonymous
+
+
+def test_an_api_token_is_never_answered_from_the_cache(api_client, listing):
+    buyer = UserFactory()
+    ListingFavouriteFactory(user=buyer, listing=listing)
+    anonymous = api_client.get(LISTINGS_API)
+    assert anonymous.json()["results"][0]["is_favourite"] is False
+
+    signed_in = api_client_for(buyer).get(LISTINGS_API)
+
+    assert signed_in.json()["results"][0]["is_favourite"] is True
+    assert "no-store" in signed_in["Cache-Control"]
+    # A bad token is still refused, not answered with the cached list.
+    stranger = api_client_for(UserFactory())
+    stranger.credentials(HTTP_AUTHORIZATION="Token not-a-token")
+    assert stranger.get(LISTINGS_API).status_code == 401
+
+
+def test_the_sellers_own_listings_are_never_cached(listing):
+    seller = SellerFactory()
+    draft = ListingFactory(store=seller.store, status=ListingStatus.DRAFT)
+    client = api_client_for(seller)
+
+    response = client.get("/api/v1/seller/listings/")
+
+    assert [row["id"] for row in response.json()["results"]] == [draft.pk]
+    assert "ETag" not in response
+
+
+def test_a_page_with_a_message_waiting_is_not_served_from_the_cache(client, listing):
+    cached = client.get(reverse("listing-list"))
+    assert "ETag" in cached
+    storage = CookieStorage(HttpRequest())
+    carrier = HttpResponse()
+    storage._store([Message(constants.SUCCESS, "Your listing was saved.")], carrier)
+    client.cookies["messages"] = carrier.cookies["messages"].value
+
+    with_message = client.get(reverse("listing-list"))
+
+    assert "Your listing was saved." in _html(with_message)
+    assert "no-store" in with_message["Cache-Control"] and "ETag" not in with_message
+    assert "Your listing was saved." not in _html(client.get(reverse("listing-list")))
+
+
+def test_errors_are_not_cached(client):
+    missing = reverse("store", kwargs={"slug": "no-such-store"})
+    assert client.get(missing).status_code == 404
+    assert "ETag" not in client.get(missing)
+
+
+def test_turned_off_every_request_renders(client, listing, settings):
+    settings.BAZAAR_HTTP_CACHE_SECONDS = 0
+    client.get(reverse("listing-list"))
+
+    response = client.get(reverse("listing-list"))
+
+    assert "ETag" not in response and "public" not in response.get("Cache-Control", "")
