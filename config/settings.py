@@ -618,6 +618,16 @@ STRIPE_WEBHOOK_CLOCK_SKEW_SECONDS = env.int("STRIPE_WEBHOOK_CLOCK_SKEW_SECONDS",
 STRIPE_WEBHOOK_MAX_BODY_BYTES = env.int("STRIPE_WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
 # A refused delivery keeps only why and its first bytes, and only this long.
 STRIPE_WEBHOOK_REFUSED_KEEP_DAYS = env.int("STRIPE_WEBHOOK_REFUSED_KEEP_DAYS", default=7)
+# Stripe answers 429 beyond about 100 writes a second in live mode and 25 in test mode. The
+# release Transfers and Payouts take slots of this budget, shared by every process through Redis
+# (core/stripe_rate.py); 0 turns the pacing off. A 429 all the same is retried after waits
+# doubling from STRIPE_RATE_LIMIT_BACKOFF_SECONDS (with jitter), at most
+# STRIPE_RATE_LIMIT_RETRIES times.
+STRIPE_WRITES_PER_SECOND = env.float(
+    "STRIPE_WRITES_PER_SECOND", default=100 if STRIPE_LIVE_MODE else 25
+)
+STRIPE_RATE_LIMIT_RETRIES = env.int("STRIPE_RATE_LIMIT_RETRIES", default=5)
+STRIPE_RATE_LIMIT_BACKOFF_SECONDS = env.float("STRIPE_RATE_LIMIT_BACKOFF_SECONDS", default=0.5)
 
 # --- Marketplace --------------------------------------------------------------------------------
 BAZAAR_DEFAULT_CURRENCY = env.str("BAZAAR_DEFAULT_CURRENCY", default="usd").lower()
@@ -642,6 +652,9 @@ BAZAAR_PAYMENT_EXPIRY_MINUTES = env.int("BAZAAR_PAYMENT_EXPIRY_MINUTES", default
 # A release's transfer request not answered within this long is presumed lost (its caller died
 # mid-call): the retry job and staff may send it again, with the same idempotency key.
 ESCROW_TRANSFER_TIMEOUT_SECONDS = env.int("ESCROW_TRANSFER_TIMEOUT_SECONDS", default=600)
+# The auto-release task works this long, then queues itself again for what is left: well within
+# CELERY_TASK_SOFT_TIME_LIMIT, which a long run paced by Stripe's rate limit would pass.
+ESCROW_RELEASE_JOB_SECONDS = env.int("ESCROW_RELEASE_JOB_SECONDS", default=60)
 # A refund gives back the platform's commission (and the Stripe fee it passed on) in proportion
 # to the refunded share; false keeps them, the seller's share being refunded first.
 ESCROW_REFUND_RETURNS_COMMISSION = env.bool("ESCROW_REFUND_RETURNS_COMMISSION", default=True)
@@ -653,9 +666,6 @@ PAYOUT_INSTANT_FEE_BPS = env.int("PAYOUT_INSTANT_FEE_BPS", default=150)
 PAYOUT_INSTANT_FEE_MIN_CENTS = env.int("PAYOUT_INSTANT_FEE_MIN_CENTS", default=50)
 # A new seller's first payout waits this many days after their first sale reached Stripe.
 PAYOUT_FIRST_DELAY_DAYS = env.int("PAYOUT_FIRST_DELAY_DAYS", default=7)
-# The scheduled payouts job stays under this many Stripe requests a second (Stripe allows 100 in
-# live mode, 25 in test mode) and backs off when Stripe answers 429 all the same.
-PAYOUT_STRIPE_REQUESTS_PER_SECOND = env.int("PAYOUT_STRIPE_REQUESTS_PER_SECOND", default=20)
 # Disputes: the seller has this many days to answer a buyer's report, and staff this many days
 # (from the report) to decide; past either deadline the dispute is escalated to finance staff.
 BAZAAR_DISPUTE_RESPONSE_DAYS = env.int("BAZAAR_DISPUTE_RESPONSE_DAYS", default=3)

@@ -6,12 +6,19 @@ every call still goes through the real stripe SDK and the production code path i
 runs. dj-stripe uses the global `stripe` module, so configure() sets that up too.
 """
 
+import logging
+import random
+import time
+
 import stripe
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from core import stripe_rate
 from core.errors import StripeUnavailable
 from core.payment_errors import buyer_payment_message
+
+logger = logging.getLogger(__name__)
 
 
 def secret_key():
@@ -94,6 +101,13 @@ def call(fn, *args, **kwargs):
             code="authentication",
             request_id=exc.request_id,
         ) from exc
+    except stripe.RateLimitError as exc:
+        raise StripeUnavailable(
+            "Stripe is receiving too many requests from Bazaar. Nothing was done; it will be "
+            "tried again shortly.",
+            code=RATE_LIMITED,
+            request_id=exc.request_id,
+        ) from exc
     except stripe.APIConnectionError as exc:
         raise StripeUnavailable(
             "Stripe could not be reached. Nothing was charged; please try again in a minute.",
@@ -105,3 +119,53 @@ def call(fn, *args, **kwargs):
             code=getattr(exc, "code", None),
             request_id=exc.request_id,
         ) from exc
+
+
+# --- Writes in bulk: Stripe's rate limit ---------------------------------------------------------
+
+RATE_LIMITED = "rate_limit"  # StripeUnavailable.code when Stripe answered 429
+
+# time.time and time.sleep: what the pacing and the backoff read and wait with (a test's fake
+# clock replaces them).
+_clock = time.time
+_sleep = time.sleep
+
+
+def backoff_seconds(attempt):
+    """The wait before retry number `attempt` (0, 1, ...) after a 429: doubling from
+    STRIPE_RATE_LIMIT_BACKOFF_SECONDS up to 16 times that, the second half of each wait random
+    (jitter: workers throttled together do not all come back in the same instant)."""
+    ceiling = settings.STRIPE_RATE_LIMIT_BACKOFF_SECONDS * 2 ** min(attempt, 4)
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def paced_call(fn, *args, **kwargs):
+    """call(), for a request of a job that makes many (a release's Transfer, a Payout): it first
+    takes a slot of the shared budget (core.stripe_rate, STRIPE_WRITES_PER_SECOND across every
+    process), and when Stripe answers 429 all the same it is sent again after a growing wait, at
+    most STRIPE_RATE_LIMIT_RETRIES times, then raises StripeUnavailable with code RATE_LIMITED.
+
+    Sending a write again never moves money twice: a 429 means Stripe did not run the request,
+    and the retry carries the same idempotency key (the caller's `options`), so had the first
+    answer been lost on the way, Stripe would replay it rather than run the write again.
+    """
+    pace = stripe_rate.limiter(clock=lambda: _clock(), sleep=lambda seconds: _sleep(seconds))
+    retries = settings.STRIPE_RATE_LIMIT_RETRIES
+    attempt = 0
+    while True:
+        pace.take()
+        try:
+            return call(fn, *args, **kwargs)
+        except StripeUnavailable as exc:
+            if exc.code != RATE_LIMITED or attempt == retries:
+                raise
+            wait = backoff_seconds(attempt)
+            logger.info(
+                "Stripe answered 429 (request %s): retry %s of %s in %.2f s",
+                exc.request_id,
+                attempt + 1,
+                retries,
+                wait,
+            )
+        _sleep(wait)
+        attempt += 1

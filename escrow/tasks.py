@@ -2,8 +2,10 @@
 which rows are due, escrow.services acts on each (idempotently, in its own transaction)."""
 
 import logging
+import time
 
 from celery import shared_task
+from django.conf import settings
 
 from core.errors import StripeUnavailable
 from core.logs import money_fields
@@ -16,8 +18,15 @@ logger = logging.getLogger(__name__)
 
 @shared_task
 def auto_release_due_orders():
-    """Delivered orders whose review window ended are released to their sellers."""
-    return services.escrow_release_due()
+    """Delivered orders whose review window ended are released to their sellers: for at most
+    ESCROW_RELEASE_JOB_SECONDS, then the task queues itself again for the rest (a beat tick
+    meanwhile is harmless: each order is decided once under its row lock). A run that released
+    nothing hands nothing on: what is left cannot be released now, and the beat retries it."""
+    until = time.monotonic() + settings.ESCROW_RELEASE_JOB_SECONDS
+    released = services.escrow_release_due(until=until)
+    if released and time.monotonic() >= until:
+        auto_release_due_orders.delay()
+    return released
 
 
 @shared_task

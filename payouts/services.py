@@ -14,7 +14,6 @@ cover, instant payout fees), less payouts requested and not yet taken by Stripe.
 
 import calendar
 import logging
-import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -104,10 +103,10 @@ def _account_of(seller):
     return account
 
 
-def _stripe_balance(account_id):
-    return stripe_client.call(
-        _v1().balance.retrieve, options={"stripe_account": account_id}
-    ).to_dict()
+def _stripe_balance(account_id, *, paced=False):
+    """The connected account's Stripe balance; `paced` for the scheduled job's many reads."""
+    send = stripe_client.paced_call if paced else stripe_client.call
+    return send(_v1().balance.retrieve, options={"stripe_account": account_id}).to_dict()
 
 
 def _amount_in(items, currency):
@@ -325,7 +324,7 @@ def payout_send(*, payout):
     if payout.status != PayoutStatus.REQUESTED:
         return payout
     try:
-        made = stripe_client.call(
+        made = stripe_client.paced_call(
             _v1().payouts.create,
             params={
                 "amount": payout.bank_cents,
@@ -679,32 +678,11 @@ def payouts_unhold(*, seller, actor):
 # --- The scheduled payouts job ------------------------------------------------------------------
 
 SCHEDULE_BATCH = 100
-RATE_LIMIT_RETRIES = 4
 
 
-class _Pace:
-    """At most PAYOUT_STRIPE_REQUESTS_PER_SECOND Stripe requests a second (each payout made
-    costs about three: balance, bank accounts, payout)."""
-
-    def __init__(self):
-        self.gap = 3.0 / max(settings.PAYOUT_STRIPE_REQUESTS_PER_SECOND, 1)
-        self.last = 0.0
-
-    def wait(self):
-        pause = self.last + self.gap - time.monotonic()
-        if pause > 0:
-            time.sleep(pause)
-        self.last = time.monotonic()
-
-
-def _rate_limited(exc):
-    import stripe
-
-    return isinstance(exc.__cause__, stripe.RateLimitError) or exc.code == "rate_limit"
-
-
-def _pay_out_on_schedule(schedule, today, pace):
-    """The seller's due period paid, per currency with enough payable. Returns payouts made."""
+def _pay_out_on_schedule(schedule, today):
+    """The seller's due period paid, per currency with enough payable. Returns payouts made.
+    Its Stripe requests are paced and retried on 429 by stripe_client.paced_call."""
     due = schedule_period(schedule, today)
     if due is None:
         return 0
@@ -714,15 +692,7 @@ def _pay_out_on_schedule(schedule, today, pace):
     if account is None or not account.payouts_enabled:
         return 0
     made = 0
-    for attempt in range(RATE_LIMIT_RETRIES + 1):
-        try:
-            pace.wait()
-            balance = _stripe_balance(account.stripe_account_id)
-            break
-        except StripeUnavailable as exc:
-            if not _rate_limited(exc) or attempt == RATE_LIMIT_RETRIES:
-                raise
-            time.sleep(2**attempt)
+    balance = _stripe_balance(account.stripe_account_id, paced=True)
     currencies = sorted({item["currency"] for item in balance.get("available") or ()})
     for currency in currencies:
         amount = payable_cents(
@@ -730,17 +700,9 @@ def _pay_out_on_schedule(schedule, today, pace):
         )
         if amount < settings.PAYOUT_MINIMUM_CENTS:
             continue
-        for attempt in range(RATE_LIMIT_RETRIES + 1):
-            try:
-                pace.wait()
-                payout = payout_request_create(
-                    seller=seller, amount_cents=amount, currency=currency, period=key
-                )
-                break
-            except StripeUnavailable as exc:
-                if not _rate_limited(exc) or attempt == RATE_LIMIT_RETRIES:
-                    raise
-                time.sleep(2**attempt)
+        payout = payout_request_create(
+            seller=seller, amount_cents=amount, currency=currency, period=key
+        )
         made += payout is not None
     return made
 
@@ -752,7 +714,6 @@ def payouts_run_scheduled(*, today=None, batch=SCHEDULE_BATCH):
     once make one payout per period (the row lock and the period's unique constraint).
     Returns the number of payouts made."""
     today = today or timezone.localtime(clock.now()).date()
-    pace = _Pace()
     made, after = 0, 0
     while True:
         schedules = list(
@@ -765,11 +726,11 @@ def payouts_run_scheduled(*, today=None, batch=SCHEDULE_BATCH):
             return made
         for schedule in schedules:
             try:
-                made += _pay_out_on_schedule(schedule, today, pace)
+                made += _pay_out_on_schedule(schedule, today)
             except (DomainError, StripeUnavailable) as exc:
                 logger.info(
                     "Scheduled payout of seller %s not made: %s", schedule.seller_id, exc.message
                 )
-                if isinstance(exc, StripeUnavailable) and _rate_limited(exc):
+                if isinstance(exc, StripeUnavailable) and exc.code == stripe_client.RATE_LIMITED:
                     return made  # Stripe keeps refusing: the next tick goes on from here
         after = schedules[-1].seller_id

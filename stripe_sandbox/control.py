@@ -8,6 +8,7 @@ control.advance_clock(days=2)          # funds settle, payouts arrive
 control.emit("account.updated", obj)   # an event of your own, as `stripe trigger` sends one
 control.dispute_close("dp_...", won=True)  # the card network decides a dispute
 control.file_contents("file_...")      # the bytes uploaded through POST /v1/files
+control.rate_limit_writes(3)           # the next 3 writes are answered 429, as over Stripe's limit
 
 Deliveries are rows with event_id, endpoint_id, url, status ("pending", "delivered",
 "failed"), attempts and last_status_code.
@@ -17,7 +18,7 @@ from contextlib import contextmanager
 
 from stripe_sandbox import core, delivery
 from stripe_sandbox.errors import StripeSandboxError
-from stripe_sandbox.models import SandboxWebhookDelivery
+from stripe_sandbox.models import SandboxSwitch, SandboxWebhookDelivery
 from stripe_sandbox.resources import files, payments
 
 HOLD = "hold_webhooks"
@@ -35,6 +36,19 @@ def webhooks_held():
 
 def hold_webhooks(on=True):
     core.set_switch(HOLD, on)
+
+
+def rate_limit_writes(count):
+    """The next `count` write requests (POSTs), from any process, are answered 429 with code
+    rate_limit, as Stripe answers a client over its rate limit: nothing runs and no idempotency
+    key is used up. 0 stops it."""
+    core.set_countdown(core.RATE_LIMIT_WRITES, count)
+
+
+def rate_limited_left():
+    """How many more writes rate_limit_writes() will answer 429."""
+    row = SandboxSwitch.objects.filter(name=core.RATE_LIMIT_WRITES).first()
+    return row.remaining if row else 0
 
 
 def pending_deliveries(event_type=None):

@@ -333,6 +333,23 @@ def set_switch(name, on):
     SandboxSwitch.objects.update_or_create(name=name, defaults={"on": on})
 
 
+# The counting switch control.rate_limit_writes() sets: that many more POSTs are answered 429.
+RATE_LIMIT_WRITES = "rate_limit_writes"
+
+
+def set_countdown(name, count):
+    SandboxSwitch.objects.update_or_create(name=name, defaults={"remaining": count})
+
+
+def count_down(name):
+    """True (and one fewer left) while the counting switch `name` has some left."""
+    return bool(
+        SandboxSwitch.objects.filter(name=name, remaining__gt=0).update(
+            remaining=F("remaining") - 1
+        )
+    )
+
+
 # --- Money --------------------------------------------------------------------------------------
 
 SETTLEMENT_DAYS = 2  # card funds become available two days after the charge, as in test mode

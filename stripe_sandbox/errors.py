@@ -67,3 +67,16 @@ class CardError(StripeSandboxError):
 class PermissionError_(StripeSandboxError):
     status = 403
     type = "invalid_request_error"
+
+
+class RateLimited(StripeSandboxError):
+    """Stripe's answer beyond its rate limit (the stripe SDK raises stripe.RateLimitError)."""
+
+    status = 429
+
+    def __init__(self):
+        super().__init__(
+            "Too many requests hit the API too quickly. We recommend an exponential backoff of "
+            "your requests.",
+            code="rate_limit",
+        )

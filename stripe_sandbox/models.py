@@ -97,10 +97,12 @@ class SandboxWebhookDelivery(models.Model):
 
 
 class SandboxSwitch(models.Model):
-    """Switches tests and people flip: e.g. hold webhook deliveries back."""
+    """Switches tests and people flip: e.g. hold webhook deliveries back. A counting one
+    (control.rate_limit) keeps how many more requests it applies to in `remaining`."""
 
     name = models.CharField(max_length=60, unique=True)
     on = models.BooleanField(default=False)
+    remaining = models.PositiveIntegerField(default=0)
 
     def __str__(self):
         return f"{self.name}={'on' if self.on else 'off'}"

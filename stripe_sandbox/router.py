@@ -25,6 +25,7 @@ from stripe_sandbox.errors import (
     IdempotencyKeyInUse,
     InvalidRequest,
     PermissionError_,
+    RateLimited,
     StripeSandboxError,
 )
 from stripe_sandbox.models import SandboxIdempotencyKey
@@ -100,6 +101,10 @@ def handle(method, url, headers, body):
         if req.account:
             core.get(req.account, kind="account", param="Stripe-Account")  # 403 in Stripe; 404 ok
         core.tick()
+        if method == "POST" and core.count_down(core.RATE_LIMIT_WRITES):
+            # Before the idempotency key is claimed: Stripe runs nothing for a 429, and the
+            # same request sent again later runs then.
+            raise RateLimited()
         if method == "POST" and req.idempotency_key:
             response_headers["idempotency-key"] = req.idempotency_key
             claim = _claim(req)

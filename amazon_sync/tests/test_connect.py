@@ -128,6 +128,8 @@ def forge(url, **changes):
         # Signed with another purpose's salt.
         signing.dumps({"user": 1, "marketplace": "ATVPDKIKX0DER"}),
     ],
+    # Signed values carry a timestamp: named ids keep every xdist worker collecting the same tests.
+    ids=["forged", "empty", "another-person", "another-salt"],
 )
 def test_a_forged_or_foreign_state_is_refused_with_a_clear_page(client, amazon, state):
     seller = SellerFactory()

@@ -236,28 +236,24 @@ def test_a_schedule_is_checked_and_its_change_told(seller):
 def test_the_job_backs_off_when_stripe_rate_limits_and_resumes(
     sale, seller, stripe_sandbox, settings, monkeypatch
 ):
-    import stripe as stripe_sdk
-
-    from core.errors import StripeUnavailable
+    from core import stripe_client
 
     settings.PAYOUT_FIRST_DELAY_DAYS = 0
     payouts.payout_schedule_set(seller=seller, interval="daily")
     sale()
     stripe_sandbox.advance_clock(days=3)
-    real = payouts._stripe_balance
-    answers = iter([429, 429, "ok", "ok"])
     slept = []
-    monkeypatch.setattr(payouts.time, "sleep", slept.append)
-
-    def limited(account):
-        if next(answers, "ok") == 429:
-            try:
-                raise stripe_sdk.RateLimitError("Too many requests", code="rate_limit")
-            except stripe_sdk.RateLimitError as exc:
-                raise StripeUnavailable("Stripe asks us to slow down.", code="rate_limit") from exc
-        return real(account)
-
-    monkeypatch.setattr(payouts, "_stripe_balance", limited)
+    monkeypatch.setattr(stripe_client, "_sleep", slept.append)
+    stripe_sandbox.rate_limit_writes(2)  # the payout's create is answered 429 twice
 
     assert payouts.payouts_run_scheduled() == 1
-    assert [s for s in slept if s >= 1] == [1, 2]  # backed off twice, then went on
+
+    assert stripe_sandbox.rate_limited_left() == 0
+    backoffs = [s for s in slept if s >= 0.25]  # the pacing's own waits are shorter
+    assert len(backoffs) == 2 and backoffs[1] >= 0.5  # backed off twice, longer the second time
+    payout = Payout.objects.get()
+    assert payout.status == PayoutStatus.PENDING
+    made = stripe_client.client().v1.payouts.list(
+        options={"stripe_account": payout.stripe_account_id}
+    )
+    assert [p.id for p in made.data] == [payout.stripe_payout_id]  # made once

@@ -1,0 +1,173 @@
+"""bench/release: how long the auto-release job takes for many due orders, and how much of it is
+Bazaar's own work rather than Stripe's. Prints figures; it is never a timed test.
+
+    .venv/bin/python -m bench.release [--orders 10000] [--rate 25 | --rate 0] [--reuse-db]
+
+1. Builds a PostgreSQL database (--db-name) from the migrations and makes --orders orders due
+   for auto-release, of --sellers onboarded sellers, paid at the sandbox (bench/release_data.py).
+   --reuse-db keeps an earlier run's database and sellers and adds new due orders.
+2. Starts a Celery worker on Redis under the production settings, with the sandbox answering
+   in-process, timed (bench/webhooks_settings.py), and STRIPE_WRITES_PER_SECOND=--rate (25, as
+   Stripe allows in test mode; 0 turns the pacing off: Bazaar's own speed).
+3. Queues escrow.tasks.auto_release_due_orders once (it hands the rest to a new task every
+   ESCROW_RELEASE_JOB_SECONDS) and waits until every due order's Transfer is made.
+4. Prints the time to finish (the first release decided to the last Transfer recorded), the
+   sandbox's time (its HTTP client's calls, timed in the worker), Bazaar's overhead per order
+   (the rest, divided by the orders; with the pacing on the rest includes waiting for slots),
+   the Transfers per second against the limit, the Celery pool process's peak RSS and the load.
+
+The webhooks the Transfers cause are held at the sandbox: the web side is bench/webhooks'.
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import psycopg
+import redis
+
+from bench import webhooks_stack as stack
+from bench.webhooks_stack import CALLS, SECONDS
+
+TARGET_OVERHEAD_MS = 10
+TARGET_WORKER_RSS_MB = 200
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.release", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--orders", type=int, default=10_000, help="orders due for release")
+    parser.add_argument("--sellers", type=int, default=20)
+    parser.add_argument(
+        "--rate", type=float, default=25, help="STRIPE_WRITES_PER_SECOND (0: no pacing)"
+    )
+    parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432")
+    parser.add_argument("--db-name", default="bazaar_webhooks_release")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
+    parser.add_argument("--reuse-db", action="store_true")
+    parser.add_argument("--timeout", type=int, default=3600)
+    parser.add_argument("--json", help="also write the figures to this file")
+    return parser.parse_args(argv)
+
+
+def pending_count(database_url, since_id):
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(
+            "SELECT count(*) FROM marketplace_order o WHERE o.id > %s AND NOT EXISTS ("
+            " SELECT 1 FROM escrow_escrowrelease r WHERE r.order_id = o.id"
+            " AND r.status = 'transferred')",
+            (since_id,),
+        ).fetchone()[0]
+
+
+def max_order_id(database_url):
+    with psycopg.connect(database_url) as conn:
+        return conn.execute("SELECT coalesce(max(id), 0) FROM marketplace_order").fetchone()[0]
+
+
+def job_seconds(database_url, since_id):
+    """From the first release decided to the last Transfer recorded, as the rows say."""
+    with psycopg.connect(database_url) as conn:
+        first, last = conn.execute(
+            "SELECT min(r.created_at), max(r.transferred_at) FROM escrow_escrowrelease r "
+            "WHERE r.order_id > %s",
+            (since_id,),
+        ).fetchone()
+    return (last - first).total_seconds()
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    stack.say(f"bench/release, {stack.machine()['uptime']}")
+    reuse = args.reuse_db and stack.database_exists(args.postgres, args.db_name)
+    if reuse:
+        database_url = f"{args.postgres.rstrip('/')}/{args.db_name}"
+    else:
+        database_url = stack.create_database(args.postgres, args.db_name)
+    env = stack.production_env(
+        database_url=database_url,
+        redis_url=args.redis_url,
+        site_url="http://127.0.0.1:8000",
+        STRIPE_WRITES_PER_SECOND=args.rate,
+    )
+    stack.flush_redis(args.redis_url)
+    stack.manage(env, "migrate", "--noinput", "-v", "0")
+    since = max_order_id(database_url)
+    started = time.monotonic()
+    stack.manage(
+        env,
+        "shell",
+        "-c",
+        "from bench.release_data import due_orders; "
+        f"due_orders(orders={args.orders}, sellers={args.sellers})",
+    )
+    stack.say(f"{args.orders:,} due orders made in {time.monotonic() - started:.0f} s")
+    counters = redis.Redis.from_url(args.redis_url)
+    counters.delete(SECONDS, CALLS)
+    worker = stack.start_worker(env, concurrency=1, log_name="release-celery.log")
+    try:
+        stack.manage(
+            env,
+            "shell",
+            "-c",
+            "from escrow.tasks import auto_release_due_orders; auto_release_due_orders.delay()",
+        )
+        deadline = time.monotonic() + args.timeout
+        while pending_count(database_url, since) and time.monotonic() < deadline:
+            time.sleep(1)
+        left = pending_count(database_url, since)
+        worker_rss = stack.worker_peak_rss_mb(worker)
+    finally:
+        stack.stop(worker)
+    seconds = job_seconds(database_url, since)
+    stripe_seconds = float(counters.get(SECONDS) or 0)
+    stripe_calls = int(counters.get(CALLS) or 0)
+    done = args.orders - left
+    figures = {
+        "orders": args.orders,
+        "released": done,
+        "rate_limit_per_s": args.rate,
+        "seconds": seconds,
+        "transfers_per_s": done / seconds if seconds else None,
+        "stripe_calls": stripe_calls,
+        "stripe_seconds": stripe_seconds,
+        "stripe_ms_per_order": stripe_seconds / done * 1000 if done else None,
+        "overhead_ms_per_order": (seconds - stripe_seconds) / done * 1000 if done else None,
+        "worker_peak_rss_mb": worker_rss,
+        **stack.machine(),
+    }
+    report(figures)
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2, default=str))
+
+
+def report(f):
+    limit = f"limit {f['rate_limit_per_s']:g}/s" if f["rate_limit_per_s"] else "no limit"
+    stack.say("")
+    stack.say(f"{f['released']:,} of {f['orders']:,} due orders released ({limit})")
+    stack.say(
+        f"  time to finish          {f['seconds']:.1f} s  ({f['transfers_per_s']:.1f} transfers/s)"
+    )
+    stack.say(
+        f"  sandbox (Stripe) time   {f['stripe_seconds']:.1f} s in {f['stripe_calls']} "
+        f"calls = {f['stripe_ms_per_order']:.1f} ms per order"
+    )
+    verdict = "met" if f["overhead_ms_per_order"] < TARGET_OVERHEAD_MS else "NOT met"
+    if f["rate_limit_per_s"]:
+        verdict = "(includes waiting for rate-limit slots: see --rate 0)"
+    stack.say(
+        f"  Bazaar's time per order {f['overhead_ms_per_order']:.1f} ms  target < "
+        f"{TARGET_OVERHEAD_MS} ms {verdict}"
+    )
+    rss = f["worker_peak_rss_mb"]
+    stack.say(
+        f"  Celery worker peak RSS  {rss:.0f} MB  target < {TARGET_WORKER_RSS_MB} MB "
+        f"{'met' if rss < TARGET_WORKER_RSS_MB else 'NOT met'}"
+    )
+    stack.say(f"machine: {f['cpus']} CPUs; {f['uptime']}")
+
+
+if __name__ == "__main__":
+    main()
