@@ -10,12 +10,15 @@ from rest_framework.test import APIClient
 def django_db_setup(django_db_setup, django_db_blocker):
     """The suite's database is built from the models (--no-migrations): add what only a migration
     makes, with that migration's own function, as `migrate` does. On PostgreSQL: the pg_trgm
-    extension search's typo fallback needs, and the search indexes (marketplace 0008)."""
+    extension search's typo correction needs, the search indexes (marketplace 0008) and the
+    vocabulary's (0009)."""
     from django.db import connection
 
-    migration = import_module("marketplace.migrations.0008_listing_search")
+    search = import_module("marketplace.migrations.0008_listing_search")
+    vocabulary = import_module("marketplace.migrations.0009_search_vocabulary")
     with django_db_blocker.unblock(), connection.schema_editor() as editor:
-        migration.add_search_indexes(None, editor)
+        search.add_search_indexes(None, editor)
+        vocabulary.add_vocabulary_index(None, editor)
 
 
 @pytest.fixture(autouse=True)

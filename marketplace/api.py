@@ -4,8 +4,11 @@ Thin views: reads come from marketplace.selectors, every write is one call to a 
 marketplace.services, and domain errors become 400/403/409 in core.api_errors.
 """
 
+from urllib.parse import quote
+
 import django_filters
 from django.shortcuts import get_object_or_404
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -150,8 +153,34 @@ class StoreViewSet(
 # --- Public listings ----------------------------------------------------------------------------
 
 
+# Set on a list whose search found nothing as typed and searched for corrected words instead.
+CORRECTED_QUERY_HEADER = "Search-Corrected-Query"
+
+
+class ListingFilterBackend(DjangoFilterBackend):
+    """The list's filters, as DjangoFilterBackend applies them, keeping the filterset on the view:
+    its search says whether the words were corrected, which the response then tells."""
+
+    def get_filterset(self, request, queryset, view):
+        view.filterset = super().get_filterset(request, queryset, view)
+        return view.filterset
+
+
 @extend_schema_view(
-    list=extend_schema(summary="Approved listings: search, filter, sort"),
+    list=extend_schema(
+        summary="Approved listings: search, filter, sort",
+        parameters=[
+            OpenApiParameter(
+                CORRECTED_QUERY_HEADER,
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                response=True,
+                description="Only when q matched nothing as typed: what was searched for "
+                "instead, each unknown word replaced by the catalogue's most similar one (\"walnut "
+                'lamp" for "wallnut lamp"), lowercased and percent-encoded (UTF-8).',
+            )
+        ],
+    ),
     retrieve=extend_schema(summary="One approved listing"),
 )
 class ListingViewSet(
@@ -160,12 +189,20 @@ class ListingViewSet(
     permission_classes = (AllowAny,)
     serializer_class = ListingOutputSerializer
     filterset_class = ListingFilter
+    filter_backends = (ListingFilterBackend,)
     pagination_class = KeysetPagination
     lookup_value_regex = r"\d+"
     queryset = Listing.objects.none()  # for the schema; requests use the selector
 
     def get_queryset(self):
         return selectors.listing_public_queryset()
+
+    def list(self, request, *args, **kwargs):
+        response = super().list(request, *args, **kwargs)
+        corrected = self.filterset.corrected_query
+        if corrected:
+            response[CORRECTED_QUERY_HEADER] = quote(corrected)
+        return response
 
     def get_object(self):
         return selectors.listing_public_get(pk=self.kwargs["pk"])
@@ -185,7 +222,11 @@ class ListingViewSet(
             raise ValidationError(filterset.errors)
         currency = filterset.form.cleaned_data.get("currency") or None
         facets = selectors.listing_facets(filterset.qs, currency=currency)
-        body = {**facets, "fuzzy": filterset.fuzzy}
+        body = {
+            **facets,
+            "fuzzy": filterset.fuzzy,
+            "corrected_query": filterset.corrected_query,
+        }
         return Response(ListingFacetsOutputSerializer(body).data)
 
 

@@ -71,9 +71,15 @@ class ListingFilter(django_filters.FilterSet):
 
     @property
     def fuzzy(self):
-        """Whether the listings were found by words similar to the ones searched for."""
+        """Whether the listings were found by correcting the words searched for."""
         self.qs  # noqa: B018 (the search runs with the filters)
         return getattr(self, "search", SearchResult(None)).fuzzy
+
+    @property
+    def corrected_query(self):
+        """What was searched for instead of the words typed, when fuzzy ("walnut" for "wallnut")."""
+        self.qs  # noqa: B018 (the search runs with the filters)
+        return getattr(self, "search", SearchResult(None)).corrected_query
 
     def filter_q(self, queryset, name, value):
         return listing_search(queryset, value).queryset

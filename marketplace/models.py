@@ -36,6 +36,25 @@ NEW.search_vector :=
 RETURN NEW;
 """
 
+# The longest word the vocabulary keeps: as long as a search word may be (marketplace/search.py).
+SEARCH_TERM_MAX_LENGTH = 40
+# The vocabulary the search corrects typos with (SearchTerm, marketplace/search.py): every word of
+# a listing's title, description, store and category names, unstemmed ('simple' lowercases and
+# splits like the search does), added when a listing is written. A word no listing uses any more
+# stays: correcting to it finds nothing, which is what the typed word found too.
+ADD_LISTING_WORDS = f"""
+INSERT INTO marketplace_searchterm (word)
+SELECT DISTINCT word
+FROM unnest(tsvector_to_array(to_tsvector('simple',
+    coalesce(NEW.title, '') || ' ' || coalesce(NEW.description, '') || ' '
+    || coalesce((SELECT name FROM marketplace_store WHERE id = NEW.store_id), '') || ' '
+    || coalesce((SELECT name FROM marketplace_category WHERE id = NEW.category_id), '')
+))) AS word
+WHERE char_length(word) <= {SEARCH_TERM_MAX_LENGTH}
+ON CONFLICT (word) DO NOTHING;
+RETURN NULL;
+"""
+
 # Setting a listing's title to itself fires its search vector trigger, which reads the new name:
 # the document is written in one place only.
 REFRESH_LISTINGS_OF = """
@@ -219,6 +238,15 @@ class Listing(models.Model):
                 | pgtrigger.UpdateOf("title", "description", "store_id", "category_id"),
                 func=LISTING_SEARCH_VECTOR,
             ),
+            # After the row is written: a listing whose insert fails adds no words. A store or
+            # category rename reaches it too, through the refresh triggers' title = title.
+            pgtrigger.Trigger(
+                name="listing_search_terms",
+                when=pgtrigger.After,
+                operation=pgtrigger.Insert
+                | pgtrigger.UpdateOf("title", "description", "store_id", "category_id"),
+                func=ADD_LISTING_WORDS,
+            ),
         ]
 
     def __str__(self):
@@ -268,6 +296,18 @@ class Listing(models.Model):
     def cancellation_policy_text(self):
         """The effective policy in plain words for buyers."""
         return describe(self.effective_cancellation_policy, self.kind)
+
+
+class SearchTerm(models.Model):
+    """A word some listing uses (title, description, store or category name), lowercased and
+    unstemmed: the vocabulary a misspelt search word is corrected against. Written by
+    PostgreSQL only (the listing_search_terms trigger on Listing); its trigram index is made by
+    migration 0009. Empty on SQLite, which has no typo tolerance."""
+
+    word = models.CharField(max_length=SEARCH_TERM_MAX_LENGTH, unique=True)
+
+    def __str__(self):
+        return self.word
 
 
 class ListingImage(models.Model):

@@ -3,9 +3,11 @@
 PostgreSQL: full-text search on each listing's search vector (title, then store and category
 names, then description; kept current by triggers, marketplace/models.py), every word required,
 the last one as a prefix so results follow the typing ("walnut la" finds "Walnut lamp"), ranked
-with the title weighing most. When that finds nothing the query is probably misspelt: listings
-whose title has a word similar to each typed word are returned instead (pg_trgm), and the result
-says it was such a fuzzy match. Both use an index (migration 0008).
+with the title weighing most. When that finds nothing the query is probably misspelt: each word
+the catalogue does not use is replaced by the most similar one it does (pg_trgm over the
+vocabulary, SearchTerm, which a trigger keeps current), the same full-text search runs with the
+corrected words, and the result says what it searched for instead ("Showing results for
+walnut"). Both use an index (migrations 0008 and 0009).
 
 SQLite (`make run`): every word must appear in the title, description, store or category name,
 case-insensitively; the same API, without stemming, ranking or typo tolerance.
@@ -16,10 +18,8 @@ database, so quotes, operators, backslashes or NUL characters can neither break 
 
 import re
 from dataclasses import dataclass
-from functools import reduce
-from operator import add
 
-from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
+from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
 from django.db.models import Case, F, FloatField, Q, QuerySet, Value, When
 
@@ -41,10 +41,13 @@ RANK_WEIGHTS = [0.1, 0.2, 0.4, 1.0]
 @dataclass(frozen=True)
 class SearchResult:
     """The listings found, each annotated with `rank` (higher is more relevant), and whether
-    they were found by similar words rather than the words typed."""
+    they were found by correcting the words typed, and to what."""
 
     queryset: QuerySet
     fuzzy: bool = False
+    # What was searched for instead of the words typed, when fuzzy: "walnut lamp" for "wallnut
+    # lamp".
+    corrected_query: str | None = None
 
 
 def search_words(text):
@@ -61,10 +64,19 @@ def listing_search(queryset, text):
         return SearchResult(queryset.none().annotate(rank=Value(0.0, output_field=FloatField())))
     if connection.vendor != "postgresql":
         return SearchResult(_contains_every_word(queryset, words))
+    typed = [word.lower() for word in words]
+    known, corrected = _vocabulary(typed)
     found = _full_text(queryset, words)
-    if _any(found):
+    # Every word is one the catalogue uses: the words are searched as typed, with no check of
+    # whether they find anything (that check read every match, as the list then does again).
+    # Known words that never meet find nothing, and nothing is corrected.
+    if all(known) or _any(found) or corrected == typed:
         return SearchResult(found)
-    return SearchResult(_similar_words(queryset, words), fuzzy=True)
+    # An unknown word may still match through stemming ("lamps" finds "lamp", which is the
+    # word the vocabulary holds): only when the words find nothing are they corrected.
+    return SearchResult(
+        _full_text(queryset, corrected), fuzzy=True, corrected_query=" ".join(corrected)
+    )
 
 
 def _any(found):
@@ -89,14 +101,38 @@ def _full_text(queryset, words):
     )
 
 
-def _similar_words(queryset, words):
-    # `title %> word`: the title has a stretch similar to the word (pg_trgm's word_similarity
-    # above pg_trgm.word_similarity_threshold, 0.6 unless configured): "wallnut" finds "Walnut
-    # lamp". The operator, unlike a comparison with word_similarity(), uses the trigram index.
-    for word in words:
-        queryset = queryset.filter(title__trigram_word_similar=word)
-    similarity = reduce(add, (TrigramWordSimilarity(word, "title") for word in words))
-    return queryset.annotate(rank=similarity)
+# For each typed word (lowercased): whether the catalogue uses it, and the word to search for
+# instead: itself if known, else the known word most similar to it (pg_trgm's similarity above
+# pg_trgm.similarity_threshold, 0.3 unless configured; the closest, then the shorter, then the
+# first alphabetically), else itself. The last word is known when some word starts with it: it
+# is the prefix being typed ("walnut la").
+VOCABULARY_WORDS = """
+SELECT known, CASE WHEN known THEN typed ELSE coalesce(
+    (SELECT word FROM marketplace_searchterm
+     WHERE word %% typed
+     ORDER BY similarity(word, typed) DESC, char_length(word), word
+     LIMIT 1),
+    typed
+) END
+FROM (
+    SELECT typed, n, EXISTS (
+        SELECT 1 FROM marketplace_searchterm
+        WHERE word = typed OR (n = %(last)s AND word LIKE typed || '%%')
+    ) AS known
+    FROM unnest(%(words)s::text[]) WITH ORDINALITY AS typed_words(typed, n)
+) AS typed_words
+ORDER BY n
+"""
+
+
+def _vocabulary(words):
+    """Which of the (lowercased) words the catalogue uses, and the words with each unknown one
+    replaced by the catalogue's most similar word (SearchTerm): one query over a few thousand
+    words, through their indexes."""
+    with connection.cursor() as cursor:
+        cursor.execute(VOCABULARY_WORDS, {"words": words, "last": len(words)})
+        rows = cursor.fetchall()
+    return [row[0] for row in rows], [row[1] for row in rows]
 
 
 def _contains_every_word(queryset, words):

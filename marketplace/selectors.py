@@ -151,8 +151,8 @@ def _major(cents, currency):
 def listing_facets(queryset, *, currency=None):
     """How many of `queryset`'s listings (a browse or search, filters applied) fall in each
     category, each kind and each price bucket of `currency` (default: the site's): what each
-    filter choice would leave. Two queries, whatever the number of categories or buckets: one
-    grouped by category, one counting kinds and buckets with conditional aggregates.
+    filter choice would leave. One query, whatever the number of categories or buckets: grouped by
+    category, counting kinds and buckets with conditional aggregates in each group.
 
     Returns {"categories": [{slug, name, count}], "kinds": [{kind, label, count}],
     "price": {"currency", "buckets": [PriceBucket]}}, leaving out what counts nothing.
@@ -160,13 +160,6 @@ def listing_facets(queryset, *, currency=None):
     currency = currency or settings.BAZAAR_DEFAULT_CURRENCY
     # Grouping and counting need none of the list's ordering, related rows or images.
     rows = queryset.order_by().select_related(None).prefetch_related(None)
-    categories = [
-        {"slug": row["category__slug"], "name": row["category__name"], "count": row["count"]}
-        for row in rows.filter(category__isnull=False)
-        .values("category__slug", "category__name", "category__position")
-        .annotate(count=Count("pk"))
-        .order_by("category__position", "category__name")
-    ]
     buckets = _price_buckets(currency)
     counts = {f"kind_{kind}": Count("pk", filter=Q(kind=kind)) for kind in ListingKind.values}
     for index, (low, high) in enumerate(buckets):
@@ -176,7 +169,20 @@ def listing_facets(queryset, *, currency=None):
         if high is not None:
             in_bucket &= Q(price_cents__lt=high)
         counts[f"bucket_{index}"] = Count("pk", filter=in_bucket)
-    totals = rows.aggregate(**counts)
+    # One pass over the matches (a broad search's are thousands of rows, each read from the
+    # table): per category (listings without one are a group of their own), the category's
+    # count and its kinds and buckets, which add up to the kinds' and buckets' totals.
+    groups = list(
+        rows.values("category__slug", "category__name", "category__position")
+        .annotate(count=Count("pk"), **counts)
+        .order_by("category__position", "category__name")
+    )
+    categories = [
+        {"slug": row["category__slug"], "name": row["category__name"], "count": row["count"]}
+        for row in groups
+        if row["category__slug"] is not None
+    ]
+    totals = {name: sum(row[name] for row in groups) for name in counts}
     kinds = [
         {"kind": kind, "label": label, "count": totals[f"kind_{kind}"]}
         for kind, label in ListingKind.choices

@@ -291,8 +291,15 @@ class ListingFacetsOutputSerializer(serializers.Serializer):
     price = PriceFacetSerializer(read_only=True)
     fuzzy = serializers.BooleanField(
         read_only=True,
-        help_text="True when q matched nothing as typed and the results are listings with "
-        "similar words in their title (a typo).",
+        help_text="True when q matched nothing as typed and the results are those of "
+        "corrected_query: each word the catalogue does not use replaced by its most similar "
+        "one (a typo).",
+    )
+    corrected_query = serializers.CharField(
+        read_only=True,
+        allow_null=True,
+        help_text='What was searched for instead of q when fuzzy ("walnut lamp" for "wallnut '
+        'lamp"), lowercased; null otherwise. The list answers the same q with its results.',
     )
 
 

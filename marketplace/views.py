@@ -98,6 +98,7 @@ def _browse(request, *, queryset, category=None):
             "filtered": filtered,
             "active_filters": active_filters,
             "fuzzy": filterset.fuzzy,
+            "corrected_query": filterset.corrected_query,
             **_facets_context(request, filterset),
         },
     )
