@@ -45,6 +45,17 @@ def _own_cache(settings):
     }
 
 
+@pytest.fixture(autouse=True)
+def _not_inside_a_celery_worker():
+    """Tests call tasks eagerly and read their results (`task.delay().get()`). Celery refuses
+    that inside a worker, and it learns it is in one from a process-wide flag that a worker's
+    pool sets and nothing unsets: a test that builds a pool would leave the flag to the tests
+    after it in the same process. Each test starts outside any worker, as it is."""
+    from celery._state import _set_task_join_will_block
+
+    _set_task_join_will_block(False)
+
+
 @pytest.fixture
 def api_client():
     return APIClient()

@@ -298,8 +298,9 @@ def test_the_status_panel_costs_one_query_whatever_the_listings(
     client.force_login(seller)
     # The dashboard's bound in marketplace/tests/test_pages.py (it counts the panel's one query
     # and, since messaging, the top bar's Messages badge; since reviews, the clock, which is a
-    # sandbox row in tests, for the store's published ratings).
-    with django_assert_max_num_queries(12):
+    # sandbox row in tests, for the store's published ratings; since Amazon sync, the listings'
+    # sync badges).
+    with django_assert_max_num_queries(13):
         response = client.get(reverse("seller-dashboard"))
     assert 'data-connect-state="incomplete"' in html(response)
 

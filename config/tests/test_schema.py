@@ -59,7 +59,8 @@ def test_schema_describes_listing_filters_and_money_fields(schema):
         "max_price",
         "sort",
     } <= params
-    assert {"page", "page_size"} <= params
+    # The catalogue pages by cursor (no OFFSET at any depth): no page number.
+    assert {"cursor", "page_size"} <= params and "page" not in params
     listing = schema["components"]["schemas"]["ListingOutput"]["properties"]
     assert listing["price_cents"]["type"] == "integer"
     assert listing["price_display"]["type"] == "string"

@@ -185,7 +185,7 @@ def test_browse_filters_fold_away_on_a_phone_and_say_how_many_are_on(
     # Opening them shows the form; applying two filters keeps them counted on the closed toggle.
     toggle.click()
     expect(page.get_by_label("Sort by")).to_be_visible()
-    page.get_by_label("Kind").select_option("product")
+    page.get_by_role("combobox", name="Kind").select_option("product")
     page.get_by_label("Min price").fill("5")
     page.get_by_role("button", name="Apply").click()
     page.wait_for_url("**/listings/?*")
