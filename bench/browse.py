@@ -23,6 +23,7 @@ REDIS_URL (cache and broker, default redis://127.0.0.1:6379/0), wrk on PATH.
 """
 
 import argparse
+import base64
 import json
 import os
 import platform
@@ -135,6 +136,8 @@ def production_env(args, database_url):
         # Never used by these pages; production refuses to start without them.
         STRIPE_SECRET_KEY="sk_test_" + secrets.token_hex(16),
         STRIPE_PUBLISHABLE_KEY="pk_test_" + secrets.token_hex(16),
+        # A Fernet key for sellers' Amazon tokens (none here): production refuses to start without.
+        AMAZON_CREDENTIALS_KEYS=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         DATABASE_URL=database_url,
         REDIS_URL=args.redis_url,
         PYTHONUNBUFFERED="1",

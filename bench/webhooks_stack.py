@@ -7,6 +7,7 @@ settings (DEBUG off, a secret key generated per run, test-mode Stripe keys) with
 sandbox answering in-process and timed. Logs go to var/bench/.
 """
 
+import base64
 import os
 import platform
 import secrets
@@ -51,6 +52,8 @@ def production_env(*, database_url, redis_url, site_url, **extra):
         # Test-mode keys: the sandbox takes any (dj-stripe wants sk_test_ and 24 characters).
         STRIPE_SECRET_KEY="sk_test_" + secrets.token_hex(16),
         STRIPE_PUBLISHABLE_KEY="pk_test_" + secrets.token_hex(16),
+        # A Fernet key for sellers' Amazon tokens (none here): production refuses to start without.
+        AMAZON_CREDENTIALS_KEYS=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
         SITE_URL=site_url,
