@@ -42,17 +42,31 @@ def listing_public_queryset():
     return _with_related(Listing.objects.approved())
 
 
+# How many of the newest listings per home-page slot the stores take turns among.
+HOME_CANDIDATES_PER_SLOT = 50
+
+
 def listings_newest_by_store(*, limit):
     """The home page's newest listings, taken from the stores in turn: each store's newest first,
     then each store's second newest, and so on (newest first within a round). One busy seller
-    cannot fill the page. Two queries (listings with store and category, then images)."""
+    cannot fill the page. The turns are taken among the newest HOME_CANDIDATES_PER_SLOT x `limit`
+    listings. Two queries (listings with store and category, then images)."""
     newest_in_store = Window(
         RowNumber(),
         partition_by=[F("store_id")],
         order_by=[F("created_at").desc(), F("id").desc()],
     )
+    # The stores take turns among the newest few hundred listings, not the whole catalogue:
+    # ranking every approved listing by store read all of them (620 ms at 100,000) to show
+    # eight, where the newest rows come straight off the (status, created_at) index.
+    newest = (
+        Listing.objects.approved()
+        .order_by("-created_at", "-id")
+        .values("pk")[: limit * HOME_CANDIDATES_PER_SLOT]
+    )
     return list(
         listing_public_queryset()
+        .filter(pk__in=newest)
         .annotate(store_rank=newest_in_store)
         .order_by("store_rank", "-created_at", "-id")[:limit]
     )

@@ -7,6 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from accounts.factories import SellerFactory, StaffFactory, UserFactory
+from marketplace import selectors
 from marketplace.factories import (
     CategoryFactory,
     ListingFactory,
@@ -117,6 +118,18 @@ def test_home_takes_the_newest_listings_from_the_stores_in_turn(client):
         "Busy 6",
         "Busy 5",
     ]
+
+
+def test_home_takes_turns_among_the_newest_listings_only(client, monkeypatch):
+    # Not the whole catalogue: a store whose listings are all older than the newest few hundred
+    # (here, with 2 candidates per slot, the newest 16) does not reach the home page.
+    monkeypatch.setattr(selectors, "HOME_CANDIDATES_PER_SLOT", 2)
+    ListingFactory(store=SellerFactory().store, title="Old store's only")
+    busy = SellerFactory().store
+    for n in range(16):
+        ListingFactory(store=busy, title=f"Busy {n}")
+
+    assert "Old store's only" not in _home_titles(client)
 
 
 @pytest.mark.parametrize("stores", [2, 12])
