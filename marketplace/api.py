@@ -221,7 +221,9 @@ class ListingViewSet(
         if not filterset.is_valid():
             raise ValidationError(filterset.errors)
         currency = filterset.form.cleaned_data.get("currency") or None
-        facets = selectors.listing_facets(filterset.qs, currency=currency)
+        facets = selectors.listing_facets(
+            filterset.qs, currency=currency, cache_as=selectors.facet_cache_name(filterset)
+        )
         body = {
             **facets,
             "fuzzy": filterset.fuzzy,

@@ -99,17 +99,23 @@ def _browse(request, *, queryset, category=None):
             "active_filters": active_filters,
             "fuzzy": filterset.fuzzy,
             "corrected_query": filterset.corrected_query,
-            **_facets_context(request, filterset),
+            **_facets_context(request, filterset, category=category),
         },
     )
 
 
-def _facets_context(request, filterset):
+def _facets_context(request, filterset, *, category):
     """The counts beside the filter choices (templates/includes/listing_facets.html) and which
     choices the request made, to mark them."""
     currency = getattr(filterset.form, "cleaned_data", {}).get("currency")
     return {
-        "facets": selectors.listing_facets(filterset.qs, currency=currency or None),
+        "facets": selectors.listing_facets(
+            filterset.qs,
+            currency=currency or None,
+            cache_as=selectors.facet_cache_name(
+                filterset, category=category.slug if category else ""
+            ),
+        ),
         "facet_selected": {name: request.GET.get(name, "") for name in FACET_PARAMS},
     }
 
