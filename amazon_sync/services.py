@@ -432,18 +432,25 @@ def amazon_listing_put(*, amazon_listing_id):
     return row
 
 
+def _synced_row_and_credentials(amazon_listing_id):
+    """The sync row, locked, and its store's Amazon credentials; no credentials when there is
+    nothing to ask Amazon: the listing is not there, or the store has disconnected."""
+    row = _locked_row(amazon_listing_id)
+    if row is None or row.status not in SYNCED_STATUSES:
+        return row, None
+    account = _account_for_store(row.listing.store_id)
+    return row, (credentials_for(account) if account is not None else None)
+
+
 @transaction.atomic
 def amazon_listing_refresh(*, amazon_listing_id):
     """Read the listing back from Amazon: its ASIN once assigned (live), Amazon's issues (an
     error with them). The seller is told when it goes live and when it fails."""
-    row = _locked_row(amazon_listing_id)
-    if row is None or row.status not in SYNCED_STATUSES:
-        return row
-    account = _account_for_store(row.listing.store_id)
-    if account is None:
+    row, creds = _synced_row_and_credentials(amazon_listing_id)
+    if creds is None:
         return row
     try:
-        state = spapi.get_listing(credentials_for(account), sku=row.sku)
+        state = spapi.get_listing(creds, sku=row.sku)
     except spapi.SpApiError as exc:
         if _retryable(exc):
             raise
@@ -488,14 +495,11 @@ def amazon_listing_refresh(*, amazon_listing_id):
 @transaction.atomic
 def amazon_listing_delete(*, amazon_listing_id):
     """Delete the listing from Amazon (the seller's delist)."""
-    row = _locked_row(amazon_listing_id)
-    if row is None or row.status not in SYNCED_STATUSES:
-        return row
-    account = _account_for_store(row.listing.store_id)
-    if account is None:
+    row, creds = _synced_row_and_credentials(amazon_listing_id)
+    if creds is None:
         return row
     try:
-        result = spapi.delete_listing(credentials_for(account), sku=row.sku)
+        result = spapi.delete_listing(creds, sku=row.sku)
     except spapi.SpApiError as exc:
         if _retryable(exc):
             raise
