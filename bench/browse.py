@@ -29,7 +29,6 @@ import os
 import platform
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -43,6 +42,9 @@ from urllib.parse import urlencode
 
 import psycopg
 from psycopg import sql
+
+# Stopping a server and its workers (a process group) is the same for every bench.
+from bench.webhooks_stack import stop
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 LUA_SCRIPT = Path(__file__).with_name("browse.lua")
@@ -253,18 +255,8 @@ def start_server(args, env, port):
         except (urllib.error.URLError, ConnectionError):
             pass
         time.sleep(0.3)
-    stop_server(server)
+    stop(server)
     raise SystemExit(f"/health/ did not answer 200 within 60 s; see {log_path}")
-
-
-def stop_server(server):
-    if server.poll() is None:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
 
 
 def deep_page(base, listings):
@@ -571,7 +563,7 @@ def main(argv=None):
             deep_path, deep_label = deep_page(base, args.listings)
             rows, bare_req_s, bare_runs = measure(args, base, endpoints(deep_path, deep_label))
         finally:
-            stop_server(server)
+            stop(server)
         info = machine(args, database_url, load_before)
     finally:
         if not keep:
