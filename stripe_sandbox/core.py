@@ -371,10 +371,15 @@ def balance_transaction(
     fee=0,
     fee_details=(),
     available_on=None,
+    settles_in=None,
     description=None,
     reporting_category=None,
 ):
+    """A balance transaction, available at `available_on`, or `settles_in` seconds after its own
+    creation (measured from the same clock reading, so a second ticking by cannot move it)."""
     created = now()
+    if settles_in is not None:
+        available_on = created + settles_in
     txn = {
         "id": new_id("txn"),
         "object": "balance_transaction",

@@ -1689,7 +1689,7 @@ def _capture_charge(req, charge, amount, *, bypass_pending=False):
                 "type": "stripe_fee",
             }
         ],
-        available_on=core.now() + (0 if bypass_pending else core.SETTLEMENT_DAYS * DAY),
+        settles_in=0 if bypass_pending else core.SETTLEMENT_DAYS * DAY,
         description=charge.get("description"),
         reporting_category="charge",
     )
