@@ -680,6 +680,8 @@ BAZAAR_BROWSE_COUNT_CAP = env.int("BAZAAR_BROWSE_COUNT_CAP", default=1000)
 # changes by the clock alone (a review revealed at its window's end) for revalidating clients.
 BAZAAR_HTTP_CACHE_SECONDS = env.int("BAZAAR_HTTP_CACHE_SECONDS", default=60)
 BAZAAR_HTTP_CACHE_VERSION_SECONDS = env.int("BAZAAR_HTTP_CACHE_VERSION_SECONDS", default=600)
+# How long a request waits for another rendering the same missing entry before rendering its own.
+BAZAAR_HTTP_CACHE_WAIT_SECONDS = env.int("BAZAAR_HTTP_CACHE_WAIT_SECONDS", default=5)
 BAZAAR_MAX_LISTING_IMAGES = env.int("BAZAAR_MAX_LISTING_IMAGES", default=8)
 # One limit for every uploaded image (listing photos and store logos): core/images.py.
 BAZAAR_MAX_IMAGE_BYTES = env.int("BAZAAR_MAX_IMAGE_BYTES", default=5 * 1024 * 1024)

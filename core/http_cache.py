@@ -20,6 +20,12 @@ and revalidates with If-None-Match, answered 304 from the version alone.
   one whose view asked for a CSRF token (its form would carry someone else's token) or left
   messages.
 
+One request renders a missing entry; the others asking for the same one meanwhile wait for it
+(up to BAZAAR_HTTP_CACHE_WAIT_SECONDS) instead of rendering it too. A popular search missing
+from the cache, after a catalogue change or at a cold start, would otherwise be computed by every
+request that arrives while the first is still at it, each slowing the others down: a stampede in
+which the figures of one request grow with the number of visitors.
+
 BAZAAR_HTTP_CACHE_SECONDS is the entries' and clients' max-age; 0 turns the cache off (the
 test settings do, so other tests see their own writes at once).
 """
@@ -136,11 +142,43 @@ def serve(request, render, *, vary=()):
     if etag in parse_etags(request.headers.get("If-None-Match", "")):
         return _public(HttpResponseNotModified(), etag, vary)
     entry = cache.get(key)
-    if entry is not None:
-        response = HttpResponse(entry["content"])
-        for name, value in entry["headers"]:
-            response[name] = value
-        return _public(response, etag, vary)
+    if entry is None:
+        rendering = f"{key}:rendering"
+        if cache.add(rendering, 1, timeout=settings.BAZAAR_HTTP_CACHE_WAIT_SECONDS):
+            try:
+                return _render_and_store(request, render, key, etag, vary)
+            finally:
+                cache.delete(rendering)
+        entry = _wait_for(key, rendering)
+    if entry is None:
+        # The request rendering it took too long, or made something not to be stored (it set a
+        # cookie): this one renders its own.
+        return _render_and_store(request, render, key, etag, vary)
+    response = HttpResponse(entry["content"])
+    for name, value in entry["headers"]:
+        response[name] = value
+    return _public(response, etag, vary)
+
+
+# How often a request waiting for another's rendering looks for it.
+_WAIT_POLL_SECONDS = 0.02
+
+
+def _wait_for(key, rendering):
+    """The entry another request is rendering, once stored; None if it stopped rendering
+    without storing one, or did not finish within BAZAAR_HTTP_CACHE_WAIT_SECONDS."""
+    deadline = time.monotonic() + settings.BAZAAR_HTTP_CACHE_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(_WAIT_POLL_SECONDS)
+        found = cache.get_many([key, rendering])
+        if key in found:
+            return found[key]
+        if rendering not in found:
+            return None
+    return None
+
+
+def _render_and_store(request, render, key, etag, vary):
     response = _rendered(render())
     if not _storable(request, response):
         return _private(response, vary)
