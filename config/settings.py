@@ -674,6 +674,9 @@ BAZAAR_PAGE_SIZE = env.int("BAZAAR_PAGE_SIZE", default=24)
 # Browse pages count matching listings up to this many and then say "1,000+": counting them all
 # on every request reads every row (core.pagination.capped_count).
 BAZAAR_BROWSE_COUNT_CAP = env.int("BAZAAR_BROWSE_COUNT_CAP", default=1000)
+# A search ordered by relevance ranks this many of its newest matches, not all of them: ranking
+# reads every match (marketplace/search.py).
+BAZAAR_SEARCH_RANK_CANDIDATES = env.int("BAZAAR_SEARCH_RANK_CANDIDATES", default=1000)
 # Anonymous visitors' catalogue pages and API lists are served from the cache for this many
 # seconds (also their Cache-Control max-age), or until the catalogue changes; 0 turns it off
 # (core/http_cache.py). The catalogue's version lapses after VERSION_SECONDS, which bounds what

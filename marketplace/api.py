@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import django_filters
 from django.shortcuts import get_object_or_404
+from django_filters import utils as filter_utils
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -159,11 +160,18 @@ CORRECTED_QUERY_HEADER = "Search-Corrected-Query"
 
 class ListingFilterBackend(DjangoFilterBackend):
     """The list's filters, as DjangoFilterBackend applies them, keeping the filterset on the view:
-    its search says whether the words were corrected, which the response then tells."""
+    its search says whether the words were corrected, which the response then tells. The rows
+    paged are the filterset's page_qs (a search by relevance ranks its newest matches)."""
 
     def get_filterset(self, request, queryset, view):
         view.filterset = super().get_filterset(request, queryset, view)
         return view.filterset
+
+    def filter_queryset(self, request, queryset, view):
+        filterset = self.get_filterset(request, queryset, view)
+        if not filterset.is_valid():
+            raise filter_utils.translate_validation(filterset.errors)
+        return filterset.page_qs
 
 
 @extend_schema_view(

@@ -5,7 +5,7 @@ from django.conf import settings
 
 from core.money import MoneyError, to_minor_units
 from marketplace.models import Category, ListingKind, Store
-from marketplace.search import SearchResult, listing_search
+from marketplace.search import SearchResult, listing_search, rank_candidates
 
 SORTS = {
     # Only with a search (the default then); without one it is the default order, newest.
@@ -67,7 +67,16 @@ class ListingFilter(django_filters.FilterSet):
         sort = data.get("sort") or ("relevance" if searching else "")
         if sort == "relevance" and not searching:
             sort = "newest"
+        self.by_relevance = sort == "relevance"
         return queryset.order_by(*SORTS[sort]) if sort else queryset
+
+    @property
+    def page_qs(self):
+        """The listings to page through: `qs`, except that a search ordered by relevance ranks
+        its newest matches only (marketplace/search.py, rank_candidates). Counts and facets use
+        `qs`, every match."""
+        queryset = self.qs
+        return rank_candidates(queryset) if getattr(self, "by_relevance", False) else queryset
 
     @property
     def fuzzy(self):

@@ -9,6 +9,13 @@ vocabulary, SearchTerm, which a trigger keeps current), the same full-text searc
 corrected words, and the result says what it searched for instead ("Showing results for
 walnut"). Both use an index (migrations 0008 and 0009).
 
+Ordered by relevance, a broad search ranks its newest BAZAAR_SEARCH_RANK_CANDIDATES matches (1,000
+unless configured), not all of them (`rank_candidates`). Ranking reads every match's vector:
+a word a third of the catalogue uses ("ceramic") read 36,000 rows at 100,000 listings (140 ms of
+the database's time per request, and ten times that at a million), where the newest thousand
+come off the primary key's index in about a millisecond. A search matching fewer is ranked
+whole, as before; the other sorts, the counts and the facets cover every match.
+
 SQLite (`make run`): every word must appear in the title, description, store or category name,
 case-insensitively; the same API, without stemming, ranking or typo tolerance.
 
@@ -19,9 +26,11 @@ database, so quotes, operators, backslashes or NUL characters can neither break 
 import re
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
 from django.db.models import Case, F, FloatField, Q, QuerySet, Value, When
+from django.db.models.functions import Cast
 
 from marketplace.models import SEARCH_CONFIG
 
@@ -79,6 +88,16 @@ def listing_search(queryset, text):
     )
 
 
+def rank_candidates(found):
+    """The matches of a search (`listing_search(...).queryset`) to order by relevance: its newest
+    BAZAAR_SEARCH_RANK_CANDIDATES (see the module's docstring). PostgreSQL only; SQLite's
+    fallback ranks by a flag and is left whole."""
+    if connection.vendor != "postgresql":
+        return found
+    newest = found.order_by("-pk").values("pk")[: settings.BAZAAR_SEARCH_RANK_CANDIDATES]
+    return found.filter(pk__in=newest)
+
+
 def _any(found):
     """Whether the full-text search found anything, in one query that stays fast when it did not.
 
@@ -96,8 +115,11 @@ def _full_text(queryset, words):
     # was typed. Stemming applies to the prefix too: "lamps" and "lamp" both become 'lamp':*.
     raw = " & ".join([*words[:-1], f"{words[-1]}:*"])
     query = SearchQuery(raw, search_type="raw", config=SEARCH_CONFIG)
+    # ts_rank is a float4, which Python reads as the nearest float8 of its shortest text: a
+    # cursor holding that value never equals the float4 again (PostgreSQL widens it exactly), so
+    # listings of equal rank across a page break were skipped. As a float8 it reads back exactly.
     return queryset.filter(search_vector=query).annotate(
-        rank=SearchRank(F("search_vector"), query, weights=RANK_WEIGHTS)
+        rank=Cast(SearchRank(F("search_vector"), query, weights=RANK_WEIGHTS), FloatField())
     )
 
 

@@ -91,7 +91,7 @@ def _browse(request, *, queryset, category=None):
         "marketplace/listing_list.html",
         {
             "filter_form": filterset.form,
-            **browse_page(request, listings),
+            **browse_page(request, filterset.page_qs),
             "results_label": _results_label(listings),
             "category": category,
             "query": request.GET.get("q", "").strip(),

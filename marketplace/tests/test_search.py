@@ -248,6 +248,61 @@ def test_explicit_sorts_apply_to_a_search(api_client):
     assert ids(api_client.get(LISTINGS, {"q": "walnut", "sort": "oldest"})) == [dear.pk, cheap.pk]
 
 
+@postgresql_only
+def test_listings_of_equal_rank_across_a_page_break_are_all_walked(api_client):
+    alike = [listing(f"Desk {n}", "It stands beside a lamp.") for n in range(3)]
+
+    walked, url = [], LISTINGS + "?q=lamp&page_size=2"
+    while url:
+        body = api_client.get(url).json()
+        walked += [row["id"] for row in body["results"]]
+        url = body["next"]
+
+    assert walked == [item.pk for item in reversed(alike)]
+
+
+@postgresql_only
+def test_a_broad_search_by_relevance_ranks_its_newest_matches_and_counts_them_all(
+    api_client, client, settings
+):
+    settings.BAZAAR_SEARCH_RANK_CANDIDATES = 3
+    settings.BAZAAR_PAGE_SIZE = 2
+    # The oldest is the best match (its title); the three newest mention lamps in passing.
+    best_but_oldest = listing("Walnut lamp")
+    in_passing = [listing(f"Desk {n}", "It stands beside a lamp.") for n in range(4)]
+    newest_three = in_passing[1:]
+
+    by_relevance = ids(api_client.get(LISTINGS, {"q": "lamp", "page_size": 50}))
+    assert sorted(by_relevance) == sorted(item.pk for item in newest_three)
+    # Followed page by page, the cursor walks the same candidates.
+    walked, url = [], LISTINGS + "?q=lamp&page_size=2"
+    while url:
+        body = api_client.get(url).json()
+        walked += [row["id"] for row in body["results"]]
+        url = body["next"]
+    assert walked == by_relevance
+
+    # Another sort, the facets and the page's count still cover every match.
+    assert ids(api_client.get(LISTINGS, {"q": "lamp", "sort": "oldest", "page_size": 50})) == [
+        best_but_oldest.pk,
+        *(item.pk for item in in_passing),
+    ]
+    facets = api_client.get(FACETS, {"q": "lamp"}).json()
+    assert sum(row["count"] for row in facets["kinds"]) == 5
+    page = client.get(reverse("listing-list"), {"q": "lamp"})
+    assert "5 listings" in page.content.decode()
+
+
+@postgresql_only
+def test_a_search_with_fewer_matches_than_the_candidates_is_ranked_whole(api_client, settings):
+    settings.BAZAAR_SEARCH_RANK_CANDIDATES = 3
+    best_but_oldest = listing("Walnut lamp")
+    for n in range(2):
+        listing(f"Desk {n}", "It stands beside a lamp.")
+
+    assert ids(api_client.get(LISTINGS, {"q": "lamp"}))[0] == best_but_oldest.pk
+
+
 def test_relevance_without_a_search_is_newest_first(api_client, client):
     older = listing("Oak chair")
     newer = listing("Walnut lamp")
