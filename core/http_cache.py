@@ -6,14 +6,16 @@ per catalogue version and then served from the cache (Redis in production) witho
 database, and carries an ETag and `Cache-Control: public, max-age` so a browser or CDN keeps it
 and revalidates with If-None-Match, answered 304 from the version alone.
 
-- The key is the absolute URL (scheme, host, path), the query sorted, the language, the Accept
-  header where the view names it in `vary`, and the catalogue version.
+- The key is the absolute URL (scheme, host, path), the query sorted, the language and the Accept
+  header where the view names it in `vary`. The entry holds the URL's latest rendering and the
+  catalogue version it was rendered under; it answers only while that is still the version (both
+  are read in one round trip), and the ETag is made of the key and the version.
 - The version is a number kept in the cache. The app that owns the catalogue bumps it after a
   commit that changes what these pages show (`bump_catalogue_version`; marketplace connects it
-  to its models' signals, reviews to the reviews that make ratings): every key and ETag then
-  changes at once, nothing is deleted. It also lapses after BAZAAR_HTTP_CACHE_VERSION_SECONDS,
-  which bounds what the clock alone changes (a review revealed when its window ends) for a client
-  that revalidates instead of refetching.
+  to its models' signals, reviews to the reviews that make ratings): every entry and ETag is
+  then stale at once, and nothing is deleted (a URL's entry is replaced when next rendered). It
+  also lapses after BAZAAR_HTTP_CACHE_VERSION_SECONDS, which bounds what the clock alone changes
+  (a review revealed when its window ends) for a client that revalidates instead of refetching.
 - Never cached, and sent `private, no-store`: anyone signed in (a session or an Authorization
   header: their pages show their favourites, bell, drafts); a request with messages waiting to
   be shown. Never stored: anything but a 200, a response setting a cookie (CSRF token, session),
@@ -63,11 +65,13 @@ def bump_catalogue_version():
 
 def catalogue_version():
     version = cache.get(VERSION_KEY)
-    if version is None:
-        # A new version never equals an earlier one: it starts from the clock in nanoseconds.
-        cache.add(VERSION_KEY, time.time_ns(), timeout=settings.BAZAAR_HTTP_CACHE_VERSION_SECONDS)
-        version = cache.get(VERSION_KEY, 0)
-    return version
+    return _new_version() if version is None else version
+
+
+def _new_version():
+    # A new version never equals an earlier one: it starts from the clock in nanoseconds.
+    cache.add(VERSION_KEY, time.time_ns(), timeout=settings.BAZAAR_HTTP_CACHE_VERSION_SECONDS)
+    return cache.get(VERSION_KEY, 0)
 
 
 def _enabled():
@@ -86,7 +90,7 @@ def _has_messages(request):
     return bool(len(messages.get_messages(request))) if hasattr(request, "_messages") else False
 
 
-def _key(request, version, vary):
+def _key(request, vary):
     query = "&".join(
         f"{name}={value}" for name, values in sorted(request.GET.lists()) for value in values
     )
@@ -99,11 +103,11 @@ def _key(request, version, vary):
         *(request.headers.get(header, "") for header in vary if header != "Authorization"),
     ]
     digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()
-    return f"http-cache:{version}:{digest}"
+    return f"http-cache:{digest}"
 
 
-def _etag(key):
-    return '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
+def _etag(key, version):
+    return '"' + hashlib.sha256(f"{key}:{version}".encode()).hexdigest()[:32] + '"'
 
 
 def _public(response, etag, vary):
@@ -137,23 +141,29 @@ def serve(request, render, *, vary=()):
         return render()
     if not _anonymous(request) or _has_messages(request):
         return _private(_rendered(render()), vary)
-    key = _key(request, catalogue_version(), vary)
-    etag = _etag(key)
+    key = _key(request, vary)
+    # The catalogue's version and the entry in one round trip to the cache: an entry is one
+    # URL's latest rendering and says which version it was rendered under.
+    found = cache.get_many([VERSION_KEY, key])
+    version = found.get(VERSION_KEY)
+    if version is None:
+        version = _new_version()
+    etag = _etag(key, version)
     if etag in parse_etags(request.headers.get("If-None-Match", "")):
         return _public(HttpResponseNotModified(), etag, vary)
-    entry = cache.get(key)
+    entry = _current(found.get(key), version)
     if entry is None:
-        rendering = f"{key}:rendering"
+        rendering = f"{key}:{version}:rendering"
         if cache.add(rendering, 1, timeout=settings.BAZAAR_HTTP_CACHE_WAIT_SECONDS):
             try:
-                return _render_and_store(request, render, key, etag, vary)
+                return _render_and_store(request, render, key, version, etag, vary)
             finally:
                 cache.delete(rendering)
-        entry = _wait_for(key, rendering)
+        entry = _wait_for(key, version, rendering)
     if entry is None:
         # The request rendering it took too long, or made something not to be stored (it set a
         # cookie): this one renders its own.
-        return _render_and_store(request, render, key, etag, vary)
+        return _render_and_store(request, render, key, version, etag, vary)
     response = HttpResponse(entry["content"])
     for name, value in entry["headers"]:
         response[name] = value
@@ -164,28 +174,33 @@ def serve(request, render, *, vary=()):
 _WAIT_POLL_SECONDS = 0.02
 
 
-def _wait_for(key, rendering):
+def _current(entry, version):
+    return entry if entry is not None and entry.get("version") == version else None
+
+
+def _wait_for(key, version, rendering):
     """The entry another request is rendering, once stored; None if it stopped rendering
     without storing one, or did not finish within BAZAAR_HTTP_CACHE_WAIT_SECONDS."""
     deadline = time.monotonic() + settings.BAZAAR_HTTP_CACHE_WAIT_SECONDS
     while time.monotonic() < deadline:
         time.sleep(_WAIT_POLL_SECONDS)
         found = cache.get_many([key, rendering])
-        if key in found:
-            return found[key]
+        entry = _current(found.get(key), version)
+        if entry is not None:
+            return entry
         if rendering not in found:
             return None
     return None
 
 
-def _render_and_store(request, render, key, etag, vary):
+def _render_and_store(request, render, key, version, etag, vary):
     response = _rendered(render())
     if not _storable(request, response):
         return _private(response, vary)
     headers = [(name, value) for name, value in response.items() if name.lower() not in _NOT_STORED]
     cache.set(
         key,
-        {"content": response.content, "headers": headers},
+        {"version": version, "content": response.content, "headers": headers},
         timeout=settings.BAZAAR_HTTP_CACHE_SECONDS,
     )
     return _public(response, etag, vary)
