@@ -105,6 +105,18 @@ def category_list():
     ).order_by("position", "name")
 
 
+def category_list_counted():
+    """category_list() as a list, kept until the catalogue changes (the version every cached page
+    follows, core/http_cache.py): counting each category's listings reads every approved listing
+    (90 ms at 100,000), and the home page asked it of every visitor the response cache could not
+    answer (signed in, or a URL it had not seen)."""
+    ttl = settings.BAZAAR_HTTP_CACHE_SECONDS
+    if ttl <= 0:
+        return list(category_list())
+    key = f"category-counts:{catalogue_version()}"
+    return cache.get_or_set(key, lambda: list(category_list()), ttl)
+
+
 def store_list():
     """Stores with their number of approved listings and their rating (marketplace/ratings.py)."""
     return with_store_ratings(

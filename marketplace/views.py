@@ -69,7 +69,7 @@ def home(request):
     return render(
         request,
         "marketplace/home.html",
-        {"listings": listings, "categories": selectors.category_list()},
+        {"listings": listings, "categories": selectors.category_list_counted()},
     )
 
 

@@ -312,3 +312,22 @@ def test_facet_counts_are_counted_once_per_catalogue_version(
     assert client.get("/api/v1/listings/facets/", {"_": "3"}).json()["kinds"][0]["count"] == 2
     kinds = client.get("/api/v1/listings/facets/", {"_": "4", "q": "spoon"}).json()["kinds"]
     assert kinds[0]["count"] == 1
+
+
+def test_home_category_counts_are_counted_once_per_catalogue_version(
+    client, listing, django_assert_max_num_queries, django_capture_on_commit_callbacks
+):
+    pill = '<span class="category-pill__count">{}</span>'
+    assert pill.format(1) in _html(client.get(reverse("home"), {"_": "1"}))
+
+    # A home URL the response cache has never seen reads the newest listings, their images and
+    # the clock, but not the categories' counts (every approved listing read, for each visitor).
+    with django_assert_max_num_queries(3):
+        assert pill.format(1) in _html(client.get(reverse("home"), {"_": "2"}))
+
+    _changes(
+        django_capture_on_commit_callbacks,
+        lambda: ListingFactory(store=listing.store, category=listing.category, title="Oak spoon"),
+    )
+
+    assert pill.format(2) in _html(client.get(reverse("home"), {"_": "3"}))
