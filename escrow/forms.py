@@ -196,11 +196,14 @@ class OrderShipForm(forms.Form):
 
 
 class OrderDeliverForm(forms.Form):
+    """A service (or a milestone of one) is marked delivered; a product is shipped instead
+    (OrderShipForm), so nothing here speaks of parcels."""
+
     note = forms.CharField(
         label="Delivery note",
         required=False,
         max_length=5000,
-        help_text="Tracking number, download link or what you did. The buyer sees it.",
+        help_text="What you did, a download link or where to find the work. The buyer sees it.",
         widget=forms.Textarea(attrs={"rows": 3}),
     )
 
