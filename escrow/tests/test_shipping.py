@@ -620,5 +620,9 @@ def test_the_checkout_step_refuses_a_time_for_a_product_and_places_nothing(
     )
 
     assert response.status_code == 200
-    assert PRODUCT_TAKES_NO_TIME in _html(response)
+    html = _html(response)
+    assert PRODUCT_TAKES_NO_TIME in html
+    # Said as it is: no field on the page is marked, so nothing asks to correct one.
+    assert "marked below" not in html
+    assert 'name="slot_start"' not in html  # sending the page again places the order
     assert not Order.objects.exists()
