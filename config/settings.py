@@ -677,8 +677,8 @@ BAZAAR_BROWSE_COUNT_CAP = env.int("BAZAAR_BROWSE_COUNT_CAP", default=1000)
 # A search ordered by relevance ranks this many of its newest matches, not all of them: ranking
 # reads every match (marketplace/search.py).
 BAZAAR_SEARCH_RANK_CANDIDATES = env.int("BAZAAR_SEARCH_RANK_CANDIDATES", default=1000)
-# Anonymous visitors' catalogue pages and API lists are served from the cache for this many
-# seconds (also their Cache-Control max-age), or until the catalogue changes; 0 turns it off
+# Anonymous visitors' catalogue pages and API lists are served from the cache until the catalogue
+# changes, and clients keep them this many seconds (Cache-Control max-age); 0 turns it off
 # (core/http_cache.py). The catalogue's version lapses after VERSION_SECONDS, which bounds what
 # changes by the clock alone (a review revealed at its window's end) for revalidating clients.
 BAZAAR_HTTP_CACHE_SECONDS = env.int("BAZAAR_HTTP_CACHE_SECONDS", default=60)
