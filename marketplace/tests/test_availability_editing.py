@@ -150,6 +150,10 @@ def test_put_then_get_the_availability_defaults_to_the_sellers_zone(seller, serv
     ("overrides", "field"),
     [
         ({"time_zone": "Europe/Atlantis"}, "time_zone"),
+        ({"time_zone": "localtime"}, "time_zone"),
+        ({"time_zone": "Factory"}, "time_zone"),
+        ({"time_zone": "posix/Europe/Berlin"}, "time_zone"),
+        ({"time_zone": "right/Europe/Berlin"}, "time_zone"),
         ({"buffer_minutes": -5}, "buffer_minutes"),
         ({"horizon_days": 0}, "horizon_days"),
         ({"windows": [{"weekday": 7, "start_time": "09:00", "end_time": "10:00"}]}, "windows"),
@@ -228,6 +232,9 @@ def test_the_seller_sets_hours_on_the_page_and_sees_them_again(client, seller, s
         ({"day_0": "09:00-12:00, 11:00-13:00"}, "day_0", "overlap"),
         ({"exceptions": "24.12.2027 closed"}, "exceptions", "is not a date"),
         ({"time_zone": "Mars/Base"}, "time_zone", "Select a valid choice"),
+        ({"time_zone": "localtime"}, "time_zone", "Select a valid choice"),
+        ({"time_zone": "Factory"}, "time_zone", "Select a valid choice"),
+        ({"time_zone": "right/Europe/Berlin"}, "time_zone", "Select a valid choice"),
     ],
 )
 def test_bad_hours_are_shown_next_to_their_field(client, seller, service, overrides, field, words):
