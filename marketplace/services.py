@@ -15,11 +15,11 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from core.audit import audit_record, audited_transition, plain
+from core.datetimes import OUT_OF_BOUNDS, date_in_bounds
 from core.errors import InvalidTransition, NotAllowed, ValidationFailed
 from core.http_cache import bump_catalogue_version
 from core.images import image_problem
 from core.money import below_minimum_message, minimum_charge_cents
-from core.datetimes import OUT_OF_BOUNDS, date_in_bounds
 from core.timezones import is_time_zone
 from marketplace.models import (
     BUFFER_MINUTES_MAX,
