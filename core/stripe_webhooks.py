@@ -2,9 +2,11 @@
 
 dj-stripe's own view processes events inside the request. Bazaar answers Stripe as soon as the
 event is verified and stored (dj-stripe's WebhookEventTrigger), and a Celery task processes it:
-dj-stripe mirrors the objects and fires its signals, and the apps' `webhooks.py` receivers
+dj-stripe stores the Event and fires its signal, and the apps' `webhooks.py` receivers
 (@stripe_event_receiver) update Bazaar through services. dj-stripe keeps one Event row per
-Stripe event id, so a duplicate delivery never runs the receivers twice.
+Stripe event id, so a duplicate delivery never runs the receivers twice. For the event types
+Bazaar handles, dj-stripe's own handlers (which read the object from Stripe again and mirror it
+in tables Bazaar never reads) are disconnected; the other types keep them.
 
 Once an event is verified and stored, Stripe gets its 200 even if the task cannot be queued (the
 broker is down): a beat job, stored_webhooks_requeue, queues whatever stayed unprocessed. A
@@ -38,9 +40,11 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from djstripe import event_handlers as djstripe_event_handlers
 from djstripe.event_handlers import djstripe_receiver
-from djstripe.models import WebhookEndpoint, WebhookEventTrigger
+from djstripe.models import Event, WebhookEndpoint, WebhookEventTrigger
 from djstripe.models.webhooks import get_remote_ip
+from djstripe.signals import WEBHOOK_SIGNALS
 from kombu.exceptions import OperationalError
 
 from core import clock, stripe_client
@@ -317,11 +321,30 @@ def purge_refused_webhooks():
 HANDLED_EVENT_TYPES: set[str] = set()
 
 
+def _djstripe_handlers_disconnect(event_type):
+    """dj-stripe's own handlers for `event_type` taken off its signal.
+
+    They retrieve the event's object from Stripe and mirror it into dj-stripe's tables
+    (djstripe_account, djstripe_charge...), which Bazaar never reads: its receiver retrieves the
+    object itself and keeps its own rows. For an account.updated that was a second Stripe read
+    and four more queries per event. Events Bazaar does not handle keep dj-stripe's handlers.
+    """
+    signal = WEBHOOK_SIGNALS[event_type]
+    for handler in vars(djstripe_event_handlers).values():
+        if (
+            callable(handler)
+            and getattr(handler, "__module__", "") == djstripe_event_handlers.__name__
+        ):
+            signal.disconnect(handler, sender=Event)
+
+
 def stripe_event_receiver(event_type):
     """@djstripe_receiver(event_type), recorded in HANDLED_EVENT_TYPES, so that registering the
-    endpoints (ensure_webhook_endpoints) asks Stripe for this event too. The apps' webhooks.py
-    use it; core imports none of them."""
+    endpoints (ensure_webhook_endpoints) asks Stripe for this event too; dj-stripe's own handlers
+    of that type are disconnected (Bazaar's receiver is the one that acts on it). The apps'
+    webhooks.py use it; core imports none of them."""
     HANDLED_EVENT_TYPES.add(event_type)
+    _djstripe_handlers_disconnect(event_type)
     return djstripe_receiver(event_type)
 
 
