@@ -666,6 +666,9 @@ PAYOUT_INSTANT_FEE_BPS = env.int("PAYOUT_INSTANT_FEE_BPS", default=150)
 PAYOUT_INSTANT_FEE_MIN_CENTS = env.int("PAYOUT_INSTANT_FEE_MIN_CENTS", default=50)
 # A new seller's first payout waits this many days after their first sale reached Stripe.
 PAYOUT_FIRST_DELAY_DAYS = env.int("PAYOUT_FIRST_DELAY_DAYS", default=7)
+# The scheduled payouts task works this long, then queues itself again for the sellers left,
+# as the auto-release task does (ESCROW_RELEASE_JOB_SECONDS).
+PAYOUT_JOB_SECONDS = env.int("PAYOUT_JOB_SECONDS", default=60)
 # Disputes: the seller has this many days to answer a buyer's report, and staff this many days
 # (from the report) to decide; past either deadline the dispute is escalated to finance staff.
 BAZAAR_DISPUTE_RESPONSE_DAYS = env.int("BAZAAR_DISPUTE_RESPONSE_DAYS", default=3)
