@@ -10,6 +10,7 @@ from core.countries import COUNTRIES
 from core.datetimes import validate_moment_in_bounds
 from core.money import MoneyError, currency_exponent, to_minor_units
 from escrow.models import DisputeReason
+from escrow.services.bookings import PRODUCT_TAKES_NO_TIME
 from escrow.shipping import TRACKING_NUMBER_MAX_LENGTH, Carrier
 from marketplace.models import ListingKind
 
@@ -44,6 +45,18 @@ class OrderCreateForm(forms.Form):
             self.fields["quantity"].widget = forms.HiddenInput()
         elif listing is not None and listing.stock:
             self.fields["quantity"].widget.attrs["max"] = str(listing.stock)
+        if listing is not None and listing.kind == ListingKind.PRODUCT:
+            # A product takes no time: whatever was sent (a date or not) is refused in those
+            # words by clean_slot_start, not as "pick one of the times shown" (none are).
+            self.fields["slot_start"] = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def clean_slot_start(self):
+        value = self.cleaned_data.get("slot_start")
+        if self.listing is not None and self.listing.kind == ListingKind.PRODUCT:
+            if value:
+                raise forms.ValidationError(PRODUCT_TAKES_NO_TIME)
+            return None
+        return value
 
     @property
     def shows_quantity(self):
@@ -188,11 +201,14 @@ class OrderShipForm(forms.Form):
 
 
 class OrderDeliverForm(forms.Form):
+    """A service (or a milestone of one) is marked delivered; a product is shipped instead
+    (OrderShipForm), so nothing here speaks of parcels."""
+
     note = forms.CharField(
         label="Delivery note",
         required=False,
         max_length=5000,
-        help_text="Tracking number, download link or what you did. The buyer sees it.",
+        help_text="What you did, a download link or where to find the work. The buyer sees it.",
         widget=forms.Textarea(attrs={"rows": 3}),
     )
 

@@ -155,7 +155,8 @@ class OrderDeliverInputSerializer(serializers.Serializer):
         allow_blank=True,
         default="",
         max_length=5000,
-        help_text="What was delivered and how: tracking number, link, instructions.",
+        help_text="What was delivered and how (a service; a product is shipped): a link, "
+        "instructions.",
     )
 
 

@@ -31,13 +31,15 @@ def order_conversation_transcript(sender, order, **kwargs):
 @receiver(dispute_opened, dispatch_uid="messaging.note_dispute_opened")
 def note_dispute_opened(sender, dispute, **kwargs):
     """The buyer's report goes into the order's conversation, where both sides and staff read
-    it and add their evidence (photos, receipts, tracking)."""
+    it and add their evidence (photos, receipts, a parcel's tracking)."""
+    order = dispute.order
+    evidence = "photos, receipts, tracking" if order.is_product else "photos, receipts"
     services.order_note_post(
-        order=dispute.order,
+        order=order,
         author=dispute.opened_by,
         body=(
             f"Dispute opened: {dispute.get_reason_display()}\n\n{dispute.description}\n\n"
-            "Both sides: add photos, receipts, tracking or anything else that shows what "
+            f"Both sides: add {evidence} or anything else that shows what "
             "happened here, in this conversation. Bazaar's team reads it before deciding."
         ),
     )

@@ -36,6 +36,7 @@ from notifications.services import notify
 SLOT_TAKEN = "This time is no longer available. Pick another one."
 SLOT_REQUIRED = "Pick a time for this service."
 SLOT_NOT_BOOKABLE = "This service is ordered without a time."
+PRODUCT_TAKES_NO_TIME = "This listing is a product: it is ordered without a time."
 
 # A booking can be moved while it is held or confirmed and its order is paid or waiting for it.
 RESCHEDULABLE_ORDER_STATUSES = (OrderStatus.PENDING_PAYMENT, OrderStatus.FUNDED)
@@ -98,7 +99,11 @@ def booking_hold(*, order, listing, slot_start):
     )
     if availability is None:
         if slot_start is not None:
-            raise ValidationFailed({"slot_start": SLOT_NOT_BOOKABLE})
+            # A product's buyer sent a time (a stale page, an API client): say why, in its words.
+            refusal = (
+                SLOT_NOT_BOOKABLE if listing.kind == ListingKind.SERVICE else PRODUCT_TAKES_NO_TIME
+            )
+            raise ValidationFailed({"slot_start": refusal})
         return None
     if slot_start is None:
         raise ValidationFailed({"slot_start": SLOT_REQUIRED})

@@ -12,7 +12,8 @@ from django.urls import reverse
 from accounts.factories import UserFactory
 from core import clock
 from escrow import selectors, services
-from escrow.models import Booking, BookingStatus, Order
+from escrow.models import Booking, BookingStatus, Order, OrderStatus
+from escrow.testing import path_of, pay_on_checkout_page
 from marketplace.factories import ServiceListingFactory, availability_for
 
 pytestmark = pytest.mark.django_db
@@ -268,3 +269,76 @@ def test_the_bookings_page_is_for_sellers(client, buyer):
 
     assert response.status_code in (302, 200)
     assert "No upcoming bookings" not in _text(response)
+
+
+# --- No shipping words for a service ------------------------------------------------------------
+
+# What only a parcel has: a bookable service is neither shipped nor tracked, and nobody is asked
+# where to send it.
+SHIPPING_WORDS = re.compile(r"\b(ship\w*|carriers?|tracking|track the|parcels?|transit|address)\b")
+
+
+def _main_text(response):
+    """The visible words of the page's <main> (the header's menu is the same on every page)."""
+    html = _html(response)
+    main = re.search(r"<main\b.*?</main>", html, re.S)
+    assert main, html[:200]
+    return " ".join(re.sub(r"<[^>]+>", " ", main.group(0)).split())
+
+
+def test_a_booked_service_shows_no_shipping_words_from_listing_to_completion(
+    client, service, buyer, seller, stripe_sandbox, django_capture_on_commit_callbacks
+):
+    pages = {}
+    client.force_login(buyer)
+    pages["listing"] = client.get(service.get_absolute_url())
+    slot = free(service)[0]
+    placed = client.post(
+        reverse("order-create", args=[service.pk]),
+        {"quantity": 1, "client_key": "web-book-ship", "slot_start": slot.isoformat()},
+    )
+    assert placed.status_code == 302  # straight to the order: no checkout step asks an address
+    order = Order.objects.get()
+    pages["order, to pay"] = client.get(order.get_absolute_url())
+    pay = client.post(reverse("order-pay", args=[order.pk]))
+    assert "/stripe-sandbox/checkout/cs_" in pay["Location"]
+    pages["hosted checkout"] = client.get(path_of(pay["Location"]))
+    with django_capture_on_commit_callbacks(execute=True):
+        paid = pay_on_checkout_page(client, pay["Location"])
+    pages["return page"] = client.get(paid["Location"], follow=True)
+    pages["order, paid (buyer)"] = client.get(order.get_absolute_url())
+    client.force_login(seller)
+    pages["order, paid (seller)"] = client.get(order.get_absolute_url())
+    pages["seller's orders"] = client.get(reverse("orders-selling"))
+    # A booked service is marked delivered once its time is over.
+    with django_capture_on_commit_callbacks(execute=True):
+        stripe_sandbox.advance_clock(
+            seconds=int((order.booking.ends_at - clock.now()).total_seconds()) + 60
+        )
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("order-deliver", args=[order.pk]), {"note": "Done."})
+    pages["order, delivered (seller)"] = client.get(order.get_absolute_url())
+    client.force_login(buyer)
+    pages["order, delivered (buyer)"] = client.get(order.get_absolute_url())
+    pages["buyer's orders"] = client.get(reverse("orders-buying"))
+    order.refresh_from_db()
+    assert order.status == OrderStatus.DELIVERED
+    pages["report a problem"] = client.get(reverse("order-dispute", args=[order.pk]))
+    with django_capture_on_commit_callbacks(execute=True):
+        reported = client.post(
+            reverse("order-dispute", args=[order.pk]),
+            {"reason": "not_as_described", "description": "It was cut short.", "client_key": "k"},
+        )
+    assert reported.status_code == 302
+    pages["order, disputed (buyer)"] = client.get(order.get_absolute_url())
+    client.force_login(seller)
+    pages["order, disputed (seller)"] = client.get(order.get_absolute_url())
+
+    found = {
+        name: sorted(set(SHIPPING_WORDS.findall(_main_text(page).lower())))
+        for name, page in pages.items()
+    }
+
+    assert {name: words for name, words in found.items() if words} == {}
+    # The same check finds them on a product's order (it can fail).
+    assert SHIPPING_WORDS.search("Paid — waiting for the seller to ship".lower())

@@ -532,3 +532,80 @@ def test_staff_see_the_address_and_tracking_link_in_the_admin_read_only(
     assert SHIPPING_ADDRESS["line1"] in html and "United States" in html
     assert f'href="https://www.ups.com/track?tracknum={UPS_NUMBER}"' in html
     assert 'name="tracking_number"' not in html  # shown, not editable
+
+
+# --- A time sent for a product ------------------------------------------------------------------
+
+PRODUCT_TAKES_NO_TIME = "This listing is a product: it is ordered without a time."
+
+
+def test_the_service_refuses_a_time_for_a_product_in_a_products_words(seller, listing, buyer):
+    with pytest.raises(ValidationFailed) as refused:
+        services.order_create(
+            buyer=buyer,
+            listing_id=listing.pk,
+            shipping_address=SHIPPING_ADDRESS,
+            slot_start=clock.now() + timedelta(days=2),
+        )
+    assert refused.value.errors == {"slot_start": [PRODUCT_TAKES_NO_TIME]}
+    assert not Order.objects.exists()
+
+
+def test_the_api_refuses_a_time_for_a_product_next_to_slot_start(
+    api_client, seller, listing, buyer
+):
+    api_client.force_authenticate(buyer)
+
+    response = api_client.post(
+        "/api/v1/orders/",
+        {
+            "listing": listing.pk,
+            "shipping_address": SHIPPING_ADDRESS,
+            "slot_start": (clock.now() + timedelta(days=2)).isoformat(),
+        },
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {"slot_start": [PRODUCT_TAKES_NO_TIME]}
+    assert not Order.objects.exists()
+
+
+@pytest.mark.parametrize("slot_start", ["2030-01-07T09:00:00Z", "not a time"])
+def test_the_buy_box_refuses_a_time_for_a_product_next_to_the_form(
+    client, seller, listing, buyer, slot_start
+):
+    client.force_login(buyer)
+
+    response = client.post(
+        reverse("order-create", args=[listing.pk]),
+        {"quantity": "1", "client_key": "web-ship-slot", "slot_start": slot_start},
+    )
+
+    assert response.status_code == 200
+    html = _html(response)
+    assert PRODUCT_TAKES_NO_TIME in html
+    assert 'name="ship_line1"' not in html  # it stays on the listing, not the checkout step
+    assert not Order.objects.exists()
+
+
+def test_the_checkout_step_refuses_a_time_for_a_product_and_places_nothing(
+    client, seller, listing, buyer
+):
+    client.force_login(buyer)
+
+    response = client.post(
+        reverse("order-create", args=[listing.pk]),
+        {
+            "quantity": "1",
+            "client_key": "web-ship-slot-2",
+            "shipping_step": "1",
+            "saved_address": "new",
+            "slot_start": "2030-01-07T09:00:00Z",
+        }
+        | SHIPPING_FORM,
+    )
+
+    assert response.status_code == 200
+    assert PRODUCT_TAKES_NO_TIME in _html(response)
+    assert not Order.objects.exists()
