@@ -10,13 +10,15 @@ never a timed test.
    generated secret key and test-mode Stripe keys in the process's environment), plus
    bench/browse_settings.py's two additions: the X-Bench-Queries header and /bench/bare/.
 3. Loads each endpoint in turn with wrk (bench/browse.lua) at 32 connections, after a warm-up
-   pass over all of them: the bare DRF view first and last (the drift between the two runs is
-   the noise of the machine), the API's first page, a deep page, three searches (one with a
-   typo), the browse page and the home page. Each catalogue endpoint is measured twice: as
-   visitors send it ("cached": whatever response cache the product has may answer) and with a
-   query parameter no request repeats ("uncached": the cost when the cache misses).
+   pass over all of them: the API's first page, a deep page, three searches (one with a typo),
+   the browse page and the home page, with the bare DRF view before the first and after each
+   of them. Each catalogue endpoint is measured twice: as visitors send it ("cached": whatever
+   response cache the product has may answer) and with a query parameter no request repeats
+   ("uncached": the cost when the cache misses).
 4. Prints req/s, p50/p95/p99, queries per request and each figure's share of the bare view's
-   req/s, with the machine, its load and the targets of issue #16.
+   req/s, with the machine, its load and the targets of issue #16. The share is taken against
+   the bare runs just before and just after the endpoint's: a machine whose speed drifts over
+   the run (a database still warming up, another process starting) moves both alike.
 
 Environment: BENCH_POSTGRES_URL (the server, default postgres://postgres@127.0.0.1:5432),
 REDIS_URL (cache and broker, default redis://127.0.0.1:6379/0), wrk on PATH.
@@ -282,19 +284,17 @@ def deep_page(base, listings):
 
 
 def endpoints(deep_path, deep_label):
-    """(kind, label, path): the bare view first and last, the catalogue's endpoints between."""
+    """(kind, label, path) of the catalogue's endpoints, in the order they are measured."""
     searches = [
         ("search", f"API search {query!r}{note}", f"{API_LISTINGS}?{urlencode({'q': query})}")
         for query, note in SEARCHES
     ]
     return [
-        ("bare", "bare DRF view (first)", BARE),
         ("first", "API page 1", API_LISTINGS),
         ("deep", deep_label, deep_path),
         *searches,
         ("browse", "HTML browse /listings/", "/listings/"),
         ("home", "HTML home /", "/"),
-        ("bare", "bare DRF view (last)", BARE),
     ]
 
 
@@ -354,36 +354,48 @@ def drain(base):
 
 
 def measure(args, base, plan):
+    """Rows of figures: the bare view, then each endpoint cached and uncached followed by the bare
+    view again. Each endpoint's share of bare is against the mean of the bare runs either side of
+    it. Returns (rows, the bare runs' req/s in order)."""
     say(f"Warm-up: {args.warmup} s per endpoint...")
-    for kind, _label, path in plan:
-        for bust in (False, True) if kind != "bare" else (False,):
+    for _kind, _label, path in [("bare", "", BARE), *plan]:
+        for bust in (False, True) if path != BARE else (False,):
             run_wrk(args, base, path, seconds=args.warmup, bust=bust)
             drain(base)
-    rows = []
+    bare_label = "bare DRF view"
+    rows = [_measured(args, base, "bare", bare_label, BARE, bust=False)]
+    bare_runs = [rows[0]["req_s"]]
     for kind, label, path in plan:
-        for bust in (False, True) if kind != "bare" else (False,):
-            variant = "" if kind == "bare" else ("uncached" if bust else "cached")
-            say(f"  {label} {variant}: {args.duration} s...")
-            seconds = args.duration
-            result = figures(run_wrk(args, base, path, seconds=seconds, bust=bust))
-            drain(base)
-            enough = MIN_REQUESTS_PER_CONNECTION * args.connections
-            if result["requests"] < enough and seconds < LONGEST_RUN:
-                seconds = min(
-                    LONGEST_RUN, int(seconds * 1.2 * enough / max(result["requests"], 1)) + 1
-                )
-                say(f"    {result['requests']} requests only: again for {seconds} s...")
-                result = figures(run_wrk(args, base, path, seconds=seconds, bust=bust))
-                drain(base)
-            result["seconds"] = seconds
-            rows.append(
-                {"kind": kind, "endpoint": label, "variant": variant, "path": path, **result}
-            )
-    bare = [row["req_s"] for row in rows if row["kind"] == "bare"]
-    bare_req_s = sum(bare) / len(bare)
+        endpoint_rows = [
+            _measured(args, base, kind, label, path, bust=bust) for bust in (False, True)
+        ]
+        rows += endpoint_rows
+        rows.append(_measured(args, base, "bare", bare_label, BARE, bust=False))
+        bare_runs.append(rows[-1]["req_s"])
+        around = (bare_runs[-2] + bare_runs[-1]) / 2
+        for row in endpoint_rows:
+            row["bare_req_s"] = around
+            row["share_of_bare"] = row["req_s"] / around if around else None
     for row in rows:
-        row["share_of_bare"] = row["req_s"] / bare_req_s if bare_req_s else None
-    return rows, bare_req_s, bare
+        if row["kind"] == "bare":
+            row["share_of_bare"] = None
+    return rows, bare_runs
+
+
+def _measured(args, base, kind, label, path, *, bust):
+    variant = "" if kind == "bare" else ("uncached" if bust else "cached")
+    say(f"  {' '.join(filter(None, (label, variant)))}: {args.duration} s...")
+    seconds = args.duration
+    result = figures(run_wrk(args, base, path, seconds=seconds, bust=bust))
+    drain(base)
+    enough = MIN_REQUESTS_PER_CONNECTION * args.connections
+    if result["requests"] < enough and seconds < LONGEST_RUN:
+        seconds = min(LONGEST_RUN, int(seconds * 1.2 * enough / max(result["requests"], 1)) + 1)
+        say(f"    {result['requests']} requests only: again for {seconds} s...")
+        result = figures(run_wrk(args, base, path, seconds=seconds, bust=bust))
+        drain(base)
+    result["seconds"] = seconds
+    return {"kind": kind, "endpoint": label, "variant": variant, "path": path, **result}
 
 
 # --- Report ------------------------------------------------------------------------------------
@@ -504,7 +516,7 @@ def targets(rows):
     return verdicts
 
 
-def report(info, rows, bare_req_s, bare_runs):
+def report(info, rows, bare_runs):
     say("")
     say(f"bench/browse, {info['date']}, commit {info['commit']}")
     say(
@@ -521,11 +533,11 @@ def report(info, rows, bare_req_s, bare_runs):
     say("")
     say(table(rows, info["duration"]))
     say("")
-    first, last = bare_runs[0], bare_runs[-1]
-    drift = f", drift {(last - first) / first:+.1%}" if first else ""
+    low, high = min(bare_runs), max(bare_runs)
+    spread = f", {(high - low) / low:.0%} apart" if low else ""
     say(
-        f"% bare: share of the bare DRF view's mean req/s ({bare_req_s:,.1f}; first run "
-        f"{first:,.1f}, last {last:,.1f}{drift})."
+        f"% bare: share of the mean req/s of the bare DRF view's runs just before and after the "
+        f"endpoint's ({len(bare_runs)} bare runs from {low:,.1f} to {high:,.1f} req/s{spread})."
     )
     say(
         "cached: requests as visitors send them; uncached: each request adds a query "
@@ -539,7 +551,7 @@ def report(info, rows, bare_req_s, bare_runs):
         )
     say("")
     say("Targets of issue #16 (2 cores, one run):")
-    if not bare_req_s or not all(row["req_s"] for row in rows):
+    if not all(row["req_s"] for row in rows):
         say("  not judged: an endpoint answered no request in its run")
         return
     for what, met, detail in targets(rows):
@@ -561,7 +573,7 @@ def main(argv=None):
         server, base = start_server(args, env, free_port())
         try:
             deep_path, deep_label = deep_page(base, args.listings)
-            rows, bare_req_s, bare_runs = measure(args, base, endpoints(deep_path, deep_label))
+            rows, bare_runs = measure(args, base, endpoints(deep_path, deep_label))
         finally:
             stop(server)
         info = machine(args, database_url, load_before)
@@ -571,7 +583,7 @@ def main(argv=None):
     info["database"] = f"{args.db_name} ({made}{', kept' if keep else ', dropped'})"
     if args.json:
         args.json.write_text(json.dumps({"machine": info, "results": rows}, indent=2) + "\n")
-    report(info, rows, bare_req_s, bare_runs)
+    report(info, rows, bare_runs)
     if args.json:
         say(f"\nWrote {args.json}")
 

@@ -666,6 +666,9 @@ PAYOUT_INSTANT_FEE_BPS = env.int("PAYOUT_INSTANT_FEE_BPS", default=150)
 PAYOUT_INSTANT_FEE_MIN_CENTS = env.int("PAYOUT_INSTANT_FEE_MIN_CENTS", default=50)
 # A new seller's first payout waits this many days after their first sale reached Stripe.
 PAYOUT_FIRST_DELAY_DAYS = env.int("PAYOUT_FIRST_DELAY_DAYS", default=7)
+# The scheduled payouts task works this long, then queues itself again for the sellers left,
+# as the auto-release task does (ESCROW_RELEASE_JOB_SECONDS).
+PAYOUT_JOB_SECONDS = env.int("PAYOUT_JOB_SECONDS", default=60)
 # Disputes: the seller has this many days to answer a buyer's report, and staff this many days
 # (from the report) to decide; past either deadline the dispute is escalated to finance staff.
 BAZAAR_DISPUTE_RESPONSE_DAYS = env.int("BAZAAR_DISPUTE_RESPONSE_DAYS", default=3)
@@ -677,8 +680,8 @@ BAZAAR_BROWSE_COUNT_CAP = env.int("BAZAAR_BROWSE_COUNT_CAP", default=1000)
 # A search ordered by relevance ranks this many of its newest matches, not all of them: ranking
 # reads every match (marketplace/search.py).
 BAZAAR_SEARCH_RANK_CANDIDATES = env.int("BAZAAR_SEARCH_RANK_CANDIDATES", default=1000)
-# Anonymous visitors' catalogue pages and API lists are served from the cache for this many
-# seconds (also their Cache-Control max-age), or until the catalogue changes; 0 turns it off
+# Anonymous visitors' catalogue pages and API lists are served from the cache until the catalogue
+# changes, and clients keep them this many seconds (Cache-Control max-age); 0 turns it off
 # (core/http_cache.py). The catalogue's version lapses after VERSION_SECONDS, which bounds what
 # changes by the clock alone (a review revealed at its window's end) for revalidating clients.
 BAZAAR_HTTP_CACHE_SECONDS = env.int("BAZAAR_HTTP_CACHE_SECONDS", default=60)

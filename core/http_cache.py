@@ -28,8 +28,11 @@ from the cache, after a catalogue change or at a cold start, would otherwise be 
 request that arrives while the first is still at it, each slowing the others down: a stampede in
 which the figures of one request grow with the number of visitors.
 
-BAZAAR_HTTP_CACHE_SECONDS is the entries' and clients' max-age; 0 turns the cache off (the
-test settings do, so other tests see their own writes at once).
+BAZAAR_HTTP_CACHE_SECONDS is the clients' max-age; 0 turns the cache off (the test settings do,
+so other tests see their own writes at once). An entry answers for as long as its version is the
+catalogue's, so it is kept as long as a version can live (`entry_seconds()`), not just the
+max-age: a popular search dropped every minute was rendered again every minute, each time
+making the visitors asking for it meanwhile wait for that rendering.
 """
 
 import contextlib
@@ -76,6 +79,14 @@ def _new_version():
 
 def _enabled():
     return settings.BAZAAR_HTTP_CACHE_SECONDS > 0
+
+
+def entry_seconds():
+    """How long to keep something computed under the current catalogue version (a response, a
+    count): until no request can ask for that version any more. 0 when the cache is off."""
+    if not _enabled():
+        return 0
+    return max(settings.BAZAAR_HTTP_CACHE_SECONDS, settings.BAZAAR_HTTP_CACHE_VERSION_SECONDS)
 
 
 def _anonymous(request):
@@ -201,7 +212,7 @@ def _render_and_store(request, render, key, version, etag, vary):
     cache.set(
         key,
         {"version": version, "content": response.content, "headers": headers},
-        timeout=settings.BAZAAR_HTTP_CACHE_SECONDS,
+        timeout=entry_seconds(),
     )
     return _public(response, etag, vary)
 

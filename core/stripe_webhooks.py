@@ -2,9 +2,11 @@
 
 dj-stripe's own view processes events inside the request. Bazaar answers Stripe as soon as the
 event is verified and stored (dj-stripe's WebhookEventTrigger), and a Celery task processes it:
-dj-stripe mirrors the objects and fires its signals, and the apps' `webhooks.py` receivers
+dj-stripe stores the Event and fires its signal, and the apps' `webhooks.py` receivers
 (@stripe_event_receiver) update Bazaar through services. dj-stripe keeps one Event row per
-Stripe event id, so a duplicate delivery never runs the receivers twice.
+Stripe event id, so a duplicate delivery never runs the receivers twice. For the event types
+Bazaar handles, dj-stripe's own handlers (which read the object from Stripe again and mirror it
+in tables Bazaar never reads) are disconnected; the other types keep them.
 
 Once an event is verified and stored, Stripe gets its 200 even if the task cannot be queued (the
 broker is down): a beat job, stored_webhooks_requeue, queues whatever stayed unprocessed. A
@@ -29,18 +31,22 @@ from uuid import UUID, uuid4
 import stripe
 from celery import shared_task
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_ipv46_address
 from django.db import transaction
 from django.db.models import F
-from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+from django.http import Http404, HttpResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from djstripe import event_handlers as djstripe_event_handlers
 from djstripe.event_handlers import djstripe_receiver
-from djstripe.models import WebhookEndpoint, WebhookEventTrigger
+from djstripe.models import Event, WebhookEndpoint, WebhookEventTrigger
 from djstripe.models.webhooks import get_remote_ip
+from djstripe.signals import WEBHOOK_SIGNALS
 from kombu.exceptions import OperationalError
 
 from core import clock, stripe_client
@@ -123,12 +129,61 @@ def _text(message, status):
     return HttpResponse(message, status=status, content_type="text/plain")
 
 
+# --- The endpoint an event came in on, cached --------------------------------------------------
+
+# Every event needs its endpoint's signing secret: read from the database once a minute at most
+# per endpoint and process, not once per event (at hundreds of events a second that was half the
+# intake's queries). Saving or deleting an endpoint drops the cached copy, after commit too, so a
+# process never verifies with a secret the database no longer holds; a change made another way
+# (SQL) is seen within ENDPOINT_CACHE_SECONDS.
+ENDPOINT_CACHE_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class IntakeEndpoint:
+    """What the intake needs of a WebhookEndpoint."""
+
+    id: str  # Stripe's id: the trigger's webhook_endpoint_id
+    secret: str
+    owner_account_id: str | None
+
+
+def _endpoint_cache_key(uuid):
+    return f"core:stripe-webhook-endpoint:{uuid}"
+
+
+def intake_endpoint(uuid):
+    """The endpoint at /stripe/webhook/<uuid>/, or None. An unknown uuid is cached too (as
+    ()), so forged posts to made-up addresses do not each cost a query."""
+    key = _endpoint_cache_key(uuid)
+    found = cache.get(key)
+    if found is None:
+        row = (
+            WebhookEndpoint.objects.filter(djstripe_uuid=uuid)
+            .values_list("id", "secret", "djstripe_owner_account_id")
+            .first()
+        )
+        found = tuple(row) if row else ()
+        cache.set(key, found, ENDPOINT_CACHE_SECONDS)
+    return IntakeEndpoint(*found) if found else None
+
+
+@receiver([post_save, post_delete], sender=WebhookEndpoint)
+def _endpoint_changed(sender, instance, **kwargs):
+    key = _endpoint_cache_key(instance.djstripe_uuid)
+    cache.delete(key)
+    # Again once committed: another process may have cached the old row in between.
+    transaction.on_commit(partial(cache.delete, key))
+
+
 @csrf_exempt
 @require_POST
 def receive(request, uuid):
     if "stripe-signature" not in request.headers:
         return _text("Missing Stripe-Signature header.", 400)
-    endpoint = get_object_or_404(WebhookEndpoint, djstripe_uuid=uuid)
+    endpoint = intake_endpoint(uuid)
+    if endpoint is None:
+        raise Http404("No such webhook endpoint.")
     # Checked before the body is read, and again after (a body sent without a length).
     if _too_big(request) or len(request.body) > settings.STRIPE_WEBHOOK_MAX_BODY_BYTES:
         return _text("The body is larger than any Stripe event.", 413)
@@ -148,8 +203,8 @@ def receive(request, uuid):
             },
             body=body[:REFUSED_EXCERPT_CHARS],
             remote_ip=_remote_ip(request),
-            stripe_trigger_account_id=endpoint.djstripe_owner_account_id,
-            webhook_endpoint=endpoint,
+            stripe_trigger_account_id=endpoint.owner_account_id,
+            webhook_endpoint_id=endpoint.id,
             valid=False,
             exception=problem[:128],
         )
@@ -161,8 +216,8 @@ def receive(request, uuid):
         headers=dict(request.headers),
         body=body,
         remote_ip=_remote_ip(request),
-        stripe_trigger_account_id=endpoint.djstripe_owner_account_id,
-        webhook_endpoint=endpoint,
+        stripe_trigger_account_id=endpoint.owner_account_id,
+        webhook_endpoint_id=endpoint.id,
         valid=True,
     )
     transaction.on_commit(partial(_queue_processing, trigger.pk))
@@ -317,11 +372,30 @@ def purge_refused_webhooks():
 HANDLED_EVENT_TYPES: set[str] = set()
 
 
+def _djstripe_handlers_disconnect(event_type):
+    """dj-stripe's own handlers for `event_type` taken off its signal.
+
+    They retrieve the event's object from Stripe and mirror it into dj-stripe's tables
+    (djstripe_account, djstripe_charge...), which Bazaar never reads: its receiver retrieves the
+    object itself and keeps its own rows. For an account.updated that was a second Stripe read
+    and four more queries per event. Events Bazaar does not handle keep dj-stripe's handlers.
+    """
+    signal = WEBHOOK_SIGNALS[event_type]
+    for handler in vars(djstripe_event_handlers).values():
+        if (
+            callable(handler)
+            and getattr(handler, "__module__", "") == djstripe_event_handlers.__name__
+        ):
+            signal.disconnect(handler, sender=Event)
+
+
 def stripe_event_receiver(event_type):
     """@djstripe_receiver(event_type), recorded in HANDLED_EVENT_TYPES, so that registering the
-    endpoints (ensure_webhook_endpoints) asks Stripe for this event too. The apps' webhooks.py
-    use it; core imports none of them."""
+    endpoints (ensure_webhook_endpoints) asks Stripe for this event too; dj-stripe's own handlers
+    of that type are disconnected (Bazaar's receiver is the one that acts on it). The apps'
+    webhooks.py use it; core imports none of them."""
     HANDLED_EVENT_TYPES.add(event_type)
+    _djstripe_handlers_disconnect(event_type)
     return djstripe_receiver(event_type)
 
 

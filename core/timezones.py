@@ -10,10 +10,21 @@ from zoneinfo import ZoneInfo, available_timezones
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+# Names in the zone database that are not a place a person is in: "localtime" is whatever zone
+# the server's machine is set to, "Factory" a placeholder that shows "-00", "posixrules" the
+# default rules file, and the posix/ and right/ trees are copies of every zone (right/ counting
+# leap seconds, which Python's datetimes do not). Some tzdata installs list them; none is offered.
+NOT_PLACES = frozenset({"localtime", "Factory", "posixrules"})
+NOT_PLACE_PREFIXES = ("posix/", "right/")
+
+
+def _is_place(name):
+    return name not in NOT_PLACES and not name.startswith(NOT_PLACE_PREFIXES)
+
 
 @cache
 def _names():
-    return frozenset(available_timezones())
+    return frozenset(name for name in available_timezones() if _is_place(name))
 
 
 @cache

@@ -918,7 +918,8 @@ class ListingSlotsApi(GenericAPIView):
             200: SlotsOutputSerializer,
             400: OpenApiResponse(
                 description="Field errors (from, to): missing, not ISO 8601 with an offset, "
-                "the end not after the start, or more than 62 days"
+                "outside the years 1970 to 2999, the end not after the start, or more than "
+                "62 days"
             ),
             404: OpenApiResponse(description="No such listing on sale, or no bookable times"),
         },

@@ -7,6 +7,7 @@ from django import forms
 
 from accounts.models import ADDRESS_FIELDS
 from core.countries import COUNTRIES
+from core.datetimes import validate_moment_in_bounds
 from core.money import MoneyError, currency_exponent, to_minor_units
 from escrow.models import DisputeReason
 from escrow.services.bookings import PRODUCT_TAKES_NO_TIME
@@ -25,9 +26,12 @@ class OrderCreateForm(forms.Form):
     # One key per rendered form: a double-click or a resubmitted page makes one order, not two.
     client_key = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
     # A bookable service: the free slot's start (UTC, ISO 8601), the value of the slot's button.
+    # Years 1970 to 2999 (core.datetimes): a time near datetime's own ends overflows the slots'
+    # arithmetic.
     slot_start = forms.DateTimeField(
         required=False,
         widget=forms.HiddenInput,
+        validators=[validate_moment_in_bounds],
         error_messages={"invalid": "Pick one of the times shown."},
     )
 
@@ -73,10 +77,11 @@ class RescheduleForm(forms.Form):
     """The slot button pressed on the order page's week: its start (ISO 8601, UTC)."""
 
     slot_start = forms.DateTimeField(
+        validators=[validate_moment_in_bounds],
         error_messages={
             "required": "Pick one of the times shown.",
             "invalid": "Pick one of the times shown.",
-        }
+        },
     )
 
 

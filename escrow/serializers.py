@@ -8,12 +8,14 @@ per row.
 
 from datetime import UTC, datetime
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.serializers import ShippingAddressFieldsSerializer
 from core import clock
+from core.datetimes import moment_in_bounds
 from core.money import format_money
 from escrow import selectors
 from escrow.models import (
@@ -47,7 +49,8 @@ ROLE_SELLER = "seller"
 
 class AwareDateTimeField(serializers.DateTimeField):
     """An ISO 8601 date and time that must carry its offset (2026-12-07T10:00:00+01:00 or
-    ...Z): a time without one could mean any zone."""
+    ...Z): a time without one could mean any zone. Years 1970 to 2999 (core.datetimes): the
+    slots' arithmetic overflows near datetime's own ends."""
 
     def to_internal_value(self, value):
         text = value.strip() if isinstance(value, str) else value
@@ -61,7 +64,10 @@ class AwareDateTimeField(serializers.DateTimeField):
             raise serializers.ValidationError(
                 "Give the time's offset too, e.g. 2026-12-07T10:00:00+01:00 or ...Z for UTC."
             )
-        return parsed.astimezone(UTC)
+        try:
+            return moment_in_bounds(parsed)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
 
 
 class OrderShippingAddressInputSerializer(ShippingAddressFieldsSerializer):

@@ -76,7 +76,9 @@ class ListingFilter(django_filters.FilterSet):
         its newest matches only (marketplace/search.py, rank_candidates). Counts and facets use
         `qs`, every match."""
         queryset = self.qs
-        return rank_candidates(queryset) if getattr(self, "by_relevance", False) else queryset
+        if not getattr(self, "by_relevance", False):
+            return queryset
+        return rank_candidates(queryset, unsearched=self.search.unsearched)
 
     @property
     def fuzzy(self):

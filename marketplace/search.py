@@ -57,6 +57,8 @@ class SearchResult:
     # What was searched for instead of the words typed, when fuzzy: "walnut lamp" for "wallnut
     # lamp".
     corrected_query: str | None = None
+    # The queryset the search was applied to (rank_candidates).
+    unsearched: QuerySet | None = None
 
 
 def search_words(text):
@@ -80,22 +82,34 @@ def listing_search(queryset, text):
     # whether they find anything (that check read every match, as the list then does again).
     # Known words that never meet find nothing, and nothing is corrected.
     if all(known) or _any(found) or corrected == typed:
-        return SearchResult(found)
+        return SearchResult(found, unsearched=queryset)
     # An unknown word may still match through stemming ("lamps" finds "lamp", which is the
     # word the vocabulary holds): only when the words find nothing are they corrected.
     return SearchResult(
-        _full_text(queryset, corrected), fuzzy=True, corrected_query=" ".join(corrected)
+        _full_text(queryset, corrected),
+        fuzzy=True,
+        corrected_query=" ".join(corrected),
+        unsearched=queryset,
     )
 
 
-def rank_candidates(found):
-    """The matches of a search (`listing_search(...).queryset`) to order by relevance: its newest
-    BAZAAR_SEARCH_RANK_CANDIDATES (see the module's docstring). PostgreSQL only; SQLite's
-    fallback ranks by a flag and is left whole."""
-    if connection.vendor != "postgresql":
+def rank_candidates(found, *, unsearched):
+    """The matches of a search (`found`, `listing_search(...).queryset` as ordered since) to
+    order by relevance: its newest BAZAAR_SEARCH_RANK_CANDIDATES (see the module's docstring).
+    PostgreSQL only; SQLite's fallback ranks by a flag and is left whole.
+
+    The candidates are taken from `unsearched` (the queryset the search was applied to) by
+    primary key, ranked and ordered as `found` is: filtering by the search again would have
+    PostgreSQL collect every match twice, and misjudge how many rows the two conditions together
+    leave (8 of 927), joining the stores by comparing each candidate with every store."""
+    if connection.vendor != "postgresql" or unsearched is None:
         return found
     newest = found.order_by("-pk").values("pk")[: settings.BAZAAR_SEARCH_RANK_CANDIDATES]
-    return found.filter(pk__in=newest)
+    return (
+        unsearched.filter(pk__in=newest)
+        .annotate(rank=found.query.annotations["rank"])
+        .order_by(*found.query.order_by)
+    )
 
 
 def _any(found):

@@ -10,7 +10,7 @@ from django.db.models.functions import RowNumber
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from core.http_cache import catalogue_version
+from core.http_cache import catalogue_version, entry_seconds
 from core.money import format_money, from_minor_units, to_minor_units
 from marketplace.models import (
     Category,
@@ -110,7 +110,7 @@ def category_list_counted():
     follows, core/http_cache.py): counting each category's listings reads every approved listing
     (90 ms at 100,000), and the home page asked it of every visitor the response cache could not
     answer (signed in, or a URL it had not seen)."""
-    ttl = settings.BAZAAR_HTTP_CACHE_SECONDS
+    ttl = entry_seconds()
     if ttl <= 0:
         return list(category_list())
     key = f"category-counts:{catalogue_version()}"
@@ -189,7 +189,7 @@ def listing_facets(queryset, *, currency=None, cache_as=None):
     currency = currency or settings.BAZAAR_DEFAULT_CURRENCY
     # Grouping and counting need none of the list's ordering, related rows or images.
     rows = queryset.order_by().select_related(None).prefetch_related(None)
-    ttl = settings.BAZAAR_HTTP_CACHE_SECONDS
+    ttl = entry_seconds()
     if cache_as is None or ttl <= 0:
         return _count_facets(rows, currency)
     # `cache_as` names the filters that made `queryset` (filter_values): their counts hold until

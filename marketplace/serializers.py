@@ -403,7 +403,7 @@ class AvailabilityWindowSerializer(serializers.Serializer):
 
 
 class AvailabilityExceptionSerializer(serializers.Serializer):
-    date = serializers.DateField()
+    date = serializers.DateField(help_text="A date in the years 1970 to 2999 (YYYY-MM-DD).")
     start_time = WallTimeField(
         allow_null=True,
         required=False,

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from core.audit import audit_record, audited_transition, plain
+from core.datetimes import OUT_OF_BOUNDS, date_in_bounds
 from core.errors import InvalidTransition, NotAllowed, ValidationFailed
 from core.http_cache import bump_catalogue_version
 from core.images import image_problem
@@ -547,6 +548,9 @@ def _check_exceptions(exceptions, errors):
     problems = []
     for exception in exceptions:
         day, start, end = exception["date"], exception.get("start_time"), exception.get("end_time")
+        if not date_in_bounds(day):
+            problems.append(f"{day.isoformat()}: {OUT_OF_BOUNDS}")
+            continue
         if (start is None) != (end is None):
             problems.append(f"{day:%Y-%m-%d}: give both a start and an end, or neither (closed).")
             continue

@@ -14,6 +14,7 @@ cover, instant payout fees), less payouts requested and not yet taken by Stripe.
 
 import calendar
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -707,14 +708,31 @@ def _pay_out_on_schedule(schedule, today):
     return made
 
 
-def payouts_run_scheduled(*, today=None, batch=SCHEDULE_BATCH):
-    """Pay out every seller whose schedule is due (beat job). Sellers are read in batches of
-    `batch` by id; one whose period already has its payout is skipped, so a run that stopped
-    half-way (a crash, Stripe down) resumes where it stopped on the next tick, and two runs at
-    once make one payout per period (the row lock and the period's unique constraint).
-    Returns the number of payouts made."""
-    today = today or timezone.localtime(clock.now()).date()
-    made, after = 0, 0
+def scheduled_payouts_today():
+    """The day whose periods the scheduled job pays (Bazaar's time zone)."""
+    return timezone.localtime(clock.now()).date()
+
+
+@dataclass(frozen=True)
+class ScheduledRun:
+    """What one run of the scheduled payouts job did: payouts made, and the seller id to go on
+    after when its time ran out with sellers left (None: it went through, or Stripe kept
+    refusing and the next tick goes on)."""
+
+    made: int
+    resume_after: int | None = None
+
+
+def payouts_run_scheduled(*, today=None, batch=SCHEDULE_BATCH, after=0, until=None):
+    """Pay out every seller whose schedule is due (beat job), from the seller after id `after`.
+    Sellers are read in batches of `batch` by id; one whose period already has its payout is
+    skipped, so a run that stopped half-way (a crash, Stripe down) resumes where it stopped on
+    the next tick, and two runs at once make one payout per period (the row lock and the
+    period's unique constraint). With `until` (a time.monotonic() value) it stops once that
+    moment has passed, after at least one seller, and says where to go on (the task hands the
+    rest to a new task: at Stripe's pace, 10,000 sellers take minutes). Returns a ScheduledRun."""
+    today = today or scheduled_payouts_today()
+    made = 0
     while True:
         schedules = list(
             PayoutSchedule.objects.filter(held=False, seller_id__gt=after)
@@ -723,7 +741,7 @@ def payouts_run_scheduled(*, today=None, batch=SCHEDULE_BATCH):
             .order_by("seller_id")[:batch]
         )
         if not schedules:
-            return made
+            return ScheduledRun(made)
         for schedule in schedules:
             try:
                 made += _pay_out_on_schedule(schedule, today)
@@ -732,5 +750,8 @@ def payouts_run_scheduled(*, today=None, batch=SCHEDULE_BATCH):
                     "Scheduled payout of seller %s not made: %s", schedule.seller_id, exc.message
                 )
                 if isinstance(exc, StripeUnavailable) and exc.code == stripe_client.RATE_LIMITED:
-                    return made  # Stripe keeps refusing: the next tick goes on from here
-        after = schedules[-1].seller_id
+                    # Stripe keeps refusing: the next tick goes on from here.
+                    return ScheduledRun(made)
+            after = schedule.seller_id
+            if until is not None and time.monotonic() >= until:
+                return ScheduledRun(made, resume_after=after)

@@ -72,6 +72,42 @@ def test_a_signed_event_is_stored_and_processed_once_even_when_delivered_twice(
     assert WebhookEventTrigger.objects.filter(processed=True).count() == 2
 
 
+def test_the_intake_stores_an_event_in_one_query_once_its_endpoint_is_known(
+    client, platform_endpoint, django_assert_num_queries
+):
+    """The endpoint's secret is cached (60 s, dropped when the endpoint is saved): after the
+    first event, each one costs its INSERT and nothing else."""
+    assert post_event(client, platform_endpoint, account_event()).status_code == 200
+    event = account_event()
+
+    with django_assert_num_queries(1) as captured:
+        response = post_event(client, platform_endpoint, event)
+
+    assert response.status_code == 200
+    assert captured.captured_queries[0]["sql"].startswith(
+        'INSERT INTO "djstripe_webhookeventtrigger"'
+    )
+    stored = WebhookEventTrigger.objects.get(pk=int(response.content))
+    assert (stored.valid, stored.webhook_endpoint_id) == (True, platform_endpoint.id)
+    assert stored.body == json.dumps(event)
+
+
+def test_a_saved_endpoint_is_read_again_by_the_intake(client, platform_endpoint):
+    old_secret = platform_endpoint.secret
+    assert post_event(client, platform_endpoint, account_event()).status_code == 200
+
+    platform_endpoint.secret = "whsec_rolled"
+    platform_endpoint.save()
+
+    refused = post_event(client, platform_endpoint, account_event(), secret=old_secret)
+    accepted = post_event(client, platform_endpoint, account_event(), secret="whsec_rolled")
+    assert (refused.status_code, accepted.status_code) == (400, 200)
+
+    platform_endpoint.delete()
+    gone = post_event(client, platform_endpoint, account_event(), secret="whsec_rolled")
+    assert gone.status_code == 404
+
+
 def test_the_sandbox_delivers_its_events_to_the_registered_endpoints(
     stripe_sandbox, django_capture_on_commit_callbacks
 ):

@@ -83,6 +83,10 @@ def test_a_booked_slot_is_no_longer_listed(client, service, buyer):
         ({"from": "2026-12-08T00:00:00", "to": "2026-12-09T00:00:00Z"}, {"from"}),
         ({"from": "2026-12-09T00:00:00Z", "to": "2026-12-08T00:00:00Z"}, {"to"}),
         ({"from": "2026-12-01T00:00:00Z", "to": "2027-03-01T00:00:00Z"}, {"to"}),
+        ({"from": "9999-12-31T23:00:00-14:00", "to": "2026-12-09T00:00:00Z"}, {"from"}),
+        ({"from": "9999-12-30T00:00:00Z", "to": "9999-12-31T23:59:59Z"}, {"from", "to"}),
+        ({"from": "1969-12-31T23:00:00Z", "to": "1970-01-02T00:00:00Z"}, {"from"}),
+        ({"from": "2999-12-31T00:00:00Z", "to": "3000-01-01T00:00:00Z"}, {"to"}),
     ],
 )
 def test_bad_or_too_long_ranges_are_a_400_naming_the_field(client, service, query, errors):
@@ -237,6 +241,44 @@ def test_slot_start_needs_its_offset(service, buyer):
     assert response.status_code == 400
     assert list(response.json()) == ["slot_start"]
     assert not Booking.objects.exists()
+
+
+OUT_OF_BOUNDS = ["Give a date from 1970 to 2999."]
+FAR_OFF = [
+    "9999-12-31T23:59:59Z",
+    "9999-12-31T23:00:00-14:00",
+    "0001-01-01T00:00:00Z",
+    "0001-01-01T00:00:00-12:00",
+    "1969-12-31T23:59:59Z",
+    "3000-01-01T00:00:00Z",
+]
+
+
+@pytest.mark.parametrize("moment", FAR_OFF)
+def test_a_slot_start_outside_the_years_1970_to_2999_is_a_400_naming_it(service, buyer, moment):
+    response = api_client_for(buyer).post(
+        ORDERS, {"listing": service.pk, "slot_start": moment}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {"slot_start": OUT_OF_BOUNDS}
+    assert not Booking.objects.exists()
+
+
+@pytest.mark.parametrize("moment", FAR_OFF)
+def test_a_reschedule_outside_the_years_1970_to_2999_is_a_400_naming_it(service, buyer, moment):
+    slot = free(service)[0]
+    order = services.order_create(buyer=buyer, listing_id=service.pk, slot_start=slot)
+
+    response = api_client_for(buyer).post(
+        f"{ORDERS}{order.pk}/reschedule/", {"slot_start": moment}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {"slot_start": OUT_OF_BOUNDS}
+    order.booking.refresh_from_db()
+    assert order.booking.starts_at == slot
+    assert order.booking.proposed_starts_at is None
 
 
 def test_a_retry_returns_the_booked_order_and_another_time_with_the_same_key_is_refused(

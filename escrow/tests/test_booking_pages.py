@@ -139,6 +139,49 @@ def test_a_taken_slot_is_refused_on_the_page(client, service, buyer):
     assert Order.objects.count() == 1
 
 
+FAR_OFF = [
+    "9999-12-31T23:59:59+00:00",
+    "9999-12-31T23:00:00-14:00",
+    "0001-01-01T00:00:00+00:00",
+    "0001-01-01T00:00:00-12:00",
+    "1969-12-31T23:59:59+00:00",
+    "3000-01-01T00:00:00+00:00",
+]
+OUT_OF_BOUNDS = "Give a date from 1970 to 2999."
+
+
+@pytest.mark.parametrize("moment", FAR_OFF)
+def test_a_slot_outside_the_years_1970_to_2999_is_refused_on_the_page(
+    client, service, buyer, moment
+):
+    client.force_login(buyer)
+
+    response = client.post(
+        reverse("order-create", args=[service.pk]),
+        {"quantity": 1, "client_key": "web-far-off", "slot_start": moment},
+    )
+
+    assert response.status_code == 200
+    assert OUT_OF_BOUNDS in _text(response)
+    assert "Pick a time" in _text(response)  # the week is shown again to pick from
+    assert not Order.objects.exists()
+
+
+@pytest.mark.parametrize("moment", FAR_OFF)
+def test_rescheduling_outside_the_years_1970_to_2999_shows_why(client, service, buyer, moment):
+    slot = free(service)[0]
+    order = services.order_create(buyer=buyer, listing_id=service.pk, slot_start=slot)
+    client.force_login(buyer)
+
+    response = client.post(reverse("order-reschedule", args=[order.pk]), {"slot_start": moment})
+
+    assert response.status_code == 400
+    assert OUT_OF_BOUNDS in _text(response)
+    order.booking.refresh_from_db()
+    assert order.booking.starts_at == slot
+    assert order.booking.proposed_starts_at is None
+
+
 def test_a_quantity_other_than_one_is_refused_on_the_page(client, service, buyer):
     client.force_login(buyer)
     slot = free(service)[0]

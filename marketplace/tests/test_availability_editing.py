@@ -90,6 +90,21 @@ def test_overlapping_or_empty_hours_are_refused_with_words(seller, service, wind
     assert not ServiceAvailability.objects.exists()
 
 
+@pytest.mark.parametrize("day", [date(1, 1, 1), date(1969, 12, 31), date(3000, 1, 1)])
+def test_exception_dates_outside_the_years_1970_to_2999_are_refused(seller, service, day):
+    with pytest.raises(ValidationFailed) as refused:
+        services.service_availability_set(
+            listing=service,
+            actor=seller,
+            **set_args(exceptions=[{"date": day, "start_time": None, "end_time": None}]),
+        )
+
+    assert refused.value.errors == {
+        "exceptions": [f"{day.isoformat()}: Give a date from 1970 to 2999."]
+    }
+    assert not ServiceAvailability.objects.exists()
+
+
 def test_back_to_back_hours_and_a_second_save_replace_the_first(seller, service):
     services.service_availability_set(
         listing=service,
@@ -150,12 +165,23 @@ def test_put_then_get_the_availability_defaults_to_the_sellers_zone(seller, serv
     ("overrides", "field"),
     [
         ({"time_zone": "Europe/Atlantis"}, "time_zone"),
+        ({"time_zone": "localtime"}, "time_zone"),
+        ({"time_zone": "Factory"}, "time_zone"),
+        ({"time_zone": "posix/Europe/Berlin"}, "time_zone"),
+        ({"time_zone": "right/Europe/Berlin"}, "time_zone"),
         ({"buffer_minutes": -5}, "buffer_minutes"),
         ({"horizon_days": 0}, "horizon_days"),
         ({"windows": [{"weekday": 7, "start_time": "09:00", "end_time": "10:00"}]}, "windows"),
         ({"windows": [{"weekday": 0, "start_time": "10:00", "end_time": "09:00"}]}, "windows"),
         ({"windows": [{"weekday": 0, "start_time": "9 am", "end_time": "10:00"}]}, "windows"),
         ({"exceptions": [{"date": "2027-01-01", "start_time": "10:00"}]}, "exceptions"),
+        ({"exceptions": [{"date": "0001-01-01"}]}, "exceptions"),
+        ({"exceptions": [{"date": "1969-12-31"}]}, "exceptions"),
+        (
+            {"exceptions": [{"date": "9999-12-31", "start_time": "10:00", "end_time": "12:00"}]},
+            "exceptions",
+        ),
+        ({"exceptions": [{"date": "3000-01-01"}]}, "exceptions"),
     ],
 )
 def test_bad_availability_is_a_400_naming_the_field(seller, service, overrides, field):
@@ -227,7 +253,13 @@ def test_the_seller_sets_hours_on_the_page_and_sees_them_again(client, seller, s
         ({"day_2": "9-10"}, "day_2", "is not a time like 09:30"),
         ({"day_0": "09:00-12:00, 11:00-13:00"}, "day_0", "overlap"),
         ({"exceptions": "24.12.2027 closed"}, "exceptions", "is not a date"),
+        ({"exceptions": "9999-12-31 closed"}, "exceptions", "Give a date from 1970 to 2999"),
+        ({"exceptions": "0001-01-01 10:00-12:00"}, "exceptions", "Give a date from 1970 to 2999"),
+        ({"exceptions": "1969-12-31 closed"}, "exceptions", "Give a date from 1970 to 2999"),
         ({"time_zone": "Mars/Base"}, "time_zone", "Select a valid choice"),
+        ({"time_zone": "localtime"}, "time_zone", "Select a valid choice"),
+        ({"time_zone": "Factory"}, "time_zone", "Select a valid choice"),
+        ({"time_zone": "right/Europe/Berlin"}, "time_zone", "Select a valid choice"),
     ],
 )
 def test_bad_hours_are_shown_next_to_their_field(client, seller, service, overrides, field, words):

@@ -1,6 +1,8 @@
 """Anonymous catalogue responses served from the cache (core/http_cache.py): no query on a hit,
 304 on a matching ETag, stale as soon as the catalogue changes, and never for anyone signed in."""
 
+import time
+
 import pytest
 from django.contrib.messages import constants
 from django.contrib.messages.storage.base import Message
@@ -69,6 +71,22 @@ def test_a_second_anonymous_request_is_served_without_a_query(
     # Nothing of one visitor's session rides along: no cookie, no CSRF token in the page.
     assert not first.cookies and not again.cookies
     assert b"csrfmiddlewaretoken" not in first.content
+
+
+def test_an_entry_answers_past_the_max_age_while_the_catalogue_is_unchanged(
+    client, listing, django_assert_num_queries, settings
+):
+    # Clients revalidate after a second; the entry itself holds until the version changes.
+    settings.BAZAAR_HTTP_CACHE_SECONDS = 1
+    settings.BAZAAR_HTTP_CACHE_VERSION_SECONDS = 600
+    first = client.get(LISTINGS_API, {"q": "walnut"})
+    time.sleep(1.5)
+
+    with django_assert_num_queries(0):
+        again = client.get(LISTINGS_API, {"q": "walnut"})
+
+    assert again.content == first.content and again["ETag"] == first["ETag"]
+    assert "max-age=1" in again["Cache-Control"]
 
 
 def test_the_same_query_in_another_order_is_the_same_entry(

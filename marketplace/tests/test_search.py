@@ -553,6 +553,22 @@ def test_correctly_spelt_words_read_the_matching_listings_only_for_the_list(api_
 
 
 @postgresql_only
+def test_the_relevance_page_collects_the_matches_once(api_client):
+    # The ranked page takes its candidates from the search's newest matches by primary key:
+    # filtering by the search again made PostgreSQL collect every match twice and misjudge the
+    # rows left (8 of 927 at 100,000 listings), joining each candidate with every store.
+    listing("Walnut lamp")
+    listing("Walnut bowl")
+
+    with CaptureQueriesContext(connection) as queries:
+        found = ids(api_client.get(LISTINGS, {"q": "walnut"}))
+
+    assert len(found) == 2
+    (page,) = [q["sql"] for q in queries.captured_queries if '"marketplace_listing"' in q["sql"]]
+    assert page.count("@@") == 1, page
+
+
+@postgresql_only
 @pytest.mark.parametrize("rows", [3, 30])
 def test_a_corrected_search_takes_a_flat_number_of_queries(
     api_client, client, django_assert_max_num_queries, rows

@@ -15,6 +15,7 @@ from core.models import AuditEntry
 from core.testing import race
 from escrow.reconcile import reconcile
 from escrow.testing import sell_and_release
+from marketplace.factories import ListingFactory
 from notifications.models import Notification
 from payouts import services as payouts
 from payouts.models import Payout, PayoutSchedule, PayoutStatus
@@ -175,7 +176,7 @@ def test_schedulers_racing_make_one_payout_per_period(sale, seller, stripe_sandb
     sale()
     stripe_sandbox.advance_clock(days=3)
 
-    outcomes, crashes = race(*[payouts.payouts_run_scheduled for _ in range(6)])
+    outcomes, crashes = race(*[lambda: payouts.payouts_run_scheduled().made for _ in range(6)])
 
     assert crashes == []
     assert sum(outcomes) == 1
@@ -183,6 +184,41 @@ def test_schedulers_racing_make_one_payout_per_period(sale, seller, stripe_sandb
     account = payouts.connected_account_for(seller).stripe_account_id
     made = payouts._v1().payouts.list(options={"stripe_account": account}).data
     assert [p.amount for p in made] == [4500]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_out_of_time_hands_the_rest_over_and_every_due_payout_is_made_once(
+    client, seller, listing, buyer, stripe_sandbox, settings
+):
+    """Past PAYOUT_JOB_SECONDS the task queues itself again for the sellers after the last one
+    it did, so one beat tick never runs for ever; each due seller is still paid once."""
+    from accounts.factories import SellerFactory
+    from escrow.testing import onboard, sell_and_release
+
+    settings.PAYOUT_FIRST_DELAY_DAYS = 0
+    sellers = [seller]
+    for number in range(2):
+        other = SellerFactory(email=f"potter{number}@example.com")
+        onboard(client, other)
+        sellers.append(other)
+    for each in sellers:
+        payouts.payout_schedule_set(seller=each, interval="daily")
+        goods = ListingFactory(store=each.store, price_cents=2500, currency="usd", stock=5)
+        sell_and_release(client, buyer=buyer, seller=each, listing=goods)
+    stripe_sandbox.advance_clock(days=3)
+    settings.PAYOUT_JOB_SECONDS = 0  # every task's time is up after its first seller
+
+    # It paid one seller, then handed over (eager Celery runs the next tasks at once).
+    assert run_scheduled_payouts.delay().result == 1
+
+    assert sorted(Payout.objects.values_list("seller_id", flat=True)) == sorted(
+        s.pk for s in sellers
+    )
+    for each in sellers:
+        account = payouts.connected_account_for(each).stripe_account_id
+        made = payouts._v1().payouts.list(options={"stripe_account": account}).data
+        assert [p.amount for p in made] == [4500]
+    assert run_scheduled_payouts.delay().result == 0  # the next tick: nothing left to pay
 
 
 # --- Holds --------------------------------------------------------------------------------------
@@ -246,7 +282,7 @@ def test_the_job_backs_off_when_stripe_rate_limits_and_resumes(
     monkeypatch.setattr(stripe_client, "_sleep", slept.append)
     stripe_sandbox.rate_limit_writes(2)  # the payout's create is answered 429 twice
 
-    assert payouts.payouts_run_scheduled() == 1
+    assert payouts.payouts_run_scheduled().made == 1
 
     assert stripe_sandbox.rate_limited_left() == 0
     backoffs = [s for s in slept if s >= 0.25]  # the pacing's own waits are shorter
