@@ -62,6 +62,16 @@ class OrderCreateForm(forms.Form):
     def shows_quantity(self):
         return not self.fields["quantity"].widget.is_hidden
 
+    @property
+    def hidden_field_errors(self):
+        """Messages about fields the buyer cannot see (a time sent for a product): shown as
+        they are, since no field on the page is there to mark."""
+        return [error for field in self.hidden_fields() for error in field.errors]
+
+    @property
+    def has_visible_field_errors(self):
+        return any(field.errors for field in self.visible_fields())
+
 
 class RescheduleForm(forms.Form):
     """The slot button pressed on the order page's week: its start (ISO 8601, UTC)."""

@@ -95,6 +95,27 @@ def _context(page, **extra):
     }
 
 
+# What Stripe's hosted Checkout page tells the customer when the API's message is written for
+# developers: the 3D Secure failure's ("The provided PaymentMethod has failed authentication. You
+# can provide payment_method_data…") is not for a buyer. Staff still see Stripe's own text.
+CUSTOMER_MESSAGES = {
+    "payment_intent_authentication_failure": (
+        "We are unable to authenticate your payment method. Please choose a different payment "
+        "method and try again."
+    ),
+}
+
+
+def _error(request, message, code):
+    """The page's error for the customer, and Stripe's own text beside it for staff."""
+    if not message:
+        return {"error": None, "error_detail": None}
+    plain = CUSTOMER_MESSAGES.get(code)
+    if plain is None:
+        return {"error": message, "error_detail": None}
+    return {"error": plain, "error_detail": message if request.user.is_staff else None}
+
+
 def _closed(request, page):
     session = page.session
     return_url = (
@@ -118,7 +139,7 @@ def checkout(request, session_id):
             request, "stripe_sandbox/checkout_authenticate.html", _authenticate_context(page)
         )
     prefilled = payments.checkout_prefilled_email(session)
-    error = page.last_error
+    error = _error(request, page.last_error, page.last_error_code)
     if request.method == "POST":
         form = CardForm(request.POST, email_required=not prefilled)
         if form.is_valid():
@@ -142,13 +163,13 @@ def checkout(request, session_id):
                 )
             if outcome.status == "closed":
                 return _closed(request, _page_or_404(session_id))
-            error = outcome.message
+            error = _error(request, outcome.message, outcome.code)
     else:
         form = CardForm(email_required=not prefilled)
     return render(
         request,
         "stripe_sandbox/checkout.html",
-        _context(page, form=form, error=error, email_required=not prefilled, prefilled=prefilled),
+        _context(page, form=form, email_required=not prefilled, prefilled=prefilled, **error),
     )
 
 
@@ -182,9 +203,9 @@ def checkout_authenticate(request, session_id):
         _context(
             page,
             form=CardForm(email_required=not prefilled),
-            error=outcome.message,
             email_required=not prefilled,
             prefilled=prefilled,
+            **_error(request, outcome.message, outcome.code),
         ),
     )
 

@@ -32,6 +32,11 @@ def test_the_docs_stand_alone():
         text = (root / name).read_text()
         # A path out of the repository ("../shared/..."), not an elision ("POST .../refunds/").
         assert not re.search(r"(?<![.])\.\./", text), name
+        # Nor a file of this machine by its absolute path (the conventions once lived in
+        # /work/shared/, which exists here and nowhere else).
+        assert not re.search(r"(?<![\w.:/])/(?:work|home|tmp|Users|root)/", text), name
         for target in re.findall(r"\]\(([^)#]+)\)", text):
             if not target.startswith(("http://", "https://", "mailto:")):
-                assert (root / target).exists(), f"{name} links to a missing {target}"
+                path = (root / target).resolve()
+                assert path.is_relative_to(root), f"{name} links out of the repository: {target}"
+                assert path.exists(), f"{name} links to a missing {target}"

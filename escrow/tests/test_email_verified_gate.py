@@ -11,7 +11,7 @@ from django.urls import reverse
 from accounts.factories import UserFactory
 from accounts.testing import api_client_for
 from escrow.factories import OrderFactory
-from escrow.models import Order
+from escrow.models import EscrowPayment, Order
 from escrow.testing import seller  # noqa: F401 (a fixture: a seller who can take payments)
 from marketplace.factories import ServiceListingFactory
 
@@ -62,3 +62,6 @@ def test_unverified_cannot_pay_an_order_made_before(client, service_listing):
     client.force_login(buyer)
     response = client.post(reverse("order-pay", args=[order.pk]), follow=True)
     assert "Confirm your email address first" in response.content.decode()
+    # Refused before Stripe is asked: no payment, no checkout page to pay on.
+    assert response.redirect_chain[-1][0] == order.get_absolute_url()
+    assert not EscrowPayment.objects.filter(order=order).exists()

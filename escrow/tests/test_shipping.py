@@ -342,6 +342,19 @@ def test_an_other_carrier_has_no_tracking_link(
     )
 
 
+@pytest.mark.parametrize("carrier", [c for c in Carrier if c != Carrier.OTHER])
+def test_every_named_carrier_links_to_its_own_tracking_page(carrier):
+    url = tracking_url(carrier, "JD 0146-77")
+    assert url.startswith("https://") and "JD0146-77" in url
+    hosts = {
+        re.match(r"https://([^/]+)/", tracking_url(c, "X1")).group(1)
+        for c in Carrier
+        if c != Carrier.OTHER
+    }
+    # Each has a page of its own (Deutsche Post's is on dhl.de, DHL Express's on dhl.com).
+    assert len(hosts) == len(Carrier) - 1
+
+
 def test_a_bad_tracking_number_is_refused_next_to_the_field(
     client, api_client, seller, listing, buyer, django_capture_on_commit_callbacks
 ):
@@ -607,5 +620,9 @@ def test_the_checkout_step_refuses_a_time_for_a_product_and_places_nothing(
     )
 
     assert response.status_code == 200
-    assert PRODUCT_TAKES_NO_TIME in _html(response)
+    html = _html(response)
+    assert PRODUCT_TAKES_NO_TIME in html
+    # Said as it is: no field on the page is marked, so nothing asks to correct one.
+    assert "marked below" not in html
+    assert 'name="slot_start"' not in html  # sending the page again places the order
     assert not Order.objects.exists()

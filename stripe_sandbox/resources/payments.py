@@ -2964,6 +2964,12 @@ class CheckoutPage:
             return self.payment_intent["last_payment_error"]["message"]
         return None
 
+    @property
+    def last_error_code(self):
+        if self.payment_intent and self.payment_intent.get("last_payment_error"):
+            return self.payment_intent["last_payment_error"].get("code")
+        return None
+
 
 @dataclass
 class CheckoutOutcome:
@@ -2973,6 +2979,7 @@ class CheckoutOutcome:
     redirect_url: str | None = None
     message: str | None = None
     payment_intent: dict | None = None
+    code: str | None = None  # Stripe's error code with `message` (payment_intent_authentication_…)
 
 
 def checkout_page_state(session_id):
@@ -3118,6 +3125,7 @@ def checkout_session_pay(
             return CheckoutOutcome(
                 "declined",
                 message=declined.error.message,
+                code=declined.error.code,
                 payment_intent=_intent_get(req, pi["id"]),
             )
         if pi["status"] == "requires_action":
@@ -3148,11 +3156,15 @@ def checkout_session_authenticate(session_id, *, succeed):
             return CheckoutOutcome(
                 "declined",
                 message=declined.error.message,
+                code=declined.error.code,
                 payment_intent=_intent_get(req, pi["id"]),
             )
         if pi["status"] == "requires_payment_method":
             return CheckoutOutcome(
-                "declined", message=pi["last_payment_error"]["message"], payment_intent=pi
+                "declined",
+                message=pi["last_payment_error"]["message"],
+                code=pi["last_payment_error"].get("code"),
+                payment_intent=pi,
             )
         payer = _checkout_state(session_id).get("payer") or {}
         return _checkout_complete(

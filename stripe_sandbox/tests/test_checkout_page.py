@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import stripe
+from django.contrib.auth import get_user_model
 from django.test import Client
 
 from stripe_sandbox import control, core, testing
@@ -293,6 +294,13 @@ def test_3d_secure_card_shows_an_authentication_step_then_completes(api, client)
     ]
 
 
+STRIPE_3DS_TEXT = "The provided PaymentMethod has failed authentication"
+PLAIN_3DS_TEXT = (
+    "We are unable to authenticate your payment method. Please choose a different payment "
+    "method and try again."
+)
+
+
 def test_failing_3d_secure_returns_to_the_form_with_an_error(api, client):
     session = checkout_session_create(api)
     checkout_page_pay(client, session, NEEDS_3DS)
@@ -300,8 +308,14 @@ def test_failing_3d_secure_returns_to_the_form_with_an_error(api, client):
     response = client.post(f"{checkout_page_path(session)}authenticate/", {"action": "fail"})
 
     assert response.status_code == 200
-    assert "failed authentication" in response.content.decode()
-    assert 'name="card_number"' in response.content.decode()
+    html = response.content.decode()
+    # The buyer reads what Stripe's hosted page says, not the API's words for developers.
+    assert PLAIN_3DS_TEXT in html
+    assert STRIPE_3DS_TEXT not in html and "payment_method_data" not in html
+    assert 'name="card_number"' in html
+    # Coming back to the page says it again, in the same words.
+    again = client.get(checkout_page_path(session)).content.decode()
+    assert PLAIN_3DS_TEXT in again and STRIPE_3DS_TEXT not in again
     session = api.checkout.sessions.retrieve(session.id)
     assert session.status == "open"
     assert api.payment_intents.retrieve(session.payment_intent).status == (
@@ -463,3 +477,30 @@ def test_a_destination_checkout_pays_the_seller_through_a_transfer(api, client):
     transfer = api.transfers.retrieve(charge.transfer)
     assert (transfer.destination, transfer.amount) == (account.id, 3000)
     assert api.application_fees.retrieve(charge.application_fee).amount == 300
+
+
+def test_staff_see_stripes_own_text_beside_the_plain_3d_secure_failure(api, client):
+    staff = get_user_model().objects.create_user(
+        email="staff@example.com", password="x-staff-9", is_staff=True
+    )
+    session = checkout_session_create(api)
+    client.force_login(staff)
+    checkout_page_pay(client, session, NEEDS_3DS)
+
+    failed = client.post(f"{checkout_page_path(session)}authenticate/", {"action": "fail"})
+    again = client.get(checkout_page_path(session))
+
+    for response in (failed, again):
+        html = response.content.decode()
+        assert PLAIN_3DS_TEXT in html
+        assert f"Stripe's message (staff only): {STRIPE_3DS_TEXT}" in html
+
+
+def test_a_plain_decline_is_shown_as_stripe_words_it(api, client):
+    session = checkout_session_create(api)
+
+    response = checkout_page_pay(client, session, DECLINED)
+
+    html = response.content.decode()
+    assert "Your card was declined." in html
+    assert "staff only" not in html

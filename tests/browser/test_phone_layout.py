@@ -214,11 +214,17 @@ def test_signed_in_pages_fit_a_phone_with_the_bell_and_menu_in_one_row(
     from playwright.sync_api import expect
 
     url = live_server.url
-    seller, buyer, _, order = marketplace
+    seller, buyer, listing, order = marketplace
 
     context, page = phone_page(browser, csp_watch, live_server, client, user=buyer)
     page.goto(url + order.get_absolute_url())
     assert_fits_the_phone(page, "the buyer's order page")
+    # Buying a product again: the checkout step asks where to ship it, on one screen's width.
+    page.goto(url + listing.get_absolute_url())
+    page.get_by_role("button", name="Buy now").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("send it?")
+    expect(page.get_by_label("Address line 1")).to_be_visible()
+    assert_fits_the_phone(page, "the checkout step")
     # The bell stays in the top bar, usable without opening the menu.
     expect(page.locator(".topbar .bell__toggle")).to_be_visible()
     open_menu_and_follow(page, "Orders", reverse("orders-buying"), url)
