@@ -24,6 +24,8 @@ def _context(dispute, order):
         "action_url": dispute.get_absolute_url(),
         # "The seller did not show up", unanswered by the deadline, is refunded in full.
         "refunded_if_unanswered": dispute.reason == DisputeReason.NO_SHOW,
+        # A product's evidence may be a tracking number; a service's never is.
+        "is_product": order.is_product,
     }
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.core import mail
 from django.urls import reverse
 
 from accounts.factories import UserFactory
@@ -340,5 +341,12 @@ def test_a_booked_service_shows_no_shipping_words_from_listing_to_completion(
     }
 
     assert {name: words for name, words in found.items() if words} == {}
+    # The emails about the dispute neither (the seller's asked for "tracking").
+    dispute_emails = [m for m in mail.outbox if "problem" in m.body or "dispute" in m.subject]
+    assert dispute_emails
+    for message in dispute_emails:
+        bodies = [message.body, *(content for content, _type in message.alternatives)]
+        words = {w for body in bodies for w in SHIPPING_WORDS.findall(body.lower())}
+        assert words - {"address"} == set(), (message.subject, words)
     # The same check finds them on a product's order (it can fail).
     assert SHIPPING_WORDS.search("Paid — waiting for the seller to ship".lower())
