@@ -233,15 +233,27 @@ def _queue_processing(trigger_id):
         logger.warning("Stripe webhook trigger %s stored but not queued: %s", trigger_id, exc)
 
 
+# What WebhookEventTrigger.process() sets on the trigger.
+PROCESSED_FIELDS = ["event", "processed", "exception", "traceback", "updated"]
+
+
 @shared_task(bind=True, max_retries=None, acks_late=True)
 def process_webhook(self, trigger_id):
     """Process one stored webhook: exactly once per Stripe event id, retried if a receiver fails."""
     try:
         with transaction.atomic():
-            trigger = WebhookEventTrigger.objects.select_for_update().filter(pk=trigger_id).first()
+            trigger = (
+                WebhookEventTrigger.objects.select_for_update()
+                .defer("headers")  # kept for staff; processing reads the body
+                .filter(pk=trigger_id)
+                .first()
+            )
             if trigger is None or trigger.processed or not trigger.valid:
                 return "skipped"
-            event = trigger.process(save=True, api_key=stripe_client.secret_key())
+            event = trigger.process(save=False, api_key=stripe_client.secret_key())
+            # Only what processing changed: a full save() sent the body back and encoded the
+            # headers' JSON again, for every event.
+            trigger.save(update_fields=PROCESSED_FIELDS)
     except Exception as exc:
         gave_up = self.request.retries >= settings.STRIPE_WEBHOOK_TASK_MAX_RETRIES
         _processing_failed(trigger_id=trigger_id, exc=exc, gave_up=gave_up)

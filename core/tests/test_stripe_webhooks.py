@@ -14,6 +14,8 @@ from djstripe.models import Event, WebhookEndpoint, WebhookEventTrigger
 from djstripe.signals import WEBHOOK_SIGNALS
 from kombu.exceptions import OperationalError
 
+from core.stripe_webhooks import process_webhook
+from core.tests.work import bazaar_work
 from stripe_sandbox import control
 from stripe_sandbox import testing as sandbox
 
@@ -106,6 +108,24 @@ def test_a_saved_endpoint_is_read_again_by_the_intake(client, platform_endpoint)
     platform_endpoint.delete()
     gone = post_event(client, platform_endpoint, account_event(), secret="whsec_rolled")
     assert gone.status_code == 404
+
+
+def test_processing_marks_the_event_processed_without_writing_its_body_again(
+    client, platform_endpoint, monkeypatch
+):
+    event = account_event()
+    response = post_event(client, platform_endpoint, event)
+
+    with bazaar_work(monkeypatch) as work:
+        assert process_webhook(int(response.content)) == "processed"
+
+    [marked] = [q for q in work.queries if q.startswith('UPDATE "djstripe_webhookeventtrigger"')]
+    assert '"processed"' in marked
+    assert '"body"' not in marked and '"headers"' not in marked, marked
+    stored = WebhookEventTrigger.objects.get(pk=int(response.content))
+    assert (stored.processed, stored.event_id, stored.exception) == (True, event["id"], "")
+    assert stored.body == json.dumps(event)
+    assert stored.headers["Stripe-Signature"].startswith("t=")
 
 
 def test_the_sandbox_delivers_its_events_to_the_registered_endpoints(
