@@ -14,9 +14,12 @@ figures; it is never a timed test.
    as the server answers, after a warm-up of --warmup events.
 4. Prints events/s acknowledged (200s over the time from the first post to the last answer),
    events/s fully processed (stored events marked processed by the worker, polled in the
-   database, over the time from the first post to the last one processed), the drain time
-   (from the last answer to the last processed), the peak RSS of a gunicorn worker and of a
-   Celery pool process, and the machine's load, against issue #16's targets.
+   database, over the time from the first post to the last one processed), the Stripe calls
+   the processing made per event and the sandbox's own time per event (its HTTP client is timed:
+   bench/webhooks_sandbox.py), the worker pool's time per event apart from the sandbox's (an
+   upper bound: concurrency x processing time, less the sandbox's), the drain time (from the
+   last answer to the last processed), the peak RSS of a gunicorn worker and of a Celery pool
+   process, and the machine's load, against issue #16's targets.
 
 Environment: PostgreSQL at --postgres (default postgres://postgres@127.0.0.1:5432), Redis at
 --redis-url (default redis://127.0.0.1:6379/9).
@@ -161,6 +164,22 @@ def wait_processed(database_url, prefix, count, timeout):
     return None
 
 
+def stripe_figures(before, after, *, events, processing_s, concurrency):
+    """Per event: the Stripe calls processing made, the sandbox's own time answering them, and
+    the worker pool's time outside the sandbox, from the sandbox's (seconds, calls) counters
+    read before and after the run. The last is an upper bound: every pool process counted busy
+    from the first post to the last event processed (a process idles while nothing is queued
+    yet), less the sandbox's time; it includes the cores the server and the client take."""
+    seconds, calls = after[0] - before[0], after[1] - before[1]
+    return {
+        "stripe_calls_per_event": calls / events,
+        "sandbox_ms_per_event": seconds / events * 1000,
+        "worker_ms_per_event_outside_sandbox": (
+            (processing_s * concurrency - seconds) / events * 1000 if processing_s else None
+        ),
+    }
+
+
 def percentile(values, share):
     return values[min(len(values) - 1, int(len(values) * share))] if values else 0.0
 
@@ -202,11 +221,13 @@ def main(argv=None):
             raise SystemExit(f"the warm-up was not processed; see {worker.log_path}")
         bodies = events(setup, args.events, f"{run}b")
         load_before = stack.machine()["load"]
+        stripe_before = stack.stripe_counters(args.redis_url)
         seconds, statuses, latencies, started = post_all(
             base, setup["path"], setup["secret"], bodies, args.clients
         )
         acked_at = started + seconds
         done_at = wait_processed(database_url, f"{run}b", args.events, args.timeout)
+        stripe_after = stack.stripe_counters(args.redis_url)
         web_rss = stack.worker_peak_rss_mb(server)
         worker_rss = stack.worker_peak_rss_mb(worker)
     finally:
@@ -214,6 +235,7 @@ def main(argv=None):
         if worker is not None:
             stack.stop(worker)
     acked = statuses.get(200, 0)
+    processing_s = done_at - started if done_at else None
     figures = {
         "events": args.events,
         "clients": args.clients,
@@ -224,7 +246,14 @@ def main(argv=None):
         "ack_p50_ms": percentile(latencies, 0.5),
         "ack_p95_ms": percentile(latencies, 0.95),
         "ack_p99_ms": percentile(latencies, 0.99),
-        "processed_per_s": args.events / (done_at - started) if done_at else None,
+        "processed_per_s": args.events / processing_s if done_at else None,
+        **stripe_figures(
+            stripe_before,
+            stripe_after,
+            events=args.events,
+            processing_s=processing_s,
+            concurrency=args.concurrency,
+        ),
         "drain_s": done_at - acked_at if done_at else None,
         "web_peak_rss_mb": web_rss,
         "worker_peak_rss_mb": worker_rss,
@@ -263,6 +292,21 @@ def report(f):
             f"{processed:.0f} events/s" if processed else "timed out",
             f">= {TARGET_PROCESSED}",
             _judge(processed, TARGET_PROCESSED),
+        ),
+        (
+            "  Stripe calls",
+            f"{f['stripe_calls_per_event']:.2f} per event, "
+            f"sandbox {f['sandbox_ms_per_event']:.1f} ms per event",
+            "",
+            "",
+        ),
+        (
+            "  worker, sandbox apart",
+            f"{f['worker_ms_per_event_outside_sandbox']:.1f} ms per event (at most)"
+            if f["worker_ms_per_event_outside_sandbox"] is not None
+            else "timed out",
+            "",
+            "",
         ),
         (
             "drain time",

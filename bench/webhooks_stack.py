@@ -98,6 +98,15 @@ def flush_redis(redis_url):
     redis.Redis.from_url(redis_url).flushdb()
 
 
+def stripe_counters(redis_url):
+    """(seconds, calls) the sandbox has spent answering Stripe requests so far, in every process
+    of the bench (bench/webhooks_sandbox.py adds to them)."""
+    import redis
+
+    seconds, calls = redis.Redis.from_url(redis_url).mget(SECONDS, CALLS)
+    return float(seconds or 0), int(calls or 0)
+
+
 def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -31,10 +31,9 @@ from uuid import UUID, uuid4
 import stripe
 from celery import shared_task
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_ipv46_address
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -131,12 +130,15 @@ def _text(message, status):
 
 # --- The endpoint an event came in on, cached --------------------------------------------------
 
-# Every event needs its endpoint's signing secret: read from the database once a minute at most
-# per endpoint and process, not once per event (at hundreds of events a second that was half the
-# intake's queries). Saving or deleting an endpoint drops the cached copy, after commit too, so a
-# process never verifies with a secret the database no longer holds; a change made another way
-# (SQL) is seen within ENDPOINT_CACHE_SECONDS.
+# Every event needs its endpoint's signing secret: each process reads it from the database once
+# a minute at most, not once per event (at hundreds of events a second that was half the intake's
+# queries), and keeps it in its own memory (a shared cache would cost a round trip per event too).
+# Another process's change is still seen at once where it matters: a signature the cached secret
+# refuses is checked again against the database's (a rolled secret), and a trigger whose endpoint
+# was deleted meanwhile is a 404. Until then, a secret rolled elsewhere is still accepted for at
+# most ENDPOINT_CACHE_SECONDS (Stripe's own rolling keeps the old one valid up to a day).
 ENDPOINT_CACHE_SECONDS = 60
+_endpoints = {}  # uuid -> (time.monotonic() it expires at, IntakeEndpoint)
 
 
 @dataclass(frozen=True)
@@ -148,32 +150,54 @@ class IntakeEndpoint:
     owner_account_id: str | None
 
 
-def _endpoint_cache_key(uuid):
-    return f"core:stripe-webhook-endpoint:{uuid}"
-
-
-def intake_endpoint(uuid):
-    """The endpoint at /stripe/webhook/<uuid>/, or None. An unknown uuid is cached too (as
-    ()), so forged posts to made-up addresses do not each cost a query."""
-    key = _endpoint_cache_key(uuid)
-    found = cache.get(key)
-    if found is None:
-        row = (
-            WebhookEndpoint.objects.filter(djstripe_uuid=uuid)
-            .values_list("id", "secret", "djstripe_owner_account_id")
-            .first()
-        )
-        found = tuple(row) if row else ()
-        cache.set(key, found, ENDPOINT_CACHE_SECONDS)
-    return IntakeEndpoint(*found) if found else None
+def intake_endpoint(uuid, *, fresh=False):
+    """The endpoint at /stripe/webhook/<uuid>/, or None: this process's copy while it is under
+    ENDPOINT_CACHE_SECONDS old, else (or with `fresh`) the database's. An unknown uuid is not
+    kept (an endpoint made a moment later must not be refused)."""
+    now = time.monotonic()
+    if not fresh and (kept := _endpoints.get(uuid)) and kept[0] > now:
+        return kept[1]
+    row = (
+        WebhookEndpoint.objects.filter(djstripe_uuid=uuid)
+        .values_list("id", "secret", "djstripe_owner_account_id")
+        .first()
+    )
+    if row is None:
+        _endpoints.pop(uuid, None)
+        return None
+    endpoint = IntakeEndpoint(*row)
+    _endpoints[uuid] = (now + ENDPOINT_CACHE_SECONDS, endpoint)
+    return endpoint
 
 
 @receiver([post_save, post_delete], sender=WebhookEndpoint)
 def _endpoint_changed(sender, instance, **kwargs):
-    key = _endpoint_cache_key(instance.djstripe_uuid)
-    cache.delete(key)
-    # Again once committed: another process may have cached the old row in between.
-    transaction.on_commit(partial(cache.delete, key))
+    _endpoints.pop(instance.djstripe_uuid, None)
+
+
+def _verified_endpoint(uuid, endpoint, body, header):
+    """(endpoint, problem): the cached endpoint if its secret vouches for the body, else the
+    database's (its secret may have been rolled by another process) with its own verdict."""
+    problem = signature_problem(body, header, endpoint.secret)
+    if problem is None:
+        return endpoint, None
+    current = intake_endpoint(uuid, fresh=True)
+    if current is None:
+        raise Http404("No such webhook endpoint.")
+    if current.secret != endpoint.secret:
+        problem = signature_problem(body, header, current.secret)
+    return current, problem
+
+
+def _trigger_create(uuid, **fields):
+    """The trigger INSERT, committed on its own. An endpoint deleted by another process since
+    this one cached it fails the foreign key: that is a 404, as it would be a minute later."""
+    try:
+        return WebhookEventTrigger.objects.create(**fields)
+    except IntegrityError:
+        if intake_endpoint(uuid, fresh=True) is None:
+            raise Http404("No such webhook endpoint.") from None
+        raise
 
 
 @csrf_exempt
@@ -191,11 +215,14 @@ def receive(request, uuid):
         body = request.body.decode("utf-8")
     except UnicodeDecodeError:
         return _text("The body is not UTF-8 text.", 400)
-    problem = signature_problem(body, request.headers["stripe-signature"], endpoint.secret)
+    endpoint, problem = _verified_endpoint(
+        uuid, endpoint, body, request.headers["stripe-signature"]
+    )
     if problem is None:
         problem = event_problem(body)
     if problem is not None:
-        trigger = WebhookEventTrigger.objects.create(
+        trigger = _trigger_create(
+            uuid,
             headers={
                 name: request.headers[name][:200]
                 for name in REFUSED_HEADERS
@@ -212,7 +239,8 @@ def receive(request, uuid):
         return _text(problem, 400)
     # One INSERT, committed on its own (no transaction around it: BEGIN and COMMIT would be two
     # more round trips per event), then queued: the task never looks for a row not yet there.
-    trigger = WebhookEventTrigger.objects.create(
+    trigger = _trigger_create(
+        uuid,
         headers=dict(request.headers),
         body=body,
         remote_ip=_remote_ip(request),
@@ -233,15 +261,27 @@ def _queue_processing(trigger_id):
         logger.warning("Stripe webhook trigger %s stored but not queued: %s", trigger_id, exc)
 
 
+# What WebhookEventTrigger.process() sets on the trigger.
+PROCESSED_FIELDS = ["event", "processed", "exception", "traceback", "updated"]
+
+
 @shared_task(bind=True, max_retries=None, acks_late=True)
 def process_webhook(self, trigger_id):
     """Process one stored webhook: exactly once per Stripe event id, retried if a receiver fails."""
     try:
         with transaction.atomic():
-            trigger = WebhookEventTrigger.objects.select_for_update().filter(pk=trigger_id).first()
+            trigger = (
+                WebhookEventTrigger.objects.select_for_update()
+                .defer("headers")  # kept for staff; processing reads the body
+                .filter(pk=trigger_id)
+                .first()
+            )
             if trigger is None or trigger.processed or not trigger.valid:
                 return "skipped"
-            event = trigger.process(save=True, api_key=stripe_client.secret_key())
+            event = trigger.process(save=False, api_key=stripe_client.secret_key())
+            # Only what processing changed: a full save() sent the body back and encoded the
+            # headers' JSON again, for every event.
+            trigger.save(update_fields=PROCESSED_FIELDS)
     except Exception as exc:
         gave_up = self.request.retries >= settings.STRIPE_WEBHOOK_TASK_MAX_RETRIES
         _processing_failed(trigger_id=trigger_id, exc=exc, gave_up=gave_up)

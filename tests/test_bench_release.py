@@ -1,6 +1,7 @@
 """Smoke test of bench/release's data (bench/release_data.py) and bench/webhooks' event bodies:
 the orders it makes are ones the real auto-release job releases, one Transfer each, and the
-events it posts pass the intake's signature check. No timing here: the benches print figures."""
+events it posts pass the intake's signature check; bench/webhooks tells the sandbox's time from
+the worker's. No timing here: the benches print figures."""
 
 import json
 import time
@@ -39,3 +40,42 @@ def test_the_bench_events_are_accepted_by_the_intake(client, tmp_path, stripe_sa
         )
         assert response.status_code == 200
     assert WebhookEventTrigger.objects.filter(valid=True, processed=True).count() == 3
+
+
+def test_the_webhooks_bench_tells_stripes_time_from_ours(capsys):
+    """bench/webhooks reads the timed sandbox client's counters around the run and prints, per
+    event, the Stripe calls and the sandbox's time apart from the worker's own."""
+    figures = webhooks.stripe_figures(
+        (10.0, 300), (16.0, 1300), events=1000, processing_s=8.0, concurrency=2
+    )
+    assert figures == {
+        "stripe_calls_per_event": 1.0,
+        "sandbox_ms_per_event": 6.0,
+        "worker_ms_per_event_outside_sandbox": 10.0,  # (8 s x 2 processes - 6 s) / 1000
+    }
+
+    webhooks.report(
+        {
+            "events": 1000,
+            "clients": 32,
+            "gunicorn": "2 workers x 8 threads",
+            "celery_concurrency": 2,
+            "statuses": {200: 1000},
+            "acknowledged_per_s": 600.0,
+            "ack_p50_ms": 40.0,
+            "ack_p95_ms": 90.0,
+            "ack_p99_ms": 120.0,
+            "processed_per_s": 125.0,
+            "drain_s": 6.3,
+            "web_peak_rss_mb": 120.0,
+            "worker_peak_rss_mb": 140.0,
+            "load_before": "1.00 1.00 1.00",
+            "cpus": 2,
+            "uptime": "up",
+            **figures,
+        }
+    )
+    printed = capsys.readouterr().out
+    lines = {line.strip().split("  ")[0]: line for line in printed.splitlines()}
+    assert "1.00 per event, sandbox 6.0 ms per event" in lines["Stripe calls"]
+    assert "10.0 ms per event (at most)" in lines["worker, sandbox apart"]

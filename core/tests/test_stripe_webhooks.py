@@ -14,6 +14,8 @@ from djstripe.models import Event, WebhookEndpoint, WebhookEventTrigger
 from djstripe.signals import WEBHOOK_SIGNALS
 from kombu.exceptions import OperationalError
 
+from core.stripe_webhooks import process_webhook
+from core.tests.work import bazaar_work
 from stripe_sandbox import control
 from stripe_sandbox import testing as sandbox
 
@@ -92,6 +94,44 @@ def test_the_intake_stores_an_event_in_one_query_once_its_endpoint_is_known(
     assert stored.body == json.dumps(event)
 
 
+def test_a_secret_rolled_by_another_process_is_taken_at_once(
+    client, platform_endpoint, django_assert_num_queries
+):
+    """Each process keeps the endpoint a minute: a signature its copy refuses is checked
+    against the database's secret before it is refused."""
+    old_secret = platform_endpoint.secret
+    assert post_event(client, platform_endpoint, account_event()).status_code == 200
+    # As another process (or SQL) would: no signal reaches this one.
+    WebhookEndpoint.objects.filter(pk=platform_endpoint.pk).update(secret="whsec_rolled")
+    platform_endpoint.secret = "whsec_rolled"
+
+    accepted = post_event(client, platform_endpoint, account_event())
+    event = account_event()
+    with django_assert_num_queries(1):  # the new secret is this process's copy now
+        again = post_event(client, platform_endpoint, event)
+    forged = post_event(client, platform_endpoint, account_event(), secret="whsec_forged")
+
+    assert (accepted.status_code, again.status_code, forged.status_code) == (200, 200, 400)
+    assert WebhookEventTrigger.objects.filter(valid=True).count() == 3
+    # the old secret is no longer held anywhere: refused too
+    stale = post_event(client, platform_endpoint, account_event(), secret=old_secret)
+    assert stale.status_code == 400
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_endpoint_deleted_by_another_process_is_a_404_not_a_500(client, stripe_sandbox):
+    endpoint = WebhookEndpoint.objects.get(application="")
+    assert post_event(client, endpoint, account_event()).status_code == 200
+    # Deleted without this process hearing of it (its copy is still fresh).
+    WebhookEventTrigger.objects.all().delete()
+    WebhookEndpoint.objects.filter(pk=endpoint.pk)._raw_delete(using="default")
+
+    response = post_event(client, endpoint, account_event())
+
+    assert response.status_code == 404
+    assert not WebhookEventTrigger.objects.exists()
+
+
 def test_a_saved_endpoint_is_read_again_by_the_intake(client, platform_endpoint):
     old_secret = platform_endpoint.secret
     assert post_event(client, platform_endpoint, account_event()).status_code == 200
@@ -106,6 +146,24 @@ def test_a_saved_endpoint_is_read_again_by_the_intake(client, platform_endpoint)
     platform_endpoint.delete()
     gone = post_event(client, platform_endpoint, account_event(), secret="whsec_rolled")
     assert gone.status_code == 404
+
+
+def test_processing_marks_the_event_processed_without_writing_its_body_again(
+    client, platform_endpoint, monkeypatch
+):
+    event = account_event()
+    response = post_event(client, platform_endpoint, event)
+
+    with bazaar_work(monkeypatch) as work:
+        assert process_webhook(int(response.content)) == "processed"
+
+    [marked] = [q for q in work.queries if q.startswith('UPDATE "djstripe_webhookeventtrigger"')]
+    assert '"processed"' in marked
+    assert '"body"' not in marked and '"headers"' not in marked, marked
+    stored = WebhookEventTrigger.objects.get(pk=int(response.content))
+    assert (stored.processed, stored.event_id, stored.exception) == (True, event["id"], "")
+    assert stored.body == json.dumps(event)
+    assert stored.headers["Stripe-Signature"].startswith("t=")
 
 
 def test_the_sandbox_delivers_its_events_to_the_registered_endpoints(
