@@ -12,7 +12,17 @@ from bench.browse_data import STORES, populate
 from marketplace.models import Listing, ListingStatus, SearchTerm, Store
 
 
+def _listing_indexes():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s",
+            [Listing._meta.db_table],
+        )
+        return sorted(cursor.fetchall())
+
+
 def test_generated_catalogue_is_approved_varied_and_valid(db, api_client):
+    indexes = _listing_indexes() if connection.vendor == "postgresql" else None
     populate(listings=50)
 
     listings = list(Listing.objects.select_related("store"))
@@ -31,6 +41,9 @@ def test_generated_catalogue_is_approved_varied_and_valid(db, api_client):
         words = {word.lower() for listing in listings for word in listing.title.split()}
         known = set(SearchTerm.objects.filter(word__in=words).values_list("word", flat=True))
         assert {word for word in words if word.isalpha()} <= known
+        # The loader drops the listings' indexes for the load: every one is back as it was.
+        assert _listing_indexes() == indexes
+        assert len(indexes) >= 5
 
     response = api_client.get("/api/v1/listings/")
     assert response.status_code == 200
