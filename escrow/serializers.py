@@ -95,7 +95,7 @@ class OrderCreateInputSerializer(serializers.Serializer):
         allow_null=True,
         default=None,
         help_text="For a service with bookable times: the start of one of its free slots "
-        "(GET /api/v1/listings/{id}/slots/), ISO 8601 with its offset. Leave it out for "
+        "(GET /api/v1/listings/{id}/availability/), ISO 8601 with its offset. Leave it out for "
         "products and services ordered without a time.",
     )
     shipping_address = OrderShippingAddressInputSerializer(
