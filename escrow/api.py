@@ -54,6 +54,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
 from core import stripe_client
+from core.api_errors import dotted_errors
 from core.errors import NotAllowed, ValidationFailed
 from core.pagination import StandardPagination
 from core.throttling import THROTTLED, ScopedRateThrottle
@@ -798,7 +799,9 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         if request.method == "GET":
             return self._milestones_response(order)
         data = MilestonePlanInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        if not data.is_valid():
+            # The service names a milestone's fields milestones.<n>.<field>: so do these.
+            raise ValidationFailed(dotted_errors(data.errors))
         services.milestone_plan_propose(
             order=order, actor=request.user, milestones=data.validated_data["milestones"]
         )

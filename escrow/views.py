@@ -1043,9 +1043,18 @@ def order_milestone_deliver(request, pk, milestone_pk):
     order = _order(request, pk)
     milestone = _order_milestone(order, milestone_pk)
     form = OrderDeliverForm(request.POST)
-    note = form.cleaned_data["note"] if form.is_valid() else ""
+    if not form.is_valid():
+        # The note is not dropped: the order page again, its error beside this milestone's note.
+        context = _order_context(request, order)
+        for row in context["milestones"]:
+            if row.pk == milestone.pk:
+                row.note_errors = form.errors["note"]
+                row.note_value = form.data.get("note", "")
+        return render(request, "escrow/order_detail.html", context, status=400)
     try:
-        services.milestone_deliver(milestone=milestone, actor=request.user, note=note)
+        services.milestone_deliver(
+            milestone=milestone, actor=request.user, note=form.cleaned_data["note"]
+        )
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
