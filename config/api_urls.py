@@ -19,7 +19,7 @@ from accounts.api import (
 )
 from amazon_sync.api import SellerListingWithAmazonViewSet
 from config.api_docs import ApiDocsView, ApiIndexView
-from escrow.api import ListingSlotsApi, SellerBookingsApi
+from escrow.api import ListingAvailabilityApi, ListingSlotsApi, SellerBookingsApi
 from favourites.api import ListingWithFavouriteViewSet, StoreWithFavouriteViewSet
 from marketplace.api import CategoryViewSet
 from payouts.api import SellerBalanceApi, SellerPayoutListApi, SellerPayoutScheduleApi
@@ -70,6 +70,13 @@ urlpatterns = [
     ),
     path("seller/earnings/", SellerEarningsApi.as_view(), name="api-seller-earnings"),
     path("seller/bookings/", SellerBookingsApi.as_view(), name="api-seller-bookings"),
+    # Buyers' free slots, before the router's listings/ routes (which have no availability/):
+    # the seller edits a service's hours at seller/listings/<pk>/availability/.
+    path(
+        "listings/<int:pk>/availability/",
+        ListingAvailabilityApi.as_view(),
+        name="api-listing-availability",
+    ),
     path("listings/<int:pk>/slots/", ListingSlotsApi.as_view(), name="api-listing-slots"),
     path(
         "seller/earnings/export/",

@@ -4,6 +4,7 @@ listings, remove files; templates/admin/action_with_reason.html, extended per ac
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
@@ -16,7 +17,22 @@ from core.stripe_webhooks import webhook_processing_resume
 # --- Read-only admins ---------------------------------------------------------------------------
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class SelectedIdsCheckedMixin:
+    """An action posted with an id that is not one (a forged or mangled form: "abc") is refused
+    with a message; Django's admin would raise ValueError filtering by it, a 500."""
+
+    def response_action(self, request, queryset):
+        pk = self.model._meta.pk
+        try:
+            for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+                pk.to_python(value)
+        except ValidationError:
+            self.message_user(request, _("Choose the rows from the list."), messages.WARNING)
+            return None
+        return super().response_action(request, queryset)
+
+
+class ReadOnlyAdmin(SelectedIdsCheckedMixin, admin.ModelAdmin):
     """Rows written by services (often in step with Stripe): people look, never edit."""
 
     def has_add_permission(self, request):

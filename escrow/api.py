@@ -21,7 +21,8 @@ POST /api/v1/orders/{id}/dispute/withdraw/   the buyer withdraws it
 POST /api/v1/orders/{id}/reschedule/         propose another free slot for the booking
 POST /api/v1/orders/{id}/reschedule/accept/  the other party accepts it: the booking moves
 POST /api/v1/orders/{id}/reschedule/decline/ either party drops the proposal
-GET  /api/v1/listings/{id}/slots/            a bookable service's free slots (ListingSlotsApi)
+GET  /api/v1/listings/{id}/availability/     a bookable service's free slots, ?from=&to=
+                                             (ListingAvailabilityApi; /slots/ is its alias)
 GET  /api/v1/seller/bookings/                the seller's bookings (SellerBookingsApi)
 
 Thin views: every write is one call to marketplace.orders or escrow.services, whose domain
@@ -53,6 +54,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
 from core import stripe_client
+from core.api_errors import dotted_errors
 from core.errors import NotAllowed, ValidationFailed
 from core.pagination import StandardPagination
 from core.throttling import THROTTLED, ScopedRateThrottle
@@ -317,10 +319,10 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     @_transition_schema(
         "Propose another time for the booking (buyer or seller)",
-        "slot_start must be one of the listing's free slots (GET /api/v1/listings/{id}/slots/). "
-        "The booking stays where it is until the other party accepts "
-        "(POST .../reschedule/accept/); a new proposal replaces the previous one. The other "
-        "party is notified.",
+        "slot_start must be one of the listing's free slots "
+        "(GET /api/v1/listings/{id}/availability/). The booking stays where it is until the "
+        "other party accepts (POST .../reschedule/accept/); a new proposal replaces the "
+        "previous one. The other party is notified.",
         request=RescheduleInputSerializer,
         extra={
             400: OpenApiResponse(
@@ -797,7 +799,9 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         if request.method == "GET":
             return self._milestones_response(order)
         data = MilestonePlanInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        if not data.is_valid():
+            # The service names a milestone's fields milestones.<n>.<field>: so do these.
+            raise ValidationFailed(dotted_errors(data.errors))
         services.milestone_plan_propose(
             order=order, actor=request.user, milestones=data.validated_data["milestones"]
         )
@@ -884,22 +888,22 @@ NOT_A_SELLER_BOOKINGS = (
 )
 
 
-class ListingSlotsApi(GenericAPIView):
-    """GET /api/v1/listings/{id}/slots/?from=&to=: a bookable service's free slots."""
-
-    permission_classes = (AllowAny,)
-    serializer_class = SlotsOutputSerializer
-
-    @extend_schema(
-        operation_id="listings_slots",
+def _free_slots_schema(*, operation_id, summary, alias_of=None):
+    """The schema of the buyers' free slots: one answer under two paths, each its own operation."""
+    description = (
+        "Start and end (UTC, ISO 8601) of every free slot starting in [from, to), and the "
+        "listing's zone: the seller's weekly hours and exceptions less the times already "
+        "booked, no sooner than the minimum notice and no further ahead than the horizon. "
+        "Order one with POST /api/v1/orders/ and slot_start. Anyone may read them. (The "
+        "seller edits the weekly hours at /api/v1/seller/listings/{id}/availability/.)"
+    )
+    if alias_of:
+        description += f" The same answer as {alias_of}, kept for the apps that use this path."
+    return extend_schema(
+        operation_id=operation_id,
         tags=["listings"],
-        summary="Free slots of a bookable service",
-        description=(
-            "Start and end (UTC, ISO 8601) of every free slot starting in [from, to), and the "
-            "listing's zone: the seller's weekly hours and exceptions less the times already "
-            "booked, no sooner than the minimum notice and no further ahead than the horizon. "
-            "Order one with POST /api/v1/orders/ and slot_start. Anyone may read them."
-        ),
+        summary=summary,
+        description=description,
         parameters=[
             OpenApiParameter(
                 "from",
@@ -921,8 +925,23 @@ class ListingSlotsApi(GenericAPIView):
                 "outside the years 1970 to 2999, the end not after the start, or more than "
                 "62 days"
             ),
-            404: OpenApiResponse(description="No such listing on sale, or no bookable times"),
+            404: OpenApiResponse(
+                description="No such listing on sale, or no bookable times (a product, or a "
+                "service without availability)"
+            ),
         },
+    )
+
+
+class ListingAvailabilityApi(GenericAPIView):
+    """GET /api/v1/listings/{id}/availability/?from=&to=: a bookable service's free slots."""
+
+    permission_classes = (AllowAny,)
+    serializer_class = SlotsOutputSerializer
+
+    @_free_slots_schema(
+        operation_id="listings_availability",
+        summary="Free slots of a bookable service (its availability for buyers)",
     )
     def get(self, request, pk):
         listing = catalogue_selectors.listing_public_get(pk=pk)
@@ -943,6 +962,18 @@ class ListingSlotsApi(GenericAPIView):
             "slots": [{"start": utc_iso(slot), "end": utc_iso(slot + duration)} for slot in slots],
         }
         return Response(SlotsOutputSerializer(data).data)
+
+
+class ListingSlotsApi(ListingAvailabilityApi):
+    """GET /api/v1/listings/{id}/slots/?from=&to=: the same free slots under their first name."""
+
+    @_free_slots_schema(
+        operation_id="listings_slots",
+        summary="Free slots of a bookable service (alias of availability)",
+        alias_of="GET /api/v1/listings/{id}/availability/",
+    )
+    def get(self, request, pk):
+        return super().get(request, pk)
 
 
 class SellerBookingsApi(GenericAPIView):

@@ -15,6 +15,7 @@ from django.db.models.functions import Coalesce
 from django.urls import reverse
 
 from core.countries import country_name
+from core.datetimes import validate_date_in_bounds
 from core.money import format_money
 from core.payment_errors import buyer_payment_message
 from escrow.shipping import TRACKING_NUMBER_MAX_LENGTH, Carrier, tracking_url
@@ -452,7 +453,7 @@ class Milestone(models.Model):
     # the parts add up to the order's commission exactly.
     commission_cents = models.PositiveIntegerField()
     currency = models.CharField(max_length=3)
-    due_date = models.DateField()
+    due_date = models.DateField(validators=[validate_date_in_bounds])
     status = models.CharField(
         max_length=10, choices=MilestoneStatus.choices, default=MilestoneStatus.PROPOSED
     )

@@ -21,6 +21,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from core import clock
+from core.datetimes import date_in_bounds
 from core.models import AuditEntry
 from core.timezones import zone
 from escrow.commission import milestone_fee_shares, refund_shares, release_split
@@ -1030,6 +1031,55 @@ def seller_bookings(*, seller, upcoming=True, now=None):
         )
     return rows.filter(~Q(status__in=BLOCKING_BOOKING_STATUSES) | Q(ends_at__lte=now)).order_by(
         "-starts_at", "-pk"
+    )
+
+
+@dataclass(frozen=True)
+class BookingDay:
+    day: date
+    bookings: list  # Booking rows starting that local day, soonest first
+
+
+@dataclass(frozen=True)
+class BookingWeek:
+    """A seller's bookings of one week, Monday to Sunday in their zone: the calendar's page."""
+
+    time_zone: str
+    start: date  # the Monday
+    days: list  # 7 BookingDay
+    previous: date | None  # the Monday before, while within the years 1970 to 2999
+    next: date | None  # the Monday after, likewise
+
+    @property
+    def booking_count(self):
+        return sum(len(d.bookings) for d in self.days)
+
+
+def seller_booking_week(*, seller, time_zone, week=None, now=None):
+    """The seller's held, confirmed and completed bookings starting in the week (Monday to Sunday
+    in `time_zone`) of `week`, a date from 1970 to 2999 (default: this week), grouped by local
+    day. One query. The week is the page: a week holds as many bookings as the seller's hours
+    allow, and a seller's hours are theirs to bound."""
+    tz = zone(time_zone)
+    today = (now or clock.now()).astimezone(tz).date()
+    monday = week_start(week or today)
+    start, end = local_midnight(monday, tz), local_midnight(monday + timedelta(days=7), tz)
+    rows = (
+        Booking.objects.filter(seller=seller, starts_at__gte=start, starts_at__lt=end)
+        .exclude(status=BookingStatus.CANCELLED)
+        .select_related("order", "order__buyer")
+        .order_by("starts_at", "pk")
+    )
+    by_day = {monday + timedelta(days=n): [] for n in range(7)}
+    for booking in rows:
+        by_day[booking.starts_at.astimezone(tz).date()].append(booking)
+    previous, following = monday - timedelta(days=7), monday + timedelta(days=7)
+    return BookingWeek(
+        time_zone=tz.key,
+        start=monday,
+        days=[BookingDay(day=day, bookings=by_day[day]) for day in sorted(by_day)],
+        previous=previous if date_in_bounds(previous) else None,
+        next=following if date_in_bounds(following) else None,
     )
 
 

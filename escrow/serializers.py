@@ -30,6 +30,7 @@ from escrow.models import (
     Order,
     OrderStatus,
 )
+from escrow.services.milestones import MAX_MILESTONES
 from escrow.shipping import TRACKING_NUMBER_MAX_LENGTH, Carrier
 from marketplace.availability import MAX_RANGE
 from marketplace.serializers import StoreRefSerializer
@@ -95,7 +96,7 @@ class OrderCreateInputSerializer(serializers.Serializer):
         allow_null=True,
         default=None,
         help_text="For a service with bookable times: the start of one of its free slots "
-        "(GET /api/v1/listings/{id}/slots/), ISO 8601 with its offset. Leave it out for "
+        "(GET /api/v1/listings/{id}/availability/), ISO 8601 with its offset. Leave it out for "
         "products and services ordered without a time.",
     )
     shipping_address = OrderShippingAddressInputSerializer(
@@ -161,7 +162,10 @@ class OrderDeliverInputSerializer(serializers.Serializer):
 
 
 class MilestoneInputSerializer(serializers.Serializer):
-    title = serializers.CharField(max_length=140, help_text="What this part delivers.")
+    # A blank title is the service's to refuse, with the plan's other mistakes at once.
+    title = serializers.CharField(
+        max_length=140, allow_blank=True, help_text="What this part delivers."
+    )
     amount_cents = serializers.IntegerField(
         help_text="Its part of the order's total, in cents (at least 1)."
     )
@@ -173,6 +177,9 @@ class MilestonePlanInputSerializer(serializers.Serializer):
     # field errors ("milestones", "milestones.<n>.<field>").
     milestones = MilestoneInputSerializer(
         many=True,
+        # Refused before 1,000 of them are checked one by one.
+        max_length=MAX_MILESTONES,
+        error_messages={"max_length": f"Split the order into at most {MAX_MILESTONES} milestones."},
         help_text="2 to 20 milestones, in order, adding up to the order's total exactly.",
     )
 

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.selectors import connect_status_for, shipping_addresses_for
 from core import clock
+from core.datetimes import FIRST_YEAR, LAST_YEAR, date_in_bounds
 from core.errors import DomainError, StripeUnavailable, ValidationFailed
 from core.forms import add_domain_errors
 from core.money import format_money, from_minor_units
@@ -717,28 +718,46 @@ def orders_selling(request):
     )
 
 
+BAD_WEEK = (
+    f"Give the week as a date (YYYY-MM-DD) from {FIRST_YEAR} to {LAST_YEAR}; "
+    "showing this week instead."
+)
+
+
+def _week_asked(request):
+    """The date in ?week= (None: this week) and the reason it was not taken, if it was not."""
+    value = request.GET.get("week")
+    if not value:
+        return None, None
+    try:
+        week = date.fromisoformat(value.strip())
+    except ValueError:
+        return None, BAD_WEEK
+    return (week, None) if date_in_bounds(week) else (None, BAD_WEEK)
+
+
 @login_required
 @require_GET
 def seller_bookings(request):
-    """The seller's calendar: upcoming bookings (soonest first) or past ones, in their zone."""
+    """The seller's calendar: one week (?week=YYYY-MM-DD, or ?when=week for this one) of their
+    bookings by day, or the upcoming (soonest first) or past ones as a list, in their zone."""
     store = _seller_store(request)
     if store is None:
         return _become_seller_first(request)
+    context = {"store": store, "viewer_zone": request.user.time_zone, "week": None}
+    if "week" in request.GET or request.GET.get("when") == "week":
+        week, week_error = _week_asked(request)
+        context["week"] = escrow_selectors.seller_booking_week(
+            seller=request.user, time_zone=request.user.time_zone, week=week
+        )
+        context["week_error"] = week_error
+        return render(request, "escrow/seller_bookings.html", context)
     upcoming = request.GET.get("when") != "past"
     page_obj = _paginate(
         request, escrow_selectors.seller_bookings(seller=request.user, upcoming=upcoming)
     )
-    return render(
-        request,
-        "escrow/seller_bookings.html",
-        {
-            "store": store,
-            "page_obj": page_obj,
-            "bookings": page_obj.object_list,
-            "upcoming": upcoming,
-            "viewer_zone": request.user.time_zone,
-        },
-    )
+    context |= {"page_obj": page_obj, "bookings": page_obj.object_list, "upcoming": upcoming}
+    return render(request, "escrow/seller_bookings.html", context)
 
 
 @login_required
@@ -1024,9 +1043,18 @@ def order_milestone_deliver(request, pk, milestone_pk):
     order = _order(request, pk)
     milestone = _order_milestone(order, milestone_pk)
     form = OrderDeliverForm(request.POST)
-    note = form.cleaned_data["note"] if form.is_valid() else ""
+    if not form.is_valid():
+        # The note is not dropped: the order page again, its error beside this milestone's note.
+        context = _order_context(request, order)
+        for row in context["milestones"]:
+            if row.pk == milestone.pk:
+                row.note_errors = form.errors["note"]
+                row.note_value = form.data.get("note", "")
+        return render(request, "escrow/order_detail.html", context, status=400)
     try:
-        services.milestone_deliver(milestone=milestone, actor=request.user, note=note)
+        services.milestone_deliver(
+            milestone=milestone, actor=request.user, note=form.cleaned_data["note"]
+        )
     except DomainError as exc:
         messages.error(request, exc.message)
     else:

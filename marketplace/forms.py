@@ -13,8 +13,12 @@ from core.money import MoneyError, from_minor_units, to_minor_units
 from core.timezones import time_zone_choices
 from marketplace.models import (
     BUFFER_MINUTES_MAX,
+    DURATION_MINUTES_MAX,
+    DURATION_TOO_LONG,
     HORIZON_DAYS_MAX,
     MIN_NOTICE_MINUTES_MAX,
+    STOCK_MAX,
+    STOCK_TOO_HIGH,
     TRANSIT_DAYS_MAX,
     Category,
     ListingKind,
@@ -50,13 +54,18 @@ class ListingForm(forms.Form):
     stock = forms.IntegerField(
         required=False,
         min_value=0,
-        help_text="Products only. Leave empty if you do not count stock.",
+        max_value=STOCK_MAX,
+        error_messages={"max_value": STOCK_TOO_HIGH},
+        help_text=f"Products only, at most {STOCK_MAX:,}. Leave empty if you do not count stock.",
     )
     duration_minutes = forms.IntegerField(
         required=False,
         min_value=1,
+        max_value=DURATION_MINUTES_MAX,
+        error_messages={"max_value": DURATION_TOO_LONG},
         label="Duration (minutes)",
-        help_text="Services only: how long the work takes.",
+        help_text="Services only: how long the work takes, at most "
+        f"{DURATION_MINUTES_MAX:,} minutes (a year).",
     )
     cancellation_policy = forms.ChoiceField(
         choices=[("", "Your store's default"), *CancellationPolicy.choices],

@@ -16,6 +16,13 @@ HORIZON_DAYS_MAX = 365
 MIN_NOTICE_MINUTES_MAX = 30 * 24 * 60
 # The longest handling and transit allowance a product may give its parcel.
 TRANSIT_DAYS_MAX = 90
+# A service lasts at most a year and a product counts at most a million in stock: beyond
+# them the integer columns overflow on PostgreSQL (2**31) and a slot's end overflows the
+# clock, and nothing sold here is longer or more numerous.
+DURATION_MINUTES_MAX = 525_600
+DURATION_TOO_LONG = f"Give a duration of at most {DURATION_MINUTES_MAX:,} minutes (a year)."
+STOCK_MAX = 1_000_000
+STOCK_TOO_HIGH = f"Give a stock of at most {STOCK_MAX:,}."
 
 # The text search configuration of listings' search vectors and of the queries matched against
 # them (marketplace/search.py). English stems words, so "lamps" finds "lamp" and "ceramics"
@@ -177,9 +184,18 @@ class Listing(models.Model):
     price_cents = models.PositiveIntegerField(validators=[MinValueValidator(1)])
     currency = models.CharField(max_length=3)
     # Products count stock; services have a duration instead. Null stock = not tracked.
-    stock = models.PositiveIntegerField(null=True, blank=True)
+    stock = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(STOCK_MAX, message=STOCK_TOO_HIGH)],
+    )
     duration_minutes = models.PositiveIntegerField(
-        null=True, blank=True, validators=[MinValueValidator(1)]
+        null=True,
+        blank=True,
+        validators=[
+            MinValueValidator(1),
+            MaxValueValidator(DURATION_MINUTES_MAX, message=DURATION_TOO_LONG),
+        ],
     )
     status = models.CharField(
         max_length=20, choices=ListingStatus.choices, default=ListingStatus.DRAFT

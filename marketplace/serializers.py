@@ -10,8 +10,12 @@ from rest_framework import serializers
 
 from marketplace.models import (
     BUFFER_MINUTES_MAX,
+    DURATION_MINUTES_MAX,
+    DURATION_TOO_LONG,
     HORIZON_DAYS_MAX,
     MIN_NOTICE_MINUTES_MAX,
+    STOCK_MAX,
+    STOCK_TOO_HIGH,
     TRANSIT_DAYS_MAX,
     Category,
     Listing,
@@ -329,10 +333,19 @@ class ListingInputSerializer(serializers.Serializer):
         error_messages={"does_not_exist": "Choose a category from the list."},
     )
     stock = serializers.IntegerField(
-        required=False, allow_null=True, help_text="Products only; empty means not tracked."
+        required=False,
+        allow_null=True,
+        max_value=STOCK_MAX,
+        error_messages={"max_value": STOCK_TOO_HIGH},
+        help_text=f"Products only, at most {STOCK_MAX:,}; empty means not tracked.",
     )
     duration_minutes = serializers.IntegerField(
-        required=False, allow_null=True, help_text="Services only: how long the work takes."
+        required=False,
+        allow_null=True,
+        max_value=DURATION_MINUTES_MAX,
+        error_messages={"max_value": DURATION_TOO_LONG},
+        help_text="Services only: how long the work takes, in minutes, at most "
+        f"{DURATION_MINUTES_MAX:,} (a year).",
     )
     cancellation_policy = serializers.ChoiceField(
         choices=CancellationPolicy.choices,

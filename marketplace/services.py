@@ -23,9 +23,13 @@ from core.money import below_minimum_message, minimum_charge_cents
 from core.timezones import is_time_zone
 from marketplace.models import (
     BUFFER_MINUTES_MAX,
+    DURATION_MINUTES_MAX,
+    DURATION_TOO_LONG,
     HORIZON_DAYS_MAX,
     LISTING_TRANSITIONS,
     MIN_NOTICE_MINUTES_MAX,
+    STOCK_MAX,
+    STOCK_TOO_HIGH,
     TRANSIT_DAYS_MAX,
     AvailabilityException,
     AvailabilityWindow,
@@ -177,6 +181,10 @@ def store_update(*, store, actor, **fields):
 # --- Listings -----------------------------------------------------------------------------------
 
 
+def _is_whole(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _validate_listing(values):
     """Check a listing's fields together; raise ValidationFailed with every problem found."""
     errors = {}
@@ -204,13 +212,17 @@ def _validate_listing(values):
     if kind == ListingKind.SERVICE:
         if stock is not None:
             errors["stock"] = "Services have no stock; leave it empty."
-        if not duration or duration < 1:
+        if not _is_whole(duration) or duration < 1:
             errors["duration_minutes"] = "Say how many minutes the service takes."
+        elif duration > DURATION_MINUTES_MAX:
+            errors["duration_minutes"] = DURATION_TOO_LONG
     elif kind == ListingKind.PRODUCT:
         if duration is not None:
             errors["duration_minutes"] = "Products have no duration; leave it empty."
-        if stock is not None and stock < 0:
+        if stock is not None and (not _is_whole(stock) or stock < 0):
             errors["stock"] = "Stock cannot be negative."
+        elif stock is not None and stock > STOCK_MAX:
+            errors["stock"] = STOCK_TOO_HIGH
     transit_days = values.get("transit_days")
     if transit_days is not None:
         if kind == ListingKind.SERVICE:

@@ -771,6 +771,7 @@ MATRIX = [
     # The public API shows approved listings only, to everyone; the seller uses seller/listings.
     Row("api-listing-detail", "GET", draft, (), {"anonymous": 404}),
     Row("api-listing-slots", "GET", draft, (), {"anonymous": 404}),
+    Row("api-listing-availability", "GET", draft, (), {"anonymous": 404}),
     Row("messaging:ask", "GET", draft_as_listing_pk, REVIEWERS, REVIEWED),
     Row(
         "messaging:ask",

@@ -26,6 +26,7 @@ from django.db import transaction
 
 from core import clock
 from core.audit import audit_record
+from core.datetimes import OUT_OF_BOUNDS, date_in_bounds
 from core.errors import InvalidTransition, NotAllowed, ValidationFailed
 from core.money import format_money
 from escrow.commission import split_in_proportion
@@ -98,8 +99,15 @@ def _validated_plan(items, *, total, currency, today):
             errors[f"milestones.{n}.title"] = f"Keep the title to {TITLE_MAX_CHARS} characters."
         if isinstance(amount, bool) or not isinstance(amount, int) or amount < 1:
             errors[f"milestones.{n}.amount_cents"] = "Enter an amount of at least 1 cent."
+        elif amount > total:
+            # Also keeps a typo of 10**30 from reaching the sum's message (Decimal's precision).
+            errors[f"milestones.{n}.amount_cents"] = (
+                f"Enter at most the order's total, {format_money(total, currency)}."
+            )
         if due is None:
             errors[f"milestones.{n}.due_date"] = "Enter a date as YYYY-MM-DD."
+        elif not date_in_bounds(due):
+            errors[f"milestones.{n}.due_date"] = OUT_OF_BOUNDS
         elif due < today:
             errors[f"milestones.{n}.due_date"] = "Choose today or a later date."
         elif plan and plan[-1][2] is not None and due < plan[-1][2]:

@@ -10,8 +10,9 @@ from accounts.testing import api_client_for
 from core import clock
 from core.testing import assert_matches_api_schema
 from escrow import selectors, services
+from escrow.api import NOT_BOOKABLE
 from escrow.models import Booking, BookingStatus
-from marketplace.factories import ServiceListingFactory, availability_for
+from marketplace.factories import ListingFactory, ServiceListingFactory, availability_for
 
 pytestmark = pytest.mark.django_db
 
@@ -20,8 +21,12 @@ SELLER_BOOKINGS = "/api/v1/seller/bookings/"
 TAKEN = ["This time is no longer available. Pick another one."]
 
 
-def slots_url(listing):
-    return f"/api/v1/listings/{listing.pk}/slots/"
+def slots_url(listing, route="slots"):
+    return f"/api/v1/listings/{listing.pk}/{route}/"
+
+
+# The issue names the free slots GET .../availability/; /slots/ is the first name, kept.
+SLOT_ROUTES = pytest.mark.parametrize("route", ["availability", "slots"])
 
 
 def iso(moment):
@@ -47,11 +52,12 @@ def free(service, days=(2, 4)):
     )
 
 
-def test_slots_lists_free_starts_and_ends_in_utc_with_the_listing_zone(client, service):
+@SLOT_ROUTES
+def test_slots_lists_free_starts_and_ends_in_utc_with_the_listing_zone(client, service, route):
     start = (clock.now() + timedelta(days=2)).astimezone(UTC)
     end = start + timedelta(days=1)
 
-    response = client.get(slots_url(service), {"from": start.isoformat(), "to": iso(end)})
+    response = client.get(slots_url(service, route), {"from": start.isoformat(), "to": iso(end)})
 
     assert response.status_code == 200
     body = response.json()
@@ -60,16 +66,17 @@ def test_slots_lists_free_starts_and_ends_in_utc_with_the_listing_zone(client, s
     expected = free(service, days=(2, 3))
     assert [s["start"] for s in body["slots"]] == [iso(s) for s in expected]
     assert body["slots"][0]["end"] == iso(expected[0] + timedelta(minutes=45))
-    assert_matches_api_schema(response, "/api/v1/listings/{id}/slots/", "get")
+    assert_matches_api_schema(response, f"/api/v1/listings/{{id}}/{route}/", "get")
 
 
-def test_a_booked_slot_is_no_longer_listed(client, service, buyer):
+@SLOT_ROUTES
+def test_a_booked_slot_is_no_longer_listed(client, service, buyer, route):
     slot = free(service)[0]
     services.order_create(buyer=buyer, listing_id=service.pk, slot_start=slot)
     start = clock.now() + timedelta(days=2)
 
     response = client.get(
-        slots_url(service), {"from": iso(start), "to": iso(start + timedelta(days=2))}
+        slots_url(service, route), {"from": iso(start), "to": iso(start + timedelta(days=2))}
     )
 
     assert iso(slot) not in [s["start"] for s in response.json()["slots"]]
@@ -89,21 +96,42 @@ def test_a_booked_slot_is_no_longer_listed(client, service, buyer):
         ({"from": "2999-12-31T00:00:00Z", "to": "3000-01-01T00:00:00Z"}, {"to"}),
     ],
 )
-def test_bad_or_too_long_ranges_are_a_400_naming_the_field(client, service, query, errors):
-    response = client.get(slots_url(service), query)
+@SLOT_ROUTES
+def test_bad_or_too_long_ranges_are_a_400_naming_the_field(client, service, query, errors, route):
+    response = client.get(slots_url(service, route), query)
 
     assert response.status_code == 400
     assert set(response.json()) == errors
 
 
-def test_a_listing_without_bookable_times_has_no_slots(client, seller):
+@SLOT_ROUTES
+def test_a_listing_without_bookable_times_has_no_slots(client, seller, route):
     plain = ServiceListingFactory(store=seller.store)
+    product = ListingFactory(store=seller.store)
+    query = {"from": "2026-12-08T00:00:00Z", "to": "2026-12-09T00:00:00Z"}
 
-    response = client.get(
-        slots_url(plain), {"from": "2026-12-08T00:00:00Z", "to": "2026-12-09T00:00:00Z"}
-    )
+    for url in (slots_url(plain, route), slots_url(product, route)):
+        response = client.get(url, query)
+        assert response.status_code == 404
+        assert response.json()["detail"] == NOT_BOOKABLE
+    missing = client.get(f"/api/v1/listings/999999999/{route}/", query)
+    assert missing.status_code == 404
 
-    assert response.status_code == 404
+
+def test_the_availability_route_is_the_buyers_and_the_sellers_is_apart(client, service, seller):
+    """GET /api/v1/listings/{id}/availability/ answers free slots; the seller's weekly hours stay
+    at /api/v1/seller/listings/{id}/availability/."""
+    start = clock.now() + timedelta(days=2)
+    query = {"from": iso(start), "to": iso(start + timedelta(days=1))}
+
+    public = client.get(slots_url(service, "availability"), query)
+    own = api_client_for(seller).get(f"/api/v1/seller/listings/{service.pk}/availability/")
+
+    assert public.status_code == 200
+    assert public.json() == client.get(slots_url(service), query).json()
+    assert own.status_code == 200
+    assert "slots" not in own.json()
+    assert "windows" in own.json()
 
 
 def test_ordering_a_slot_books_it_and_the_order_shows_the_booking(service, buyer):

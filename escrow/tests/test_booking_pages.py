@@ -263,6 +263,93 @@ def test_the_sellers_bookings_page_lists_upcoming_and_past_in_fixed_queries(
     assert slots[0].astimezone(UTC) < slots[1].astimezone(UTC)
 
 
+def _week_of(moment, zone_name):
+    day = moment.astimezone(ZoneInfo(zone_name)).date()
+    return day - timedelta(days=day.weekday())
+
+
+def test_the_sellers_calendar_shows_one_week_in_their_zone_with_previous_and_next(
+    client, service, seller, django_assert_max_num_queries
+):
+    seller.time_zone = "America/Los_Angeles"  # 9:00 in Tokyo is the day before here
+    seller.save()
+    client.force_login(seller)
+    slots = free(service, days=(1, 22))
+    first_week = _week_of(slots[0], "America/Los_Angeles")
+    in_week = [s for s in slots if _week_of(s, "America/Los_Angeles") == first_week]
+    later = [s for s in slots if _week_of(s, "America/Los_Angeles") > first_week]
+    booked = [
+        services.order_create(buyer=UserFactory(), listing_id=service.pk, slot_start=s)
+        for s in (in_week[0], in_week[-1], later[0])
+    ]
+    url = reverse("seller-bookings")
+
+    with django_assert_max_num_queries(12):
+        response = client.get(url, {"week": (first_week + timedelta(days=3)).isoformat()})
+
+    assert response.status_code == 200
+    text, html = _text(response), _html(response)
+    assert f"Week of {first_week:%a} {first_week.day} {first_week:%b %Y}" in text
+    assert "Times in America/Los_Angeles" in text
+    assert booked[0].get_absolute_url() in html
+    assert booked[1].get_absolute_url() in html
+    assert booked[2].get_absolute_url() not in html
+    shown = in_week[0].astimezone(ZoneInfo("America/Los_Angeles"))
+    assert f"{shown:%H:%M}" in text
+    # Each booking sits under its local day's heading, Monday first.
+    day_heading = f"{shown:%a} {shown.day} {shown:%b}"
+    assert day_heading in text
+    assert text.index(day_heading) < text.index(f"Order #{booked[0].pk}")
+    assert f'href="?week={first_week - timedelta(days=7)}"' in html
+    assert f'href="?week={first_week + timedelta(days=7)}"' in html
+    following = client.get(url, {"week": (first_week + timedelta(days=7)).isoformat()})
+    assert booked[2].get_absolute_url() in _html(following)
+    assert booked[0].get_absolute_url() not in _html(following)
+
+
+@pytest.mark.parametrize(
+    "week",
+    [
+        "garbage",
+        "2026-02-30",
+        "9999-12-31",
+        "0001-01-01",
+        "1969-12-28",
+        "3000-01-01",
+        "2026-12-07T00:00:00",
+        "x" * 5000,
+    ],
+)
+def test_a_week_that_cannot_be_read_shows_this_week_and_says_why(client, seller, week):
+    client.force_login(seller)
+
+    response = client.get(reverse("seller-bookings"), {"week": week})
+
+    assert response.status_code == 200
+    this_monday = _week_of(clock.now(), seller.time_zone)
+    text = _text(response)
+    assert "Give the week as a date (YYYY-MM-DD) from 1970 to 2999" in text
+    assert f"Week of {this_monday:%a} {this_monday.day} {this_monday:%b %Y}" in text
+
+
+@pytest.mark.parametrize(
+    ("week", "previous", "next_"),
+    [("1970-01-01", False, True), ("2999-12-31", True, False)],
+)
+def test_the_first_and_last_weeks_have_no_link_beyond_the_years_1970_to_2999(
+    client, seller, week, previous, next_
+):
+    client.force_login(seller)
+
+    response = client.get(reverse("seller-bookings"), {"week": week})
+
+    assert response.status_code == 200
+    html = _html(response)
+    assert ('rel="prev"' in html) is previous
+    assert ('rel="next"' in html) is next_
+    assert "Give the week as a date" not in _text(response)
+
+
 def test_the_bookings_page_is_for_sellers(client, buyer):
     client.force_login(buyer)
 

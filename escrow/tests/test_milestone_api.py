@@ -94,7 +94,11 @@ def test_propose_accept_deliver_approve_through_the_api(
         (lambda: plan(10000, 0), "milestones.1.amount_cents"),
         (lambda: plan(*[476] * 21), "milestones"),
         (lambda: plan(5000, 5000, days=-2), "milestones.0.due_date"),
-        (lambda: [{"title": "A", "amount_cents": 5000, "due_date": "soon"}], "milestones"),
+        # The serializer's refusals are named like the service's: milestones.<n>.<field>.
+        (
+            lambda: [{"title": "A", "amount_cents": 5000, "due_date": "soon"}],
+            "milestones.0.due_date",
+        ),
     ],
 )
 def test_a_bad_plan_is_a_400_with_field_messages(seller, buyer, milestones, field):

@@ -1,6 +1,7 @@
 """A booking in a real browser at phone size (390x844): the buyer picks a free slot on the
 service's week, pays on the sandbox's checkout, and the seller finds the booking, at the buyer's
-time in their own zone, on /seller/bookings/. Nothing scrolls sideways; no CSP breach."""
+time in their own zone, on /seller/bookings/ (the list and the week). Nothing scrolls sideways;
+no CSP breach."""
 
 import re
 from datetime import timedelta
@@ -89,6 +90,24 @@ def test_a_buyer_books_a_slot_on_a_phone_pays_and_the_seller_sees_it(
     expect(seller_page.locator(".booking-list__zone")).to_contain_text("Europe/Berlin")
     seller_page.screenshot(path=str(artifacts_dir / "seller-bookings-390.png"), full_page=True)
     assert seller_page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    # The calendar by week: the booking under its Berlin day, and the weeks around it.
+    week = in_berlin.date() - timedelta(days=in_berlin.weekday())
+    seller_page.goto(url + reverse("seller-bookings") + f"?week={week.isoformat()}")
+    expect(seller_page.locator("#booking-week-range")).to_contain_text(
+        f"Week of {week:%a} {week.day} {week:%b %Y}"
+    )
+    expect(
+        seller_page.locator(".booking-week__day", has_text=f"{in_berlin:%H:%M}")
+    ).to_contain_text(f"{in_berlin:%a} {in_berlin.day} {in_berlin:%b}")
+    seller_page.screenshot(path=str(artifacts_dir / "seller-bookings-week-390.png"), full_page=True)
+    assert seller_page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    seller_page.get_by_role("link", name="Next week →").click()
+    expect(seller_page.locator("#booking-week-range")).to_contain_text(
+        f"Week of {week + timedelta(days=7):%a} {(week + timedelta(days=7)).day}"
+    )
+    expect(seller_page.get_by_text(f"Order #{order.pk}")).to_have_count(0)
+    seller_page.get_by_role("link", name="← Previous week").click()
+    item = seller_page.locator(f'[data-booking-status="{BookingStatus.CONFIRMED}"]')
     item.get_by_role("link").click()
     seller_page.wait_for_url(url + order.get_absolute_url())
     expect(seller_page.locator("#booking")).to_contain_text("Europe/Berlin (your time zone)")
