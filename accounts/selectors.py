@@ -47,6 +47,30 @@ def seller_can_withdraw(user):
     ).exists()
 
 
+@dataclass(frozen=True)
+class SellerAccountFields:
+    """What paying a seller needs of their Connect account: where the money goes and whether
+    Stripe pays it on to their bank."""
+
+    stripe_account_id: str = ""
+    payouts_enabled: bool = False
+
+
+def seller_account_fields(user):
+    """The seller's SellerAccountFields in one query (empty ones when they have no account):
+    a release reads both, which connected_account_id_for and seller_can_withdraw read apart."""
+    if user is None or not getattr(user, "pk", None):
+        return SellerAccountFields()
+    row = (
+        ConnectedAccount.objects.filter(seller_profile__user_id=user.pk)
+        .values_list("stripe_account_id", "payouts_enabled")
+        .first()
+    )
+    if row is None:
+        return SellerAccountFields()
+    return SellerAccountFields(stripe_account_id=row[0] or "", payouts_enabled=bool(row[1]))
+
+
 def connected_account_for(user):
     """The seller's ConnectedAccount, or None (also for users who do not sell)."""
     if user is None or not getattr(user, "pk", None):

@@ -1,7 +1,9 @@
-"""bench/release: how long the auto-release job takes for many due orders, and how much of it is
-Bazaar's own work rather than Stripe's. Prints figures; it is never a timed test.
+"""bench/release: how long the auto-release job takes for many due orders, and the scheduled
+payouts job for many due payouts, and how much of it is Bazaar's own work rather than Stripe's.
+Prints figures; it is never a timed test.
 
-    .venv/bin/python -m bench.release [--orders 10000] [--rate 25 | --rate 0] [--reuse-db]
+    .venv/bin/python -m bench.release [--orders 10000] [--payouts 0] [--rate 25 | --rate 0]
+                                      [--reuse-db]
 
 1. Builds a PostgreSQL database (--db-name) from the migrations and makes --orders orders due
    for auto-release, of --sellers onboarded sellers, paid at the sandbox (bench/release_data.py).
@@ -14,7 +16,13 @@ Bazaar's own work rather than Stripe's. Prints figures; it is never a timed test
 4. Prints the time to finish (the first release decided to the last Transfer recorded), the
    sandbox's time (its HTTP client's calls, timed in the worker), Bazaar's overhead per order
    (the rest, divided by the orders; with the pacing on the rest includes waiting for slots),
-   the Transfers per second against the limit, the Celery pool process's peak RSS and the load.
+   the Transfers per second on average and in the busiest second at the sandbox (against the
+   limit), the Celery pool process's peak RSS and the load before and after.
+5. With --payouts N (after the orders; --orders 0 for payouts alone): N sellers paid out daily,
+   each with a release's worth available on their Stripe balance (bench/release_data.py), a new
+   worker, payouts.tasks.run_scheduled_payouts queued once (it hands the rest on every
+   PAYOUT_JOB_SECONDS), and the same figures per payout, from the first payout requested to the
+   last one Stripe took (its balance read and its Payout create are the sandbox's time).
 
 The webhooks the Transfers cause are held at the sandbox: the web side is bench/webhooks'.
 """
@@ -39,6 +47,9 @@ def parse_args(argv):
         prog="python -m bench.release", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--orders", type=int, default=10_000, help="orders due for release")
+    parser.add_argument(
+        "--payouts", type=int, default=0, help="scheduled payouts due (sellers paid out daily)"
+    )
     parser.add_argument("--sellers", type=int, default=20)
     parser.add_argument(
         "--rate", type=float, default=25, help="STRIPE_WRITES_PER_SECOND (0: no pacing)"
@@ -78,6 +89,71 @@ def job_seconds(database_url, since_id):
     return (last - first).total_seconds()
 
 
+def sandbox_last_created(database_url):
+    """The sandbox's clock at its newest object (Stripe's `created`, whole seconds)."""
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(
+            "SELECT coalesce(max(created), 0) FROM stripe_sandbox_sandboxobject"
+        ).fetchone()[0]
+
+
+def busiest_second(database_url, object_type, after):
+    """The most `object_type` objects (transfer, payout) the sandbox made in one second of its
+    clock since `after`: the writes per second Stripe saw at the peak, against the limit."""
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM stripe_sandbox_sandboxobject WHERE object_type = %s "
+            "AND created > %s GROUP BY created ORDER BY count(*) DESC LIMIT 1",
+            (object_type, after),
+        ).fetchone()
+    return row[0] if row else 0
+
+
+def task_seconds(log_path, job_task):
+    """(seconds the job's own tasks ran, seconds every other task ran) in the worker, from the
+    runtimes Celery logs for each task: the releases' and payouts' notification emails are
+    queued to the same worker and run between the job's hand-overs, within the span the rows
+    give, so the job's figure is the job's tasks alone and the emails' is shown beside it."""
+    job = other = 0.0
+    for line in Path(log_path).read_text().splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            data = json.loads(line).get("data") or {}
+        except ValueError:
+            continue
+        if "runtime" in data:
+            if data.get("name") == job_task:
+                job += float(data["runtime"])
+            else:
+                other += float(data["runtime"])
+    return job, other
+
+
+def max_payout_id(database_url):
+    with psycopg.connect(database_url) as conn:
+        return conn.execute("SELECT coalesce(max(id), 0) FROM payouts_payout").fetchone()[0]
+
+
+def payouts_sent(database_url, since_id):
+    """The run's payouts Stripe took (an id from Stripe: pending, or further)."""
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(
+            "SELECT count(*) FROM payouts_payout WHERE id > %s AND stripe_payout_id IS NOT NULL",
+            (since_id,),
+        ).fetchone()[0]
+
+
+def payout_job_seconds(database_url, since_id):
+    """From the first payout requested to the last one recorded as taken by Stripe."""
+    with psycopg.connect(database_url) as conn:
+        first, last = conn.execute(
+            "SELECT min(created_at), max(updated_at) FROM payouts_payout WHERE id > %s",
+            (since_id,),
+        ).fetchone()
+    return (last - first).total_seconds() if first else 0.0
+
+
 def main(argv=None):
     args = parse_args(argv)
     stack.say(f"bench/release, {stack.machine()['uptime']}")
@@ -94,6 +170,16 @@ def main(argv=None):
     )
     stack.flush_redis(args.redis_url)
     stack.manage(env, "migrate", "--noinput", "-v", "0")
+    results = []
+    if args.orders:
+        results.append(bench_orders(args, env, database_url))
+    if args.payouts:
+        results.append(bench_payouts(args, env, database_url))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2, default=str))
+
+
+def bench_orders(args, env, database_url):
     since = max_order_id(database_url)
     started = time.monotonic()
     stack.manage(
@@ -106,6 +192,8 @@ def main(argv=None):
     stack.say(f"{args.orders:,} due orders made in {time.monotonic() - started:.0f} s")
     counters = redis.Redis.from_url(args.redis_url)
     counters.delete(SECONDS, CALLS)
+    sandbox_since = sandbox_last_created(database_url)
+    load_before = stack.machine()["load"]
     worker = stack.start_worker(env, concurrency=1, log_name="release-celery.log")
     try:
         stack.manage(
@@ -118,6 +206,7 @@ def main(argv=None):
         while pending_count(database_url, since) and time.monotonic() < deadline:
             time.sleep(1)
         left = pending_count(database_url, since)
+        time.sleep(2)  # the job's last task logs its runtime once it has looked for more
         worker_rss = stack.worker_peak_rss_mb(worker)
     finally:
         stack.stop(worker)
@@ -125,48 +214,135 @@ def main(argv=None):
     stripe_seconds = float(counters.get(SECONDS) or 0)
     stripe_calls = int(counters.get(CALLS) or 0)
     done = args.orders - left
+    job_task, other_tasks = task_seconds(worker.log_path, "escrow.tasks.auto_release_due_orders")
     figures = {
-        "orders": args.orders,
-        "released": done,
+        "job": "release",
+        "items": args.orders,
+        "done": done,
         "rate_limit_per_s": args.rate,
         "seconds": seconds,
-        "transfers_per_s": done / seconds if seconds else None,
+        "writes_per_s": done / seconds if seconds else None,
+        "busiest_second_writes": busiest_second(database_url, "transfer", sandbox_since),
         "stripe_calls": stripe_calls,
         "stripe_seconds": stripe_seconds,
-        "stripe_ms_per_order": stripe_seconds / done * 1000 if done else None,
-        "overhead_ms_per_order": (seconds - stripe_seconds) / done * 1000 if done else None,
+        "stripe_ms_per_item": stripe_seconds / done * 1000 if done else None,
+        "overhead_ms_per_item": (seconds - stripe_seconds) / done * 1000 if done else None,
+        "job_task_seconds": job_task,
+        "job_overhead_ms_per_item": (job_task - stripe_seconds) / done * 1000 if done else None,
+        "other_tasks_ms_per_item": other_tasks / done * 1000 if done else None,
         "worker_peak_rss_mb": worker_rss,
+        "load_before": load_before,
         **stack.machine(),
     }
     report(figures)
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2, default=str))
+    return figures
+
+
+def bench_payouts(args, env, database_url):
+    since = max_payout_id(database_url)
+    started = time.monotonic()
+    made = stack.manage(
+        env,
+        "shell",
+        "-c",
+        f"from bench.release_data import due_payouts; print(due_payouts(payouts={args.payouts}))",
+        capture=True,
+    )
+    today = made.strip().splitlines()[-1]  # the day whose periods are due (ISO)
+    stack.say(
+        f"{args.payouts:,} sellers with a payout due on {today} made in "
+        f"{time.monotonic() - started:.0f} s"
+    )
+    counters = redis.Redis.from_url(args.redis_url)
+    counters.delete(SECONDS, CALLS)
+    sandbox_since = sandbox_last_created(database_url)
+    load_before = stack.machine()["load"]
+    worker = stack.start_worker(env, concurrency=1, log_name="release-payouts-celery.log")
+    try:
+        stack.manage(
+            env,
+            "shell",
+            "-c",
+            "from payouts.tasks import run_scheduled_payouts; "
+            f"run_scheduled_payouts.delay(today='{today}')",
+        )
+        deadline = time.monotonic() + args.timeout
+        while payouts_sent(database_url, since) < args.payouts and time.monotonic() < deadline:
+            time.sleep(1)
+        time.sleep(2)  # the job's last task logs its runtime once it has looked for more
+        worker_rss = stack.worker_peak_rss_mb(worker)
+    finally:
+        stack.stop(worker)
+    done = payouts_sent(database_url, since)
+    seconds = payout_job_seconds(database_url, since)
+    stripe_seconds = float(counters.get(SECONDS) or 0)
+    stripe_calls = int(counters.get(CALLS) or 0)
+    job_task, other_tasks = task_seconds(worker.log_path, "payouts.tasks.run_scheduled_payouts")
+    figures = {
+        "job": "payouts",
+        "items": args.payouts,
+        "done": done,
+        "rate_limit_per_s": args.rate,
+        "seconds": seconds,
+        "writes_per_s": done / seconds if seconds else None,
+        "busiest_second_writes": busiest_second(database_url, "payout", sandbox_since),
+        "stripe_calls": stripe_calls,
+        "stripe_seconds": stripe_seconds,
+        "stripe_ms_per_item": stripe_seconds / done * 1000 if done else None,
+        "overhead_ms_per_item": (seconds - stripe_seconds) / done * 1000 if done else None,
+        "job_task_seconds": job_task,
+        "job_overhead_ms_per_item": (job_task - stripe_seconds) / done * 1000 if done else None,
+        "other_tasks_ms_per_item": other_tasks / done * 1000 if done else None,
+        "worker_peak_rss_mb": worker_rss,
+        "load_before": load_before,
+        **stack.machine(),
+    }
+    report(figures)
+    return figures
 
 
 def report(f):
     limit = f"limit {f['rate_limit_per_s']:g}/s" if f["rate_limit_per_s"] else "no limit"
+    item, writes = {"release": ("order", "transfers"), "payouts": ("payout", "payouts")}[f["job"]]
     stack.say("")
-    stack.say(f"{f['released']:,} of {f['orders']:,} due orders released ({limit})")
+    if f["job"] == "release":
+        stack.say(f"{f['done']:,} of {f['items']:,} due orders released ({limit})")
+    else:
+        stack.say(f"{f['done']:,} of {f['items']:,} due scheduled payouts made ({limit})")
+    if not f["done"]:
+        stack.say("  nothing was done: see the worker's log in var/bench/")
+        return
     stack.say(
-        f"  time to finish          {f['seconds']:.1f} s  ({f['transfers_per_s']:.1f} transfers/s)"
+        f"  time to finish          {f['seconds']:.1f} s  ({f['writes_per_s']:.1f} {writes}/s; "
+        f"busiest second at Stripe: {f['busiest_second_writes']})"
     )
     stack.say(
         f"  sandbox (Stripe) time   {f['stripe_seconds']:.1f} s in {f['stripe_calls']} "
-        f"calls = {f['stripe_ms_per_order']:.1f} ms per order"
+        f"calls = {f['stripe_ms_per_item']:.1f} ms per {item}"
     )
-    verdict = "met" if f["overhead_ms_per_order"] < TARGET_OVERHEAD_MS else "NOT met"
+    verdict = "met" if f["overhead_ms_per_item"] < TARGET_OVERHEAD_MS else "NOT met"
     if f["rate_limit_per_s"]:
         verdict = "(includes waiting for rate-limit slots: see --rate 0)"
-    stack.say(
-        f"  Bazaar's time per order {f['overhead_ms_per_order']:.1f} ms  target < "
-        f"{TARGET_OVERHEAD_MS} ms {verdict}"
-    )
+    label = f"Bazaar's time per {item}"
+    stack.say(f"  {label:<23} {f['overhead_ms_per_item']:.1f} ms  (the rows' span less Stripe's)")
+    if f["job_task_seconds"]:
+        stack.say(
+            f"    in the job's tasks    {f['job_overhead_ms_per_item']:.1f} ms  target < "
+            f"{TARGET_OVERHEAD_MS} ms {verdict}"
+        )
+        stack.say(
+            f"    in other tasks        {f['other_tasks_ms_per_item']:.1f} ms  (the emails the "
+            "job queued, run by the same worker in between)"
+        )
     rss = f["worker_peak_rss_mb"]
     stack.say(
         f"  Celery worker peak RSS  {rss:.0f} MB  target < {TARGET_WORKER_RSS_MB} MB "
         f"{'met' if rss < TARGET_WORKER_RSS_MB else 'NOT met'}"
     )
-    stack.say(f"machine: {f['cpus']} CPUs; {f['uptime']}")
+    stack.say(
+        f"machine: {f['cpus']} CPUs; load (1, 5, 15 min) before {f['load_before']}, "
+        f"after {f['load']}"
+    )
 
 
 if __name__ == "__main__":

@@ -397,6 +397,38 @@ def release_transfer_in_flight(release, *, now=None):
     return since is not None and since > (now or clock.now()) - timeout
 
 
+def payment_for_release(*, order):
+    """The order's succeeded payment with what deciding its release needs beside it, in one
+    query (three before): `refunds_held_cents`, what refunds pending or made hold of it (they
+    leave escrow before the release), and `seller_debt_cents`, the balance of the seller's debt
+    account in the order's currency (not floored at 0). Read with the order locked: the refunds
+    of the order cannot change meanwhile; the debt is read again under the seller's lock before
+    a release pays any of it. Raises EscrowPayment.DoesNotExist when the order is not paid."""
+    held = (
+        EscrowRefund.objects.holding()
+        .filter(payment=OuterRef("pk"))
+        .values("payment")
+        .annotate(total=Sum("amount_cents"))
+        .values("total")
+    )
+    debt = (
+        LedgerEntry.objects.filter(
+            account=LedgerAccount.seller_debt(order.seller_id), currency=order.currency
+        )
+        .values("account")
+        .annotate(total=Sum("amount_cents"))
+        .values("total")
+    )
+    return (
+        EscrowPayment.objects.filter(order_id=order.pk, status=PaymentStatus.SUCCEEDED)
+        .annotate(
+            refunds_held_cents=Coalesce(Subquery(held), 0),
+            seller_debt_cents=Coalesce(Subquery(debt), 0),
+        )
+        .get()
+    )
+
+
 def releases_due_for_transfer_retry(*, now=None):
     """Releases whose transfer Stripe refused, or that were interrupted before Stripe answered:
     pending for longer than ESCROW_TRANSFER_TIMEOUT_SECONDS. A pending release younger than that

@@ -150,9 +150,11 @@ def _instant_supported(account_id, currency):
     return default is not None and "instant" in (default.get("available_payout_methods") or ())
 
 
-def payout_quote(*, seller, currency, method, amount_cents=None):
-    """The quote shown before the seller confirms (amount None: all they may pay out)."""
-    account = _account_of(seller)
+def payout_quote(*, seller, currency, method, amount_cents=None, account=None, balance=None):
+    """The quote shown before the seller confirms (amount None: all they may pay out).
+    `account` (their ConnectedAccount) and `balance` (Stripe's, as _stripe_balance returns it)
+    when the caller has read them already; each is read here otherwise."""
+    account = account or _account_of(seller)
     if method not in PayoutMethod.values:
         raise ValidationFailed({"method": "Choose standard or instant."})
     if method == PayoutMethod.INSTANT and not _instant_supported(
@@ -165,12 +167,9 @@ def payout_quote(*, seller, currency, method, amount_cents=None):
                 "dashboard."
             }
         )
-    payable = payable_cents(
-        seller=seller,
-        currency=currency,
-        method=method,
-        balance=_stripe_balance(account.stripe_account_id),
-    )
+    if balance is None:
+        balance = _stripe_balance(account.stripe_account_id)
+    payable = payable_cents(seller=seller, currency=currency, method=method, balance=balance)
     amount = payable if amount_cents is None else amount_cents
     fee = instant_fee_cents(amount) if method == PayoutMethod.INSTANT and amount > 0 else 0
     return PayoutQuote(
@@ -212,7 +211,8 @@ def _validate(quote):
 
 
 def _check_may_pay_out(seller):
-    """Refuse while staff hold the seller's payouts, or before a new seller's first payout."""
+    """Refuse while staff hold the seller's payouts, or before a new seller's first payout.
+    The schedule is read again here, under the seller's lock, for a hold placed just now."""
     schedule = PayoutSchedule.objects.filter(seller_id=seller.pk).first()
     if schedule is not None and schedule.held:
         raise NotAllowed(
@@ -277,37 +277,51 @@ def payout_request_create(
                     )
                 return earlier
         quote = payout_quote(
-            seller=seller, currency=currency, method=method, amount_cents=amount_cents
-        )
-        _validate(quote)
-        payout = Payout.objects.create(
             seller=seller,
-            stripe_account_id=account.stripe_account_id,
             currency=currency,
-            amount_cents=quote.amount_cents,
-            fee_cents=quote.fee_cents,
             method=method,
-            requested_by=actor or seller,
+            amount_cents=amount_cents,
+            account=account,
+        )
+        payout = _payout_create(
+            seller=seller,
+            account=account,
+            quote=quote,
+            actor=actor,
             client_key=client_key,
             period=period,
         )
-        audit_record(
-            action="payouts.payout.requested",
-            actor=actor or seller,
-            target=payout,
-            after={
-                "amount_cents": payout.amount_cents,
-                "fee_cents": payout.fee_cents,
-                "currency": currency,
-                "method": method,
-            },
-        )
-        notify(
-            seller,
-            "payout.requested",
-            _context(payout),
-        )
     return payout_send(payout=payout)
+
+
+def _payout_create(*, seller, account, quote, actor=None, client_key="", period=""):
+    """The requested Payout row for a valid `quote`, audited, the seller told (the caller's
+    transaction, with the seller's row locked). Raises ValidationFailed for an invalid one."""
+    _validate(quote)
+    payout = Payout.objects.create(
+        seller=seller,
+        stripe_account_id=account.stripe_account_id,
+        currency=quote.currency,
+        amount_cents=quote.amount_cents,
+        fee_cents=quote.fee_cents,
+        method=quote.method,
+        requested_by=actor or seller,
+        client_key=client_key,
+        period=period,
+    )
+    audit_record(
+        action="payouts.payout.requested",
+        actor=actor or seller,
+        target=payout,
+        after={
+            "amount_cents": payout.amount_cents,
+            "fee_cents": payout.fee_cents,
+            "currency": payout.currency,
+            "method": payout.method,
+        },
+    )
+    notify(seller, "payout.requested", _context(payout))
+    return payout
 
 
 def _context(payout):
@@ -400,8 +414,15 @@ def payout_apply(*, payout_id, stripe_payout):
         if status in (PayoutStatus.FAILED, PayoutStatus.CANCELED):
             changes["failure_code"] = stripe_payout.get("failure_code") or ""
             changes["failure_message"] = stripe_payout.get("failure_message") or ""
+        moves = status in PAYOUT_TRANSITIONS.get(payout.status, ())
+        # The ledger's flags are saved with the move (its one UPDATE) or with the changes.
+        booked = _book(
+            payout,
+            status=status if moves else payout.status,
+            stripe_payout_id=changes.get("stripe_payout_id", payout.stripe_payout_id),
+        )
         moved = False
-        if status in PAYOUT_TRANSITIONS.get(payout.status, ()):
+        if moves:
             payout, moved = audited_transition(
                 payout,
                 to=status,
@@ -410,20 +431,20 @@ def payout_apply(*, payout_id, stripe_payout):
                 action=PAYOUT_ACTIONS[status],
                 **changes,
             )
-        elif changes:
+        elif changes or booked:
             for name, value in changes.items():
                 setattr(payout, name, value)
-            payout.save(update_fields=[*changes, "updated_at"])
-        _book(payout)
+            payout.save(update_fields=[*changes, *booked, "updated_at"])
         if moved:
             _tell(payout)
     return payout
 
 
-def _book(payout):
-    """The ledger lines for what Stripe did, each once (the row is locked)."""
+def _book(payout, *, status, stripe_payout_id):
+    """The ledger lines for what Stripe did (the payout now `status`), each once (the row is
+    locked). Returns the flags it set on the row, for the caller to save."""
     fields = []
-    stripe_id = payout.stripe_payout_id or f"payout-{payout.pk}"
+    stripe_id = stripe_payout_id or f"payout-{payout.pk}"
     book = {
         "seller_id": payout.seller_id,
         "currency": payout.currency,
@@ -431,7 +452,7 @@ def _book(payout):
         "fee_cents": payout.fee_cents,
         "stripe_payout_id": stripe_id,
     }
-    left = payout.status in (
+    left = status in (
         PayoutStatus.PENDING,
         PayoutStatus.IN_TRANSIT,
         PayoutStatus.PAID,
@@ -442,14 +463,13 @@ def _book(payout):
         escrow_services.payout_sent_book(**book)
         payout.sent_booked = True
         fields.append("sent_booked")
-    came_back = payout.status in (PayoutStatus.FAILED, PayoutStatus.CANCELED)
+    came_back = status in (PayoutStatus.FAILED, PayoutStatus.CANCELED)
     if came_back and not payout.returned_booked:
-        why = "failed" if payout.status == PayoutStatus.FAILED else "canceled"
+        why = "failed" if status == PayoutStatus.FAILED else "canceled"
         escrow_services.payout_returned_book(**book, why=why)
         payout.returned_booked = True
         fields.append("returned_booked")
-    if fields:
-        payout.save(update_fields=[*fields, "updated_at"])
+    return fields
 
 
 def _tell(payout):
@@ -692,20 +712,38 @@ def _pay_out_on_schedule(schedule, today):
     account = connected_account_for(seller)
     if account is None or not account.payouts_enabled:
         return 0
-    made = 0
-    balance = _stripe_balance(account.stripe_account_id, paced=True)
-    currencies = sorted({item["currency"] for item in balance.get("available") or ()})
-    for currency in currencies:
-        amount = payable_cents(
-            seller=seller, currency=currency, method=PayoutMethod.STANDARD, balance=balance
+    requested = []
+    with transaction.atomic():
+        # As payout_request_create decides: under the seller's lock, checked like a request.
+        get_user_model().objects.select_for_update().filter(pk=seller.pk).first()
+        paid = set(
+            Payout.objects.filter(seller_id=seller.pk, period=key).values_list(
+                "currency", flat=True
+            )
         )
-        if amount < settings.PAYOUT_MINIMUM_CENTS:
-            continue
-        payout = payout_request_create(
-            seller=seller, amount_cents=amount, currency=currency, period=key
-        )
-        made += payout is not None
-    return made
+        _check_may_pay_out(seller)
+        # Stripe's balance is read once, under the lock (it was read before the lock to choose
+        # the currencies and again under it for each payout): a payout of theirs that Stripe
+        # took meanwhile is off it, and one still requested is counted by payable_cents.
+        balance = _stripe_balance(account.stripe_account_id, paced=True)
+        for currency in sorted({item["currency"] for item in balance.get("available") or ()}):
+            if currency in paid:
+                continue
+            quote = payout_quote(
+                seller=seller,
+                currency=currency,
+                method=PayoutMethod.STANDARD,
+                account=account,
+                balance=balance,
+            )
+            if quote.amount_cents < settings.PAYOUT_MINIMUM_CENTS:
+                continue
+            requested.append(
+                _payout_create(seller=seller, account=account, quote=quote, period=key)
+            )
+    for payout in requested:
+        payout_send(payout=payout)
+    return len(requested)
 
 
 def scheduled_payouts_today():

@@ -1,5 +1,6 @@
 """Smoke test of bench/release's data (bench/release_data.py) and bench/webhooks' event bodies:
-the orders it makes are ones the real auto-release job releases, one Transfer each, and the
+the orders it makes are ones the real auto-release job releases, one Transfer each, its payees
+are paid out by the real scheduled payouts job, one Payout each, and the
 events it posts pass the intake's signature check; bench/webhooks tells the sandbox's time from
 the worker's. No timing here: the benches print figures."""
 
@@ -12,6 +13,8 @@ from djstripe.models import WebhookEventTrigger
 from bench import release_data, webhooks, webhooks_data
 from escrow.models import EscrowRelease, OrderStatus, ReleaseStatus
 from escrow.tasks import auto_release_due_orders
+from payouts.models import Payout, PayoutStatus
+from payouts.tasks import run_scheduled_payouts
 
 
 @pytest.mark.django_db(transaction=True)
@@ -24,6 +27,22 @@ def test_the_bench_orders_are_released_by_the_real_job(stripe_sandbox):
     assert released.count() == 5
     assert {r.order.status for r in released} == {OrderStatus.RELEASED}
     assert len({r.stripe_transfer_id for r in released}) == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_bench_payouts_are_made_by_the_real_job(stripe_sandbox, settings):
+    settings.PAYOUT_FIRST_DELAY_DAYS = 7  # as in production: the payees' money is no release's
+    today = release_data.due_payouts(payouts=3)
+
+    assert run_scheduled_payouts.delay(today=today).get() == 3
+
+    made = Payout.objects.filter(period=f"d{today.replace('-', '')}")
+    assert sorted(made.values_list("amount_cents", flat=True)) == [release_data.PAYOUT_CENTS] * 3
+    assert {p.status for p in made} == {PayoutStatus.PENDING}
+    # Again on the same database: a period of its own, each seller with a new balance to pay.
+    later = release_data.due_payouts(payouts=3)
+    assert later > today
+    assert run_scheduled_payouts.delay(today=later).get() == 3
 
 
 @pytest.mark.django_db(transaction=True)

@@ -63,3 +63,48 @@ def test_the_audit_changelist_filters_by_app(client):
     shown = sorted(e.action for e in response.context["cl"].result_list)
     assert shown == ["escrow.order.funded", "escrow.payment.succeeded"]
     assert "?app=marketplace" in response.content.decode()
+
+
+def test_a_batch_writes_its_entries_in_one_insert_when_it_ends():
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from core.audit import audit_batch, audit_record
+
+    staff = StaffFactory()
+    with transaction.atomic(), CaptureQueriesContext(connection) as captured:
+        with audit_batch():
+            first = audit_record(action="accounts.user.changed", actor=staff, target=staff)
+            with audit_batch():  # a batch inside another adds to it
+                audit_record(
+                    action="accounts.user_access.changed",
+                    actor=None,
+                    target=staff,
+                    before={"is_staff": False},
+                    after={"is_staff": True},
+                )
+            assert first.pk is None
+            assert not AuditEntry.objects.exists()
+        inserts = [q for q in captured.captured_queries if q["sql"].startswith("INSERT")]
+    assert len(inserts) == 1
+    assert list(
+        AuditEntry.objects.order_by("id").values_list("action", "actor_id", "before", "after")
+    ) == [
+        ("accounts.user.changed", staff.pk, {}, {}),
+        ("accounts.user_access.changed", None, {"is_staff": False}, {"is_staff": True}),
+    ]
+
+
+def test_a_batch_that_raises_writes_nothing():
+    from django.db import transaction
+
+    from core.audit import audit_batch, audit_record
+
+    staff = StaffFactory()
+    with pytest.raises(RuntimeError), transaction.atomic(), audit_batch():
+        audit_record(action="accounts.user.changed", actor=staff, target=staff)
+        raise RuntimeError("the change failed")
+    assert not AuditEntry.objects.exists()
+    # Outside any batch an entry is written at once.
+    audit_record(action="accounts.user.changed", actor=staff, target=staff)
+    assert AuditEntry.objects.count() == 1

@@ -134,6 +134,11 @@ def booking_hold(*, order, listing, slot_start):
 
 
 def _booking_of(order):
+    """The order's booking, locked, or None. An order read with select_related("booking")
+    that came without one has none (a booking is made with its order, never later): no query."""
+    known = Order.booking.related
+    if known.is_cached(order) and known.get_cached_value(order) is None:
+        return None
     return Booking.objects.select_for_update().filter(order_id=order.pk).first()
 
 

@@ -15,9 +15,9 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.selectors import connected_account_id_for, seller_can_withdraw
+from accounts.selectors import connected_account_id_for, seller_account_fields
 from core import clock, stripe_client
-from core.audit import audit_record
+from core.audit import audit_batch, audit_record
 from core.errors import DomainError, InvalidTransition, NotAllowed, StripeUnavailable
 from core.logs import money_fields
 from core.stripe_client import idempotency_key
@@ -42,7 +42,6 @@ from escrow.services.orders import (
     order_close_if_milestones_done,
     order_mark_released,
 )
-from escrow.services.refunds import refundable_cents
 from escrow.services.reversals import reversal_book
 from escrow.services.transitions import RELEASE_ACTIONS, failure_reason_record, release_move
 from notifications.services import notify
@@ -66,13 +65,13 @@ def escrow_release(*, order, trigger, actor=None, reason=""):
     is kept in the release's audit entry.
     """
     decided, created = escrow_release_decide(
-        order=order, trigger=trigger, actor=actor, reason=reason
+        order=order, trigger=trigger, actor=actor, reason=reason, claim_transfer=True
     )
-    # Only the caller that decided makes the transfer; the others leave an interrupted one to
-    # that caller and the retry job, so racing callers never send Stripe parallel requests.
+    # Only the caller that decided makes the transfer (it claimed the request as it decided);
+    # the others leave an interrupted one to that caller and the retry job, so racing callers
+    # never send Stripe parallel requests.
     if created and decided.status == ReleaseStatus.PENDING:
-        release_transfer(release_id=decided.pk)
-        decided.refresh_from_db()
+        return _transfer_send(decided)
     return decided
 
 
@@ -121,11 +120,22 @@ def _check_release_allowed(order, trigger, actor):
 
 
 @transaction.atomic
-def escrow_release_decide(*, order, trigger, actor=None, reason=""):
+def escrow_release_decide(*, order, trigger, actor=None, reason="", claim_transfer=False):
     """Decide the release under the order's lock (in the caller's transaction when there is
     one): the release row and its ledger lines. Returns (release, created); the transfer is
-    release_transfer's, after commit."""
-    order = Order.objects.select_for_update().get(pk=order.pk)
+    release_transfer's, after commit. With `claim_transfer` the new release is made already
+    claimed for the caller's transfer request (transfer_in_flight_since, as _transfer_claim
+    sets it): the caller then sends it with _transfer_send, after commit, without locking the
+    row again. Only for a caller that sends it at once: anyone else finds it in flight until
+    ESCROW_TRANSFER_TIMEOUT_SECONDS have passed."""
+    # The seller is read with the order (the notification and the account need them), and the
+    # booking, if any, to know without a query that a plain order has none; only the order's
+    # row is locked.
+    order = (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("seller", "booking")
+        .get(pk=order.pk)
+    )
     existing = EscrowRelease.objects.filter(order=order, milestone__isnull=True).first()
     if existing is None and order.has_milestone_plan:
         # The buyer accepted a milestone plan: each milestone is released on its own.
@@ -140,14 +150,15 @@ def escrow_release_decide(*, order, trigger, actor=None, reason=""):
             raise NotAllowed("Only staff can release escrow directly.")
         return existing, False
     _check_release_allowed(order, trigger, actor)
-    payment = order.payments.get(status=PaymentStatus.SUCCEEDED)
-    destination = connected_account_id_for(order.seller)
+    payment = selectors.payment_for_release(order=order)
+    account = seller_account_fields(order.seller)
+    destination = account.stripe_account_id
     if not destination:
         raise InvalidTransition("The seller has no Stripe account to pay into.")
     # What refunds before release left in escrow (a pending refund holds its amount too).
     split = release_split(
         paid=payment.amount_cents,
-        refunded=payment.amount_cents - refundable_cents(payment),
+        refunded=payment.refunds_held_cents,
         commission=order.commission_cents,
         stripe_fee=payment.stripe_fee_cents,
         fee_payer=order.stripe_fee_payer,
@@ -157,7 +168,7 @@ def escrow_release_decide(*, order, trigger, actor=None, reason=""):
         raise InvalidTransition("This order was refunded in full: nothing is left to release.")
     gross, commission = split.gross_cents, split.commission_cents
     fee_passed_on, net = split.fee_passed_on_cents, split.net_cents
-    debt_recovered = _debt_to_recover(order, net)
+    debt_recovered = _debt_to_recover(order, net, debt=payment.seller_debt_cents)
     transfer = net - debt_recovered
     decided = EscrowRelease.objects.create(
         order=order,
@@ -171,7 +182,42 @@ def escrow_release_decide(*, order, trigger, actor=None, reason=""):
         currency=order.currency,
         destination_account=destination,
         source_charge=payment.stripe_charge_id,
+        transfer_in_flight_since=clock.now() if claim_transfer and transfer else None,
     )
+    with audit_batch():
+        _release_book(decided, order=order, trigger=trigger, actor=actor, reason=reason, net=net)
+    notify(
+        order.seller,
+        "order.released",
+        {
+            "order_id": order.pk,
+            "listing_title": order.listing_title,
+            "amount": decided.transfer_display,
+            "payouts_note": ""
+            if account.payouts_enabled
+            else " Payouts are paused on your Stripe account: finish the steps Stripe asks for "
+            "to withdraw it.",
+            "action_url": order.get_absolute_url(),
+        },
+    )
+    if trigger == ReleaseTrigger.BUYER:
+        notify(
+            order.seller,
+            "order.approved",
+            {
+                "order_id": order.pk,
+                "listing_title": order.listing_title,
+                "action_url": order.get_absolute_url(),
+            },
+        )
+    return decided, True
+
+
+def _release_book(decided, *, order, trigger, actor, reason, net):
+    """The decided release's audit entries, ledger lines and the order's move (escrow_release_
+    decide's transaction, order locked)."""
+    gross, commission = decided.gross_cents, decided.commission_cents
+    fee_passed_on, debt_recovered = decided.fee_passed_on_cents, decided.debt_recovered_cents
     audit_record(
         action="escrow.release.created",
         actor=actor,
@@ -183,9 +229,9 @@ def escrow_release_decide(*, order, trigger, actor=None, reason=""):
             "commission_cents": commission,
             "fee_passed_on_cents": fee_passed_on,
             "debt_recovered_cents": debt_recovered,
-            "transfer_cents": transfer,
+            "transfer_cents": decided.transfer_cents,
             "currency": decided.currency,
-            "destination_account": destination,
+            "destination_account": decided.destination_account,
         }
         | ({"reason": reason} if reason else {}),
     )
@@ -221,31 +267,6 @@ def escrow_release_decide(*, order, trigger, actor=None, reason=""):
         audit_record(action=action, actor=actor, target=order, after={"gross_cents": gross})
     else:
         order_mark_released(order=order, actor=actor, action=action)
-    notify(
-        order.seller,
-        "order.released",
-        {
-            "order_id": order.pk,
-            "listing_title": order.listing_title,
-            "amount": decided.transfer_display,
-            "payouts_note": ""
-            if seller_can_withdraw(order.seller)
-            else " Payouts are paused on your Stripe account: finish the steps Stripe asks for "
-            "to withdraw it.",
-            "action_url": order.get_absolute_url(),
-        },
-    )
-    if trigger == ReleaseTrigger.BUYER:
-        notify(
-            order.seller,
-            "order.approved",
-            {
-                "order_id": order.pk,
-                "listing_title": order.listing_title,
-                "action_url": order.get_absolute_url(),
-            },
-        )
-    return decided, True
 
 
 # --- Releasing one milestone ---------------------------------------------------------------------
@@ -435,6 +456,15 @@ def release_transfer(*, release_id):
     if not _transfer_claim(release_id=decided.pk):
         decided.refresh_from_db()
         return decided  # transferred meanwhile, or another caller's request is in flight
+    return _transfer_send(decided)
+
+
+def _transfer_send(decided):
+    """Send the release's Transfer request, claimed by this caller (_transfer_claim, or
+    escrow_release_decide's claim_transfer), and record Stripe's answer. Returns the release
+    as recorded."""
+    if decided.transfer_cents == 0:
+        return _record_transfer(release_id=decided.pk, transfer_id=None)
     order = decided.order
     try:
         transfer = stripe_client.paced_call(
@@ -495,11 +525,13 @@ def _transfer_claim(*, release_id):
     return True
 
 
-def _answer_recorded(decided):
-    """Stripe answered: the request is no longer in flight (saved with the caller's change)."""
+def _answer_recorded(decided, *, save=True):
+    """Stripe answered: the request is no longer in flight (saved here, or with `save=False` by
+    the caller's own save of the row)."""
     if decided.transfer_in_flight_since is not None:
         decided.transfer_in_flight_since = None
-        decided.save(update_fields=["transfer_in_flight_since"])
+        if save:
+            decided.save(update_fields=["transfer_in_flight_since"])
 
 
 @transaction.atomic
@@ -520,10 +552,16 @@ def _record_transfer_failure(*, release_id, message):
 
 @transaction.atomic
 def _record_transfer(*, release_id, transfer_id):
-    decided = EscrowRelease.objects.select_for_update().get(pk=release_id)
-    _answer_recorded(decided)
+    # The order (for the ledger lines) is read with the release; only the release is locked.
+    decided = (
+        EscrowRelease.objects.select_for_update(of=("self",))
+        .select_related("order")
+        .get(pk=release_id)
+    )
     if decided.status == ReleaseStatus.TRANSFERRED:
+        _answer_recorded(decided)
         return decided
+    _answer_recorded(decided, save=False)  # saved by the move, in its one UPDATE
     decided, _ = release_move(
         release=decided,
         to=ReleaseStatus.TRANSFERRED,
@@ -648,13 +686,17 @@ def _reversals_book(*, transfer, reversals):
     return decided
 
 
-def _debt_to_recover(order, net):
+def _debt_to_recover(order, net, *, debt=None):
     """What of the seller's debt in the order's currency this release pays off (at most its
-    net). The seller's row is locked first, so two releases of theirs never pay one debt twice."""
+    net). `debt`: its balance as the caller read it already (payment_for_release), else read
+    here. The seller's row is locked before it is read again and taken, so two releases of
+    theirs never pay one debt twice."""
     if net <= 0:
         return 0
     account = LedgerAccount.seller_debt(order.seller_id)
-    if not ledger.balance(account, currency=order.currency):
+    if debt is None:
+        debt = ledger.balance(account, currency=order.currency)
+    if debt <= 0:
         return 0
     get_user_model().objects.select_for_update().filter(pk=order.seller_id).first()
     return max(min(ledger.balance(account, currency=order.currency), net), 0)

@@ -1,0 +1,142 @@
+"""What one release costs Bazaar's database, pinned: the auto-release job makes one per due order,
+10,000 at a time, and each query is a round trip (issue #16: < 10 ms of our own per order).
+
+Only Bazaar's own statements are counted: the sandbox answers the Transfer in-process with queries
+of its own (Stripe's work, not ours), and in a test every transaction is a savepoint inside the
+test's, which production runs as BEGIN/COMMIT without a statement of Django's."""
+
+import pytest
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from core import stripe_client
+from core.models import AuditEntry
+from escrow import ledger, services
+from escrow.models import (
+    EscrowRelease,
+    LedgerAccount,
+    Order,
+    OrderStatus,
+    ReleaseStatus,
+    ReleaseTrigger,
+)
+from escrow.testing import deliver_order, pay_on_checkout_page, place_order
+from notifications.models import Notification
+
+pytestmark = pytest.mark.django_db
+
+# The order locked (with its seller), its release looked for, the payment with its refunds and
+# the seller's debt, the seller's account, the release row, its ledger lines, the order moved,
+# the two audit entries (one INSERT), the seller's notification (their email preference, the
+# notification, its email); then, with Stripe's answer: the release locked with its order, moved,
+# audited, its ledger lines. 27 before the batching.
+RELEASE_QUERIES = 15
+
+
+def bazaar_queries(captured):
+    return [
+        query["sql"]
+        for query in captured
+        if "stripe_sandbox_" not in query["sql"] and "SAVEPOINT" not in query["sql"]
+    ]
+
+
+@pytest.fixture
+def due_order(client, seller, listing, buyer, stripe_sandbox, django_capture_on_commit_callbacks):
+    order = place_order(buyer=buyer, listing_id=listing.pk)
+    _, url = services.payment_checkout_start(
+        order=order,
+        buyer=buyer,
+        success_url="http://testserver/orders/done?session={CHECKOUT_SESSION_ID}",
+        cancel_url="http://testserver/orders/cancelled",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        pay_on_checkout_page(client, url)
+    order.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver_order(order=order, actor=seller)
+    stripe_sandbox.advance_clock(days=15)
+    # A worker looks these up once and keeps them; the count is of each release after that.
+    ContentType.objects.get_for_models(Order, EscrowRelease)
+    return order
+
+
+def test_an_auto_release_makes_a_pinned_number_of_queries_and_keeps_every_rule(
+    due_order, monkeypatch
+):
+    keys = []
+    real_call = stripe_client.call
+
+    def keyed(fn, *args, **kwargs):
+        keys.append((fn.__qualname__, kwargs.get("options", {}).get("idempotency_key")))
+        return real_call(fn, *args, **kwargs)
+
+    monkeypatch.setattr(stripe_client, "call", keyed)
+    with CaptureQueriesContext(connection) as captured:
+        decided = services.escrow_release(order=Order(pk=due_order.pk), trigger=ReleaseTrigger.AUTO)
+
+    ours = bazaar_queries(captured.captured_queries)
+    assert len(ours) <= RELEASE_QUERIES, "\n".join(ours)
+    if connection.features.has_select_for_update:
+        # The order and the release were decided and recorded under their row locks.
+        assert sum("FOR UPDATE" in sql for sql in ours) == 2
+
+    decided = EscrowRelease.objects.get(pk=decided.pk)
+    assert decided.status == ReleaseStatus.TRANSFERRED
+    assert decided.transfer_cents == 2250
+    assert decided.transfer_in_flight_since is None
+    due_order.refresh_from_db()
+    assert due_order.status == OrderStatus.RELEASED
+    assert ledger.order_total(due_order) == 0
+    assert ledger.balance(LedgerAccount.seller_payable(due_order.seller_id)) == 0
+    entries = {
+        entry.action: entry
+        for entry in AuditEntry.objects.filter(
+            action__in=[
+                "escrow.release.created",
+                "escrow.order.auto_released",
+                "escrow.release.transferred",
+            ]
+        )
+    }
+    assert entries["escrow.release.created"].after["transfer_cents"] == 2250
+    assert entries["escrow.order.auto_released"].before == {"status": "delivered"}
+    assert entries["escrow.order.auto_released"].after["status"] == "released"
+    assert entries["escrow.release.transferred"].before == {"status": "pending"}
+    assert entries["escrow.release.transferred"].after["stripe_transfer_id"] == (
+        decided.stripe_transfer_id
+    )
+    # One Stripe write, the Transfer, with the key from the release row.
+    assert keys == [("TransferService.create", f"escrow-escrowrelease-{decided.pk}-transfer")]
+    assert Notification.objects.filter(
+        recipient_id=due_order.seller_id, event_code="order.released"
+    ).exists()
+
+
+def test_the_job_releases_many_due_orders_at_the_same_cost_each(
+    due_order, buyer, seller, listing, client, stripe_sandbox, django_capture_on_commit_callbacks
+):
+    """The job's own reads (which orders are due, which milestones) are made once per run, not
+    once per order."""
+    from escrow.tasks import auto_release_due_orders
+
+    second = place_order(buyer=buyer, listing_id=listing.pk)
+    _, url = services.payment_checkout_start(
+        order=second,
+        buyer=buyer,
+        success_url="http://testserver/orders/done?session={CHECKOUT_SESSION_ID}",
+        cancel_url="http://testserver/orders/cancelled",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        pay_on_checkout_page(client, url)
+    second.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver_order(order=second, actor=seller)
+    stripe_sandbox.advance_clock(days=15)
+
+    with CaptureQueriesContext(connection) as captured:
+        assert auto_release_due_orders.delay().get() == 2
+
+    ours = bazaar_queries(captured.captured_queries)
+    assert len(ours) <= 2 * RELEASE_QUERIES + 2, "\n".join(ours)

@@ -1,0 +1,95 @@
+"""What one scheduled payout costs, pinned: the beat job makes one per due seller, thousands at a
+time (issue #16). Stripe's balance is read once per seller, under the seller's lock, and only
+Bazaar's own statements are counted (the sandbox answers in-process with queries of its own, and
+in a test each transaction is a savepoint, which production runs as BEGIN/COMMIT)."""
+
+import pytest
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from core import stripe_client
+from core.models import AuditEntry
+from escrow import ledger
+from escrow.models import LedgerAccount
+from escrow.testing import sell_and_release
+from notifications.models import Notification
+from payouts import services as payouts
+from payouts.models import Payout, PayoutStatus
+
+pytestmark = pytest.mark.django_db
+
+# The seller's account, their row locked, the period's payouts, the schedule read again (a hold)
+# and the first transfer (the first payout delay), the debt and the payouts not yet taken, the
+# payout row, its audit entry, the notification (preference, row, email); with Stripe's answer:
+# the payout locked, its ledger lines, its move (with the ledger's flag) and its audit entry.
+# 22 before, with the balance read twice.
+PAYOUT_QUERIES = 16
+
+
+def bazaar_queries(captured):
+    return [
+        query["sql"]
+        for query in captured
+        if "stripe_sandbox_" not in query["sql"] and "SAVEPOINT" not in query["sql"]
+    ]
+
+
+def test_a_scheduled_payout_reads_the_balance_once_and_makes_a_pinned_number_of_queries(
+    client,
+    seller,
+    listing,
+    buyer,
+    stripe_sandbox,
+    settings,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+):
+    settings.PAYOUT_FIRST_DELAY_DAYS = 0
+    payouts.payout_schedule_set(seller=seller, interval="daily")
+    sell_and_release(
+        client,
+        buyer=buyer,
+        seller=seller,
+        listing=listing,
+        capture=django_capture_on_commit_callbacks,
+    )
+    stripe_sandbox.advance_clock(days=3)  # settled: available at Stripe
+    ContentType.objects.get_for_models(Payout)  # a worker keeps it after its first use
+    asked = []
+    real_call = stripe_client.call
+
+    def counted(fn, *args, **kwargs):
+        asked.append(fn.__qualname__)
+        return real_call(fn, *args, **kwargs)
+
+    monkeypatch.setattr(stripe_client, "call", counted)
+
+    with CaptureQueriesContext(connection) as captured:
+        assert payouts.payouts_run_scheduled().made == 1
+
+    assert asked == ["BalanceService.retrieve", "PayoutService.create"]
+    ours = bazaar_queries(captured.captured_queries)
+    # The job's own reads: the due schedules, and the next batch (none).
+    assert len(ours) <= PAYOUT_QUERIES + 2, "\n".join(ours)
+    payout = Payout.objects.get()
+    assert (payout.amount_cents, payout.status, payout.sent_booked) == (
+        4500,
+        PayoutStatus.PENDING,
+        True,
+    )
+    assert ledger.balance(LedgerAccount.seller_payouts(seller.pk)) == 4500
+    assert list(
+        AuditEntry.objects.filter(action__startswith="payouts.payout.")
+        .order_by("id")
+        .values_list("action", "before", "after__status")
+    ) == [
+        ("payouts.payout.requested", {}, None),
+        ("payouts.payout.pending", {"status": "requested"}, "pending"),
+    ]
+    assert Notification.objects.filter(recipient=seller, event_code="payout.requested").exists()
+    # Run again the same day: the period has its payout; nothing more is asked of Stripe's
+    # writes.
+    asked.clear()
+    assert payouts.payouts_run_scheduled().made == 0
+    assert "PayoutService.create" not in asked
