@@ -214,26 +214,19 @@ def bench_orders(args, env, database_url):
     stripe_seconds = float(counters.get(SECONDS) or 0)
     stripe_calls = int(counters.get(CALLS) or 0)
     done = args.orders - left
-    job_task, other_tasks = task_seconds(worker.log_path, "escrow.tasks.auto_release_due_orders")
-    figures = {
-        "job": "release",
-        "items": args.orders,
-        "done": done,
-        "rate_limit_per_s": args.rate,
-        "seconds": seconds,
-        "writes_per_s": done / seconds if seconds else None,
-        "busiest_second_writes": busiest_second(database_url, "transfer", sandbox_since),
-        "stripe_calls": stripe_calls,
-        "stripe_seconds": stripe_seconds,
-        "stripe_ms_per_item": stripe_seconds / done * 1000 if done else None,
-        "overhead_ms_per_item": (seconds - stripe_seconds) / done * 1000 if done else None,
-        "job_task_seconds": job_task,
-        "job_overhead_ms_per_item": (job_task - stripe_seconds) / done * 1000 if done else None,
-        "other_tasks_ms_per_item": other_tasks / done * 1000 if done else None,
-        "worker_peak_rss_mb": worker_rss,
-        "load_before": load_before,
-        **stack.machine(),
-    }
+    figures = job_figures(
+        job="release",
+        items=args.orders,
+        done=done,
+        rate=args.rate,
+        seconds=seconds,
+        busiest=busiest_second(database_url, "transfer", sandbox_since),
+        stripe_calls=stripe_calls,
+        stripe_seconds=stripe_seconds,
+        task_times=task_seconds(worker.log_path, "escrow.tasks.auto_release_due_orders"),
+        worker_rss=worker_rss,
+        load_before=load_before,
+    )
     report(figures)
     return figures
 
@@ -277,28 +270,63 @@ def bench_payouts(args, env, database_url):
     seconds = payout_job_seconds(database_url, since)
     stripe_seconds = float(counters.get(SECONDS) or 0)
     stripe_calls = int(counters.get(CALLS) or 0)
-    job_task, other_tasks = task_seconds(worker.log_path, "payouts.tasks.run_scheduled_payouts")
-    figures = {
-        "job": "payouts",
-        "items": args.payouts,
+    figures = job_figures(
+        job="payouts",
+        items=args.payouts,
+        done=done,
+        rate=args.rate,
+        seconds=seconds,
+        busiest=busiest_second(database_url, "payout", sandbox_since),
+        stripe_calls=stripe_calls,
+        stripe_seconds=stripe_seconds,
+        task_times=task_seconds(worker.log_path, "payouts.tasks.run_scheduled_payouts"),
+        worker_rss=worker_rss,
+        load_before=load_before,
+    )
+    report(figures)
+    return figures
+
+
+def job_figures(
+    *,
+    job,
+    items,
+    done,
+    rate,
+    seconds,
+    busiest,
+    stripe_calls,
+    stripe_seconds,
+    task_times,
+    worker_rss,
+    load_before,
+):
+    """One job's figures, per item where it makes sense; `task_times` is task_seconds()' pair
+    (the job's own tasks, the other tasks the worker ran meanwhile)."""
+    job_task, other_tasks = task_times
+
+    def per_item_ms(total):
+        return total / done * 1000 if done else None
+
+    return {
+        "job": job,
+        "items": items,
         "done": done,
-        "rate_limit_per_s": args.rate,
+        "rate_limit_per_s": rate,
         "seconds": seconds,
         "writes_per_s": done / seconds if seconds else None,
-        "busiest_second_writes": busiest_second(database_url, "payout", sandbox_since),
+        "busiest_second_writes": busiest,
         "stripe_calls": stripe_calls,
         "stripe_seconds": stripe_seconds,
-        "stripe_ms_per_item": stripe_seconds / done * 1000 if done else None,
-        "overhead_ms_per_item": (seconds - stripe_seconds) / done * 1000 if done else None,
+        "stripe_ms_per_item": per_item_ms(stripe_seconds),
+        "overhead_ms_per_item": per_item_ms(seconds - stripe_seconds),
         "job_task_seconds": job_task,
-        "job_overhead_ms_per_item": (job_task - stripe_seconds) / done * 1000 if done else None,
-        "other_tasks_ms_per_item": other_tasks / done * 1000 if done else None,
+        "job_overhead_ms_per_item": per_item_ms(job_task - stripe_seconds),
+        "other_tasks_ms_per_item": per_item_ms(other_tasks),
         "worker_peak_rss_mb": worker_rss,
         "load_before": load_before,
         **stack.machine(),
     }
-    report(figures)
-    return figures
 
 
 def report(f):
