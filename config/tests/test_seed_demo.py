@@ -1,5 +1,6 @@
 import hashlib
 import re
+from datetime import timedelta
 from io import BytesIO, StringIO
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from PIL import Image
 from accounts.models import SellerProfile, User
 from config.demo_pictures import listing_picture
 from config.management.commands.seed_demo import DEMO_PASSWORD, STAFF_EMAIL
+from core import clock
 from core.models import AuditEntry
 from marketplace.models import (
     Category,
@@ -185,3 +187,24 @@ def test_the_demo_home_page_shows_pictures_from_every_store(client):
     assert stores_shown == set(Store.objects.values_list("name", flat=True))
     store_page = client.get(Store.objects.get(name="Okafor Ceramics").get_absolute_url())
     assert 'class="store-header__logo"' in store_page.content.decode()
+
+
+def test_the_demos_short_services_can_be_booked_and_the_long_jobs_ordered_without_a_time(client):
+    seed()
+    services = Listing.objects.filter(kind=ListingKind.SERVICE, status=ListingStatus.APPROVED)
+    bookable = [s for s in services if hasattr(s, "availability")]
+    assert len(bookable) >= 3
+    assert len({s.store_id for s in bookable}) >= 2
+    assert all(s.duration_minutes <= 180 for s in bookable)
+    assert any(not hasattr(s, "availability") for s in services)  # day-long jobs, milestones
+
+    listing = bookable[0]
+    start = clock.now() + timedelta(days=1)
+    response = client.get(
+        f"/api/v1/listings/{listing.pk}/availability/",
+        {"from": start.isoformat(), "to": (start + timedelta(days=7)).isoformat()},
+    )
+    assert response.status_code == 200, response.content
+    assert len(response.json()["slots"]) >= 5  # a week of weekday hours
+    page = client.get(listing.get_absolute_url())
+    assert "Pick a time" in page.content.decode()

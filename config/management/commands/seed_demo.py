@@ -13,6 +13,7 @@ Every demo account signs in with the password DEMO_PASSWORD ("bazaar-demo-123").
 
 import io
 from dataclasses import dataclass
+from datetime import time
 from itertools import zip_longest
 from pathlib import Path
 
@@ -115,6 +116,15 @@ BUYERS = [
 ]
 
 APPROVED = ListingStatus.APPROVED
+# Demo services of at most this long get weekly hours: lessons, workshops, consultations.
+BOOKABLE_MAX_MINUTES = 180
+DEMO_WEEKLY_HOURS = [
+    *(
+        {"weekday": weekday, "start_time": time(9), "end_time": time(17)}
+        for weekday in range(5)  # Monday to Friday
+    ),
+    {"weekday": 5, "start_time": time(10), "end_time": time(14)},
+]
 PENDING = ListingStatus.PENDING_REVIEW
 REJECTED = ListingStatus.REJECTED
 PRODUCT = ListingKind.PRODUCT
@@ -391,6 +401,7 @@ class Command(BaseCommand):
                 self._logo(sellers[spec.key])
             for spec in in_turns(LISTINGS):
                 self._listing(spec, sellers[spec.seller], categories, staff)
+            self._bookable_hours(sellers)
             self._conversation()
             self._favourites()
         # Only the offline sandbox can finish onboarding for a seller (its `stripe_sandbox`
@@ -518,6 +529,31 @@ class Command(BaseCommand):
         elif spec.status == REJECTED:
             services.listing_reject(listing=listing, actor=staff, reason=spec.rejection_reason)
         self.created["listings"] += 1
+
+    def _bookable_hours(self, sellers):
+        """Weekday hours (and a short Saturday) for the demo's sessions of a few hours, so a
+        buyer can pick a time on their pages; the day-long jobs stay ordered without a time (and
+        can be split into milestones)."""
+        for seller in sellers.values():
+            sessions = Listing.objects.filter(
+                store=seller.store,
+                kind=ListingKind.SERVICE,
+                status=ListingStatus.APPROVED,
+                duration_minutes__lte=BOOKABLE_MAX_MINUTES,
+                availability__isnull=True,
+            )
+            for listing in sessions:
+                services.service_availability_set(
+                    listing=listing,
+                    actor=seller,
+                    time_zone=seller.time_zone,
+                    buffer_minutes=15,
+                    horizon_days=60,
+                    min_notice_minutes=12 * 60,
+                    windows=DEMO_WEEKLY_HOURS,
+                    exceptions=[],
+                )
+                self.created["bookable services"] = self.created.get("bookable services", 0) + 1
 
     # --- messages -------------------------------------------------------------------------------
 
