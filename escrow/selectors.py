@@ -1149,8 +1149,10 @@ class SlotWeek:
 
 
 def slot_week(*, listing, availability, time_zone, week=None, now=None, exclude_pk=None):
-    """The free slots of the week starting on the Monday of `week` (a date; default and anything
-    in the past: this week), grouped by the viewer's local day."""
+    """The free slots of the week starting on the Monday of `week` (a date; anything in the past:
+    this week), grouped by the viewer's local day. Without `week`, this week, or the week of the
+    next free slot when this one has none left (on a Sunday evening, or past a long notice), so
+    the page opens on times a buyer can pick rather than on seven empty days."""
     now = now or clock.now()
     tz = zone(time_zone)
     this_monday = week_start(now.astimezone(tz).date())
@@ -1158,16 +1160,24 @@ def slot_week(*, listing, availability, time_zone, week=None, now=None, exclude_
     last_day = (now + timedelta(days=availability.horizon_days)).astimezone(tz).date()
     if monday > last_day:
         monday = week_start(last_day)
-    start = local_midnight(monday, tz)
-    end = local_midnight(monday + timedelta(days=7), tz)
-    slots = listing_free_slots(
-        listing=listing,
-        availability=availability,
-        start=start,
-        end=end,
-        now=now,
-        exclude_pk=exclude_pk,
-    )
+
+    def free_from(day, days=7):
+        return listing_free_slots(
+            listing=listing,
+            availability=availability,
+            start=local_midnight(day, tz),
+            end=local_midnight(day + timedelta(days=days), tz),
+            now=now,
+            exclude_pk=exclude_pk,
+        )
+
+    slots = free_from(monday)
+    if not slots and week is None and monday + timedelta(days=7) <= last_day:
+        later = free_from(monday + timedelta(days=7), days=(last_day - monday).days)
+        if later:
+            monday = week_start(later[0].astimezone(tz).date())
+            week_end = local_midnight(monday + timedelta(days=7), tz)
+            slots = [slot for slot in later if slot < week_end]
     by_day = {monday + timedelta(days=n): [] for n in range(7)}
     for slot in slots:
         local = slot.astimezone(tz)

@@ -437,3 +437,26 @@ def test_a_booked_service_shows_no_shipping_words_from_listing_to_completion(
         assert words - {"address"} == set(), (message.subject, words)
     # The same check finds them on a product's order (it can fail).
     assert SHIPPING_WORDS.search("Paid — waiting for the seller to ship".lower())
+
+
+def test_the_page_opens_on_the_week_of_the_next_free_time_when_this_week_has_none(
+    client, service, buyer
+):
+    # Ten days' notice: nothing this week can be booked any more.
+    service.availability.min_notice_minutes = 10 * 24 * 60
+    service.availability.save()
+    first = free(service, days=(0, 30))[0]
+    client.force_login(buyer)
+    buyer_zone = ZoneInfo(buyer.time_zone)
+
+    response = client.get(service.get_absolute_url())
+
+    values = slot_buttons(response)
+    assert first.isoformat() in values
+    monday = first.astimezone(buyer_zone).date()
+    monday -= timedelta(days=monday.weekday())
+    assert f"Week of {monday:%a} {monday.day} {monday:%b %Y}" in _text(response)
+    assert 'rel="prev"' in _html(response)  # back to this week, empty as it is
+    # Asked for this week by name, the page shows it, empty.
+    this_week = clock.now().astimezone(buyer_zone).date().isoformat()
+    assert slot_buttons(client.get(service.get_absolute_url(), {"week": this_week})) == []
