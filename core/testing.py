@@ -63,3 +63,14 @@ def assert_matches_api_schema(response, path, method):
         response.status_code, headers, response.content, request, 0, True
     )
     operation.validate_response(answer)
+
+
+def bazaar_queries(captured):
+    """The SQL of captured queries (CaptureQueriesContext.captured_queries) that Bazaar's own
+    code ran: without the Stripe sandbox's (its tables, reached in-process in tests) and
+    without savepoints, so a pinned count measures the product, not the stand-in for Stripe."""
+    return [
+        query["sql"]
+        for query in captured
+        if "stripe_sandbox_" not in query["sql"] and "SAVEPOINT" not in query["sql"]
+    ]

@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from core import stripe_client
 from core.models import AuditEntry
+from core.testing import bazaar_queries
 from escrow import ledger, services
 from escrow.models import (
     EscrowRelease,
@@ -32,14 +33,6 @@ pytestmark = pytest.mark.django_db
 # notification, its email); then, with Stripe's answer: the release locked with its order, moved,
 # audited, its ledger lines. 27 before the batching.
 RELEASE_QUERIES = 15
-
-
-def bazaar_queries(captured):
-    return [
-        query["sql"]
-        for query in captured
-        if "stripe_sandbox_" not in query["sql"] and "SAVEPOINT" not in query["sql"]
-    ]
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from core import stripe_client
 from core.models import AuditEntry
+from core.testing import bazaar_queries
 from escrow import ledger
 from escrow.models import LedgerAccount
 from escrow.testing import sell_and_release
@@ -25,14 +26,6 @@ pytestmark = pytest.mark.django_db
 # the payout locked, its ledger lines, its move (with the ledger's flag) and its audit entry.
 # 22 before, with the balance read twice.
 PAYOUT_QUERIES = 16
-
-
-def bazaar_queries(captured):
-    return [
-        query["sql"]
-        for query in captured
-        if "stripe_sandbox_" not in query["sql"] and "SAVEPOINT" not in query["sql"]
-    ]
 
 
 def test_a_scheduled_payout_reads_the_balance_once_and_makes_a_pinned_number_of_queries(
