@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Avg, Count, FloatField, IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 
@@ -39,13 +40,46 @@ def _rated(now):
     return Review.objects.public(now).filter(side=ReviewSide.BUYER)
 
 
-def listings_with_ratings(queryset, *, now=None):
-    """Listings annotated with their rating and their store's (marketplace/ratings.py)."""
-    rated = _rated(now or clock.now())
-    return queryset.annotate(
-        **_rating_subqueries(rated.filter(listing=OuterRef("pk")), "listing"),
-        **_rating_subqueries(rated.filter(store=OuterRef("store_id")), "store", "store_"),
+def _figures_sql(key, count):
+    table = Review._meta.db_table
+    placeholders = ", ".join(["%s"] * count)
+    return (
+        f"SELECT {key}, AVG(rating), COUNT(*) FROM {table} "
+        f"WHERE side = %s AND hidden = %s AND reveals_at <= %s AND {key} IN ({placeholders}) "
+        f"GROUP BY {key}"
     )
+
+
+def rate_listings(listings, *, now=None):
+    """Set each listing's rating and its store's (marketplace/ratings.py) from the same reviews
+    as `_rated`, in one query for the whole list (both groupings in one UNION ALL, on the
+    (listing|store, side, hidden, reveals_at) indexes). Written in SQL: it runs for every
+    catalogue page, and building the same union through the ORM cost more CPU than the rest of
+    the page's queries together."""
+    listing_ids = sorted({listing.pk for listing in listings})
+    store_ids = sorted({listing.store_id for listing in listings})
+    by_listing, by_store = {}, {}
+    if listings:
+        now = now or clock.now()
+        common = [ReviewSide.BUYER, False, now]
+        sql = (
+            f"SELECT 0, * FROM ({_figures_sql('listing_id', len(listing_ids))}) AS l "
+            f"UNION ALL SELECT 1, * FROM ({_figures_sql('store_id', len(store_ids))}) AS s"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*common, *listing_ids, *common, *store_ids])
+            for grouping, key, average, count in cursor.fetchall():
+                (by_store if grouping else by_listing)[key] = (_average(average), count)
+    for listing in listings:
+        listing.rating_average, listing.rating_count = by_listing.get(listing.pk, (None, 0))
+        listing.store_rating_average, listing.store_rating_count = by_store.get(
+            listing.store_id, (None, 0)
+        )
+
+
+def _average(value):
+    # PostgreSQL's AVG of integers is numeric (a Decimal here); SQLite's a float.
+    return None if value is None else float(value)
 
 
 def stores_with_ratings(queryset, *, now=None):

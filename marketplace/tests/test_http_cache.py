@@ -338,9 +338,10 @@ def test_home_category_counts_are_counted_once_per_catalogue_version(
     pill = '<span class="category-pill__count">{}</span>'
     assert pill.format(1) in _html(client.get(reverse("home"), {"_": "1"}))
 
-    # A home URL the response cache has never seen reads the newest listings, their images and
-    # the clock, but not the categories' counts (every approved listing read, for each visitor).
-    with django_assert_max_num_queries(3):
+    # A home URL the response cache has never seen reads the newest listings, their images, the
+    # clock and their ratings, but not the categories' counts (every approved listing read, for
+    # each visitor).
+    with django_assert_max_num_queries(4):
         assert pill.format(1) in _html(client.get(reverse("home"), {"_": "2"}))
 
     _changes(

@@ -138,8 +138,9 @@ def test_home_query_count_is_flat(client, django_assert_max_num_queries, stores)
         _make_listings(3, store=SellerFactory().store)
 
     # listings (with store and category), their images, the categories with their counts, and
-    # the clock for the cards' published ratings (a sandbox row in tests, free in production)
-    with django_assert_max_num_queries(4):
+    # the clock for the cards' published ratings (a sandbox row in tests, free in production) and
+    # the ratings
+    with django_assert_max_num_queries(5):
         response = client.get(reverse("home"))
 
     assert _html(response).count('class="card listing-card"') == min(3 * stores, 8)
@@ -725,9 +726,9 @@ def _make_listings(n, store=None):
 
 
 # a count capped at BAZAAR_BROWSE_COUNT_CAP, page of listings, their images, the category choices
-# (or the store on store pages, which count nothing), and the clock (reviews) (once more on store
-# pages, for the store's rating).
-LIST_PAGE_QUERIES = 5
+# (or the store on store pages, which count nothing), and the clock and the page's ratings
+# (reviews) (the clock once more on store pages, for the store's rating).
+LIST_PAGE_QUERIES = 6
 # The browse page adds its facets: counts per category, then per kind and price bucket.
 BROWSE_PAGE_QUERIES = LIST_PAGE_QUERIES + 2
 
@@ -771,8 +772,8 @@ def test_seller_dashboard_query_count_is_flat(
     # signed-in top bar's notification bell (unread count and latest notifications) and
     # Messages badge (unread total), and the Stripe payouts status panel (the seller's connected
     # account), and the clock (reviews), and the listings' Amazon sync badges (amazon_sync's
-    # tag: one query for the page).
-    with django_assert_max_num_queries(13):
+    # tag: one query for the page), and the page's ratings.
+    with django_assert_max_num_queries(14):
         response = client.get(reverse("seller-dashboard"))
 
     assert response.status_code == 200

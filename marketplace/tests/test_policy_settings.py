@@ -275,8 +275,8 @@ def test_the_listing_page_shows_the_listings_own_policy(client):
 
 
 # listing (store + category joined), images; the buy box reads the seller and their Stripe account;
-# and the clock (reviews)
-LISTING_PAGE_QUERIES = 5
+# and the clock and the listing's ratings (reviews)
+LISTING_PAGE_QUERIES = 6
 
 
 def test_the_listing_page_reads_the_policy_without_extra_queries(

@@ -530,9 +530,9 @@ def test_searching_the_api_list_takes_a_flat_number_of_queries(
     for n in range(rows):
         listing(f"Walnut lamp {n}", store=store, category=CategoryFactory())
 
-    # the search's look-up, the page (keyset, no count; store, category, ratings joined),
-    # images, the clock
-    with django_assert_max_num_queries(3 + SEARCH_QUERIES):
+    # the search's look-up, the page (keyset, no count; store, category joined), images, the
+    # clock, the page's ratings
+    with django_assert_max_num_queries(4 + SEARCH_QUERIES):
         found = ids(api_client.get(LISTINGS, {"q": "walnut lamp", "page_size": 50}))
     assert len(found) == rows
 
@@ -577,8 +577,9 @@ def test_a_corrected_search_takes_a_flat_number_of_queries(
     for n in range(rows):
         listing(f"Walnut lamp {n}", store=store, category=CategoryFactory())
 
-    # the look-up and the check, then the list's page (no count), images and the clock
-    with django_assert_max_num_queries(3 + TYPO_QUERIES):
+    # the look-up and the check, then the list's page (no count), images, the clock and the
+    # page's ratings
+    with django_assert_max_num_queries(4 + TYPO_QUERIES):
         found = ids(api_client.get(LISTINGS, {"q": "wallnut lamp", "page_size": 50}))
     assert len(found) == rows
     # the look-up and the check, then the facets' one query and the clock
@@ -586,7 +587,7 @@ def test_a_corrected_search_takes_a_flat_number_of_queries(
         body = api_client.get(FACETS, {"q": "wallnut lamp"}).json()
     assert body["corrected_query"] == "walnut lamp"
     # the look-up and the check, then what the browse page with a search takes
-    with django_assert_max_num_queries(6 + TYPO_QUERIES):
+    with django_assert_max_num_queries(7 + TYPO_QUERIES):
         page = client.get(reverse("listing-list"), {"q": "wallnut"}).content.decode()
     assert "Showing results for <strong>walnut</strong>" in page
 
@@ -611,8 +612,9 @@ def test_the_browse_page_with_a_search_takes_a_flat_number_of_queries(
     for n in range(rows):
         listing(f"Walnut lamp {n}", store=store, category=CategoryFactory())
 
-    # the search's look-up, capped count, page, images, category choices, the clock, facets (1)
-    with django_assert_max_num_queries(6 + SEARCH_QUERIES):
+    # the search's look-up, capped count, page, images, category choices, the clock, the page's
+    # ratings, facets (1)
+    with django_assert_max_num_queries(7 + SEARCH_QUERIES):
         response = client.get(reverse("listing-list"), {"q": "walnut"})
     assert response.status_code == 200
     assert response.content.decode().count('class="card listing-card"') == min(rows, 24)
