@@ -14,6 +14,11 @@ class ListingWithFavouriteOutputSerializer(ListingOutputSerializer):
         fields = (*ListingOutputSerializer.Meta.fields, "is_favourite")
         read_only_fields = fields
 
+    def written(self, listing):
+        data = super().written(listing)
+        data["is_favourite"] = bool(listing.is_favourite)
+        return data
+
 
 class StoreWithFavouriteOutputSerializer(StoreOutputSerializer):
     is_favourite = serializers.BooleanField(read_only=True, help_text=IS_FAVOURITE_HELP)
