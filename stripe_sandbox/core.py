@@ -7,12 +7,11 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from stripe_sandbox.currencies import decimal_places
-from stripe_sandbox.delivery import retry_at
 from stripe_sandbox.errors import InvalidRequest, ResourceMissing
 from stripe_sandbox.models import SandboxClock, SandboxObject, SandboxSwitch, SandboxWebhookDelivery
 from stripe_sandbox.params import EXPAND
@@ -89,20 +88,68 @@ def clock_advance(seconds):
     return now()
 
 
+# Clock jobs: (fn, the kinds of thing it acts on). A kind is a SandboxObject's object_type, or
+# DELIVERIES for failed webhook deliveries.
 _TICKS = []
+DELIVERIES = "webhook_delivery"
 
 
-def on_tick(fn):
-    """Register fn(now) to run whenever the clock is looked at: settle funds, pay payouts..."""
-    _TICKS.append(fn)
-    return fn
+def on_tick(*kinds):
+    """Register fn(now) to run when the clock is looked at and something of one of `kinds` has
+    fallen due: settle funds, pay payouts... Each object kind needs a due_rule saying when."""
+
+    def register(fn):
+        _TICKS.append((fn, frozenset(kinds)))
+        return fn
+
+    return register
+
+
+def due_rule(object_type):
+    """Register fn(data, account) -> the sandbox time (Unix seconds) at which a clock job must
+    act on an object of `object_type` as it is now, or None if none will. Kept on each row
+    (SandboxObject.due_at) when it is saved. It must never be later than the job would act, or
+    the job would not run in time; earlier only costs a wasted run."""
+
+    def register(fn):
+        SandboxObject.DUE_RULES[object_type] = fn
+        return fn
+
+    return register
+
+
+def _due_kinds():
+    """The kinds of thing some clock job must act on now, in one query (indexed on due_at and
+    next_attempt_at, which only rows waiting for the clock have): usually none. In SQL: it
+    runs before every request, and the ORM took longer to build it than the database to
+    answer it."""
+    current = (
+        f"%s + COALESCE((SELECT offset_seconds FROM {SandboxClock._meta.db_table} "
+        "ORDER BY id LIMIT 1), 0)"
+    )
+    real_now = int(time.time())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT object_type FROM {SandboxObject._meta.db_table} WHERE due_at <= {current} "
+            f"UNION SELECT %s FROM {SandboxWebhookDelivery._meta.db_table} "
+            f"WHERE next_attempt_at <= {current}",
+            [real_now, DELIVERIES, real_now],
+        )
+        return {kind for (kind,) in cursor.fetchall()}
 
 
 def tick():
+    """Let everything that has fallen due by the sandbox's clock happen, each job in its own
+    transaction. Runs before every API request: when nothing is due (most of the time) it
+    costs one query."""
+    due = _due_kinds()
+    if not due:
+        return
     current = now()
-    for fn in _TICKS:
-        with transaction.atomic():
-            fn(current)
+    for fn, kinds in _TICKS:
+        if kinds & due:
+            with transaction.atomic():
+                fn(current)
 
 
 # --- Requests -----------------------------------------------------------------------------------
@@ -298,29 +345,19 @@ def previous_attributes(before, after):
     return changed
 
 
-@on_tick
+@on_tick(DELIVERIES)
 def _retry_failed_deliveries(current):
     """Deliveries their endpoint did not accept are sent again on Stripe's schedule
-    (delivery.retry_at), unless a test holds webhooks back."""
+    (delivery.retry_at, kept in next_attempt_at), unless a test holds webhooks back."""
     if switch("hold_webhooks"):
         return
     Status = SandboxWebhookDelivery.Status
-    failed = list(SandboxWebhookDelivery.objects.filter(status=Status.FAILED))
-    if not failed:
-        return
-    created = dict(
-        SandboxObject.objects.filter(
-            object_type="event", stripe_id__in={row.event_id for row in failed}
-        ).values_list("stripe_id", "created")
-    )
-    for row in failed:
-        due = retry_at(created.get(row.event_id, current), row.attempts)
-        if due is None or due > current:
-            continue
+    due = SandboxWebhookDelivery.objects.filter(status=Status.FAILED, next_attempt_at__lte=current)
+    for row in list(due):
         # Queued once: the row is pending until the task sends it (and records the outcome).
         queued = SandboxWebhookDelivery.objects.filter(
             pk=row.pk, status=Status.FAILED, attempts=row.attempts
-        ).update(status=Status.PENDING)
+        ).update(status=Status.PENDING, next_attempt_at=None)
         if queued:
             transaction.on_commit(lambda pk=row.pk: deliver_webhook.delay(pk))
 
@@ -411,7 +448,12 @@ def balance_of(account):
     return {"available": available, "pending": pending}
 
 
-@on_tick
+@due_rule("balance_transaction")
+def _balance_transaction_due(txn, account):
+    return txn["available_on"] if txn.get("status") == "pending" else None
+
+
+@on_tick("balance_transaction")
 def _settle_balance_transactions(current):
     """Pending balance transactions whose available_on passed become available."""
     rows = SandboxObject.objects.filter(object_type="balance_transaction", data__status="pending")

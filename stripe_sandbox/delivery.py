@@ -65,11 +65,12 @@ def send(delivery_id):
         delivery.attempts += 1
         delivery.last_status_code = status
         delivery.last_response = text[:2000]
-        delivery.status = (
-            SandboxWebhookDelivery.Status.DELIVERED
-            if 200 <= status < 300
-            else SandboxWebhookDelivery.Status.FAILED
-        )
+        if 200 <= status < 300:
+            delivery.status = SandboxWebhookDelivery.Status.DELIVERED
+            delivery.next_attempt_at = None
+        else:
+            delivery.status = SandboxWebhookDelivery.Status.FAILED
+            delivery.next_attempt_at = retry_at(event["created"], delivery.attempts)
         delivery.save()
     return status
 

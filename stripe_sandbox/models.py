@@ -14,13 +14,36 @@ class SandboxObject(models.Model):
     account = models.CharField(max_length=80, blank=True, db_index=True)
     created = models.BigIntegerField(db_index=True)
     data = models.JSONField()
+    # When the sandbox's clock must next act on the object by itself (sandbox time, Unix
+    # seconds: a balance transaction settles, a payout moves on...), or None if nothing will
+    # happen to it. Set on every save by the rule registered for its type (DUE_RULES, filled
+    # through core.due_rule), so that a request finds "nothing due" in one indexed query
+    # instead of every clock job looking at every object.
+    due_at = models.BigIntegerField(null=True, blank=True)
+
+    # object_type -> fn(data, account) -> due_at; see core.due_rule.
+    DUE_RULES = {}
 
     class Meta:
         ordering = ["-created", "-id"]
-        indexes = [models.Index(fields=["object_type", "account", "-created", "-id"])]
+        indexes = [
+            models.Index(fields=["object_type", "account", "-created", "-id"]),
+            models.Index(
+                fields=["due_at"],
+                name="sandbox_object_due_at",
+                condition=models.Q(due_at__isnull=False),
+            ),
+        ]
 
     def __str__(self):
         return self.stripe_id
+
+    def save(self, *args, **kwargs):
+        rule = self.DUE_RULES.get(self.object_type)
+        self.due_at = rule(self.data, self.account) if rule else None
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "due_at"}
+        super().save(*args, **kwargs)
 
 
 class SandboxIdempotencyKey(models.Model):
@@ -87,10 +110,20 @@ class SandboxWebhookDelivery(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     last_response = models.TextField(blank=True)
+    # A failed delivery's next try (sandbox time, Unix seconds: delivery.retry_at), or None
+    # once Stripe would have given up.
+    next_attempt_at = models.BigIntegerField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["id"]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                name="sandbox_delivery_next_attempt",
+                condition=models.Q(next_attempt_at__isnull=False),
+            )
+        ]
 
     def __str__(self):
         return f"{self.event_id} → {self.url} ({self.status})"

@@ -332,3 +332,20 @@ def test_an_account_update_reads_the_account_from_stripe_once(
     assert len(work.queries) == 9, work.describe()
     assert Event.objects.filter(id=row.event_id).exists()
     assert connected().charges_enabled is True
+
+
+def test_an_update_about_an_account_deleted_since_leaves_nothing_to_mirror(client, seller):
+    """The handler reads the account as Stripe's JSON (no StripeObjects): Stripe's 404 still
+    reaches it as resource_missing, and it stops there instead of failing the event."""
+    from types import SimpleNamespace
+
+    from accounts.webhooks import account_updated
+    from core.stripe_client import client as stripe_client
+
+    onboard_seller(client, seller, "complete")
+    account_id = connected().stripe_account_id
+    stripe_client().v1.accounts.delete(account_id)
+    event = SimpleNamespace(data={"object": {"id": account_id, "object": "account"}})
+
+    assert account_updated(sender=Event, event=event) is None
+    assert connected().stripe_account_id == account_id  # our row is kept as it was

@@ -1253,7 +1253,15 @@ def onboarding_submit(link_id, session, *, outcome, profile, bank_account_number
     return link
 
 
-@core.on_tick
+@core.due_rule("account")
+def _requirements_due(account, owner):
+    req_block = account.get("requirements") or {}
+    if owner != core.PLATFORM or not req_block.get("currently_due"):
+        return None
+    return req_block.get("current_deadline")
+
+
+@core.on_tick("account")
 def _requirements_fall_past_due(current):
     """What onboarding left due becomes past due at its deadline: charges stop."""
     rows = SandboxObject.objects.filter(

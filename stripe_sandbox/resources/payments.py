@@ -1882,7 +1882,21 @@ def payment_intent_list(req):
     )
 
 
-@core.on_tick
+@core.due_rule("payment_intent")
+def _uncaptured_expiry_due(pi, account):
+    if pi["status"] != "requires_capture":
+        return None
+    # The authorisation's charge is saved before its PaymentIntent; its own creation is the
+    # PaymentIntent's at the earliest.
+    charged = (
+        SandboxObject.objects.filter(stripe_id=pi.get("latest_charge"))
+        .values_list("created", flat=True)
+        .first()
+    )
+    return (charged or pi["created"]) + UNCAPTURED_EXPIRY_SECONDS
+
+
+@core.on_tick("payment_intent")
 def _expire_uncaptured_payment_intents(current):
     """An authorisation not captured within 7 days is released and its PaymentIntent canceled."""
     for pi in core.find("payment_intent", status="requires_capture"):
@@ -2929,7 +2943,12 @@ def checkout_session_expire_now(req, session):
     return session
 
 
-@core.on_tick
+@core.due_rule("checkout.session")
+def _checkout_session_due(session, account):
+    return session["expires_at"] if session["status"] == "open" else None
+
+
+@core.on_tick("checkout.session")
 def _expire_checkout_sessions(current):
     """Open sessions past their expires_at expire (checkout.session.expired)."""
     for session in core.find("checkout.session", status="open"):

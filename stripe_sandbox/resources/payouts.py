@@ -387,7 +387,16 @@ def _fail(row, payout, failure):
     _mark_bank_account_errored(row.account, payout["destination"])
 
 
-@core.on_tick
+@core.due_rule("payout")
+def _payout_due(payout, account):
+    if payout["status"] == "pending":
+        return payout["created"] + IN_TRANSIT_AFTER[payout["method"]]
+    if payout["status"] == "in_transit":
+        return payout["arrival_date"]
+    return None
+
+
+@core.on_tick("payout")
 def _move_payouts_on(current):
     rows = SandboxObject.objects.select_for_update().filter(
         object_type="payout", data__status__in=["pending", "in_transit"]
