@@ -403,9 +403,13 @@ def payment_for_release(*, order):
     query (four before): `refunds_held_cents`, what refunds pending or made hold of it (they
     leave escrow before the release), `seller_debt_cents`, the balance of the seller's debt
     account in the order's currency (not floored at 0), and `seller_account`, the seller's
-    SellerAccountFields (accounts.selectors). Read with the order locked: the refunds of the
-    order cannot change meanwhile; the debt is read again under the seller's lock before a
-    release pays any of it. Raises EscrowPayment.DoesNotExist when the order is not paid."""
+    SellerAccountFields (accounts.selectors), and `release_id`, the order's release when one
+    was decided already (None otherwise; its milestones' releases are not counted). Read with
+    the order locked, in a statement after the lock's (which sees what a racing caller
+    committed before the lock was granted: a subquery of the locking statement would not): the
+    order's release and refunds cannot change meanwhile; the debt is read again under the
+    seller's lock before a release pays any of it. Raises EscrowPayment.DoesNotExist when the
+    order is not paid."""
     held = (
         EscrowRefund.objects.holding()
         .filter(payment=OuterRef("pk"))
@@ -421,6 +425,9 @@ def payment_for_release(*, order):
         .annotate(total=Sum("amount_cents"))
         .values("total")
     )
+    decided = EscrowRelease.objects.filter(order_id=order.pk, milestone__isnull=True).order_by(
+        *EscrowRelease._meta.ordering
+    )
     account = {
         f"seller_{name}": column for name, column in seller_account_columns(order.seller_id).items()
     }
@@ -429,6 +436,7 @@ def payment_for_release(*, order):
         .annotate(
             refunds_held_cents=Coalesce(Subquery(held), 0),
             seller_debt_cents=Coalesce(Subquery(debt), 0),
+            release_id=Subquery(decided.values("pk")[:1]),
             **account,
         )
         .get()

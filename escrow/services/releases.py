@@ -27,6 +27,7 @@ from escrow.commission import milestone_fee_shares, release_split
 from escrow.models import (
     Booking,
     BookingStatus,
+    EscrowPayment,
     EscrowRelease,
     LedgerAccount,
     Milestone,
@@ -137,7 +138,19 @@ def escrow_release_decide(*, order, trigger, actor=None, reason="", claim_transf
         .select_related("seller", "booking")
         .get(pk=order.pk)
     )
-    existing = EscrowRelease.objects.filter(order=order, milestone__isnull=True).first()
+    # The payment is read with the order's release, if one was decided already (a query less);
+    # an order not paid has no payment to read it with, and is looked up apart.
+    try:
+        payment = selectors.payment_for_release(order=order)
+        existing_id = payment.release_id
+    except EscrowPayment.DoesNotExist:
+        payment = None
+        existing_id = (
+            EscrowRelease.objects.filter(order=order, milestone__isnull=True)
+            .values_list("pk", flat=True)
+            .first()
+        )
+    existing = EscrowRelease.objects.get(pk=existing_id) if existing_id else None
     if existing is None and order.has_milestone_plan:
         # The buyer accepted a milestone plan: each milestone is released on its own.
         raise InvalidTransition(
@@ -151,7 +164,8 @@ def escrow_release_decide(*, order, trigger, actor=None, reason="", claim_transf
             raise NotAllowed("Only staff can release escrow directly.")
         return existing, False
     _check_release_allowed(order, trigger, actor)
-    payment = selectors.payment_for_release(order=order)
+    if payment is None:
+        raise EscrowPayment.DoesNotExist("The order has no succeeded payment to release.")
     account = payment.seller_account
     destination = account.stripe_account_id
     if not destination:

@@ -27,13 +27,13 @@ from notifications.models import Notification
 
 pytestmark = pytest.mark.django_db
 
-# The order locked (with its seller), its release looked for, the payment with its refunds, the
-# seller's debt and the seller's account, the release row, its ledger lines, the order moved,
+# The order locked (with its seller), the payment with its refunds, the seller's debt and account
+# and the order's release if there is one, the release row, its ledger lines, the order moved,
 # the two audit entries (one INSERT), the seller's notification (their email preference, the
 # notification, its email); then, with Stripe's answer: the release locked (with its order's
-# seller id), moved, audited, its ledger lines. 27 before the batching, 15 before the seller's
-# account was read with the payment.
-RELEASE_QUERIES = 14
+# seller id), moved, audited, its ledger lines. 27 before the batching, 15 before the release
+# and the seller's account were read with the payment.
+RELEASE_QUERIES = 13
 
 
 @pytest.fixture
