@@ -14,7 +14,9 @@ class UnbalancedBooking(ValueError):
 
 
 def post(*, order, currency, memo, lines, stripe_object_id=""):
-    """Book `lines` [(account, amount_cents), ...] as one balanced transaction."""
+    """Book `lines` [(account, amount_cents), ...] as one balanced transaction. `order`: the
+    Order, or its id (for a caller that has not read the order's row)."""
+    order_id = getattr(order, "pk", order)
     lines = [(account, amount) for account, amount in lines if amount]
     if sum(amount for _, amount in lines) != 0:
         raise UnbalancedBooking(f"Booking '{memo}' does not balance: {lines}")
@@ -26,7 +28,7 @@ def post(*, order, currency, memo, lines, stripe_object_id=""):
     return LedgerEntry.objects.bulk_create(
         LedgerEntry(
             transaction_id=txn,
-            order=order,
+            order_id=order_id,
             account=account,
             amount_cents=amount,
             currency=currency,

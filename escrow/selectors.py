@@ -20,6 +20,7 @@ from django.db.models.functions import Coalesce, TruncMonth, TruncWeek
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from accounts.selectors import SellerAccountFields, seller_account_columns
 from core import clock
 from core.datetimes import date_in_bounds
 from core.models import AuditEntry
@@ -399,11 +400,16 @@ def release_transfer_in_flight(release, *, now=None):
 
 def payment_for_release(*, order):
     """The order's succeeded payment with what deciding its release needs beside it, in one
-    query (three before): `refunds_held_cents`, what refunds pending or made hold of it (they
-    leave escrow before the release), and `seller_debt_cents`, the balance of the seller's debt
-    account in the order's currency (not floored at 0). Read with the order locked: the refunds
-    of the order cannot change meanwhile; the debt is read again under the seller's lock before
-    a release pays any of it. Raises EscrowPayment.DoesNotExist when the order is not paid."""
+    query (four before): `refunds_held_cents`, what refunds pending or made hold of it (they
+    leave escrow before the release), `seller_debt_cents`, the balance of the seller's debt
+    account in the order's currency (not floored at 0), and `seller_account`, the seller's
+    SellerAccountFields (accounts.selectors), and `release_id`, the order's release when one
+    was decided already (None otherwise; its milestones' releases are not counted). Read with
+    the order locked, in a statement after the lock's (which sees what a racing caller
+    committed before the lock was granted: a subquery of the locking statement would not): the
+    order's release and refunds cannot change meanwhile; the debt is read again under the
+    seller's lock before a release pays any of it. Raises EscrowPayment.DoesNotExist when the
+    order is not paid."""
     held = (
         EscrowRefund.objects.holding()
         .filter(payment=OuterRef("pk"))
@@ -419,14 +425,27 @@ def payment_for_release(*, order):
         .annotate(total=Sum("amount_cents"))
         .values("total")
     )
-    return (
+    decided = EscrowRelease.objects.filter(order_id=order.pk, milestone__isnull=True).order_by(
+        *EscrowRelease._meta.ordering
+    )
+    account = {
+        f"seller_{name}": column for name, column in seller_account_columns(order.seller_id).items()
+    }
+    payment = (
         EscrowPayment.objects.filter(order_id=order.pk, status=PaymentStatus.SUCCEEDED)
         .annotate(
             refunds_held_cents=Coalesce(Subquery(held), 0),
             seller_debt_cents=Coalesce(Subquery(debt), 0),
+            release_id=Subquery(decided.values("pk")[:1]),
+            **account,
         )
         .get()
     )
+    payment.seller_account = SellerAccountFields(
+        stripe_account_id=payment.seller_stripe_account_id or "",
+        payouts_enabled=bool(payment.seller_payouts_enabled),
+    )
+    return payment
 
 
 def releases_due_for_transfer_retry(*, now=None):

@@ -42,8 +42,13 @@ def _language(user):
 
 
 def email_mode_for(*, user, event):
-    pref = NotificationPreference.objects.filter(user=user, event_code=event.code).first()
-    return pref.email_mode if pref else event.default_email
+    # Only the choice is read: notify() asks once per notification, thousands of times in a job.
+    mode = (
+        NotificationPreference.objects.filter(user=user, event_code=event.code)
+        .values_list("email_mode", flat=True)
+        .first()
+    )
+    return event.default_email if mode is None else mode
 
 
 def notify(user, event_code, context=None, *, email=True):

@@ -415,7 +415,8 @@ def payout_apply(*, payout_id, stripe_payout):
             changes["failure_code"] = stripe_payout.get("failure_code") or ""
             changes["failure_message"] = stripe_payout.get("failure_message") or ""
         moves = status in PAYOUT_TRANSITIONS.get(payout.status, ())
-        # The ledger's flags are saved with the move (its one UPDATE) or with the changes.
+        # The ledger's flags are saved with the move (its one UPDATE, of what changed: the row is
+        # as its lock read it) or with the changes.
         booked = _book(
             payout,
             status=status if moves else payout.status,
@@ -429,6 +430,7 @@ def payout_apply(*, payout_id, stripe_payout):
                 allowed=PAYOUT_TRANSITIONS,
                 actor=None,
                 action=PAYOUT_ACTIONS[status],
+                save_also=booked,
                 **changes,
             )
         elif changes or booked:

@@ -225,10 +225,17 @@ def _lock(order):
     return Order.objects.select_for_update().get(pk=order.pk if hasattr(order, "pk") else order)
 
 
-def _move(order, *, to, actor, action, **changes):
-    """Move a locked order to `to`; (order, True) when it moved, (order, False) if already there."""
+def _move(order, *, to, actor, action, save_also=None, **changes):
+    """Move a locked order to `to`; (order, True) when it moved, (order, False) if already there.
+    `save_also`: as core.audit.audited_transition's (the whole row is saved without it)."""
     return audited_transition(
-        order, to=to, allowed=ORDER_TRANSITIONS, actor=actor, action=action, **changes
+        order,
+        to=to,
+        allowed=ORDER_TRANSITIONS,
+        actor=actor,
+        action=action,
+        save_also=save_also,
+        **changes,
     )
 
 
@@ -535,10 +542,17 @@ def _transit_allowance(order):
     return timedelta(days=order.transit_days or settings.BAZAAR_DEFAULT_TRANSIT_DAYS)
 
 
-def order_mark_released(*, order, actor, action):
-    """Called by escrow inside its release transaction, with the order locked."""
+def order_mark_released(*, order, actor, action, as_locked=False):
+    """Called by escrow inside its release transaction, with the order locked. `as_locked`: the
+    order is as its lock read it (no other field changed since), so the UPDATE sets only what
+    the move changes rather than every column."""
     order, moved = _move(
-        order, to=OrderStatus.RELEASED, actor=actor, action=action, released_at=clock.now()
+        order,
+        to=OrderStatus.RELEASED,
+        actor=actor,
+        action=action,
+        save_also=() if as_locked else None,
+        released_at=clock.now(),
     )
     if moved:
         booking_complete_for(order=order, actor=actor)

@@ -13,9 +13,10 @@ import time
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
-from accounts.selectors import connected_account_id_for, seller_account_fields
+from accounts.selectors import connected_account_id_for
 from core import clock, stripe_client
 from core.audit import audit_batch, audit_record
 from core.errors import DomainError, InvalidTransition, NotAllowed, StripeUnavailable
@@ -26,6 +27,7 @@ from escrow.commission import milestone_fee_shares, release_split
 from escrow.models import (
     Booking,
     BookingStatus,
+    EscrowPayment,
     EscrowRelease,
     LedgerAccount,
     Milestone,
@@ -136,7 +138,19 @@ def escrow_release_decide(*, order, trigger, actor=None, reason="", claim_transf
         .select_related("seller", "booking")
         .get(pk=order.pk)
     )
-    existing = EscrowRelease.objects.filter(order=order, milestone__isnull=True).first()
+    # The payment is read with the order's release, if one was decided already (a query less);
+    # an order not paid has no payment to read it with, and is looked up apart.
+    try:
+        payment = selectors.payment_for_release(order=order)
+        existing_id = payment.release_id
+    except EscrowPayment.DoesNotExist:
+        payment = None
+        existing_id = (
+            EscrowRelease.objects.filter(order=order, milestone__isnull=True)
+            .values_list("pk", flat=True)
+            .first()
+        )
+    existing = EscrowRelease.objects.get(pk=existing_id) if existing_id else None
     if existing is None and order.has_milestone_plan:
         # The buyer accepted a milestone plan: each milestone is released on its own.
         raise InvalidTransition(
@@ -150,8 +164,9 @@ def escrow_release_decide(*, order, trigger, actor=None, reason="", claim_transf
             raise NotAllowed("Only staff can release escrow directly.")
         return existing, False
     _check_release_allowed(order, trigger, actor)
-    payment = selectors.payment_for_release(order=order)
-    account = seller_account_fields(order.seller)
+    if payment is None:
+        raise EscrowPayment.DoesNotExist("The order has no succeeded payment to release.")
+    account = payment.seller_account
     destination = account.stripe_account_id
     if not destination:
         raise InvalidTransition("The seller has no Stripe account to pay into.")
@@ -266,7 +281,7 @@ def _release_book(decided, *, order, trigger, actor, reason, net):
     if trigger == ReleaseTrigger.CANCELLATION:
         audit_record(action=action, actor=actor, target=order, after={"gross_cents": gross})
     else:
-        order_mark_released(order=order, actor=actor, action=action)
+        order_mark_released(order=order, actor=actor, action=action, as_locked=True)
 
 
 # --- Releasing one milestone ---------------------------------------------------------------------
@@ -552,10 +567,11 @@ def _record_transfer_failure(*, release_id, message):
 
 @transaction.atomic
 def _record_transfer(*, release_id, transfer_id):
-    # The order (for the ledger lines) is read with the release; only the release is locked.
+    # The order's seller (for the ledger lines) is read with the release, not the whole order;
+    # only the release is locked.
     decided = (
         EscrowRelease.objects.select_for_update(of=("self",))
-        .select_related("order")
+        .annotate(order_seller_id=F("order__seller_id"))
         .get(pk=release_id)
     )
     if decided.status == ReleaseStatus.TRANSFERRED:
@@ -565,17 +581,18 @@ def _record_transfer(*, release_id, transfer_id):
     decided, _ = release_move(
         release=decided,
         to=ReleaseStatus.TRANSFERRED,
+        save_also=["transfer_in_flight_since"],
         stripe_transfer_id=transfer_id,
         failure_message="",
         transferred_at=timezone.now(),
     )
     ledger.post(
-        order=decided.order,
+        order=decided.order_id,
         currency=decided.currency,
         memo=f"Transfer to the seller for order #{decided.order_id}",
         stripe_object_id=transfer_id or "",
         lines=[
-            (LedgerAccount.seller_payable(decided.order.seller_id), decided.transfer_cents),
+            (LedgerAccount.seller_payable(decided.order_seller_id), decided.transfer_cents),
             (LedgerAccount.STRIPE_BALANCE, -decided.transfer_cents),
         ],
     )

@@ -45,14 +45,16 @@ def payment_move(*, payment, to, actor=None, **changes):
     )
 
 
-def release_move(*, release, to, actor=None, **changes):
-    """Move a locked EscrowRelease to `to`. Returns (release, moved)."""
+def release_move(*, release, to, actor=None, save_also=None, **changes):
+    """Move a locked EscrowRelease to `to`. Returns (release, moved). `save_also`: as
+    core.audit.audited_transition's (the whole row is saved without it)."""
     return audited_transition(
         release,
         to=to,
         allowed=RELEASE_TRANSITIONS,
         actor=actor,
         action=RELEASE_ACTIONS[to],
+        save_also=save_also,
         **changes,
     )
 

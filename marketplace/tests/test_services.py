@@ -1,13 +1,17 @@
 """The listing lifecycle through marketplace.services, the one entry point every caller shares."""
 
 import io
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from PIL import Image
 
 from accounts.factories import SellerFactory, StaffFactory, UserFactory
+from core.audit import audited_transition
 from core.errors import InvalidTransition, NotAllowed, ValidationFailed
 from core.models import AuditEntry
 from marketplace import services
@@ -614,3 +618,40 @@ def test_retaking_stock_sold_again_meanwhile_stops_at_zero():
     listing = ListingFactory(stock=1)
     assert services.listing_stock_retake(listing_id=listing.pk, quantity=3) is True
     assert stock_of(listing) == 0
+
+
+def test_a_move_with_save_also_updates_only_the_status_its_changes_and_timestamps():
+    """core.audit.audited_transition's narrow UPDATE (the release job's hot path), shown on a
+    listing: the fields named, nothing else the instance holds."""
+    listing = ListingFactory(status=ListingStatus.APPROVED, title="Walnut lamp", stock=3)
+    Listing.objects.filter(pk=listing.pk).update(updated_at=listing.updated_at - timedelta(days=1))
+    listing.refresh_from_db()
+    stamped = listing.updated_at
+    listing.title = "Not saved"  # changed on the instance, not named: left as stored
+    listing.stock = 2  # changed and named in save_also: saved with the move
+    with CaptureQueriesContext(connection) as captured:
+        _, moved = audited_transition(
+            listing,
+            to=ListingStatus.ARCHIVED,
+            allowed=LISTING_TRANSITIONS,
+            actor=None,
+            action="marketplace.listing.archived",
+            save_also=["stock"],
+            rejection_reason="Sold out",
+        )
+
+    assert moved
+    stored = Listing.objects.get(pk=listing.pk)
+    assert (stored.status, stored.rejection_reason, stored.title, stored.stock) == (
+        ListingStatus.ARCHIVED,
+        "Sold out",
+        "Walnut lamp",
+        2,
+    )
+    assert stored.updated_at > stamped
+    update = next(q["sql"] for q in captured.captured_queries if q["sql"].startswith("UPDATE"))
+    assert '"title"' not in update and '"description"' not in update
+    assert AuditEntry.objects.get(action="marketplace.listing.archived").after == {
+        "status": "archived",
+        "rejection_reason": "Sold out",
+    }
