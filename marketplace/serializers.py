@@ -217,7 +217,7 @@ class ListingOutputSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def to_representation(self, listing):
-        """The listing as DRF's fields would render it (marketplace/tests/test_listing_shape.py
+        """The listing as DRF's fields would render it (tests/test_listing_shape.py
         compares the two for every serializer built on this one), written out by `written()`:
         catalogue lists render twenty of these per page, and building and walking DRF's fields
         (deep copies of the declared ones, ModelSerializer's field mapping, three nested
