@@ -14,8 +14,6 @@ SpApiThrottled for 429, with how long to wait), so callers never see the library
 
 import gzip
 import json
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from urllib.parse import urlencode
@@ -23,13 +21,6 @@ from urllib.parse import urlencode
 import httpx
 from django.conf import settings
 from django.utils.module_loading import import_string
-from sp_api.api import FeedsV20210630, ListingsItemsV20210801
-from sp_api.auth import AccessTokenClient
-from sp_api.auth.exceptions import AuthorizationError
-from sp_api.base import Marketplaces, SellingApiException
-from sp_api.base._transport_httpx import HttpxTransport
-from sp_api.base.credential_provider import CredentialProvider, FromCodeCredentialProvider
-from sp_api.base.helpers import fill_query_params, sp_endpoint
 
 from core.money import MoneyError, from_minor_units, to_minor_units
 
@@ -155,7 +146,7 @@ def authorization_url(*, state: str, redirect_uri: str) -> str:
         raise SpApiError("Amazon is not configured: set AMAZON_SPAPI_APP_ID.")
     base = (
         settings.AMAZON_SELLER_CENTRAL_URL
-        or SELLER_CENTRAL[_region(_marketplace(settings.AMAZON_MARKETPLACE_ID))]
+        or SELLER_CENTRAL[_library().region_of(settings.AMAZON_MARKETPLACE_ID)]
     )
     query = urlencode(
         {
@@ -173,13 +164,7 @@ def exchange_authorization_code(*, code: str, redirect_uri: str) -> str:
     five minutes, once). SP-API's exchange takes no redirect_uri; it is accepted so callers need
     not know that."""
     del redirect_uri
-    client = _token_client(refresh_token=None)
-    try:
-        answer = client.authorize_auth_code(code)
-    except AuthorizationError as exc:
-        raise _lwa_error(exc) from exc
-    except httpx.HTTPError as exc:
-        raise SpApiError(f"Login with Amazon did not answer: {exc}") from exc
+    answer = _library().authorize_auth_code(code)
     token = answer.get("refresh_token")
     if not token:
         raise SpApiError("Amazon did not return a refresh token for this authorization.")
@@ -195,7 +180,7 @@ def put_listing(creds: Credentials, *, sku, product_type, attributes: dict) -> S
     body = {"productType": product_type, "requirements": "LISTING", "attributes": attributes}
     answer = _call(
         creds,
-        ListingsItemsV20210801,
+        "listings",
         "put_listings_item",
         creds.selling_partner_id,
         sku,
@@ -213,7 +198,7 @@ def patch_listing(
     "/attributes/<name>", "value": [...]})."""
     answer = _call(
         creds,
-        ListingsItemsV20210801,
+        "listings",
         "patch_listings_item",
         creds.selling_partner_id,
         sku,
@@ -262,7 +247,7 @@ def get_listing(creds: Credentials, *, sku) -> ListingState | None:
     try:
         answer = _call(
             creds,
-            ListingsItemsV20210801,
+            "listings",
             "get_listings_item",
             creds.selling_partner_id,
             sku,
@@ -281,7 +266,7 @@ def delete_listing(creds: Credentials, *, sku) -> SubmissionResult:
     SpApiError with status 404."""
     answer = _call(
         creds,
-        ListingsItemsV20210801,
+        "listings",
         "delete_listings_item",
         creds.selling_partner_id,
         sku,
@@ -358,7 +343,7 @@ def submit_listings_feed(creds: Credentials, *, messages: list[dict]) -> str:
     content = json.dumps(document).encode()
     # Without a file the library only asks for the upload URL; the upload goes through the same
     # transport as every other call (the library's own upload would open a client of its own).
-    upload = _call(creds, FeedsV20210630, "create_feed_document", None, FEED_CONTENT_TYPE)
+    upload = _call(creds, "feeds", "create_feed_document", None, FEED_CONTENT_TYPE)
     try:
         response = _http_client().put(
             upload.payload["url"], content=content, headers={"Content-Type": FEED_CONTENT_TYPE}
@@ -372,7 +357,7 @@ def submit_listings_feed(creds: Credentials, *, messages: list[dict]) -> str:
         )
     feed = _call(
         creds,
-        FeedsV20210630,
+        "feeds",
         "create_feed",
         LISTINGS_FEED_TYPE,
         upload.payload["feedDocumentId"],
@@ -385,7 +370,7 @@ def get_feed_result(creds: Credentials, *, feed_id, skus=()) -> FeedResult:
     """The feed's processing status; once DONE, its processing report read back: one result per
     message. The report names messages by messageId only, so `skus` (in the order the messages
     were submitted) names them and lets messages without issues be reported as ACCEPTED too."""
-    feed = _call(creds, FeedsV20210630, "get_feed", feed_id)
+    feed = _call(creds, "feeds", "get_feed", feed_id)
     status = feed.payload.get("processingStatus", "")
     result = FeedResult(feed_id=str(feed_id), processing_status=status)
     document_id = feed.payload.get("resultFeedDocumentId")
@@ -447,22 +432,6 @@ def _refuse_unreadable_failures(response: httpx.Response):
     raise SpApiError(message, status=response.status_code)
 
 
-def _bind(library_client):
-    """Route a library client's requests through our httpx client. python-amazon-sp-api keeps
-    its transport in `_transport` (an HttpxTransport, which takes a ready httpx client); pinned in
-    requirements.txt, and every call here goes through it in the tests."""
-    library_client._transport = HttpxTransport(client=_http_client())
-    return library_client
-
-
-class _AccessTokenClient(AccessTokenClient):
-    """The library's Login with Amazon client (its token cache, its requests), on our transport."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        _bind(self)
-
-
 def _lwa_credentials():
     if not (settings.AMAZON_LWA_CLIENT_ID and settings.AMAZON_LWA_CLIENT_SECRET):
         raise SpApiError("Amazon is not configured: set AMAZON_LWA_CLIENT_ID and its secret.")
@@ -472,92 +441,19 @@ def _lwa_credentials():
     }
 
 
-def _token_client(*, refresh_token):
-    credentials = CredentialProvider(
-        credentials=_lwa_credentials(), credential_providers=[FromCodeCredentialProvider]
-    ).credentials
-    return _AccessTokenClient(refresh_token=refresh_token, credentials=credentials)
+def _library():
+    """The calls bound to python-amazon-sp-api (amazon_sync/spapi_library.py), imported on
+    first use: importing the library costs each process about 5 MB, and only Celery's Amazon
+    tasks and a seller connecting an account call Amazon, never a web worker serving pages."""
+    from amazon_sync import spapi_library
+
+    return spapi_library
 
 
-def _marketplace(marketplace_id) -> Marketplaces:
-    for marketplace in Marketplaces:
-        if marketplace.marketplace_id == marketplace_id:
-            return marketplace
-    raise SpApiError(f"{marketplace_id!r} is not an Amazon marketplace this client knows.")
-
-
-def _region(marketplace: Marketplaces) -> str:
-    """NA, EU or FE: the SP-API endpoint's region (sellingpartnerapi-na.amazon.com...)."""
-    return marketplace.endpoint.split("sellingpartnerapi-")[-1].split(".")[0].upper()
-
-
-# Library clients made per thread and kept (the last LIBRARY_CLIENTS_KEPT): making one costs
-# ~0.2 s, as it builds two httpx clients (TLS contexts) before ours replaces them. A library
-# client is not shared between threads: it notes the method of the call in flight on itself.
-LIBRARY_CLIENTS_KEPT = 32
-_library_clients = threading.local()
-
-
-def _library_client(api_class, creds: Credentials):
-    kept = getattr(_library_clients, "clients", None)
-    if kept is None:
-        kept = _library_clients.clients = OrderedDict()
-    key = (
-        api_class,
-        creds,
-        settings.AMAZON_LWA_CLIENT_ID,
-        settings.AMAZON_LWA_CLIENT_SECRET,
-        settings.AMAZON_SPAPI_TRANSPORT,
-        settings.AMAZON_SPAPI_TIMEOUT_SECONDS,
-    )
-    if key in kept:
-        kept.move_to_end(key)
-        return kept[key]
-    client = api_class(
-        _marketplace(creds.marketplace_id),
-        refresh_token=creds.refresh_token,
-        credentials=_lwa_credentials(),
-        # Only the credentials given here: not the environment, config files or AWS secrets.
-        credential_providers=[FromCodeCredentialProvider],
-        auth_token_client_class=_AccessTokenClient,
-        timeout=settings.AMAZON_SPAPI_TIMEOUT_SECONDS,
-    )
-    kept[key] = _bind(client)
-    while len(kept) > LIBRARY_CLIENTS_KEPT:
-        kept.popitem(last=False)
-    return kept[key]
-
-
-def _call(creds, api_class, operation, *args, **kwargs):
-    client = _library_client(api_class, creds)
-    try:
-        return getattr(client, operation)(*args, **kwargs)
-    except SellingApiException as exc:
-        raise _api_error(exc) from exc
-    except AuthorizationError as exc:
-        # Login with Amazon refused the seller's refresh token (revoked, or not this app's).
-        raise _lwa_error(exc) from exc
-    except httpx.HTTPError as exc:
-        raise SpApiError(f"Amazon did not answer: {exc}") from exc
-
-
-def _api_error(exc: SellingApiException) -> SpApiError:
-    errors = exc.error if isinstance(exc.error, list) else []
-    first = errors[0] if errors else {}
-    message = first.get("message") or "Amazon refused the request."
-    details = first.get("details")
-    if details:
-        message = f"{message} {details}"
-    status = getattr(exc, "code", 0) or 0
-    code = first.get("code", "")
-    if status == 429:
-        return SpApiThrottled(message, retry_after=_retry_after(exc.headers), code=code)
-    return SpApiError(message, status=status if status != 999 else 0, code=code)
-
-
-def _lwa_error(exc: AuthorizationError) -> SpApiError:
-    message = exc.message or "Login with Amazon refused the authorization."
-    return SpApiError(message, status=exc.status_code or 0, code=str(exc.error_code or ""))
+def _call(creds, api, operation, *args, **kwargs):
+    """`operation` of the library's `api` ("listings", "feeds", "feed_documents") for the
+    seller `creds` names, its errors turned into SpApiError."""
+    return _library().call(creds, api, operation, *args, **kwargs)
 
 
 def _retry_after(headers) -> float:
@@ -658,20 +554,8 @@ def _json_number(price_cents: int, currency: str) -> float:
     return number
 
 
-class _FeedDocuments(FeedsV20210630):
-    """getFeedDocument's answer alone (the library's helper also downloads, on its own client)."""
-
-    @sp_endpoint("/feeds/2021-06-30/documents/{}", method="GET")
-    def feed_document(self, feed_document_id, **kwargs):
-        return self._request(
-            fill_query_params(kwargs.pop("path"), feed_document_id),
-            params=kwargs,
-            add_marketplace=False,
-        )
-
-
 def _read_document(creds, document_id) -> dict:
-    document = _call(creds, _FeedDocuments, "feed_document", document_id).payload
+    document = _call(creds, "feed_documents", "feed_document", document_id).payload
     try:
         response = _http_client().get(document["url"])
     except httpx.HTTPError as exc:
