@@ -203,6 +203,9 @@ MIDDLEWARE = [
     "core.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # An anonymous visitor's catalogue page that is in the cache is answered here, complete with
+    # every header the middleware below added when it was made (core/http_cache.py).
+    "core.http_cache.FrontCacheMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",

@@ -28,6 +28,17 @@ from the cache, after a catalogue change or at a cold start, would otherwise be 
 request that arrives while the first is still at it, each slowing the others down: a stampede in
 which the figures of one request grow with the number of visitors.
 
+The views answer from the cache once every middleware has run (sessions, CSRF, messages, the
+signed-in person) and the URL is resolved: that alone cost about what the bare DRF view costs in
+all. So FrontCacheMiddleware, just after the security and static-file middleware, keeps each
+complete response the view layer made public (every header the middleware between added) and
+answers the next identical request with it before the rest runs. It takes only requests that
+cannot be anyone's in particular: a GET without an Authorization header, a session cookie or a
+messages cookie. Its key adds to the URL the request headers the stack between may vary on
+(Accept, Accept-Language and the language cookie), and an entry answers only under the catalogue
+version it was rendered under, as the view's. Anything else, a miss included, goes through the
+whole stack and the view's cache as before.
+
 BAZAAR_HTTP_CACHE_SECONDS is the clients' max-age; 0 turns the cache off (the test settings do,
 so other tests see their own writes at once). An entry answers for as long as its version is the
 catalogue's, so it is kept as long as a version can live (`entry_seconds()`), not just the
@@ -42,7 +53,9 @@ from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.messages.storage.cookie import CookieStorage
 from django.core.cache import cache
+from django.core.exceptions import DisallowedHost
 from django.db import transaction
 from django.http import HttpResponse, HttpResponseNotModified
 from django.utils.cache import add_never_cache_headers, patch_cache_control, patch_vary_headers
@@ -51,6 +64,7 @@ from django.utils.http import parse_etags
 VERSION_KEY = "http-cache:catalogue-version"
 # Headers the response sets itself (per request) or that must not be replayed.
 _NOT_STORED = {"set-cookie", "content-length", "date", "x-request-id"}
+_MESSAGES_COOKIE = CookieStorage.cookie_name
 
 
 def bump_catalogue_version():
@@ -121,8 +135,11 @@ def _etag(key, version):
     return '"' + hashlib.sha256(f"{key}:{version}".encode()).hexdigest()[:32] + '"'
 
 
-def _public(response, etag, vary):
+def _public(response, etag, vary, version=None):
     response["ETag"] = etag
+    # Which catalogue version a 200 made public was rendered under: FrontCacheMiddleware stores
+    # the complete response for that version.
+    response.http_cache_version = version
     patch_cache_control(response, public=True, max_age=settings.BAZAAR_HTTP_CACHE_SECONDS)
     patch_vary_headers(response, ("Cookie", *vary))
     return response
@@ -175,10 +192,14 @@ def serve(request, render, *, vary=()):
         # The request rendering it took too long, or made something not to be stored (it set a
         # cookie): this one renders its own.
         return _render_and_store(request, render, key, version, etag, vary)
+    return _public(_replayed(entry), etag, vary, version)
+
+
+def _replayed(entry):
     response = HttpResponse(entry["content"])
     for name, value in entry["headers"]:
         response[name] = value
-    return _public(response, etag, vary)
+    return response
 
 
 # How often a request waiting for another's rendering looks for it.
@@ -208,13 +229,17 @@ def _render_and_store(request, render, key, version, etag, vary):
     response = _rendered(render())
     if not _storable(request, response):
         return _private(response, vary)
+    _store(key, version, response)
+    return _public(response, etag, vary, version)
+
+
+def _store(key, version, response):
     headers = [(name, value) for name, value in response.items() if name.lower() not in _NOT_STORED]
     cache.set(
         key,
         {"version": version, "content": response.content, "headers": headers},
         timeout=entry_seconds(),
     )
-    return _public(response, etag, vary)
 
 
 def _rendered(response):
@@ -251,3 +276,87 @@ class PublicCacheMixin:
             lambda: dispatch(request, *args, **kwargs),
             vary=("Accept", "Authorization"),
         )
+
+
+# --- In front of the middleware -----------------------------------------------------------------
+
+# What the middleware after FrontCacheMiddleware may make a response vary on, all in its key (the
+# cookies by taking no request with a session or messages cookie, the only ones read).
+_FRONT_VARY = {"accept", "accept-language", "authorization", "cookie"}
+# What a 304 carries of the response it stands for (RFC 9110, 15.4.5).
+_NOT_MODIFIED_HEADERS = ("Cache-Control", "Content-Location", "ETag", "Expires", "Vary")
+
+
+class FrontCacheMiddleware:
+    """Answers an anonymous GET with the complete response the view layer made public for the
+    same request under the current catalogue version, before the rest of the middleware runs
+    (see the module's docstring). Place it after SecurityMiddleware (which redirects plain HTTP
+    first and adds its headers to every response) and before everything that reads the session
+    or the signed-in person."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        key = _front_key(request)
+        if key is None:
+            return self.get_response(request)
+        found = cache.get_many([VERSION_KEY, key])
+        entry = found.get(key)
+        if entry is not None and entry["version"] == found.get(VERSION_KEY):
+            return _front_answer(request, entry)
+        response = self.get_response(request)
+        version = getattr(response, "http_cache_version", None)
+        if version is not None and _front_storable(response):
+            _store(key, version, response)
+        return response
+
+
+def _front_key(request):
+    """The entry's key if the request may be answered in front, else None."""
+    if not _enabled() or request.method != "GET" or "HTTP_AUTHORIZATION" in request.META:
+        return None
+    cookies = request.COOKIES
+    if settings.SESSION_COOKIE_NAME in cookies or _MESSAGES_COOKIE in cookies:
+        return None
+    try:
+        host = request.get_host()
+    except DisallowedHost:
+        return None  # the stack answers it with a 400
+    query = "&".join(
+        f"{name}={value}" for name, values in sorted(request.GET.lists()) for value in values
+    )
+    parts = [
+        request.scheme,
+        host,
+        request.path,
+        query,
+        request.headers.get("Accept", ""),
+        request.headers.get("Accept-Language", ""),
+        cookies.get(settings.LANGUAGE_COOKIE_NAME, ""),
+    ]
+    digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    return f"http-cache:front:{digest}"
+
+
+def _front_storable(response):
+    vary = {value.strip().lower() for value in response.get("Vary", "").split(",") if value}
+    return (
+        response.status_code == 200
+        and not response.streaming
+        and not response.cookies  # a middleware after this one set one for this visitor
+        and vary <= _FRONT_VARY
+    )
+
+
+def _front_answer(request, entry):
+    response = _replayed(entry)
+    response["Content-Length"] = str(len(response.content))  # CommonMiddleware's, below
+    etag = response.get("ETag")
+    if etag and etag in parse_etags(request.headers.get("If-None-Match", "")):
+        not_modified = HttpResponseNotModified()
+        for name in _NOT_MODIFIED_HEADERS:
+            if name in response:
+                not_modified[name] = response[name]
+        return not_modified
+    return response

@@ -114,3 +114,87 @@ def test_a_visitor_waits_no_longer_than_the_setting_for_a_render_that_hangs(path
     assert response.content == b"the page"
     assert own.calls == 1
     assert 0.7 < waited < 2.4
+
+
+# --- FrontCacheMiddleware: what it keeps -------------------------------------------------------
+
+
+class Stack:
+    """What the middleware after FrontCacheMiddleware and the view answer, counted."""
+
+    def __init__(self, make):
+        self.calls = 0
+        self.make = make
+
+    def __call__(self, request):
+        self.calls += 1
+        return self.make()
+
+
+def _public_page(**headers):
+    def make():
+        response = HttpResponse(b"the page", headers={"ETag": '"v1"', **headers})
+        response.http_cache_version = http_cache.catalogue_version()
+        return response
+
+    return make
+
+
+def _front(stack, path, **headers):
+    return http_cache.FrontCacheMiddleware(stack)(RequestFactory().get(path, headers=headers))
+
+
+def test_the_front_keeps_what_the_view_made_public(path):
+    stack = Stack(_public_page())
+
+    _front(stack, path)
+    again = _front(stack, path)
+
+    assert stack.calls == 1
+    assert again.content == b"the page" and again["Content-Length"] == "8"
+
+
+def test_an_answer_a_later_middleware_set_a_cookie_on_is_not_kept(path):
+    def with_cookie():
+        response = _public_page()()
+        response.set_cookie("csrftoken", "one visitor's")
+        return response
+
+    stack = Stack(with_cookie)
+
+    _front(stack, path)
+    _front(stack, path)
+
+    assert stack.calls == 2
+
+
+def test_an_answer_varying_on_a_header_the_key_lacks_is_not_kept(path):
+    stack = Stack(_public_page(Vary="Cookie, User-Agent"))
+
+    _front(stack, path)
+    _front(stack, path)
+
+    assert stack.calls == 2
+
+
+def test_an_answer_the_view_did_not_make_public_is_not_kept(path):
+    stack = Stack(lambda: HttpResponse(b"someone's page"))
+
+    _front(stack, path)
+    _front(stack, path)
+
+    assert stack.calls == 2
+
+
+@pytest.mark.django_db
+def test_an_entry_of_an_earlier_catalogue_version_is_not_answered(
+    path, django_capture_on_commit_callbacks
+):
+    stack = Stack(_public_page())
+    _front(stack, path)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        http_cache.bump_catalogue_version()
+    _front(stack, path)
+
+    assert stack.calls == 2

@@ -4,9 +4,11 @@
 import time
 
 import pytest
+from django.conf import settings
 from django.contrib.messages import constants
 from django.contrib.messages.storage.base import Message
 from django.contrib.messages.storage.cookie import CookieStorage
+from django.core.handlers.base import BaseHandler
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
@@ -350,3 +352,114 @@ def test_home_category_counts_are_counted_once_per_catalogue_version(
     )
 
     assert pill.format(2) in _html(client.get(reverse("home"), {"_": "3"}))
+
+
+# --- Answered in front of the middleware (core.http_cache.FrontCacheMiddleware) -----------------
+
+FRONT_PATHS = [
+    lambda listing: reverse("home"),
+    lambda listing: reverse("listing-list") + "?q=walnut",
+    lambda listing: LISTINGS_API + "?q=walnut",
+    lambda listing: f"{LISTINGS_API}{listing.pk}/",
+]
+
+
+@pytest.fixture
+def nothing_resolved(monkeypatch):
+    """Makes resolving a URL fail the request: what the front answers never reaches the view."""
+
+    def resolve_request(self, request):
+        raise AssertionError(f"{request.path} went through the middleware to its view")
+
+    monkeypatch.setattr(BaseHandler, "resolve_request", resolve_request)
+
+
+@pytest.mark.parametrize("path", FRONT_PATHS)
+def test_a_hit_is_answered_before_the_middleware_with_every_header_of_the_first(
+    client, listing, path, request
+):
+    path = path(listing)
+    first = client.get(path)
+    assert first.status_code == 200
+
+    request.getfixturevalue("nothing_resolved")
+    again = client.get(path)
+
+    assert again.status_code == 200 and again.content == first.content
+    per_request = {"X-Request-ID", "Date"}
+    assert {k: v for k, v in again.items() if k not in per_request} == {
+        k: v for k, v in first.items() if k not in per_request
+    }
+    assert again["X-Request-ID"] != first["X-Request-ID"]
+    for header in ("Content-Security-Policy", "X-Frame-Options", "Content-Language", "ETag"):
+        assert again[header]
+
+
+def test_if_none_match_is_a_304_in_front(client, listing, nothing_resolved_after_first):
+    etag = nothing_resolved_after_first(client, reverse("listing-list"))["ETag"]
+
+    response = client.get(reverse("listing-list"), headers={"if-none-match": etag})
+
+    assert response.status_code == 304 and not response.content
+    assert response["ETag"] == etag
+    assert "public" in response["Cache-Control"] and "Cookie" in response["Vary"]
+
+
+@pytest.fixture
+def nothing_resolved_after_first(monkeypatch):
+    """Gets the path once, then makes resolving any URL fail the request."""
+
+    def first(client, path):
+        response = client.get(path)
+        assert response.status_code == 200
+        monkeypatch.setattr(
+            BaseHandler,
+            "resolve_request",
+            lambda self, request: pytest.fail(f"{request.path} reached its view"),
+        )
+        return response
+
+    return first
+
+
+@pytest.fixture
+def resolved(monkeypatch):
+    """The paths resolved, that is the requests that went through the middleware to a view."""
+    paths = []
+    original = BaseHandler.resolve_request
+
+    def resolve_request(self, request):
+        paths.append(request.path)
+        return original(self, request)
+
+    monkeypatch.setattr(BaseHandler, "resolve_request", resolve_request)
+    return paths
+
+
+def test_a_visitor_with_a_session_cookie_goes_through_the_middleware(client, listing, resolved):
+    path = reverse("listing-list")
+    client.get(path)
+    client.cookies[settings.SESSION_COOKIE_NAME] = "no-such-session"
+
+    response = client.get(path)
+
+    assert response.status_code == 200 and "Walnut bowl" in _html(response)
+    assert resolved == [path, path]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"accept": "text/html"}, {"accept-language": "de"}, {"authorization": "Token x"}],
+)
+def test_the_front_answers_only_the_same_request(api_client, listing, resolved, headers):
+    api_client.get(LISTINGS_API)
+
+    api_client.get(LISTINGS_API, headers=headers)
+
+    assert resolved == [LISTINGS_API, LISTINGS_API]
+
+
+def test_a_host_not_allowed_is_a_400_not_an_error(client):
+    response = client.get(reverse("listing-list"), headers={"host": "evil.example"})
+
+    assert response.status_code == 400
