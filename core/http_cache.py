@@ -34,10 +34,13 @@ all. So FrontCacheMiddleware, just after the security and static-file middleware
 complete response the view layer made public (every header the middleware between added) and
 answers the next identical request with it before the rest runs. It takes only requests that
 cannot be anyone's in particular: a GET without an Authorization header, a session cookie or a
-messages cookie. Its key adds to the URL the request headers the stack between may vary on
-(Accept, Accept-Language and the language cookie), and an entry answers only under the catalogue
-version it was rendered under, as the view's. Anything else, a miss included, goes through the
-whole stack and the view's cache as before.
+messages cookie. Its key adds to the URL what the stack between may vary on (the Accept header,
+the language LocaleMiddleware will choose) and a fingerprint of the settings the middleware's
+own headers come from (a deploy that changes the CSP is not answered with the old one); an entry
+answers only under the catalogue version it was rendered under, as the view's. It looks up only
+the paths it has seen a public response for, so other pages (a login, a health check) cost the
+cache nothing, and a cache it cannot reach only makes it step aside. Anything else, a miss
+included, goes through the whole stack and the view's cache as before.
 
 BAZAAR_HTTP_CACHE_SECONDS is the clients' max-age; 0 turns the cache off (the test settings do,
 so other tests see their own writes at once). An entry answers for as long as its version is the
@@ -47,9 +50,12 @@ making the visitors asking for it meanwhile wait for that rendering.
 """
 
 import contextlib
+import functools
 import hashlib
+import logging
 import time
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -58,13 +64,19 @@ from django.core.cache import cache
 from django.core.exceptions import DisallowedHost
 from django.db import transaction
 from django.http import HttpResponse, HttpResponseNotModified
+from django.utils import translation
 from django.utils.cache import add_never_cache_headers, patch_cache_control, patch_vary_headers
 from django.utils.http import parse_etags
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
 
 VERSION_KEY = "http-cache:catalogue-version"
 # Headers the response sets itself (per request) or that must not be replayed.
 _NOT_STORED = {"set-cookie", "content-length", "date", "x-request-id"}
 _MESSAGES_COOKIE = CookieStorage.cookie_name
+# What a cache that cannot be reached raises (Redis down, a timeout on the way).
+CACHE_ERRORS = (RedisError, OSError)
 
 
 def bump_catalogue_version():
@@ -115,15 +127,19 @@ def _has_messages(request):
     return bool(len(messages.get_messages(request))) if hasattr(request, "_messages") else False
 
 
+def _query(request):
+    """The query in one canonical spelling: parameters sorted by name, each value's order kept,
+    names and values encoded (joined unencoded, `?q%3Dwalnut%26sort=newest`, one parameter,
+    spelt what `?q=walnut&sort=newest` does, and one page answered for the other)."""
+    return urlencode(sorted(request.GET.lists()), doseq=True)
+
+
 def _key(request, vary):
-    query = "&".join(
-        f"{name}={value}" for name, values in sorted(request.GET.lists()) for value in values
-    )
     parts = [
         request.scheme,
         request.get_host(),
         request.path,
-        query,
+        _query(request),
         getattr(request, "LANGUAGE_CODE", ""),
         *(request.headers.get(header, "") for header in vary if header != "Authorization"),
     ]
@@ -133,6 +149,15 @@ def _key(request, vary):
 
 def _etag(key, version):
     return '"' + hashlib.sha256(f"{key}:{version}".encode()).hexdigest()[:32] + '"'
+
+
+def _etag_matches(etag, request):
+    """If-None-Match by weak comparison, as RFC 9110 asks of a GET: W/"x" (a proxy that
+    compressed the body weakens the tag) matches "x", and * matches any current page."""
+    if not etag:
+        return False
+    sent = parse_etags(request.headers.get("If-None-Match", ""))
+    return "*" in sent or etag in {tag.removeprefix("W/") for tag in sent}
 
 
 def _public(response, etag, vary, version=None):
@@ -177,7 +202,7 @@ def serve(request, render, *, vary=()):
     if version is None:
         version = _new_version()
     etag = _etag(key, version)
-    if etag in parse_etags(request.headers.get("If-None-Match", "")):
+    if _etag_matches(etag, request):
         return _public(HttpResponseNotModified(), etag, vary)
     entry = _current(found.get(key), version)
     if entry is None:
@@ -299,22 +324,28 @@ class FrontCacheMiddleware:
 
     def __call__(self, request):
         key = _front_key(request)
-        if key is None:
-            return self.get_response(request)
-        found = cache.get_many([VERSION_KEY, key])
-        entry = found.get(key)
-        if entry is not None and entry["version"] == found.get(VERSION_KEY):
+        if key is not None and (entry := _front_lookup(key)) is not None:
             return _front_answer(request, entry)
         response = self.get_response(request)
         version = getattr(response, "http_cache_version", None)
         if version is not None and _front_storable(response):
-            _store(key, version, response)
+            if key is None:
+                # The first public response seen for this path: from now on its requests are
+                # looked up (this one was not, and is stored by the next).
+                _front_path_seen(request.path)
+            else:
+                _front_store(key, version, response)
         return response
 
 
 def _front_key(request):
     """The entry's key if the request may be answered in front, else None."""
-    if not _enabled() or request.method != "GET" or "HTTP_AUTHORIZATION" in request.META:
+    if (
+        not _enabled()
+        or request.method != "GET"
+        or request.path not in _front_paths
+        or "HTTP_AUTHORIZATION" in request.META
+    ):
         return None
     cookies = request.COOKIES
     if settings.SESSION_COOKIE_NAME in cookies or _MESSAGES_COOKIE in cookies:
@@ -323,20 +354,67 @@ def _front_key(request):
         host = request.get_host()
     except DisallowedHost:
         return None  # the stack answers it with a 400
-    query = "&".join(
-        f"{name}={value}" for name, values in sorted(request.GET.lists()) for value in values
-    )
     parts = [
+        _deployment(),
         request.scheme,
         host,
         request.path,
-        query,
+        _query(request),
         request.headers.get("Accept", ""),
-        request.headers.get("Accept-Language", ""),
-        cookies.get(settings.LANGUAGE_COOKIE_NAME, ""),
+        # The language LocaleMiddleware will choose, not the headers it chooses from: one entry
+        # per language the site has, whatever the browsers send.
+        translation.get_language_from_request(request),
     ]
     digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()
     return f"http-cache:front:{digest}"
+
+
+# The paths this process has seen a response made public for: only their requests are looked up,
+# so the rest (a login page, a health check, a listing's own page) cost the cache nothing. Emptied
+# when full rather than grown for ever by paths that are each asked once.
+_front_paths = set()
+_FRONT_PATHS_MAX = 10_000
+
+
+def _front_path_seen(path):
+    if len(_front_paths) >= _FRONT_PATHS_MAX:
+        _front_paths.clear()
+    _front_paths.add(path)
+
+
+@functools.cache
+def _deployment():
+    """What the middleware's own headers follow (the settings they are made from): a deploy that
+    changes them is not answered with what the one before stored."""
+    shaping = [
+        settings.MIDDLEWARE,
+        getattr(settings, "CONTENT_SECURITY_POLICY", None),
+        getattr(settings, "CONTENT_SECURITY_POLICY_REPORT_ONLY", None),
+        settings.X_FRAME_OPTIONS,
+        settings.LANGUAGES,
+        settings.BAZAAR_HTTP_CACHE_SECONDS,
+    ]
+    return hashlib.sha256(repr(shaping).encode()).hexdigest()[:16]
+
+
+def _front_lookup(key):
+    """The current entry under `key`, or None; a cache it cannot reach is None too (logged)."""
+    try:
+        found = cache.get_many([VERSION_KEY, key])
+    except CACHE_ERRORS as exc:
+        logger.warning("The response cache is unreachable: %s", exc)
+        return None
+    entry = found.get(key)
+    if entry is not None and entry["version"] == found.get(VERSION_KEY):
+        return entry
+    return None
+
+
+def _front_store(key, version, response):
+    try:
+        _store(key, version, response)
+    except CACHE_ERRORS as exc:
+        logger.warning("The response cache is unreachable: %s", exc)
 
 
 def _front_storable(response):
@@ -352,8 +430,7 @@ def _front_storable(response):
 def _front_answer(request, entry):
     response = _replayed(entry)
     response["Content-Length"] = str(len(response.content))  # CommonMiddleware's, below
-    etag = response.get("ETag")
-    if etag and etag in parse_etags(request.headers.get("If-None-Match", "")):
+    if _etag_matches(response.get("ETag"), request):
         not_modified = HttpResponseNotModified()
         for name in _NOT_MODIFIED_HEADERS:
             if name in response:
