@@ -134,13 +134,18 @@ def decode_cursor(cursor, *, queryset, ordering):
 
 def _after(ordering, values):
     """The lexicographic "comes after this position" for mixed directions:
-    (a > x) OR (a = x AND b > y) OR (a = x AND b = y AND c > z) ..."""
+    a >= x AND ((a > x) OR (a = x AND b > y) OR (a = x AND b = y AND c > z) ...).
+
+    The first bound says nothing the OR does not, but PostgreSQL can start an index scan from it:
+    under the OR alone it read every row before the cursor and dropped them one by one (4,000
+    rows at the 200th page of 20), which made a deep page cost what OFFSET does."""
     condition = Q()
     for i, (name, desc) in enumerate(ordering):
         term = Q(**{n: v for (n, _), v in zip(ordering[:i], values[:i], strict=True)})
         term &= Q(**{f"{name}__{'lt' if desc else 'gt'}": values[i]})
         condition |= term
-    return condition
+    first, desc = ordering[0]
+    return Q(**{f"{first}__{'lte' if desc else 'gte'}": values[0]}) & condition
 
 
 def keyset_page(queryset, *, cursor, page_size):

@@ -261,9 +261,13 @@ class Listing(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # One per sort of the catalogue (marketplace/filters.py, scanned backwards for the
+        # opposite direction), ending with the id that breaks ties, so a page is read in index
+        # order from where its cursor points (core/pagination.py) and never sorted.
         indexes = [
-            models.Index(fields=["status", "-created_at"]),
-            models.Index(fields=["status", "price_cents"]),
+            models.Index(fields=["status", "-created_at", "-id"], name="listing_status_newest"),
+            models.Index(fields=["status", "price_cents", "id"], name="listing_status_price"),
+            models.Index(fields=["status", "title", "id"], name="listing_status_title"),
         ]
         constraints = [
             models.CheckConstraint(
