@@ -53,6 +53,7 @@ import contextlib
 import functools
 import hashlib
 import logging
+import threading
 import time
 from functools import wraps
 from urllib.parse import urlencode
@@ -151,13 +152,14 @@ def _etag(key, version):
     return '"' + hashlib.sha256(f"{key}:{version}".encode()).hexdigest()[:32] + '"'
 
 
-def _etag_matches(etag, request):
+def _etag_matches(etag, request, *, exists=False):
     """If-None-Match by weak comparison, as RFC 9110 asks of a GET: W/"x" (a proxy that
-    compressed the body weakens the tag) matches "x", and * matches any current page."""
+    compressed the body weakens the tag) matches "x"; * matches only a page known to `exist`
+    (an entry is at hand), never one that may yet be a 404."""
     if not etag:
         return False
     sent = parse_etags(request.headers.get("If-None-Match", ""))
-    return "*" in sent or etag in {tag.removeprefix("W/") for tag in sent}
+    return (exists and "*" in sent) or etag in {tag.removeprefix("W/") for tag in sent}
 
 
 def _public(response, etag, vary, version=None):
@@ -370,16 +372,23 @@ def _front_key(request):
 
 
 # The paths this process has seen a response made public for: only their requests are looked up,
-# so the rest (a login page, a health check, a listing's own page) cost the cache nothing. Emptied
-# when full rather than grown for ever by paths that are each asked once.
-_front_paths = set()
-_FRONT_PATHS_MAX = 10_000
+# so the rest (a login page, a health check, a listing's own page) cost the cache nothing. At most
+# _FRONT_PATHS_MAX of them, the longest path _FRONT_PATH_MAX_LENGTH characters (about 2 MB in
+# all); the one learnt first goes when another comes, so a flood of new paths (each listing's API
+# page, /api/v1/listings/0001/ spelt with zeros) only makes the front step aside for a while.
+_front_paths = {}  # path -> None, in the order learnt
+_front_paths_lock = threading.Lock()  # learning is rare; looking up takes no lock
+_FRONT_PATHS_MAX = 5_000
+_FRONT_PATH_MAX_LENGTH = 200
 
 
 def _front_path_seen(path):
-    if len(_front_paths) >= _FRONT_PATHS_MAX:
-        _front_paths.clear()
-    _front_paths.add(path)
+    if len(path) > _FRONT_PATH_MAX_LENGTH or path in _front_paths:
+        return
+    with _front_paths_lock:
+        while len(_front_paths) >= _FRONT_PATHS_MAX:
+            del _front_paths[next(iter(_front_paths))]
+        _front_paths[path] = None
 
 
 @functools.cache
@@ -430,7 +439,7 @@ def _front_storable(response):
 def _front_answer(request, entry):
     response = _replayed(entry)
     response["Content-Length"] = str(len(response.content))  # CommonMiddleware's, below
-    if _etag_matches(response.get("ETag"), request):
+    if _etag_matches(response.get("ETag"), request, exists=True):
         not_modified = HttpResponseNotModified()
         for name in _NOT_MODIFIED_HEADERS:
             if name in response:

@@ -149,7 +149,7 @@ def _front(stack, path, **headers):
 
 @pytest.fixture(autouse=True)
 def _front_paths_unseen(monkeypatch):
-    monkeypatch.setattr(http_cache, "_front_paths", set())
+    monkeypatch.setattr(http_cache, "_front_paths", {})
 
 
 def test_the_front_keeps_what_the_view_made_public(path):

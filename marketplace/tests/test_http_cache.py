@@ -368,7 +368,7 @@ FRONT_PATHS = [
 @pytest.fixture(autouse=True)
 def _front_paths_unseen(monkeypatch):
     # Which paths the front looks up is learned per process: each test starts from none.
-    monkeypatch.setattr(http_cache, "_front_paths", set())
+    monkeypatch.setattr(http_cache, "_front_paths", {})
 
 
 def _twice(client, path, **kwargs):
@@ -510,8 +510,24 @@ def test_an_unreachable_cache_never_fails_a_page_that_does_not_need_it(client, s
     settings.CACHES = {
         "default": {"BACKEND": "core.cache.RedisCache", "LOCATION": "redis://127.0.0.1:9/0"}
     }
-    http_cache._front_paths.add(reverse("login"))
+    http_cache._front_paths[reverse("login")] = None
 
     response = client.get(reverse("login"))
 
     assert response.status_code == 200
+
+
+def test_a_wildcard_if_none_match_never_turns_a_missing_page_into_a_304(client, api_client):
+    for path in ("/api/v1/listings/999999/", reverse("store", kwargs={"slug": "no-such-store"})):
+        response = client.get(path, headers={"if-none-match": "*"})
+        assert response.status_code == 404, path
+
+
+def test_the_paths_learnt_are_bounded_in_number_and_length(monkeypatch):
+    monkeypatch.setattr(http_cache, "_FRONT_PATHS_MAX", 3)
+    for n in range(5):
+        http_cache._front_path_seen(f"/api/v1/listings/{n}/")
+    http_cache._front_path_seen("/api/v1/listings/" + "0" * 500 + "1/")
+
+    # The first learnt went first; the overlong path was never kept.
+    assert list(http_cache._front_paths) == [f"/api/v1/listings/{n}/" for n in (2, 3, 4)]
