@@ -366,8 +366,9 @@ def stored_webhooks_drain(*, seconds=DRAIN_SECONDS, limit=None):
     run had failed. Returns the counts."""
     deadline = time.monotonic() + seconds
     done = {"processed": 0, "failed": 0}
+    next_waiting = _next_waiting_query()
     while limit is None or done["processed"] + done["failed"] < limit:
-        outcome = _process_next()
+        outcome = _process_next(next_waiting)
         if outcome is None:
             break
         done[outcome] += 1
@@ -380,18 +381,27 @@ def stored_webhooks_drain(*, seconds=DRAIN_SECONDS, limit=None):
     return done
 
 
-def _process_next():
+def _next_waiting_query():
+    """The SQL and parameters that lock the oldest waiting event no other drain holds. Built once
+    a drain (its events in backoff are those of its start): Django took 0.7 ms of CPU to build
+    and compile it, as long as running it."""
+    query = (
+        webhooks_pending()
+        .select_for_update(skip_locked=True)
+        .defer("headers")  # kept for staff; processing reads the body
+    )[:1]
+    with transaction.atomic():  # Django compiles FOR UPDATE only inside a transaction
+        return query.query.sql_with_params()
+
+
+def _process_next(next_waiting):
     """Process the oldest waiting event no other drain holds: "processed", "failed", or None
     when none is waiting."""
     trigger_id = None
     try:
         with transaction.atomic():
-            trigger = (
-                webhooks_pending()
-                .select_for_update(skip_locked=True)
-                .defer("headers")  # kept for staff; processing reads the body
-                .first()
-            )
+            sql, params = next_waiting
+            trigger = next(iter(WebhookEventTrigger.objects.raw(sql, params)), None)
             if trigger is None:
                 return None
             trigger_id = trigger.pk
