@@ -41,7 +41,7 @@ from django.db.models import F, Q
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.http import Http404, HttpResponse
-from django.urls import NoReverseMatch, Resolver404, get_urlconf, resolve, reverse
+from django.urls import Resolver404, URLResolver, get_resolver, get_urlconf, resolve, reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from djstripe import event_handlers as djstripe_event_handlers
@@ -266,17 +266,22 @@ class IntakeMiddleware:
 
     def __init__(self, get_response):
         self.get_response = get_response
-        self.prefixes = {}  # URLconf -> the intake's path up to the endpoint's uuid, or None
+        self.prefixes = {}  # URLconf -> where it includes core.urls ("/stripe/"), or None
 
     def _prefix(self):
+        """Found among the URLconf's own patterns, not with reverse(): its first call builds the
+        reverse table of every URL, 2 MB more in a web worker that serves only webhooks."""
         urlconf = get_urlconf() or settings.ROOT_URLCONF
         if urlconf not in self.prefixes:
-            zero = str(UUID(int=0))
-            try:
-                path = reverse("djstripe:djstripe_webhook_by_uuid", args=[zero])
-            except NoReverseMatch:  # a URLconf without the intake
-                path = None
-            self.prefixes[urlconf] = path.split(zero)[0] if path else None
+            self.prefixes[urlconf] = next(
+                (
+                    "/" + str(pattern.pattern)
+                    for pattern in get_resolver(urlconf).url_patterns
+                    if isinstance(pattern, URLResolver)
+                    and getattr(pattern.urlconf_module, "__name__", None) == "core.urls"
+                ),
+                None,
+            )
         return self.prefixes[urlconf]
 
     def __call__(self, request):
@@ -305,7 +310,9 @@ class IntakeMiddleware:
 # one stored before is found by this one. Under load, one drain takes hundreds of events; a quiet
 # site gets a drain per event, as it got a task per event. If the flag's drain is lost (the
 # broker down between the two), the flag expires after DRAIN_FLAG_SECONDS, and the re-queue job
-# takes any event left stored a minute.
+# takes any event left stored a minute. An event whose processing kills its process (rather than
+# raising) would stop each drain at the head of the queue: within a minute the re-queue job
+# gives it a task of its own and marks it not_before, and drains pass over it from then on.
 DRAIN_FLAG = "core:stripe-webhooks:drain-queued"
 DRAIN_FLAG_SECONDS = 30
 # A drain hands over to a new one after this long, well inside CELERY_TASK_SOFT_TIME_LIMIT, so

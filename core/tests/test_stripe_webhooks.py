@@ -112,6 +112,18 @@ def test_the_intake_skips_the_page_middleware(client, platform_endpoint):
     assert client.post(f"/stripe/webhook/{platform_endpoint.djstripe_uuid}x/").status_code == 404
 
 
+def test_the_intake_builds_no_table_of_every_url(client, platform_endpoint):
+    """A web worker serving webhooks reverses no URL: finding the intake's path must not build
+    the reverse table of every URL (2 MB in each worker)."""
+    from django.urls import clear_url_caches, get_resolver
+
+    event = account_event()
+    clear_url_caches()
+
+    assert post_event(client, platform_endpoint, event).status_code == 200
+    assert not get_resolver()._reverse_dict
+
+
 def test_a_secret_rolled_by_another_process_is_taken_at_once(
     client, platform_endpoint, django_assert_num_queries
 ):
