@@ -19,17 +19,24 @@ figures; it is never a timed test.
    bench/webhooks_sandbox.py), the worker pool's time per event apart from the sandbox's (an
    upper bound: concurrency x processing time, less the sandbox's), the drain time (from the
    last answer to the last processed), the peak RSS of a gunicorn worker and of a Celery pool
-   process, and the machine's load, against issue #16's targets.
+   process, and the machine's load, against issue #16's targets; and the CPU time each part
+   of the run spent per event (this process's posting client, gunicorn, the Celery worker, the
+   PostgreSQL backends of the bench's database), over the acknowledging and over the whole run,
+   with the share of the machine's cores they took together (well under 100%: the rest went
+   to other work on the machine, or nobody needed it), and how long gunicorn's and Celery's
+   threads waited, ready to run, for a core (the kernel's schedstat) per event.
 
 Environment: PostgreSQL at --postgres (default postgres://postgres@127.0.0.1:5432), Redis at
 --redis-url (default redis://127.0.0.1:6379/9).
 """
 
 import argparse
+import contextlib
 import hashlib
 import hmac
 import http.client
 import json
+import os
 import queue
 import threading
 import time
@@ -180,6 +187,86 @@ def stripe_figures(before, after, *, events, processing_s, concurrency):
     }
 
 
+def _cpu_seconds(pid):
+    """A process's CPU time so far (user + system), 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _waited_seconds(pid):
+    """How long the process's threads have waited for a core while ready to run (the kernel's
+    schedstat), 0 if it is gone: time lost to whatever else the cores were running."""
+    total = 0
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):  # a thread that ended
+            total += int(stat.read_text().split()[1])
+    return total / 1e9
+
+
+def cpu_snapshot(server, worker, database_url):
+    """CPU seconds spent so far by each part of the run: this process (the posting client),
+    gunicorn (its master and workers), the Celery worker (its main and pool processes), and the
+    PostgreSQL backends connected to the bench's database, each apart."""
+    database = database_url.rsplit("/", 1)[1]
+    with psycopg.connect(database_url) as conn:
+        backends = [
+            pid
+            for (pid,) in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (database,),
+            )
+        ]
+
+    def tree(process, measure=_cpu_seconds):
+        return sum(measure(p) for p in [process.pid, *stack.children(process.pid)])
+
+    return {
+        "client": time.process_time(),
+        "web": tree(server),
+        "celery": tree(worker),
+        "postgres": {pid: _cpu_seconds(pid) for pid in backends},
+        "web_waited": tree(server, _waited_seconds),
+        "celery_waited": tree(worker, _waited_seconds),
+    }
+
+
+def _spent(start, end):
+    """CPU seconds between two snapshots; a backend that connected in between counts from its
+    start (one that closed in between is missed: a floor)."""
+    return {
+        role: (
+            sum(cpu - start[role].get(pid, 0.0) for pid, cpu in end[role].items())
+            if isinstance(end[role], dict)
+            else end[role] - start[role]
+        )
+        for role in end
+    }
+
+
+def cpu_figures(start, acked, done, *, events, acked_s, processing_s):
+    """CPU ms per event of each part, over the acknowledging (first post to last answer) and
+    over the whole run (to the last event processed), and the share of the machine's cores the
+    parts took together over each."""
+    cores = os.cpu_count()
+    figures = {}
+    for phase, end, seconds in (("ack", acked, acked_s), ("run", done, processing_s)):
+        if end is None or not seconds:
+            continue
+        spent = _spent(start, end)
+        waited = {role: spent.pop(f"{role}_waited", 0.0) for role in ("web", "celery")}
+        figures[f"cpu_ms_per_event_{phase}"] = {
+            role: round(value / events * 1000, 2) for role, value in spent.items()
+        }
+        figures[f"cpu_share_{phase}"] = round(sum(spent.values()) / (seconds * cores), 2)
+        figures[f"waited_for_a_core_ms_per_event_{phase}"] = {
+            role: round(value / events * 1000, 2) for role, value in waited.items()
+        }
+    return figures
+
+
 def percentile(values, share):
     return values[min(len(values) - 1, int(len(values) * share))] if values else 0.0
 
@@ -222,11 +309,14 @@ def main(argv=None):
         bodies = events(setup, args.events, f"{run}b")
         load_before = stack.machine()["load"]
         stripe_before = stack.stripe_counters(args.redis_url)
+        cpu_start = cpu_snapshot(server, worker, database_url)
         seconds, statuses, latencies, started = post_all(
             base, setup["path"], setup["secret"], bodies, args.clients
         )
+        cpu_acked = cpu_snapshot(server, worker, database_url)
         acked_at = started + seconds
         done_at = wait_processed(database_url, f"{run}b", args.events, args.timeout)
+        cpu_done = cpu_snapshot(server, worker, database_url) if done_at else None
         stripe_after = stack.stripe_counters(args.redis_url)
         web_rss = stack.worker_peak_rss_mb(server)
         worker_rss = stack.worker_peak_rss_mb(worker)
@@ -255,6 +345,14 @@ def main(argv=None):
             concurrency=args.concurrency,
         ),
         "drain_s": done_at - acked_at if done_at else None,
+        **cpu_figures(
+            cpu_start,
+            cpu_acked,
+            cpu_done,
+            events=args.events,
+            acked_s=seconds,
+            processing_s=processing_s,
+        ),
         "web_peak_rss_mb": web_rss,
         "worker_peak_rss_mb": worker_rss,
         "load_before": load_before,
@@ -327,6 +425,27 @@ def report(f):
             _judge(f["worker_peak_rss_mb"], TARGET_WORKER_RSS_MB, higher_is_better=False),
         ),
     ]
+    for phase, label in (("ack", "CPU per event, acknowledging"), ("run", "CPU per event, run")):
+        if f"cpu_ms_per_event_{phase}" in f:
+            parts = f[f"cpu_ms_per_event_{phase}"]
+            rows.append(
+                (
+                    label,
+                    ", ".join(f"{role} {ms:.2f}" for role, ms in parts.items())
+                    + f" ms ({f[f'cpu_share_{phase}']:.0%} of the cores)",
+                    "",
+                    "",
+                )
+            )
+            waited = f.get(f"waited_for_a_core_ms_per_event_{phase}", {})
+            rows.append(
+                (
+                    "  waited for a core",
+                    ", ".join(f"{role} {ms:.2f}" for role, ms in waited.items()) + " ms",
+                    "",
+                    "",
+                )
+            )
     stack.say("")
     stack.say(
         f"{f['events']} account.updated events, {f['clients']} connections, gunicorn "

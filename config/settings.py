@@ -202,6 +202,8 @@ MIDDLEWARE = [
     # First: whatever the others log is tied to the request (core/logs.py).
     "core.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Stripe's webhooks stop here: nothing below concerns them (core/stripe_webhooks.py).
+    "core.stripe_webhooks.IntakeMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # An anonymous visitor's catalogue page that is in the cache is answered here, complete with
     # every header the middleware below added when it was made (core/http_cache.py).

@@ -5,6 +5,7 @@ events it posts pass the intake's signature check; bench/webhooks tells the sand
 the worker's. No timing here: the benches print figures."""
 
 import json
+import os
 import time
 
 import pytest
@@ -98,3 +99,32 @@ def test_the_webhooks_bench_tells_stripes_time_from_ours(capsys):
     lines = {line.strip().split("  ")[0]: line for line in printed.splitlines()}
     assert "1.00 per event, sandbox 6.0 ms per event" in lines["Stripe calls"]
     assert "10.0 ms per event (at most)" in lines["worker, sandbox apart"]
+
+
+def test_the_webhooks_bench_says_what_cpu_each_part_of_the_run_took():
+    """CPU per event of the client, gunicorn, Celery and PostgreSQL, and their share of the
+    cores: a backend that connected during the run counts from its start."""
+    waits = {"web_waited": 0.0, "celery_waited": 0.0}
+    start = {"client": 1.0, "web": 10.0, "celery": 20.0, "postgres": {7: 5.0}, **waits}
+    acked = {"client": 1.2, "web": 11.0, "celery": 20.5, "postgres": {7: 5.3}, **waits}
+    done = {
+        "client": 1.3,
+        "web": 11.0,
+        "celery": 26.5,
+        "postgres": {7: 5.5, 9: 0.5},
+        "web_waited": 1.0,
+        "celery_waited": 4.0,
+    }
+
+    figures = webhooks.cpu_figures(start, acked, done, events=1000, acked_s=2.0, processing_s=10.0)
+
+    assert figures["cpu_ms_per_event_ack"] == {
+        "client": 0.2,
+        "web": 1.0,
+        "celery": 0.5,
+        "postgres": 0.3,
+    }
+    assert figures["cpu_ms_per_event_run"]["postgres"] == 1.0  # 0.5 + the new backend's 0.5
+    assert figures["cpu_share_run"] == round((0.3 + 1.0 + 6.5 + 1.0) / (10.0 * os.cpu_count()), 2)
+    # Ready to run, but another process had the cores.
+    assert figures["waited_for_a_core_ms_per_event_run"] == {"web": 1.0, "celery": 4.0}

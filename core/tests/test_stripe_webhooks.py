@@ -94,6 +94,36 @@ def test_the_intake_stores_an_event_in_one_query_once_its_endpoint_is_known(
     assert stored.body == json.dumps(event)
 
 
+def test_the_intake_skips_the_page_middleware(client, platform_endpoint):
+    """Sessions, language, CSRF, messages, framing, CSP: none concerns a machine's signed POST,
+    and they were a third of the intake's CPU. The request id and HTTPS headers still apply."""
+    response = post_event(client, platform_endpoint, account_event())
+
+    assert response.status_code == 200
+    assert response["X-Request-ID"]
+    assert response["X-Content-Type-Options"] == "nosniff"  # SecurityMiddleware, before it
+    assert "X-Frame-Options" not in response
+    assert "Content-Security-Policy" not in response
+    assert "Vary" not in response
+    # Every other page still gets them, other paths under /stripe/ too.
+    page = client.get("/")
+    assert page["X-Frame-Options"] == "DENY"
+    assert "Content-Security-Policy" in page
+    assert client.post(f"/stripe/webhook/{platform_endpoint.djstripe_uuid}x/").status_code == 404
+
+
+def test_the_intake_builds_no_table_of_every_url(client, platform_endpoint):
+    """A web worker serving webhooks reverses no URL: finding the intake's path must not build
+    the reverse table of every URL (2 MB in each worker)."""
+    from django.urls import clear_url_caches, get_resolver
+
+    event = account_event()
+    clear_url_caches()
+
+    assert post_event(client, platform_endpoint, event).status_code == 200
+    assert not get_resolver()._reverse_dict
+
+
 def test_a_secret_rolled_by_another_process_is_taken_at_once(
     client, platform_endpoint, django_assert_num_queries
 ):
@@ -437,12 +467,13 @@ def test_an_unknown_endpoint_is_a_404(client, stripe_sandbox):
 
 def broker_down(monkeypatch):
     """Queueing a webhook's processing fails as it does when Redis cannot be reached."""
-    from core.stripe_webhooks import process_webhook
+    from core.stripe_webhooks import drain_webhooks, process_webhook
 
     def refuse(*args, **kwargs):
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
     monkeypatch.setattr(process_webhook, "delay", refuse)
+    monkeypatch.setattr(drain_webhooks, "delay", refuse)
 
 
 def test_an_event_stored_while_the_broker_is_down_is_answered_200_and_requeued_later(
@@ -592,6 +623,165 @@ def test_an_event_lost_after_a_failure_is_requeued_once_its_retries_would_be_ove
     stripe_sandbox.advance_clock(minutes=11)
     assert requeue_stored_webhooks.delay().get() == 1
     assert Event.objects.filter(id=event["id"]).exists()
+
+
+# --- Drains: one task processes many stored events ----------------------------------------------
+
+
+def queued_drains(monkeypatch):
+    """The drains the intake queues, recorded instead of run (as if no worker had started)."""
+    from core.stripe_webhooks import drain_webhooks
+
+    queued = []
+    monkeypatch.setattr(drain_webhooks, "delay", lambda *args: queued.append(args))
+    return queued
+
+
+def test_a_burst_of_events_queues_one_drain_that_processes_them_all_once(
+    client, platform_endpoint, stripe_sandbox, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A task per event cost the worker more than processing an account.updated did: events
+    stored while a drain waits to start queue nothing more, and the drain takes them all."""
+    from core.stripe_webhooks import drain_webhooks
+
+    with stripe_sandbox.webhooks_held():
+        events = [account_event() for _ in range(3)]
+    queued = queued_drains(monkeypatch)
+    with django_capture_on_commit_callbacks(execute=True):
+        for event in [*events, events[0]]:  # the first one delivered twice
+            assert post_event(client, platform_endpoint, event).status_code == 200
+
+    assert len(queued) == 1
+    assert drain_webhooks() == {"processed": 4, "failed": 0}
+    assert WebhookEventTrigger.objects.filter(processed=False).count() == 0
+    assert Event.objects.filter(id__in=[e["id"] for e in events]).count() == 3
+    assert drain_webhooks() == {"processed": 0, "failed": 0}
+
+    with django_capture_on_commit_callbacks(execute=True):  # the drain started: a new one
+        assert post_event(client, platform_endpoint, account_event()).status_code == 200
+    assert len(queued) == 2
+
+
+def test_a_failing_event_is_retried_with_backoff_without_holding_up_the_others(
+    client, platform_endpoint, stripe_sandbox, monkeypatch, settings
+):
+    from core.stripe_webhooks import (
+        drain_webhooks,
+        process_webhook,
+        requeue_stored_webhooks,
+        stored_webhooks_drain,
+    )
+
+    with stripe_sandbox.webhooks_held():
+        events = [account_event() for _ in range(3)]
+    queued_drains(monkeypatch)
+    for event in events:
+        assert post_event(client, platform_endpoint, event).status_code == 200
+    bad = events[1]["id"]
+
+    def broken(sender, event, **kwargs):
+        if event.id == bad:
+            raise RuntimeError("receiver bug")
+
+    retries = []
+    monkeypatch.setattr(
+        process_webhook, "apply_async", lambda *args, **kwargs: retries.append((args, kwargs))
+    )
+    signal = WEBHOOK_SIGNALS["account.updated"]
+    signal.connect(broken, dispatch_uid="broken-test-receiver")
+    try:
+        assert drain_webhooks() == {"processed": 2, "failed": 1}
+        failed = WebhookEventTrigger.objects.get(processed=False)
+        assert failed.json_body["id"] == bad
+        assert failed.exception == "RuntimeError: receiver bug"
+        assert failed.bazaar_processing.failures == 1
+        # Handed to process_webhook as its first retry, after its first wait.
+        assert retries == [(((failed.pk,),), {"countdown": 5, "retries": 1})]
+        # Neither a drain nor the re-queue job takes it while its task retries.
+        assert stored_webhooks_drain() == {"processed": 0, "failed": 0}
+        stripe_sandbox.advance_clock(minutes=5)
+        assert requeue_stored_webhooks.delay().get() == 0
+
+        with pytest.raises(RuntimeError):  # the task's last retry
+            process_webhook.apply(
+                args=[failed.pk], retries=settings.STRIPE_WEBHOOK_TASK_MAX_RETRIES
+            )
+        failed.refresh_from_db()
+        assert failed.bazaar_processing.gave_up_at is not None
+        stripe_sandbox.advance_clock(days=1)
+        assert stored_webhooks_drain() == {"processed": 0, "failed": 0}  # given up
+    finally:
+        signal.disconnect(dispatch_uid="broken-test-receiver")
+
+    from core.stripe_webhooks import webhook_processing_resume
+
+    assert webhook_processing_resume(trigger_ids=[failed.pk]) == 1  # staff fixed the bug
+    assert stored_webhooks_drain() == {"processed": 1, "failed": 0}
+    assert Event.objects.filter(id=bad).exists()
+
+
+def test_a_drain_hands_over_to_a_new_one_when_its_time_is_up(
+    client, platform_endpoint, stripe_sandbox, monkeypatch, django_capture_on_commit_callbacks
+):
+    from core.stripe_webhooks import stored_webhooks_drain
+
+    with stripe_sandbox.webhooks_held():
+        events = [account_event() for _ in range(2)]
+    queued = queued_drains(monkeypatch)
+    with django_capture_on_commit_callbacks(execute=True):
+        for event in events:
+            assert post_event(client, platform_endpoint, event).status_code == 200
+    assert len(queued) == 1  # its drain has not started
+
+    assert stored_webhooks_drain(seconds=0) == {"processed": 1, "failed": 0}
+    assert len(queued) == 2  # queued although the first one's flag is still set
+    assert stored_webhooks_drain(seconds=0) == {"processed": 1, "failed": 0}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_drains_share_the_waiting_events_without_waiting_for_each_other(
+    client, stripe_sandbox, monkeypatch
+):
+    """One drain's locked event is skipped by another (PostgreSQL's SKIP LOCKED), not waited
+    for; the event it holds is processed once, by it."""
+    import threading
+
+    from django.db import connection, transaction
+
+    from core.stripe_webhooks import stored_webhooks_drain
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks need PostgreSQL (DATABASE_URL)")
+    endpoint = WebhookEndpoint.objects.get(application="")
+    with stripe_sandbox.webhooks_held():
+        events = [account_event() for _ in range(3)]
+    queued_drains(monkeypatch)
+    for event in events:
+        assert post_event(client, endpoint, event).status_code == 200
+    first = WebhookEventTrigger.objects.order_by("pk").first()
+    locked, release = threading.Event(), threading.Event()
+
+    def other_drain():
+        try:
+            with transaction.atomic():
+                WebhookEventTrigger.objects.select_for_update().get(pk=first.pk)
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=other_drain)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        assert stored_webhooks_drain() == {"processed": 2, "failed": 0}
+        first.refresh_from_db()
+        assert not first.processed
+    finally:
+        release.set()
+        holder.join()
+    assert stored_webhooks_drain() == {"processed": 1, "failed": 0}
+    assert WebhookEventTrigger.objects.filter(processed=True).count() == 3
 
 
 # --- manage.py stripe_webhooks setup ------------------------------------------------------------

@@ -13,7 +13,7 @@ from kombu.exceptions import OperationalError
 from accounts.factories import StaffFactory
 from core.payment_errors import DECLINED
 from core.stripe_client import client as stripe
-from core.stripe_webhooks import process_webhook, requeue_stored_webhooks
+from core.stripe_webhooks import drain_webhooks, process_webhook, requeue_stored_webhooks
 from escrow import ledger, services
 from escrow.models import (
     EscrowPayment,
@@ -50,6 +50,7 @@ def test_a_payment_whose_events_arrive_while_the_broker_is_down_funds_the_order_
 
     with monkeypatch.context() as patch, django_capture_on_commit_callbacks(execute=True):
         patch.setattr(process_webhook, "delay", broker_unreachable)
+        patch.setattr(drain_webhooks, "delay", broker_unreachable)  # what the intake queues
         assert pay_on_checkout_page(client, url).status_code == 302
 
     # Stripe was told "received" (it would otherwise retry for days) and the events are stored.
