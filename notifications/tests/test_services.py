@@ -252,3 +252,24 @@ def test_mark_read_mark_all_and_delete_are_scoped_to_the_recipient():
     assert services.notification_mark_all_read(user=owner) == 1
     services.notification_delete(user=owner, notification_id=first.pk)
     assert Notification.objects.filter(recipient=owner).count() == 1
+
+
+def test_sending_an_email_reads_its_recipient_and_notification_with_the_delivery(
+    django_assert_num_queries,
+):
+    # The auto-release job queues one email per released order, thousands in a run: the lock,
+    # then the delivery's UPDATE, inside the test's savepoint and its release (6 before: the
+    # recipient and the notification were each read apart).
+    notification = services.notify(
+        UserFactory(full_name="Maya Stone"), "listing.approved", APPROVED
+    )
+    delivery = EmailDelivery.objects.get(notification=notification)
+
+    with django_assert_num_queries(4):
+        services.email_delivery_send(delivery_id=delivery.pk)
+
+    assert len(mail.outbox) == 1
+    assert "Hello Maya," in mail.outbox[0].body
+    assert "Blue mug" in mail.outbox[0].subject
+    delivery.refresh_from_db()
+    assert delivery.status == EmailDelivery.Status.SENT
