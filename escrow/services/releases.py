@@ -478,9 +478,9 @@ def _transfer_send(decided):
     """Send the release's Transfer request, claimed by this caller (_transfer_claim, or
     escrow_release_decide's claim_transfer), and record Stripe's answer. Returns the release
     as recorded."""
-    if decided.transfer_cents == 0:
-        return _record_transfer(release_id=decided.pk, transfer_id=None)
     order = decided.order
+    if decided.transfer_cents == 0:
+        return _record_transfer(release_id=decided.pk, transfer_id=None, seller_id=order.seller_id)
     try:
         transfer = stripe_client.paced_call(
             _stripe().transfers.create,
@@ -523,7 +523,9 @@ def _transfer_send(decided):
             currency=decided.currency,
         ),
     )
-    return _record_transfer(release_id=decided.pk, transfer_id=transfer.id)
+    return _record_transfer(
+        release_id=decided.pk, transfer_id=transfer.id, seller_id=order.seller_id
+    )
 
 
 @transaction.atomic
@@ -566,14 +568,17 @@ def _record_transfer_failure(*, release_id, message):
 
 
 @transaction.atomic
-def _record_transfer(*, release_id, transfer_id):
-    # The order's seller (for the ledger lines) is read with the release, not the whole order;
-    # only the release is locked.
-    decided = (
-        EscrowRelease.objects.select_for_update(of=("self",))
-        .annotate(order_seller_id=F("order__seller_id"))
-        .get(pk=release_id)
-    )
+def _record_transfer(*, release_id, transfer_id, seller_id=None):
+    """`seller_id`: the order's seller (for the ledger lines), when the caller has the order
+    (an order's seller never changes); else it is read with the release, not the whole order.
+    Only the release is locked."""
+    releases = EscrowRelease.objects.select_for_update(of=("self",))
+    if seller_id is None:
+        releases = releases.annotate(order_seller_id=F("order__seller_id"))
+    decided = releases.get(pk=release_id)
+    if seller_id is not None:
+        # The join cost more than the rest of the lock's statement to build, once per release.
+        decided.order_seller_id = seller_id
     if decided.status == ReleaseStatus.TRANSFERRED:
         _answer_recorded(decided)
         return decided
