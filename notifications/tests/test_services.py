@@ -273,3 +273,25 @@ def test_sending_an_email_reads_its_recipient_and_notification_with_the_delivery
     assert "Blue mug" in mail.outbox[0].subject
     delivery.refresh_from_db()
     assert delivery.status == EmailDelivery.Status.SENT
+
+
+def test_a_notification_and_its_email_are_stored_as_notify_returns_them(
+    django_capture_on_commit_callbacks,
+):
+    user = UserFactory()
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        notification = services.notify(user, "listing.approved", APPROVED)
+
+    stored = Notification.objects.get(pk=notification.pk)
+    assert stored.recipient == user and stored.event_code == "listing.approved"
+    assert stored.context == APPROVED
+    assert stored.created_at == notification.created_at is not None
+    assert (stored.is_read, stored.read_at, stored.digest_pending) == (False, None, False)
+    delivery = EmailDelivery.objects.get(notification=notification)
+    assert (delivery.recipient, delivery.to_email, delivery.kind) == (user, user.email, "single")
+    assert (delivery.status, delivery.attempts, delivery.created_at is not None) == (
+        "queued",
+        0,
+        True,
+    )
+    assert len(queued) == 1  # its email is queued after commit
