@@ -411,12 +411,14 @@ class PaymentForRelease:
     seller_debt_cents: int  # the seller's debt account's balance in the order's currency
     seller_account: SellerAccountFields
     release_id: int | None  # the order's release, when one was decided already
+    has_booking: bool  # the order has a booked time (made with the order, never later)
 
 
 @cache  # built once per process: the tables' names do not change
 def _payment_for_release_sql():
     payment, refund = EscrowPayment._meta.db_table, EscrowRefund._meta.db_table
     entry, release = LedgerEntry._meta.db_table, EscrowRelease._meta.db_table
+    booking = Booking._meta.db_table
     holding = ", ".join(["%s"] * len(REFUND_HOLDING_STATUSES))
     account_columns, account_joins = seller_account_sql(alias="seller")
     # The releases' order is EscrowRelease.Meta.ordering (newest first), as .first() reads it.
@@ -428,6 +430,7 @@ def _payment_for_release_sql():
         f"WHERE l.account = %s AND l.currency = %s), 0) AS BIGINT), "
         f"(SELECT d.id FROM {release} d WHERE d.order_id = p.order_id "
         f"AND d.milestone_id IS NULL ORDER BY d.created_at DESC, d.id DESC LIMIT 1), "
+        f"EXISTS (SELECT 1 FROM {booking} b WHERE b.order_id = p.order_id), "
         f"{account_columns} "
         f"FROM {payment} p {account_joins} "
         f"WHERE p.order_id = %s AND p.status = %s LIMIT 2"
@@ -438,12 +441,12 @@ def payment_for_release(*, order):
     """The order's succeeded payment with what deciding its release needs beside it, in one
     query (a PaymentForRelease): what refunds hold of it, the balance of the seller's debt
     account in the order's currency (not floored at 0), the seller's SellerAccountFields
-    (accounts.selectors) and the order's release when one was decided already (its milestones'
-    releases are not counted). Read with the order locked, in a statement after the lock's
-    (which sees what a racing caller committed before the lock was granted: a subquery of the
-    locking statement would not): the order's release and refunds cannot change meanwhile; the
-    debt is read again under the seller's lock before a release pays any of it. Raises
-    EscrowPayment.DoesNotExist when the order is not paid.
+    (accounts.selectors), the order's release when one was decided already (its milestones'
+    releases are not counted) and whether it has a booking. Read with the order locked, in a
+    statement after the lock's (which sees what a racing caller committed before the lock was
+    granted: a subquery of the locking statement would not): the order's release and refunds
+    cannot change meanwhile; the debt is read again under the seller's lock before a release
+    pays any of it. Raises EscrowPayment.DoesNotExist when the order is not paid.
 
     Written in SQL: it runs once per release, 10,000 times in one auto-release job, and Django
     building and compiling the same five subqueries through the ORM was about a third of a
@@ -463,7 +466,7 @@ def payment_for_release(*, order):
         raise EscrowPayment.DoesNotExist("The order has no succeeded payment.")
     if len(rows) > 1:
         raise EscrowPayment.MultipleObjectsReturned("The order has two succeeded payments.")
-    amount, fee, charge, held, debt, release_id, account_id, payouts_enabled = rows[0]
+    amount, fee, charge, held, debt, release_id, booked, account_id, payouts_enabled = rows[0]
     return PaymentForRelease(
         amount_cents=amount,
         stripe_fee_cents=fee,
@@ -474,6 +477,7 @@ def payment_for_release(*, order):
             stripe_account_id=account_id or "", payouts_enabled=bool(payouts_enabled)
         ),
         release_id=release_id,
+        has_booking=bool(booked),
     )
 
 

@@ -130,19 +130,18 @@ def escrow_release_decide(*, order, trigger, actor=None, reason="", claim_transf
     sets it): the caller then sends it with _transfer_send, after commit, without locking the
     row again. Only for a caller that sends it at once: anyone else finds it in flight until
     ESCROW_TRANSFER_TIMEOUT_SECONDS have passed."""
-    # The seller is read with the order (the notification and the account need them), and the
-    # booking, if any, to know without a query that a plain order has none; only the order's
-    # row is locked.
-    order = (
-        Order.objects.select_for_update(of=("self",))
-        .select_related("seller", "booking")
-        .get(pk=order.pk)
-    )
+    # The seller is read with the order (the notification and the account need them); only the
+    # order's row is locked.
+    order = Order.objects.select_for_update(of=("self",)).select_related("seller").get(pk=order.pk)
     # The payment is read with the order's release, if one was decided already (a query less);
     # an order not paid has no payment to read it with, and is looked up apart.
     try:
         payment = selectors.payment_for_release(order=order)
         existing_id = payment.release_id
+        if not payment.has_booking:
+            # Known without joining the booking to the lock (building that join cost more than
+            # the rest of the statement): completing the booking on release looks for none.
+            Order.booking.related.set_cached_value(order, None)
     except EscrowPayment.DoesNotExist:
         payment = None
         existing_id = (
