@@ -36,3 +36,34 @@ def test_rows_are_stored_with_their_values_ids_and_automatic_stamps():
     assert stored.created_at == first.created_at is not None  # auto_now_add, as save() sets it
     assert AuditEntry.objects.get(pk=second.pk).actor is None
     assert AuditEntry.objects.count() == 3
+
+
+def test_a_locked_row_is_read_as_the_queryset_reads_it(django_assert_num_queries):
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    staff = StaffFactory(full_name="Ann Lee")
+    kind = ContentType.objects.get_for_model(staff)
+    with_actor, without = rows.insert(
+        AuditEntry(action="a.b.c", actor=staff, target_type=kind, target_id="1", after={"x": 1}),
+        AuditEntry(action="a.b.d", target_type=kind, target_id="2"),
+    )
+
+    with transaction.atomic(), CaptureQueriesContext(connection) as captured:
+        read = rows.locked(AuditEntry, with_actor.pk, related=("actor",))
+        alone = rows.locked(AuditEntry, without.pk, related=("actor",))
+        plain = rows.locked(AuditEntry, without.pk)
+        with django_assert_num_queries(0):  # the actor came with the row, or is known absent
+            assert read.actor.full_name == "Ann Lee" and alone.actor is None
+
+    expected = AuditEntry.objects.select_related("actor").get(pk=with_actor.pk)
+    for field in AuditEntry._meta.concrete_fields:
+        assert getattr(read, field.attname) == getattr(expected, field.attname), field.name
+    assert read.after == {"x": 1} and not read._state.adding and plain.pk == without.pk
+    assert "actor" not in plain._state.fields_cache  # nothing joined unless named
+    sql = [query["sql"] for query in captured.captured_queries if "SAVEPOINT" not in query["sql"]]
+    assert len(sql) == 3
+    if connection.features.has_select_for_update_of:
+        assert all(s.endswith(f'FOR UPDATE OF "{AuditEntry._meta.db_table}"') for s in sql)
+    with pytest.raises(AuditEntry.DoesNotExist), transaction.atomic():
+        rows.locked(AuditEntry, 0)
