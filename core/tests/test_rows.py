@@ -67,3 +67,34 @@ def test_a_locked_row_is_read_as_the_queryset_reads_it(django_assert_num_queries
         assert all(s.endswith(f'FOR UPDATE OF "{AuditEntry._meta.db_table}"') for s in sql)
     with pytest.raises(AuditEntry.DoesNotExist), transaction.atomic():
         rows.locked(AuditEntry, 0)
+
+
+def test_an_update_writes_only_the_named_fields_and_only_of_a_model_that_saves_plainly():
+    from django.contrib.auth import get_user_model
+    from django.db import DatabaseError
+    from django.db.models.signals import post_save
+
+    staff = StaffFactory()
+    kind = ContentType.objects.get_for_model(staff)
+    (entry,) = rows.insert(AuditEntry(action="a.b.c", target_type=kind, target_id="1"))
+    entry.action, entry.target_id = "a.b.changed", "2"
+
+    rows.update(entry, ["action"])
+
+    stored = AuditEntry.objects.get(pk=entry.pk)
+    assert (stored.action, stored.target_id) == ("a.b.changed", "1")  # target_id not named
+    AuditEntry.objects.filter(pk=entry.pk).delete()
+    with pytest.raises(DatabaseError):
+        rows.update(entry, ["action"])  # as save(update_fields=...) of a row that is gone
+
+    assert rows.saves_plainly(AuditEntry)
+    assert not rows.saves_plainly(get_user_model())  # it has a save() of its own
+
+    def receiver(**kwargs):
+        pass
+
+    post_save.connect(receiver, sender=AuditEntry)
+    try:
+        assert not rows.saves_plainly(AuditEntry)  # its receivers must hear of the save
+    finally:
+        post_save.disconnect(receiver, sender=AuditEntry)
