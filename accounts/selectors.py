@@ -11,11 +11,10 @@ from datetime import datetime
 
 from allauth.account.models import EmailAddress, EmailConfirmationHMAC
 from django.conf import settings
-from django.db.models import Subquery
 from django.utils import formats, timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import ConnectedAccount, ShippingAddress
+from accounts.models import ConnectedAccount, SellerProfile, ShippingAddress
 
 
 def seller_can_accept_payments(user):
@@ -57,19 +56,20 @@ class SellerAccountFields:
     payouts_enabled: bool = False
 
 
-def seller_account_columns(user_id):
-    """The seller's SellerAccountFields as subqueries another app's query selects beside its own
-    rows (`stripe_account_id`, `payouts_enabled`; None when they have no account): a release
-    reads them in the query that reads its payment (escrow.selectors.payment_for_release), a
-    round trip less than reading them apart. `user_id`: the seller's id, or an expression
-    (OuterRef) naming it."""
-    account = ConnectedAccount.objects.filter(seller_profile__user_id=user_id).order_by(
-        *ConnectedAccount._meta.ordering
+def seller_account_sql(*, alias):
+    """The seller's SellerAccountFields for another app's query written in SQL: (columns, joins).
+    `joins` are LEFT JOINs taking one parameter, the seller's user id, and `columns` selects
+    their `stripe_account_id` and `payouts_enabled` (NULL when they have no account; a seller
+    has at most one profile and one account). A release reads them in the statement that reads
+    its payment (escrow.selectors.payment_for_release), a round trip less than reading them
+    apart. `alias` prefixes the joined tables' aliases, to keep them apart from the caller's."""
+    profile, account = SellerProfile._meta.db_table, ConnectedAccount._meta.db_table
+    columns = f"{alias}_a.stripe_account_id, {alias}_a.payouts_enabled"
+    joins = (
+        f"LEFT JOIN {profile} {alias}_p ON {alias}_p.user_id = %s "
+        f"LEFT JOIN {account} {alias}_a ON {alias}_a.seller_profile_id = {alias}_p.id"
     )
-    return {
-        "stripe_account_id": Subquery(account.values("stripe_account_id")[:1]),
-        "payouts_enabled": Subquery(account.values("payouts_enabled")[:1]),
-    }
+    return columns, joins
 
 
 def connected_account_for(user):

@@ -6,6 +6,7 @@ import uuid
 from django.db import transaction
 from django.db.models import Sum
 
+from core import rows
 from escrow.models import LedgerEntry
 
 
@@ -15,7 +16,11 @@ class UnbalancedBooking(ValueError):
 
 def post(*, order, currency, memo, lines, stripe_object_id=""):
     """Book `lines` [(account, amount_cents), ...] as one balanced transaction. `order`: the
-    Order, or its id (for a caller that has not read the order's row)."""
+    Order, or its id (for a caller that has not read the order's row).
+
+    One INSERT built once per number of lines (core.rows): every money movement books here (a
+    release twice, 10,000 times in one auto-release job), and Django building the same bulk
+    INSERT each time cost three times what running it did."""
     order_id = getattr(order, "pk", order)
     lines = [(account, amount) for account, amount in lines if amount]
     if sum(amount for _, amount in lines) != 0:
@@ -25,17 +30,19 @@ def post(*, order, currency, memo, lines, stripe_object_id=""):
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("Ledger bookings must happen inside the change's transaction.")
     txn = uuid.uuid4()
-    return LedgerEntry.objects.bulk_create(
-        LedgerEntry(
-            transaction_id=txn,
-            order_id=order_id,
-            account=account,
-            amount_cents=amount,
-            currency=currency,
-            memo=memo,
-            stripe_object_id=stripe_object_id,
+    return rows.insert(
+        *(
+            LedgerEntry(
+                transaction_id=txn,
+                order_id=order_id,
+                account=account,
+                amount_cents=amount,
+                currency=currency,
+                memo=memo,
+                stripe_object_id=stripe_object_id,
+            )
+            for account, amount in lines
         )
-        for account, amount in lines
     )
 
 

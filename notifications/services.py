@@ -5,16 +5,18 @@ transaction; the email is queued for Celery after commit, so a rolled-back chang
 """
 
 import logging
+from functools import cache
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
+from django.db import connection, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
+from core import rows
 from core.errors import ValidationFailed
 from notifications.audiences import events_for
 from notifications.events import EVENTS, EmailMode, get_event
@@ -41,14 +43,22 @@ def _language(user):
     return getattr(user, "language", "") or settings.LANGUAGE_CODE
 
 
-def email_mode_for(*, user, event):
-    # Only the choice is read: notify() asks once per notification, thousands of times in a job.
-    mode = (
-        NotificationPreference.objects.filter(user=user, event_code=event.code)
-        .values_list("email_mode", flat=True)
-        .first()
+@cache  # built once per process: the table's name does not change
+def _email_mode_sql():
+    return (
+        f"SELECT email_mode FROM {NotificationPreference._meta.db_table} "
+        "WHERE user_id = %s AND event_code = %s ORDER BY id LIMIT 1"
     )
-    return event.default_email if mode is None else mode
+
+
+def email_mode_for(*, user, event):
+    # Only the choice is read, and in SQL: notify() asks once per notification, thousands of
+    # times in an auto-release job, and building the same query through the ORM each time cost
+    # six times what running it did.
+    with connection.cursor() as cursor:
+        cursor.execute(_email_mode_sql(), [user.pk, event.code])
+        row = cursor.fetchone()
+    return event.default_email if row is None else row[0]
 
 
 def notify(user, event_code, context=None, *, email=True):
@@ -71,7 +81,10 @@ def notify(user, event_code, context=None, *, email=True):
         values = _SafeContext(context)
         title = str(event.title).format_map(values)[:200]
         message = str(event.message).format_map(values)
-    notification = Notification.objects.create(
+    # Written by core.rows (no save() of theirs, no signal): notify() runs once per released
+    # order in the auto-release job, and Django building the two INSERTs cost more than running
+    # them.
+    notification = Notification(
         recipient=user,
         event_code=event.code,
         level=event.level,
@@ -81,14 +94,16 @@ def notify(user, event_code, context=None, *, email=True):
         context=context,
         digest_pending=mode == EmailMode.DIGEST,
     )
+    rows.insert(notification)
     if mode == EmailMode.IMMEDIATE:
-        delivery = EmailDelivery.objects.create(
+        delivery = EmailDelivery(
             recipient=user,
             kind=EmailDelivery.Kind.SINGLE,
             notification=notification,
             event_code=event.code,
             to_email=user.email,
         )
+        rows.insert(delivery)
         _queue_delivery(delivery.pk)
     return notification
 
@@ -278,7 +293,10 @@ def email_delivery_send(*, delivery_id):
     """Send one queued email. Sent already: nothing happens. Failure: recorded, then raised."""
     error = None
     with transaction.atomic():
-        delivery = EmailDelivery.objects.select_for_update().get(pk=delivery_id)
+        # The recipient and the notification (rendered into the email) are read with the locked
+        # delivery: two round trips less for each of the thousands an auto-release job queues,
+        # by a statement built once (core.rows) rather than by Django for each.
+        delivery = rows.locked(EmailDelivery, delivery_id, related=("recipient", "notification"))
         if delivery.status != EmailDelivery.Status.QUEUED:
             return delivery
         delivery.attempts += 1

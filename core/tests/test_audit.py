@@ -2,6 +2,7 @@
 code writes and for entries stored before the codes were namespaced (core's 0002)."""
 
 import re
+from datetime import UTC, datetime
 from importlib import import_module
 
 import pytest
@@ -108,3 +109,34 @@ def test_a_batch_that_raises_writes_nothing():
     # Outside any batch an entry is written at once.
     audit_record(action="accounts.user.changed", actor=staff, target=staff)
     assert AuditEntry.objects.count() == 1
+
+
+def test_an_entry_is_written_with_its_id_time_and_values():
+    from django.db import transaction
+
+    from core.audit import audit_batch, audit_record
+
+    staff = StaffFactory()
+    alone = audit_record(
+        action="accounts.user.changed",
+        actor=staff,
+        target=staff,
+        before={"full_name": "Ann"},
+        after={"full_name": "Ann Lee", "when": datetime(2026, 12, 7, 2, 0, tzinfo=UTC)},
+    )
+    with transaction.atomic(), audit_batch():
+        batched = [
+            audit_record(action="accounts.user.changed", actor=None, target=staff),
+            audit_record(action="accounts.user_access.changed", actor=staff, target=staff),
+        ]
+
+    stored = {entry.pk: entry for entry in AuditEntry.objects.all()}
+    assert alone.pk in stored and alone.created_at == stored[alone.pk].created_at
+    assert stored[alone.pk].target == staff and stored[alone.pk].actor == staff
+    assert stored[alone.pk].before == {"full_name": "Ann"}
+    assert stored[alone.pk].after == {"full_name": "Ann Lee", "when": "2026-12-07T02:00:00Z"}
+    assert [stored[entry.pk].action for entry in batched] == [
+        "accounts.user.changed",
+        "accounts.user_access.changed",
+    ]
+    assert stored[batched[0].pk].actor_id is None

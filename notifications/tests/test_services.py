@@ -252,3 +252,46 @@ def test_mark_read_mark_all_and_delete_are_scoped_to_the_recipient():
     assert services.notification_mark_all_read(user=owner) == 1
     services.notification_delete(user=owner, notification_id=first.pk)
     assert Notification.objects.filter(recipient=owner).count() == 1
+
+
+def test_sending_an_email_reads_its_recipient_and_notification_with_the_delivery(
+    django_assert_num_queries,
+):
+    # The auto-release job queues one email per released order, thousands in a run: the lock,
+    # then the delivery's UPDATE, inside the test's savepoint and its release (6 before: the
+    # recipient and the notification were each read apart).
+    notification = services.notify(
+        UserFactory(full_name="Maya Stone"), "listing.approved", APPROVED
+    )
+    delivery = EmailDelivery.objects.get(notification=notification)
+
+    with django_assert_num_queries(4):
+        services.email_delivery_send(delivery_id=delivery.pk)
+
+    assert len(mail.outbox) == 1
+    assert "Hello Maya," in mail.outbox[0].body
+    assert "Blue mug" in mail.outbox[0].subject
+    delivery.refresh_from_db()
+    assert delivery.status == EmailDelivery.Status.SENT
+
+
+def test_a_notification_and_its_email_are_stored_as_notify_returns_them(
+    django_capture_on_commit_callbacks,
+):
+    user = UserFactory()
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        notification = services.notify(user, "listing.approved", APPROVED)
+
+    stored = Notification.objects.get(pk=notification.pk)
+    assert stored.recipient == user and stored.event_code == "listing.approved"
+    assert stored.context == APPROVED
+    assert stored.created_at == notification.created_at is not None
+    assert (stored.is_read, stored.read_at, stored.digest_pending) == (False, None, False)
+    delivery = EmailDelivery.objects.get(notification=notification)
+    assert (delivery.recipient, delivery.to_email, delivery.kind) == (user, user.email, "single")
+    assert (delivery.status, delivery.attempts, delivery.created_at is not None) == (
+        "queued",
+        0,
+        True,
+    )
+    assert len(queued) == 1  # its email is queued after commit

@@ -1,0 +1,137 @@
+"""Model rows inserted, and rows locked, by statements built once per process.
+
+For the hot paths that run the same statements thousands of times in a job (an auto-release job
+of 10,000 orders locks each order and release, and writes ledger lines, audit entries, a
+notification and its email's delivery for each): Django builds each statement anew every time,
+which cost more CPU than running it.
+
+insert() prepares the values as save() prepares them (each field's pre_save, then
+get_db_prep_save: auto_now_add stamps, JSON, UUIDs, datetimes as the database takes them);
+nothing else of save() happens, as with bulk_create: no model save() override runs and no
+pre_save/post_save signal is sent, so use it only for models that have neither; update() the
+same, for a row already saved (saves_plainly() says whether a model may). locked() reads as a
+QuerySet does, with Django's own compiler and populators (built once).
+"""
+
+from functools import cache
+
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection
+from django.db.models import Model
+from django.db.models.query import get_related_populators
+from django.db.models.signals import post_save, pre_save
+from django.db.transaction import TransactionManagementError
+
+
+@cache
+def _statement(model, count, returning):
+    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    sql = f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({columns}) VALUES "
+    sql += ", ".join([row] * count)
+    if returning:
+        sql += f" RETURNING {connection.ops.quote_name(model._meta.pk.column)}"
+    return fields, sql
+
+
+def insert(*objs):
+    """INSERT `objs` (unsaved instances of one model with an automatic primary key) in one
+    statement, and give each its id, as save() would."""
+    model = type(objs[0])
+    returning = connection.features.can_return_rows_from_bulk_insert
+    fields, sql = _statement(model, len(objs), returning)
+    params = [
+        field.get_db_prep_save(field.pre_save(obj, True), connection)
+        for obj in objs
+        for field in fields
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = [row[0] for row in cursor.fetchall()] if returning else [cursor.lastrowid]
+    if len(ids) == len(objs):
+        for obj, pk in zip(objs, ids, strict=True):
+            obj.pk = pk
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = connection.alias
+    return objs
+
+
+@cache
+def _locking_read(model, related):
+    # Django builds the statement once, for a sentinel id; its compiler then turns each row read
+    # into instances as QuerySet iteration does (ModelIterable): the model's own columns, then
+    # each select_related row.
+    queryset = model._default_manager.select_for_update(of=("self",))
+    if related:  # select_related() with no names would follow every non-null foreign key
+        queryset = queryset.select_related(*related)
+    compiler = queryset.filter(pk=0).query.get_compiler(using=DEFAULT_DB_ALIAS)
+    sql, params = compiler.as_sql()
+    if list(params) != [0]:
+        raise ValueError(f"Reading {model.__name__} takes parameters besides its id: {params}")
+    select, klass_info = compiler.select, compiler.klass_info
+    start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
+    return (
+        sql,
+        compiler,
+        compiler.get_converters([column[0] for column in select[: compiler.col_count]]),
+        (start, end),
+        [column[0].target.attname for column in select[start:end]],
+        get_related_populators(klass_info, select, DEFAULT_DB_ALIAS),
+    )
+
+
+def locked(model, pk, *, related=()):
+    """The row `pk` of `model`, locked (FOR UPDATE of its own table, where the database locks
+    rows), with the `related` rows joined as select_related joins them: what
+    `model.objects.select_for_update(of=("self",)).select_related(*related).get(pk=pk)` returns,
+    by a statement built once per model and `related`. Raises model.DoesNotExist."""
+    if not connection.in_atomic_block:
+        raise TransactionManagementError("A row is locked only inside a transaction.")
+    sql, compiler, converters, (start, end), names, populators = _locking_read(
+        model, tuple(related)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [pk])
+        fetched = cursor.fetchall()
+    if not fetched:
+        raise model.DoesNotExist(f"{model._meta.object_name} matching query does not exist.")
+    row = list(compiler.apply_converters(fetched, converters))[0] if converters else fetched[0]
+    obj = model.from_db(DEFAULT_DB_ALIAS, names, row[start:end])
+    for populator in populators:
+        populator.populate(row, obj)
+    return obj
+
+
+def saves_plainly(model):
+    """True when saving a `model` row is only its INSERT or UPDATE: no save() of its own and no
+    pre_save/post_save receiver (checked at each call: a receiver may connect later)."""
+    return (
+        model.save is Model.save
+        and not pre_save.has_listeners(model)
+        and not post_save.has_listeners(model)
+    )
+
+
+@cache
+def _update_statement(model, names):
+    fields = [model._meta.get_field(name) for name in names]
+    assignments = ", ".join(f"{connection.ops.quote_name(field.column)} = %s" for field in fields)
+    table, pk = model._meta.db_table, model._meta.pk.column
+    sql = (
+        f"UPDATE {connection.ops.quote_name(table)} SET {assignments} "
+        f"WHERE {connection.ops.quote_name(pk)} = %s"
+    )
+    return fields, sql
+
+
+def update(obj, fields):
+    """UPDATE the named `fields` of `obj` (a saved row; auto_now fields named take the time, as
+    save() gives it) by a statement built once per model and names: what
+    `obj.save(update_fields=fields)` does for a model that saves_plainly()."""
+    fields, sql = _update_statement(type(obj), tuple(dict.fromkeys(fields)))
+    params = [field.get_db_prep_save(field.pre_save(obj, False), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, obj.pk])
+        if cursor.rowcount == 0:
+            raise DatabaseError("Save with update_fields did not affect any rows.")
