@@ -348,15 +348,23 @@ def report(f):
         f"  sandbox (Stripe) time   {f['stripe_seconds']:.1f} s in {f['stripe_calls']} "
         f"calls = {f['stripe_ms_per_item']:.1f} ms per {item}"
     )
-    verdict = "met" if f["overhead_ms_per_item"] < TARGET_OVERHEAD_MS else "NOT met"
-    if f["rate_limit_per_s"]:
-        verdict = "(includes waiting for rate-limit slots: see --rate 0)"
+
+    # Each verdict beside the figure it judges: the span includes the emails the job queued and
+    # the worker's hand-overs, the job's tasks only the job's own work.
+    def verdict(ms):
+        if f["rate_limit_per_s"]:
+            return "(includes waiting for rate-limit slots: see --rate 0)"
+        return f"target < {TARGET_OVERHEAD_MS} ms {'met' if ms < TARGET_OVERHEAD_MS else 'NOT met'}"
+
     label = f"Bazaar's time per {item}"
-    stack.say(f"  {label:<23} {f['overhead_ms_per_item']:.1f} ms  (the rows' span less Stripe's)")
+    stack.say(
+        f"  {label:<23} {f['overhead_ms_per_item']:.1f} ms  (the rows' span less Stripe's) "
+        f"{verdict(f['overhead_ms_per_item'])}"
+    )
     if f["job_task_seconds"]:
         stack.say(
-            f"    in the job's tasks    {f['job_overhead_ms_per_item']:.1f} ms  target < "
-            f"{TARGET_OVERHEAD_MS} ms {verdict}"
+            f"    in the job's tasks    {f['job_overhead_ms_per_item']:.1f} ms  "
+            f"{verdict(f['job_overhead_ms_per_item'])}"
         )
         stack.say(
             f"    in other tasks        {f['other_tasks_ms_per_item']:.1f} ms  (the emails the "
