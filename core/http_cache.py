@@ -55,7 +55,6 @@ import hashlib
 import logging
 import threading
 import time
-from functools import wraps
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -280,7 +279,7 @@ def _rendered(response):
 def cache_public_page(view):
     """Decorator for a page view every anonymous visitor sees alike."""
 
-    @wraps(view)
+    @functools.wraps(view)
     def wrapped(request, *args, **kwargs):
         return serve(request, lambda: view(request, *args, **kwargs))
 
