@@ -530,12 +530,8 @@ def webhooks_due_for_requeue(*, now=None):
     and Bazaar has not given up on; oldest first."""
     now = now or clock.now()
     return (
-        WebhookEventTrigger.objects.filter(
-            valid=True, processed=False, created__lte=now - REQUEUE_AFTER
-        )
-        .exclude(bazaar_processing__gave_up_at__isnull=False)
-        .exclude(bazaar_processing__not_before__gt=now)
-        .order_by("created", "pk")
+        webhooks_pending(now=now)
+        .filter(created__lte=now - REQUEUE_AFTER)
         .values_list("pk", flat=True)
     )
 
