@@ -412,10 +412,7 @@ def _front_lookup(key):
     except CACHE_ERRORS as exc:
         logger.warning("The response cache is unreachable: %s", exc)
         return None
-    entry = found.get(key)
-    if entry is not None and entry["version"] == found.get(VERSION_KEY):
-        return entry
-    return None
+    return _current(found.get(key), found.get(VERSION_KEY))
 
 
 def _front_store(key, version, response):
