@@ -393,6 +393,9 @@ if env.str("EMAIL_URL", default="") or IS_PRODUCTION:
     vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 else:
     EMAIL_BACKEND = "core.mail.FolderEmailBackend"
+# Seconds one step with the mail server may take: Django's default waits for ever, and a drain
+# (notifications.services) sends one email after another.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Bazaar <no-reply@bazaar.local>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
@@ -491,6 +494,11 @@ CELERY_BEAT_SCHEDULE = {
     "amazon-sync-refresh": {
         "task": "amazon_sync.tasks.refresh_due",
         "schedule": AMAZON_SYNC_POLL_SECONDS,
+    },
+    # Emails due again after a failed attempt, or whose drain was lost (the broker was down).
+    "notifications-requeue-emails": {
+        "task": "notifications.tasks.requeue_emails",
+        "schedule": 60,
     },
     "notifications-daily-digest": {
         "task": "notifications.tasks.send_email_digests",
@@ -699,6 +707,8 @@ BAZAAR_MAX_IMAGE_PIXELS = env.int("BAZAAR_MAX_IMAGE_PIXELS", default=40_000_000)
 
 NOTIFICATIONS_EMAIL_MAX_RETRIES = env.int("NOTIFICATIONS_EMAIL_MAX_RETRIES", default=3)
 NOTIFICATIONS_EMAIL_RETRY_SECONDS = env.int("NOTIFICATIONS_EMAIL_RETRY_SECONDS", default=60)
+# A drain starts this long after the first email queued, to send those queued meanwhile with it.
+NOTIFICATIONS_EMAIL_GATHER_SECONDS = env.int("NOTIFICATIONS_EMAIL_GATHER_SECONDS", default=2)
 NOTIFICATIONS_POLL_SECONDS = env.int("NOTIFICATIONS_POLL_SECONDS", default=30)
 
 # --- Production hardening -----------------------------------------------------------------------

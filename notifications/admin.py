@@ -28,7 +28,16 @@ class NotificationPreferenceAdmin(admin.ModelAdmin):
 
 @admin.register(EmailDelivery)
 class EmailDeliveryAdmin(admin.ModelAdmin):
-    list_display = ("to_email", "kind", "event_code", "status", "attempts", "created_at", "sent_at")
+    list_display = (
+        "to_email",
+        "kind",
+        "event_code",
+        "status",
+        "attempts",
+        "not_before",
+        "created_at",
+        "sent_at",
+    )
     list_filter = ("status", "kind", "event_code")
     search_fields = ("to_email", "subject", "last_error")
     date_hierarchy = "created_at"

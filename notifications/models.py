@@ -57,7 +57,7 @@ class EmailDelivery(models.Model):
     """One email to send: a single notification or a digest of several. Failures stay here."""
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"  # waiting for (another) attempt by the worker
+        QUEUED = "queued", "Queued"  # waiting for (another) attempt by a drain
         SENT = "sent", "Sent"  # the mail backend accepted it
         FAILED = "failed", "Failed"  # every retry failed; staff can retry from admin
 
@@ -83,13 +83,23 @@ class EmailDelivery(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    # After a failed attempt: no drain tries it again before this (the retries' backoff).
+    not_before = models.DateTimeField("next attempt", null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "email deliveries"
-        indexes = [models.Index(fields=["status", "created_at"])]
+        indexes = [
+            models.Index(fields=["status", "created_at"]),
+            # What the drains read, oldest first: the queued emails alone, however many were sent.
+            models.Index(
+                fields=["id"],
+                condition=models.Q(status="queued"),
+                name="notif_email_queued_idx",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.kind} email to {self.to_email} ({self.status})"

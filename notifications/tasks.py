@@ -1,22 +1,23 @@
 from celery import shared_task
-from django.conf import settings
-from django.db import OperationalError
+from django.core.cache import cache
 
 from notifications import services
 
 
-@shared_task(bind=True, max_retries=None, acks_late=True)
-def send_email_delivery(self, delivery_id):
-    """Send one queued email; retry with backoff, then record the failure for staff."""
+@shared_task(acks_late=True)
+def drain_emails():
+    """Send the queued emails due (see the drains, notifications.services)."""
     try:
-        services.email_delivery_send(delivery_id=delivery_id)
-    except (services.EmailSendFailed, OperationalError) as exc:
-        if self.request.retries >= settings.NOTIFICATIONS_EMAIL_MAX_RETRIES:
-            services.email_delivery_fail(delivery_id=delivery_id, error=str(exc))
-            return "failed"
-        countdown = settings.NOTIFICATIONS_EMAIL_RETRY_SECONDS * (2**self.request.retries)
-        raise self.retry(exc=exc, countdown=countdown) from exc
-    return "sent"
+        cache.delete(services.DRAIN_FLAG)
+    except Exception as exc:  # the cache down: the flag expires by itself
+        services.logger.warning("Email drain flag not cleared: %s", exc)
+    return services.email_deliveries_drain()
+
+
+@shared_task
+def requeue_emails():
+    """Emails due again after a failed attempt, or whose drain was lost, queued for sending."""
+    return services.email_deliveries_requeue()
 
 
 @shared_task

@@ -1277,7 +1277,7 @@ def test_a_broker_outage_after_commit_keeps_the_message_and_its_files(monkeypatc
     def broker_down(*args, **kwargs):
         raise ConnectionError("broker unreachable")
 
-    monkeypatch.setattr(notification_tasks.send_email_delivery, "delay", broker_down)
+    monkeypatch.setattr(notification_tasks.drain_emails, "apply_async", broker_down)
 
     # Committed for real (transaction=True): the email is queued after commit and fails there.
     message = services.message_send(
@@ -1290,10 +1290,9 @@ def test_a_broker_outage_after_commit_keeps_the_message_and_its_files(monkeypatc
     attachment = message.attachments.get()
     assert attachment_storage().exists(attachment.key)
     assert stored_files() == [attachment.key]
-    # The email is not lost: it waits, failed, for staff to retry it from the admin.
+    # The email is not lost: it waits, queued, for the re-queue job.
     delivery = EmailDelivery.objects.get(recipient=conversation.seller)
-    assert delivery.status == EmailDelivery.Status.FAILED
-    assert "broker unreachable" in delivery.last_error
+    assert delivery.status == EmailDelivery.Status.QUEUED
 
 
 # --- Read pointers ------------------------------------------------------------------------------

@@ -1,7 +1,4 @@
-import smtplib
-
 import pytest
-from celery import current_app as celery_app
 from django.core import mail, signing
 from django.db import transaction
 
@@ -118,82 +115,6 @@ def test_digest_is_refused_for_events_that_are_not_low_priority():
     assert "email_mode" in excinfo.value.errors
 
 
-@pytest.fixture
-def eager_retries(monkeypatch):
-    """Eager Celery re-runs a retried task inline only when it does not propagate the Retry."""
-    monkeypatch.setitem(celery_app.conf, "task_eager_propagates", False)
-
-
-def test_a_failing_mail_server_is_retried_then_recorded(
-    django_capture_on_commit_callbacks, monkeypatch, settings, eager_retries
-):
-    settings.NOTIFICATIONS_EMAIL_MAX_RETRIES = 2
-    calls = []
-
-    def refuse(self, fail_silently=False):
-        calls.append(self.subject)
-        raise smtplib.SMTPServerDisconnected("mail server went away")
-
-    monkeypatch.setattr("django.core.mail.EmailMultiAlternatives.send", refuse)
-
-    with django_capture_on_commit_callbacks(execute=True):
-        notification = services.notify(UserFactory(), "listing.approved", APPROVED)
-
-    assert len(calls) == 3  # the first attempt and two retries
-    delivery = EmailDelivery.objects.get(notification=notification)
-    assert delivery.status == EmailDelivery.Status.FAILED
-    assert delivery.attempts == 3
-    assert "mail server went away" in delivery.last_error
-    assert Notification.objects.filter(pk=notification.pk).exists()
-
-
-def test_a_passing_mail_failure_is_retried_and_sent(
-    django_capture_on_commit_callbacks, monkeypatch, eager_retries
-):
-    original = services.EmailMultiAlternatives.send
-    failures = iter([smtplib.SMTPServerDisconnected("blip")])
-
-    def flaky(self, fail_silently=False):
-        for exc in failures:
-            raise exc
-        return original(self, fail_silently)
-
-    monkeypatch.setattr("django.core.mail.EmailMultiAlternatives.send", flaky)
-
-    with django_capture_on_commit_callbacks(execute=True):
-        services.notify(UserFactory(), "listing.approved", APPROVED)
-
-    delivery = EmailDelivery.objects.get()
-    assert delivery.status == EmailDelivery.Status.SENT
-    assert delivery.attempts == 2
-    assert len(mail.outbox) == 1
-
-
-def test_staff_can_send_a_failed_email_again(django_capture_on_commit_callbacks):
-    notification = services.notify(UserFactory(), "listing.approved", APPROVED)
-    delivery = EmailDelivery.objects.get(notification=notification)
-    services.email_delivery_fail(delivery_id=delivery.pk, error="SMTP down")
-
-    with django_capture_on_commit_callbacks(execute=True):
-        services.email_delivery_retry(delivery_id=delivery.pk)
-
-    delivery.refresh_from_db()
-    assert delivery.status == EmailDelivery.Status.SENT
-    assert len(mail.outbox) == 1
-    with pytest.raises(services.ValidationFailed):
-        services.email_delivery_retry(delivery_id=delivery.pk)
-
-
-def test_sending_twice_sends_once(django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True):
-        notification = services.notify(UserFactory(), "listing.approved", APPROVED)
-    delivery = EmailDelivery.objects.get(notification=notification)
-
-    services.email_delivery_send(delivery_id=delivery.pk)
-
-    assert len(mail.outbox) == 1
-
-
 def test_unsubscribe_token_turns_that_email_off():
     user = SellerFactory()
     token = services.unsubscribe_token(user=user, event_code="listing.rejected")
@@ -252,27 +173,6 @@ def test_mark_read_mark_all_and_delete_are_scoped_to_the_recipient():
     assert services.notification_mark_all_read(user=owner) == 1
     services.notification_delete(user=owner, notification_id=first.pk)
     assert Notification.objects.filter(recipient=owner).count() == 1
-
-
-def test_sending_an_email_reads_its_recipient_and_notification_with_the_delivery(
-    django_assert_num_queries,
-):
-    # The auto-release job queues one email per released order, thousands in a run: the lock,
-    # then the delivery's UPDATE, inside the test's savepoint and its release (6 before: the
-    # recipient and the notification were each read apart).
-    notification = services.notify(
-        UserFactory(full_name="Maya Stone"), "listing.approved", APPROVED
-    )
-    delivery = EmailDelivery.objects.get(notification=notification)
-
-    with django_assert_num_queries(4):
-        services.email_delivery_send(delivery_id=delivery.pk)
-
-    assert len(mail.outbox) == 1
-    assert "Hello Maya," in mail.outbox[0].body
-    assert "Blue mug" in mail.outbox[0].subject
-    delivery.refresh_from_db()
-    assert delivery.status == EmailDelivery.Status.SENT
 
 
 def test_a_notification_and_its_email_are_stored_as_notify_returns_them(
