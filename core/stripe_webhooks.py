@@ -33,7 +33,6 @@ import stripe
 from celery import shared_task
 from celery.exceptions import Retry
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_ipv46_address
 from django.db import IntegrityError, transaction
@@ -51,7 +50,7 @@ from djstripe.models.webhooks import get_remote_ip
 from djstripe.signals import WEBHOOK_SIGNALS
 from kombu.exceptions import OperationalError
 
-from core import clock, stripe_client
+from core import clock, drains, stripe_client
 from core.errors import StripeUnavailable
 from core.logs import money_fields
 from core.models import WebhookProcessing
@@ -299,22 +298,16 @@ class IntakeMiddleware:
 
 # --- Processing: drains -------------------------------------------------------------------------
 
-# The intake does not queue a task per event: it queues a drain, a task that processes every
-# stored, verified event still unprocessed, one by one, each in its own transaction with the
-# trigger's row locked (SKIP LOCKED, so two drains share the backlog). A Celery task costs its
-# worker about 3.7 ms of CPU (the message, its acknowledgement, the result, the signals) and the
-# web process about 1 ms to publish: half as much again as processing an account.updated.
-# A drain is queued only when none is waiting to start: the intake adds DRAIN_FLAG to the cache
-# (one SET NX) and queues a drain only if the flag was not there; a drain deletes the flag as it
-# starts, before it looks for events, so an event stored after that queues the next drain, and
-# one stored before is found by this one. Under load, one drain takes hundreds of events; a quiet
-# site gets a drain per event, as it got a task per event. If the flag's drain is lost (the
-# broker down between the two), the flag expires after DRAIN_FLAG_SECONDS, and the re-queue job
-# takes any event left stored a minute. An event whose processing kills its process (rather than
-# raising) would stop each drain at the head of the queue: within a minute the re-queue job
-# gives it a task of its own and marks it not_before, and drains pass over it from then on.
+# The intake does not queue a task per event: it queues a drain (core.drains), a task that
+# processes every stored, verified event still unprocessed, one by one, each in its own
+# transaction with the trigger's row locked. A Celery task costs its worker about 3.7 ms of CPU
+# and the web process about 1 ms to publish: half as much again as processing an account.updated.
+# Under load, one drain takes hundreds of events; a quiet site gets a drain per event, as it got a
+# task per event. A lost drain's events are taken by the re-queue job after a minute. An event
+# whose processing kills its process (rather than raising) would stop each drain at the head of
+# the queue: within a minute the re-queue job gives it a task of its own and marks it
+# not_before, and drains pass over it from then on.
 DRAIN_FLAG = "core:stripe-webhooks:drain-queued"
-DRAIN_FLAG_SECONDS = 30
 # A drain hands over to a new one after this long, well inside CELERY_TASK_SOFT_TIME_LIMIT, so
 # a long backlog never makes one task that a time limit kills.
 DRAIN_SECONDS = 30
@@ -330,13 +323,7 @@ def _queue_processing(trigger_id):
 
 def _drain_queue(*, force=False):
     """Queue a drain unless one is already waiting to start (or with `force`)."""
-    if not cache.add(DRAIN_FLAG, 1, DRAIN_FLAG_SECONDS) and not force:
-        return
-    try:
-        drain_webhooks.delay()
-    except OperationalError:
-        cache.delete(DRAIN_FLAG)  # the next event tries again
-        raise
+    drains.queue_once(DRAIN_FLAG, lambda: drain_webhooks.delay(), force=force)
 
 
 def webhooks_pending(*, now=None):
@@ -359,10 +346,7 @@ def webhooks_pending(*, now=None):
 @shared_task(acks_late=True)
 def drain_webhooks():
     """Process the stored Stripe events waiting (see the drains, above)."""
-    try:
-        cache.delete(DRAIN_FLAG)
-    except Exception as exc:  # the cache down: the flag expires by itself
-        logger.warning("Stripe webhooks drain flag not cleared: %s", exc)
+    drains.started(DRAIN_FLAG)
     return stored_webhooks_drain()
 
 
@@ -371,21 +355,14 @@ def stored_webhooks_drain(*, seconds=DRAIN_SECONDS, limit=None):
     have passed (then a new drain takes over). An event whose processing fails does not stop
     the others: it is handed to process_webhook, which retries it with backoff as if its first
     run had failed. Returns the counts."""
-    deadline = time.monotonic() + seconds
-    done = {"processed": 0, "failed": 0}
     next_waiting = _next_waiting_query()
-    while limit is None or done["processed"] + done["failed"] < limit:
-        outcome = _process_next(next_waiting)
-        if outcome is None:
-            break
-        done[outcome] += 1
-        if time.monotonic() > deadline:
-            try:
-                _drain_queue(force=True)
-            except Exception as exc:  # the re-queue job takes what is left
-                logger.warning("Stripe webhooks drain not handed over: %s", exc)
-            break
-    return done
+    return drains.run(
+        partial(_process_next, next_waiting),
+        ("processed", "failed"),
+        seconds=seconds,
+        hand_over=partial(_drain_queue, force=True),
+        limit=limit,
+    )
 
 
 def _next_waiting_query():

@@ -6,14 +6,12 @@ rolled-back change never emails.
 """
 
 import logging
-import time
 from datetime import timedelta
-from functools import cache
+from functools import cache, partial
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
-from django.core.cache import cache as django_cache
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection, transaction
 from django.db.models import Q
@@ -21,7 +19,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from core import clock, rows
+from core import clock, drains, rows
 from core.errors import ValidationFailed
 from notifications.audiences import events_for
 from notifications.events import EVENTS, EmailMode, get_event
@@ -126,21 +124,17 @@ def _queue_drain():
 # --- Sending: drains ----------------------------------------------------------------------------
 
 # Emails are not queued as a Celery task each: committing a change that queued one queues a
-# drain, a task that sends every queued email due, one by one, each in its own transaction with
-# its delivery locked (SKIP LOCKED, so two drains share the queue), over one connection to the
-# mail server. A task cost the worker about 3.3 ms besides the email's 1.7 (the message, its
-# acknowledgement, the result, the signals), and an auto-release job queues an email per order.
-# A drain is queued only when none is waiting to start: DRAIN_FLAG is added to the cache (one
-# SET NX) and a drain queued only if it was not there; the drain deletes it as it starts, before
-# it looks, so an email queued after that queues the next drain and one queued before is found by
-# this one. The drain starts NOTIFICATIONS_EMAIL_GATHER_SECONDS after it is queued, so the emails
-# a job queues one by one (an order released every few milliseconds) go out together rather than
-# a drain each. A failed attempt is recorded and the email waits NOTIFICATIONS_EMAIL_RETRY_SECONDS,
-# doubling (not_before); after NOTIFICATIONS_EMAIL_MAX_RETRIES retries it is failed, for staff.
-# The re-queue job (beat, every minute) queues a drain for emails due again and for any whose drain
+# drain (core.drains), a task that sends every queued email due, one by one, each in its own
+# transaction with its delivery locked, over one connection to the mail server. A task cost the
+# worker about 3.3 ms besides the email's 1.7 (the message, its acknowledgement, the result, the
+# signals), and an auto-release job queues an email per order. The drain starts
+# NOTIFICATIONS_EMAIL_GATHER_SECONDS after it is queued, so the emails a job queues one by one
+# (an order released every few milliseconds) go out together rather than a drain each. A failed
+# attempt is recorded and the email waits NOTIFICATIONS_EMAIL_RETRY_SECONDS, doubling
+# (not_before); after NOTIFICATIONS_EMAIL_MAX_RETRIES retries it is failed, for staff. The
+# re-queue job (beat, every minute) queues a drain for emails due again and for any whose drain
 # was lost (the broker or the cache down as it was queued).
 DRAIN_FLAG = "notifications:email-drain-queued"
-DRAIN_FLAG_SECONDS = 30
 # A drain hands over to a new one after this long, well inside CELERY_TASK_SOFT_TIME_LIMIT (one
 # email may take EMAIL_TIMEOUT more), so a long queue never makes one task a time limit kills.
 DRAIN_SECONDS = 30
@@ -163,14 +157,10 @@ def _drain_queue(*, force=False):
     # notifications.tasks imports this module (its tasks call these services).
     from notifications.tasks import drain_emails
 
-    if not django_cache.add(DRAIN_FLAG, 1, DRAIN_FLAG_SECONDS) and not force:
-        return
-    try:
-        countdown = 0 if force else settings.NOTIFICATIONS_EMAIL_GATHER_SECONDS
-        drain_emails.apply_async(countdown=countdown)
-    except Exception:
-        django_cache.delete(DRAIN_FLAG)  # the next email tries again
-        raise
+    countdown = 0 if force else settings.NOTIFICATIONS_EMAIL_GATHER_SECONDS
+    drains.queue_once(
+        DRAIN_FLAG, lambda: drain_emails.apply_async(countdown=countdown), force=force
+    )
 
 
 def email_deliveries_due(*, now=None):
@@ -181,28 +171,20 @@ def email_deliveries_due(*, now=None):
     ).order_by("pk")
 
 
-def email_deliveries_drain(*, seconds=DRAIN_SECONDS, limit=None):
-    """Send queued emails due, one by one, until none is left, `limit` are done or `seconds`
-    have passed (then a new drain takes over). Returns the counts: sent, retrying, failed."""
-    deadline = time.monotonic() + seconds
-    done = {"sent": 0, "retrying": 0, "failed": 0}
+def email_deliveries_drain(*, seconds=DRAIN_SECONDS):
+    """Send queued emails due, one by one, until none is left or `seconds` have passed (then a
+    new drain takes over). Returns the counts: sent, retrying, failed."""
     next_due = _next_due_query()
     mailer = _Mailer()
     try:
-        while limit is None or sum(done.values()) < limit:
-            outcome = _send_next(next_due, mailer)
-            if outcome is None:
-                break
-            done[outcome] += 1
-            if time.monotonic() > deadline:
-                try:
-                    _drain_queue(force=True)
-                except Exception as exc:  # the re-queue job takes what is left
-                    logger.warning("Email drain not handed over: %s", exc)
-                break
+        return drains.run(
+            partial(_send_next, next_due, mailer),
+            ("sent", "retrying", "failed"),
+            seconds=seconds,
+            hand_over=partial(_drain_queue, force=True),
+        )
     finally:
         mailer.close()
-    return done
 
 
 def _next_due_query():

@@ -1,16 +1,13 @@
 from celery import shared_task
-from django.core.cache import cache
 
+from core import drains
 from notifications import services
 
 
 @shared_task(acks_late=True)
 def drain_emails():
     """Send the queued emails due (see the drains, notifications.services)."""
-    try:
-        cache.delete(services.DRAIN_FLAG)
-    except Exception as exc:  # the cache down: the flag expires by itself
-        services.logger.warning("Email drain flag not cleared: %s", exc)
+    drains.started(services.DRAIN_FLAG)
     return services.email_deliveries_drain()
 
 

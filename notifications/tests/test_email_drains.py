@@ -10,6 +10,7 @@ from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
 from django.db import connection, connections, transaction
 
 from accounts.factories import StaffFactory, UserFactory
+from core import drains
 from notifications import services, tasks
 from notifications.models import EmailDelivery, Notification
 
@@ -195,7 +196,7 @@ def test_an_email_queued_during_an_outage_is_sent_by_the_requeue_job(
         cache.delete(services.DRAIN_FLAG)
         monkeypatch.setattr(tasks.drain_emails, "apply_async", down)
     else:
-        monkeypatch.setattr(services.django_cache, "add", down)
+        monkeypatch.setattr(drains.cache, "add", down)
 
     # The change that raised it is committed: the outage is no error of the caller's.
     with django_capture_on_commit_callbacks(execute=True):
