@@ -1,12 +1,14 @@
 """Test helpers every app may use: actions run at the same moment in threads (the PostgreSQL
-race tests), rate limits set for one test, and an API answer held to the OpenAPI schema."""
+race tests), a row held locked by another transaction, rate limits set for one test, and an API
+answer held to the OpenAPI schema."""
 
 import threading
 import traceback
+from contextlib import contextmanager
 
 import requests
 import schemathesis
-from django.db import connection
+from django.db import connection, transaction
 from rest_framework.test import APIClient
 
 from core.errors import DomainError
@@ -39,6 +41,31 @@ def race(*actions):
         thread.join(timeout=120)
     assert not any(thread.is_alive() for thread in threads), "a thread is stuck (deadlock?)"
     return outcomes, crashes
+
+
+@contextmanager
+def row_locked_elsewhere(model, pk):
+    """Within the block, row `pk` of `model` is locked FOR UPDATE by another connection (a
+    thread's), as another worker part-way through it would hold it (PostgreSQL)."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        try:
+            with transaction.atomic():
+                model.objects.select_for_update().get(pk=pk)
+                held.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(10), "the other transaction never got the row"
+        yield
+    finally:
+        release.set()
+        holder.join()
 
 
 def set_rate_limits(settings, **rates):

@@ -744,11 +744,10 @@ def test_two_drains_share_the_waiting_events_without_waiting_for_each_other(
 ):
     """One drain's locked event is skipped by another (PostgreSQL's SKIP LOCKED), not waited
     for; the event it holds is processed once, by it."""
-    import threading
-
-    from django.db import connection, transaction
+    from django.db import connection
 
     from core.stripe_webhooks import stored_webhooks_drain
+    from core.testing import row_locked_elsewhere
 
     if connection.vendor != "postgresql":
         pytest.skip("row locks need PostgreSQL (DATABASE_URL)")
@@ -759,27 +758,11 @@ def test_two_drains_share_the_waiting_events_without_waiting_for_each_other(
     for event in events:
         assert post_event(client, endpoint, event).status_code == 200
     first = WebhookEventTrigger.objects.order_by("pk").first()
-    locked, release = threading.Event(), threading.Event()
 
-    def other_drain():
-        try:
-            with transaction.atomic():
-                WebhookEventTrigger.objects.select_for_update().get(pk=first.pk)
-                locked.set()
-                release.wait(10)
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=other_drain)
-    holder.start()
-    try:
-        assert locked.wait(10)
+    with row_locked_elsewhere(WebhookEventTrigger, first.pk):  # another drain's
         assert stored_webhooks_drain() == {"processed": 2, "failed": 0}
         first.refresh_from_db()
         assert not first.processed
-    finally:
-        release.set()
-        holder.join()
     assert stored_webhooks_drain() == {"processed": 1, "failed": 0}
     assert WebhookEventTrigger.objects.filter(processed=True).count() == 3
 

@@ -1,16 +1,16 @@
 """Emails are sent by drains: one task sends every queued email due, retries wait their turn."""
 
 import smtplib
-import threading
 
 import pytest
 from django.core import mail
 from django.core.cache import cache
 from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 
 from accounts.factories import StaffFactory, UserFactory
 from core import drains
+from core.testing import row_locked_elsewhere
 from notifications import services, tasks
 from notifications.models import EmailDelivery, Notification
 
@@ -307,26 +307,10 @@ def test_two_drains_share_the_queue_without_sending_an_email_twice(queued_drains
     for _ in range(2):
         notify()
     first, second = EmailDelivery.objects.order_by("pk")
-    held, release = threading.Event(), threading.Event()
 
-    def another_drain_sending_the_first():
-        try:
-            with transaction.atomic():
-                EmailDelivery.objects.select_for_update().get(pk=first.pk)
-                held.set()
-                release.wait(10)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=another_drain_sending_the_first)
-    thread.start()
-    try:
-        assert held.wait(10)
+    with row_locked_elsewhere(EmailDelivery, first.pk):  # another drain sending it
         # The first is held by the other drain: this one sends the second, and does not wait.
         assert services.email_deliveries_drain() == {"sent": 1, "retrying": 0, "failed": 0}
-    finally:
-        release.set()
-        thread.join()
     assert EmailDelivery.objects.get(pk=second.pk).status == EmailDelivery.Status.SENT
     assert EmailDelivery.objects.get(pk=first.pk).status == EmailDelivery.Status.QUEUED
     assert services.email_deliveries_drain() == {"sent": 1, "retrying": 0, "failed": 0}
