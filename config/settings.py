@@ -254,6 +254,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     )
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
+    "DATABASE_PREPARED_STATEMENTS", default=True
+):
+    # The statements built once for the hot paths (core.rows.cursor(): a release's row locks,
+    # ledger lines, notifications) are prepared on each connection at their first run, so later
+    # runs skip PostgreSQL's parsing and planning. Django's own queries are never prepared: its
+    # cursors bind parameters on the client, which psycopg does not prepare. Turn it off behind a
+    # pooler that does not keep prepared statements (PgBouncer in transaction mode before 1.21).
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")

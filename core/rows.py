@@ -10,7 +10,8 @@ get_db_prep_save: auto_now_add stamps, JSON, UUIDs, datetimes as the database ta
 nothing else of save() happens, as with bulk_create: no model save() override runs and no
 pre_save/post_save signal is sent, so use it only for models that have neither; update() the
 same, for a row already saved (saves_plainly() says whether a model may). locked() reads as a
-QuerySet does, with Django's own compiler and populators (built once).
+QuerySet does, with Django's own compiler and populators (built once). cursor() runs them, and
+the hot paths' own SQL, as prepared statements where the database takes them.
 """
 
 from functools import cache
@@ -20,6 +21,54 @@ from django.db.models import Model
 from django.db.models.query import get_related_populators
 from django.db.models.signals import post_save, pre_save
 from django.db.transaction import TransactionManagementError
+
+
+def cursor():
+    """A cursor for statements built once and run many times. On PostgreSQL with prepared
+    statements on (settings: DATABASE_PREPARED_STATEMENTS sets psycopg's prepare_threshold), it
+    sends the parameters apart from the statement (server-side binding), and psycopg prepares
+    each statement at its first run on a connection: later runs skip PostgreSQL's parsing and
+    planning, about a fifth of a release's time in the database. Otherwise connection.cursor().
+
+    Only for SQL whose text is the same for every call, with values as parameters: each distinct
+    text is a prepared statement held by the connection (psycopg keeps its latest 100)."""
+    if connection.vendor != "postgresql" or (
+        connection.settings_dict["OPTIONS"].get("prepare_threshold") is None
+    ):
+        return connection.cursor()
+    # Django's cursors bind on the client, which psycopg never prepares; this is Django's own
+    # server-binding cursor class, wrapped as connection.cursor() wraps its cursors (execute
+    # wrappers and database error translation included), the query log apart (below).
+    server_binding, logged = _postgresql_cursors()
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        raw = server_binding(connection.connection)
+        connection.validate_thread_sharing()
+        return logged(raw, connection) if connection.queries_logged else connection.make_cursor(raw)
+
+
+@cache
+def _postgresql_cursors():
+    from django.db.backends.postgresql.base import CursorDebugWrapper, ServerBindingCursor
+    from django.db.backends.utils import CursorWrapper
+
+    class LoggedCursor(CursorDebugWrapper):
+        """Django's query log (DEBUG, assertNumQueries) of a prepared cursor: psycopg keeps no
+        text of a prepared statement's run, which Django's own log reads, so each statement is
+        logged with its values in, as Django logs its queries under server-side binding."""
+
+        def execute(self, sql, params=None):
+            with self.debug_sql(self._with_values(sql, params)):
+                return CursorWrapper.execute(self, sql, params)
+
+        def _with_values(self, sql, params):
+            try:
+                return self.db.ops.compose_sql(sql, params)
+            except Exception:  # logged as sent; the run itself raises what is wrong with it
+                return sql
+
+    return ServerBindingCursor, LoggedCursor
 
 
 @cache
@@ -45,9 +94,9 @@ def insert(*objs):
         for obj in objs
         for field in fields
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        ids = [row[0] for row in cursor.fetchall()] if returning else [cursor.lastrowid]
+    with cursor() as db_cursor:
+        db_cursor.execute(sql, params)
+        ids = [row[0] for row in db_cursor.fetchall()] if returning else [db_cursor.lastrowid]
     if len(ids) == len(objs):
         for obj, pk in zip(objs, ids, strict=True):
             obj.pk = pk
@@ -91,9 +140,9 @@ def locked(model, pk, *, related=()):
     sql, compiler, converters, (start, end), names, populators = _locking_read(
         model, tuple(related)
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [pk])
-        fetched = cursor.fetchall()
+    with cursor() as db_cursor:
+        db_cursor.execute(sql, [pk])
+        fetched = db_cursor.fetchall()
     if not fetched:
         raise model.DoesNotExist(f"{model._meta.object_name} matching query does not exist.")
     row = list(compiler.apply_converters(fetched, converters))[0] if converters else fetched[0]
@@ -131,7 +180,7 @@ def update(obj, fields):
     `obj.save(update_fields=fields)` does for a model that saves_plainly()."""
     fields, sql = _update_statement(type(obj), tuple(dict.fromkeys(fields)))
     params = [field.get_db_prep_save(field.pre_save(obj, False), connection) for field in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, obj.pk])
-        if cursor.rowcount == 0:
+    with cursor() as db_cursor:
+        db_cursor.execute(sql, [*params, obj.pk])
+        if db_cursor.rowcount == 0:
             raise DatabaseError("Save with update_fields did not affect any rows.")

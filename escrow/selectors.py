@@ -16,7 +16,6 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
-from django.db import connection
 from django.db.models import Case, F, Max, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncMonth, TruncWeek
 from django.shortcuts import get_object_or_404
@@ -26,6 +25,7 @@ from accounts.selectors import SellerAccountFields, seller_account_sql
 from core import clock
 from core.datetimes import date_in_bounds
 from core.models import AuditEntry
+from core.rows import cursor as rows_cursor
 from core.timezones import zone
 from escrow.commission import milestone_fee_shares, refund_shares, release_split
 from escrow.models import (
@@ -459,7 +459,7 @@ def payment_for_release(*, order):
         order.pk,
         PaymentStatus.SUCCEEDED,
     ]
-    with connection.cursor() as cursor:
+    with rows_cursor() as cursor:  # prepared, where the database takes it
         cursor.execute(_payment_for_release_sql(), params)
         rows = cursor.fetchall()
     if not rows:

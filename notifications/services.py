@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -58,7 +58,7 @@ def email_mode_for(*, user, event):
     # Only the choice is read, and in SQL: notify() asks once per notification, thousands of
     # times in an auto-release job, and building the same query through the ORM each time cost
     # six times what running it did.
-    with connection.cursor() as cursor:
+    with rows.cursor() as cursor:  # prepared, where the database takes it
         cursor.execute(_email_mode_sql(), [user.pk, event.code])
         row = cursor.fetchone()
     return event.default_email if row is None else row[0]
@@ -229,7 +229,7 @@ def _send_next(next_due, mailer):
     attempt failed), or None when none is due."""
     sql, params = next_due
     with transaction.atomic():
-        with connection.cursor() as cursor:
+        with rows.cursor() as cursor:
             cursor.execute(sql, params)
             row = cursor.fetchone()
         if row is None:

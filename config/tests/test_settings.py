@@ -224,3 +224,18 @@ def test_amazon_credentials_keys_that_are_not_fernet_keys_are_refused():
 
     assert result.returncode != 0
     assert "amazon_sync.E001" in result.stderr
+
+
+def test_prepared_statements_are_on_for_postgresql_unless_turned_off():
+    script = "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS'])"
+    postgres = {"DJANGO_ENV": "development", "DATABASE_URL": "postgres://u@db.example.com/bazaar"}
+
+    on = _manage("shell", "-c", script, env=postgres)
+    off = _manage("shell", "-c", script, env=postgres | {"DATABASE_PREPARED_STATEMENTS": "false"})
+    sqlite = _manage(
+        "shell", "-c", script, env={"DJANGO_ENV": "development", "DATABASE_URL": "sqlite:///x"}
+    )
+
+    assert on.stdout.splitlines()[-1] == "{'prepare_threshold': 0}", on.stderr
+    assert "prepare_threshold" not in off.stdout.splitlines()[-1], off.stderr
+    assert "prepare_threshold" not in sqlite.stdout.splitlines()[-1], sqlite.stderr

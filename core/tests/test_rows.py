@@ -98,3 +98,54 @@ def test_an_update_writes_only_the_named_fields_and_only_of_a_model_that_saves_p
         assert not rows.saves_plainly(AuditEntry)  # its receivers must hear of the save
     finally:
         post_save.disconnect(receiver, sender=AuditEntry)
+
+
+def _prepared_statements():
+    """What this session has prepared on the server: {statement: times it ran}."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements")
+        return dict(cursor.fetchall())
+
+
+@pytest.mark.skipif(
+    __import__("django.db").db.connection.vendor != "postgresql",
+    reason="Prepared statements are PostgreSQL's (set DATABASE_URL).",
+)
+def test_statements_built_once_are_prepared_once_per_connection_and_the_orm_s_are_not(
+    monkeypatch,
+):
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    staff = StaffFactory()
+    kind = ContentType.objects.get_for_model(staff)
+    (entry,) = rows.insert(AuditEntry(action="a.b.c", target_type=kind, target_id="1"))
+    table = AuditEntry._meta.db_table
+
+    with transaction.atomic():
+        for _ in range(3):
+            rows.locked(AuditEntry, entry.pk)
+        entry.action = "a.b.changed"
+        rows.update(entry, ["action"])
+    AuditEntry.objects.filter(pk=entry.pk).update(target_id="2")  # Django's own, bound by it
+
+    prepared = _prepared_statements()
+    locking = [sql for sql in prepared if sql.endswith(f'FOR UPDATE OF "{table}"')]
+    assert len(locking) == 1 and prepared[locking[0]] == 3  # parsed and planned once, run 3 times
+    assert "$1" in locking[0]  # its id was sent apart from it
+    assert [sql for sql in prepared if sql.startswith(f'INSERT INTO "{table}"')]
+    assert [sql for sql in prepared if sql.startswith(f'UPDATE "{table}" SET "action"')]
+    assert not [sql for sql in prepared if '"target_id" = ' in sql]  # the ORM's UPDATE
+    with transaction.atomic(), CaptureQueriesContext(connection) as captured:
+        rows.locked(AuditEntry, entry.pk)
+    (logged,) = [q["sql"] for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]
+    assert logged.startswith("SELECT") and f"= {entry.pk} " in logged  # logged with its values
+    assert AuditEntry.objects.get(pk=entry.pk).action == "a.b.changed"
+
+    # DATABASE_PREPARED_STATEMENTS=false (a pooler that keeps none): sent as Django sends its own.
+    monkeypatch.delitem(connection.settings_dict["OPTIONS"], "prepare_threshold")
+    with transaction.atomic():
+        assert rows.locked(AuditEntry, entry.pk, related=("actor",)).actor is None
+    assert len(_prepared_statements()) == len(prepared)
