@@ -185,7 +185,7 @@ def escrow_release_decide(*, order, trigger, actor=None, reason="", claim_transf
     fee_passed_on, net = split.fee_passed_on_cents, split.net_cents
     debt_recovered = _debt_to_recover(order, net, debt=payment.seller_debt_cents)
     transfer = net - debt_recovered
-    decided = EscrowRelease.objects.create(
+    decided = EscrowRelease(
         order=order,
         trigger=trigger,
         actor=actor if getattr(actor, "pk", None) else None,
@@ -199,6 +199,10 @@ def escrow_release_decide(*, order, trigger, actor=None, reason="", claim_transf
         source_charge=payment.stripe_charge_id,
         transfer_in_flight_since=clock.now() if claim_transfer and transfer else None,
     )
+    if rows.saves_plainly(EscrowRelease):  # by an INSERT built once: one per order in a job
+        rows.insert(decided)
+    else:  # a save signal's receiver connected: it sees the save
+        decided.save(force_insert=True)
     with audit_batch():
         _release_book(decided, order=order, trigger=trigger, actor=actor, reason=reason, net=net)
     notify(

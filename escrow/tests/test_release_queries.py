@@ -140,3 +140,46 @@ def test_the_job_releases_many_due_orders_at_the_same_cost_each(
 
     ours = bazaar_queries(captured.captured_queries)
     assert len(ours) <= 2 * RELEASE_QUERIES + 2, "\n".join(ours)
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="Prepared statements are PostgreSQL's."
+)
+def test_a_release_s_writes_are_prepared_statements_on_postgresql(due_order):
+    """Each is parsed and planned once per connection, not once per order (core.rows.cursor)."""
+    services.escrow_release(order=Order(pk=due_order.pk), trigger=ReleaseTrigger.AUTO)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    written = {
+        (sql.split()[0], sql.split('"')[1])
+        for sql in prepared
+        if sql.startswith(("INSERT", "UPDATE"))
+    }
+    assert written >= {
+        ("INSERT", "escrow_escrowrelease"),
+        ("INSERT", "escrow_ledgerentry"),
+        ("UPDATE", "marketplace_order"),
+        ("INSERT", "marketplace_auditentry"),
+        ("INSERT", "notifications_notification"),
+        ("INSERT", "notifications_emaildelivery"),
+        ("UPDATE", "escrow_escrowrelease"),
+    }
+
+
+def test_a_receiver_of_the_release_s_save_still_hears_it(due_order):
+    from django.db.models.signals import post_save
+
+    heard = []
+
+    def receiver(instance, created, **kwargs):
+        heard.append((instance.order_id, created))
+
+    post_save.connect(receiver, sender=EscrowRelease)
+    try:
+        services.escrow_release(order=Order(pk=due_order.pk), trigger=ReleaseTrigger.AUTO)
+    finally:
+        post_save.disconnect(receiver, sender=EscrowRelease)
+
+    assert heard[0] == (due_order.pk, True)
