@@ -101,3 +101,11 @@ def bazaar_queries(captured):
         for query in captured
         if "stripe_sandbox_" not in query["sql"] and "SAVEPOINT" not in query["sql"]
     ]
+
+
+def prepared_statements():
+    """The statements this connection holds prepared on PostgreSQL: {statement text (with $1
+    placeholders): times it ran} (core.rows.cursor)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements")
+        return dict(cursor.fetchall())

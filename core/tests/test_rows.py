@@ -4,10 +4,12 @@ from datetime import UTC, datetime
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
+from django.db import connection
 
 from accounts.factories import StaffFactory
 from core import rows
 from core.models import AuditEntry
+from core.testing import prepared_statements
 
 pytestmark = pytest.mark.django_db
 
@@ -100,23 +102,14 @@ def test_an_update_writes_only_the_named_fields_and_only_of_a_model_that_saves_p
         post_save.disconnect(receiver, sender=AuditEntry)
 
 
-def _prepared_statements():
-    """What this session has prepared on the server: {statement: times it ran}."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements")
-        return dict(cursor.fetchall())
-
-
 @pytest.mark.skipif(
-    __import__("django.db").db.connection.vendor != "postgresql",
+    connection.vendor != "postgresql",
     reason="Prepared statements are PostgreSQL's (set DATABASE_URL).",
 )
 def test_statements_built_once_are_prepared_once_per_connection_and_the_orm_s_are_not(
     monkeypatch,
 ):
-    from django.db import connection, transaction
+    from django.db import transaction
     from django.test.utils import CaptureQueriesContext
 
     staff = StaffFactory()
@@ -131,7 +124,7 @@ def test_statements_built_once_are_prepared_once_per_connection_and_the_orm_s_ar
         rows.update(entry, ["action"])
     AuditEntry.objects.filter(pk=entry.pk).update(target_id="2")  # Django's own, bound by it
 
-    prepared = _prepared_statements()
+    prepared = prepared_statements()
     locking = [sql for sql in prepared if sql.endswith(f'FOR UPDATE OF "{table}"')]
     assert len(locking) == 1 and prepared[locking[0]] == 3  # parsed and planned once, run 3 times
     assert "$1" in locking[0]  # its id was sent apart from it
@@ -148,4 +141,4 @@ def test_statements_built_once_are_prepared_once_per_connection_and_the_orm_s_ar
     monkeypatch.delitem(connection.settings_dict["OPTIONS"], "prepare_threshold")
     with transaction.atomic():
         assert rows.locked(AuditEntry, entry.pk, related=("actor",)).actor is None
-    assert len(_prepared_statements()) == len(prepared)
+    assert len(prepared_statements()) == len(prepared)

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from core import stripe_client
 from core.models import AuditEntry
-from core.testing import bazaar_queries
+from core.testing import bazaar_queries, prepared_statements
 from escrow import ledger, services
 from escrow.models import (
     EscrowRelease,
@@ -149,12 +149,9 @@ def test_a_release_s_writes_are_prepared_statements_on_postgresql(due_order):
     """Each is parsed and planned once per connection, not once per order (core.rows.cursor)."""
     services.escrow_release(order=Order(pk=due_order.pk), trigger=ReleaseTrigger.AUTO)
 
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT statement FROM pg_prepared_statements")
-        prepared = [row[0] for row in cursor.fetchall()]
     written = {
         (sql.split()[0], sql.split('"')[1])
-        for sql in prepared
+        for sql in prepared_statements()
         if sql.startswith(("INSERT", "UPDATE"))
     }
     assert written >= {
