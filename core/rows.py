@@ -28,7 +28,8 @@ def cursor():
     statements on (settings: DATABASE_PREPARED_STATEMENTS sets psycopg's prepare_threshold), it
     sends the parameters apart from the statement (server-side binding), and psycopg prepares
     each statement at its first run on a connection: later runs skip PostgreSQL's parsing and
-    planning, about a fifth of a release's time in the database. Otherwise connection.cursor().
+    planning (a fifth of the auto-release job's own time in bench/release). Otherwise
+    connection.cursor().
 
     Only for SQL whose text is the same for every call, with values as parameters: each distinct
     text is a prepared statement held by the connection (psycopg keeps its latest 100)."""
