@@ -117,6 +117,17 @@ def category_list_counted():
     return cache.get_or_set(key, lambda: list(category_list()), ttl)
 
 
+def category_choices():
+    """(slug, name) of every category, in the pickers' order, kept until the catalogue changes
+    (as category_list_counted): the browse form's category picker asked the database for them on
+    every page the response cache could not answer."""
+    ttl = entry_seconds()
+    read = lambda: list(Category.objects.order_by("position", "name").values_list("slug", "name"))  # noqa: E731
+    if ttl <= 0:
+        return read()
+    return cache.get_or_set(f"category-choices:{catalogue_version()}", read, ttl)
+
+
 def store_list():
     """Stores with their number of approved listings and their rating (marketplace/ratings.py)."""
     return with_store_ratings(

@@ -78,6 +78,11 @@ def _browse(request, *, queryset, category=None):
     if category is not None:
         # The page already says which category; a second category picker would contradict it.
         filterset.filters.pop("category")
+    if "category" in filterset.form.fields:
+        # Its options from the cached list instead of a query per page; what a request picks is
+        # still looked up by the field.
+        picker = filterset.form.fields["category"]
+        picker.widget.choices = [("", picker.empty_label), *selectors.category_choices()]
     listings = filterset.qs
     filtered = any(request.GET.get(name) for name in FILTER_PARAMS)
     # How many of the form's filters narrow the list (sorting does not), shown on its toggle.

@@ -6,7 +6,10 @@ of cards asks the database once: the ids the person saved are read on the first 
 on the request for the others.
 """
 
+from urllib.parse import quote
+
 from django import template
+from django.urls import reverse
 
 from favourites import selectors
 
@@ -28,11 +31,20 @@ def _saved(context, attr, reader, obj):
 
 def _button_context(context, saved, **extra):
     request = context.get("request")
+    if request is None:
+        here, login = "", reverse("login")
+    else:
+        # The same for every button of a page (a page of cards has two dozen): worked out once.
+        if not hasattr(request, "_favourite_links"):
+            path = request.get_full_path()
+            request._favourite_links = (path, f"{reverse('login')}?next={quote(path, safe='/')}")
+        here, login = request._favourite_links
     return {
         "user": context.get("user"),
         "csrf_token": context.get("csrf_token"),
         "saved": saved,
-        "next": request.get_full_path() if request is not None else "",
+        "next": here,
+        "login_url": login,
         **extra,
     }
 

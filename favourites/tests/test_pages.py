@@ -89,6 +89,16 @@ def test_anonymous_visitors_are_sent_to_log_in_and_brought_back(client):
     assert client.get(SAVED).url.startswith(reverse("login"))
 
 
+def test_every_card_links_to_log_in_and_back_to_the_same_page_with_its_query(client):
+    ListingFactory.create_batch(3)
+    page = reverse("listing-list") + "?sort=title&min_price=0"
+
+    html = client.get(page).content.decode()
+
+    login = f'href="{reverse("login")}?next=/listings/%3Fsort%3Dtitle%26min_price%3D0"'
+    assert html.count(login) == 3
+
+
 def test_next_off_this_site_is_ignored(client, user):
     listing = ListingFactory()
 

@@ -1,6 +1,7 @@
 """Anonymous catalogue responses served from the cache (core/http_cache.py): no query on a hit,
 304 on a matching ETag, stale as soon as the catalogue changes, and never for anyone signed in."""
 
+import re
 import time
 
 import pytest
@@ -9,7 +10,9 @@ from django.contrib.messages import constants
 from django.contrib.messages.storage.base import Message
 from django.contrib.messages.storage.cookie import CookieStorage
 from django.core.handlers.base import BaseHandler
+from django.db import connection
 from django.http import HttpRequest, HttpResponse
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.factories import SellerFactory, StaffFactory, UserFactory
@@ -17,7 +20,7 @@ from accounts.testing import api_client_for
 from core import http_cache
 from favourites.factories import ListingFavouriteFactory
 from marketplace import services
-from marketplace.factories import ListingFactory, ListingImageFactory
+from marketplace.factories import CategoryFactory, ListingFactory, ListingImageFactory
 from marketplace.models import ListingStatus
 
 pytestmark = pytest.mark.django_db
@@ -353,6 +356,32 @@ def test_home_category_counts_are_counted_once_per_catalogue_version(
     )
 
     assert pill.format(2) in _html(client.get(reverse("home"), {"_": "3"}))
+
+
+def test_the_category_picker_is_read_once_per_catalogue_version(
+    client, listing, django_capture_on_commit_callbacks
+):
+    def picker(number):
+        with CaptureQueriesContext(connection) as captured:
+            html = _html(client.get(reverse("listing-list"), {"_": str(number)}))
+        asked = [q["sql"] for q in captured if q["sql"].startswith('SELECT "marketplace_category"')]
+        return re.findall(
+            r'<option value="([^"]*)"', html.split('name="category"')[1].split("</select>")[0]
+        ), asked
+
+    slug = listing.category.slug
+    assert picker(1)[0] == ["", slug]
+
+    # A browse URL the response cache has never seen takes the picker's options from the cache:
+    # no query for the categories (the listings' query joins them, for the cards).
+    options, asked = picker(2)
+    assert options == ["", slug] and asked == []
+
+    _changes(
+        django_capture_on_commit_callbacks, lambda: CategoryFactory(slug="zz-new", position=99)
+    )
+
+    assert picker(3)[0] == ["", slug, "zz-new"]
 
 
 # --- Answered in front of the middleware (core.http_cache.FrontCacheMiddleware) -----------------
