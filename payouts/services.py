@@ -26,7 +26,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.selectors import connected_account_for
-from core import clock, stripe_client
+from core import clock, rows, stripe_client
 from core.audit import audit_record, audited_transition
 from core.errors import DomainError, NotAllowed, StripeUnavailable, ValidationFailed
 from core.logs import money_fields
@@ -210,6 +210,24 @@ def _validate(quote):
         )
 
 
+def _lock_seller(seller):
+    """Lock the seller's row: their payout decisions are made one at a time. By a statement built
+    once (core.rows): the scheduled job takes this lock for every due seller."""
+    try:
+        rows.locked(get_user_model(), seller.pk)
+    except get_user_model().DoesNotExist:
+        raise NotAllowed("This seller's account no longer exists.") from None
+
+
+def _save(payout, fields):
+    """UPDATE the named fields of a locked payout: by a statement built once where the model
+    saves plainly (core.rows), else by save() for its receivers."""
+    if rows.saves_plainly(Payout):
+        rows.update(payout, fields)
+    else:
+        payout.save(update_fields=fields)
+
+
 def _check_may_pay_out(seller):
     """Refuse while staff hold the seller's payouts, or before a new seller's first payout.
     The schedule is read again here, under the seller's lock, for a hold placed just now."""
@@ -251,7 +269,7 @@ def payout_request_create(
     currency = (currency or "").lower()
     account = _account_of(seller)
     with transaction.atomic():
-        get_user_model().objects.select_for_update().filter(pk=seller.pk).first()
+        _lock_seller(seller)
         if (
             period
             and Payout.objects.filter(
@@ -298,7 +316,7 @@ def _payout_create(*, seller, account, quote, actor=None, client_key="", period=
     """The requested Payout row for a valid `quote`, audited, the seller told (the caller's
     transaction, with the seller's row locked). Raises ValidationFailed for an invalid one."""
     _validate(quote)
-    payout = Payout.objects.create(
+    payout = Payout(
         seller=seller,
         stripe_account_id=account.stripe_account_id,
         currency=quote.currency,
@@ -309,6 +327,10 @@ def _payout_create(*, seller, account, quote, actor=None, client_key="", period=
         client_key=client_key,
         period=period,
     )
+    if rows.saves_plainly(Payout):  # by an INSERT built once: one per due seller in the job
+        rows.insert(payout)
+    else:  # a save signal's receiver connected: it sees the save
+        payout.save(force_insert=True)
     audit_record(
         action="payouts.payout.requested",
         actor=actor or seller,
@@ -363,7 +385,7 @@ def payout_send(*, payout):
         if exc.retryable:
             return payout
         with transaction.atomic():
-            locked = Payout.objects.select_for_update().get(pk=payout.pk)
+            locked = rows.locked(Payout, payout.pk)
             locked, _ = audited_transition(
                 locked,
                 to=PayoutStatus.REFUSED,
@@ -404,7 +426,7 @@ def payout_apply(*, payout_id, stripe_payout):
     """Record Stripe's payout (a dict) on our row under its lock: its id, status, arrival date,
     failure; the ledger lines and the seller's notifications, each once."""
     with transaction.atomic():
-        payout = Payout.objects.select_for_update().get(pk=payout_id)
+        payout = rows.locked(Payout, payout_id)
         changes = {}
         if not payout.stripe_payout_id:
             changes["stripe_payout_id"] = stripe_payout["id"]
@@ -436,7 +458,7 @@ def payout_apply(*, payout_id, stripe_payout):
         elif changes or booked:
             for name, value in changes.items():
                 setattr(payout, name, value)
-            payout.save(update_fields=[*changes, *booked, "updated_at"])
+            _save(payout, [*changes, *booked, "updated_at"])
         if moved:
             _tell(payout)
     return payout
@@ -717,7 +739,7 @@ def _pay_out_on_schedule(schedule, today):
     requested = []
     with transaction.atomic():
         # As payout_request_create decides: under the seller's lock, checked like a request.
-        get_user_model().objects.select_for_update().filter(pk=seller.pk).first()
+        _lock_seller(seller)
         paid = set(
             Payout.objects.filter(seller_id=seller.pk, period=key).values_list(
                 "currency", flat=True

@@ -4,13 +4,15 @@ Bazaar's own statements are counted (the sandbox answers in-process with queries
 in a test each transaction is a savepoint, which production runs as BEGIN/COMMIT)."""
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
+from django.db.models.signals import post_save
 from django.test.utils import CaptureQueriesContext
 
 from core import stripe_client
 from core.models import AuditEntry
-from core.testing import bazaar_queries
+from core.testing import bazaar_queries, prepared_statements
 from escrow import ledger
 from escrow.models import LedgerAccount
 from escrow.testing import sell_and_release
@@ -89,3 +91,61 @@ def test_a_scheduled_payout_reads_the_balance_once_and_makes_a_pinned_number_of_
     asked.clear()
     assert payouts.payouts_run_scheduled().made == 0
     assert "PayoutService.create" not in asked
+
+
+@pytest.fixture
+def due_payout(client, seller, listing, buyer, stripe_sandbox, settings, capture):
+    """A seller on a daily schedule with a sale settled at Stripe: the job owes them a payout."""
+    settings.PAYOUT_FIRST_DELAY_DAYS = 0
+    payouts.payout_schedule_set(seller=seller, interval="daily")
+    sell_and_release(client, buyer=buyer, seller=seller, listing=listing, capture=capture)
+    stripe_sandbox.advance_clock(days=3)
+    return seller
+
+
+@pytest.fixture
+def capture(django_capture_on_commit_callbacks):
+    return django_capture_on_commit_callbacks
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="Prepared statements are PostgreSQL's."
+)
+def test_a_scheduled_payout_s_locks_and_writes_are_prepared_statements_on_postgresql(due_payout):
+    """Each is parsed and planned once per connection, not once per seller (core.rows.cursor)."""
+    assert payouts.payouts_run_scheduled().made == 1
+
+    prepared = prepared_statements()
+    written = {
+        (sql.split()[0], sql.split('"')[1])
+        for sql in prepared
+        if sql.startswith(("INSERT", "UPDATE"))
+    }
+    assert written >= {
+        ("INSERT", "payouts_payout"),
+        ("UPDATE", "payouts_payout"),
+        ("INSERT", "escrow_ledgerentry"),
+        ("INSERT", "marketplace_auditentry"),
+    }
+    locks = [sql for sql in prepared if sql.rstrip().endswith('FOR UPDATE OF "payouts_payout"')]
+    assert len(locks) == 1
+    seller_lock = "FOR UPDATE OF " + connection.ops.quote_name(get_user_model()._meta.db_table)
+    assert any(sql.rstrip().endswith(seller_lock) for sql in prepared)
+
+
+def test_a_receiver_of_the_payout_s_save_still_hears_it(due_payout):
+    heard = []
+
+    def receiver(instance, created, update_fields, **kwargs):
+        heard.append((instance.seller_id, created, instance.status))
+
+    post_save.connect(receiver, sender=Payout)
+    try:
+        assert payouts.payouts_run_scheduled().made == 1
+    finally:
+        post_save.disconnect(receiver, sender=Payout)
+
+    assert heard == [
+        (due_payout.pk, True, PayoutStatus.REQUESTED),
+        (due_payout.pk, False, PayoutStatus.PENDING),
+    ]
