@@ -110,22 +110,27 @@ def category_list_counted():
     follows, core/http_cache.py): counting each category's listings reads every approved listing
     (90 ms at 100,000), and the home page asked it of every visitor the response cache could not
     answer (signed in, or a URL it had not seen)."""
-    ttl = entry_seconds()
-    if ttl <= 0:
-        return list(category_list())
-    key = f"category-counts:{catalogue_version()}"
-    return cache.get_or_set(key, lambda: list(category_list()), ttl)
+    return _kept_for_this_catalogue("category-counts", lambda: list(category_list()))
 
 
 def category_choices():
     """(slug, name) of every category, in the pickers' order, kept until the catalogue changes
     (as category_list_counted): the browse form's category picker asked the database for them on
     every page the response cache could not answer."""
+    return _kept_for_this_catalogue(
+        "category-choices",
+        lambda: list(Category.objects.order_by("position", "name").values_list("slug", "name")),
+    )
+
+
+def _kept_for_this_catalogue(name, read):
+    """What `read()` returns, kept in the cache under `name` until the catalogue changes (the
+    version every cached page follows, core/http_cache.py); read every time when that cache is
+    off."""
     ttl = entry_seconds()
-    read = lambda: list(Category.objects.order_by("position", "name").values_list("slug", "name"))  # noqa: E731
     if ttl <= 0:
         return read()
-    return cache.get_or_set(f"category-choices:{catalogue_version()}", read, ttl)
+    return cache.get_or_set(f"{name}:{catalogue_version()}", read, ttl)
 
 
 def store_list():

@@ -29,16 +29,19 @@ def _saved(context, attr, reader, obj):
     return obj.pk in getattr(request, attr)
 
 
-def _button_context(context, saved, **extra):
-    request = context.get("request")
+def _page_links(request):
+    """The page's own path and the login link back to it: the same for every button of a page (a
+    page of cards has two dozen), so worked out once a request."""
     if request is None:
-        here, login = "", reverse("login")
-    else:
-        # The same for every button of a page (a page of cards has two dozen): worked out once.
-        if not hasattr(request, "_favourite_links"):
-            path = request.get_full_path()
-            request._favourite_links = (path, f"{reverse('login')}?next={quote(path, safe='/')}")
-        here, login = request._favourite_links
+        return "", f"{reverse('login')}?next="
+    if not hasattr(request, "_favourite_links"):
+        path = request.get_full_path()
+        request._favourite_links = (path, f"{reverse('login')}?next={quote(path, safe='/')}")
+    return request._favourite_links
+
+
+def _button_context(context, saved, **extra):
+    here, login = _page_links(context.get("request"))
     return {
         "user": context.get("user"),
         "csrf_token": context.get("csrf_token"),
