@@ -94,18 +94,21 @@ def test_a_scheduled_payout_reads_the_balance_once_and_makes_a_pinned_number_of_
 
 
 @pytest.fixture
-def due_payout(client, seller, listing, buyer, stripe_sandbox, settings, capture):
+def due_payout(
+    client, seller, listing, buyer, stripe_sandbox, settings, django_capture_on_commit_callbacks
+):
     """A seller on a daily schedule with a sale settled at Stripe: the job owes them a payout."""
     settings.PAYOUT_FIRST_DELAY_DAYS = 0
     payouts.payout_schedule_set(seller=seller, interval="daily")
-    sell_and_release(client, buyer=buyer, seller=seller, listing=listing, capture=capture)
+    sell_and_release(
+        client,
+        buyer=buyer,
+        seller=seller,
+        listing=listing,
+        capture=django_capture_on_commit_callbacks,
+    )
     stripe_sandbox.advance_clock(days=3)
     return seller
-
-
-@pytest.fixture
-def capture(django_capture_on_commit_callbacks):
-    return django_capture_on_commit_callbacks
 
 
 @pytest.mark.skipif(
