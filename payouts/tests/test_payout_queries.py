@@ -30,16 +30,11 @@ pytestmark = pytest.mark.django_db
 PAYOUT_QUERIES = 16
 
 
-def test_a_scheduled_payout_reads_the_balance_once_and_makes_a_pinned_number_of_queries(
-    client,
-    seller,
-    listing,
-    buyer,
-    stripe_sandbox,
-    settings,
-    monkeypatch,
-    django_capture_on_commit_callbacks,
+@pytest.fixture
+def due_payout(
+    client, seller, listing, buyer, stripe_sandbox, settings, django_capture_on_commit_callbacks
 ):
+    """A seller on a daily schedule with a sale settled at Stripe: the job owes them a payout."""
     settings.PAYOUT_FIRST_DELAY_DAYS = 0
     payouts.payout_schedule_set(seller=seller, interval="daily")
     sell_and_release(
@@ -50,6 +45,12 @@ def test_a_scheduled_payout_reads_the_balance_once_and_makes_a_pinned_number_of_
         capture=django_capture_on_commit_callbacks,
     )
     stripe_sandbox.advance_clock(days=3)  # settled: available at Stripe
+    return seller
+
+
+def test_a_scheduled_payout_reads_the_balance_once_and_makes_a_pinned_number_of_queries(
+    due_payout, seller, monkeypatch
+):
     ContentType.objects.get_for_models(Payout)  # a worker keeps it after its first use
     asked = []
     real_call = stripe_client.call
@@ -91,24 +92,6 @@ def test_a_scheduled_payout_reads_the_balance_once_and_makes_a_pinned_number_of_
     asked.clear()
     assert payouts.payouts_run_scheduled().made == 0
     assert "PayoutService.create" not in asked
-
-
-@pytest.fixture
-def due_payout(
-    client, seller, listing, buyer, stripe_sandbox, settings, django_capture_on_commit_callbacks
-):
-    """A seller on a daily schedule with a sale settled at Stripe: the job owes them a payout."""
-    settings.PAYOUT_FIRST_DELAY_DAYS = 0
-    payouts.payout_schedule_set(seller=seller, interval="daily")
-    sell_and_release(
-        client,
-        buyer=buyer,
-        seller=seller,
-        listing=listing,
-        capture=django_capture_on_commit_callbacks,
-    )
-    stripe_sandbox.advance_clock(days=3)
-    return seller
 
 
 @pytest.mark.skipif(
