@@ -197,3 +197,23 @@ def update(obj, fields):
         db_cursor.execute(sql, [*params, obj.pk])
         if db_cursor.rowcount == 0:
             raise DatabaseError("Save with update_fields did not affect any rows.")
+
+
+def asynchronous_commit():
+    """Let the transaction being built commit without waiting for PostgreSQL to flush it to disk
+    (PostgreSQL's asynchronous commit: `synchronous_commit` off for this transaction only). A
+    database crash in the next moments may then lose it, whole (never part of it, and never
+    corrupting anything), so use it only for a transaction that can be written again from what
+    outlives it: a record of what Stripe answered to a request with an idempotency key, which
+    the same request made again returns. The flush, about a millisecond on this kind of disk, is
+    most of what recording such an answer costs the auto-release job.
+
+    Only in the outermost transaction (an inner block is part of someone else's, which may hold
+    what cannot be written again: there it does nothing), and only on PostgreSQL."""
+    connection = _connection()
+    if not connection.in_atomic_block:
+        raise TransactionManagementError("Asynchronous commit is for a transaction.")
+    if connection.vendor != "postgresql" or len(connection.atomic_blocks) != 1:
+        return
+    with cursor() as db_cursor:  # a SELECT, which PostgreSQL prepares as any other (SET: never)
+        db_cursor.execute("SELECT set_config('synchronous_commit', 'off', true)")

@@ -142,3 +142,35 @@ def test_statements_built_once_are_prepared_once_per_connection_and_the_orm_s_ar
     with transaction.atomic():
         assert rows.locked(AuditEntry, entry.pk, related=("actor",)).actor is None
     assert len(prepared_statements()) == len(prepared)
+
+
+def _synchronous_commit():
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="Asynchronous commit is PostgreSQL's."
+)
+@pytest.mark.django_db(transaction=True)
+def test_an_asynchronous_commit_is_the_outermost_transaction_s_own():
+    from django.db import transaction
+    from django.db.transaction import TransactionManagementError
+
+    kind = ContentType.objects.get_for_model(AuditEntry)
+    with transaction.atomic():
+        rows.asynchronous_commit()
+        assert _synchronous_commit() == "off"
+        rows.insert(AuditEntry(action="a.b.kept", target_type=kind, target_id="1"))
+    assert AuditEntry.objects.filter(action="a.b.kept").exists()
+    assert _synchronous_commit() == "on"  # the next transaction waits for the disk again
+
+    # Inside someone else's transaction it does nothing: theirs may hold what cannot be
+    # written again.
+    with transaction.atomic(), transaction.atomic():
+        rows.asynchronous_commit()
+        assert _synchronous_commit() == "on"
+
+    with pytest.raises(TransactionManagementError):
+        rows.asynchronous_commit()

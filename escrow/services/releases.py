@@ -575,7 +575,14 @@ def _record_transfer_failure(*, release_id, message):
 def _record_transfer(*, release_id, transfer_id, seller_id=None):
     """`seller_id`: the order's seller (for the ledger lines), when the caller has the order
     (an order's seller never changes); else it is read with the release, not the whole order.
-    Only the release is locked."""
+    Only the release is locked.
+
+    Committed without waiting for the disk (rows.asynchronous_commit): a crash that lost this
+    record leaves the release pending with its request in flight, as a crash before Stripe
+    answered would, and the retry job sends the same request again (same idempotency key: Stripe
+    answers with the same transfer, made once) and records it; transfer.created records it too.
+    The release itself was decided, durably, before the request was sent."""
+    rows.asynchronous_commit()
     if seller_id is None:
         decided = (
             EscrowRelease.objects.select_for_update(of=("self",))

@@ -180,3 +180,47 @@ def test_a_receiver_of_the_release_s_save_still_hears_it(due_order):
         post_save.disconnect(receiver, sender=EscrowRelease)
 
     assert heard[0] == (due_order.pk, True)
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="Asynchronous commit is PostgreSQL's."
+)
+@pytest.mark.django_db(transaction=True)
+def test_only_the_record_of_stripe_s_answer_commits_without_waiting_for_the_disk(
+    due_order, stripe_sandbox, monkeypatch
+):
+    """The release is decided, durably, before its Transfer is sent (a lost decision would
+    decide it again, under a new idempotency key: a second Transfer). The answer's record may
+    be lost to a crash: the retry job asks again with the same key and records it then."""
+    committed = []  # (what the transaction wrote, its synchronous_commit) at each COMMIT
+    written = []
+
+    def watch(execute, sql, params, many, context):
+        if sql.startswith(("INSERT", "UPDATE")) and "stripe_sandbox_" not in sql:
+            written.append(" ".join(sql.split()[:3]))
+        return execute(sql, params, many, context)
+
+    real_commit = connection._commit
+
+    def commit():
+        with connection.connection.cursor() as raw:
+            raw.execute("SHOW synchronous_commit")
+            committed.append((list(written), raw.fetchone()[0]))
+        written.clear()
+        return real_commit()
+
+    monkeypatch.setattr(connection, "_commit", commit)
+    # transfer.created is held: a test's eager worker would record it inside the event's
+    # transaction, before the answer is back, as a worker rarely manages to in production.
+    with stripe_sandbox.webhooks_held(), connection.execute_wrapper(watch):
+        services.escrow_release(order=Order(pk=due_order.pk), trigger=ReleaseTrigger.AUTO)
+
+    ours = [(writes, setting) for writes, setting in committed if "escrow_" in str(writes)]
+    assert [setting for _, setting in ours] == ["on", "off"], committed
+    decided, recorded = (writes for writes, _ in ours)
+    assert 'INSERT INTO "escrow_escrowrelease"' in decided
+    assert recorded[0] == 'UPDATE "escrow_escrowrelease" SET'
+    assert EscrowRelease.objects.get(order=due_order).status == ReleaseStatus.TRANSFERRED
+    with connection.cursor() as cursor:  # the session's own setting again after it
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone() == ("on",)
