@@ -23,12 +23,14 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
+from django.contrib.auth import get_user_model
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from accounts.selectors import connected_account_id_for
-from core import clock, stripe_client
+from accounts.selectors import connected_account_id_for, seller_account_sql
+from core import clock, rows, stripe_client
 from core.errors import StripeUnavailable
 from core.logs import money_fields
 from escrow import selectors as escrow_selectors
@@ -39,7 +41,7 @@ from escrow.models import (
     LedgerEntry,
     ReleaseStatus,
 )
-from payouts.models import Payout, PayoutStatus
+from payouts.models import Payout, PayoutSchedule, PayoutStatus
 
 logger = logging.getLogger(__name__)
 
@@ -337,3 +339,71 @@ def payouts_orders_covered(*, seller, payouts):
                 if used >= net:
                     index, used = index + 1, 0
     return covered
+
+
+# --- Deciding a payout ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PayoutStanding:
+    """What deciding a seller's payout reads of Bazaar's books (payout_standing)."""
+
+    stripe_account_id: str  # their Stripe account ("": none)
+    payouts_enabled: bool
+    held: bool  # staff hold their payouts
+    hold_reason: str
+    first_transfer_at: datetime | None  # their first release's transfer (None: none yet)
+    owed: dict  # currency -> what they owe Bazaar in it, where more than 0
+    not_taken: dict  # currency -> payouts requested that Stripe has not taken yet
+    paid_in_period: frozenset  # currencies the schedule's period has a payout in already
+
+
+@cache  # built once per process: the tables' names do not change
+def _payout_standing_sql():
+    schedule, payout = PayoutSchedule._meta.db_table, Payout._meta.db_table
+    user = get_user_model()._meta.db_table
+    account_columns, account_joins = seller_account_sql(alias="seller")
+    # One row per currency the seller has a payout in that counts (requested, or in the
+    # period), or one row with no currency.
+    return (
+        f"SELECT {account_columns}, s.held, s.hold_reason, p.currency, "
+        f"CAST(COALESCE(SUM(CASE WHEN p.status = %s THEN p.amount_cents ELSE 0 END), 0) "
+        f"AS BIGINT), MAX(CASE WHEN p.period = %s THEN 1 ELSE 0 END) "
+        f"FROM {user} u {account_joins} "
+        f"LEFT JOIN {schedule} s ON s.seller_id = u.id "
+        f"LEFT JOIN {payout} p ON p.seller_id = u.id AND (p.status = %s OR p.period = %s) "
+        f"WHERE u.id = %s "
+        f"GROUP BY {account_columns}, s.held, s.hold_reason, p.currency"
+    )
+
+
+def payout_standing(*, seller, period=""):
+    """Everything a payout decision reads of our own books, in two queries (this one's and
+    escrow.selectors.seller_payout_standing): the seller's Stripe account, a staff hold, their
+    first transfer, their debt, the payouts Stripe has not taken yet and, for a schedule's
+    `period`, the currencies it paid already. Read under the seller's lock, before Stripe's
+    balance: a payout Stripe takes in between is then counted twice (off the balance and as not
+    taken), never missed. Written in SQL: the scheduled payouts job reads it once per due seller,
+    thousands in a run, and Django building the six queries it replaces cost more than running
+    them."""
+    period = period or None  # a request with no period matches no payout's ""
+    with rows.cursor() as cursor:  # prepared, where the database takes it
+        cursor.execute(
+            _payout_standing_sql(),
+            [PayoutStatus.REQUESTED, period, seller.pk, PayoutStatus.REQUESTED, period, seller.pk],
+        )
+        fetched = cursor.fetchall()
+    if not fetched:
+        raise get_user_model().DoesNotExist("The seller's account no longer exists.")
+    account_id, payouts_enabled, held, hold_reason = fetched[0][:4]
+    escrow = escrow_selectors.seller_payout_standing(seller=seller)
+    return PayoutStanding(
+        stripe_account_id=account_id or "",
+        payouts_enabled=bool(payouts_enabled),
+        held=bool(held),
+        hold_reason=hold_reason or "",
+        first_transfer_at=escrow.first_transfer_at,
+        owed=escrow.owed,
+        not_taken={row[4]: row[5] for row in fetched if row[4] and row[5]},
+        paid_in_period=frozenset(row[4] for row in fetched if row[4] and row[6]),
+    )

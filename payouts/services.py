@@ -21,18 +21,15 @@ from datetime import UTC, date, datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.selectors import connected_account_for
 from core import clock, rows, stripe_client
 from core.audit import audit_record, audited_transition
 from core.errors import DomainError, NotAllowed, StripeUnavailable, ValidationFailed
 from core.logs import money_fields
 from core.money import format_money
 from core.stripe_client import idempotency_key
-from escrow import selectors as escrow_selectors
 from escrow import services as escrow_services
 from notifications.services import notify
 from payouts.models import (
@@ -43,6 +40,7 @@ from payouts.models import (
     PayoutSchedule,
     PayoutStatus,
 )
+from payouts.selectors import payout_standing
 
 logger = logging.getLogger(__name__)
 
@@ -95,13 +93,11 @@ def instant_fee_cents(amount_cents):
     return max(proportional, settings.PAYOUT_INSTANT_FEE_MIN_CENTS)
 
 
-def _account_of(seller):
-    account = connected_account_for(seller)
-    if account is None or not account.payouts_enabled:
+def _check_account(standing):
+    if not standing.payouts_enabled:
         raise NotAllowed(
             "Your Stripe account cannot receive payouts yet: finish setting up payouts first."
         )
-    return account
 
 
 def _stripe_balance(account_id, *, paced=False):
@@ -114,18 +110,10 @@ def _amount_in(items, currency):
     return sum(item["amount"] for item in items or () if item.get("currency") == currency)
 
 
-def _not_yet_taken(seller, currency):
-    """Requested payouts Stripe has not taken yet: their money is still on the balance."""
-    return (
-        Payout.objects.filter(
-            seller_id=seller.pk, currency=currency, status=PayoutStatus.REQUESTED
-        ).aggregate(total=Sum("amount_cents"))["total"]
-        or 0
-    )
-
-
-def payable_cents(*, seller, currency, method, balance):
-    """What the seller may pay out now in `currency` by `method`, from Stripe's `balance`."""
+def _payable_cents(*, standing, currency, method, balance):
+    """What the seller may pay out now in `currency` by `method`, from Stripe's `balance`, less
+    what they owe and the payouts Stripe has not taken yet (their money is still on it), as
+    `standing` (payouts.selectors.payout_standing) has them."""
     key = "instant_available" if method == PayoutMethod.INSTANT else "available"
     on_stripe = _amount_in(balance.get(key), currency)
     if method == PayoutMethod.INSTANT:
@@ -134,8 +122,8 @@ def payable_cents(*, seller, currency, method, balance):
             _amount_in(balance.get("available"), currency)
             + _amount_in(balance.get("pending"), currency),
         )
-    owed = escrow_selectors.seller_debt_cents(seller=seller, currency=currency)
-    return max(on_stripe - owed - _not_yet_taken(seller, currency), 0)
+    owed = standing.owed.get(currency, 0)
+    return max(on_stripe - owed - standing.not_taken.get(currency, 0), 0)
 
 
 def _instant_supported(account_id, currency):
@@ -150,15 +138,17 @@ def _instant_supported(account_id, currency):
     return default is not None and "instant" in (default.get("available_payout_methods") or ())
 
 
-def payout_quote(*, seller, currency, method, amount_cents=None, account=None, balance=None):
+def payout_quote(*, seller, currency, method, amount_cents=None, standing=None, balance=None):
     """The quote shown before the seller confirms (amount None: all they may pay out).
-    `account` (their ConnectedAccount) and `balance` (Stripe's, as _stripe_balance returns it)
-    when the caller has read them already; each is read here otherwise."""
-    account = account or _account_of(seller)
+    `standing` (payout_standing's) and `balance` (Stripe's, as _stripe_balance returns it) when
+    the caller has read them already; each is read here otherwise."""
+    if standing is None:
+        standing = payout_standing(seller=seller)
+    _check_account(standing)
     if method not in PayoutMethod.values:
         raise ValidationFailed({"method": "Choose standard or instant."})
     if method == PayoutMethod.INSTANT and not _instant_supported(
-        account.stripe_account_id, currency
+        standing.stripe_account_id, currency
     ):
         raise ValidationFailed(
             {
@@ -168,8 +158,8 @@ def payout_quote(*, seller, currency, method, amount_cents=None, account=None, b
             }
         )
     if balance is None:
-        balance = _stripe_balance(account.stripe_account_id)
-    payable = payable_cents(seller=seller, currency=currency, method=method, balance=balance)
+        balance = _stripe_balance(standing.stripe_account_id)
+    payable = _payable_cents(standing=standing, currency=currency, method=method, balance=balance)
     amount = payable if amount_cents is None else amount_cents
     fee = instant_fee_cents(amount) if method == PayoutMethod.INSTANT and amount > 0 else 0
     return PayoutQuote(
@@ -228,15 +218,14 @@ def _save(payout, fields):
         payout.save(update_fields=fields)
 
 
-def _check_may_pay_out(seller):
+def _check_may_pay_out(standing):
     """Refuse while staff hold the seller's payouts, or before a new seller's first payout.
-    The schedule is read again here, under the seller's lock, for a hold placed just now."""
-    schedule = PayoutSchedule.objects.filter(seller_id=seller.pk).first()
-    if schedule is not None and schedule.held:
+    `standing` is read under the seller's lock, so a hold placed just now counts."""
+    if standing.held:
         raise NotAllowed(
-            f"Your payouts are on hold while Bazaar reviews your account: {schedule.hold_reason}"
+            f"Your payouts are on hold while Bazaar reviews your account: {standing.hold_reason}"
         )
-    first = escrow_selectors.seller_first_transfer_at(seller=seller)
+    first = standing.first_transfer_at
     delay = timedelta(days=settings.PAYOUT_FIRST_DELAY_DAYS)
     if first is not None and clock.now() < first + delay:
         raise NotAllowed(
@@ -267,17 +256,13 @@ def payout_request_create(
     if not isinstance(amount_cents, int) or isinstance(amount_cents, bool):
         raise ValidationFailed({"amount_cents": "Give the amount in cents, as a whole number."})
     currency = (currency or "").lower()
-    account = _account_of(seller)
     with transaction.atomic():
         _lock_seller(seller)
-        if (
-            period
-            and Payout.objects.filter(
-                seller_id=seller.pk, currency=currency, period=period
-            ).exists()
-        ):
+        standing = payout_standing(seller=seller, period=period)
+        _check_account(standing)
+        if currency in standing.paid_in_period:
             return None
-        _check_may_pay_out(seller)
+        _check_may_pay_out(standing)
         if client_key:
             earlier = Payout.objects.filter(seller_id=seller.pk, client_key=client_key).first()
             if earlier is not None:
@@ -299,11 +284,11 @@ def payout_request_create(
             currency=currency,
             method=method,
             amount_cents=amount_cents,
-            account=account,
+            standing=standing,
         )
         payout = _payout_create(
             seller=seller,
-            account=account,
+            stripe_account_id=standing.stripe_account_id,
             quote=quote,
             actor=actor,
             client_key=client_key,
@@ -312,13 +297,13 @@ def payout_request_create(
     return payout_send(payout=payout)
 
 
-def _payout_create(*, seller, account, quote, actor=None, client_key="", period=""):
+def _payout_create(*, seller, stripe_account_id, quote, actor=None, client_key="", period=""):
     """The requested Payout row for a valid `quote`, audited, the seller told (the caller's
     transaction, with the seller's row locked). Raises ValidationFailed for an invalid one."""
     _validate(quote)
     payout = Payout(
         seller=seller,
-        stripe_account_id=account.stripe_account_id,
+        stripe_account_id=stripe_account_id,
         currency=quote.currency,
         amount_cents=quote.amount_cents,
         fee_cents=quote.fee_cents,
@@ -424,8 +409,14 @@ def failure_words(code):
 
 def payout_apply(*, payout_id, stripe_payout):
     """Record Stripe's payout (a dict) on our row under its lock: its id, status, arrival date,
-    failure; the ledger lines and the seller's notifications, each once."""
+    failure; the ledger lines and the seller's notifications, each once.
+
+    Committed without waiting for the disk (rows.asynchronous_commit): what it records is
+    Stripe's, and a crash that lost it leaves the payout as it was: a requested one is sent
+    again by payouts_send_requested under the same idempotency key (Stripe answers with the same
+    payout, made once), and a later state comes again with Stripe's next event or read."""
     with transaction.atomic():
+        rows.asynchronous_commit()
         payout = rows.locked(Payout, payout_id)
         changes = {}
         if not payout.stripe_payout_id:
@@ -733,37 +724,37 @@ def _pay_out_on_schedule(schedule, today):
         return 0
     key, _ = due
     seller = schedule.seller
-    account = connected_account_for(seller)
-    if account is None or not account.payouts_enabled:
-        return 0
     requested = []
     with transaction.atomic():
         # As payout_request_create decides: under the seller's lock, checked like a request.
         _lock_seller(seller)
-        paid = set(
-            Payout.objects.filter(seller_id=seller.pk, period=key).values_list(
-                "currency", flat=True
-            )
-        )
-        _check_may_pay_out(seller)
-        # Stripe's balance is read once, under the lock (it was read before the lock to choose
-        # the currencies and again under it for each payout): a payout of theirs that Stripe
-        # took meanwhile is off it, and one still requested is counted by payable_cents.
-        balance = _stripe_balance(account.stripe_account_id, paced=True)
+        standing = payout_standing(seller=seller, period=key)
+        if not standing.payouts_enabled:
+            return 0
+        _check_may_pay_out(standing)
+        # Stripe's balance is read once, under the lock and after our books (payout_standing):
+        # a payout of theirs that Stripe took meanwhile is off it, and one still requested is
+        # counted by _payable_cents.
+        balance = _stripe_balance(standing.stripe_account_id, paced=True)
         for currency in sorted({item["currency"] for item in balance.get("available") or ()}):
-            if currency in paid:
+            if currency in standing.paid_in_period:
                 continue
             quote = payout_quote(
                 seller=seller,
                 currency=currency,
                 method=PayoutMethod.STANDARD,
-                account=account,
+                standing=standing,
                 balance=balance,
             )
             if quote.amount_cents < settings.PAYOUT_MINIMUM_CENTS:
                 continue
             requested.append(
-                _payout_create(seller=seller, account=account, quote=quote, period=key)
+                _payout_create(
+                    seller=seller,
+                    stripe_account_id=standing.stripe_account_id,
+                    quote=quote,
+                    period=key,
+                )
             )
     for payout in requested:
         payout_send(payout=payout)

@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.selectors import connected_account_for
 from escrow.testing import sell_and_release
 from payouts import services as payouts
 from payouts.models import Payout
@@ -76,7 +77,7 @@ def test_a_failed_payout_covers_nothing_and_the_next_one_takes_its_orders(
     from payouts.tests.test_payout_requests import advance, bank_account_use
 
     first, _ = two_sales
-    account = payouts.connected_account_for(seller).stripe_account_id
+    account = connected_account_for(seller).stripe_account_id
     bank_account_use(account, "000111111116")  # Stripe's test account whose payouts fail
     failed = request(seller, 4500, django_capture_on_commit_callbacks)
     advance(stripe_sandbox, django_capture_on_commit_callbacks, days=3)

@@ -10,6 +10,7 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.selectors import connected_account_for
 from core.errors import NotAllowed, ValidationFailed
 from core.models import AuditEntry
 from core.testing import race
@@ -119,7 +120,7 @@ def test_a_full_cycle_with_an_instant_fee_and_a_scheduled_payout_ends_with_nothi
 
     settings.PAYOUT_FIRST_DELAY_DAYS = 0
     settings.PAYOUT_INSTANT_FEE_BPS, settings.PAYOUT_INSTANT_FEE_MIN_CENTS = 150, 50
-    account = payouts.connected_account_for(seller).stripe_account_id
+    account = connected_account_for(seller).stripe_account_id
     sandbox_testing.external_accounts_take_instant(account)
 
     def booked(name):
@@ -181,7 +182,7 @@ def test_schedulers_racing_make_one_payout_per_period(sale, seller, stripe_sandb
     assert crashes == []
     assert sum(outcomes) == 1
     assert Payout.objects.count() == 1
-    account = payouts.connected_account_for(seller).stripe_account_id
+    account = connected_account_for(seller).stripe_account_id
     made = payouts._v1().payouts.list(options={"stripe_account": account}).data
     assert [p.amount for p in made] == [4500]
 
@@ -215,7 +216,7 @@ def test_a_job_out_of_time_hands_the_rest_over_and_every_due_payout_is_made_once
         s.pk for s in sellers
     )
     for each in sellers:
-        account = payouts.connected_account_for(each).stripe_account_id
+        account = connected_account_for(each).stripe_account_id
         made = payouts._v1().payouts.list(options={"stripe_account": account}).data
         assert [p.amount for p in made] == [4500]
     assert run_scheduled_payouts.delay().result == 0  # the next tick: nothing left to pay
