@@ -103,6 +103,36 @@ def bazaar_queries(captured):
     ]
 
 
+@contextmanager
+def commits_watched():
+    """Each COMMIT of the connection while the block runs, in a list of (the INSERTs and
+    UPDATEs the transaction sent, as their first three words; PostgreSQL's synchronous_commit
+    for it): which transactions wait for the disk (core.rows.asynchronous_commit). The Stripe
+    sandbox's own writes are left out. PostgreSQL only; for a transactional test."""
+    committed, written = [], []
+
+    def watch(execute, sql, params, many, context):
+        if sql.startswith(("INSERT", "UPDATE")) and "stripe_sandbox_" not in sql:
+            written.append(" ".join(sql.split()[:3]))
+        return execute(sql, params, many, context)
+
+    real_commit = connection._commit
+
+    def commit():
+        with connection.connection.cursor() as raw:  # unseen by the execute wrappers
+            raw.execute("SHOW synchronous_commit")
+            committed.append((list(written), raw.fetchone()[0]))
+        written.clear()
+        return real_commit()
+
+    connection._commit = commit
+    try:
+        with connection.execute_wrapper(watch):
+            yield committed
+    finally:
+        del connection._commit  # the class's own again
+
+
 def prepared_statements():
     """The statements this connection holds prepared on PostgreSQL: {statement text (with $1
     placeholders): times it ran} (core.rows.cursor)."""

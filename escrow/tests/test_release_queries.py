@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from core import stripe_client
 from core.models import AuditEntry
-from core.testing import bazaar_queries, prepared_statements
+from core.testing import bazaar_queries, commits_watched, prepared_statements
 from escrow import ledger, services
 from escrow.models import (
     EscrowRelease,
@@ -187,32 +187,14 @@ def test_a_receiver_of_the_release_s_save_still_hears_it(due_order):
 )
 @pytest.mark.django_db(transaction=True)
 def test_only_the_record_of_stripe_s_answer_commits_without_waiting_for_the_disk(
-    due_order, stripe_sandbox, monkeypatch
+    due_order, stripe_sandbox
 ):
     """The release is decided, durably, before its Transfer is sent (a lost decision would
     decide it again, under a new idempotency key: a second Transfer). The answer's record may
     be lost to a crash: the retry job asks again with the same key and records it then."""
-    committed = []  # (what the transaction wrote, its synchronous_commit) at each COMMIT
-    written = []
-
-    def watch(execute, sql, params, many, context):
-        if sql.startswith(("INSERT", "UPDATE")) and "stripe_sandbox_" not in sql:
-            written.append(" ".join(sql.split()[:3]))
-        return execute(sql, params, many, context)
-
-    real_commit = connection._commit
-
-    def commit():
-        with connection.connection.cursor() as raw:
-            raw.execute("SHOW synchronous_commit")
-            committed.append((list(written), raw.fetchone()[0]))
-        written.clear()
-        return real_commit()
-
-    monkeypatch.setattr(connection, "_commit", commit)
     # transfer.created is held: a test's eager worker would record it inside the event's
     # transaction, before the answer is back, as a worker rarely manages to in production.
-    with stripe_sandbox.webhooks_held(), connection.execute_wrapper(watch):
+    with stripe_sandbox.webhooks_held(), commits_watched() as committed:
         services.escrow_release(order=Order(pk=due_order.pk), trigger=ReleaseTrigger.AUTO)
 
     ours = [(writes, setting) for writes, setting in committed if "escrow_" in str(writes)]

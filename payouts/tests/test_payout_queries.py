@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from core import stripe_client
 from core.models import AuditEntry
-from core.testing import bazaar_queries, prepared_statements
+from core.testing import bazaar_queries, commits_watched, prepared_statements
 from escrow import ledger
 from escrow.models import LedgerAccount
 from escrow.testing import sell_and_release
@@ -149,29 +149,12 @@ def test_a_receiver_of_the_payout_s_save_still_hears_it(due_payout):
 )
 @pytest.mark.django_db(transaction=True)
 def test_only_the_record_of_stripe_s_answer_commits_without_waiting_for_the_disk(
-    due_payout, stripe_sandbox, monkeypatch
+    due_payout, stripe_sandbox
 ):
     """The payout row is written, durably, before Stripe is asked (a lost row would be decided
     again: a second payout). What Stripe answered may be lost to a crash: the payout is then
     still requested, and payouts_send_requested asks again with the same key."""
-    committed, written = [], []
-
-    def watch(execute, sql, params, many, context):
-        if sql.startswith(("INSERT", "UPDATE")) and "stripe_sandbox_" not in sql:
-            written.append(" ".join(sql.split()[:3]))
-        return execute(sql, params, many, context)
-
-    real_commit = connection._commit
-
-    def commit():
-        with connection.connection.cursor() as raw:
-            raw.execute("SHOW synchronous_commit")
-            committed.append((list(written), raw.fetchone()[0]))
-        written.clear()
-        return real_commit()
-
-    monkeypatch.setattr(connection, "_commit", commit)
-    with stripe_sandbox.webhooks_held(), connection.execute_wrapper(watch):
+    with stripe_sandbox.webhooks_held(), commits_watched() as committed:
         assert payouts.payouts_run_scheduled().made == 1
 
     ours = [(w, setting) for w, setting in committed if any("payouts_payout" in s for s in w)]
