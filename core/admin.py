@@ -18,14 +18,15 @@ from core.stripe_webhooks import webhook_processing_resume
 
 
 class SelectedIdsCheckedMixin:
-    """An action posted with an id that is not one (a forged or mangled form: "abc") is refused
-    with a message; Django's admin would raise ValueError filtering by it, a 500."""
+    """An action posted with an id that is not one (a forged or mangled form: "abc", or 10**20,
+    beyond the column's range) is refused with a message; Django's admin would raise filtering
+    by it (ValueError; SQLite's OverflowError), a 500."""
 
     def response_action(self, request, queryset):
         pk = self.model._meta.pk
         try:
             for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
-                pk.to_python(value)
+                pk.run_validators(pk.to_python(value))  # the type, then the database's range
         except ValidationError:
             self.message_user(request, _("Choose the rows from the list."), messages.WARNING)
             return None
