@@ -118,11 +118,11 @@ def insert(*objs):
 
 
 @cache
-def _locking_read(model, related):
+def _locking_read(model, related, skip_locked):
     # Django builds the statement once, for a sentinel id; its compiler then turns each row read
     # into instances as QuerySet iteration does (ModelIterable): the model's own columns, then
     # each select_related row.
-    queryset = model._default_manager.select_for_update(of=("self",))
+    queryset = model._default_manager.select_for_update(of=("self",), skip_locked=skip_locked)
     if related:  # select_related() with no names would follow every non-null foreign key
         queryset = queryset.select_related(*related)
     compiler = queryset.filter(pk=0).query.get_compiler(using=DEFAULT_DB_ALIAS)
@@ -141,15 +141,16 @@ def _locking_read(model, related):
     )
 
 
-def locked(model, pk, *, related=()):
+def locked(model, pk, *, related=(), skip_locked=False):
     """The row `pk` of `model`, locked (FOR UPDATE of its own table, where the database locks
     rows), with the `related` rows joined as select_related joins them: what
     `model.objects.select_for_update(of=("self",)).select_related(*related).get(pk=pk)` returns,
-    by a statement built once per model and `related`. Raises model.DoesNotExist."""
+    by a statement built once per model and `related`. Raises model.DoesNotExist; with
+    `skip_locked`, also when another transaction holds the row (SKIP LOCKED: not waiting)."""
     if not _connection().in_atomic_block:
         raise TransactionManagementError("A row is locked only inside a transaction.")
     sql, compiler, converters, (start, end), names, populators = _locking_read(
-        model, tuple(related)
+        model, tuple(related), skip_locked
     )
     with cursor() as db_cursor:
         db_cursor.execute(sql, [pk])

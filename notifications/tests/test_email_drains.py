@@ -276,12 +276,12 @@ def test_a_drain_connects_again_after_a_failure(
 def test_sending_costs_the_same_queries_per_email(
     queued_drains, django_capture_on_commit_callbacks, django_assert_num_queries
 ):
-    # Per email: the next one due, locked (SKIP LOCKED), the delivery with its recipient and
-    # notification, its UPDATE, inside a savepoint and its release. Per drain: the (sandbox's)
-    # clock, and the look that finds none left, in its savepoint.
+    # Per email: the delivery locked (SKIP LOCKED) with its recipient and notification, its
+    # UPDATE, inside a savepoint and its release. Per drain: the (sandbox's) clock, the read of
+    # the ids due, and the read that finds none left.
     with django_capture_on_commit_callbacks(execute=True):
         notify(UserFactory(full_name="Maya Stone"))
-    with django_assert_num_queries(5 + 4):
+    with django_assert_num_queries(4 + 4):
         services.email_deliveries_drain()
     assert "Hello Maya," in mail.outbox[0].body
     assert "Blue mug" in mail.outbox[0].subject
@@ -289,9 +289,57 @@ def test_sending_costs_the_same_queries_per_email(
     with django_capture_on_commit_callbacks(execute=True):
         for _ in range(4):
             notify()
-    with django_assert_num_queries(4 * 5 + 4):
+    with django_assert_num_queries(4 * 4 + 4):
         services.email_deliveries_drain()
     assert len(mail.outbox) == 5
+
+
+def test_a_long_queue_is_read_once_per_hundred_emails_not_once_per_email(
+    queued_drains, django_capture_on_commit_callbacks, monkeypatch
+):
+    # Reading "the oldest email due" for each email read the whole queue each time (PostgreSQL
+    # sorted every queued row to take one): a drain's time grew with the square of its queue.
+    monkeypatch.setattr(services, "DUE_READ", 2)
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(5):
+            notify()
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        assert services.email_deliveries_drain() == {"sent": 5, "retrying": 0, "failed": 0}
+    table = EmailDelivery._meta.db_table
+    reads = [
+        q["sql"]
+        for q in captured.captured_queries
+        if q["sql"].startswith(f'SELECT "{table}"."id" AS "pk" FROM')
+    ]
+    assert len(reads) == 4  # 2, 2, 1, then none left
+    assert all("FOR UPDATE" not in sql and "LIMIT 2" in sql for sql in reads)
+    assert [m.to[0] for m in mail.outbox] == list(
+        EmailDelivery.objects.order_by("pk").values_list("to_email", flat=True)
+    )  # oldest first
+
+
+def test_an_email_sent_by_another_drain_after_its_id_was_read_is_not_sent_again(
+    queued_drains, django_capture_on_commit_callbacks, monkeypatch
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(3):
+            notify()
+    first, second, third = EmailDelivery.objects.order_by("pk")
+    read = services._DueEmails.next
+
+    def another_drain_sends_the_second(due):
+        taken = read(due)
+        if taken == first.pk:  # the ids are read: the other drain sends the second meanwhile
+            EmailDelivery.objects.filter(pk=second.pk).update(status=EmailDelivery.Status.SENT)
+        return taken
+
+    monkeypatch.setattr(services._DueEmails, "next", another_drain_sends_the_second)
+
+    assert services.email_deliveries_drain() == {"sent": 2, "retrying": 0, "failed": 0}
+    assert sorted(m.to[0] for m in mail.outbox) == sorted([first.to_email, third.to_email])
+    assert EmailDelivery.objects.get(pk=second.pk).attempts == 0
 
 
 def test_the_requeue_job_runs_every_minute(settings):
@@ -350,3 +398,26 @@ def test_staff_see_failed_emails_and_send_them_again_from_the_admin(
     failed.refresh_from_db()
     assert (failed.status, failed.attempts) == ("sent", 1)
     assert [m.to for m in mail.outbox] == [["sent@example.com"], ["maya@example.com"]]
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="Asynchronous commit is PostgreSQL's."
+)
+@pytest.mark.django_db(transaction=True)
+def test_an_email_sent_is_recorded_without_waiting_for_the_disk(queued_drains):
+    """The email's notification and delivery are written durably; the record that it was sent
+    need not be (lost to a database crash, the email is sent again, as when the worker dies
+    between sending it and committing)."""
+    from core.testing import commits_watched
+
+    notify()
+    with commits_watched() as committed:
+        assert services.email_deliveries_drain() == {"sent": 1, "retrying": 0, "failed": 0}
+
+    table = EmailDelivery._meta.db_table
+    ours = [setting for written, setting in committed if f'UPDATE "{table}" SET' in written]
+    assert ours == ["off"], committed
+    assert EmailDelivery.objects.get().status == EmailDelivery.Status.SENT
+    with connection.cursor() as cursor:  # the next transaction waits for the disk again
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
