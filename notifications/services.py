@@ -249,10 +249,6 @@ def _send_next(due, mailer):
     attempt failed), or None when none is due."""
     while (delivery_id := due.next()) is not None:
         with transaction.atomic():
-            # Recorded without waiting for the disk (rows.asynchronous_commit): a database crash
-            # that lost the record sends the email again, as a worker dying between sending
-            # and committing does (emails are sent at least once).
-            rows.asynchronous_commit()
             # The recipient and the notification (rendered into the email) are read with the
             # locked delivery, by a statement built once (core.rows). Another drain holds it, or
             # sent it since its id was read: the next one.
@@ -269,6 +265,10 @@ def _send_next(due, mailer):
                 delivery.not_before is not None and delivery.not_before > clock.now()
             ):
                 continue
+            # Recorded without waiting for the disk (rows.asynchronous_commit): a database crash
+            # that lost the record sends the email again, as a worker dying between sending
+            # and committing does (emails are sent at least once).
+            rows.asynchronous_commit()
             return _send(delivery, mailer)
     return None
 

@@ -7,10 +7,11 @@ from django.core import mail
 from django.core.cache import cache
 from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from accounts.factories import StaffFactory, UserFactory
 from core import drains
-from core.testing import row_locked_elsewhere
+from core.testing import commits_watched, row_locked_elsewhere
 from notifications import services, tasks
 from notifications.models import EmailDelivery, Notification
 
@@ -303,8 +304,6 @@ def test_a_long_queue_is_read_once_per_hundred_emails_not_once_per_email(
     with django_capture_on_commit_callbacks(execute=True):
         for _ in range(5):
             notify()
-    from django.test.utils import CaptureQueriesContext
-
     with CaptureQueriesContext(connection) as captured:
         assert services.email_deliveries_drain() == {"sent": 5, "retrying": 0, "failed": 0}
     table = EmailDelivery._meta.db_table
@@ -408,8 +407,6 @@ def test_an_email_sent_is_recorded_without_waiting_for_the_disk(queued_drains):
     """The email's notification and delivery are written durably; the record that it was sent
     need not be (lost to a database crash, the email is sent again, as when the worker dies
     between sending it and committing)."""
-    from core.testing import commits_watched
-
     notify()
     with commits_watched() as committed:
         assert services.email_deliveries_drain() == {"sent": 1, "retrying": 0, "failed": 0}
