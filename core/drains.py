@@ -48,14 +48,16 @@ def started(flag):
 def run(step, outcomes, *, seconds, hand_over, limit=None):
     """Call `step()` until it returns None (nothing waits), `limit` rows are done, or `seconds`
     have passed: then `hand_over()` queues a new drain for the rest. Each call does one row and
-    returns one of `outcomes`. Returns how many rows had each outcome."""
+    returns one of `outcomes`, or does several at once and returns a list of theirs. Returns how
+    many rows had each outcome."""
     deadline = time.monotonic() + seconds
     done = dict.fromkeys(outcomes, 0)
     while limit is None or sum(done.values()) < limit:
         outcome = step()
         if outcome is None:
             break
-        done[outcome] += 1
+        for each in [outcome] if isinstance(outcome, str) else outcome:
+            done[each] += 1
         if time.monotonic() > deadline:
             try:
                 hand_over()

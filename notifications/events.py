@@ -3,12 +3,15 @@
 A feature that wants to tell someone something adds its event here and calls
 `notifications.services.notify(user, code, context)`. Titles and messages are format strings
 filled from the context; each event also has an email template folder
-`templates/notifications/email/<code>/` with subject.txt, body.txt and body.html.
+`templates/notifications/email/<code>/` with subject.txt, body.txt and body.html. Several emails
+of an event with a `group_title` due together for one person go out as one, from
+`templates/notifications/email/grouped/`.
 """
 
 from dataclasses import dataclass
 
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 
 
 class Level:
@@ -58,6 +61,12 @@ class Event:
     # Alerts a person asked for (about listings they saved) may be turned off altogether, not
     # only their email: notify() then raises nothing for them.
     mutable: bool = False
+    # Events a job raises in bursts (an auto-release job releases a seller's orders one after
+    # another): the emails of several due together for one person go out as one email listing
+    # them, whose subject this is (ngettext_lazy, counted by %(count)s), leading to the page
+    # named `group_url`. None: one email each.
+    group_title: object = None
+    group_url: str = ""
 
     @property
     def email_modes(self):
@@ -241,6 +250,12 @@ EVENTS = {
             label=_("Money for a milestone was released to me (seller)"),
             title=_("{amount} released for “{milestone_title}”"),
             message=_("The milestone of “{listing_title}” is paid to your Stripe balance."),
+            group_title=ngettext_lazy(
+                "Money released for %(count)s milestone",
+                "Money released for %(count)s milestones",
+                "count",
+            ),
+            group_url="seller-earnings",
         ),
         Event(
             code="order.released",
@@ -249,6 +264,12 @@ EVENTS = {
             label=_("Money was released to me (seller)"),
             title=_("{amount} released for “{listing_title}”"),
             message=_("The money is on your Stripe balance.{payouts_note}"),
+            group_title=ngettext_lazy(
+                "Money released for %(count)s order",
+                "Money released for %(count)s orders",
+                "count",
+            ),
+            group_url="seller-earnings",
         ),
         Event(
             code="order.refunded",

@@ -129,7 +129,8 @@ def _queue_drain():
 # worker about 3.3 ms besides the email's 1.7 (the message, its acknowledgement, the result, the
 # signals), and an auto-release job queues an email per order. The drain starts
 # NOTIFICATIONS_EMAIL_GATHER_SECONDS after it is queued, so the emails a job queues one by one
-# (an order released every few milliseconds) go out together rather than a drain each. A failed
+# (an order released every few milliseconds) go out together rather than a drain each, and a
+# seller's many "released" emails among them go out as one (Event.group_title). A failed
 # attempt is recorded and the email waits NOTIFICATIONS_EMAIL_RETRY_SECONDS, doubling
 # (not_before); after NOTIFICATIONS_EMAIL_MAX_RETRIES retries it is failed, for staff. The
 # re-queue job (beat, every minute) queues a drain for emails due again and for any whose drain
@@ -188,6 +189,8 @@ def email_deliveries_drain(*, seconds=DRAIN_SECONDS):
 
 # How many emails due a drain reads at a time (their ids, oldest first), to take one by one.
 DUE_READ = 100
+# The most emails of one event to one person that go out as one (Event.group_title).
+GROUP_MAX = 50
 
 
 class _DueEmails:
@@ -198,22 +201,49 @@ class _DueEmails:
     analyzes the table), PostgreSQL read that from a bitmap of every queued row and sorted them
     all to take one, so a drain's time grew with the square of its queue (0.7 ms a step at 1,000
     queued, 1.3 ms by itself in psql). Each id is then locked as it is sent (SKIP LOCKED, and its
-    state read again), so two drains reading the same ids still send each email once."""
+    state read again), so two drains reading the same ids still send each email once.
+
+    The emails of an event that groups (Event.group_title) due for one person among those read
+    are taken together, to go out as one email: a seller whose orders an auto-release job
+    released in a burst gets one email listing them, not one per order."""
 
     def __init__(self):
-        self.ids = []
+        self.due = []  # (id, what it groups with or None), newest first: taken from the end
         self.after = 0
 
     def next(self):
-        """The next id to try, or None when no email is due."""
-        if not self.ids:
-            due = email_deliveries_due().filter(pk__gt=self.after)
-            self.ids = list(due.values_list("pk", flat=True)[:DUE_READ])
-            self.ids.reverse()  # taken from the end
-            if not self.ids:
+        """The ids of the next email to try (several to send as one), or None when none is due."""
+        if not self.due:
+            read = email_deliveries_due().filter(pk__gt=self.after)
+            columns = ("pk", "recipient_id", "event_code", "kind", "notification_id")
+            self.due = [
+                (row[0], _grouped_by(*row[1:])) for row in read.values_list(*columns)[:DUE_READ]
+            ]
+            if not self.due:
                 return None
-        self.after = self.ids.pop()
-        return self.after
+            self.after = self.due[-1][0]
+            self.due.reverse()
+        delivery_id, group = self.due.pop()
+        if group is None:
+            return [delivery_id]
+        ids, rest = [delivery_id], []
+        for other_id, other_group in reversed(self.due):  # oldest first
+            if other_group == group and len(ids) < GROUP_MAX:
+                ids.append(other_id)
+            else:
+                rest.append((other_id, other_group))
+        rest.reverse()
+        self.due = rest
+        return ids
+
+
+def _grouped_by(recipient_id, event_code, kind, notification_id):
+    """What an email due goes out with (its person and event), or None: it goes out alone."""
+    event = EVENTS.get(event_code)
+    if event is None or event.group_title is None or kind != EmailDelivery.Kind.SINGLE:
+        return None
+    # One whose notification the person deleted has nothing to list: sent alone, as before.
+    return None if notification_id is None else (recipient_id, event_code)
 
 
 class _Mailer:
@@ -245,61 +275,86 @@ class _Mailer:
 
 
 def _send_next(due, mailer):
-    """Send the oldest email due that no other drain holds: "sent", "retrying" or "failed" (its
-    attempt failed), or None when none is due."""
-    while (delivery_id := due.next()) is not None:
+    """Send the oldest email due that no other drain holds, with the emails that go out with it
+    (Event.group_title): the outcome of each, "sent", "retrying" or "failed" (its attempt
+    failed), or None when none is due."""
+    while (delivery_ids := due.next()) is not None:
         with transaction.atomic():
-            # The recipient and the notification (rendered into the email) are read with the
-            # locked delivery, by a statement built once (core.rows). Another drain holds it, or
-            # sent it since its id was read: the next one.
-            try:
-                delivery = rows.locked(
-                    EmailDelivery,
-                    delivery_id,
-                    related=("recipient", "notification"),
-                    skip_locked=True,
-                )
-            except EmailDelivery.DoesNotExist:
-                continue
-            if delivery.status != EmailDelivery.Status.QUEUED or (
-                delivery.not_before is not None and delivery.not_before > clock.now()
-            ):
+            deliveries = _locked_due(delivery_ids)
+            if not deliveries:  # another drain holds them, or sent them since they were read
                 continue
             # Recorded without waiting for the disk (rows.asynchronous_commit): a database crash
             # that lost the record sends the email again, as a worker dying between sending
             # and committing does (emails are sent at least once).
             rows.asynchronous_commit()
-            return _send(delivery, mailer)
+            return _send(deliveries, mailer)
     return None
 
 
-def _send(delivery, mailer):
-    """One attempt at the locked `delivery`, recorded on it: its outcome."""
-    delivery.attempts += 1
+def _locked_due(delivery_ids):
+    """The deliveries `delivery_ids` that no other drain holds and that are still due, locked,
+    with their recipient and notification (rendered into the email), oldest first."""
+    if len(delivery_ids) == 1:  # the usual case, by a statement built once (core.rows)
+        try:
+            locked = [
+                rows.locked(
+                    EmailDelivery,
+                    delivery_ids[0],
+                    related=("recipient", "notification"),
+                    skip_locked=True,
+                )
+            ]
+        except EmailDelivery.DoesNotExist:
+            return []
+    else:
+        locked = (
+            EmailDelivery.objects.select_for_update(of=("self",), skip_locked=True)
+            .select_related("recipient", "notification")
+            .filter(pk__in=delivery_ids)
+            .order_by("pk")
+        )
+    return [
+        delivery
+        for delivery in locked
+        if delivery.status == EmailDelivery.Status.QUEUED
+        and (delivery.not_before is None or delivery.not_before <= clock.now())
+    ]
+
+
+def _send(deliveries, mailer):
+    """One attempt at the locked `deliveries` (one email, or several that go out as one),
+    recorded on each: their outcomes."""
+    for delivery in deliveries:
+        delivery.attempts += 1
     try:
-        message = _render_email(delivery)
-        delivery.subject = message.subject[:255]
+        message = _render_email(deliveries)
         mailer.send(message)
     except Exception as exc:  # any backend failure: recorded, tried again later
-        outcome = _attempt_failed(delivery, f"{type(exc).__name__}: {exc}")
+        error, now = f"{type(exc).__name__}: {exc}", clock.now()
+        outcomes = [_attempt_failed(delivery, error, now=now) for delivery in deliveries]
     else:
-        delivery.status = EmailDelivery.Status.SENT
-        delivery.sent_at = timezone.now()
-        delivery.last_error = ""
-        delivery.not_before = None
-        outcome = "sent"
-    if rows.saves_plainly(EmailDelivery):  # by an UPDATE built once, as it is locked
-        rows.update(delivery, SEND_FIELDS)
-    else:  # a save signal's receiver connected: it sees the save
-        delivery.save(update_fields=SEND_FIELDS)
-    return outcome
+        sent_at = timezone.now()
+        for delivery in deliveries:
+            delivery.subject = message.subject[:255]
+            delivery.status = EmailDelivery.Status.SENT
+            delivery.sent_at = sent_at
+            delivery.last_error = ""
+            delivery.not_before = None
+        outcomes = ["sent"] * len(deliveries)
+    plainly = rows.saves_plainly(EmailDelivery)
+    for delivery in deliveries:
+        if plainly:  # by an UPDATE built once, as it is locked
+            rows.update(delivery, SEND_FIELDS)
+        else:  # a save signal's receiver connected: it sees the save
+            delivery.save(update_fields=SEND_FIELDS)
+    return outcomes
 
 
 # What an attempt changes on its delivery.
 SEND_FIELDS = ["attempts", "status", "sent_at", "last_error", "not_before", "subject"]
 
 
-def _attempt_failed(delivery, error):
+def _attempt_failed(delivery, error, *, now):
     delivery.last_error = error[:2000]
     retries = delivery.attempts - 1
     if retries >= settings.NOTIFICATIONS_EMAIL_MAX_RETRIES:
@@ -308,7 +363,7 @@ def _attempt_failed(delivery, error):
         logger.error("Email delivery %s failed for good: %s", delivery.pk, error)
         return "failed"
     wait = settings.NOTIFICATIONS_EMAIL_RETRY_SECONDS * 2**retries
-    delivery.not_before = clock.now() + timedelta(seconds=wait)
+    delivery.not_before = now + timedelta(seconds=wait)
     logger.warning(
         "Email delivery %s failed (attempt %s, next in %s s): %s",
         delivery.pk,
@@ -443,7 +498,10 @@ def preferences_unsubscribe(*, token, everything=False):
 # --- Sending email ------------------------------------------------------------------------------
 
 
-def _render_email(delivery):
+def _render_email(deliveries):
+    """The email of `deliveries`: one notification's, a digest, or several notifications of one
+    event that go out as one (Event.group_title)."""
+    delivery = deliveries[0]
     user = delivery.recipient
     preferences_url = settings.SITE_URL + reverse("notifications:preferences")
     with translation.override(_language(user)):
@@ -451,6 +509,10 @@ def _render_email(delivery):
             folder = "notifications/email/digest"
             unsub = unsubscribe_url(user=user, event_code=ALL_EVENTS)
             context = {"notifications": list(delivery.digest_of.order_by("created_at"))}
+        elif len(deliveries) > 1:
+            folder = "notifications/email/grouped"
+            unsub = unsubscribe_url(user=user, event_code=delivery.event_code)
+            context = _grouped_context(deliveries)
         else:
             folder = f"notifications/email/{delivery.event_code}"
             unsub = unsubscribe_url(user=user, event_code=delivery.event_code)
@@ -477,12 +539,28 @@ def _render_email(delivery):
         },
     )
     message.attach_alternative(html, "text/html")
-    calendar = context.get("ics") if delivery.kind == EmailDelivery.Kind.SINGLE else None
+    single = delivery.kind == EmailDelivery.Kind.SINGLE and len(deliveries) == 1
+    calendar = context.get("ics") if single else None
     if calendar:
         # An invitation (iCalendar text the caller made, e.g. a booking's): calendars offer to
         # add it from the attachment.
         message.attach("invite.ics", calendar, "text/calendar; charset=utf-8; method=REQUEST")
     return message
+
+
+def _grouped_context(deliveries):
+    """What the email of several notifications of one event lists: each one's title, linked,
+    and their message once when they share it (an order released: "The money is on your Stripe
+    balance.")."""
+    event = get_event(deliveries[0].event_code)
+    notifications = [d.notification for d in deliveries if d.notification is not None]
+    messages = {notification.message for notification in notifications}
+    return {
+        "notifications": notifications,
+        "group_title": str(event.group_title % {"count": len(deliveries)}),
+        "shared_message": messages.pop() if len(messages) == 1 else "",
+        "action_url": reverse(event.group_url) if event.group_url else "",
+    }
 
 
 def _absolute(url):
