@@ -215,7 +215,7 @@ class _DueEmails:
         """The ids of the next email to try (several to send as one), or None when none is due."""
         if not self.due:
             read = email_deliveries_due().filter(pk__gt=self.after)
-            columns = ("pk", "recipient_id", "event_code", "kind", "notification_id")
+            columns = ("pk", "recipient_id", "to_email", "event_code", "kind", "notification_id")
             self.due = [
                 (row[0], _grouped_by(*row[1:])) for row in read.values_list(*columns)[:DUE_READ]
             ]
@@ -237,13 +237,14 @@ class _DueEmails:
         return ids
 
 
-def _grouped_by(recipient_id, event_code, kind, notification_id):
-    """What an email due goes out with (its person and event), or None: it goes out alone."""
+def _grouped_by(recipient_id, to_email, event_code, kind, notification_id):
+    """What an email due goes out with (its person, their address then, and its event), or None:
+    it goes out alone."""
     event = EVENTS.get(event_code)
     if event is None or event.group_title is None or kind != EmailDelivery.Kind.SINGLE:
         return None
     # One whose notification the person deleted has nothing to list: sent alone, as before.
-    return None if notification_id is None else (recipient_id, event_code)
+    return None if notification_id is None else (recipient_id, to_email, event_code)
 
 
 class _Mailer:

@@ -116,6 +116,22 @@ def test_emails_of_other_people_and_other_events_go_out_on_their_own(queued_drai
     ]
 
 
+def test_each_goes_to_the_address_it_was_queued_for(queued_drains):
+    seller = SellerFactory(email="old@example.com")
+    released(seller, 11)
+    released(seller, 12)
+    seller.email = "new@example.com"
+    seller.save(update_fields=["email"])
+    released(seller, 13)
+
+    services.email_deliveries_drain()
+
+    assert [(email.to[0], email.subject) for email in mail.outbox] == [
+        ("old@example.com", "Money released for 2 orders"),
+        ("new@example.com", "$22.50 released for “Blue mug”"),
+    ]
+
+
 def test_at_most_group_max_go_out_as_one(queued_drains, monkeypatch):
     monkeypatch.setattr(services, "GROUP_MAX", 2)
     seller = SellerFactory()
