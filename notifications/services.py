@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -188,7 +188,9 @@ def email_deliveries_drain(*, seconds=DRAIN_SECONDS):
 
 
 # How many emails due a drain reads at a time (their ids, oldest first), to take one by one.
-DUE_READ = 100
+# Those that go out together are found among them: a thousand of an auto-release job's, over
+# twenty sellers, go out as twenty emails.
+DUE_READ = 1000
 # The most emails of one event to one person that go out as one (Event.group_title).
 GROUP_MAX = 50
 
@@ -208,33 +210,38 @@ class _DueEmails:
     released in a burst gets one email listing them, not one per order."""
 
     def __init__(self):
-        self.due = []  # (id, what it groups with or None), newest first: taken from the end
+        self.due = []  # (id, what it goes out with or None), newest first: taken from the end
+        self.groups = {}  # what goes out together: its ids not taken yet, oldest first
         self.after = 0
 
     def next(self):
         """The ids of the next email to try (several to send as one), or None when none is due."""
-        if not self.due:
-            read = email_deliveries_due().filter(pk__gt=self.after)
-            columns = ("pk", "recipient_id", "to_email", "event_code", "kind", "notification_id")
-            self.due = [
-                (row[0], _grouped_by(*row[1:])) for row in read.values_list(*columns)[:DUE_READ]
-            ]
-            if not self.due:
+        while True:
+            if not self.due and not self._read():
                 return None
-            self.after = self.due[-1][0]
-            self.due.reverse()
-        delivery_id, group = self.due.pop()
-        if group is None:
-            return [delivery_id]
-        ids, rest = [delivery_id], []
-        for other_id, other_group in reversed(self.due):  # oldest first
-            if other_group == group and len(ids) < GROUP_MAX:
-                ids.append(other_id)
-            else:
-                rest.append((other_id, other_group))
-        rest.reverse()
-        self.due = rest
-        return ids
+            delivery_id, group = self.due.pop()
+            if group is None:
+                return [delivery_id]
+            waiting = self.groups[group]
+            if waiting and waiting[0] == delivery_id:  # not taken with an older one
+                ids, self.groups[group] = waiting[:GROUP_MAX], waiting[GROUP_MAX:]
+                return ids
+
+    def _read(self):
+        read = email_deliveries_due().filter(pk__gt=self.after)
+        columns = ("pk", "recipient_id", "to_email", "event_code", "kind", "notification_id")
+        self.due = [
+            (row[0], _grouped_by(*row[1:])) for row in read.values_list(*columns)[:DUE_READ]
+        ]
+        if not self.due:
+            return False
+        self.after = self.due[-1][0]
+        self.groups = {}
+        for delivery_id, group in self.due:
+            if group is not None:
+                self.groups.setdefault(group, []).append(delivery_id)
+        self.due.reverse()
+        return True
 
 
 def _grouped_by(recipient_id, to_email, event_code, kind, notification_id):
@@ -342,12 +349,18 @@ def _send(deliveries, mailer):
             delivery.last_error = ""
             delivery.not_before = None
         outcomes = ["sent"] * len(deliveries)
-    plainly = rows.saves_plainly(EmailDelivery)
-    for delivery in deliveries:
-        if plainly:  # by an UPDATE built once, as it is locked
-            rows.update(delivery, SEND_FIELDS)
-        else:  # a save signal's receiver connected: it sees the save
+    if not rows.saves_plainly(EmailDelivery):  # a save signal's receiver connected: it sees each
+        for delivery in deliveries:
             delivery.save(update_fields=SEND_FIELDS)
+    elif len(deliveries) > 1 and outcomes[0] == "sent":  # what changed is the same for all
+        sent = deliveries[0]
+        EmailDelivery.objects.filter(pk__in=[delivery.pk for delivery in deliveries]).update(
+            attempts=F("attempts") + 1,
+            **{name: getattr(sent, name) for name in SEND_FIELDS if name != "attempts"},
+        )
+    else:
+        for delivery in deliveries:  # by an UPDATE built once, as it is locked
+            rows.update(delivery, SEND_FIELDS)
     return outcomes
 
 

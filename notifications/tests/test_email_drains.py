@@ -291,7 +291,7 @@ def test_sending_costs_the_same_queries_per_email(
     assert len(mail.outbox) == 5
 
 
-def test_a_long_queue_is_read_once_per_hundred_emails_not_once_per_email(
+def test_a_long_queue_is_read_a_thousand_emails_at_a_time_not_once_per_email(
     queued_drains, django_capture_on_commit_callbacks, monkeypatch
 ):
     # Reading "the oldest email due" for each email read the whole queue each time (PostgreSQL
