@@ -110,6 +110,26 @@ def deliver_order(*, order, actor, note=""):
     return services.order_confirm_received(order=order, actor=order.buyer)
 
 
+def deliver_paid_order(client, *, buyer, seller, listing, capture, quantity=1):
+    """An order paid on the sandbox's checkout page and delivered (a product shipped and
+    received): what the review window then releases. Outside transactional_db `capture` is
+    django_capture_on_commit_callbacks, so each step's webhooks go out after its commit."""
+    from escrow import services
+
+    order = place_order(buyer=buyer, listing_id=listing.pk, quantity=quantity)
+    _, url = services.payment_checkout_start(
+        order=order,
+        buyer=buyer,
+        success_url="http://testserver/orders/done?session={CHECKOUT_SESSION_ID}",
+        cancel_url="http://testserver/orders/cancelled",
+    )
+    with capture(execute=True):
+        pay_on_checkout_page(client, url)
+    order.refresh_from_db()
+    with capture(execute=True):
+        return deliver_order(order=order, actor=seller)
+
+
 def sell_and_release(client, *, buyer, seller, listing, quantity=2, capture=None):
     """An order paid on the sandbox's checkout page, delivered (a product shipped and received)
     and approved by the buyer: its

@@ -7,8 +7,7 @@ from django.core.cache import cache
 
 from escrow import tasks
 from escrow.models import Order, OrderStatus
-from escrow.services import payment_checkout_start
-from escrow.testing import deliver_order, pay_on_checkout_page, place_order
+from escrow.testing import deliver_paid_order
 from notifications import services as notifications
 from notifications.models import EmailDelivery
 from notifications.testing import hold_email_drains
@@ -20,18 +19,13 @@ def test_the_orders_a_job_releases_reach_their_seller_in_one_email(
     client, seller, listing, buyer, stripe_sandbox, django_capture_on_commit_callbacks, monkeypatch
 ):
     for _ in range(3):
-        order = place_order(buyer=buyer, listing_id=listing.pk, quantity=1)
-        _, url = payment_checkout_start(
-            order=order,
+        deliver_paid_order(
+            client,
             buyer=buyer,
-            success_url="http://testserver/orders/done?session={CHECKOUT_SESSION_ID}",
-            cancel_url="http://testserver/orders/cancelled",
+            seller=seller,
+            listing=listing,
+            capture=django_capture_on_commit_callbacks,
         )
-        with django_capture_on_commit_callbacks(execute=True):
-            pay_on_checkout_page(client, url)
-        order.refresh_from_db()
-        with django_capture_on_commit_callbacks(execute=True):
-            deliver_order(order=order, actor=seller)
     stripe_sandbox.advance_clock(days=15)
     mail.outbox.clear()
 

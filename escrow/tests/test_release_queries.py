@@ -22,7 +22,7 @@ from escrow.models import (
     ReleaseStatus,
     ReleaseTrigger,
 )
-from escrow.testing import deliver_order, pay_on_checkout_page, place_order
+from escrow.testing import deliver_order, deliver_paid_order, pay_on_checkout_page, place_order
 from notifications.models import Notification
 
 pytestmark = pytest.mark.django_db
@@ -38,18 +38,13 @@ RELEASE_QUERIES = 13
 
 @pytest.fixture
 def due_order(client, seller, listing, buyer, stripe_sandbox, django_capture_on_commit_callbacks):
-    order = place_order(buyer=buyer, listing_id=listing.pk)
-    _, url = services.payment_checkout_start(
-        order=order,
+    order = deliver_paid_order(
+        client,
         buyer=buyer,
-        success_url="http://testserver/orders/done?session={CHECKOUT_SESSION_ID}",
-        cancel_url="http://testserver/orders/cancelled",
+        seller=seller,
+        listing=listing,
+        capture=django_capture_on_commit_callbacks,
     )
-    with django_capture_on_commit_callbacks(execute=True):
-        pay_on_checkout_page(client, url)
-    order.refresh_from_db()
-    with django_capture_on_commit_callbacks(execute=True):
-        deliver_order(order=order, actor=seller)
     stripe_sandbox.advance_clock(days=15)
     # A worker looks these up once and keeps them; the count is of each release after that.
     ContentType.objects.get_for_models(Order, EscrowRelease)
