@@ -110,31 +110,11 @@ def deliver_order(*, order, actor, note=""):
     return services.order_confirm_received(order=order, actor=order.buyer)
 
 
-def deliver_paid_order(client, *, buyer, seller, listing, capture, quantity=1):
+def deliver_paid_order(client, *, buyer, seller, listing, quantity=1, capture=None, note=""):
     """An order paid on the sandbox's checkout page and delivered (a product shipped and
-    received): what the review window then releases. Outside transactional_db `capture` is
-    django_capture_on_commit_callbacks, so each step's webhooks go out after its commit."""
-    from escrow import services
-
-    order = place_order(buyer=buyer, listing_id=listing.pk, quantity=quantity)
-    _, url = services.payment_checkout_start(
-        order=order,
-        buyer=buyer,
-        success_url="http://testserver/orders/done?session={CHECKOUT_SESSION_ID}",
-        cancel_url="http://testserver/orders/cancelled",
-    )
-    with capture(execute=True):
-        pay_on_checkout_page(client, url)
-    order.refresh_from_db()
-    with capture(execute=True):
-        return deliver_order(order=order, actor=seller)
-
-
-def sell_and_release(client, *, buyer, seller, listing, quantity=2, capture=None):
-    """An order paid on the sandbox's checkout page, delivered (a product shipped and received)
-    and approved by the buyer: its
-    money released to the seller. Returns the order. Outside transactional_db pass `capture`
-    (django_capture_on_commit_callbacks): each step's webhooks go out after its commit."""
+    received): what the review window then releases. Returns the order. Outside
+    transactional_db pass `capture` (django_capture_on_commit_callbacks): each step's webhooks
+    go out after its commit."""
     from contextlib import nullcontext
 
     from escrow import services
@@ -151,7 +131,28 @@ def sell_and_release(client, *, buyer, seller, listing, quantity=2, capture=None
         assert pay_on_checkout_page(client, url).status_code == 302
     order.refresh_from_db()
     with step():
-        deliver_order(order=order, actor=seller, note="Sent")
+        return deliver_order(order=order, actor=seller, note=note)
+
+
+def sell_and_release(client, *, buyer, seller, listing, quantity=2, capture=None):
+    """An order paid on the sandbox's checkout page, delivered (a product shipped and received)
+    and approved by the buyer: its money released to the seller. Returns the order. Outside
+    transactional_db pass `capture` (django_capture_on_commit_callbacks): each step's webhooks
+    go out after its commit."""
+    from contextlib import nullcontext
+
+    from escrow import services
+
+    order = deliver_paid_order(
+        client,
+        buyer=buyer,
+        seller=seller,
+        listing=listing,
+        quantity=quantity,
+        capture=capture,
+        note="Sent",
+    )
+    with capture(execute=True) if capture else nullcontext():
         services.escrow_release(order=order, trigger=ReleaseTrigger.BUYER, actor=buyer)
     order.refresh_from_db()
     assert order.status == OrderStatus.RELEASED
