@@ -14,7 +14,6 @@ from core import drains
 from core.testing import commits_watched, row_locked_elsewhere
 from notifications import services, tasks
 from notifications.models import EmailDelivery, Notification
-from notifications.testing import hold_email_drains
 
 pytestmark = pytest.mark.django_db
 
@@ -23,13 +22,6 @@ APPROVED = {"listing_title": "Blue mug", "listing_id": 7, "action_url": "/listin
 
 def notify(user=None, **kwargs):
     return services.notify(user or UserFactory(), "listing.approved", APPROVED, **kwargs)
-
-
-@pytest.fixture
-def queued_drains(monkeypatch):
-    """Drains queued but not run (as with a real broker): their countdowns, in a list."""
-    yield hold_email_drains(monkeypatch)
-    cache.delete(services.DRAIN_FLAG)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from datetime import timedelta
 import pytest
 from django.conf import settings
 from django.core import mail
-from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -16,17 +15,10 @@ from core import clock
 from core.testing import row_locked_elsewhere
 from notifications import services
 from notifications.models import EmailDelivery, Notification
-from notifications.testing import hold_email_drains
 
 pytestmark = pytest.mark.django_db
 
 NOTE = " Payouts are paused on your Stripe account."
-
-
-@pytest.fixture
-def queued_drains(monkeypatch):
-    yield hold_email_drains(monkeypatch)
-    cache.delete(services.DRAIN_FLAG)
 
 
 def released(seller, order_id, *, title="Blue mug", amount="$22.50", note=""):
