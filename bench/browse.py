@@ -46,7 +46,7 @@ import psycopg
 from psycopg import sql
 
 # Stopping a server and its workers (a process group) is the same for every bench.
-from bench.webhooks_stack import stop
+from bench.webhooks_stack import cpu_counters, stolen_share, stolen_text, stop
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 LUA_SCRIPT = Path(__file__).with_name("browse.lua")
@@ -529,6 +529,8 @@ def report(info, rows, bare_runs):
         + ", ".join(f"{value:.2f}" for value in info["load_average_before"])
         + "; after: "
         + ", ".join(f"{value:.2f}" for value in info["load_average_after"])
+        + f"; CPU stolen by the hypervisor during the runs: "
+        f"{stolen_text(info.get('cpu_stolen_share'))}"
     )
     say("")
     say(table(rows, info["duration"]))
@@ -573,7 +575,9 @@ def main(argv=None):
         server, base = start_server(args, env, free_port())
         try:
             deep_path, deep_label = deep_page(base, args.listings)
+            counters_before = cpu_counters()
             rows, bare_runs = measure(args, base, endpoints(deep_path, deep_label))
+            stolen = stolen_share(counters_before, cpu_counters())
         finally:
             stop(server)
         info = machine(args, database_url, load_before)
@@ -581,6 +585,7 @@ def main(argv=None):
         if not keep:
             drop_database(args)
     info["database"] = f"{args.db_name} ({made}{', kept' if keep else ', dropped'})"
+    info["cpu_stolen_share"] = stolen
     if args.json:
         args.json.write_text(json.dumps({"machine": info, "results": rows}, indent=2) + "\n")
     report(info, rows, bare_runs)

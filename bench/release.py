@@ -229,6 +229,7 @@ def bench_orders(args, env, database_url):
     counters.delete(SECONDS, CALLS)
     sandbox_since = sandbox_last_created(database_url)
     load_before = stack.machine()["load"]
+    cpu_before = stack.cpu_counters()
     worker = stack.start_worker(env, concurrency=1, log_name="release-celery.log")
     try:
         stack.manage(
@@ -245,6 +246,7 @@ def bench_orders(args, env, database_url):
             time.sleep(0.5)  # the sellers' emails the job queued are part of its work
         time.sleep(2)  # the job's last task logs its runtime once it has looked for more
         worker_rss = stack.worker_peak_rss_mb(worker)
+        stolen = stack.stolen_share(cpu_before, stack.cpu_counters())
     finally:
         stack.stop(worker)
     seconds = spans(database_url, *job_span(database_url, since))
@@ -263,6 +265,7 @@ def bench_orders(args, env, database_url):
         task_times=task_seconds(worker.log_path, "escrow.tasks.auto_release_due_orders"),
         worker_rss=worker_rss,
         load_before=load_before,
+        stolen=stolen,
     )
     report(figures)
     return figures
@@ -289,6 +292,7 @@ def bench_payouts(args, env, database_url):
     counters.delete(SECONDS, CALLS)
     sandbox_since = sandbox_last_created(database_url)
     load_before = stack.machine()["load"]
+    cpu_before = stack.cpu_counters()
     worker = stack.start_worker(env, concurrency=1, log_name="release-payouts-celery.log")
     try:
         stack.manage(
@@ -305,6 +309,7 @@ def bench_payouts(args, env, database_url):
             time.sleep(0.5)  # the sellers' emails the job queued are part of its work
         time.sleep(2)  # the job's last task logs its runtime once it has looked for more
         worker_rss = stack.worker_peak_rss_mb(worker)
+        stolen = stack.stolen_share(cpu_before, stack.cpu_counters())
     finally:
         stack.stop(worker)
     done = payouts_sent(database_url, since)
@@ -323,6 +328,7 @@ def bench_payouts(args, env, database_url):
         task_times=task_seconds(worker.log_path, "payouts.tasks.run_scheduled_payouts"),
         worker_rss=worker_rss,
         load_before=load_before,
+        stolen=stolen,
     )
     report(figures)
     return figures
@@ -341,6 +347,7 @@ def job_figures(
     task_times,
     worker_rss,
     load_before,
+    stolen=None,
 ):
     """One job's figures, per item where it makes sense; `seconds` is spans()' pair (the job's,
     with its emails), `task_times` task_seconds()' (the job's own tasks, the other tasks the
@@ -369,6 +376,7 @@ def job_figures(
         "other_tasks_ms_per_item": per_item_ms(other_tasks),
         "worker_peak_rss_mb": worker_rss,
         "load_before": load_before,
+        "cpu_stolen_share": stolen,
         **stack.machine(),
     }
 
@@ -426,7 +434,8 @@ def report(f):
     )
     stack.say(
         f"machine: {f['cpus']} CPUs; load (1, 5, 15 min) before {f['load_before']}, "
-        f"after {f['load']}"
+        f"after {f['load']}; CPU stolen by the hypervisor during the run: "
+        f"{stack.stolen_text(f.get('cpu_stolen_share'))}"
     )
 
 

@@ -308,6 +308,7 @@ def main(argv=None):
             raise SystemExit(f"the warm-up was not processed; see {worker.log_path}")
         bodies = events(setup, args.events, f"{run}b")
         load_before = stack.machine()["load"]
+        counters_before = stack.cpu_counters()
         stripe_before = stack.stripe_counters(args.redis_url)
         cpu_start = cpu_snapshot(server, worker, database_url)
         seconds, statuses, latencies, started = post_all(
@@ -317,6 +318,7 @@ def main(argv=None):
         acked_at = started + seconds
         done_at = wait_processed(database_url, f"{run}b", args.events, args.timeout)
         cpu_done = cpu_snapshot(server, worker, database_url) if done_at else None
+        stolen = stack.stolen_share(counters_before, stack.cpu_counters())
         stripe_after = stack.stripe_counters(args.redis_url)
         web_rss = stack.worker_peak_rss_mb(server)
         worker_rss = stack.worker_peak_rss_mb(worker)
@@ -356,6 +358,7 @@ def main(argv=None):
         "web_peak_rss_mb": web_rss,
         "worker_peak_rss_mb": worker_rss,
         "load_before": load_before,
+        "cpu_stolen_share": stolen,
         **stack.machine(),
     }
     report(figures)
@@ -454,7 +457,10 @@ def report(f):
     width = max(len(r[0]) for r in rows)
     for name, value, target, verdict in rows:
         stack.say(f"  {name:<{width}}  {value:<34} {target:<8} {verdict}")
-    stack.say(f"machine: {f['cpus']} CPUs, load before {f['load_before']}; {f['uptime']}")
+    stack.say(
+        f"machine: {f['cpus']} CPUs, load before {f['load_before']}; {f['uptime']}; CPU stolen "
+        f"by the hypervisor during the run: {stack.stolen_text(f.get('cpu_stolen_share'))}"
+    )
 
 
 if __name__ == "__main__":

@@ -239,6 +239,32 @@ def worker_peak_rss_mb(process):
 # --- The machine --------------------------------------------------------------------------------
 
 
+def cpu_counters(stat=Path("/proc/stat")):
+    """The machine's CPU time counters so far (the first line of /proc/stat: user, nice, system,
+    idle, iowait, irq, softirq, steal, ...), or None where the system keeps none."""
+    try:
+        first = stat.read_text().split("\n", 1)[0].split()
+    except OSError:
+        return None
+    return [int(value) for value in first[1:]] if first and first[0] == "cpu" else None
+
+
+def stolen_share(before, after):
+    """Of the CPU time that passed between two cpu_counters() readings, the share the hypervisor
+    gave to other machines (steal), or None when it cannot be told. A virtual machine's benches
+    slow down by that much and more, whatever else its own load average says."""
+    if not before or not after or len(before) < 8 or len(after) < 8:
+        return None
+    # Guest time is counted in user and nice already: the first eight counters are the whole.
+    passed = [later - earlier for earlier, later in zip(before[:8], after[:8], strict=True)]
+    total = sum(passed)
+    return passed[7] / total if total > 0 else None
+
+
+def stolen_text(share):
+    return "not known" if share is None else f"{share:.1%}"
+
+
 def machine():
     load = os.getloadavg()
     return {

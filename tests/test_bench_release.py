@@ -12,6 +12,7 @@ import pytest
 from djstripe.models import WebhookEventTrigger
 
 from bench import release_data, webhooks, webhooks_data
+from bench import webhooks_stack as stack
 from escrow.models import EscrowRelease, OrderStatus, ReleaseStatus
 from escrow.tasks import auto_release_due_orders
 from payouts.models import Payout, PayoutStatus
@@ -90,6 +91,7 @@ def test_the_webhooks_bench_tells_stripes_time_from_ours(capsys):
             "web_peak_rss_mb": 120.0,
             "worker_peak_rss_mb": 140.0,
             "load_before": "1.00 1.00 1.00",
+            "cpu_stolen_share": 0.081,
             "cpus": 2,
             "uptime": "up",
             **figures,
@@ -99,6 +101,27 @@ def test_the_webhooks_bench_tells_stripes_time_from_ours(capsys):
     lines = {line.strip().split("  ")[0]: line for line in printed.splitlines()}
     assert "1.00 per event, sandbox 6.0 ms per event" in lines["Stripe calls"]
     assert "10.0 ms per event (at most)" in lines["worker, sandbox apart"]
+    assert "CPU stolen by the hypervisor during the run: 8.1%" in printed
+
+
+def test_the_benches_tell_the_cpu_time_the_hypervisor_took(tmp_path):
+    """A virtual machine whose host gives its cores to others runs every bench slower: the
+    benches read /proc/stat's steal counter around their runs and print its share."""
+    stat = tmp_path / "stat"
+    # user nice system idle iowait irq softirq steal guest guest_nice
+    stat.write_text("cpu  100 0 50 800 10 0 5 35 20 0\ncpu0 50 0 25 400 5 0 2 18 10 0\n")
+    before = stack.cpu_counters(stat)
+    stat.write_text("cpu  160 0 70 900 10 0 5 55 40 0\ncpu0 80 0 35 450 5 0 2 28 20 0\n")
+    after = stack.cpu_counters(stat)
+
+    # 200 ticks passed (guest time is in user already), 20 of them stolen.
+    assert stack.stolen_share(before, after) == 0.1
+    assert stack.stolen_text(stack.stolen_share(before, after)) == "10.0%"
+    # No /proc (another system), or no time passed: not known, never a division by zero.
+    assert stack.cpu_counters(tmp_path / "missing") is None
+    assert stack.stolen_share(None, after) is None
+    assert stack.stolen_share(after, after) is None
+    assert stack.stolen_text(None) == "not known"
 
 
 def test_the_webhooks_bench_says_what_cpu_each_part_of_the_run_took():
