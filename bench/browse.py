@@ -530,7 +530,7 @@ def report(info, rows, bare_runs):
         + "; after: "
         + ", ".join(f"{value:.2f}" for value in info["load_average_after"])
         + f"; CPU stolen by the hypervisor during the runs: "
-        f"{stolen_text(info.get('cpu_stolen_share'))}"
+        f"{stolen_text(info['cpu_stolen_share'])}"
     )
     say("")
     say(table(rows, info["duration"]))

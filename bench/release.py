@@ -347,7 +347,7 @@ def job_figures(
     task_times,
     worker_rss,
     load_before,
-    stolen=None,
+    stolen,
 ):
     """One job's figures, per item where it makes sense; `seconds` is spans()' pair (the job's,
     with its emails), `task_times` task_seconds()' (the job's own tasks, the other tasks the
@@ -435,7 +435,7 @@ def report(f):
     stack.say(
         f"machine: {f['cpus']} CPUs; load (1, 5, 15 min) before {f['load_before']}, "
         f"after {f['load']}; CPU stolen by the hypervisor during the run: "
-        f"{stack.stolen_text(f.get('cpu_stolen_share'))}"
+        f"{stack.stolen_text(f['cpu_stolen_share'])}"
     )
 
 

@@ -459,7 +459,7 @@ def report(f):
         stack.say(f"  {name:<{width}}  {value:<34} {target:<8} {verdict}")
     stack.say(
         f"machine: {f['cpus']} CPUs, load before {f['load_before']}; {f['uptime']}; CPU stolen "
-        f"by the hypervisor during the run: {stack.stolen_text(f.get('cpu_stolen_share'))}"
+        f"by the hypervisor during the run: {stack.stolen_text(f['cpu_stolen_share'])}"
     )
 
 
